@@ -1,0 +1,543 @@
+//! The TOML config and the species catalog: parse, apply `CANOPY_*` overrides, validate.
+//!
+//! The embedded `assets/canopy.toml` is the default and documents every field. A config
+//! that fails validation is refused with the offending field named, so a hot reload can
+//! keep the old config.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// The embedded default config.
+pub const DEFAULT_CONFIG: &str = include_str!("../../assets/canopy.toml");
+/// The embedded default species catalog.
+pub const DEFAULT_SPECIES: &str = include_str!("../../assets/species.toml");
+
+/// Why a config was refused.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The TOML does not parse or does not fit the schema (the message names the key).
+    #[error("{origin}: {message}")]
+    Parse {
+        /// Which file or variable.
+        origin: String,
+        /// The parser's message.
+        message: String,
+    },
+    /// A value is out of its allowed range.
+    #[error("invalid `{field}`: {reason}")]
+    Invalid {
+        /// The dotted path of the field.
+        field: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+/// The whole server config; see `assets/canopy.toml` for each field's meaning.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub store: StoreConfig,
+    pub day: DayConfig,
+    pub ripen: RipenConfig,
+    pub tree: TreeConfig,
+    pub steal: StealConfig,
+    pub water: WaterConfig,
+    pub friends: FriendsConfig,
+    pub teams: TeamsConfig,
+    pub species: SpeciesSource,
+    pub props: PropsConfig,
+    pub actions: BTreeMap<String, ActionRule>,
+    /// The species catalog, loaded from `species.catalog`; cheapest first.
+    #[serde(skip)]
+    pub catalog: Vec<Species>,
+}
+
+/// `[server]`: network, tick and limits.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct ServerConfig {
+    pub tick_rate_hz: u32,
+    pub admin_token: String,
+    pub max_frame_bytes: usize,
+    pub command_queue_capacity: usize,
+    pub max_commands_per_tick: usize,
+    pub outbox_capacity: usize,
+    pub max_connections: usize,
+    pub rate_limit_per_second: f64,
+    pub rate_limit_burst: f64,
+    pub rate_limit_strikes_before_close: u32,
+    pub ping_interval_secs: u64,
+    pub idle_timeout_secs: u64,
+}
+
+/// `[store]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct StoreConfig {
+    pub cache_capacity_mb: u64,
+}
+
+/// `[day]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct DayConfig {
+    pub utc_offset_minutes: i64,
+}
+
+/// `[ripen]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct RipenConfig {
+    pub hour: u32,
+    pub ball_ttl_hours: u64,
+    pub max_per_tick: usize,
+}
+
+/// `[tree]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct TreeConfig {
+    pub seed_below: u64,
+    pub sprout_below: u64,
+}
+
+/// `[steal]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct StealConfig {
+    pub min_share: f64,
+    pub max_share: f64,
+    pub owner_keeps: f64,
+    pub daily_cap_grams: u64,
+}
+
+/// `[water]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct WaterConfig {
+    pub amounts: Vec<u64>,
+    pub per_friend_per_day: u32,
+}
+
+/// `[friends]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct FriendsConfig {
+    pub max: usize,
+    pub request_ttl_days: u64,
+}
+
+/// `[teams]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct TeamsConfig {
+    pub min_members: usize,
+    pub max_members: usize,
+    pub min_water_grams: u64,
+    pub member_daily_grams: u64,
+}
+
+/// `[species]`: where the catalog comes from.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpeciesSource {
+    /// A catalog file; empty for the embedded default.
+    pub catalog: String,
+}
+
+/// `[props]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct PropsConfig {
+    pub protection_cover_hours: u64,
+    pub double_click_hours: u64,
+    pub stealth_hours: u64,
+}
+
+/// Who may report a green action.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reporter {
+    /// The player's own device, through `record_action`.
+    Player,
+    /// A trusted partner, through `POST /admin/actions`.
+    Partner,
+}
+
+/// `[actions.<kind>]`: how one green action kind credits energy.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct ActionRule {
+    pub reporter: Reporter,
+    pub grams: Option<u64>,
+    pub daily_cap: Option<u32>,
+    pub monthly_cap: Option<u32>,
+    pub steps_per_gram: Option<u64>,
+    pub daily_cap_grams: Option<u64>,
+    pub max_steps_per_day: Option<u64>,
+    pub ripen_after_minutes: Option<u64>,
+}
+
+impl ActionRule {
+    /// Whether this kind counts cumulative steps (`walk`) rather than single actions.
+    pub fn counts_steps(&self) -> bool {
+        self.steps_per_gram.is_some()
+    }
+}
+
+/// One species of the catalog.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct Species {
+    pub id: String,
+    pub name: String,
+    pub name_zh: String,
+    pub grams: u64,
+    pub region: String,
+    #[serde(default)]
+    pub verified: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Catalog {
+    species: Vec<Species>,
+}
+
+impl Config {
+    /// Loads the config from `path` (or the embedded default), applies `CANOPY_*`
+    /// overrides from `env`, loads the species catalog and validates everything.
+    pub fn load(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let (origin, text) = match path {
+            Some(path) => (path.display().to_string(), read(path)?),
+            None => ("embedded canopy.toml".to_owned(), DEFAULT_CONFIG.to_owned()),
+        };
+        let mut table: toml::Table = toml::from_str(&text).map_err(|err| ConfigError::Parse {
+            origin: origin.clone(),
+            message: err.to_string(),
+        })?;
+        apply_env_overrides(&mut table, env)?;
+        let mut config: Config = Config::deserialize(table).map_err(|err| ConfigError::Parse {
+            origin,
+            message: err.to_string(),
+        })?;
+        let catalog_text = if config.species.catalog.is_empty() {
+            DEFAULT_SPECIES.to_owned()
+        } else {
+            read(Path::new(&config.species.catalog))?
+        };
+        let catalog: Catalog = toml::from_str(&catalog_text).map_err(|err| ConfigError::Parse {
+            origin: "species catalog".to_owned(),
+            message: err.to_string(),
+        })?;
+        config.catalog = catalog.species;
+        config.catalog.sort_by_key(|species| species.grams);
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The embedded default config with no overrides.
+    pub fn default_embedded() -> Self {
+        Self::load(None, std::iter::empty()).expect("the embedded default config is valid")
+    }
+
+    /// The rule for an action kind.
+    pub fn action(&self, kind: &str) -> Option<&ActionRule> {
+        self.actions.get(kind)
+    }
+
+    /// A species by catalog id.
+    pub fn species(&self, id: &str) -> Option<&Species> {
+        self.catalog.iter().find(|species| species.id == id)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let s = &self.server;
+        check(
+            "server.tick_rate_hz",
+            (1..=120).contains(&s.tick_rate_hz),
+            "must be 1–120",
+        )?;
+        check(
+            "server.admin_token",
+            s.admin_token.len() >= 8,
+            "needs at least 8 characters",
+        )?;
+        check(
+            "server.max_frame_bytes",
+            s.max_frame_bytes >= 256,
+            "must be at least 256",
+        )?;
+        for (field, value) in [
+            ("server.command_queue_capacity", s.command_queue_capacity),
+            ("server.max_commands_per_tick", s.max_commands_per_tick),
+            ("server.outbox_capacity", s.outbox_capacity),
+            ("server.max_connections", s.max_connections),
+            ("ripen.max_per_tick", self.ripen.max_per_tick),
+            ("friends.max", self.friends.max),
+        ] {
+            check(field, value > 0, "must be positive")?;
+        }
+        check(
+            "server.rate_limit_per_second",
+            s.rate_limit_per_second > 0.0 && s.rate_limit_burst >= 1.0,
+            "rate and burst must be positive (burst at least 1)",
+        )?;
+        check(
+            "server.ping_interval_secs",
+            s.ping_interval_secs > 0,
+            "must be positive",
+        )?;
+        check(
+            "server.idle_timeout_secs",
+            s.idle_timeout_secs > s.ping_interval_secs,
+            "must be longer than ping_interval_secs",
+        )?;
+        check(
+            "day.utc_offset_minutes",
+            (-14 * 60..=14 * 60).contains(&self.day.utc_offset_minutes),
+            "must be within ±14 hours",
+        )?;
+        check("ripen.hour", self.ripen.hour < 24, "must be 0–23")?;
+        check(
+            "ripen.ball_ttl_hours",
+            self.ripen.ball_ttl_hours > 0,
+            "must be positive",
+        )?;
+        check(
+            "tree.sprout_below",
+            self.tree.seed_below < self.tree.sprout_below,
+            "must be above tree.seed_below",
+        )?;
+        let st = &self.steal;
+        let share = |x: f64| (0.0..=1.0).contains(&x);
+        check(
+            "steal.min_share",
+            share(st.min_share) && st.min_share <= st.max_share,
+            "must be within 0–1 and not above steal.max_share",
+        )?;
+        check("steal.max_share", share(st.max_share), "must be within 0–1")?;
+        check(
+            "steal.owner_keeps",
+            share(st.owner_keeps),
+            "must be within 0–1",
+        )?;
+        check(
+            "water.amounts",
+            !self.water.amounts.is_empty() && self.water.amounts.iter().all(|&g| g > 0),
+            "must list at least one positive amount",
+        )?;
+        check(
+            "teams.max_members",
+            2 <= self.teams.min_members && self.teams.min_members <= self.teams.max_members,
+            "need 2 <= teams.min_members <= teams.max_members",
+        )?;
+        check(
+            "actions",
+            !self.actions.is_empty(),
+            "must define at least one kind",
+        )?;
+        for (kind, rule) in &self.actions {
+            let field = |name: &str| format!("actions.{kind}.{name}");
+            if rule.counts_steps() {
+                check(
+                    &field("steps_per_gram"),
+                    rule.steps_per_gram > Some(0),
+                    "must be positive",
+                )?;
+                check(
+                    &field("grams"),
+                    rule.grams.is_none() && rule.daily_cap.is_none() && rule.monthly_cap.is_none(),
+                    "a step kind takes daily_cap_grams, not grams/daily_cap/monthly_cap",
+                )?;
+            } else {
+                check(
+                    &field("grams"),
+                    rule.grams > Some(0),
+                    "must be set and positive",
+                )?;
+                check(
+                    &field("daily_cap_grams"),
+                    rule.daily_cap_grams.is_none() && rule.max_steps_per_day.is_none(),
+                    "only step kinds (with steps_per_gram) take daily_cap_grams/max_steps_per_day",
+                )?;
+            }
+        }
+        check(
+            "species",
+            !self.catalog.is_empty(),
+            "the catalog lists no species",
+        )?;
+        for species in &self.catalog {
+            check(
+                &format!("species.{}.grams", species.id),
+                species.grams > 0,
+                "must be positive",
+            )?;
+        }
+        Ok(())
+    }
+}
+
+fn read(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+fn check(field: &str, ok: bool, reason: &str) -> Result<(), ConfigError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError::Invalid {
+            field: field.to_owned(),
+            reason: reason.to_owned(),
+        })
+    }
+}
+
+/// Sets `CANOPY_<SECTION>__<KEY>=value` (TOML value syntax, or a bare string) into the
+/// table, and `CANOPY_ADMIN_TOKEN` into `server.admin_token`. Variables without `__` are
+/// flags of the binary, not config.
+fn apply_env_overrides(
+    table: &mut toml::Table,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<(), ConfigError> {
+    for (name, raw) in env {
+        let Some(rest) = name.strip_prefix("CANOPY_") else {
+            continue;
+        };
+        let path: Vec<String> = if rest == "ADMIN_TOKEN" {
+            vec!["server".into(), "admin_token".into()]
+        } else if rest.contains("__") {
+            rest.split("__").map(str::to_lowercase).collect()
+        } else {
+            continue;
+        };
+        let value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
+            .ok()
+            .and_then(|mut parsed| parsed.remove("v"))
+            .unwrap_or(toml::Value::String(raw));
+        let (leaf, sections) = path
+            .split_last()
+            .expect("an override path has at least one part");
+        let mut node = &mut *table;
+        for section in sections {
+            node = node
+                .entry(section.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+                .as_table_mut()
+                .ok_or_else(|| ConfigError::Parse {
+                    origin: name.clone(),
+                    message: format!("`{section}` is not a section"),
+                })?;
+        }
+        node.insert(leaf.clone(), value);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn embedded_default_holds_the_game_md_numbers() {
+        let config = Config::default_embedded();
+        assert_eq!(config.server.tick_rate_hz, 20);
+        assert_eq!(config.day.utc_offset_minutes, 480);
+        assert_eq!(config.ripen.hour, 7);
+        assert_eq!(config.ripen.ball_ttl_hours, 72);
+        assert_eq!(config.steal.daily_cap_grams, 1500);
+        assert_eq!(config.water.amounts, vec![10, 18, 33, 66]);
+        let walk = config.action("walk").expect("walk is a default kind");
+        assert_eq!(walk.steps_per_gram, Some(50));
+        assert_eq!(walk.daily_cap_grams, Some(296));
+        assert_eq!(config.action("metro").and_then(|r| r.grams), Some(52));
+        assert_eq!(
+            config.action("utility_bill").and_then(|r| r.monthly_cap),
+            Some(10)
+        );
+        assert_eq!(config.species("saxaul").map(|s| s.grams), Some(17_900));
+        assert_eq!(
+            config.catalog[0].id, "caragana",
+            "catalog is sorted cheapest first"
+        );
+    }
+
+    #[test]
+    fn env_overrides_set_nested_values_and_the_admin_token() {
+        let config = Config::load(
+            None,
+            env(&[
+                ("CANOPY_STEAL__DAILY_CAP_GRAMS", "2000"),
+                ("CANOPY_ADMIN_TOKEN", "a-long-secret"),
+                ("CANOPY_LISTEN", "0.0.0.0:1"),
+                ("HOME", "/root"),
+            ]),
+        )
+        .expect("overrides are valid");
+        assert_eq!(config.steal.daily_cap_grams, 2000);
+        assert_eq!(config.server.admin_token, "a-long-secret");
+    }
+
+    #[test]
+    fn invalid_values_name_the_field() {
+        let err = Config::load(None, env(&[("CANOPY_STEAL__MIN_SHARE", "0.9")]))
+            .expect_err("min above max is refused");
+        assert!(err.to_string().contains("steal.min_share"), "{err}");
+        let err = Config::load(None, env(&[("CANOPY_SERVER__TICK_RATE_HZ", "0")]))
+            .expect_err("a zero tick rate is refused");
+        assert!(err.to_string().contains("server.tick_rate_hz"), "{err}");
+    }
+
+    #[test]
+    fn unknown_and_mistyped_keys_are_refused_with_their_name() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("bad.toml");
+        let text = DEFAULT_CONFIG.replace("daily_cap_grams = 1500", "daily_cap_gram = 1500");
+        std::fs::write(&path, text).expect("write config");
+        let err = Config::load(Some(&path), std::iter::empty()).expect_err("typo is refused");
+        assert!(err.to_string().contains("daily_cap_gram"), "{err}");
+        let text = DEFAULT_CONFIG.replace("hour = 7", "hour = \"seven\"");
+        std::fs::write(&path, text).expect("write config");
+        let err = Config::load(Some(&path), std::iter::empty()).expect_err("type is refused");
+        assert!(err.to_string().contains("hour"), "{err}");
+    }
+}

@@ -1,0 +1,131 @@
+//! Components of player entities. A ball entity has one component, [`crate::store::Ball`].
+//! Each player component is one slice of the [`PlayerRecord`] the store keeps.
+
+use crate::game::rules::KindUsage;
+use crate::store::{PlayerRecord, PropsState};
+use bevy_ecs::bundle::Bundle;
+use bevy_ecs::component::Component;
+use canopy_shared::model::Certificate;
+use canopy_shared::{BallId, Millis, PlayerId};
+use std::collections::BTreeMap;
+
+/// Who the player is.
+#[derive(Component, Clone, Debug)]
+pub struct Profile {
+    /// The player's id.
+    pub id: PlayerId,
+    /// Display name.
+    pub name: String,
+    /// SHA-256 of the login token.
+    pub token_hash: [u8; 32],
+    /// Registration time.
+    pub created_at: Millis,
+}
+
+/// The player's energy.
+#[derive(Component, Clone, Debug, Default)]
+pub struct Wallet {
+    /// Balance in grams.
+    pub energy: u64,
+    /// All energy ever collected.
+    pub total_collected: u64,
+    /// The week `week_collected` counts for.
+    pub week: i64,
+    /// Energy collected in `week`.
+    pub week_collected: u64,
+}
+
+/// Green actions the player reported, for caps and the day's step ball.
+#[derive(Component, Clone, Debug, Default)]
+pub struct ActionLog {
+    /// The game day `usage` counts today for.
+    pub day: i64,
+    /// The month `usage` counts this month for.
+    pub month: i32,
+    /// Usage per kind.
+    pub usage: BTreeMap<String, KindUsage>,
+    /// Today's growing ball of each step kind.
+    pub step_balls: BTreeMap<String, BallId>,
+    /// Step reports refused as implausible.
+    pub implausible_reports: u32,
+}
+
+/// Props held and in effect.
+#[derive(Component, Clone, Debug, Default)]
+pub struct Props(pub PropsState);
+
+/// Certificates earned, oldest first.
+#[derive(Component, Clone, Debug, Default)]
+pub struct Certificates(pub Vec<Certificate>);
+
+/// The player's live balls, in creation order. Rebuilt from the balls at start.
+#[derive(Component, Clone, Debug, Default)]
+pub struct OwnedBalls(pub Vec<BallId>);
+
+/// Everything a player entity is spawned with.
+#[derive(Bundle)]
+pub struct PlayerBundle {
+    profile: Profile,
+    wallet: Wallet,
+    log: ActionLog,
+    props: Props,
+    certificates: Certificates,
+    balls: OwnedBalls,
+}
+
+impl PlayerBundle {
+    /// A player's components from their stored record.
+    pub fn from_record(record: PlayerRecord) -> Self {
+        Self {
+            profile: Profile {
+                id: record.id,
+                name: record.name,
+                token_hash: record.token_hash,
+                created_at: record.created_at,
+            },
+            wallet: Wallet {
+                energy: record.energy,
+                total_collected: record.total_collected,
+                week: record.week,
+                week_collected: record.week_collected,
+            },
+            log: ActionLog {
+                day: record.usage_day,
+                month: record.usage_month,
+                usage: record.usage,
+                step_balls: record.step_balls,
+                implausible_reports: record.implausible_reports,
+            },
+            props: Props(record.props),
+            certificates: Certificates(record.certificates),
+            balls: OwnedBalls::default(),
+        }
+    }
+}
+
+/// Reassembles the stored record from a player's components.
+pub fn to_record(
+    profile: &Profile,
+    wallet: &Wallet,
+    log: &ActionLog,
+    props: &Props,
+    certificates: &Certificates,
+) -> PlayerRecord {
+    PlayerRecord {
+        id: profile.id,
+        name: profile.name.clone(),
+        token_hash: profile.token_hash,
+        created_at: profile.created_at,
+        energy: wallet.energy,
+        total_collected: wallet.total_collected,
+        week: wallet.week,
+        week_collected: wallet.week_collected,
+        usage_day: log.day,
+        usage_month: log.month,
+        usage: log.usage.clone(),
+        step_balls: log.step_balls.clone(),
+        implausible_reports: log.implausible_reports,
+        props: props.0.clone(),
+        certificates: certificates.0.clone(),
+    }
+}

@@ -1,0 +1,337 @@
+//! The simulation: one [`Game`] owns the bevy_ecs World and advances it one tick at a
+//! time. Only the game thread touches it; the network and ops layers talk to it through
+//! [`Command`]s in and [`TickOutcome`]s out.
+
+pub mod account;
+pub mod clock;
+pub mod commands;
+pub mod components;
+pub mod energy;
+pub mod props;
+pub mod resources;
+pub mod rules;
+pub mod state;
+pub mod time_systems;
+pub mod views;
+
+pub use clock::{ClockMode, GameClock};
+pub use resources::{AdminOp, Command, Op, Origin, Reply, SessionId};
+
+use crate::config::Config;
+use crate::store::{Meta, Snapshot, Store, StoreError, TickBatch};
+use bevy_ecs::entity::Entity;
+use bevy_ecs::schedule::{IntoScheduleConfigs, Schedule};
+use bevy_ecs::world::World;
+use canopy_shared::{ErrorBody, ErrorCode, Event, PlayerId};
+use components::{ActionLog, Certificates, OwnedBalls, PlayerBundle, Profile, Props, Wallet};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use resources::{
+    Counters, Directory, Dirty, GameRng, Health, Inbox, Ledger, Outbox, Sessions, Settings,
+    StoreHandle, Timeline,
+};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What one tick produced, to deliver only because the batch is durable (or, when the
+/// commit failed, error replies in place of every reply).
+#[derive(Debug, Default)]
+pub struct TickOutcome {
+    /// Replies in command order.
+    pub replies: Vec<Reply>,
+    /// Events for players.
+    pub events: Vec<(PlayerId, Event)>,
+    /// Sessions that logged in this tick.
+    pub logins: Vec<(SessionId, PlayerId)>,
+    /// Records written.
+    pub batch_records: usize,
+    /// How long the commit (write + flush) took.
+    pub commit_time: Duration,
+    /// Commands applied.
+    pub commands: usize,
+    /// The commit failure, if the batch could not be made durable.
+    pub store_error: Option<String>,
+}
+
+/// The simulation and its schedule.
+pub struct Game {
+    world: World,
+    schedule: Schedule,
+    store: Arc<dyn Store>,
+}
+
+impl Game {
+    /// Builds the World from what the store holds. The clock starts at `start` in the
+    /// given mode but never before the last persisted game time.
+    pub fn load(
+        config: Arc<Config>,
+        store: Arc<dyn Store>,
+        mode: ClockMode,
+        start: canopy_shared::Millis,
+        rng_seed: Option<u64>,
+    ) -> Result<Self, StoreError> {
+        let snapshot = store.load()?;
+        let mut world = World::new();
+        let meta = snapshot.meta.clone().unwrap_or_default();
+        world.insert_resource(GameClock::new(mode, start, meta.game_time));
+        world.insert_resource(Settings(config));
+        world.insert_resource(StoreHandle(store.clone()));
+        world.insert_resource(GameRng(match rng_seed {
+            Some(seed) => StdRng::seed_from_u64(seed),
+            None => rand::make_rng(),
+        }));
+        world.insert_resource(Counters {
+            next_player: meta.next_player_id,
+            next_ball: meta.next_ball_id,
+            next_ledger: meta.next_ledger_id,
+            next_certificate: meta.next_certificate_id,
+        });
+        world.insert_resource(Ledger {
+            totals: meta.totals,
+            pending: Vec::new(),
+        });
+        for resource in [
+            |w: &mut World| w.init_resource::<Directory>(),
+            |w: &mut World| w.init_resource::<Timeline>(),
+            |w: &mut World| w.init_resource::<Dirty>(),
+            |w: &mut World| w.init_resource::<Inbox>(),
+            |w: &mut World| w.init_resource::<Outbox>(),
+            |w: &mut World| w.init_resource::<Sessions>(),
+            |w: &mut World| w.init_resource::<Health>(),
+        ] {
+            resource(&mut world);
+        }
+        rebuild(&mut world, snapshot);
+        let mut schedule = Schedule::default();
+        schedule.add_systems(
+            (
+                commands::apply_commands,
+                time_systems::ripen_due_balls,
+                time_systems::expire_due_balls,
+            )
+                .chain(),
+        );
+        Ok(Self {
+            world,
+            schedule,
+            store,
+        })
+    }
+
+    /// Queues a command for the next tick.
+    pub fn submit(&mut self, command: Command) {
+        self.world.resource_mut::<Inbox>().0.push(command);
+    }
+
+    /// Registers a connected session (not yet logged in).
+    pub fn connect(&mut self, session: SessionId) {
+        self.world
+            .resource_mut::<Sessions>()
+            .players
+            .insert(session, None);
+    }
+
+    /// Forgets a session that closed.
+    pub fn disconnect(&mut self, session: SessionId) {
+        self.world
+            .resource_mut::<Sessions>()
+            .players
+            .remove(&session);
+    }
+
+    /// Replaces the config (hot reload).
+    pub fn set_config(&mut self, config: Arc<Config>) {
+        self.world.insert_resource(Settings(config));
+    }
+
+    /// The config in force.
+    pub fn config(&self) -> Arc<Config> {
+        self.world.resource::<Settings>().0.clone()
+    }
+
+    /// The game clock.
+    pub fn now(&self) -> canopy_shared::Millis {
+        self.world.resource::<GameClock>().now()
+    }
+
+    /// Ledger totals, for metrics and audits.
+    pub fn totals(&self) -> crate::store::LedgerTotals {
+        self.world.resource::<Ledger>().totals.clone()
+    }
+
+    /// Why the game stopped acknowledging changes, if it did.
+    pub fn store_failure(&self) -> Option<String> {
+        self.world.resource::<Health>().store_failure.clone()
+    }
+
+    /// Read access for audits and tests.
+    pub fn world(&self) -> &World {
+        &self.world
+    }
+
+    /// Runs one tick.
+    ///
+    /// 1. Read the clock (a wall clock catches up; a manual one stays).
+    /// 2. Apply the queued commands in arrival order (`commands`, deciding by `rules`).
+    /// 3. Time systems: ripen due balls, expire due balls (off the time-ordered index).
+    /// 4. Gather the tick's changes: dirty players and balls, receipts, ledger, meta.
+    /// 5. Commit them as one atomic batch with one flush (group commit).
+    /// 6. Release replies and events, only now that they are durable; if the commit
+    ///    failed, every reply becomes an `INTERNAL` error and nothing more is acked.
+    pub fn tick(&mut self) -> TickOutcome {
+        self.world.resource_mut::<GameClock>().refresh();
+        let commands = self.world.resource::<Inbox>().0.len();
+        if self.world.resource::<Health>().store_failure.is_some() {
+            commands::apply_commands(&mut self.world);
+        } else {
+            self.schedule.run(&mut self.world);
+        }
+        self.world.clear_trackers();
+        let batch = gather_batch(&mut self.world);
+        let outbox = std::mem::take(&mut *self.world.resource_mut::<Outbox>());
+        let mut outcome = TickOutcome {
+            batch_records: batch.len(),
+            commands,
+            ..TickOutcome::default()
+        };
+        if self.world.resource::<Health>().store_failure.is_some() {
+            outcome.replies = outbox.replies;
+            return outcome;
+        }
+        let started = Instant::now();
+        let committed = self.store.commit(&batch);
+        outcome.commit_time = started.elapsed();
+        match committed {
+            Ok(()) => {
+                outcome.replies = outbox.replies;
+                outcome.events = outbox.events;
+                outcome.logins = outbox.logins;
+            }
+            Err(err) => {
+                let failure = err.to_string();
+                tracing::error!(error = %failure, "commit failed; refusing changes until restart");
+                self.world.resource_mut::<Health>().store_failure = Some(failure.clone());
+                outcome.replies = outbox
+                    .replies
+                    .into_iter()
+                    .map(|r| unacknowledged(r, &failure))
+                    .collect();
+                outcome.store_error = Some(failure);
+            }
+        }
+        outcome
+    }
+}
+
+/// Turns a reply whose change could not be made durable into an `INTERNAL` error.
+fn unacknowledged(reply: Reply, failure: &str) -> Reply {
+    let error = ErrorBody::new(
+        ErrorCode::Internal,
+        format!("the change could not be saved ({failure}); it did not happen"),
+    );
+    match reply {
+        Reply::Session { session, text } => {
+            let id = canopy_shared::frame::decode_server_frame(&text)
+                .ok()
+                .and_then(|frame| match frame {
+                    canopy_shared::frame::ServerFrame::Reply(reply) => reply.id,
+                    canopy_shared::frame::ServerFrame::Event(_) => None,
+                });
+            Reply::Session {
+                session,
+                text: canopy_shared::reply::encode_err(id, error),
+            }
+        }
+        Reply::Admin { key, .. } => Reply::Admin {
+            key,
+            result: Err(error),
+        },
+    }
+}
+
+/// Spawns the stored players and balls and rebuilds every index.
+fn rebuild(world: &mut World, snapshot: Snapshot) {
+    for record in snapshot.players {
+        let (id, hash) = (record.id, record.token_hash);
+        let entity = world.spawn(PlayerBundle::from_record(record)).id();
+        let mut directory = world.resource_mut::<Directory>();
+        directory.players.insert(id, entity);
+        directory.tokens.insert(hash, id);
+    }
+    let now = world.resource::<GameClock>().now();
+    let mut balls = snapshot.balls;
+    balls.sort_by_key(|ball| ball.id);
+    for ball in balls {
+        let Some(owner) = world
+            .resource::<Directory>()
+            .players
+            .get(&ball.owner)
+            .copied()
+        else {
+            tracing::warn!(ball = %ball.id, owner = %ball.owner, "ball without an owner skipped");
+            continue;
+        };
+        let id = ball.id;
+        let mut timeline = world.resource_mut::<Timeline>();
+        if ball.ripe_at > now {
+            timeline.ripening.insert((ball.ripe_at, id));
+        }
+        timeline.expiring.insert((ball.expires_at, id));
+        let entity = world.spawn(ball).id();
+        world.resource_mut::<Directory>().balls.insert(id, entity);
+        world
+            .get_mut::<OwnedBalls>(owner)
+            .expect("player has OwnedBalls")
+            .0
+            .push(id);
+    }
+}
+
+/// Collects everything the tick changed into one batch.
+fn gather_batch(world: &mut World) -> TickBatch {
+    let dirty = std::mem::take(&mut *world.resource_mut::<Dirty>());
+    let mut batch = TickBatch::default();
+    for entity in dirty.players {
+        if let Some(record) = player_record(world, entity) {
+            batch.players.push(record);
+        }
+    }
+    let directory = world.resource::<Directory>();
+    for id in dirty.balls {
+        match directory.balls.get(&id) {
+            Some(&entity) => batch.balls.push(
+                world
+                    .get::<crate::store::Ball>(entity)
+                    .expect("indexed ball has Ball")
+                    .clone(),
+            ),
+            None => batch.removed_balls.push(id),
+        }
+    }
+    batch.receipts = dirty
+        .receipts
+        .into_iter()
+        .map(|((player, reference), result)| (player, reference, result))
+        .collect();
+    batch.ledger = std::mem::take(&mut world.resource_mut::<Ledger>().pending);
+    let counters = world.resource::<Counters>();
+    batch.meta = Meta {
+        game_time: world.resource::<GameClock>().now(),
+        next_player_id: counters.next_player,
+        next_ball_id: counters.next_ball,
+        next_ledger_id: counters.next_ledger,
+        next_certificate_id: counters.next_certificate,
+        totals: world.resource::<Ledger>().totals.clone(),
+    };
+    batch
+}
+
+fn player_record(world: &World, entity: Entity) -> Option<crate::store::PlayerRecord> {
+    Some(components::to_record(
+        world.get::<Profile>(entity)?,
+        world.get::<Wallet>(entity)?,
+        world.get::<ActionLog>(entity)?,
+        world.get::<Props>(entity)?,
+        world.get::<Certificates>(entity)?,
+    ))
+}

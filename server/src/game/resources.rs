@@ -1,0 +1,220 @@
+//! World resources: the indexes that make a tick cost what happens in it, the tick's
+//! inputs and outputs, and the handles the systems need.
+
+use crate::config::Config;
+use crate::store::{Account, Flow, LedgerEntry, LedgerTotals, Store};
+use bevy_ecs::entity::Entity;
+use bevy_ecs::resource::Resource;
+use canopy_shared::admin::{GrantProps, PartnerAction};
+use canopy_shared::reply::RecordActionResult;
+use canopy_shared::{BallId, ErrorBody, Event, Millis, PlayerId, Request};
+use rand::rngs::StdRng;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+
+/// The config in force; replaced whole on hot reload.
+#[derive(Resource, Clone)]
+pub struct Settings(pub Arc<Config>);
+
+/// The store, for idempotency receipts that are not kept in memory.
+#[derive(Resource, Clone)]
+pub struct StoreHandle(pub Arc<dyn Store>);
+
+/// The seedable random source of the rules (steal shares), so tests are deterministic.
+#[derive(Resource)]
+pub struct GameRng(pub StdRng);
+
+/// Id → entity lookups, and token hash → player for login.
+#[derive(Resource, Default)]
+pub struct Directory {
+    /// Player entities by id.
+    pub players: HashMap<PlayerId, Entity>,
+    /// Players by token hash.
+    pub tokens: HashMap<[u8; 32], PlayerId>,
+    /// Live ball entities by id.
+    pub balls: HashMap<BallId, Entity>,
+}
+
+/// Time-ordered queues: which balls ripen or expire next. A tick pops what is due
+/// instead of scanning every ball.
+#[derive(Resource, Default)]
+pub struct Timeline {
+    /// Balls waiting to ripen, by ripening time.
+    pub ripening: BTreeSet<(Millis, BallId)>,
+    /// Live balls by expiry time.
+    pub expiring: BTreeSet<(Millis, BallId)>,
+}
+
+/// Id counters; ids are never reused, so an id below `next_ball` that is not live is a
+/// ball that existed and ended (`GONE`), and any other is `NOT_FOUND`.
+#[derive(Resource, Clone, Default)]
+pub struct Counters {
+    /// Next player id.
+    pub next_player: u64,
+    /// Next ball id.
+    pub next_ball: u64,
+    /// Next ledger entry id.
+    pub next_ledger: u64,
+    /// Next certificate id.
+    pub next_certificate: u64,
+}
+
+impl Counters {
+    /// Takes the next id from a counter.
+    pub fn take(counter: &mut u64) -> u64 {
+        *counter += 1;
+        *counter
+    }
+}
+
+/// The ledger: running totals and the entries written this tick.
+#[derive(Resource, Default)]
+pub struct Ledger {
+    /// Totals since the world began.
+    pub totals: LedgerTotals,
+    /// Entries of the current tick, drained into the store batch.
+    pub pending: Vec<LedgerEntry>,
+}
+
+impl Ledger {
+    /// Records one movement of energy and updates the totals.
+    pub fn record(
+        &mut self,
+        id: u64,
+        time: Millis,
+        flow: Flow,
+        grams: u64,
+        from: Account,
+        to: Account,
+    ) {
+        let totals = &mut self.totals;
+        match flow {
+            Flow::Created => totals.created += grams,
+            Flow::Collected => totals.collected += grams,
+            Flow::Stolen => totals.stolen += grams,
+            Flow::Helped => totals.helped += grams,
+            Flow::Watered => totals.watered += grams,
+            Flow::Expired => totals.expired += grams,
+            Flow::Planted => {
+                totals.planted += grams;
+                if matches!(from, Account::Team(_)) {
+                    totals.in_team_trees -= grams;
+                }
+            }
+            Flow::TeamWatered => totals.in_team_trees += grams,
+        }
+        self.pending.push(LedgerEntry {
+            id,
+            time,
+            flow,
+            grams,
+            from,
+            to,
+        });
+    }
+}
+
+/// What changed this tick and must be written.
+#[derive(Resource, Default)]
+pub struct Dirty {
+    /// Player entities whose record changed.
+    pub players: HashSet<Entity>,
+    /// Balls created, changed or removed.
+    pub balls: HashSet<BallId>,
+    /// First results of `record_action` refs this tick; also consulted before the store
+    /// so a ref repeated within one tick replays too.
+    pub receipts: HashMap<(PlayerId, String), RecordActionResult>,
+}
+
+/// A WebSocket session, numbered by the network layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SessionId(pub u64);
+
+/// Who sent a command and gets its reply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// A WebSocket session.
+    Session(SessionId),
+    /// An ops HTTP admin call, numbered by the caller.
+    Admin(u64),
+}
+
+/// Ops that only the ops HTTP surface can send.
+#[derive(Clone, Debug)]
+pub enum AdminOp {
+    /// The partner channel for green actions.
+    PartnerAction(PartnerAction),
+    /// Grant props to a player.
+    GrantProps(GrantProps),
+    /// Move a manual clock.
+    AdvanceClock(u64),
+}
+
+/// What a command asks for.
+#[derive(Clone, Debug)]
+pub enum Op {
+    /// A protocol request from a player's connection.
+    Client(Request),
+    /// An admin call.
+    Admin(AdminOp),
+}
+
+/// One command for the game thread.
+#[derive(Clone, Debug)]
+pub struct Command {
+    /// Who gets the reply.
+    pub origin: Origin,
+    /// The request id to echo.
+    pub request_id: u64,
+    /// The op.
+    pub op: Op,
+}
+
+/// Commands waiting for the next tick.
+#[derive(Resource, Default)]
+pub struct Inbox(pub Vec<Command>);
+
+/// A reply, ready to send once the tick is durable.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Reply {
+    /// The full JSON frame for a session.
+    Session {
+        /// The session.
+        session: SessionId,
+        /// The frame text.
+        text: String,
+    },
+    /// The result object (JSON text) or error of an admin call.
+    Admin {
+        /// The caller's number.
+        key: u64,
+        /// The outcome.
+        result: Result<String, ErrorBody>,
+    },
+}
+
+/// Replies and events of the tick, held until the batch is flushed.
+#[derive(Resource, Default)]
+pub struct Outbox {
+    /// Replies in the order their commands were applied.
+    pub replies: Vec<Reply>,
+    /// Events for players (delivered to each of their sessions).
+    pub events: Vec<(PlayerId, Event)>,
+    /// Sessions that logged in this tick, and as whom.
+    pub logins: Vec<(SessionId, PlayerId)>,
+}
+
+/// Connected sessions and who each is logged in as.
+#[derive(Resource, Default)]
+pub struct Sessions {
+    /// Every connected session; `None` before login.
+    pub players: HashMap<SessionId, Option<PlayerId>>,
+}
+
+/// Whether the game may still acknowledge changes.
+#[derive(Resource, Default)]
+pub struct Health {
+    /// Set when a commit failed: from then on nothing is acknowledged until a restart
+    /// reloads the last durable state.
+    pub store_failure: Option<String>,
+}

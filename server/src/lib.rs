@@ -1,0 +1,6 @@
+//! The Canopy game server as a library: `main.rs` only wires flags to [`server::run`],
+//! so tests and benches start the same server in-process.
+
+pub mod config;
+pub mod game;
+pub mod store;

@@ -1,0 +1,104 @@
+//! An in-memory [`Store`] for simulation tests, with a switch that makes commits fail so
+//! tests can see how the game behaves when the disk does.
+
+use super::{Ball, LedgerEntry, Meta, PlayerRecord, Snapshot, Store, StoreError, TickBatch};
+use canopy_shared::reply::RecordActionResult;
+use canopy_shared::{BallId, PlayerId};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+#[derive(Default)]
+struct Contents {
+    meta: Option<Meta>,
+    players: BTreeMap<PlayerId, PlayerRecord>,
+    balls: BTreeMap<BallId, Ball>,
+    receipts: HashMap<(PlayerId, String), RecordActionResult>,
+    ledger: Vec<LedgerEntry>,
+}
+
+/// A [`Store`] in memory. Clones share the same contents, so a test can keep a handle
+/// to inspect what the game committed or to make the next commits fail.
+#[derive(Clone, Default)]
+pub struct MemoryStore {
+    contents: Arc<Mutex<Contents>>,
+    failing: Arc<AtomicBool>,
+    commits: Arc<AtomicU64>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Makes every later commit fail (`true`) or succeed again (`false`).
+    pub fn set_failing(&self, failing: bool) {
+        self.failing.store(failing, Ordering::SeqCst);
+    }
+
+    /// How many commits succeeded.
+    pub fn commits(&self) -> u64 {
+        self.commits.load(Ordering::SeqCst)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Contents> {
+        self.contents
+            .lock()
+            .expect("memory store lock poisoned: a test panicked mid-commit")
+    }
+}
+
+impl Store for MemoryStore {
+    fn load(&self) -> Result<Snapshot, StoreError> {
+        let contents = self.lock();
+        Ok(Snapshot {
+            meta: contents.meta.clone(),
+            players: contents.players.values().cloned().collect(),
+            balls: contents.balls.values().cloned().collect(),
+        })
+    }
+
+    fn commit(&self, batch: &TickBatch) -> Result<(), StoreError> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(StoreError::Backend(
+                "injected failure: the disk is full".into(),
+            ));
+        }
+        let mut contents = self.lock();
+        for player in &batch.players {
+            contents.players.insert(player.id, player.clone());
+        }
+        for ball in &batch.balls {
+            contents.balls.insert(ball.id, ball.clone());
+        }
+        for id in &batch.removed_balls {
+            contents.balls.remove(id);
+        }
+        for (player, reference, result) in &batch.receipts {
+            contents
+                .receipts
+                .insert((*player, reference.clone()), result.clone());
+        }
+        contents.ledger.extend(batch.ledger.iter().cloned());
+        contents.meta = Some(batch.meta.clone());
+        self.commits.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+
+    fn receipt(
+        &self,
+        player: PlayerId,
+        reference: &str,
+    ) -> Result<Option<RecordActionResult>, StoreError> {
+        Ok(self
+            .lock()
+            .receipts
+            .get(&(player, reference.to_owned()))
+            .cloned())
+    }
+
+    fn ledger(&self) -> Result<Vec<LedgerEntry>, StoreError> {
+        Ok(self.lock().ledger.clone())
+    }
+}

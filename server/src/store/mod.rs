@@ -1,0 +1,96 @@
+//! Persistence: the records the game writes, the per-tick batch, and the [`Store`]
+//! trait that sled (and, in tests, memory or a failing store) implements.
+//!
+//! The game thread hands the store one [`TickBatch`] per tick; the store applies it
+//! atomically and makes it durable before returning, so a reply sent after `commit`
+//! returns describes a change that survives a crash.
+
+mod memory;
+mod records;
+mod sled_store;
+
+pub use memory::MemoryStore;
+pub use records::{Account, Ball, Flow, LedgerEntry, LedgerTotals, Meta, PlayerRecord, PropsState};
+pub use sled_store::SledStore;
+
+use canopy_shared::PlayerId;
+use canopy_shared::reply::RecordActionResult;
+use thiserror::Error;
+
+/// A store failure. The game stops acknowledging writes when a commit fails.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// The underlying database failed (I/O, corruption, full disk).
+    #[error("store: {0}")]
+    Backend(String),
+    /// A record could not be decoded: the data was written by something else or damaged.
+    #[error("store record {key} is corrupt: {reason}")]
+    Corrupt {
+        /// The key, printed for the operator.
+        key: String,
+        /// The decoder's message.
+        reason: String,
+    },
+}
+
+/// Everything that changed in one tick, written atomically.
+#[derive(Clone, Debug, Default)]
+pub struct TickBatch {
+    /// Players whose state changed, whole.
+    pub players: Vec<PlayerRecord>,
+    /// Balls created or changed, whole.
+    pub balls: Vec<Ball>,
+    /// Balls that ended (collected, emptied, expired).
+    pub removed_balls: Vec<canopy_shared::BallId>,
+    /// First results of `record_action` refs, for idempotent replays.
+    pub receipts: Vec<(PlayerId, String, RecordActionResult)>,
+    /// Ledger entries of the tick.
+    pub ledger: Vec<LedgerEntry>,
+    /// Counters and the game clock after the tick.
+    pub meta: Meta,
+}
+
+impl TickBatch {
+    /// How many records the batch writes.
+    pub fn len(&self) -> usize {
+        self.players.len()
+            + self.balls.len()
+            + self.removed_balls.len()
+            + self.receipts.len()
+            + self.ledger.len()
+            + 1
+    }
+
+    /// Whether the batch writes nothing but the meta record.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 1
+    }
+}
+
+/// What the store holds, for rebuilding the World at start.
+#[derive(Clone, Debug, Default)]
+pub struct Snapshot {
+    /// `None` for a new store.
+    pub meta: Option<Meta>,
+    /// Every player.
+    pub players: Vec<PlayerRecord>,
+    /// Every live ball.
+    pub balls: Vec<Ball>,
+}
+
+/// Durable storage for the game. Implementations must make `commit` atomic (all of the
+/// batch or none of it) and durable before returning `Ok`.
+pub trait Store: Send + Sync {
+    /// Reads everything needed to rebuild the World.
+    fn load(&self) -> Result<Snapshot, StoreError>;
+    /// Applies one tick's batch atomically and flushes it to disk.
+    fn commit(&self, batch: &TickBatch) -> Result<(), StoreError>;
+    /// The first result recorded for `(player, reference)`, if any.
+    fn receipt(
+        &self,
+        player: PlayerId,
+        reference: &str,
+    ) -> Result<Option<RecordActionResult>, StoreError>;
+    /// The whole ledger in id order, for audits.
+    fn ledger(&self) -> Result<Vec<LedgerEntry>, StoreError>;
+}

@@ -1,0 +1,183 @@
+//! The records the store keeps. They are the game's persistent state, encoded with
+//! postcard; the in-memory World is rebuilt from them at start.
+
+use crate::game::rules::KindUsage;
+use bevy_ecs::component::Component;
+use canopy_shared::model::{Certificate, PropKind};
+use canopy_shared::{BallId, CertificateId, Millis, PlayerId, TeamId};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// A player's persistent state, whole.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlayerRecord {
+    /// The player's id.
+    pub id: PlayerId,
+    /// Display name.
+    pub name: String,
+    /// SHA-256 of the login token; the token itself is never stored.
+    pub token_hash: [u8; 32],
+    /// Registration time.
+    pub created_at: Millis,
+    /// Energy balance.
+    pub energy: u64,
+    /// All energy ever collected.
+    pub total_collected: u64,
+    /// The week `week_collected` counts for (see `rules::week_key`).
+    pub week: i64,
+    /// Energy collected in `week`.
+    pub week_collected: u64,
+    /// The game day `usage` counts today for.
+    pub usage_day: i64,
+    /// The month `usage` counts this month for (see `rules::month_key`).
+    pub usage_month: i32,
+    /// Per action kind, credited actions and steps.
+    pub usage: BTreeMap<String, KindUsage>,
+    /// Today's ball of each step kind, which grows as steps are reported.
+    pub step_balls: BTreeMap<String, BallId>,
+    /// Step reports refused as implausible, for risk scoring.
+    pub implausible_reports: u32,
+    /// Props held and in effect.
+    pub props: PropsState,
+    /// Certificates, oldest first.
+    pub certificates: Vec<Certificate>,
+}
+
+/// A player's props: inventory and the end of each timed effect.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PropsState {
+    /// Unused props.
+    pub inventory: BTreeMap<PropKind, u32>,
+    /// When each timed effect ends (absent or in the past: not active).
+    pub active_until: BTreeMap<PropKind, Millis>,
+}
+
+impl PropsState {
+    /// Whether `prop` is in effect at `now`.
+    pub fn is_active(&self, prop: PropKind, now: Millis) -> bool {
+        self.active_until
+            .get(&prop)
+            .is_some_and(|&until| until > now)
+    }
+}
+
+/// An energy ball: a component of its entity and a record of the store.
+#[derive(Component, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ball {
+    /// The ball's id.
+    pub id: BallId,
+    /// Whose tree it grows on.
+    pub owner: PlayerId,
+    /// The action kind that created it, or `water`.
+    pub source: String,
+    /// Grams the ball was created with (grows for a step kind's daily ball).
+    pub full: u64,
+    /// Grams left to pick.
+    pub left: u64,
+    /// Grams stolen so far.
+    pub stolen: u64,
+    /// Creation time.
+    pub created_at: Millis,
+    /// Ripening time.
+    pub ripe_at: Millis,
+    /// Expiry time.
+    pub expires_at: Millis,
+    /// Whether friends may steal from it (water balls may not).
+    pub stealable: bool,
+    /// Hits so far by each thief.
+    pub thieves: Vec<(PlayerId, u8)>,
+}
+
+/// Where grams sit: every ledger entry moves grams from one account to another.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Account {
+    /// Energy created by a green action.
+    Mint,
+    /// Grams in a ball.
+    Ball(BallId),
+    /// A player's balance.
+    Balance(PlayerId),
+    /// A co-planting team's tree.
+    Team(TeamId),
+    /// A planted tree.
+    Planted(CertificateId),
+    /// Grams lost when a ball expired.
+    Expired,
+}
+
+/// Why grams moved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Flow {
+    /// Mint → ball, from a green action.
+    Created,
+    /// Ball → owner's balance.
+    Collected,
+    /// Ball → thief's balance.
+    Stolen,
+    /// Ball → owner's balance, picked by a friend.
+    Helped,
+    /// Giver's balance → a water ball.
+    Watered,
+    /// Ball → expired.
+    Expired,
+    /// Balance or team → planted tree.
+    Planted,
+    /// Balance → team tree.
+    TeamWatered,
+}
+
+/// One movement of energy. The id is globally unique so a transfer applied twice (as a
+/// cross-shard credit may be) is recognised.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerEntry {
+    /// Unique, increasing id.
+    pub id: u64,
+    /// Game time.
+    pub time: Millis,
+    /// Why.
+    pub flow: Flow,
+    /// How much.
+    pub grams: u64,
+    /// From where.
+    pub from: Account,
+    /// To where.
+    pub to: Account,
+}
+
+/// Running totals of the ledger, for the conservation identity and metrics.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerTotals {
+    /// Grams created by green actions.
+    pub created: u64,
+    /// Grams collected by owners.
+    pub collected: u64,
+    /// Grams stolen.
+    pub stolen: u64,
+    /// Grams picked by helpers for owners.
+    pub helped: u64,
+    /// Grams given as water.
+    pub watered: u64,
+    /// Grams lost to expiry.
+    pub expired: u64,
+    /// Grams spent on planted trees.
+    pub planted: u64,
+    /// Grams sitting in team trees.
+    pub in_team_trees: u64,
+}
+
+/// Counters and the clock, written every tick.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Meta {
+    /// The game clock at the end of the tick.
+    pub game_time: Millis,
+    /// The next player id to hand out.
+    pub next_player_id: u64,
+    /// The next ball id.
+    pub next_ball_id: u64,
+    /// The next ledger entry id.
+    pub next_ledger_id: u64,
+    /// The next certificate id.
+    pub next_certificate_id: u64,
+    /// Ledger totals.
+    pub totals: LedgerTotals,
+}

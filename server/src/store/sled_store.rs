@@ -1,0 +1,217 @@
+//! The embedded sled store: one tree, typed key prefixes, one atomic batch and one flush
+//! per tick.
+//!
+//! Keyspace (ids are big-endian so keys sort by id):
+//! `m` meta · `p<player>` player · `b<ball>` live ball · `r<player><ref>` action receipt ·
+//! `l<entry>` ledger entry.
+
+use super::{Ball, LedgerEntry, Meta, PlayerRecord, Snapshot, Store, StoreError, TickBatch};
+use canopy_shared::PlayerId;
+use canopy_shared::reply::RecordActionResult;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::path::Path;
+
+const META: &[u8] = b"m";
+const PLAYER: u8 = b'p';
+const BALL: u8 = b'b';
+const RECEIPT: u8 = b'r';
+const LEDGER: u8 = b'l';
+
+/// The sled-backed [`Store`].
+pub struct SledStore {
+    db: sled::Db,
+}
+
+impl SledStore {
+    /// Opens (or creates) the store in `dir` with a page cache of `cache_mb` MiB.
+    pub fn open(dir: &Path, cache_mb: u64) -> Result<Self, StoreError> {
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(cache_mb * 1024 * 1024)
+            .open()
+            .map_err(|err| {
+                StoreError::Backend(format!(
+                    "cannot open the store at {}: {err}. Check the path and its permissions; \
+                     if another canopy-server uses it, stop that one first",
+                    dir.display()
+                ))
+            })?;
+        Ok(Self { db })
+    }
+
+    fn scan<T: DeserializeOwned>(&self, prefix: u8) -> Result<Vec<T>, StoreError> {
+        self.db
+            .scan_prefix([prefix])
+            .map(|item| {
+                let (key, value) = item.map_err(backend)?;
+                decode(&key, &value)
+            })
+            .collect()
+    }
+}
+
+fn key(prefix: u8, id: u64) -> [u8; 9] {
+    let mut key = [prefix; 9];
+    key[1..].copy_from_slice(&id.to_be_bytes());
+    key
+}
+
+fn receipt_key(player: PlayerId, reference: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(9 + reference.len());
+    key.extend_from_slice(&self::key(RECEIPT, player.0));
+    key.extend_from_slice(reference.as_bytes());
+    key
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    postcard::to_stdvec(value)
+        .expect("records serialize with postcard: no maps with non-string keys fail")
+}
+
+fn decode<T: DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T, StoreError> {
+    postcard::from_bytes(bytes).map_err(|err| StoreError::Corrupt {
+        key: String::from_utf8_lossy(key).into_owned(),
+        reason: err.to_string(),
+    })
+}
+
+fn backend(err: sled::Error) -> StoreError {
+    StoreError::Backend(err.to_string())
+}
+
+impl Store for SledStore {
+    fn load(&self) -> Result<Snapshot, StoreError> {
+        let meta = match self.db.get(META).map_err(backend)? {
+            Some(bytes) => Some(decode::<Meta>(META, &bytes)?),
+            None => None,
+        };
+        let players: Vec<PlayerRecord> = self.scan(PLAYER)?;
+        let balls: Vec<Ball> = self.scan(BALL)?;
+        if meta.is_none() && !(players.is_empty() && balls.is_empty()) {
+            return Err(StoreError::Corrupt {
+                key: "m".into(),
+                reason: "the store holds players or balls but no meta record".into(),
+            });
+        }
+        Ok(Snapshot {
+            meta,
+            players,
+            balls,
+        })
+    }
+
+    fn commit(&self, batch: &TickBatch) -> Result<(), StoreError> {
+        let mut writes = sled::Batch::default();
+        for player in &batch.players {
+            writes.insert(&key(PLAYER, player.id.0), encode(player));
+        }
+        for ball in &batch.balls {
+            writes.insert(&key(BALL, ball.id.0), encode(ball));
+        }
+        for ball in &batch.removed_balls {
+            writes.remove(&key(BALL, ball.0));
+        }
+        for (player, reference, result) in &batch.receipts {
+            writes.insert(receipt_key(*player, reference), encode(result));
+        }
+        for entry in &batch.ledger {
+            writes.insert(&key(LEDGER, entry.id), encode(entry));
+        }
+        writes.insert(META, encode(&batch.meta));
+        self.db.apply_batch(writes).map_err(backend)?;
+        self.db.flush().map_err(backend)?;
+        Ok(())
+    }
+
+    fn receipt(
+        &self,
+        player: PlayerId,
+        reference: &str,
+    ) -> Result<Option<RecordActionResult>, StoreError> {
+        let key = receipt_key(player, reference);
+        match self.db.get(&key).map_err(backend)? {
+            Some(bytes) => decode(&key, &bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn ledger(&self) -> Result<Vec<LedgerEntry>, StoreError> {
+        self.scan(LEDGER)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Account, Flow};
+    use canopy_shared::BallId;
+
+    fn ball(id: u64) -> Ball {
+        Ball {
+            id: BallId(id),
+            owner: PlayerId(1),
+            source: "walk".into(),
+            full: 10,
+            left: 10,
+            stolen: 0,
+            created_at: 1,
+            ripe_at: 2,
+            expires_at: 3,
+            stealable: true,
+            thieves: vec![],
+        }
+    }
+
+    #[test]
+    fn a_committed_batch_is_there_after_reopening() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let meta = Meta {
+            game_time: 42,
+            next_ball_id: 3,
+            ..Meta::default()
+        };
+        {
+            let store = SledStore::open(dir.path(), 8).expect("open");
+            let mut batch = TickBatch {
+                balls: vec![ball(1), ball(2)],
+                meta: meta.clone(),
+                ..TickBatch::default()
+            };
+            batch.ledger.push(LedgerEntry {
+                id: 1,
+                time: 42,
+                flow: Flow::Created,
+                grams: 10,
+                from: Account::Mint,
+                to: Account::Ball(BallId(1)),
+            });
+            batch.receipts.push((
+                PlayerId(1),
+                "step-1".into(),
+                RecordActionResult {
+                    grams: 10,
+                    ball: None,
+                },
+            ));
+            store.commit(&batch).expect("commit");
+            let removal = TickBatch {
+                removed_balls: vec![BallId(2)],
+                meta: meta.clone(),
+                ..TickBatch::default()
+            };
+            store.commit(&removal).expect("commit");
+        }
+        let store = SledStore::open(dir.path(), 8).expect("reopen");
+        let snapshot = store.load().expect("load");
+        assert_eq!(snapshot.meta, Some(meta));
+        assert_eq!(snapshot.balls, vec![ball(1)]);
+        assert_eq!(store.ledger().expect("ledger").len(), 1);
+        let receipt = store.receipt(PlayerId(1), "step-1").expect("receipt");
+        assert_eq!(receipt.map(|r| r.grams), Some(10));
+        assert_eq!(
+            store.receipt(PlayerId(2), "step-1").expect("other player"),
+            None
+        );
+    }
+}

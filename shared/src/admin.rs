@@ -1,0 +1,60 @@
+//! Bodies of the ops HTTP admin calls, shared by the server and the CLI.
+
+use crate::error::ErrorBody;
+use crate::ids::{Millis, PlayerId};
+use crate::model::PropKind;
+use serde::{Deserialize, Serialize};
+
+/// `POST /admin/actions`: a trusted partner reports a green action for a player.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartnerAction {
+    /// The player credited.
+    pub player_id: PlayerId,
+    /// The action kind (`metro`, `offline_payment`, ...).
+    pub kind: String,
+    /// 1 for every kind but `walk`, where it is the day's cumulative steps.
+    #[serde(default)]
+    pub quantity: Option<u64>,
+    /// The partner's idempotency key.
+    #[serde(rename = "ref")]
+    pub reference: String,
+}
+
+/// `POST /admin/props`: grant props to a player.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantProps {
+    /// The player.
+    pub player_id: PlayerId,
+    /// Which prop.
+    pub prop: PropKind,
+    /// How many (1–1000).
+    pub count: u32,
+}
+
+/// `POST /admin/clock/advance`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClockAdvance {
+    /// How far to move the manual clock.
+    pub ms: u64,
+}
+
+/// The answer of `POST /admin/clock/advance`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClockTime {
+    /// The game clock after the move.
+    pub time: Millis,
+}
+
+/// `POST /admin/tick-rate`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TickRate {
+    /// Ticks per second, 1–120.
+    pub hz: u32,
+}
+
+/// Any admin error answer: `{"error": {"code", "message"}}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminError {
+    /// What went wrong.
+    pub error: ErrorBody,
+}

@@ -1,0 +1,111 @@
+//! Error codes: the code is the contract, the message is for humans.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Every error code of the protocol. Each game error maps to exactly one of these.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ErrorCode {
+    /// A malformed, missing or out-of-range field; also unknown ops and binary frames.
+    BadRequest,
+    /// `hello` named a protocol version the server does not speak.
+    UnsupportedVersion,
+    /// The op needs a logged-in connection.
+    Unauthenticated,
+    /// The caller may not do this (e.g. a player reporting a partner-only action).
+    Forbidden,
+    /// No such thing ever existed, or the id is malformed.
+    NotFound,
+    /// The ball belongs to someone else.
+    NotYours,
+    /// The op needs a friendship that does not exist.
+    NotFriends,
+    /// One side blocked the other.
+    Blocked,
+    /// The ball has not ripened yet.
+    NotRipe,
+    /// It existed but is no longer there to take: collected, emptied or expired.
+    Gone,
+    /// The owner's protection cover stopped the steal.
+    Protected,
+    /// This thief already hit this ball as often as allowed.
+    AlreadyStolen,
+    /// The ball is down to its owner's kept share.
+    NothingLeft,
+    /// The balance is too low.
+    InsufficientEnergy,
+    /// A cap or limit was reached.
+    LimitReached,
+    /// The request conflicts with existing state (already friends, clock not manual, ...).
+    Conflict,
+    /// The connection sent more than its rate limit allows.
+    RateLimited,
+    /// The server is saturated or cannot make changes durable right now.
+    Overloaded,
+    /// The server is stopping.
+    ShuttingDown,
+    /// A fault on the server's side.
+    Internal,
+}
+
+impl ErrorCode {
+    /// The code exactly as it appears on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::BadRequest => "BAD_REQUEST",
+            Self::UnsupportedVersion => "UNSUPPORTED_VERSION",
+            Self::Unauthenticated => "UNAUTHENTICATED",
+            Self::Forbidden => "FORBIDDEN",
+            Self::NotFound => "NOT_FOUND",
+            Self::NotYours => "NOT_YOURS",
+            Self::NotFriends => "NOT_FRIENDS",
+            Self::Blocked => "BLOCKED",
+            Self::NotRipe => "NOT_RIPE",
+            Self::Gone => "GONE",
+            Self::Protected => "PROTECTED",
+            Self::AlreadyStolen => "ALREADY_STOLEN",
+            Self::NothingLeft => "NOTHING_LEFT",
+            Self::InsufficientEnergy => "INSUFFICIENT_ENERGY",
+            Self::LimitReached => "LIMIT_REACHED",
+            Self::Conflict => "CONFLICT",
+            Self::RateLimited => "RATE_LIMITED",
+            Self::Overloaded => "OVERLOADED",
+            Self::ShuttingDown => "SHUTTING_DOWN",
+            Self::Internal => "INTERNAL",
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The `error` object of a failed reply or admin answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// The machine-readable code.
+    pub code: ErrorCode,
+    /// A human explanation; it may change between versions.
+    pub message: String,
+}
+
+impl ErrorBody {
+    /// An error with the given code and message.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ErrorBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for ErrorBody {}

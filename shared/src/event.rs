@@ -1,0 +1,111 @@
+//! Events the server pushes: `{"event": "<name>", ...fields}`, never with an `id`.
+
+use crate::ids::{BallId, PlayerId};
+use crate::model::{BallView, Certificate};
+use serde::{Deserialize, Serialize};
+
+/// A ball that ripened this tick.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RipeBall {
+    /// The ball.
+    pub ball_id: BallId,
+    /// Grams in it.
+    pub amount: u64,
+}
+
+/// Why a ball left the owner's tree without being picked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GoneReason {
+    /// Nobody picked it within its lifetime.
+    Expired,
+}
+
+/// Every event of the protocol.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// A new ball appeared on the owner's tree.
+    BallNew {
+        /// The ball.
+        ball: BallView,
+    },
+    /// Balls of the owner ripened.
+    BallRipe {
+        /// Ids and amounts.
+        balls: Vec<RipeBall>,
+    },
+    /// A ball disappeared.
+    BallGone {
+        /// The ball.
+        ball_id: BallId,
+        /// Why.
+        reason: GoneReason,
+    },
+    /// A friend stole from the owner's ball.
+    EnergyStolen {
+        /// The thief, or `null` under stealth.
+        by: Option<PlayerId>,
+        /// The ball.
+        ball_id: BallId,
+        /// Grams taken.
+        grams: u64,
+    },
+    /// A friend watered the player.
+    Watered {
+        /// The friend.
+        by: PlayerId,
+        /// Grams given.
+        grams: u64,
+        /// The watered player's energy balance.
+        energy: u64,
+    },
+    /// Someone asked to be friends.
+    FriendRequest {
+        /// The requester.
+        from: PlayerId,
+        /// Their name.
+        name: String,
+    },
+    /// A friendship began.
+    FriendAdded {
+        /// The other side.
+        player_id: PlayerId,
+    },
+    /// A friendship ended.
+    FriendRemoved {
+        /// The other side.
+        player_id: PlayerId,
+    },
+    /// What the receiver could now steal from a friend changed.
+    FriendStealable {
+        /// The friend.
+        friend_id: PlayerId,
+        /// Grams stealable now.
+        grams: u64,
+    },
+    /// A certificate was issued.
+    Certificate {
+        /// The certificate.
+        certificate: Certificate,
+    },
+    /// A friend collected one of the owner's balls for them.
+    HelpCollected {
+        /// The friend.
+        by: PlayerId,
+        /// The ball.
+        ball_id: BallId,
+        /// Grams credited to the owner.
+        grams: u64,
+    },
+    /// The owner's cover stopped a thief.
+    ProtectedBlock {
+        /// The would-be thief, or `null` under stealth.
+        by: Option<PlayerId>,
+    },
+    /// The server is stopping.
+    ServerShutdown {
+        /// Why.
+        reason: String,
+    },
+}

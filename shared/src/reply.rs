@@ -1,0 +1,236 @@
+//! Replies: `{"id", "ok": true, ...result}` or `{"id", "ok": false, "error": {...}}`,
+//! and the result object of each op.
+
+use crate::error::ErrorBody;
+use crate::ids::{BallId, Millis, PlayerId, TeamId};
+use crate::model::{
+    BallView, BoardEntry, Certificate, FeedEntry, FriendView, PendingRequestView, PlayerView,
+    PropsView, SpeciesView, Suggestion, TeamView,
+};
+use serde::{Deserialize, Serialize};
+
+/// A successful reply: the result's fields sit beside `id` and `ok`.
+#[derive(Debug, Serialize)]
+pub struct OkReply<'a, T: Serialize> {
+    /// The request's id.
+    pub id: u64,
+    /// Always `true`.
+    pub ok: bool,
+    /// The op's result.
+    #[serde(flatten)]
+    pub result: &'a T,
+}
+
+/// A failed reply. `id` is `null` when the frame had no usable id.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ErrReply {
+    /// The request's id, if it could be read.
+    pub id: Option<u64>,
+    /// Always `false`.
+    pub ok: bool,
+    /// What went wrong.
+    pub error: ErrorBody,
+}
+
+/// The JSON text of a successful reply.
+pub fn encode_ok<T: Serialize>(id: u64, result: &T) -> String {
+    serde_json::to_string(&OkReply {
+        id,
+        ok: true,
+        result,
+    })
+    .expect("protocol results serialize to JSON: they hold only strings, numbers and maps")
+}
+
+/// The JSON text of a failed reply.
+pub fn encode_err(id: Option<u64>, error: ErrorBody) -> String {
+    serde_json::to_string(&ErrReply {
+        id,
+        ok: false,
+        error,
+    })
+    .expect("an error reply serializes to JSON")
+}
+
+/// An op whose result has no fields (`{"id": 1, "ok": true}`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Empty {}
+
+/// `hello`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HelloResult {
+    /// Server name and version.
+    pub server: String,
+    /// Protocol version.
+    pub version: u32,
+    /// Ticks per second.
+    pub tick_rate_hz: u32,
+    /// The game clock.
+    pub time: Millis,
+}
+
+/// `register`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegisterResult {
+    /// The new player's id.
+    pub player_id: PlayerId,
+    /// The login token; the server keeps only its hash, so it is shown once.
+    pub token: String,
+}
+
+/// `login`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginResult {
+    /// The player.
+    pub player_id: PlayerId,
+    /// Their name.
+    pub name: String,
+}
+
+/// `ping`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PingResult {
+    /// The game clock.
+    pub time: Millis,
+}
+
+/// `me`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MeResult {
+    /// The profile.
+    pub player: PlayerView,
+    /// The caller's unpicked balls, ripening order.
+    pub balls: Vec<BallView>,
+}
+
+/// `record_action` and the partner channel `POST /admin/actions`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordActionResult {
+    /// Grams credited into a ball (0 when capped or ignored).
+    pub grams: u64,
+    /// The ball that holds them, or `null`.
+    pub ball: Option<BallView>,
+}
+
+/// `collect`, `steal`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GramsEnergyResult {
+    /// Grams gained.
+    pub grams: u64,
+    /// The caller's balance after.
+    pub energy: u64,
+}
+
+/// `collect_all`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CollectAllResult {
+    /// Grams gained.
+    pub grams: u64,
+    /// The balance after.
+    pub energy: u64,
+    /// How many balls were picked.
+    pub balls: u32,
+}
+
+/// `help_collect`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HelpCollectResult {
+    /// Grams credited to the friend.
+    pub grams: u64,
+}
+
+/// `water`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WaterResult {
+    /// The caller's balance after.
+    pub energy: u64,
+    /// The water ball the friend receives.
+    pub ball_id: BallId,
+}
+
+/// `plant`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlantResult {
+    /// The new certificate.
+    pub certificate: Certificate,
+    /// The balance after.
+    pub energy: u64,
+}
+
+/// `use_prop` and `POST /admin/props`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PropsResult {
+    /// The player's props after the change.
+    pub props: PropsView,
+}
+
+/// `species`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpeciesResult {
+    /// The catalog, cheapest first.
+    pub species: Vec<SpeciesView>,
+}
+
+/// `friends`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FriendsResult {
+    /// Friends.
+    pub friends: Vec<FriendView>,
+    /// Requests waiting for the caller's answer.
+    pub incoming: Vec<PendingRequestView>,
+    /// Requests the caller sent.
+    pub outgoing: Vec<PendingRequestView>,
+}
+
+/// `friend_balls`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BallsResult {
+    /// The friend's balls.
+    pub balls: Vec<BallView>,
+}
+
+/// `suggestions`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SuggestionsResult {
+    /// Best first.
+    pub suggestions: Vec<Suggestion>,
+}
+
+/// `leaderboard`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaderboardResult {
+    /// Ranked rows.
+    pub entries: Vec<BoardEntry>,
+}
+
+/// `feed`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeedResult {
+    /// Newest first.
+    pub entries: Vec<FeedEntry>,
+    /// Pass as `before` for the next page; `null` at the end.
+    pub next: Option<u64>,
+}
+
+/// `team_create`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TeamCreateResult {
+    /// The new team.
+    pub team_id: TeamId,
+}
+
+/// `team_water`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TeamWaterResult {
+    /// The team after the watering.
+    pub team: TeamView,
+    /// The caller's balance after.
+    pub energy: u64,
+}
+
+/// `teams`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TeamsResult {
+    /// The caller's teams.
+    pub teams: Vec<TeamView>,
+}

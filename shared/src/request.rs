@@ -1,0 +1,222 @@
+//! Requests: `{"id": <u64>, "op": "<name>", ...fields}`.
+
+use crate::ids::{BallId, PlayerId, TeamId};
+use crate::model::{BoardPeriod, PropKind};
+use serde::{Deserialize, Serialize};
+
+/// Every op a client may send. The `id` travels beside it in the frame envelope
+/// (see [`crate::frame`]); fields a variant does not name are ignored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Request {
+    /// Announce the protocol version; optional.
+    Hello {
+        /// Must be 1.
+        version: u32,
+    },
+    /// Create a player and log this connection in.
+    Register {
+        /// 1–32 characters: letters, digits, `_`, `-`, CJK.
+        name: String,
+    },
+    /// Log this connection in with a token from `register`.
+    Login {
+        /// The opaque token.
+        token: String,
+    },
+    /// Liveness and the game clock.
+    Ping {},
+    /// The caller's profile and balls.
+    Me {},
+    /// Report a green action the player may self-report (`walk`).
+    RecordAction {
+        /// The action kind.
+        kind: String,
+        /// Cumulative steps today for `walk`; 1 (the default) otherwise.
+        #[serde(default)]
+        quantity: Option<u64>,
+        /// Idempotency key, at most 64 characters.
+        #[serde(rename = "ref")]
+        reference: String,
+    },
+    /// Pick one of the caller's ripe balls.
+    Collect {
+        /// The ball.
+        ball_id: BallId,
+    },
+    /// Pick every ripe ball of the caller.
+    CollectAll {},
+    /// Take a share of a friend's ripe ball.
+    Steal {
+        /// The ball's owner.
+        friend_id: PlayerId,
+        /// The ball.
+        ball_id: BallId,
+    },
+    /// Pick a friend's ripe ball for them.
+    HelpCollect {
+        /// The ball's owner.
+        friend_id: PlayerId,
+        /// The ball.
+        ball_id: BallId,
+    },
+    /// Give a friend some of the caller's energy, as a ripe ball.
+    Water {
+        /// Who receives it.
+        friend_id: PlayerId,
+        /// One of the configured amounts (10, 18, 33, 66 by default).
+        grams: u64,
+    },
+    /// Spend energy on a real tree and get a certificate.
+    Plant {
+        /// The species' catalog id.
+        species: String,
+    },
+    /// Use a prop from the inventory.
+    UseProp {
+        /// Which prop.
+        prop: PropKind,
+    },
+    /// The species catalog.
+    Species {},
+    /// Ask a player to be friends.
+    FriendRequest {
+        /// The addressee.
+        player_id: PlayerId,
+    },
+    /// Accept a pending request from this player.
+    FriendAccept {
+        /// The requester.
+        player_id: PlayerId,
+    },
+    /// Decline a pending request from this player.
+    FriendDecline {
+        /// The requester.
+        player_id: PlayerId,
+    },
+    /// End a friendship.
+    Unfriend {
+        /// The former friend.
+        player_id: PlayerId,
+    },
+    /// Block a player: ends any friendship and stops their requests.
+    Block {
+        /// The player to block.
+        player_id: PlayerId,
+    },
+    /// Lift a block.
+    Unblock {
+        /// The player to unblock.
+        player_id: PlayerId,
+    },
+    /// Friends, with what the caller could steal from each, and pending requests.
+    Friends {},
+    /// A friend's balls, with `stealable` from the caller's side.
+    FriendBalls {
+        /// The friend.
+        friend_id: PlayerId,
+    },
+    /// Friends of friends ranked by mutual friends.
+    Suggestions {
+        /// At most 50.
+        #[serde(default)]
+        limit: Option<u32>,
+    },
+    /// A board over the caller and their friends.
+    Leaderboard {
+        /// `total` or `week`.
+        period: BoardPeriod,
+        /// At most 200.
+        #[serde(default)]
+        limit: Option<u32>,
+    },
+    /// The caller's feed, newest first.
+    Feed {
+        /// At most 200.
+        #[serde(default)]
+        limit: Option<u32>,
+        /// The `next` cursor of an earlier page.
+        #[serde(default)]
+        before: Option<u64>,
+    },
+    /// Start a co-planting team.
+    TeamCreate {
+        /// The team's name.
+        name: String,
+        /// The species the team plants.
+        species: String,
+    },
+    /// Invite a friend into a team.
+    TeamInvite {
+        /// The team.
+        team_id: TeamId,
+        /// The friend.
+        player_id: PlayerId,
+    },
+    /// Join a team the caller was invited to.
+    TeamJoin {
+        /// The team.
+        team_id: TeamId,
+    },
+    /// Leave a team.
+    TeamLeave {
+        /// The team.
+        team_id: TeamId,
+    },
+    /// Give energy to the team's tree.
+    TeamWater {
+        /// The team.
+        team_id: TeamId,
+        /// At least 10 g.
+        grams: u64,
+    },
+    /// The caller's teams.
+    Teams {},
+}
+
+impl Request {
+    /// The op's wire name, for metrics and logs.
+    pub fn op_name(&self) -> &'static str {
+        match self {
+            Self::Hello { .. } => "hello",
+            Self::Register { .. } => "register",
+            Self::Login { .. } => "login",
+            Self::Ping {} => "ping",
+            Self::Me {} => "me",
+            Self::RecordAction { .. } => "record_action",
+            Self::Collect { .. } => "collect",
+            Self::CollectAll {} => "collect_all",
+            Self::Steal { .. } => "steal",
+            Self::HelpCollect { .. } => "help_collect",
+            Self::Water { .. } => "water",
+            Self::Plant { .. } => "plant",
+            Self::UseProp { .. } => "use_prop",
+            Self::Species {} => "species",
+            Self::FriendRequest { .. } => "friend_request",
+            Self::FriendAccept { .. } => "friend_accept",
+            Self::FriendDecline { .. } => "friend_decline",
+            Self::Unfriend { .. } => "unfriend",
+            Self::Block { .. } => "block",
+            Self::Unblock { .. } => "unblock",
+            Self::Friends {} => "friends",
+            Self::FriendBalls { .. } => "friend_balls",
+            Self::Suggestions { .. } => "suggestions",
+            Self::Leaderboard { .. } => "leaderboard",
+            Self::Feed { .. } => "feed",
+            Self::TeamCreate { .. } => "team_create",
+            Self::TeamInvite { .. } => "team_invite",
+            Self::TeamJoin { .. } => "team_join",
+            Self::TeamLeave { .. } => "team_leave",
+            Self::TeamWater { .. } => "team_water",
+            Self::Teams {} => "teams",
+        }
+    }
+
+    /// Ops a connection may send before it logs in.
+    pub fn allowed_before_login(&self) -> bool {
+        matches!(
+            self,
+            Self::Hello { .. } | Self::Register { .. } | Self::Login { .. } | Self::Ping {}
+        )
+    }
+}
