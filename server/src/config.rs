@@ -269,6 +269,24 @@ impl Config {
         Self::load(None, std::iter::empty()).expect("the embedded default config is valid")
     }
 
+    /// This config with the fields that only take effect at start copied from the
+    /// running one, so a hot reload never half-applies them.
+    pub fn keeping_restart_fields(mut self, running: &Config) -> Self {
+        if self.day.utc_offset_minutes != running.day.utc_offset_minutes {
+            tracing::warn!(
+                "day.utc_offset_minutes changes only at restart; keeping the running value"
+            );
+        }
+        self.day = running.day.clone();
+        self.store = running.store.clone();
+        let server = &running.server;
+        self.server.max_frame_bytes = server.max_frame_bytes;
+        self.server.command_queue_capacity = server.command_queue_capacity;
+        self.server.max_connections = server.max_connections;
+        self.server.outbox_capacity = server.outbox_capacity;
+        self
+    }
+
     /// The rule for an action kind.
     pub fn action(&self, kind: &str) -> Option<&ActionRule> {
         self.actions.get(kind)

@@ -3,4 +3,9 @@
 
 pub mod config;
 pub mod game;
+pub mod game_loop;
+pub mod metrics;
+pub mod net;
+pub mod ops;
+pub mod server;
 pub mod store;

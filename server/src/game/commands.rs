@@ -31,6 +31,12 @@ fn apply(world: &mut World, command: Command) {
         request_id,
         op,
     } = command;
+    world.resource_mut::<Outbox>().current_op = match &op {
+        Op::Client(request) => request.op_name(),
+        Op::Admin(AdminOp::PartnerAction(_)) => "admin_action",
+        Op::Admin(AdminOp::GrantProps(_)) => "admin_props",
+        Op::Admin(AdminOp::AdvanceClock(_)) => "admin_clock_advance",
+    };
     if let Some(failure) = world.resource::<Health>().store_failure.clone() {
         let error = ErrorBody::new(
             ErrorCode::Internal,
@@ -45,6 +51,12 @@ fn apply(world: &mut World, command: Command) {
 }
 
 fn answer<T: Serialize>(world: &mut World, origin: Origin, id: u64, result: Result<T, ErrorBody>) {
+    let code = result
+        .as_ref()
+        .map_or_else(|error| error.code.as_str(), |_| "ok");
+    let mut outbox = world.resource_mut::<Outbox>();
+    let op = outbox.current_op;
+    outbox.results.push((op, code));
     let reply = match origin {
         Origin::Session(session) => Reply::Session {
             session,

@@ -43,6 +43,8 @@ pub struct TickOutcome {
     pub events: Vec<(PlayerId, Event)>,
     /// Sessions that logged in this tick.
     pub logins: Vec<(SessionId, PlayerId)>,
+    /// Each command's op and result, for metrics.
+    pub results: Vec<(&'static str, &'static str)>,
     /// Records written.
     pub batch_records: usize,
     /// How long the commit (write + flush) took.
@@ -61,18 +63,22 @@ pub struct Game {
 }
 
 impl Game {
-    /// Builds the World from what the store holds. The clock starts at `start` in the
-    /// given mode but never before the last persisted game time.
+    /// Builds the World from what the store holds. The clock starts at `start` (default:
+    /// the last persisted game time, or now for a new world) in the given mode, but
+    /// never before the last persisted game time.
     pub fn load(
         config: Arc<Config>,
         store: Arc<dyn Store>,
         mode: ClockMode,
-        start: canopy_shared::Millis,
+        start: Option<canopy_shared::Millis>,
         rng_seed: Option<u64>,
     ) -> Result<Self, StoreError> {
         let snapshot = store.load()?;
         let mut world = World::new();
         let meta = snapshot.meta.clone().unwrap_or_default();
+        let start = start
+            .or(snapshot.meta.as_ref().map(|meta| meta.game_time))
+            .unwrap_or_else(clock::wall_now);
         world.insert_resource(GameClock::new(mode, start, meta.game_time));
         world.insert_resource(Settings(config));
         world.insert_resource(StoreHandle(store.clone()));
@@ -192,6 +198,7 @@ impl Game {
         let mut outcome = TickOutcome {
             batch_records: batch.len(),
             commands,
+            results: outbox.results,
             ..TickOutcome::default()
         };
         if self.world.resource::<Health>().store_failure.is_some() {

@@ -1,0 +1,281 @@
+//! The game thread: owns the [`Game`], runs its tick at the configured rate, takes
+//! commands and control messages from the async side, and delivers each tick's replies
+//! and events to session outboxes after the tick's batch is durable.
+
+use crate::config::Config;
+use crate::game::{Command, Game, Reply, SessionId, TickOutcome};
+use crate::metrics::Metrics;
+use canopy_shared::{ErrorBody, ErrorCode, Event, PlayerId};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use tokio::sync::{Notify, mpsc, oneshot};
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+
+/// The game thread's end of a session: frames go into `outbox`; `kick` tells the
+/// session to close at once when it stopped reading.
+pub struct SessionLink {
+    /// Frames for the client.
+    pub outbox: mpsc::Sender<Utf8Bytes>,
+    /// Closes the session without draining its outbox.
+    pub kick: Arc<Notify>,
+}
+
+/// The answer to an admin call: a JSON result object or an error.
+pub type AdminAnswer = Result<String, ErrorBody>;
+
+/// Messages to the game thread other than player commands; never refused for load.
+pub enum Control {
+    /// A session connected.
+    Connect(SessionId, SessionLink),
+    /// A session closed.
+    Disconnect(SessionId),
+    /// An admin command and where its answer goes.
+    Admin(crate::game::AdminOp, oneshot::Sender<AdminAnswer>),
+    /// A new config to apply (hot reload).
+    Reload(Arc<Config>),
+    /// A new tick rate.
+    TickRate(u32),
+}
+
+/// Handles the async side uses to reach the game thread.
+#[derive(Clone)]
+pub struct GameHandle {
+    /// Player commands; full means overloaded.
+    pub commands: mpsc::Sender<Command>,
+    /// Control messages.
+    pub control: mpsc::UnboundedSender<Control>,
+    /// Set to stop the game thread after one last tick.
+    pub stopping: Arc<AtomicBool>,
+}
+
+/// The game thread's state.
+pub struct GameLoop {
+    game: Game,
+    commands: mpsc::Receiver<Command>,
+    control: mpsc::UnboundedReceiver<Control>,
+    stopping: Arc<AtomicBool>,
+    links: HashMap<SessionId, SessionLink>,
+    by_player: HashMap<PlayerId, Vec<SessionId>>,
+    player_of: HashMap<SessionId, PlayerId>,
+    admin_waiters: HashMap<u64, oneshot::Sender<AdminAnswer>>,
+    next_admin_key: u64,
+    tick_rate_hz: u32,
+    metrics: Arc<Metrics>,
+}
+
+impl GameLoop {
+    /// Wraps a loaded game; returns the loop and the handle for the async side.
+    pub fn new(game: Game, metrics: Arc<Metrics>) -> (Self, GameHandle) {
+        let config = game.config();
+        let (command_tx, commands) = mpsc::channel(config.server.command_queue_capacity);
+        let (control_tx, control) = mpsc::unbounded_channel();
+        let stopping = Arc::new(AtomicBool::new(false));
+        let handle = GameHandle {
+            commands: command_tx,
+            control: control_tx,
+            stopping: stopping.clone(),
+        };
+        let game_loop = Self {
+            tick_rate_hz: config.server.tick_rate_hz,
+            game,
+            commands,
+            control,
+            stopping,
+            links: HashMap::new(),
+            by_player: HashMap::new(),
+            player_of: HashMap::new(),
+            admin_waiters: HashMap::new(),
+            next_admin_key: 0,
+            metrics,
+        };
+        (game_loop, handle)
+    }
+
+    /// Runs ticks until stopped, then one last tick, `server_shutdown` to everyone, and
+    /// `SHUTTING_DOWN` for commands that arrived too late.
+    pub fn run(mut self) {
+        let mut next_tick = Instant::now();
+        loop {
+            let stopping = self.stopping.load(Ordering::SeqCst);
+            self.drain_inbound();
+            let started = Instant::now();
+            let outcome = self.game.tick();
+            self.deliver(outcome);
+            self.metrics
+                .tick_seconds
+                .observe(started.elapsed().as_secs_f64());
+            if stopping {
+                break;
+            }
+            let interval = Duration::from_secs_f64(1.0 / f64::from(self.tick_rate_hz));
+            next_tick += interval;
+            let now = Instant::now();
+            if next_tick > now {
+                std::thread::sleep(next_tick - now);
+            } else {
+                next_tick = now;
+            }
+        }
+        self.shut_down();
+    }
+
+    fn drain_inbound(&mut self) {
+        while let Ok(control) = self.control.try_recv() {
+            self.apply_control(control);
+        }
+        let cap = self.game.config().server.max_commands_per_tick;
+        for _ in 0..cap {
+            match self.commands.try_recv() {
+                Ok(command) => self.game.submit(command),
+                Err(_) => break,
+            }
+        }
+    }
+
+    fn apply_control(&mut self, control: Control) {
+        match control {
+            Control::Connect(session, link) => {
+                self.game.connect(session);
+                self.links.insert(session, link);
+                self.metrics.sessions.set(self.links.len() as i64);
+            }
+            Control::Disconnect(session) => self.forget(session),
+            Control::Admin(op, answer) => {
+                self.next_admin_key += 1;
+                self.admin_waiters.insert(self.next_admin_key, answer);
+                self.game.submit(Command {
+                    origin: crate::game::Origin::Admin(self.next_admin_key),
+                    request_id: 0,
+                    op: crate::game::Op::Admin(op),
+                });
+            }
+            Control::Reload(config) => {
+                self.tick_rate_hz = config.server.tick_rate_hz;
+                self.game.set_config(config);
+            }
+            Control::TickRate(hz) => {
+                let mut config = (*self.game.config()).clone();
+                config.server.tick_rate_hz = hz;
+                self.tick_rate_hz = hz;
+                self.game.set_config(Arc::new(config));
+            }
+        }
+    }
+
+    fn forget(&mut self, session: SessionId) {
+        self.game.disconnect(session);
+        self.links.remove(&session);
+        if let Some(player) = self.player_of.remove(&session)
+            && let Some(sessions) = self.by_player.get_mut(&player)
+        {
+            sessions.retain(|&s| s != session);
+            if sessions.is_empty() {
+                self.by_player.remove(&player);
+            }
+        }
+        self.metrics.sessions.set(self.links.len() as i64);
+    }
+
+    fn deliver(&mut self, outcome: TickOutcome) {
+        for (op, result) in &outcome.results {
+            self.metrics.count_command(op, result);
+        }
+        if outcome.commands > 0 || outcome.batch_records > 1 {
+            self.metrics
+                .batch_records
+                .observe(outcome.batch_records as f64);
+            self.metrics
+                .flush_seconds
+                .observe(outcome.commit_time.as_secs_f64());
+        }
+        self.metrics
+            .store_failed
+            .set(i64::from(self.game.store_failure().is_some()));
+        self.metrics.game_time_ms.set(self.game.now() as i64);
+        self.metrics.set_ledger(&self.game.totals());
+        for (session, player) in outcome.logins {
+            if let Some(previous) = self.player_of.insert(session, player)
+                && let Some(sessions) = self.by_player.get_mut(&previous)
+            {
+                sessions.retain(|&s| s != session);
+            }
+            self.by_player.entry(player).or_default().push(session);
+        }
+        for reply in outcome.replies {
+            match reply {
+                Reply::Session { session, text } => self.send(session, Utf8Bytes::from(text)),
+                Reply::Admin { key, result } => {
+                    if let Some(waiter) = self.admin_waiters.remove(&key) {
+                        // The HTTP caller may have gone; nothing to do then.
+                        let _ = waiter.send(result);
+                    }
+                }
+            }
+        }
+        for (player, event) in outcome.events {
+            self.send_event(player, &event);
+        }
+    }
+
+    fn send_event(&mut self, player: PlayerId, event: &Event) {
+        let Some(sessions) = self.by_player.get(&player).cloned() else {
+            return;
+        };
+        let text = Utf8Bytes::from(serde_json::to_string(event).expect("events serialize to JSON"));
+        for session in sessions {
+            self.send(session, text.clone());
+        }
+    }
+
+    /// Queues a frame; a session whose outbox is full is kicked, never waited for.
+    fn send(&mut self, session: SessionId, text: Utf8Bytes) {
+        let Some(link) = self.links.get(&session) else {
+            return;
+        };
+        match link.outbox.try_send(text) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                tracing::warn!(
+                    session = session.0,
+                    "outbox full; disconnecting a client that does not read"
+                );
+                link.kick.notify_one();
+                self.metrics.outbox_drops.inc();
+                self.forget(session);
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => self.forget(session),
+        }
+    }
+
+    fn shut_down(mut self) {
+        self.commands.close();
+        while let Ok(command) = self.commands.try_recv() {
+            if let crate::game::Origin::Session(session) = command.origin {
+                let error = ErrorBody::new(ErrorCode::ShuttingDown, "the server is stopping");
+                let text = canopy_shared::reply::encode_err(Some(command.request_id), error);
+                self.send(session, Utf8Bytes::from(text));
+            }
+        }
+        for (_, waiter) in self.admin_waiters.drain() {
+            let _ = waiter.send(Err(ErrorBody::new(
+                ErrorCode::ShuttingDown,
+                "the server is stopping",
+            )));
+        }
+        let event = Event::ServerShutdown {
+            reason: "the server is stopping".into(),
+        };
+        let text =
+            Utf8Bytes::from(serde_json::to_string(&event).expect("events serialize to JSON"));
+        let sessions: Vec<SessionId> = self.links.keys().copied().collect();
+        for session in sessions {
+            self.send(session, text.clone());
+        }
+        tracing::info!(
+            sessions = self.links.len(),
+            "game thread stopped after a final flush"
+        );
+    }
+}

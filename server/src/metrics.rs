@@ -1,0 +1,175 @@
+//! Prometheus metrics, shared by the game thread, the network tasks and the ops surface.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// Labels of a command counter: the op and its result (`ok` or an error code).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CommandLabels {
+    /// The op's wire name.
+    pub op: String,
+    /// `ok` or the error code.
+    pub result: String,
+}
+
+/// Labels of the ledger gauge: which flow.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FlowLabels {
+    /// `created`, `collected`, `expired`, ...
+    pub flow: String,
+}
+
+/// Every metric the server exports.
+pub struct Metrics {
+    registry: Registry,
+    /// Time spent in one tick, commit included.
+    pub tick_seconds: Histogram,
+    /// Commands applied, by op and result.
+    pub commands: Family<CommandLabels, Counter>,
+    /// Open WebSocket sessions.
+    pub sessions: Gauge,
+    /// Sessions disconnected because their outbox was full.
+    pub outbox_drops: Counter,
+    /// Records per committed batch.
+    pub batch_records: Histogram,
+    /// Time of one commit (write + flush).
+    pub flush_seconds: Histogram,
+    /// Ledger totals by flow, in grams.
+    pub ledger_grams: Family<FlowLabels, Gauge>,
+    /// Requests refused by the rate limit.
+    pub rate_limited: Counter,
+    /// Requests refused because the command queue was full.
+    pub overloaded: Counter,
+    /// 1 while the store has failed and changes are refused.
+    pub store_failed: Gauge,
+    /// Game time in milliseconds.
+    pub game_time_ms: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Creates and registers every metric.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("canopy");
+        let metrics = Self {
+            tick_seconds: Histogram::new(exponential_buckets(0.000_05, 2.0, 16)),
+            commands: Family::default(),
+            sessions: Gauge::default(),
+            outbox_drops: Counter::default(),
+            batch_records: Histogram::new(exponential_buckets(1.0, 4.0, 10)),
+            flush_seconds: Histogram::new(exponential_buckets(0.000_05, 2.0, 16)),
+            ledger_grams: Family::default(),
+            rate_limited: Counter::default(),
+            overloaded: Counter::default(),
+            store_failed: Gauge::default(),
+            game_time_ms: Gauge::default(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "tick_duration_seconds",
+            "Time of one game tick",
+            metrics.tick_seconds.clone(),
+        );
+        registry.register(
+            "commands",
+            "Commands applied by op and result",
+            metrics.commands.clone(),
+        );
+        registry.register(
+            "sessions",
+            "Open WebSocket sessions",
+            metrics.sessions.clone(),
+        );
+        registry.register(
+            "outbox_drops",
+            "Sessions dropped for not reading",
+            metrics.outbox_drops.clone(),
+        );
+        registry.register(
+            "store_batch_records",
+            "Records per tick batch",
+            metrics.batch_records.clone(),
+        );
+        registry.register(
+            "store_flush_seconds",
+            "Time of one batch write and flush",
+            metrics.flush_seconds.clone(),
+        );
+        registry.register(
+            "ledger_grams",
+            "Ledger totals by flow",
+            metrics.ledger_grams.clone(),
+        );
+        registry.register(
+            "rate_limited",
+            "Requests refused by the rate limit",
+            metrics.rate_limited.clone(),
+        );
+        registry.register(
+            "overloaded",
+            "Requests refused with a full queue",
+            metrics.overloaded.clone(),
+        );
+        registry.register(
+            "store_failed",
+            "1 when the store failed",
+            metrics.store_failed.clone(),
+        );
+        registry.register(
+            "game_time_ms",
+            "The game clock",
+            metrics.game_time_ms.clone(),
+        );
+        Self {
+            registry,
+            ..metrics
+        }
+    }
+
+    /// Counts one command result.
+    pub fn count_command(&self, op: &str, result: &str) {
+        self.commands
+            .get_or_create(&CommandLabels {
+                op: op.to_owned(),
+                result: result.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Sets the ledger gauges from the totals.
+    pub fn set_ledger(&self, totals: &crate::store::LedgerTotals) {
+        for (flow, grams) in [
+            ("created", totals.created),
+            ("collected", totals.collected),
+            ("stolen", totals.stolen),
+            ("helped", totals.helped),
+            ("watered", totals.watered),
+            ("expired", totals.expired),
+            ("planted", totals.planted),
+            ("in_team_trees", totals.in_team_trees),
+        ] {
+            self.ledger_grams
+                .get_or_create(&FlowLabels {
+                    flow: flow.to_owned(),
+                })
+                .set(grams as i64);
+        }
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut text = String::new();
+        encode(&mut text, &self.registry).expect("writing metrics into a String cannot fail");
+        text
+    }
+}

@@ -1,0 +1,87 @@
+//! The game socket: accepts WebSocket connections at `/ws` and runs one task per
+//! session. Connections are capped; the handshake has a deadline.
+
+mod rate_limit;
+mod session;
+
+pub use rate_limit::{TokenBucket, Verdict};
+
+use crate::config::Config;
+use crate::game_loop::GameHandle;
+use crate::metrics::Metrics;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+
+/// What every session task shares.
+#[derive(Clone)]
+pub struct NetContext {
+    /// The way to the game thread.
+    pub game: GameHandle,
+    /// The config in force (sessions read limits from it when they start).
+    pub config: watch::Receiver<Arc<Config>>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    next_session: Arc<AtomicU64>,
+}
+
+impl NetContext {
+    /// Context for the sessions of one server.
+    pub fn new(
+        game: GameHandle,
+        config: watch::Receiver<Arc<Config>>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self {
+            game,
+            config,
+            metrics,
+            next_session: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    fn next_session_id(&self) -> crate::game::SessionId {
+        crate::game::SessionId(self.next_session.fetch_add(1, Ordering::Relaxed) + 1)
+    }
+}
+
+/// Accepts connections until `shutdown` turns true.
+pub async fn serve(
+    listener: TcpListener,
+    context: NetContext,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let max_connections = context.config.borrow().server.max_connections;
+    let permits = Arc::new(Semaphore::new(max_connections));
+    loop {
+        tokio::select! {
+            _ = shutdown.wait_for(|&stop| stop) => break,
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(accepted) => accepted,
+                    Err(err) => {
+                        tracing::warn!(%err, "accept failed");
+                        continue;
+                    }
+                };
+                let Ok(permit) = permits.clone().try_acquire_owned() else {
+                    tracing::warn!(%peer, "connection refused: max_connections reached");
+                    continue;
+                };
+                let context = context.clone();
+                tokio::spawn(async move {
+                    session::run(stream, context).await;
+                    drop(permit);
+                });
+            }
+        }
+    }
+    // Sessions close once the game thread drops their outboxes; give them time to
+    // send `server_shutdown` and their close frames.
+    let all = u32::try_from(max_connections).unwrap_or(u32::MAX);
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, permits.acquire_many(all)).await;
+}
+
+/// How long a stopping server waits for sessions to say goodbye.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);

@@ -1,0 +1,226 @@
+//! One WebSocket session: read frames, rate-limit and decode them, queue commands for
+//! the game thread, write the frames the game thread puts in this session's outbox,
+//! and keep the connection alive (or close it when idle, abusive or too slow).
+
+use super::NetContext;
+use super::rate_limit::{TokenBucket, Verdict};
+use crate::game::{Command, Op, Origin, SessionId};
+use crate::game_loop::{Control, SessionLink};
+use canopy_shared::frame::decode_request;
+use canopy_shared::reply::encode_err;
+use canopy_shared::{ErrorBody, ErrorCode};
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpStream;
+use tokio::sync::{Notify, mpsc};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes, http};
+
+/// How long a client has to finish the WebSocket handshake.
+const HANDSHAKE_DEADLINE: Duration = Duration::from_secs(10);
+/// How long one frame write may take before the client is dropped.
+const WRITE_DEADLINE: Duration = Duration::from_secs(10);
+/// Bytes of the per-connection read buffer (tungstenite's default is 128 KiB).
+const READ_BUFFER_BYTES: usize = 4096;
+
+/// How long a closing session waits for the client's close answer.
+const CLOSE_DEADLINE: Duration = Duration::from_secs(2);
+
+type Sink = SplitSink<WebSocketStream<TcpStream>, Message>;
+type Frames = SplitStream<WebSocketStream<TcpStream>>;
+
+/// Accepts only the game path.
+#[allow(clippy::result_large_err)]
+fn check_path(request: &Request, response: Response) -> Result<Response, ErrorResponse> {
+    if request.uri().path() == "/ws" {
+        return Ok(response);
+    }
+    let mut refusal = ErrorResponse::new(Some("the game socket is at /ws".to_owned()));
+    *refusal.status_mut() = http::StatusCode::NOT_FOUND;
+    Err(refusal)
+}
+
+async fn send(sink: &mut Sink, message: Message) -> bool {
+    matches!(
+        tokio::time::timeout(WRITE_DEADLINE, sink.send(message)).await,
+        Ok(Ok(()))
+    )
+}
+
+/// Sends a close frame, then reads (and drops) what the client still sends until it
+/// answers the close, so the socket is not reset under frames it has not read.
+async fn close(sink: &mut Sink, frames: &mut Frames, code: CloseCode, reason: &str) {
+    let frame = CloseFrame {
+        code,
+        reason: Utf8Bytes::from(reason),
+    };
+    if !send(sink, Message::Close(Some(frame))).await {
+        return;
+    }
+    let drain = async {
+        while let Some(Ok(frame)) = frames.next().await {
+            if frame.is_close() {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(CLOSE_DEADLINE, drain).await;
+}
+
+async fn refuse(sink: &mut Sink, id: Option<u64>, code: ErrorCode, message: &str) -> bool {
+    let text = encode_err(id, ErrorBody::new(code, message));
+    send(sink, Message::Text(text.into())).await
+}
+
+/// Runs a session until the client leaves, misbehaves or the server stops.
+pub async fn run(stream: TcpStream, context: NetContext) {
+    let config = context.config.borrow().clone();
+    let limits = &config.server;
+    let ws_config = WebSocketConfig::default()
+        .max_message_size(Some(limits.max_frame_bytes))
+        .max_frame_size(Some(limits.max_frame_bytes))
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(0)
+        .max_write_buffer_size(4 * limits.max_frame_bytes.max(64 * 1024));
+    let handshake =
+        tokio_tungstenite::accept_hdr_async_with_config(stream, check_path, Some(ws_config));
+    let ws = match tokio::time::timeout(HANDSHAKE_DEADLINE, handshake).await {
+        Ok(Ok(ws)) => ws,
+        Ok(Err(err)) => return tracing::debug!(%err, "handshake failed"),
+        Err(_) => return tracing::debug!("handshake timed out"),
+    };
+    let session = context.next_session_id();
+    let (outbox_tx, mut outbox) = mpsc::channel(limits.outbox_capacity);
+    let kick = Arc::new(Notify::new());
+    let link = SessionLink {
+        outbox: outbox_tx,
+        kick: kick.clone(),
+    };
+    if context
+        .game
+        .control
+        .send(Control::Connect(session, link))
+        .is_err()
+    {
+        return;
+    }
+    let (mut sink, mut frames) = ws.split();
+    let mut bucket = TokenBucket::new(
+        limits.rate_limit_per_second,
+        limits.rate_limit_burst,
+        Instant::now(),
+    );
+    let mut keepalive = tokio::time::interval(Duration::from_secs(limits.ping_interval_secs));
+    let idle_timeout = Duration::from_secs(limits.idle_timeout_secs);
+    let mut last_heard = Instant::now();
+    loop {
+        tokio::select! {
+            biased;
+            _ = kick.notified() => {
+                close(&mut sink, &mut frames, CloseCode::Policy, "too slow: the client does not read its frames").await;
+                break;
+            }
+            out = outbox.recv() => match out {
+                Some(text) => if !send(&mut sink, Message::Text(text)).await { break },
+                None => {
+                    close(&mut sink, &mut frames, CloseCode::Away, "server shutting down").await;
+                    break;
+                }
+            },
+            frame = frames.next() => {
+                last_heard = Instant::now();
+                let text = match frame {
+                    Some(Ok(Message::Text(text))) => text,
+                    Some(Ok(Message::Binary(_))) => {
+                        if !refuse(&mut sink, None, ErrorCode::BadRequest, "binary frames are not supported; send JSON text").await { break }
+                        continue;
+                    }
+                    Some(Ok(Message::Close(_))) | None => break,
+                    Some(Ok(_)) => continue,
+                    Some(Err(WsError::Capacity(err))) => {
+                        tracing::debug!(session = session.0, %err, "oversized frame");
+                        close(&mut sink, &mut frames, CloseCode::Size, "frame too large").await;
+                        break;
+                    }
+                    Some(Err(err)) => {
+                        tracing::debug!(session = session.0, %err, "read failed");
+                        break;
+                    }
+                };
+                let decoded = decode_request(&text);
+                match bucket.check(Instant::now(), limits.rate_limit_strikes_before_close) {
+                    Verdict::Allow => {}
+                    verdict => {
+                        context.metrics.rate_limited.inc();
+                        let id = decoded.as_ref().map_or_else(|err| err.id, |(id, _)| Some(*id));
+                        if !refuse(&mut sink, id, ErrorCode::RateLimited, "too many requests; slow down").await { break }
+                        if verdict == Verdict::Close {
+                            close(&mut sink, &mut frames, CloseCode::Policy, "rate limit exceeded repeatedly").await;
+                            break;
+                        }
+                        continue;
+                    }
+                }
+                let (request_id, request) = match decoded {
+                    Ok(decoded) => decoded,
+                    Err(err) => {
+                        if !send(&mut sink, Message::Text(encode_err(err.id, err.error).into())).await { break }
+                        continue;
+                    }
+                };
+                if !queue(&context, &mut sink, session, request_id, request).await { break }
+            }
+            _ = keepalive.tick() => {
+                if last_heard.elapsed() > idle_timeout {
+                    close(&mut sink, &mut frames, CloseCode::Away, "idle timeout").await;
+                    break;
+                }
+                if !send(&mut sink, Message::Ping(Default::default())).await { break }
+            }
+        }
+    }
+    // The game thread may be gone during shutdown; then there is nothing to tell it.
+    let _ = context.game.control.send(Control::Disconnect(session));
+}
+
+/// Hands a request to the game thread, or refuses it when the queue is full or closed.
+async fn queue(
+    context: &NetContext,
+    sink: &mut Sink,
+    session: SessionId,
+    request_id: u64,
+    request: canopy_shared::Request,
+) -> bool {
+    let command = Command {
+        origin: Origin::Session(session),
+        request_id,
+        op: Op::Client(request),
+    };
+    match context.game.commands.try_send(command) {
+        Ok(()) => true,
+        Err(mpsc::error::TrySendError::Full(_)) => {
+            context.metrics.overloaded.inc();
+            refuse(
+                sink,
+                Some(request_id),
+                ErrorCode::Overloaded,
+                "the server is busy; retry shortly",
+            )
+            .await
+        }
+        Err(mpsc::error::TrySendError::Closed(_)) => {
+            refuse(
+                sink,
+                Some(request_id),
+                ErrorCode::ShuttingDown,
+                "the server is stopping",
+            )
+            .await
+        }
+    }
+}

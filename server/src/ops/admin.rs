@@ -1,0 +1,167 @@
+//! Admin calls: the partner channel, prop grants, the manual clock, reload, tick rate.
+
+use super::OpsState;
+use crate::game::AdminOp;
+use crate::game_loop::Control;
+use axum::Json;
+use axum::extract::State;
+use axum::extract::rejection::JsonRejection;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use canopy_shared::admin::{AdminError, ClockAdvance, GrantProps, PartnerAction, TickRate};
+use canopy_shared::{ErrorBody, ErrorCode};
+use sha2::{Digest, Sha256};
+use tokio::sync::oneshot;
+
+/// The HTTP status for an error code.
+fn status(code: ErrorCode) -> StatusCode {
+    match code {
+        ErrorCode::BadRequest | ErrorCode::UnsupportedVersion => StatusCode::BAD_REQUEST,
+        ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
+        ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+        ErrorCode::NotFound => StatusCode::NOT_FOUND,
+        ErrorCode::Conflict => StatusCode::CONFLICT,
+        ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::Overloaded | ErrorCode::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::UNPROCESSABLE_ENTITY,
+    }
+}
+
+fn error(code: ErrorCode, message: impl Into<String>) -> Response {
+    let body = AdminError {
+        error: ErrorBody::new(code, message),
+    };
+    (status(code), Json(body)).into_response()
+}
+
+fn json_text(text: String) -> Response {
+    ([("content-type", "application/json")], text).into_response()
+}
+
+/// Compares the bearer token with the admin token without leaking where they differ.
+fn authorized(state: &OpsState, headers: &HeaderMap) -> bool {
+    let expected = Sha256::digest(state.config.borrow().server.admin_token.as_bytes());
+    let Some(given) = headers
+        .get("authorization")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+    else {
+        return false;
+    };
+    let given = Sha256::digest(given.as_bytes());
+    expected
+        .iter()
+        .zip(given.iter())
+        .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+        == 0
+}
+
+fn unauthorized() -> Response {
+    error(
+        ErrorCode::Unauthenticated,
+        "admin calls need `Authorization: Bearer <admin token>`",
+    )
+}
+
+fn body<T>(payload: Result<Json<T>, JsonRejection>) -> Result<T, Response> {
+    payload
+        .map(|Json(value)| value)
+        .map_err(|rejection| error(ErrorCode::BadRequest, rejection.body_text()))
+}
+
+/// Sends an admin op to the game thread and waits for its durable answer.
+async fn call_game(state: &OpsState, op: AdminOp) -> Response {
+    let (answer_tx, answer_rx) = oneshot::channel();
+    if state
+        .game
+        .control
+        .send(Control::Admin(op, answer_tx))
+        .is_err()
+    {
+        return error(ErrorCode::ShuttingDown, "the server is stopping");
+    }
+    match answer_rx.await {
+        Ok(Ok(text)) => json_text(text),
+        Ok(Err(body)) => error(body.code, body.message),
+        Err(_) => error(ErrorCode::ShuttingDown, "the server is stopping"),
+    }
+}
+
+/// `POST /admin/actions`.
+pub async fn partner_action(
+    State(state): State<OpsState>,
+    headers: HeaderMap,
+    payload: Result<Json<PartnerAction>, JsonRejection>,
+) -> Response {
+    if !authorized(&state, &headers) {
+        return unauthorized();
+    }
+    match body(payload) {
+        Ok(action) => call_game(&state, AdminOp::PartnerAction(action)).await,
+        Err(response) => response,
+    }
+}
+
+/// `POST /admin/props`.
+pub async fn grant_props(
+    State(state): State<OpsState>,
+    headers: HeaderMap,
+    payload: Result<Json<GrantProps>, JsonRejection>,
+) -> Response {
+    if !authorized(&state, &headers) {
+        return unauthorized();
+    }
+    match body(payload) {
+        Ok(grant) => call_game(&state, AdminOp::GrantProps(grant)).await,
+        Err(response) => response,
+    }
+}
+
+/// `POST /admin/clock/advance`: 409 unless the server runs `--clock manual`.
+pub async fn advance_clock(
+    State(state): State<OpsState>,
+    headers: HeaderMap,
+    payload: Result<Json<ClockAdvance>, JsonRejection>,
+) -> Response {
+    if !authorized(&state, &headers) {
+        return unauthorized();
+    }
+    match body(payload) {
+        Ok(advance) => call_game(&state, AdminOp::AdvanceClock(advance.ms)).await,
+        Err(response) => response,
+    }
+}
+
+/// `POST /admin/reload`: 200, or 400 naming the config error (the old config stays).
+pub async fn reload(State(state): State<OpsState>, headers: HeaderMap) -> Response {
+    if !authorized(&state, &headers) {
+        return unauthorized();
+    }
+    match super::reload_config(&state) {
+        Ok(()) => json_text(r#"{"reloaded":true}"#.to_owned()),
+        Err(err) => error(ErrorCode::BadRequest, err.to_string()),
+    }
+}
+
+/// `POST /admin/tick-rate` with `{"hz": 1–120}`.
+pub async fn tick_rate(
+    State(state): State<OpsState>,
+    headers: HeaderMap,
+    payload: Result<Json<TickRate>, JsonRejection>,
+) -> Response {
+    if !authorized(&state, &headers) {
+        return unauthorized();
+    }
+    let rate = match body(payload) {
+        Ok(rate) => rate,
+        Err(response) => return response,
+    };
+    if !(1..=120).contains(&rate.hz) {
+        return error(ErrorCode::BadRequest, "`hz` must be 1–120");
+    }
+    if state.game.control.send(Control::TickRate(rate.hz)).is_err() {
+        return error(ErrorCode::ShuttingDown, "the server is stopping");
+    }
+    json_text(format!(r#"{{"hz":{}}}"#, rate.hz))
+}

@@ -1,0 +1,81 @@
+//! The ops HTTP surface (default port 7879): health, Prometheus metrics and the admin
+//! calls. Admin calls need `Authorization: Bearer <admin token>`; a player token never
+//! works here because players have no admin token.
+
+mod admin;
+
+use crate::config::Config;
+use crate::game_loop::GameHandle;
+use crate::metrics::Metrics;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::sync::watch;
+
+/// What the ops handlers share.
+#[derive(Clone)]
+pub struct OpsState {
+    /// The way to the game thread.
+    pub game: GameHandle,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// The config in force; reload publishes a new one here.
+    pub config: Arc<watch::Sender<Arc<Config>>>,
+    /// The config file to reload from (`None`: the embedded default).
+    pub config_path: Option<PathBuf>,
+}
+
+/// The ops router.
+pub fn router(state: OpsState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route("/admin/actions", post(admin::partner_action))
+        .route("/admin/props", post(admin::grant_props))
+        .route("/admin/clock/advance", post(admin::advance_clock))
+        .route("/admin/reload", post(admin::reload))
+        .route("/admin/tick-rate", post(admin::tick_rate))
+        .with_state(state)
+}
+
+/// 200 `ok`, or 503 once the store failed and changes are refused.
+async fn healthz(State(state): State<OpsState>) -> impl IntoResponse {
+    if state.metrics.store_failed.get() != 0 {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store failed: changes are refused until a restart\n",
+        );
+    }
+    (StatusCode::OK, "ok\n")
+}
+
+async fn metrics(State(state): State<OpsState>) -> impl IntoResponse {
+    (
+        [(
+            "content-type",
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+}
+
+/// Reloads the config file (and `CANOPY_*` variables), publishing it on success.
+pub fn reload_config(state: &OpsState) -> Result<(), crate::config::ConfigError> {
+    let current = state.config.borrow().clone();
+    let fresh = Config::load(state.config_path.as_deref(), std::env::vars())?
+        .keeping_restart_fields(&current);
+    let fresh = Arc::new(fresh);
+    // A closed game thread means the server is stopping; the reload is moot then.
+    let _ = state
+        .game
+        .control
+        .send(crate::game_loop::Control::Reload(fresh.clone()));
+    state.config.send_replace(fresh);
+    tracing::info!("config reloaded");
+    Ok(())
+}

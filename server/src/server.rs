@@ -1,0 +1,117 @@
+//! Wiring one server: open the store, load the game, start the game thread, the game
+//! socket and the ops HTTP, and stop them in order.
+
+use crate::config::Config;
+use crate::game::{ClockMode, Game};
+use crate::game_loop::GameLoop;
+use crate::metrics::Metrics;
+use crate::net::{self, NetContext};
+use crate::ops::{self, OpsState};
+use crate::store::SledStore;
+use anyhow::Context;
+use canopy_shared::Millis;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// Everything a server needs besides its listeners.
+pub struct ServerOptions {
+    /// The validated config.
+    pub config: Config,
+    /// Where the config came from, for reloads (`None`: embedded).
+    pub config_path: Option<PathBuf>,
+    /// The sled data directory.
+    pub data_dir: PathBuf,
+    /// Wall or manual clock.
+    pub clock: ClockMode,
+    /// Where a manual clock starts (default: the last persisted time, else now).
+    pub clock_start: Option<Millis>,
+}
+
+/// Runs a server on the given listeners until `shutdown` completes, then stops cleanly:
+/// stop accepting, finish and flush the current tick, tell every client, close.
+pub async fn run(
+    options: ServerOptions,
+    game_listener: TcpListener,
+    ops_listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let game_addr = game_listener
+        .local_addr()
+        .context("reading the game address")?;
+    let ops_addr = ops_listener
+        .local_addr()
+        .context("reading the ops address")?;
+    let config = Arc::new(options.config);
+    let store = SledStore::open(&options.data_dir, config.store.cache_capacity_mb)
+        .with_context(|| format!("opening the store at {}", options.data_dir.display()))?;
+    let game = Game::load(
+        config.clone(),
+        Arc::new(store),
+        options.clock,
+        options.clock_start,
+        None,
+    )
+    .with_context(|| format!("loading the world from {}", options.data_dir.display()))?;
+    let metrics = Arc::new(Metrics::new());
+    let (game_loop, handle) = GameLoop::new(game, metrics.clone());
+    let game_thread = std::thread::Builder::new()
+        .name("game".into())
+        .spawn(move || game_loop.run())
+        .context("starting the game thread")?;
+
+    let (config_tx, config_rx) = watch::channel(config);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let ops_state = OpsState {
+        game: handle.clone(),
+        metrics: metrics.clone(),
+        config: Arc::new(config_tx),
+        config_path: options.config_path,
+    };
+    let context = NetContext::new(handle.clone(), config_rx, metrics);
+    let net_task = tokio::spawn(net::serve(game_listener, context, stop_rx.clone()));
+    let mut ops_stop = stop_rx.clone();
+    let ops_task = tokio::spawn(
+        axum::serve(ops_listener, ops::router(ops_state.clone()))
+            .with_graceful_shutdown(async move {
+                let _ = ops_stop.wait_for(|&stop| stop).await;
+            })
+            .into_future(),
+    );
+    let reload_task = tokio::spawn(reload_on_sighup(ops_state));
+    tracing::info!(%game_addr, %ops_addr, "canopy-server running");
+
+    shutdown.await;
+    tracing::info!("stopping: no new connections, flushing the last tick");
+    stop_tx.send_replace(true);
+    handle.stopping.store(true, Ordering::SeqCst);
+    tokio::task::spawn_blocking(move || game_thread.join())
+        .await
+        .context("joining the game thread")?
+        .map_err(|_| anyhow::anyhow!("the game thread panicked"))?;
+    reload_task.abort();
+    net_task.await.context("the game socket task failed")?;
+    ops_task.await.context("the ops task failed")??;
+    Ok(())
+}
+
+/// Reloads the config on SIGHUP; a bad file is logged and the old config stays.
+async fn reload_on_sighup(state: OpsState) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            if let Err(err) = ops::reload_config(&state) {
+                tracing::error!(%err, "config reload refused; the old config stays");
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    std::future::pending::<()>().await;
+}

@@ -1,0 +1,653 @@
+//! A hand-stepped simulation harness: a [`Game`] on a [`MemoryStore`] with a manual clock,
+//! driven through the same `Command` → `tick` → `TickOutcome` path the network layer uses.
+//! No sockets, no threads, no sleeps: time moves only through `AdminOp::AdvanceClock`.
+//!
+//! Every tick is checked for the protocol's "exactly one reply per request, to the session
+//! that asked" rule; [`audit`] checks the energy identities of GAME.md "Fair play".
+
+#![allow(dead_code)] // each test binary uses its own part of the harness
+
+use canopy_server::config::Config;
+use canopy_server::game::components::{ActionLog, Certificates, OwnedBalls, Wallet};
+use canopy_server::game::resources::Directory;
+use canopy_server::game::{AdminOp, ClockMode, Command, Game, Op, Origin, Reply, SessionId};
+use canopy_server::store::{Account, Ball, Flow, LedgerTotals, MemoryStore, Store};
+use canopy_shared::admin::{ClockTime, GrantProps, PartnerAction};
+use canopy_shared::frame::{ReplyFrame, ServerFrame, decode_server_frame};
+use canopy_shared::model::PropKind;
+use canopy_shared::reply::{
+    CollectAllResult, GramsEnergyResult, MeResult, PlantResult, PropsResult, RecordActionResult,
+    RegisterResult,
+};
+use canopy_shared::{BallId, ErrorBody, ErrorCode, Event, Millis, PlayerId, Request};
+use serde::de::DeserializeOwned;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Debug;
+use std::sync::Arc;
+
+pub const MINUTE: u64 = 60_000;
+pub const HOUR: u64 = 60 * MINUTE;
+pub const DAY: u64 = 24 * HOUR;
+
+/// 2026-11-25 00:00 game-local (UTC+8), i.e. 2026-11-24 16:00 UTC. A Wednesday; the
+/// month ends six game days later.
+pub const START: Millis = 1_795_536_000_000;
+
+/// The instant `days` game-local days after [`START`]'s day, at `hour:minute` local.
+pub fn local(days: u64, hour: u64, minute: u64) -> Millis {
+    START + days * DAY + hour * HOUR + minute * MINUTE
+}
+
+/// A registered, logged-in player.
+#[derive(Clone, Debug)]
+pub struct Player {
+    pub id: PlayerId,
+    pub session: SessionId,
+    pub token: String,
+}
+
+/// What one tick answered, by request id.
+#[derive(Debug, Default)]
+pub struct Tick {
+    pub replies: HashMap<u64, ReplyFrame>,
+    pub events: Vec<(PlayerId, Event)>,
+    pub store_error: Option<String>,
+}
+
+impl Tick {
+    /// The typed result of request `id`.
+    pub fn result<T: DeserializeOwned>(&self, id: u64) -> Result<T, ErrorBody> {
+        self.replies
+            .get(&id)
+            .unwrap_or_else(|| panic!("request {id} got no reply this tick"))
+            .clone()
+            .into_result()
+    }
+
+    /// The error code of request `id`, which must have failed.
+    pub fn code(&self, id: u64) -> ErrorCode {
+        self.result::<serde_json::Value>(id)
+            .expect_err("the request was expected to fail")
+            .code
+    }
+
+    /// Events sent to `player` this tick.
+    pub fn events_for(&self, player: PlayerId) -> Vec<&Event> {
+        self.events
+            .iter()
+            .filter(|(to, _)| *to == player)
+            .map(|(_, event)| event)
+            .collect()
+    }
+}
+
+/// The error code of a result that must be an error.
+pub fn code_of<T: Debug>(result: Result<T, ErrorBody>) -> ErrorCode {
+    match result {
+        Ok(value) => panic!("expected an error, got {value:?}"),
+        Err(error) => error.code,
+    }
+}
+
+/// A Game, its store and the bookkeeping to talk to it.
+pub struct Sim {
+    pub game: Game,
+    pub store: MemoryStore,
+    pub config: Arc<Config>,
+    next_request: u64,
+    next_session: u64,
+    next_ref: u64,
+    /// Who sent each request of the current tick.
+    pending: BTreeMap<u64, Origin>,
+}
+
+impl Sim {
+    /// A fresh world with the default config, starting at [`START`].
+    pub fn new() -> Self {
+        Self::with_config(Config::default_embedded())
+    }
+
+    /// A fresh world with `config`, starting at [`START`].
+    pub fn with_config(config: Config) -> Self {
+        Self::open(MemoryStore::new(), Arc::new(config), START)
+    }
+
+    /// A Game loaded from `store` with the clock asked to start at `start`.
+    pub fn open(store: MemoryStore, config: Arc<Config>, start: Millis) -> Self {
+        let game = Game::load(
+            config.clone(),
+            Arc::new(store.clone()),
+            ClockMode::Manual,
+            start,
+            Some(7),
+        )
+        .expect("a memory store always loads");
+        Self {
+            game,
+            store,
+            config,
+            next_request: 0,
+            next_session: 0,
+            next_ref: 0,
+            pending: BTreeMap::new(),
+        }
+    }
+
+    /// A new Game over the same store, as after a restart. Ids for requests, sessions
+    /// and refs keep counting so they stay unique across both.
+    pub fn reload(&self, start: Millis) -> Self {
+        let mut restarted = Self::open(self.store.clone(), self.config.clone(), start);
+        restarted.next_request = self.next_request + 1_000;
+        restarted.next_session = self.next_session + 1_000;
+        restarted.next_ref = self.next_ref + 1_000;
+        restarted
+    }
+
+    pub fn now(&self) -> Millis {
+        self.game.now()
+    }
+
+    /// Opens a (not yet logged in) session.
+    pub fn connect(&mut self) -> SessionId {
+        self.next_session += 1;
+        let session = SessionId(self.next_session);
+        self.game.connect(session);
+        session
+    }
+
+    /// A ref no earlier report used.
+    pub fn fresh_ref(&mut self) -> String {
+        self.next_ref += 1;
+        format!("ref-{}", self.next_ref)
+    }
+
+    fn queue(&mut self, origin: Origin, id: u64, op: Op) {
+        self.pending.insert(id, origin);
+        self.game.submit(Command {
+            origin,
+            request_id: id,
+            op,
+        });
+    }
+
+    /// Queues a client request for the next tick; returns its request id.
+    pub fn submit(&mut self, session: SessionId, request: Request) -> u64 {
+        self.next_request += 1;
+        let id = self.next_request;
+        self.queue(Origin::Session(session), id, Op::Client(request));
+        id
+    }
+
+    /// Queues an admin call for the next tick; returns its key (= request id).
+    pub fn submit_admin(&mut self, op: AdminOp) -> u64 {
+        self.next_request += 1;
+        let id = self.next_request;
+        self.queue(Origin::Admin(id), id, Op::Admin(op));
+        id
+    }
+
+    /// Runs one tick and checks that every queued request got exactly one reply, sent to
+    /// the session (or admin caller) that asked, echoing its id.
+    pub fn tick(&mut self) -> Tick {
+        let outcome = self.game.tick();
+        let mut tick = Tick {
+            events: outcome.events,
+            store_error: outcome.store_error,
+            ..Tick::default()
+        };
+        for reply in outcome.replies {
+            let (origin, frame) = match reply {
+                Reply::Session { session, text } => {
+                    let frame = match decode_server_frame(&text) {
+                        Ok(ServerFrame::Reply(frame)) => frame,
+                        other => panic!("a reply must decode as a reply frame: {other:?}"),
+                    };
+                    (Origin::Session(session), frame)
+                }
+                Reply::Admin { key, result } => {
+                    let outcome = result.map(|json| {
+                        serde_json::from_str(&json).expect("admin results are JSON objects")
+                    });
+                    let frame = ReplyFrame {
+                        id: Some(key),
+                        outcome,
+                    };
+                    (Origin::Admin(key), frame)
+                }
+            };
+            let id = frame.id.expect("replies to commands echo their request id");
+            let asked = self
+                .pending
+                .remove(&id)
+                .unwrap_or_else(|| panic!("reply to unknown or already answered request {id}"));
+            assert_eq!(asked, origin, "reply {id} went to the wrong caller");
+            tick.replies.insert(id, frame);
+        }
+        assert!(
+            self.pending.is_empty(),
+            "requests without a reply: {:?}",
+            self.pending.keys().collect::<Vec<_>>()
+        );
+        tick
+    }
+
+    /// One request in its own tick, typed.
+    pub fn call<T: DeserializeOwned>(
+        &mut self,
+        session: SessionId,
+        request: Request,
+    ) -> Result<T, ErrorBody> {
+        let id = self.submit(session, request);
+        self.tick().result(id)
+    }
+
+    /// One admin call in its own tick, typed.
+    pub fn admin<T: DeserializeOwned>(&mut self, op: AdminOp) -> Result<T, ErrorBody> {
+        let id = self.submit_admin(op);
+        self.tick().result(id)
+    }
+
+    /// Registers `name` on a new session.
+    pub fn register(&mut self, name: &str) -> Player {
+        let session = self.connect();
+        let registered: RegisterResult = self
+            .call(
+                session,
+                Request::Register {
+                    name: name.to_owned(),
+                },
+            )
+            .expect("register succeeds");
+        Player {
+            id: registered.player_id,
+            session,
+            token: registered.token,
+        }
+    }
+
+    /// Moves the manual clock by `ms` in a tick of its own; returns that tick (it runs
+    /// the ripening and expiry systems at the new time).
+    pub fn advance(&mut self, ms: u64) -> Tick {
+        let id = self.submit_admin(AdminOp::AdvanceClock(ms));
+        let tick = self.tick();
+        let moved: ClockTime = tick.result(id).expect("the manual clock moves");
+        assert_eq!(moved.time, self.now());
+        tick
+    }
+
+    /// Moves the manual clock to `at` (which must not be in the past).
+    pub fn advance_to(&mut self, at: Millis) -> Tick {
+        let now = self.now();
+        assert!(at >= now, "the test asked the clock to go back");
+        self.advance(at - now)
+    }
+
+    pub fn walk(
+        &mut self,
+        player: &Player,
+        steps: u64,
+        reference: &str,
+    ) -> Result<RecordActionResult, ErrorBody> {
+        let request = walk_request(steps, reference);
+        self.call(player.session, request)
+    }
+
+    pub fn partner(
+        &mut self,
+        player: PlayerId,
+        kind: &str,
+        reference: &str,
+    ) -> Result<RecordActionResult, ErrorBody> {
+        self.admin(partner_op(player, kind, reference))
+    }
+
+    /// `times` partner reports of `kind`, each with a fresh ref, all in one tick.
+    pub fn partner_many(&mut self, player: PlayerId, kind: &str, times: u32) -> Vec<u64> {
+        let ids: Vec<u64> = (0..times)
+            .map(|_| {
+                let reference = self.fresh_ref();
+                self.submit_admin(partner_op(player, kind, &reference))
+            })
+            .collect();
+        let tick = self.tick();
+        ids.iter()
+            .map(|&id| {
+                tick.result::<RecordActionResult>(id)
+                    .expect("partner report accepted")
+                    .grams
+            })
+            .collect()
+    }
+
+    pub fn me(&mut self, player: &Player) -> MeResult {
+        self.call(player.session, Request::Me {})
+            .expect("me works when logged in")
+    }
+
+    pub fn collect(
+        &mut self,
+        player: &Player,
+        ball_id: BallId,
+    ) -> Result<GramsEnergyResult, ErrorBody> {
+        self.call(player.session, Request::Collect { ball_id })
+    }
+
+    pub fn collect_all(&mut self, player: &Player) -> CollectAllResult {
+        self.call(player.session, Request::CollectAll {})
+            .expect("collect_all always succeeds")
+    }
+
+    pub fn plant(&mut self, player: &Player, species: &str) -> Result<PlantResult, ErrorBody> {
+        self.call(
+            player.session,
+            Request::Plant {
+                species: species.to_owned(),
+            },
+        )
+    }
+
+    pub fn grant(&mut self, player: PlayerId, prop: PropKind, count: u32) -> PropsResult {
+        self.admin(AdminOp::GrantProps(GrantProps {
+            player_id: player,
+            prop,
+            count,
+        }))
+        .expect("granting props works")
+    }
+
+    pub fn use_prop(&mut self, player: &Player, prop: PropKind) -> Result<PropsResult, ErrorBody> {
+        self.call(player.session, Request::UseProp { prop })
+    }
+
+    /// The live ball `id` as the World holds it.
+    pub fn ball(&self, id: BallId) -> Option<Ball> {
+        let world = self.game.world();
+        let entity = *world.resource::<Directory>().balls.get(&id)?;
+        world.get::<Ball>(entity).cloned()
+    }
+
+    /// The player's action log (caps) as the World holds it.
+    pub fn action_log(&self, player: PlayerId) -> ActionLog {
+        let world = self.game.world();
+        let entity = world.resource::<Directory>().players[&player];
+        world
+            .get::<ActionLog>(entity)
+            .expect("players have an ActionLog")
+            .clone()
+    }
+
+    /// How many ledger entries the store holds.
+    pub fn ledger_len(&self) -> usize {
+        self.store.ledger().expect("memory ledger").len()
+    }
+
+    /// Panics unless the energy identities hold and the store mirrors the World.
+    pub fn assert_conserved(&self) {
+        if let Err(problem) = audit(&self.game, &self.store) {
+            panic!("energy audit failed: {problem}");
+        }
+    }
+}
+
+pub fn walk_request(steps: u64, reference: &str) -> Request {
+    Request::RecordAction {
+        kind: "walk".to_owned(),
+        quantity: Some(steps),
+        reference: reference.to_owned(),
+    }
+}
+
+pub fn partner_op(player: PlayerId, kind: &str, reference: &str) -> AdminOp {
+    AdminOp::PartnerAction(PartnerAction {
+        player_id: player,
+        kind: kind.to_owned(),
+        quantity: None,
+        reference: reference.to_owned(),
+    })
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum AccountKind {
+    Mint,
+    Ball,
+    Balance,
+    Team,
+    Planted,
+    Expired,
+}
+
+/// A hashable name for a ledger account.
+type AccountKey = (AccountKind, u64);
+
+fn key(account: Account) -> AccountKey {
+    match account {
+        Account::Mint => (AccountKind::Mint, 0),
+        Account::Ball(id) => (AccountKind::Ball, id.0),
+        Account::Balance(id) => (AccountKind::Balance, id.0),
+        Account::Team(id) => (AccountKind::Team, id.0),
+        Account::Planted(id) => (AccountKind::Planted, id.0),
+        Account::Expired => (AccountKind::Expired, 0),
+    }
+}
+
+macro_rules! ensure {
+    ($cond:expr, $($fmt:tt)+) => {
+        if !$cond {
+            return Err(format!($($fmt)+));
+        }
+    };
+}
+
+/// Checks, after an acknowledged tick, the three identities of GAME.md "Fair play" from
+/// the World and the store's ledger, plus that the store holds what the World holds:
+///
+/// 1. per ball: what flowed in = full; full = left + stolen while it lives (owners pick a
+///    ball whole); what flowed out = full − left; an ended ball holds nothing;
+/// 2. per player: balance = ledger credits − debits of `Balance(player)`, never below
+///    zero, and `total_collected` = collected + stolen + helped grams received;
+/// 3. in total: created = balances + left in live balls + in team trees + planted +
+///    expired, and the running totals equal the ledger's sums.
+pub fn audit(game: &Game, store: &MemoryStore) -> Result<(), String> {
+    let world = game.world();
+    let directory = world.resource::<Directory>();
+    let ledger = store.ledger().map_err(|err| err.to_string())?;
+
+    // Ledger entries have unique, increasing ids.
+    for pair in ledger.windows(2) {
+        ensure!(
+            pair[0].id < pair[1].id,
+            "ledger ids out of order: {} then {}",
+            pair[0].id,
+            pair[1].id
+        );
+    }
+
+    // Net grams per account, and the totals recomputed from the entries.
+    let mut inflow: HashMap<AccountKey, i128> = HashMap::new();
+    let mut outflow: HashMap<AccountKey, i128> = HashMap::new();
+    let mut collected_by: HashMap<PlayerId, u64> = HashMap::new();
+    let mut sums = LedgerTotals::default();
+    let mut plantings = Vec::new();
+    for entry in &ledger {
+        *inflow.entry(key(entry.to)).or_default() += i128::from(entry.grams);
+        *outflow.entry(key(entry.from)).or_default() += i128::from(entry.grams);
+        match entry.flow {
+            Flow::Created => sums.created += entry.grams,
+            Flow::Collected => sums.collected += entry.grams,
+            Flow::Stolen => sums.stolen += entry.grams,
+            Flow::Helped => sums.helped += entry.grams,
+            Flow::Watered => sums.watered += entry.grams,
+            Flow::Expired => sums.expired += entry.grams,
+            Flow::Planted => sums.planted += entry.grams,
+            Flow::TeamWatered => {}
+        }
+        if matches!(entry.flow, Flow::Collected | Flow::Stolen | Flow::Helped)
+            && let Account::Balance(player) = entry.to
+        {
+            *collected_by.entry(player).or_default() += entry.grams;
+        }
+        if let (Flow::Planted, Account::Balance(player), Account::Planted(certificate)) =
+            (entry.flow, entry.from, entry.to)
+        {
+            plantings.push((player, certificate, entry.grams));
+        }
+        ensure!(
+            !matches!(entry.from, Account::Mint) || entry.flow == Flow::Created,
+            "only `created` entries may draw on the mint: {entry:?}"
+        );
+    }
+    let net = |account: Account| {
+        let account = key(account);
+        inflow.get(&account).copied().unwrap_or(0) - outflow.get(&account).copied().unwrap_or(0)
+    };
+    let totals = game.totals();
+    let team_grams = |flows: &HashMap<AccountKey, i128>| -> i128 {
+        flows
+            .iter()
+            .filter(|(account, _)| account.0 == AccountKind::Team)
+            .map(|(_, grams)| grams)
+            .sum()
+    };
+    let team_net = team_grams(&inflow) - team_grams(&outflow);
+    sums.in_team_trees = u64::try_from(team_net).map_err(|_| "a team tree went negative")?;
+    ensure!(
+        sums == totals,
+        "running totals {totals:?} differ from the ledger's sums {sums:?}"
+    );
+    ensure!(
+        net(Account::Mint) == -i128::from(totals.created),
+        "the mint issued something other than `created`"
+    );
+
+    // 1. Per ball.
+    let mut left_in_balls: u64 = 0;
+    for (&id, &entity) in &directory.balls {
+        let ball = world.get::<Ball>(entity).ok_or("indexed ball without Ball")?;
+        ensure!(ball.id == id, "ball {id} indexed under the wrong id");
+        ensure!(
+            ball.full == ball.left + ball.stolen,
+            "live ball {id}: full {} != left {} + stolen {}",
+            ball.full,
+            ball.left,
+            ball.stolen
+        );
+        let account = Account::Ball(id);
+        ensure!(
+            inflow.get(&key(account)).copied().unwrap_or(0) == i128::from(ball.full),
+            "ball {id}: ledger put {:?} g in, the ball holds full = {}",
+            inflow.get(&key(account)),
+            ball.full
+        );
+        ensure!(
+            net(account) == i128::from(ball.left),
+            "ball {id}: ledger leaves {} g, the ball has {} left",
+            net(account),
+            ball.left
+        );
+        let owner = directory
+            .players
+            .get(&ball.owner)
+            .ok_or_else(|| format!("ball {id} has no owner"))?;
+        let owned = world.get::<OwnedBalls>(*owner).ok_or("owner without OwnedBalls")?;
+        ensure!(owned.0.contains(&id), "ball {id} missing from its owner's list");
+        left_in_balls += ball.left;
+    }
+    for &(kind, id) in inflow.keys() {
+        let id = BallId(id);
+        if kind == AccountKind::Ball && !directory.balls.contains_key(&id) {
+            let held = net(Account::Ball(id));
+            ensure!(held == 0, "ended ball {id} still holds {held} g in the ledger");
+        }
+    }
+
+    // 2. Per player.
+    let mut balances: u64 = 0;
+    for (&id, &entity) in &directory.players {
+        let wallet = world.get::<Wallet>(entity).ok_or("player without Wallet")?;
+        let from_ledger = net(Account::Balance(id));
+        ensure!(
+            from_ledger >= 0,
+            "player {id} would be overdrawn: ledger says {from_ledger}"
+        );
+        ensure!(
+            from_ledger == i128::from(wallet.energy),
+            "player {id}: balance {} but ledger credits − debits = {from_ledger}",
+            wallet.energy
+        );
+        let collected = collected_by.get(&id).copied().unwrap_or(0);
+        ensure!(
+            wallet.total_collected == collected,
+            "player {id}: total_collected {} but the ledger shows {collected} g picked",
+            wallet.total_collected
+        );
+        balances += wallet.energy;
+    }
+    for &(kind, id) in inflow.keys().chain(outflow.keys()) {
+        ensure!(
+            kind != AccountKind::Balance || directory.players.contains_key(&PlayerId(id)),
+            "ledger names unknown player {id}"
+        );
+    }
+    for (player, certificate, grams) in plantings {
+        let entity = directory.players[&player];
+        let held = &world
+            .get::<Certificates>(entity)
+            .ok_or("player without Certificates")?
+            .0;
+        ensure!(
+            held.iter()
+                .any(|c| c.id == certificate && c.grams == grams && c.team.is_none()),
+            "player {player} paid {grams} g for certificate {certificate} they do not hold"
+        );
+    }
+
+    // 3. In total.
+    let accounted =
+        balances + left_in_balls + totals.in_team_trees + totals.planted + totals.expired;
+    ensure!(
+        totals.created == accounted,
+        "created {} != balances {balances} + left in balls {left_in_balls} + team trees {} \
+         + planted {} + expired {} = {accounted}",
+        totals.created,
+        totals.in_team_trees,
+        totals.planted,
+        totals.expired
+    );
+
+    // The store holds exactly what the World holds (it was acknowledged).
+    let snapshot = store.load().map_err(|err| err.to_string())?;
+    let meta = snapshot.meta.ok_or("nothing committed yet")?;
+    ensure!(meta.totals == totals, "stored totals lag the World");
+    ensure!(meta.game_time == game.now(), "stored game time lags the World");
+    ensure!(
+        snapshot.balls.len() == directory.balls.len(),
+        "store has {} balls, the World {}",
+        snapshot.balls.len(),
+        directory.balls.len()
+    );
+    for stored in &snapshot.balls {
+        let entity = directory
+            .balls
+            .get(&stored.id)
+            .ok_or_else(|| format!("stored ball {} is not live", stored.id))?;
+        ensure!(
+            world.get::<Ball>(*entity) == Some(stored),
+            "stored ball {} differs from the World's",
+            stored.id
+        );
+    }
+    for record in &snapshot.players {
+        let entity = directory.players[&record.id];
+        let wallet = world.get::<Wallet>(entity).ok_or("player without Wallet")?;
+        ensure!(
+            record.energy == wallet.energy,
+            "stored balance of {} lags the World",
+            record.id
+        );
+    }
+    ensure!(
+        snapshot.players.len() == directory.players.len(),
+        "store and World disagree on the number of players"
+    );
+    Ok(())
+}

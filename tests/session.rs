@@ -1,0 +1,159 @@
+//! The game socket over real sockets: sessions, auth and bad input.
+
+mod support;
+
+use anyhow::Result;
+use serde_json::json;
+use support::{Server, player};
+use tokio_tungstenite::tungstenite::Message;
+
+#[tokio::test]
+async fn hello_register_login_and_auth() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let server = Server::start_manual(dir.path())?;
+    let mut anon = server.client().await?;
+    let hello = anon.ok("hello", json!({"version": 1})).await?;
+    assert_eq!(hello["version"], 1);
+    assert_eq!(hello["time"], support::START);
+    assert_eq!(
+        anon.error_code("hello", json!({"version": 2})).await?,
+        "UNSUPPORTED_VERSION"
+    );
+    assert_eq!(anon.ok("ping", json!({})).await?["time"], support::START);
+    assert_eq!(anon.error_code("me", json!({})).await?, "UNAUTHENTICATED");
+    assert_eq!(
+        anon.error_code("login", json!({"token": "nope"})).await?,
+        "UNAUTHENTICATED"
+    );
+    assert_eq!(
+        anon.error_code("register", json!({"name": ""})).await?,
+        "BAD_REQUEST"
+    );
+
+    let (_alice, alice_id, token) = player(&server, "alice").await?;
+    let login = anon.ok("login", json!({"token": token})).await?;
+    assert_eq!(login["player_id"], alice_id);
+    assert_eq!(login["name"], "alice");
+    let me = anon.ok("me", json!({})).await?;
+    assert_eq!(me["player"]["id"], alice_id);
+    assert_eq!(me["player"]["tree"], "seed");
+    Ok(())
+}
+
+#[tokio::test]
+async fn bad_input_gets_bad_request_and_keeps_the_connection() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let server = Server::start_manual(dir.path())?;
+    let (mut client, _, _) = player(&server, "bob").await?;
+
+    client.send_text("{not json").await?;
+    let reply = client.reply_to(None).await?;
+    assert_eq!(reply["error"]["code"], "BAD_REQUEST");
+
+    client.send_text(r#"{"op": "me"}"#).await?;
+    assert_eq!(client.reply_to(None).await?["error"]["code"], "BAD_REQUEST");
+
+    client.send_text(r#"{"id": 77, "op": "teleport"}"#).await?;
+    assert_eq!(
+        client.reply_to(Some(77)).await?["error"]["code"],
+        "BAD_REQUEST"
+    );
+
+    client
+        .send_text(r#"{"id": 78, "op": "collect", "ball_id": "seven"}"#)
+        .await?;
+    assert_eq!(
+        client.reply_to(Some(78)).await?["error"]["code"],
+        "BAD_REQUEST"
+    );
+
+    client.send_text(r#"{"id": 79, "op": "collect"}"#).await?;
+    assert_eq!(
+        client.reply_to(Some(79)).await?["error"]["code"],
+        "BAD_REQUEST"
+    );
+
+    client.send(Message::Binary(vec![1, 2, 3].into())).await?;
+    assert_eq!(client.reply_to(None).await?["error"]["code"], "BAD_REQUEST");
+
+    let code = client
+        .error_code(
+            "record_action",
+            json!({"kind": "walk", "quantity": 1, "ref": "x".repeat(65)}),
+        )
+        .await?;
+    assert_eq!(code, "BAD_REQUEST");
+    assert_eq!(
+        client
+            .error_code("collect", json!({"ball_id": 999}))
+            .await?,
+        "NOT_FOUND"
+    );
+    assert_eq!(
+        client.ok("me", json!({})).await?["player"]["name"],
+        "bob",
+        "still usable"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_oversized_frame_closes_with_1009() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let server = Server::start_manual(dir.path())?;
+    let (mut client, _, _) = player(&server, "carol").await?;
+    let huge = format!(
+        r#"{{"id": 1, "op": "register", "name": "{}"}}"#,
+        "a".repeat(20_000)
+    );
+    client.send_text(&huge).await?;
+    assert_eq!(client.close_code().await?, 1009);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_flood_is_rate_limited_then_closed_with_1008() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let server = Server::start_manual(dir.path())?;
+    let mut client = server.client().await?;
+    for id in 0..200 {
+        client
+            .send_text(&json!({"id": id, "op": "ping"}).to_string())
+            .await?;
+    }
+    let mut limited = 0;
+    let code = loop {
+        match client.reply_to_any().await? {
+            Ok(reply) if reply["error"]["code"] == "RATE_LIMITED" => limited += 1,
+            Ok(_) => {}
+            Err(code) => break code,
+        }
+    };
+    assert!(limited >= 50, "{limited} requests were rate limited");
+    assert_eq!(code, 1008);
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_socket_lives_only_at_ws() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let server = Server::start_manual(dir.path())?;
+    let wrong = support::Client::connect(&format!("ws://{}/other", server.game_addr)).await;
+    assert!(wrong.is_err(), "a handshake on another path is refused");
+    Ok(())
+}
+
+#[tokio::test]
+async fn sigterm_tells_clients_and_exits_cleanly() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let server = Server::start_manual(dir.path())?;
+    let (mut client, _, _) = player(&server, "dave").await?;
+    let status = server.stop()?;
+    assert!(status.success(), "clean exit: {status}");
+    let event = client
+        .wait_event(|e| matches!(e, canopy_shared::Event::ServerShutdown { .. }))
+        .await?;
+    assert!(matches!(event, canopy_shared::Event::ServerShutdown { .. }));
+    assert_eq!(client.close_code().await?, 1001);
+    Ok(())
+}

@@ -1,0 +1,368 @@
+//! The end-to-end harness: builds and starts the real `canopy-server` binary on free
+//! loopback ports with its own data directory, and talks to it over real sockets.
+
+#![allow(dead_code)]
+
+use anyhow::{Context, Result, anyhow, bail};
+use canopy_shared::Event;
+use canopy_shared::frame::{ServerFrame, decode_server_frame};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// 2026-11-25 00:00 game-local time (UTC+8): the manual clock's start in tests.
+pub const START: u64 = 1_795_536_000_000;
+/// One hour in ms.
+pub const HOUR: u64 = 3_600_000;
+/// The default admin token.
+pub const ADMIN_TOKEN: &str = "canopy-admin";
+
+/// Builds the workspace binaries once per test process and returns their directory.
+pub fn bin_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let status = Command::new(env!("CARGO"))
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "canopy-server",
+                "-p",
+                "canopy-cli",
+                "--bins",
+            ])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("running cargo build for the binaries");
+        assert!(status.success(), "building the binaries failed");
+        let exe = std::env::current_exe().expect("test executable path");
+        exe.parent()
+            .and_then(Path::parent)
+            .expect("tests run from target/<profile>/deps")
+            .to_path_buf()
+    })
+}
+
+/// A running `canopy-server` child process.
+pub struct Server {
+    child: Child,
+    /// The data directory (kept across restarts).
+    pub data_dir: PathBuf,
+    /// The game socket address.
+    pub game_addr: String,
+    /// The ops HTTP address.
+    pub ops_addr: String,
+    extra_args: Vec<String>,
+}
+
+impl Server {
+    /// Starts a server with a manual clock at [`START`] on a fresh data directory.
+    pub fn start_manual(data_dir: &Path) -> Result<Self> {
+        Self::start(
+            data_dir,
+            &["--clock", "manual", "--clock-start", &START.to_string()],
+        )
+    }
+
+    /// Starts a server with extra flags on `data_dir`.
+    pub fn start(data_dir: &Path, args: &[&str]) -> Result<Self> {
+        let mut child = Command::new(bin_dir().join("canopy-server"))
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--ops-listen",
+                "127.0.0.1:0",
+                "--data-dir",
+            ])
+            .arg(data_dir)
+            .args(args)
+            .env("CANOPY_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("spawning canopy-server")?;
+        let stderr = child.stderr.take().context("server stderr")?;
+        let mut lines = BufReader::new(stderr).lines();
+        let (game_addr, ops_addr) = loop {
+            let line = lines
+                .next()
+                .ok_or_else(|| anyhow!("the server exited before it was ready"))??;
+            if line.contains("canopy-server running") {
+                break (field(&line, "game_addr")?, field(&line, "ops_addr")?);
+            }
+        };
+        // Keep draining the log so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines.by_ref() {});
+        Ok(Self {
+            child,
+            data_dir: data_dir.to_owned(),
+            game_addr,
+            ops_addr,
+            extra_args: args.iter().map(|s| s.to_string()).collect(),
+        })
+    }
+
+    /// Starts a new server process on the same data directory and flags.
+    pub fn restart(&self) -> Result<Self> {
+        let args: Vec<&str> = self.extra_args.iter().map(String::as_str).collect();
+        Self::start(&self.data_dir, &args)
+    }
+
+    /// Stops the server with SIGTERM and waits for it to exit.
+    pub fn stop(mut self) -> Result<std::process::ExitStatus> {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status()?;
+        wait_exit(&mut self.child)
+    }
+
+    /// Kills the server with SIGKILL: no chance to flush anything.
+    pub fn kill(mut self) -> Result<()> {
+        self.child.kill()?;
+        self.child.wait()?;
+        Ok(())
+    }
+
+    /// A new WebSocket client.
+    pub async fn client(&self) -> Result<Client> {
+        Client::connect(&format!("ws://{}/ws", self.game_addr)).await
+    }
+
+    /// An admin POST; returns the status and the JSON body.
+    pub fn admin(&self, path: &str, body: Value) -> Result<(u16, Value)> {
+        http(&self.ops_addr, "POST", path, Some(ADMIN_TOKEN), Some(body))
+    }
+
+    /// Moves the manual clock forward.
+    pub fn advance(&self, ms: u64) -> Result<u64> {
+        let (status, body) = self.admin("/admin/clock/advance", json!({ "ms": ms }))?;
+        if status != 200 {
+            bail!("clock advance failed: {status} {body}");
+        }
+        // Let one tick pass so time systems run before the test goes on.
+        std::thread::sleep(Duration::from_millis(120));
+        body["time"].as_u64().context("time in the answer")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_exit(child: &mut Child) -> Result<std::process::ExitStatus> {
+    for _ in 0..200 {
+        if let Some(status) = child.try_wait()? {
+            return Ok(status);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    bail!("the server did not exit within 10 s")
+}
+
+fn field(line: &str, name: &str) -> Result<String> {
+    let start = line
+        .find(&format!("{name}="))
+        .ok_or_else(|| anyhow!("no {name} in {line}"))?
+        + name.len()
+        + 1;
+    Ok(line[start..]
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_owned())
+}
+
+/// A minimal blocking HTTP/1.1 call over a TCP socket.
+pub fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    bearer: Option<&str>,
+    body: Option<Value>,
+) -> Result<(u16, Value)> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let auth = bearer
+        .map(|token| format!("Authorization: Bearer {token}\r\n"))
+        .unwrap_or_default();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| anyhow!("no status in {response}"))?;
+    let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
+    let value = serde_json::from_str(body).unwrap_or(Value::String(body.to_owned()));
+    Ok((status, value))
+}
+
+/// A WebSocket client that matches replies by id and keeps the events it sees.
+pub struct Client {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    next_id: u64,
+    /// Events received so far, oldest first.
+    pub events: Vec<Event>,
+}
+
+impl Client {
+    /// Connects to a game socket URL.
+    pub async fn connect(url: &str) -> Result<Self> {
+        let (ws, _) = tokio_tungstenite::connect_async(url).await?;
+        Ok(Self {
+            ws,
+            next_id: 0,
+            events: Vec::new(),
+        })
+    }
+
+    /// Sends an op with fields and returns the whole reply object.
+    pub async fn call(&mut self, op: &str, fields: Value) -> Result<Value> {
+        self.next_id += 1;
+        let id = self.next_id;
+        let mut request = fields;
+        request["id"] = json!(id);
+        request["op"] = json!(op);
+        self.send_text(&request.to_string()).await?;
+        self.reply_to(Some(id)).await
+    }
+
+    /// Sends an op and returns the result, failing on an error reply.
+    pub async fn ok(&mut self, op: &str, fields: Value) -> Result<Value> {
+        let reply = self.call(op, fields).await?;
+        if reply["ok"] != json!(true) {
+            bail!("{op} failed: {reply}");
+        }
+        Ok(reply)
+    }
+
+    /// Sends an op that must fail and returns the error code.
+    pub async fn error_code(&mut self, op: &str, fields: Value) -> Result<String> {
+        let reply = self.call(op, fields).await?;
+        if reply["ok"] != json!(false) {
+            bail!("{op} should have failed: {reply}");
+        }
+        Ok(reply["error"]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned())
+    }
+
+    /// Sends a raw text frame.
+    pub async fn send_text(&mut self, text: &str) -> Result<()> {
+        self.ws.send(Message::Text(text.into())).await?;
+        Ok(())
+    }
+
+    /// Sends a raw frame.
+    pub async fn send(&mut self, message: Message) -> Result<()> {
+        self.ws.send(message).await?;
+        Ok(())
+    }
+
+    /// Waits for the reply with this id (`None`: the next reply with `id: null`),
+    /// keeping events that arrive first.
+    pub async fn reply_to(&mut self, id: Option<u64>) -> Result<Value> {
+        loop {
+            let text = self.next_text().await?;
+            let value: Value = serde_json::from_str(&text)?;
+            if value.get("event").is_some() {
+                self.events.push(serde_json::from_value(value)?);
+                continue;
+            }
+            if value["id"].as_u64() == id {
+                return Ok(value);
+            }
+        }
+    }
+
+    /// Waits until an event matching `pred` arrives (or was already seen).
+    pub async fn wait_event(&mut self, pred: impl Fn(&Event) -> bool) -> Result<Event> {
+        loop {
+            if let Some(pos) = self.events.iter().position(&pred) {
+                return Ok(self.events.remove(pos));
+            }
+            let text = self.next_text().await?;
+            match decode_server_frame(&text)? {
+                ServerFrame::Event(event) => self.events.push(event),
+                ServerFrame::Reply(reply) => bail!("unexpected reply {reply:?}"),
+            }
+        }
+    }
+
+    async fn next_text(&mut self) -> Result<String> {
+        loop {
+            let frame = tokio::time::timeout(Duration::from_secs(10), self.ws.next())
+                .await
+                .context("no frame within 10 s")?
+                .ok_or_else(|| anyhow!("the connection closed"))??;
+            match frame {
+                Message::Text(text) => return Ok(text.to_string()),
+                Message::Close(frame) => bail!("closed: {frame:?}"),
+                _ => continue,
+            }
+        }
+    }
+
+    /// The next reply (`Ok`) or the close code if the server closes first (`Err`).
+    pub async fn reply_to_any(&mut self) -> Result<std::result::Result<Value, u16>> {
+        loop {
+            let frame = tokio::time::timeout(Duration::from_secs(10), self.ws.next())
+                .await
+                .context("no frame within 10 s")?;
+            match frame {
+                Some(Ok(Message::Text(text))) => {
+                    let value: Value = serde_json::from_str(&text)?;
+                    if value.get("event").is_none() {
+                        return Ok(Ok(value));
+                    }
+                }
+                Some(Ok(Message::Close(Some(frame)))) => return Ok(Err(frame.code.into())),
+                Some(Ok(_)) => continue,
+                Some(Err(err)) => bail!("read failed: {err}"),
+                None => bail!("closed without a close frame"),
+            }
+        }
+    }
+
+    /// Reads until the server closes the connection and returns the close code.
+    pub async fn close_code(&mut self) -> Result<u16> {
+        loop {
+            let frame = tokio::time::timeout(Duration::from_secs(10), self.ws.next())
+                .await
+                .context("no close within 10 s")?;
+            match frame {
+                Some(Ok(Message::Close(Some(frame)))) => return Ok(frame.code.into()),
+                Some(Ok(Message::Close(None))) | None => bail!("closed without a code"),
+                Some(Ok(_)) => continue,
+                Some(Err(err)) => bail!("read failed before a close frame: {err}"),
+            }
+        }
+    }
+}
+
+/// Registers a player on a new connection and returns the client, id and token.
+pub async fn player(server: &Server, name: &str) -> Result<(Client, u64, String)> {
+    let mut client = server.client().await?;
+    let reply = client.ok("register", json!({ "name": name })).await?;
+    let id = reply["player_id"].as_u64().context("player_id")?;
+    let token = reply["token"].as_str().context("token")?.to_owned();
+    Ok((client, id, token))
+}
