@@ -522,7 +522,9 @@ pub fn audit(game: &Game, store: &MemoryStore) -> Result<(), String> {
     // 1. Per ball.
     let mut left_in_balls: u64 = 0;
     for (&id, &entity) in &directory.balls {
-        let ball = world.get::<Ball>(entity).ok_or("indexed ball without Ball")?;
+        let ball = world
+            .get::<Ball>(entity)
+            .ok_or("indexed ball without Ball")?;
         ensure!(ball.id == id, "ball {id} indexed under the wrong id");
         ensure!(
             ball.full == ball.left + ball.stolen,
@@ -548,15 +550,23 @@ pub fn audit(game: &Game, store: &MemoryStore) -> Result<(), String> {
             .players
             .get(&ball.owner)
             .ok_or_else(|| format!("ball {id} has no owner"))?;
-        let owned = world.get::<OwnedBalls>(*owner).ok_or("owner without OwnedBalls")?;
-        ensure!(owned.0.contains(&id), "ball {id} missing from its owner's list");
+        let owned = world
+            .get::<OwnedBalls>(*owner)
+            .ok_or("owner without OwnedBalls")?;
+        ensure!(
+            owned.0.contains(&id),
+            "ball {id} missing from its owner's list"
+        );
         left_in_balls += ball.left;
     }
     for &(kind, id) in inflow.keys() {
         let id = BallId(id);
         if kind == AccountKind::Ball && !directory.balls.contains_key(&id) {
             let held = net(Account::Ball(id));
-            ensure!(held == 0, "ended ball {id} still holds {held} g in the ledger");
+            ensure!(
+                held == 0,
+                "ended ball {id} still holds {held} g in the ledger"
+            );
         }
     }
 
@@ -618,7 +628,10 @@ pub fn audit(game: &Game, store: &MemoryStore) -> Result<(), String> {
     let snapshot = store.load().map_err(|err| err.to_string())?;
     let meta = snapshot.meta.ok_or("nothing committed yet")?;
     ensure!(meta.totals == totals, "stored totals lag the World");
-    ensure!(meta.game_time == game.now(), "stored game time lags the World");
+    ensure!(
+        meta.game_time == game.now(),
+        "stored game time lags the World"
+    );
     ensure!(
         snapshot.balls.len() == directory.balls.len(),
         "store has {} balls, the World {}",

@@ -1,0 +1,173 @@
+//! The ops HTTP surface: health, metrics, the admin token and the admin calls.
+
+mod support;
+
+use anyhow::Result;
+use serde_json::json;
+use support::{Server, http, player};
+
+#[tokio::test]
+async fn health_and_metrics_need_no_token() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let server = Server::start_manual(dir.path())?;
+    let (_client, _, _) = player(&server, "alice").await?;
+    let (status, body) = http(&server.ops_addr, "GET", "/healthz", None, None)?;
+    assert_eq!((status, body.as_str().map(str::trim)), (200, Some("ok")));
+    let (status, body) = http(&server.ops_addr, "GET", "/metrics", None, None)?;
+    assert_eq!(status, 200);
+    let text = body.as_str().unwrap_or_default();
+    for name in [
+        "canopy_tick_duration_seconds_bucket",
+        "canopy_commands_total{op=\"register\",result=\"ok\"} 1",
+        "canopy_sessions 1",
+        "canopy_store_flush_seconds",
+        "canopy_store_batch_records",
+        "canopy_ledger_grams",
+        "canopy_outbox_drops_total",
+    ] {
+        assert!(text.contains(name), "metrics lack {name}:\n{text}");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn admin_calls_refuse_missing_wrong_and_player_tokens() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let server = Server::start_manual(dir.path())?;
+    let (_client, id, token) = player(&server, "mallory").await?;
+    let body = json!({"player_id": id, "kind": "metro", "quantity": 1, "ref": "m"});
+    for bearer in [None, Some("wrong-token"), Some(token.as_str())] {
+        let (status, answer) = http(
+            &server.ops_addr,
+            "POST",
+            "/admin/actions",
+            bearer,
+            Some(body.clone()),
+        )?;
+        assert_eq!(status, 401, "{bearer:?}");
+        assert_eq!(answer["error"]["code"], "UNAUTHENTICATED");
+    }
+    let (status, answer) = server.admin("/admin/actions", body)?;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["grams"], 52);
+    Ok(())
+}
+
+#[tokio::test]
+async fn admin_calls_validate_their_input() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let server = Server::start_manual(dir.path())?;
+    let (_client, id, _) = player(&server, "olive").await?;
+    let (status, answer) = server.admin("/admin/actions", json!({"player_id": id}))?;
+    assert_eq!(
+        (status, answer["error"]["code"].as_str()),
+        (400, Some("BAD_REQUEST"))
+    );
+    let (status, answer) = server.admin(
+        "/admin/actions",
+        json!({"player_id": 999, "kind": "metro", "quantity": 1, "ref": "m"}),
+    )?;
+    assert_eq!(
+        (status, answer["error"]["code"].as_str()),
+        (404, Some("NOT_FOUND"))
+    );
+    let (status, _) = server.admin(
+        "/admin/actions",
+        json!({"player_id": id, "kind": "rocket", "quantity": 1, "ref": "m"}),
+    )?;
+    assert_eq!(status, 400);
+    let (status, answer) = server.admin(
+        "/admin/props",
+        json!({"player_id": id, "prop": "stealth", "count": 3}),
+    )?;
+    assert_eq!(status, 200);
+    assert_eq!(answer["props"]["inventory"]["stealth"], 3);
+    let (status, _) = server.admin(
+        "/admin/props",
+        json!({"player_id": id, "prop": "jetpack", "count": 1}),
+    )?;
+    assert_eq!(status, 400);
+    for hz in [0, 121] {
+        let (status, _) = server.admin("/admin/tick-rate", json!({"hz": hz}))?;
+        assert_eq!(status, 400, "{hz} Hz");
+    }
+    let (status, _) = server.admin("/admin/tick-rate", json!({"hz": 40}))?;
+    assert_eq!(status, 200);
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let mut client = server.client().await?;
+    assert_eq!(
+        client.ok("hello", json!({"version": 1})).await?["tick_rate_hz"],
+        40
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_clock_moves_only_in_manual_mode() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let manual = Server::start_manual(dir.path())?;
+    assert_eq!(manual.advance(1_000)?, support::START + 1_000);
+    drop(manual);
+    let wall_dir = tempfile::tempdir()?;
+    let wall = Server::start(wall_dir.path(), &[])?;
+    let (status, answer) = wall.admin("/admin/clock/advance", json!({"ms": 1_000}))?;
+    assert_eq!(
+        (status, answer["error"]["code"].as_str()),
+        (409, Some("CONFLICT"))
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn reload_applies_a_good_file_and_refuses_a_bad_one() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let config = dir.path().join("canopy.toml");
+    let default =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/canopy.toml"))?;
+    std::fs::write(&config, &default)?;
+    let data = dir.path().join("data");
+    let config_arg = config.to_string_lossy().into_owned();
+    let server = Server::start(
+        &data,
+        &[
+            "--clock",
+            "manual",
+            "--clock-start",
+            &support::START.to_string(),
+            "--config",
+            &config_arg,
+        ],
+    )?;
+    std::fs::write(
+        &config,
+        default.replace("tick_rate_hz = 20", "tick_rate_hz = 0"),
+    )?;
+    let (status, answer) = server.admin("/admin/reload", json!({}))?;
+    assert_eq!(status, 400);
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("server.tick_rate_hz"),
+        "{answer}"
+    );
+    let mut client = server.client().await?;
+    assert_eq!(
+        client.ok("hello", json!({"version": 1})).await?["tick_rate_hz"],
+        20,
+        "old config stays"
+    );
+
+    std::fs::write(
+        &config,
+        default.replace("tick_rate_hz = 20", "tick_rate_hz = 25"),
+    )?;
+    let (status, _) = server.admin("/admin/reload", json!({}))?;
+    assert_eq!(status, 200);
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    assert_eq!(
+        client.ok("hello", json!({"version": 1})).await?["tick_rate_hz"],
+        25
+    );
+    Ok(())
+}
