@@ -157,6 +157,7 @@ pub struct TeamsConfig {
     pub max_members: usize,
     pub min_water_grams: u64,
     pub member_daily_grams: u64,
+    pub max_per_player: usize,
 }
 
 /// `[species]`: where the catalog comes from.

@@ -8,4 +8,6 @@ pub mod metrics;
 pub mod net;
 pub mod ops;
 pub mod server;
+pub mod social;
 pub mod store;
+pub mod worldgen;

@@ -80,6 +80,8 @@ pub fn register(
         implausible_reports: 0,
         props: PropsState::default(),
         certificates: Vec::new(),
+        limits: Default::default(),
+        feed_next: 0,
     };
     let entity = world.spawn(PlayerBundle::from_record(record)).id();
     let mut directory = world.resource_mut::<Directory>();

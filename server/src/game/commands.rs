@@ -4,9 +4,9 @@
 use super::GameClock;
 use super::account;
 use super::energy::{self, ActionReport};
-use super::props;
 use super::resources::{AdminOp, Command, Health, Inbox, Op, Origin, Outbox, Reply, Sessions};
 use super::state::fail;
+use super::{feed, friends, props, teams, transfers};
 use crate::config::Reporter;
 use bevy_ecs::world::World;
 use canopy_shared::admin::ClockTime;
@@ -179,15 +179,91 @@ fn apply_player_op(world: &mut World, origin: Origin, id: u64, player: PlayerId,
             let result = energy::species(world);
             answer(world, origin, id, Ok(result))
         }
-        other => {
-            let error = ErrorBody::new(
-                ErrorCode::Internal,
-                format!(
-                    "`{}` is not implemented by this server yet",
-                    other.op_name()
-                ),
-            );
-            answer::<()>(world, origin, id, Err(error))
+        Request::Steal { friend_id, ball_id } => {
+            let result = transfers::steal(world, player, friend_id, ball_id);
+            answer(world, origin, id, result)
+        }
+        Request::HelpCollect { friend_id, ball_id } => {
+            let result = transfers::help_collect(world, player, friend_id, ball_id);
+            answer(world, origin, id, result)
+        }
+        Request::Water { friend_id, grams } => {
+            let result = transfers::water(world, player, friend_id, grams);
+            answer(world, origin, id, result)
+        }
+        Request::FriendRequest { player_id } => {
+            let result = friends::request(world, player, player_id);
+            answer(world, origin, id, result)
+        }
+        Request::FriendAccept { player_id } => {
+            let result = friends::accept(world, player, player_id);
+            answer(world, origin, id, result)
+        }
+        Request::FriendDecline { player_id } => {
+            let result = friends::decline(world, player, player_id);
+            answer(world, origin, id, result)
+        }
+        Request::Unfriend { player_id } => {
+            let result = friends::unfriend(world, player, player_id);
+            answer(world, origin, id, result)
+        }
+        Request::Block { player_id } => {
+            let result = friends::block(world, player, player_id);
+            answer(world, origin, id, result)
+        }
+        Request::Unblock { player_id } => {
+            let result = friends::unblock(world, player, player_id);
+            answer(world, origin, id, result)
+        }
+        Request::Friends {} => {
+            let result = friends::list(world, player);
+            answer(world, origin, id, result)
+        }
+        Request::FriendBalls { friend_id } => {
+            let result = friends::friend_balls(world, player, friend_id);
+            answer(world, origin, id, result)
+        }
+        Request::Suggestions { limit } => {
+            let result = friends::suggestions(world, player, limit);
+            answer(world, origin, id, result)
+        }
+        Request::Leaderboard { period, limit } => {
+            let result = friends::leaderboard(world, player, period, limit);
+            answer(world, origin, id, result)
+        }
+        Request::Feed { limit, before } => {
+            let result = feed::feed(world, player, limit, before);
+            answer(world, origin, id, result)
+        }
+        Request::TeamCreate { name, species } => {
+            let result = teams::create(world, player, &name, &species);
+            answer(world, origin, id, result)
+        }
+        Request::TeamInvite { team_id, player_id } => {
+            let result = teams::invite(world, player, team_id, player_id);
+            answer(world, origin, id, result)
+        }
+        Request::TeamJoin { team_id } => {
+            let result = teams::join(world, player, team_id);
+            answer(world, origin, id, result)
+        }
+        Request::TeamLeave { team_id } => {
+            let result = teams::leave(world, player, team_id);
+            answer(world, origin, id, result)
+        }
+        Request::TeamWater { team_id, grams } => {
+            let result = teams::water(world, player, team_id, grams);
+            answer(world, origin, id, result)
+        }
+        Request::Teams {} => {
+            let result = teams::list(world, player);
+            answer(world, origin, id, result)
+        }
+        Request::Hello { .. }
+        | Request::Register { .. }
+        | Request::Login { .. }
+        | Request::Ping {} => {
+            unreachable!("ops allowed before login are answered in apply_client")
         }
     }
 }

@@ -2,7 +2,7 @@
 //! Each player component is one slice of the [`PlayerRecord`] the store keeps.
 
 use crate::game::rules::KindUsage;
-use crate::store::{PlayerRecord, PropsState};
+use crate::store::{DailyLimits, PlayerRecord, PropsState};
 use bevy_ecs::bundle::Bundle;
 use bevy_ecs::component::Component;
 use canopy_shared::model::Certificate;
@@ -58,6 +58,15 @@ pub struct Props(pub PropsState);
 #[derive(Component, Clone, Debug, Default)]
 pub struct Certificates(pub Vec<Certificate>);
 
+/// The player's social counters: today's steal and watering limits, the feed sequence.
+#[derive(Component, Clone, Debug, Default)]
+pub struct SocialLog {
+    /// Today's counts.
+    pub limits: DailyLimits,
+    /// The sequence number of the next feed entry.
+    pub feed_next: u64,
+}
+
 /// The player's live balls, in creation order. Rebuilt from the balls at start.
 #[derive(Component, Clone, Debug, Default)]
 pub struct OwnedBalls(pub Vec<BallId>);
@@ -70,6 +79,7 @@ pub struct PlayerBundle {
     log: ActionLog,
     props: Props,
     certificates: Certificates,
+    social: SocialLog,
     balls: OwnedBalls,
 }
 
@@ -98,6 +108,10 @@ impl PlayerBundle {
             },
             props: Props(record.props),
             certificates: Certificates(record.certificates),
+            social: SocialLog {
+                limits: record.limits,
+                feed_next: record.feed_next,
+            },
             balls: OwnedBalls::default(),
         }
     }
@@ -110,6 +124,7 @@ pub fn to_record(
     log: &ActionLog,
     props: &Props,
     certificates: &Certificates,
+    social: &SocialLog,
 ) -> PlayerRecord {
     PlayerRecord {
         id: profile.id,
@@ -127,5 +142,7 @@ pub fn to_record(
         implausible_reports: log.implausible_reports,
         props: props.0.clone(),
         certificates: certificates.0.clone(),
+        limits: social.limits.clone(),
+        feed_next: social.feed_next,
     }
 }

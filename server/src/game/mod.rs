@@ -7,28 +7,36 @@ pub mod clock;
 pub mod commands;
 pub mod components;
 pub mod energy;
+pub mod feed;
+pub mod friends;
 pub mod props;
 pub mod resources;
 pub mod rules;
 pub mod state;
+pub mod stealable;
+pub mod teams;
 pub mod time_systems;
+pub mod transfers;
 pub mod views;
 
 pub use clock::{ClockMode, GameClock};
 pub use resources::{AdminOp, Command, Op, Origin, Reply, SessionId};
 
 use crate::config::Config;
+use crate::social::Social;
 use crate::store::{Meta, Snapshot, Store, StoreError, TickBatch};
 use bevy_ecs::entity::Entity;
 use bevy_ecs::schedule::{IntoScheduleConfigs, Schedule};
 use bevy_ecs::world::World;
 use canopy_shared::{ErrorBody, ErrorCode, Event, PlayerId};
-use components::{ActionLog, Certificates, OwnedBalls, PlayerBundle, Profile, Props, Wallet};
+use components::{
+    ActionLog, Certificates, OwnedBalls, PlayerBundle, Profile, Props, SocialLog, Wallet,
+};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use resources::{
     Counters, Directory, Dirty, GameRng, Health, Inbox, Ledger, Outbox, Sessions, Settings,
-    StoreHandle, Timeline,
+    StoreHandle, Teams, Timeline,
 };
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -91,6 +99,7 @@ impl Game {
             next_ball: meta.next_ball_id,
             next_ledger: meta.next_ledger_id,
             next_certificate: meta.next_certificate_id,
+            next_team: meta.next_team_id,
         });
         world.insert_resource(Ledger {
             totals: meta.totals,
@@ -104,6 +113,8 @@ impl Game {
             |w: &mut World| w.init_resource::<Outbox>(),
             |w: &mut World| w.init_resource::<Sessions>(),
             |w: &mut World| w.init_resource::<Health>(),
+            |w: &mut World| w.init_resource::<Teams>(),
+            |w: &mut World| w.init_resource::<Social>(),
         ] {
             resource(&mut world);
         }
@@ -114,6 +125,7 @@ impl Game {
                 commands::apply_commands,
                 time_systems::ripen_due_balls,
                 time_systems::expire_due_balls,
+                stealable::announce_stealable,
             )
                 .chain(),
         );
@@ -258,6 +270,25 @@ fn unacknowledged(reply: Reply, failure: &str) -> Reply {
 
 /// Spawns the stored players and balls and rebuilds every index.
 fn rebuild(world: &mut World, snapshot: Snapshot) {
+    let mut social = Social::default();
+    for (a, b) in snapshot.friendships {
+        social.graph.befriend(a, b);
+    }
+    for (from, to, sent) in snapshot.requests {
+        social.add_request(from, to, sent);
+    }
+    for (blocker, blocked) in snapshot.blocks {
+        social.block(blocker, blocked);
+    }
+    world.insert_resource(social);
+    let mut teams = Teams::default();
+    for team in snapshot.teams {
+        for &member in &team.members {
+            teams.by_member.entry(member).or_default().insert(team.id);
+        }
+        teams.by_id.insert(team.id, team);
+    }
+    world.insert_resource(teams);
     for record in snapshot.players {
         let (id, hash) = (record.id, record.token_hash);
         let entity = world.spawn(PlayerBundle::from_record(record)).id();
@@ -321,6 +352,15 @@ fn gather_batch(world: &mut World) -> TickBatch {
         .map(|((player, reference), result)| (player, reference, result))
         .collect();
     batch.ledger = std::mem::take(&mut world.resource_mut::<Ledger>().pending);
+    batch.social = dirty.social;
+    batch.feed = dirty.feed;
+    batch.feed_trimmed = dirty.feed_trimmed;
+    let teams = world.resource::<Teams>();
+    batch.teams = dirty
+        .teams
+        .iter()
+        .filter_map(|id| teams.by_id.get(id).cloned())
+        .collect();
     let counters = world.resource::<Counters>();
     batch.meta = Meta {
         game_time: world.resource::<GameClock>().now(),
@@ -328,6 +368,7 @@ fn gather_batch(world: &mut World) -> TickBatch {
         next_ball_id: counters.next_ball,
         next_ledger_id: counters.next_ledger,
         next_certificate_id: counters.next_certificate,
+        next_team_id: counters.next_team,
         totals: world.resource::<Ledger>().totals.clone(),
     };
     batch
@@ -340,5 +381,6 @@ fn player_record(world: &World, entity: Entity) -> Option<crate::store::PlayerRe
         world.get::<ActionLog>(entity)?,
         world.get::<Props>(entity)?,
         world.get::<Certificates>(entity)?,
+        world.get::<SocialLog>(entity)?,
     ))
 }

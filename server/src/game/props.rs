@@ -1,6 +1,7 @@
 //! Props: the inventory, `use_prop` and operator grants.
 
 use super::components::Props;
+use super::resources::Dirty;
 use super::rules;
 use super::state::{self, config, fail, now, player_entity, touch_player};
 use super::views;
@@ -57,6 +58,12 @@ pub fn use_prop(
         None => ripen_all_now(world, entity),
     }
     touch_player(world, entity);
+    if matches!(prop, PropKind::ProtectionCover | PropKind::TimeAccelerator) {
+        world
+            .resource_mut::<Dirty>()
+            .stealable_changed
+            .insert(player);
+    }
     props_result(world, player)
 }
 

@@ -2,14 +2,15 @@
 //! inputs and outputs, and the handles the systems need.
 
 use crate::config::Config;
-use crate::store::{Account, Flow, LedgerEntry, LedgerTotals, Store};
+use crate::store::{Account, Flow, LedgerEntry, LedgerTotals, SocialWrite, Store, Team};
 use bevy_ecs::entity::Entity;
 use bevy_ecs::resource::Resource;
 use canopy_shared::admin::{GrantProps, PartnerAction};
+use canopy_shared::model::FeedEntry;
 use canopy_shared::reply::RecordActionResult;
-use canopy_shared::{BallId, ErrorBody, Event, Millis, PlayerId, Request};
+use canopy_shared::{BallId, ErrorBody, Event, Millis, PlayerId, Request, TeamId};
 use rand::rngs::StdRng;
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 /// The config in force; replaced whole on hot reload.
@@ -57,6 +58,8 @@ pub struct Counters {
     pub next_ledger: u64,
     /// Next certificate id.
     pub next_certificate: u64,
+    /// Next team id.
+    pub next_team: u64,
 }
 
 impl Counters {
@@ -124,6 +127,25 @@ pub struct Dirty {
     /// First results of `record_action` refs this tick; also consulted before the store
     /// so a ref repeated within one tick replays too.
     pub receipts: HashMap<(PlayerId, String), RecordActionResult>,
+    /// Friendships, requests and blocks that changed.
+    pub social: Vec<SocialWrite>,
+    /// Teams that changed.
+    pub teams: HashSet<TeamId>,
+    /// New feed entries: (player, sequence number, entry).
+    pub feed: Vec<(PlayerId, u64, FeedEntry)>,
+    /// Feed entries past the kept window.
+    pub feed_trimmed: Vec<(PlayerId, u64)>,
+    /// Players whose stealable grams may have changed, for `friend_stealable`.
+    pub stealable_changed: HashSet<PlayerId>,
+}
+
+/// Co-planting teams.
+#[derive(Resource, Default)]
+pub struct Teams {
+    /// Every team by id.
+    pub by_id: BTreeMap<TeamId, Team>,
+    /// The teams each player belongs to.
+    pub by_member: HashMap<PlayerId, BTreeSet<TeamId>>,
 }
 
 /// A WebSocket session, numbered by the network layer.

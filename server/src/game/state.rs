@@ -36,13 +36,17 @@ pub fn player_entity(world: &World, id: PlayerId) -> Result<Entity, ErrorBody> {
     }
 }
 
-/// A live ball, or `GONE` for one that existed and ended, or `NOT_FOUND`.
+/// A live ball, or `GONE` for one that existed and ended (or whose lifetime is over,
+/// even if the expiry system has not removed it yet this tick), or `NOT_FOUND`.
 pub fn live_ball(world: &World, id: BallId) -> Result<Ball, ErrorBody> {
     if let Some(&entity) = world.resource::<Directory>().balls.get(&id) {
-        return Ok(world
+        let ball = world
             .get::<Ball>(entity)
-            .expect("every indexed ball entity has a Ball")
-            .clone());
+            .expect("every indexed ball entity has a Ball");
+        if ball.expires_at > now(world) {
+            return Ok(ball.clone());
+        }
+        return fail(ErrorCode::Gone, format!("ball {id} expired"));
     }
     if id.0 >= 1 && id.0 <= world.resource::<Counters>().next_ball {
         fail(
@@ -178,7 +182,11 @@ pub fn unschedule_ball(world: &mut World, ball: &Ball) {
 /// Replaces a live ball's state (after a steal, growth or acceleration).
 pub fn update_ball(world: &mut World, ball: Ball) {
     let entity = world.resource::<Directory>().balls[&ball.id];
-    world.resource_mut::<Dirty>().balls.insert(ball.id);
+    let mut dirty = world.resource_mut::<Dirty>();
+    dirty.balls.insert(ball.id);
+    if ball.stealable {
+        dirty.stealable_changed.insert(ball.owner);
+    }
     *world
         .get_mut::<Ball>(entity)
         .expect("every indexed ball entity has a Ball") = ball;
@@ -200,18 +208,26 @@ pub fn end_ball(world: &mut World, ball: &Ball) {
     {
         owned.0.retain(|&id| id != ball.id);
     }
-    world.resource_mut::<Dirty>().balls.insert(ball.id);
+    let ripe = ball.ripe_at <= now(world);
+    let mut dirty = world.resource_mut::<Dirty>();
+    dirty.balls.insert(ball.id);
+    if ball.stealable && ripe {
+        dirty.stealable_changed.insert(ball.owner);
+    }
 }
 
-/// The owner's live balls, in creation order.
+/// The owner's live balls, in creation order. Balls whose lifetime is over are left
+/// out even before the expiry system removes them.
 pub fn owned_balls(world: &World, owner: Entity) -> Vec<Ball> {
-    let directory = world.resource::<Directory>();
+    let (directory, now) = (world.resource::<Directory>(), now(world));
     world
         .get::<OwnedBalls>(owner)
         .expect("every player entity has OwnedBalls")
         .0
         .iter()
         .filter_map(|id| directory.balls.get(id))
-        .filter_map(|&entity| world.get::<Ball>(entity).cloned())
+        .filter_map(|&entity| world.get::<Ball>(entity))
+        .filter(|ball| ball.expires_at > now)
+        .cloned()
         .collect()
 }

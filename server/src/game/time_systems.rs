@@ -3,7 +3,7 @@
 //! tick handles at most `ripen.max_per_tick` of each; the rest follow next tick, which
 //! spreads the 07:00 wave.
 
-use super::resources::{Directory, Timeline};
+use super::resources::{Directory, Dirty, Timeline};
 use super::state::{self, config, notify, now, record_flow};
 use crate::store::{Account, Ball, Flow};
 use bevy_ecs::world::World;
@@ -43,6 +43,10 @@ pub fn ripen_due_balls(world: &mut World) {
         });
     }
     for (owner, balls) in by_owner {
+        world
+            .resource_mut::<Dirty>()
+            .stealable_changed
+            .insert(owner);
         notify(world, owner, Event::BallRipe { balls });
     }
 }

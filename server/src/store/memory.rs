@@ -1,10 +1,14 @@
 //! An in-memory [`Store`] for simulation tests, with a switch that makes commits fail so
 //! tests can see how the game behaves when the disk does.
 
-use super::{Ball, LedgerEntry, Meta, PlayerRecord, Snapshot, Store, StoreError, TickBatch};
+use super::{
+    Ball, LedgerEntry, Meta, PlayerRecord, Snapshot, SocialWrite, Store, StoreError, Team,
+    TickBatch,
+};
+use canopy_shared::model::FeedEntry;
 use canopy_shared::reply::RecordActionResult;
-use canopy_shared::{BallId, PlayerId};
-use std::collections::{BTreeMap, HashMap};
+use canopy_shared::{BallId, Millis, PlayerId, TeamId};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -15,6 +19,11 @@ struct Contents {
     balls: BTreeMap<BallId, Ball>,
     receipts: HashMap<(PlayerId, String), RecordActionResult>,
     ledger: Vec<LedgerEntry>,
+    friendships: BTreeSet<(PlayerId, PlayerId)>,
+    requests: BTreeMap<(PlayerId, PlayerId), Millis>,
+    blocks: BTreeSet<(PlayerId, PlayerId)>,
+    teams: BTreeMap<TeamId, Team>,
+    feed: BTreeMap<(PlayerId, u64), FeedEntry>,
 }
 
 /// A [`Store`] in memory. Clones share the same contents, so a test can keep a handle
@@ -56,6 +65,14 @@ impl Store for MemoryStore {
             meta: contents.meta.clone(),
             players: contents.players.values().cloned().collect(),
             balls: contents.balls.values().cloned().collect(),
+            friendships: contents.friendships.iter().copied().collect(),
+            requests: contents
+                .requests
+                .iter()
+                .map(|(&(from, to), &sent)| (from, to, sent))
+                .collect(),
+            blocks: contents.blocks.iter().copied().collect(),
+            teams: contents.teams.values().cloned().collect(),
         })
     }
 
@@ -81,6 +98,39 @@ impl Store for MemoryStore {
                 .insert((*player, reference.clone()), result.clone());
         }
         contents.ledger.extend(batch.ledger.iter().cloned());
+        for write in &batch.social {
+            match *write {
+                SocialWrite::Friendship(a, b, active) => {
+                    let pair = (a.min(b), a.max(b));
+                    if active {
+                        contents.friendships.insert(pair);
+                    } else {
+                        contents.friendships.remove(&pair);
+                    }
+                }
+                SocialWrite::Request(from, to, Some(sent)) => {
+                    contents.requests.insert((from, to), sent);
+                }
+                SocialWrite::Request(from, to, None) => {
+                    contents.requests.remove(&(from, to));
+                }
+                SocialWrite::Block(a, b, true) => {
+                    contents.blocks.insert((a, b));
+                }
+                SocialWrite::Block(a, b, false) => {
+                    contents.blocks.remove(&(a, b));
+                }
+            }
+        }
+        for team in &batch.teams {
+            contents.teams.insert(team.id, team.clone());
+        }
+        for (player, seq, entry) in &batch.feed {
+            contents.feed.insert((*player, *seq), entry.clone());
+        }
+        for key in &batch.feed_trimmed {
+            contents.feed.remove(key);
+        }
         contents.meta = Some(batch.meta.clone());
         self.commits.fetch_add(1, Ordering::SeqCst);
         Ok(())
@@ -100,5 +150,21 @@ impl Store for MemoryStore {
 
     fn ledger(&self) -> Result<Vec<LedgerEntry>, StoreError> {
         Ok(self.lock().ledger.clone())
+    }
+
+    fn feed(
+        &self,
+        player: PlayerId,
+        before: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, FeedEntry)>, StoreError> {
+        Ok(self
+            .lock()
+            .feed
+            .range((player, 0)..(player, before))
+            .rev()
+            .take(limit)
+            .map(|(&(_, seq), entry)| (seq, entry.clone()))
+            .collect())
     }
 }

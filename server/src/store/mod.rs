@@ -10,11 +10,15 @@ mod records;
 mod sled_store;
 
 pub use memory::MemoryStore;
-pub use records::{Account, Ball, Flow, LedgerEntry, LedgerTotals, Meta, PlayerRecord, PropsState};
+pub use records::{
+    Account, Ball, DailyLimits, Flow, LedgerEntry, LedgerTotals, Meta, PlayerRecord, PropsState,
+    SocialWrite, Team,
+};
 pub use sled_store::SledStore;
 
-use canopy_shared::PlayerId;
+use canopy_shared::model::FeedEntry;
 use canopy_shared::reply::RecordActionResult;
+use canopy_shared::{Millis, PlayerId};
 use thiserror::Error;
 
 /// A store failure. The game stops acknowledging writes when a commit fails.
@@ -46,6 +50,14 @@ pub struct TickBatch {
     pub receipts: Vec<(PlayerId, String, RecordActionResult)>,
     /// Ledger entries of the tick.
     pub ledger: Vec<LedgerEntry>,
+    /// Friendships, requests and blocks that changed.
+    pub social: Vec<SocialWrite>,
+    /// Teams created or changed, whole.
+    pub teams: Vec<Team>,
+    /// New feed entries: (player, sequence number, entry).
+    pub feed: Vec<(PlayerId, u64, FeedEntry)>,
+    /// Feed entries that fell out of the kept window: (player, sequence number).
+    pub feed_trimmed: Vec<(PlayerId, u64)>,
     /// Counters and the game clock after the tick.
     pub meta: Meta,
 }
@@ -58,6 +70,10 @@ impl TickBatch {
             + self.removed_balls.len()
             + self.receipts.len()
             + self.ledger.len()
+            + self.social.len()
+            + self.teams.len()
+            + self.feed.len()
+            + self.feed_trimmed.len()
             + 1
     }
 
@@ -76,6 +92,14 @@ pub struct Snapshot {
     pub players: Vec<PlayerRecord>,
     /// Every live ball.
     pub balls: Vec<Ball>,
+    /// Friendships, each once.
+    pub friendships: Vec<(PlayerId, PlayerId)>,
+    /// Pending requests: (from, to, sent at).
+    pub requests: Vec<(PlayerId, PlayerId, Millis)>,
+    /// Blocks: (blocker, blocked).
+    pub blocks: Vec<(PlayerId, PlayerId)>,
+    /// Every team.
+    pub teams: Vec<Team>,
 }
 
 /// Durable storage for the game. Implementations must make `commit` atomic (all of the
@@ -93,4 +117,12 @@ pub trait Store: Send + Sync {
     ) -> Result<Option<RecordActionResult>, StoreError>;
     /// The whole ledger in id order, for audits.
     fn ledger(&self) -> Result<Vec<LedgerEntry>, StoreError>;
+    /// Up to `limit` feed entries of `player` with sequence numbers below `before`,
+    /// newest first.
+    fn feed(
+        &self,
+        player: PlayerId,
+        before: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, FeedEntry)>, StoreError>;
 }

@@ -41,6 +41,63 @@ pub struct PlayerRecord {
     pub props: PropsState,
     /// Certificates, oldest first.
     pub certificates: Vec<Certificate>,
+    /// Today's steal and watering counts.
+    pub limits: DailyLimits,
+    /// The sequence number the next feed entry gets.
+    pub feed_next: u64,
+}
+
+/// Per-day limits of the social ops for one player, reset on a new game day.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DailyLimits {
+    /// The game day the counts are for.
+    pub day: i64,
+    /// Grams stolen today.
+    pub stolen: u64,
+    /// Waterings of each friend today.
+    pub waterings: BTreeMap<PlayerId, u32>,
+    /// Grams given to each team's tree today.
+    pub team_grams: BTreeMap<TeamId, u64>,
+}
+
+impl DailyLimits {
+    /// Clears the counts when `day` is a new game day.
+    pub fn roll(&mut self, day: i64) {
+        if self.day != day {
+            *self = Self {
+                day,
+                ..Self::default()
+            };
+        }
+    }
+}
+
+/// A co-planting team.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Team {
+    /// The team's id.
+    pub id: TeamId,
+    /// Its name.
+    pub name: String,
+    /// The species it plants.
+    pub species: String,
+    /// Members, creator first.
+    pub members: Vec<PlayerId>,
+    /// Players invited and not yet joined.
+    pub invited: Vec<PlayerId>,
+    /// Grams in the current team tree.
+    pub progress: u64,
+}
+
+/// A change to the social graph, as the store writes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SocialWrite {
+    /// A friendship began (`true`) or ended.
+    Friendship(PlayerId, PlayerId, bool),
+    /// A request from the first to the second was sent (`Some(time)`) or withdrawn.
+    Request(PlayerId, PlayerId, Option<Millis>),
+    /// The first blocked (`true`) or unblocked the second.
+    Block(PlayerId, PlayerId, bool),
 }
 
 /// A player's props: inventory and the end of each timed effect.
@@ -178,6 +235,8 @@ pub struct Meta {
     pub next_ledger_id: u64,
     /// The next certificate id.
     pub next_certificate_id: u64,
+    /// The next team id.
+    pub next_team_id: u64,
     /// Ledger totals.
     pub totals: LedgerTotals,
 }

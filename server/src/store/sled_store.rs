@@ -3,10 +3,14 @@
 //!
 //! Keyspace (ids are big-endian so keys sort by id):
 //! `m` meta · `p<player>` player · `b<ball>` live ball · `r<player><ref>` action receipt ·
-//! `l<entry>` ledger entry.
+//! `l<entry>` ledger entry · `f<a><b>` friendship (a < b) · `q<from><to>` pending request ·
+//! `k<blocker><blocked>` block · `t<team>` team · `e<player><seq>` feed entry.
 
-use super::{Ball, LedgerEntry, Meta, PlayerRecord, Snapshot, Store, StoreError, TickBatch};
+use super::{
+    Ball, LedgerEntry, Meta, PlayerRecord, Snapshot, SocialWrite, Store, StoreError, TickBatch,
+};
 use canopy_shared::PlayerId;
+use canopy_shared::model::FeedEntry;
 use canopy_shared::reply::RecordActionResult;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -17,6 +21,11 @@ const PLAYER: u8 = b'p';
 const BALL: u8 = b'b';
 const RECEIPT: u8 = b'r';
 const LEDGER: u8 = b'l';
+const FRIENDSHIP: u8 = b'f';
+const REQUEST: u8 = b'q';
+const BLOCK: u8 = b'k';
+const TEAM: u8 = b't';
+const FEED: u8 = b'e';
 
 /// The sled-backed [`Store`].
 pub struct SledStore {
@@ -40,6 +49,20 @@ impl SledStore {
         Ok(Self { db })
     }
 
+    fn scan_pairs<T: DeserializeOwned>(
+        &self,
+        prefix: u8,
+    ) -> Result<Vec<(PlayerId, PlayerId, T)>, StoreError> {
+        self.db
+            .scan_prefix([prefix])
+            .map(|item| {
+                let (key, value) = item.map_err(backend)?;
+                let (a, b) = pair_of(&key)?;
+                Ok((a, b, decode(&key, &value)?))
+            })
+            .collect()
+    }
+
     fn scan<T: DeserializeOwned>(&self, prefix: u8) -> Result<Vec<T>, StoreError> {
         self.db
             .scan_prefix([prefix])
@@ -55,6 +78,28 @@ fn key(prefix: u8, id: u64) -> [u8; 9] {
     let mut key = [prefix; 9];
     key[1..].copy_from_slice(&id.to_be_bytes());
     key
+}
+
+fn pair_key(prefix: u8, a: u64, b: u64) -> [u8; 17] {
+    let mut key = [prefix; 17];
+    key[1..9].copy_from_slice(&a.to_be_bytes());
+    key[9..].copy_from_slice(&b.to_be_bytes());
+    key
+}
+
+fn pair_of(key: &[u8]) -> Result<(PlayerId, PlayerId), StoreError> {
+    let id = |range: std::ops::Range<usize>| {
+        key.get(range)
+            .and_then(|bytes| <[u8; 8]>::try_from(bytes).ok())
+            .map(|bytes| PlayerId(u64::from_be_bytes(bytes)))
+    };
+    match (id(1..9), id(9..17)) {
+        (Some(a), Some(b)) if key.len() == 17 => Ok((a, b)),
+        _ => Err(StoreError::Corrupt {
+            key: String::from_utf8_lossy(key).into_owned(),
+            reason: "a pair key has 17 bytes".into(),
+        }),
+    }
 }
 
 fn receipt_key(player: PlayerId, reference: &str) -> Vec<u8> {
@@ -94,10 +139,21 @@ impl Store for SledStore {
                 reason: "the store holds players or balls but no meta record".into(),
             });
         }
+        let pairs = |prefix| -> Result<Vec<(PlayerId, PlayerId)>, StoreError> {
+            Ok(self
+                .scan_pairs::<()>(prefix)?
+                .into_iter()
+                .map(|(a, b, ())| (a, b))
+                .collect())
+        };
         Ok(Snapshot {
             meta,
             players,
             balls,
+            friendships: pairs(FRIENDSHIP)?,
+            requests: self.scan_pairs(REQUEST)?,
+            blocks: pairs(BLOCK)?,
+            teams: self.scan(TEAM)?,
         })
     }
 
@@ -117,6 +173,31 @@ impl Store for SledStore {
         }
         for entry in &batch.ledger {
             writes.insert(&key(LEDGER, entry.id), encode(entry));
+        }
+        for write in &batch.social {
+            match *write {
+                SocialWrite::Friendship(a, b, active) => {
+                    let key = pair_key(FRIENDSHIP, a.0.min(b.0), a.0.max(b.0));
+                    set_or_remove(&mut writes, &key, active.then(|| encode(&())));
+                }
+                SocialWrite::Request(from, to, sent) => {
+                    let key = pair_key(REQUEST, from.0, to.0);
+                    set_or_remove(&mut writes, &key, sent.map(|sent| encode(&sent)));
+                }
+                SocialWrite::Block(blocker, blocked, active) => {
+                    let key = pair_key(BLOCK, blocker.0, blocked.0);
+                    set_or_remove(&mut writes, &key, active.then(|| encode(&())));
+                }
+            }
+        }
+        for team in &batch.teams {
+            writes.insert(&key(TEAM, team.id.0), encode(team));
+        }
+        for (player, seq, entry) in &batch.feed {
+            writes.insert(&pair_key(FEED, player.0, *seq), encode(entry));
+        }
+        for (player, seq) in &batch.feed_trimmed {
+            writes.remove(&pair_key(FEED, player.0, *seq));
         }
         writes.insert(META, encode(&batch.meta));
         self.db.apply_batch(writes).map_err(backend)?;
@@ -138,6 +219,33 @@ impl Store for SledStore {
 
     fn ledger(&self) -> Result<Vec<LedgerEntry>, StoreError> {
         self.scan(LEDGER)
+    }
+
+    fn feed(
+        &self,
+        player: PlayerId,
+        before: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, FeedEntry)>, StoreError> {
+        let start = pair_key(FEED, player.0, 0);
+        let end = pair_key(FEED, player.0, before);
+        self.db
+            .range(start..end)
+            .rev()
+            .take(limit)
+            .map(|item| {
+                let (key, value) = item.map_err(backend)?;
+                let (_, seq) = pair_of(&key)?;
+                Ok((seq.0, decode(&key, &value)?))
+            })
+            .collect()
+    }
+}
+
+fn set_or_remove(writes: &mut sled::Batch, key: &[u8], value: Option<Vec<u8>>) {
+    match value {
+        Some(value) => writes.insert(key, value),
+        None => writes.remove(key),
     }
 }
 

@@ -1,0 +1,329 @@
+//! Friendship ops and the views over friends: requests, blocks, the friends list with
+//! the "hand" icon, a friend's balls, suggestions and the leaderboard.
+
+use super::components::{Profile, Props, Wallet};
+use super::resources::Dirty;
+use super::rules;
+use super::state::{config, fail, notify, now, owned_balls, player_entity};
+use super::stealable::{ball_stealable_for, hits_allowed, is_protected, stealable_from};
+use super::transfers::require_friends;
+use super::views;
+use crate::social::Social;
+use crate::store::SocialWrite;
+use bevy_ecs::world::World;
+use canopy_shared::model::{BoardEntry, BoardPeriod, FriendView, PendingRequestView, Suggestion};
+use canopy_shared::reply::{
+    BallsResult, Empty, FriendsResult, LeaderboardResult, SuggestionsResult,
+};
+use canopy_shared::{ErrorBody, ErrorCode, Event, PlayerId};
+use std::collections::BTreeMap;
+
+const SUGGESTIONS_DEFAULT: u32 = 10;
+const SUGGESTIONS_MAX: u32 = 50;
+const BOARD_DEFAULT: u32 = 50;
+const BOARD_MAX: u32 = 200;
+
+fn request_ttl_ms(world: &World) -> u64 {
+    config(world).friends.request_ttl_days * rules::DAY_MS
+}
+
+fn name_of(world: &World, player: PlayerId) -> String {
+    player_entity(world, player)
+        .ok()
+        .and_then(|entity| world.get::<Profile>(entity))
+        .map(|profile| profile.name.clone())
+        .unwrap_or_default()
+}
+
+fn social_write(world: &mut World, write: SocialWrite) {
+    world.resource_mut::<Dirty>().social.push(write);
+}
+
+fn not_self(me: PlayerId, other: PlayerId) -> Result<(), ErrorBody> {
+    if me == other {
+        return fail(ErrorCode::BadRequest, "that is your own id");
+    }
+    Ok(())
+}
+
+fn check_limit(world: &World, players: [PlayerId; 2]) -> Result<(), ErrorBody> {
+    let max = config(world).friends.max;
+    let social = world.resource::<Social>();
+    for player in players {
+        if social.graph.friend_count(player) >= max {
+            return fail(
+                ErrorCode::LimitReached,
+                format!("player {player} already has {max} friends"),
+            );
+        }
+    }
+    Ok(())
+}
+
+fn withdraw_request(world: &mut World, from: PlayerId, to: PlayerId) {
+    if world.resource_mut::<Social>().remove_request(from, to) {
+        social_write(world, SocialWrite::Request(from, to, None));
+    }
+}
+
+fn befriend(world: &mut World, a: PlayerId, b: PlayerId) {
+    withdraw_request(world, a, b);
+    withdraw_request(world, b, a);
+    world.resource_mut::<Social>().graph.befriend(a, b);
+    social_write(world, SocialWrite::Friendship(a, b, true));
+    notify(world, a, Event::FriendAdded { player_id: b });
+    notify(world, b, Event::FriendAdded { player_id: a });
+}
+
+fn end_friendship(world: &mut World, a: PlayerId, b: PlayerId) -> bool {
+    if !world.resource_mut::<Social>().graph.unfriend(a, b) {
+        return false;
+    }
+    social_write(world, SocialWrite::Friendship(a, b, false));
+    notify(world, a, Event::FriendRemoved { player_id: b });
+    notify(world, b, Event::FriendRemoved { player_id: a });
+    true
+}
+
+/// `friend_request`. A request to someone who already asked you accepts theirs.
+pub fn request(world: &mut World, me: PlayerId, target: PlayerId) -> Result<Empty, ErrorBody> {
+    not_self(me, target)?;
+    player_entity(world, target)?;
+    let (now, ttl) = (now(world), request_ttl_ms(world));
+    let social = world.resource::<Social>();
+    if social.graph.are_friends(me, target) {
+        return fail(
+            ErrorCode::Conflict,
+            format!("you and {target} are already friends"),
+        );
+    }
+    if social.pending(me, target, now, ttl).is_some() {
+        return fail(
+            ErrorCode::Conflict,
+            format!("your request to {target} is pending"),
+        );
+    }
+    if social.blocked_either_way(me, target) {
+        return fail(ErrorCode::Blocked, format!("you cannot befriend {target}"));
+    }
+    check_limit(world, [me, target])?;
+    if world
+        .resource::<Social>()
+        .pending(target, me, now, ttl)
+        .is_some()
+    {
+        befriend(world, me, target);
+        return Ok(Empty {});
+    }
+    world.resource_mut::<Social>().add_request(me, target, now);
+    social_write(world, SocialWrite::Request(me, target, Some(now)));
+    let name = name_of(world, me);
+    notify(world, target, Event::FriendRequest { from: me, name });
+    Ok(Empty {})
+}
+
+/// `friend_accept`.
+pub fn accept(world: &mut World, me: PlayerId, requester: PlayerId) -> Result<Empty, ErrorBody> {
+    let (now, ttl) = (now(world), request_ttl_ms(world));
+    if world
+        .resource::<Social>()
+        .pending(requester, me, now, ttl)
+        .is_none()
+    {
+        return fail(
+            ErrorCode::NotFound,
+            format!("no pending request from {requester}"),
+        );
+    }
+    check_limit(world, [me, requester])?;
+    befriend(world, me, requester);
+    Ok(Empty {})
+}
+
+/// `friend_decline`: drops a pending request, if there is one.
+pub fn decline(world: &mut World, me: PlayerId, requester: PlayerId) -> Result<Empty, ErrorBody> {
+    withdraw_request(world, requester, me);
+    Ok(Empty {})
+}
+
+/// `unfriend`.
+pub fn unfriend(world: &mut World, me: PlayerId, other: PlayerId) -> Result<Empty, ErrorBody> {
+    if !end_friendship(world, me, other) {
+        return fail(
+            ErrorCode::NotFriends,
+            format!("player {other} is not your friend"),
+        );
+    }
+    Ok(Empty {})
+}
+
+/// `block`: ends any friendship, drops requests both ways, refuses new ones.
+pub fn block(world: &mut World, me: PlayerId, other: PlayerId) -> Result<Empty, ErrorBody> {
+    not_self(me, other)?;
+    player_entity(world, other)?;
+    end_friendship(world, me, other);
+    withdraw_request(world, me, other);
+    withdraw_request(world, other, me);
+    if world.resource_mut::<Social>().block(me, other) {
+        social_write(world, SocialWrite::Block(me, other, true));
+    }
+    Ok(Empty {})
+}
+
+/// `unblock`.
+pub fn unblock(world: &mut World, me: PlayerId, other: PlayerId) -> Result<Empty, ErrorBody> {
+    if world.resource_mut::<Social>().unblock(me, other) {
+        social_write(world, SocialWrite::Block(me, other, false));
+    }
+    Ok(Empty {})
+}
+
+fn pending_views(world: &World, requests: BTreeMap<PlayerId, u64>) -> Vec<PendingRequestView> {
+    requests
+        .into_iter()
+        .map(|(player_id, sent_at)| PendingRequestView {
+            player_id,
+            name: name_of(world, player_id),
+            sent_at,
+        })
+        .collect()
+}
+
+/// `friends`: each friend with what the caller could steal now, and pending requests.
+pub fn list(world: &World, me: PlayerId) -> Result<FriendsResult, ErrorBody> {
+    player_entity(world, me)?;
+    let (now, ttl) = (now(world), request_ttl_ms(world));
+    let social = world.resource::<Social>();
+    let mut ids: Vec<PlayerId> = social.graph.friends(me).collect();
+    ids.sort();
+    let friends = ids
+        .into_iter()
+        .filter_map(|friend| {
+            let entity = player_entity(world, friend).ok()?;
+            let wallet = world.get::<Wallet>(entity)?;
+            let props = &world.get::<Props>(entity)?.0;
+            Some(FriendView {
+                player_id: friend,
+                name: name_of(world, friend),
+                energy: wallet.energy,
+                total_collected: wallet.total_collected,
+                stealable_grams: stealable_from(world, friend, me),
+                protected_until: views::protected_until(props, now),
+            })
+        })
+        .collect();
+    Ok(FriendsResult {
+        friends,
+        incoming: pending_views(world, social.incoming(me, now, ttl)),
+        outgoing: pending_views(world, social.outgoing(me, now, ttl)),
+    })
+}
+
+/// `friend_balls`: a friend's balls with `stealable` from the caller's side.
+pub fn friend_balls(
+    world: &World,
+    me: PlayerId,
+    friend: PlayerId,
+) -> Result<BallsResult, ErrorBody> {
+    require_friends(world, me, friend)?;
+    let (now, config) = (now(world), config(world));
+    let entity = player_entity(world, friend)?;
+    let protected = is_protected(world, friend, now);
+    let allowed = hits_allowed(world, me, now);
+    let mut balls = owned_balls(world, entity);
+    balls.sort_by_key(|ball| (ball.ripe_at, ball.id));
+    Ok(BallsResult {
+        balls: balls
+            .iter()
+            .map(|ball| {
+                let mut view = views::ball_view(ball, now, &config);
+                view.stealable = if protected {
+                    0
+                } else {
+                    ball_stealable_for(ball, me, allowed, now, &config)
+                };
+                view
+            })
+            .collect(),
+    })
+}
+
+fn page_limit(limit: Option<u32>, default: u32, max: u32) -> Result<usize, ErrorBody> {
+    match limit.unwrap_or(default) {
+        0 => fail(ErrorCode::BadRequest, "`limit` must be at least 1"),
+        n if n > max => fail(
+            ErrorCode::BadRequest,
+            format!("`limit` must be at most {max}"),
+        ),
+        n => Ok(n as usize),
+    }
+}
+
+/// `suggestions`: friends of friends by mutual friends, without blocked or pending ones.
+pub fn suggestions(
+    world: &World,
+    me: PlayerId,
+    limit: Option<u32>,
+) -> Result<SuggestionsResult, ErrorBody> {
+    let limit = page_limit(limit, SUGGESTIONS_DEFAULT, SUGGESTIONS_MAX)?;
+    player_entity(world, me)?;
+    let (now, ttl) = (now(world), request_ttl_ms(world));
+    let social = world.resource::<Social>();
+    let ranked = social.graph.suggestions(me, limit, |candidate| {
+        social.blocked_either_way(me, candidate)
+            || social.pending(me, candidate, now, ttl).is_some()
+            || social.pending(candidate, me, now, ttl).is_some()
+    });
+    Ok(SuggestionsResult {
+        suggestions: ranked
+            .into_iter()
+            .map(|(player_id, mutual)| Suggestion {
+                player_id,
+                name: name_of(world, player_id),
+                mutual,
+            })
+            .collect(),
+    })
+}
+
+/// `leaderboard`: the caller and their friends ranked by collected energy, all time or
+/// since Monday 00:00 game-local time. Costs one lookup per friend, never a scan.
+pub fn leaderboard(
+    world: &World,
+    me: PlayerId,
+    period: BoardPeriod,
+    limit: Option<u32>,
+) -> Result<LeaderboardResult, ErrorBody> {
+    let limit = page_limit(limit, BOARD_DEFAULT, BOARD_MAX)?;
+    player_entity(world, me)?;
+    let week = rules::week_key(rules::game_day(
+        now(world),
+        config(world).day.utc_offset_minutes,
+    ));
+    let mut rows: Vec<(u64, PlayerId)> = std::iter::once(me)
+        .chain(world.resource::<Social>().graph.friends(me))
+        .filter_map(|player| {
+            let wallet = world.get::<Wallet>(player_entity(world, player).ok()?)?;
+            let grams = match period {
+                BoardPeriod::Total => wallet.total_collected,
+                BoardPeriod::Week if wallet.week == week => wallet.week_collected,
+                BoardPeriod::Week => 0,
+            };
+            Some((grams, player))
+        })
+        .collect();
+    rows.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    rows.truncate(limit);
+    Ok(LeaderboardResult {
+        entries: rows
+            .into_iter()
+            .enumerate()
+            .map(|(index, (grams, player_id))| BoardEntry {
+                rank: index as u32 + 1,
+                player_id,
+                name: name_of(world, player_id),
+                grams,
+            })
+            .collect(),
+    })
+}

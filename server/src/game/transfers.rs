@@ -1,0 +1,278 @@
+//! Energy between friends: `steal`, `help_collect` and `water`. Every gram moves through
+//! the ledger; every check follows the order of the op's error list in PROTOCOL.md.
+
+use super::components::{Props, SocialLog, Wallet};
+use super::energy::ripe_ball_of;
+use super::feed;
+use super::resources::GameRng;
+use super::rules;
+use super::state::{
+    self, NewBall, config, credit_balance, debit_balance, fail, notify, now, player_entity,
+    record_flow, spawn_ball, touch_player,
+};
+use super::stealable::{ball_stealable_for, hits_allowed, hits_on, is_protected};
+use super::views;
+use crate::social::Social;
+use crate::store::{Account, Flow};
+use bevy_ecs::world::World;
+use canopy_shared::model::{FeedKind, PropKind};
+use canopy_shared::reply::{GramsEnergyResult, HelpCollectResult, WaterResult};
+use canopy_shared::{BallId, ErrorBody, ErrorCode, Event, PlayerId};
+use rand::RngExt;
+
+/// Refuses unless `a` and `b` are (distinct) friends.
+pub fn require_friends(world: &World, a: PlayerId, b: PlayerId) -> Result<(), ErrorBody> {
+    if a != b && world.resource::<Social>().graph.are_friends(a, b) {
+        Ok(())
+    } else {
+        fail(
+            ErrorCode::NotFriends,
+            format!("player {b} is not your friend"),
+        )
+    }
+}
+
+/// The name others see for `player`'s act: nobody under an active stealth card.
+fn visible_actor(world: &World, player: PlayerId) -> Option<PlayerId> {
+    let entity = player_entity(world, player).ok()?;
+    let hidden = world
+        .get::<Props>(entity)
+        .is_some_and(|props| props.0.is_active(PropKind::Stealth, now(world)));
+    (!hidden).then_some(player)
+}
+
+/// Resets a player's daily social counts on a new game day and returns the entity.
+fn roll_limits(world: &mut World, player: PlayerId) -> Result<bevy_ecs::entity::Entity, ErrorBody> {
+    let entity = player_entity(world, player)?;
+    let day = rules::game_day(now(world), config(world).day.utc_offset_minutes);
+    world
+        .get_mut::<SocialLog>(entity)
+        .expect("player has SocialLog")
+        .limits
+        .roll(day);
+    Ok(entity)
+}
+
+/// `steal`: take a random share of a friend's ripe ball.
+pub fn steal(
+    world: &mut World,
+    thief: PlayerId,
+    owner: PlayerId,
+    ball_id: BallId,
+) -> Result<GramsEnergyResult, ErrorBody> {
+    let thief_entity = roll_limits(world, thief)?;
+    require_friends(world, thief, owner)?;
+    let (now, config) = (now(world), config(world));
+    let mut ball = ripe_ball_of(world, owner, ball_id, ErrorCode::NotFound)?;
+    if is_protected(world, owner, now) {
+        let by = visible_actor(world, thief);
+        feed::append(world, owner, FeedKind::ProtectedBlock, by, owner, 0);
+        notify(world, owner, Event::ProtectedBlock { by });
+        return fail(
+            ErrorCode::Protected,
+            format!("player {owner} is under a protection cover"),
+        );
+    }
+    if !ball.stealable {
+        return fail(ErrorCode::NothingLeft, "water balls cannot be stolen");
+    }
+    let allowed = hits_allowed(world, thief, now);
+    if hits_on(&ball, thief) >= allowed {
+        return fail(
+            ErrorCode::AlreadyStolen,
+            format!("you already took from ball {ball_id}"),
+        );
+    }
+    let available = ball_stealable_for(&ball, thief, allowed, now, &config);
+    if available == 0 {
+        return fail(
+            ErrorCode::NothingLeft,
+            "the rest of this ball is the owner's share",
+        );
+    }
+    let stolen_today = world
+        .get::<SocialLog>(thief_entity)
+        .expect("player has SocialLog")
+        .limits
+        .stolen;
+    let allowance = config.steal.daily_cap_grams.saturating_sub(stolen_today);
+    if allowance == 0 {
+        return fail(
+            ErrorCode::LimitReached,
+            format!("you may steal {} g a day", config.steal.daily_cap_grams),
+        );
+    }
+    let share = world
+        .resource_mut::<GameRng>()
+        .0
+        .random_range(config.steal.min_share..=config.steal.max_share);
+    let grams = rules::steal_hit_grams(ball.full, share, available, allowance);
+
+    ball.left -= grams;
+    ball.stolen += grams;
+    match ball.thieves.iter_mut().find(|(who, _)| *who == thief) {
+        Some((_, hits)) => *hits += 1,
+        None => ball.thieves.push((thief, 1)),
+    }
+    record_flow(
+        world,
+        Flow::Stolen,
+        grams,
+        Account::Ball(ball_id),
+        Account::Balance(thief),
+    );
+    if ball.left == 0 {
+        state::end_ball(world, &ball);
+    } else {
+        state::update_ball(world, ball);
+    }
+    world
+        .get_mut::<SocialLog>(thief_entity)
+        .expect("player has SocialLog")
+        .limits
+        .stolen += grams;
+    let energy = credit_balance(world, thief_entity, grams, true);
+    let by = visible_actor(world, thief);
+    notify(world, owner, Event::EnergyStolen { by, ball_id, grams });
+    feed::append(world, owner, FeedKind::Stolen, by, owner, grams);
+    Ok(GramsEnergyResult { grams, energy })
+}
+
+/// `help_collect`: pick a friend's ripe ball for them; the grams go to the friend.
+pub fn help_collect(
+    world: &mut World,
+    helper: PlayerId,
+    owner: PlayerId,
+    ball_id: BallId,
+) -> Result<HelpCollectResult, ErrorBody> {
+    player_entity(world, helper)?;
+    require_friends(world, helper, owner)?;
+    let ball = ripe_ball_of(world, owner, ball_id, ErrorCode::NotFound)?;
+    let owner_entity = player_entity(world, owner)?;
+    record_flow(
+        world,
+        Flow::Helped,
+        ball.left,
+        Account::Ball(ball_id),
+        Account::Balance(owner),
+    );
+    state::end_ball(world, &ball);
+    credit_balance(world, owner_entity, ball.left, true);
+    notify(
+        world,
+        owner,
+        Event::HelpCollected {
+            by: helper,
+            ball_id,
+            grams: ball.left,
+        },
+    );
+    feed::append(
+        world,
+        owner,
+        FeedKind::Helped,
+        Some(helper),
+        owner,
+        ball.left,
+    );
+    Ok(HelpCollectResult { grams: ball.left })
+}
+
+/// `water`: give a friend some energy as a ripe ball that cannot be stolen.
+pub fn water(
+    world: &mut World,
+    giver: PlayerId,
+    friend: PlayerId,
+    grams: u64,
+) -> Result<WaterResult, ErrorBody> {
+    let config = config(world);
+    if !config.water.amounts.contains(&grams) {
+        return fail(
+            ErrorCode::BadRequest,
+            format!("`grams` must be one of {:?}", config.water.amounts),
+        );
+    }
+    let giver_entity = roll_limits(world, giver)?;
+    require_friends(world, giver, friend)?;
+    let friend_entity = player_entity(world, friend)?;
+    let balance = world
+        .get::<Wallet>(giver_entity)
+        .expect("player has Wallet")
+        .energy;
+    if balance < grams {
+        return fail(
+            ErrorCode::InsufficientEnergy,
+            format!("watering takes {grams} g; you have {balance} g"),
+        );
+    }
+    let given = world
+        .get::<SocialLog>(giver_entity)
+        .expect("player has SocialLog")
+        .limits
+        .waterings
+        .get(&friend)
+        .copied()
+        .unwrap_or(0);
+    if given >= config.water.per_friend_per_day {
+        return fail(
+            ErrorCode::LimitReached,
+            format!(
+                "you may water a friend {} times a day",
+                config.water.per_friend_per_day
+            ),
+        );
+    }
+    let energy = debit_balance(world, giver_entity, grams)?;
+    *world
+        .get_mut::<SocialLog>(giver_entity)
+        .expect("player has SocialLog")
+        .limits
+        .waterings
+        .entry(friend)
+        .or_insert(0) += 1;
+    touch_player(world, giver_entity);
+    let now = now(world);
+    let ball = spawn_ball(
+        world,
+        NewBall {
+            owner_entity: friend_entity,
+            owner: friend,
+            source: "water".into(),
+            grams,
+            ripe_at: now,
+            stealable: false,
+        },
+    );
+    record_flow(
+        world,
+        Flow::Watered,
+        grams,
+        Account::Balance(giver),
+        Account::Ball(ball.id),
+    );
+    let friend_energy = world
+        .get::<Wallet>(friend_entity)
+        .expect("player has Wallet")
+        .energy;
+    notify(
+        world,
+        friend,
+        Event::BallNew {
+            ball: views::ball_view(&ball, now, &config),
+        },
+    );
+    notify(
+        world,
+        friend,
+        Event::Watered {
+            by: giver,
+            grams,
+            energy: friend_energy,
+        },
+    );
+    feed::append(world, friend, FeedKind::Watered, Some(giver), friend, grams);
+    Ok(WaterResult {
+        energy,
+        ball_id: ball.id,
+    })
+}

@@ -1,0 +1,99 @@
+//! A world generator: writes players and balls straight into a store, for benchmarks
+//! and load tests that need a large world without playing it into existence.
+
+use crate::game::rules::DAY_MS;
+use crate::store::{
+    Ball, LedgerTotals, Meta, PlayerRecord, PropsState, Store, StoreError, TickBatch,
+};
+use canopy_shared::{BallId, Millis, PlayerId};
+
+/// Records written per batch while generating.
+const BATCH_RECORDS: usize = 20_000;
+
+/// The shape of a generated world.
+#[derive(Clone, Debug)]
+pub struct WorldShape {
+    /// Players to create (ids 1..=players).
+    pub players: u64,
+    /// Live balls per player.
+    pub balls_per_player: u64,
+    /// Grams in each ball.
+    pub grams_per_ball: u64,
+    /// The game time the world is generated at; balls ripen over the following day.
+    pub now: Millis,
+}
+
+/// The login token of generated player `id`: `gen-<id>` (only its hash is stored).
+pub fn token_of(id: u64) -> String {
+    format!("gen-{id}")
+}
+
+/// Writes the world into `store` and returns the meta record it ends with.
+pub fn generate(store: &dyn Store, shape: &WorldShape) -> Result<Meta, StoreError> {
+    let ball_count = shape.players * shape.balls_per_player;
+    let meta = Meta {
+        game_time: shape.now,
+        next_player_id: shape.players,
+        next_ball_id: ball_count,
+        totals: LedgerTotals {
+            created: ball_count * shape.grams_per_ball,
+            ..LedgerTotals::default()
+        },
+        ..Meta::default()
+    };
+    let mut batch = TickBatch::default();
+    for id in 1..=shape.players {
+        batch.players.push(player(id, shape.now));
+        for n in 0..shape.balls_per_player {
+            let ball_id = (id - 1) * shape.balls_per_player + n + 1;
+            batch.balls.push(ball(ball_id, id, shape, ball_count));
+        }
+        if batch.len() >= BATCH_RECORDS {
+            batch.meta = meta.clone();
+            store.commit(&std::mem::take(&mut batch))?;
+        }
+    }
+    batch.meta = meta.clone();
+    store.commit(&batch)?;
+    Ok(meta)
+}
+
+fn player(id: u64, now: Millis) -> PlayerRecord {
+    PlayerRecord {
+        id: PlayerId(id),
+        name: format!("player{id}"),
+        token_hash: crate::game::account::token_hash(&token_of(id)),
+        created_at: now,
+        energy: 0,
+        total_collected: 0,
+        week: 0,
+        week_collected: 0,
+        usage_day: 0,
+        usage_month: 0,
+        usage: Default::default(),
+        step_balls: Default::default(),
+        implausible_reports: 0,
+        props: PropsState::default(),
+        certificates: Vec::new(),
+        limits: Default::default(),
+        feed_next: 0,
+    }
+}
+
+fn ball(id: u64, owner: u64, shape: &WorldShape, ball_count: u64) -> Ball {
+    // Ripening spread evenly over the next day, so every tick has some work.
+    let ripe_at = shape.now + 1 + id * DAY_MS / ball_count.max(1);
+    Ball {
+        id: BallId(id),
+        owner: PlayerId(owner),
+        source: "walk".into(),
+        full: shape.grams_per_ball,
+        left: shape.grams_per_ball,
+        stolen: 0,
+        created_at: shape.now,
+        ripe_at,
+        expires_at: ripe_at + 3 * DAY_MS,
+        stealable: true,
+        thieves: Vec::new(),
+    }
+}
