@@ -82,7 +82,7 @@ pub fn feed(
         .feed(player, before, limit as usize)
         .map_err(|err| ErrorBody::new(ErrorCode::Internal, err.to_string()))?;
     page.extend(stored);
-    page.sort_by(|a, b| b.0.cmp(&a.0));
+    page.sort_by_key(|(seq, _)| std::cmp::Reverse(*seq));
     page.dedup_by_key(|(seq, _)| *seq);
     page.retain(|(seq, _)| *seq >= floor);
     page.truncate(limit as usize);

@@ -64,10 +64,10 @@ fn unauthorized() -> Response {
     )
 }
 
-fn body<T>(payload: Result<Json<T>, JsonRejection>) -> Result<T, Response> {
+fn body<T>(payload: Result<Json<T>, JsonRejection>) -> Result<T, ErrorBody> {
     payload
         .map(|Json(value)| value)
-        .map_err(|rejection| error(ErrorCode::BadRequest, rejection.body_text()))
+        .map_err(|rejection| ErrorBody::new(ErrorCode::BadRequest, rejection.body_text()))
 }
 
 /// Sends an admin op to the game thread and waits for its durable answer.
@@ -99,7 +99,7 @@ pub async fn partner_action(
     }
     match body(payload) {
         Ok(action) => call_game(&state, AdminOp::PartnerAction(action)).await,
-        Err(response) => response,
+        Err(body) => error(body.code, body.message),
     }
 }
 
@@ -114,7 +114,7 @@ pub async fn grant_props(
     }
     match body(payload) {
         Ok(grant) => call_game(&state, AdminOp::GrantProps(grant)).await,
-        Err(response) => response,
+        Err(body) => error(body.code, body.message),
     }
 }
 
@@ -129,7 +129,7 @@ pub async fn advance_clock(
     }
     match body(payload) {
         Ok(advance) => call_game(&state, AdminOp::AdvanceClock(advance.ms)).await,
-        Err(response) => response,
+        Err(body) => error(body.code, body.message),
     }
 }
 
@@ -155,7 +155,7 @@ pub async fn tick_rate(
     }
     let rate = match body(payload) {
         Ok(rate) => rate,
-        Err(response) => return response,
+        Err(body) => return error(body.code, body.message),
     };
     if !(1..=120).contains(&rate.hz) {
         return error(ErrorCode::BadRequest, "`hz` must be 1–120");

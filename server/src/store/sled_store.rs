@@ -56,7 +56,7 @@ impl SledStore {
         self.db
             .scan_prefix([prefix])
             .map(|item| {
-                let (key, value) = item.map_err(backend)?;
+                let (key, value) = item.map_err(StoreError::from)?;
                 let (a, b) = pair_of(&key)?;
                 Ok((a, b, decode(&key, &value)?))
             })
@@ -67,7 +67,7 @@ impl SledStore {
         self.db
             .scan_prefix([prefix])
             .map(|item| {
-                let (key, value) = item.map_err(backend)?;
+                let (key, value) = item.map_err(StoreError::from)?;
                 decode(&key, &value)
             })
             .collect()
@@ -121,13 +121,15 @@ fn decode<T: DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T, StoreError
     })
 }
 
-fn backend(err: sled::Error) -> StoreError {
-    StoreError::Backend(err.to_string())
+impl From<sled::Error> for StoreError {
+    fn from(err: sled::Error) -> Self {
+        StoreError::Backend(err.to_string())
+    }
 }
 
 impl Store for SledStore {
     fn load(&self) -> Result<Snapshot, StoreError> {
-        let meta = match self.db.get(META).map_err(backend)? {
+        let meta = match self.db.get(META).map_err(StoreError::from)? {
             Some(bytes) => Some(decode::<Meta>(META, &bytes)?),
             None => None,
         };
@@ -200,8 +202,8 @@ impl Store for SledStore {
             writes.remove(&pair_key(FEED, player.0, *seq));
         }
         writes.insert(META, encode(&batch.meta));
-        self.db.apply_batch(writes).map_err(backend)?;
-        self.db.flush().map_err(backend)?;
+        self.db.apply_batch(writes).map_err(StoreError::from)?;
+        self.db.flush().map_err(StoreError::from)?;
         Ok(())
     }
 
@@ -211,7 +213,7 @@ impl Store for SledStore {
         reference: &str,
     ) -> Result<Option<RecordActionResult>, StoreError> {
         let key = receipt_key(player, reference);
-        match self.db.get(&key).map_err(backend)? {
+        match self.db.get(&key).map_err(StoreError::from)? {
             Some(bytes) => decode(&key, &bytes).map(Some),
             None => Ok(None),
         }
@@ -234,7 +236,7 @@ impl Store for SledStore {
             .rev()
             .take(limit)
             .map(|item| {
-                let (key, value) = item.map_err(backend)?;
+                let (key, value) = item.map_err(StoreError::from)?;
                 let (_, seq) = pair_of(&key)?;
                 Ok((seq.0, decode(&key, &value)?))
             })
