@@ -24,6 +24,7 @@ fn loaded_game(dir: &std::path::Path) -> Game {
         balls_per_player: BALLS_PER_PLAYER,
         grams_per_ball: 50,
         now: NOW,
+        friendships: Vec::new(),
     };
     worldgen::generate(&store, &shape).expect("generate world");
     let config = Arc::new(Config::default_embedded());
@@ -97,6 +98,7 @@ fn bench_commit(c: &mut Criterion) {
         balls_per_player: 3,
         grams_per_ball: 50,
         now: NOW,
+        friendships: Vec::new(),
     };
     worldgen::generate(&store, &shape).expect("generate");
     let snapshot = store.load().expect("load");

@@ -3,7 +3,7 @@
 
 use crate::game::rules::DAY_MS;
 use crate::store::{
-    Ball, LedgerTotals, Meta, PlayerRecord, PropsState, Store, StoreError, TickBatch,
+    Ball, LedgerTotals, Meta, PlayerRecord, PropsState, SocialWrite, Store, StoreError, TickBatch,
 };
 use canopy_shared::{BallId, Millis, PlayerId};
 
@@ -21,6 +21,8 @@ pub struct WorldShape {
     pub grams_per_ball: u64,
     /// The game time the world is generated at; balls ripen over the following day.
     pub now: Millis,
+    /// Friendships to write.
+    pub friendships: Vec<(PlayerId, PlayerId)>,
 }
 
 /// The login token of generated player `id`: `gen-<id>` (only its hash is stored).
@@ -52,6 +54,14 @@ pub fn generate(store: &dyn Store, shape: &WorldShape) -> Result<Meta, StoreErro
             batch.meta = meta.clone();
             store.commit(&std::mem::take(&mut batch))?;
         }
+    }
+    for chunk in shape.friendships.chunks(BATCH_RECORDS) {
+        batch.social = chunk
+            .iter()
+            .map(|&(a, b)| SocialWrite::Friendship(a, b, true))
+            .collect();
+        batch.meta = meta.clone();
+        store.commit(&std::mem::take(&mut batch))?;
     }
     batch.meta = meta.clone();
     store.commit(&batch)?;

@@ -11,7 +11,7 @@ use super::views;
 use crate::config::Reporter;
 use crate::store::{Account, Ball, Flow};
 use bevy_ecs::world::World;
-use canopy_shared::model::{Certificate, SpeciesView};
+use canopy_shared::model::{Certificate, FeedKind, SpeciesView};
 use canopy_shared::reply::{
     CollectAllResult, GramsEnergyResult, MeResult, PlantResult, RecordActionResult, SpeciesResult,
 };
@@ -289,6 +289,7 @@ pub fn issue_certificate(world: &mut World, player: PlayerId, certificate: Certi
         .0
         .push(certificate.clone());
     touch_player(world, entity);
+    super::feed::append(world, player, FeedKind::Certificate, None, player, certificate.grams);
     notify(world, player, Event::Certificate { certificate });
 }
 

@@ -187,6 +187,12 @@ impl Game {
         &self.world
     }
 
+    /// Write access, for benches and tests that call op handlers directly instead of
+    /// going through a tick.
+    pub fn world_mut(&mut self) -> &mut World {
+        &mut self.world
+    }
+
     /// Runs one tick.
     ///
     /// 1. Read the clock (a wall clock catches up; a manual one stays).

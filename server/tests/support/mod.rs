@@ -16,8 +16,8 @@ use canopy_shared::admin::{ClockTime, GrantProps, PartnerAction};
 use canopy_shared::frame::{ReplyFrame, ServerFrame, decode_server_frame};
 use canopy_shared::model::PropKind;
 use canopy_shared::reply::{
-    CollectAllResult, GramsEnergyResult, MeResult, PlantResult, PropsResult, RecordActionResult,
-    RegisterResult,
+    CollectAllResult, GramsEnergyResult, LoginResult, MeResult, PlantResult, PropsResult,
+    RecordActionResult, RegisterResult,
 };
 use canopy_shared::{BallId, ErrorBody, ErrorCode, Event, Millis, PlayerId, Request};
 use serde::de::DeserializeOwned;
@@ -118,7 +118,7 @@ impl Sim {
             config.clone(),
             Arc::new(store.clone()),
             ClockMode::Manual,
-            start,
+            Some(start),
             Some(7),
         )
         .expect("a memory store always loads");
@@ -262,6 +262,24 @@ impl Sim {
             id: registered.player_id,
             session,
             token: registered.token,
+        }
+    }
+
+    /// Logs `player` in on a new session (after a restart, say); returns them with it.
+    pub fn login(&mut self, player: &Player) -> Player {
+        let session = self.connect();
+        let login: LoginResult = self
+            .call(
+                session,
+                Request::Login {
+                    token: player.token.clone(),
+                },
+            )
+            .expect("the player's token logs in");
+        assert_eq!(login.player_id, player.id);
+        Player {
+            session,
+            ..player.clone()
         }
     }
 
