@@ -24,7 +24,14 @@ fn game(shape: &WorldShape) -> Game {
     let store = MemoryStore::new();
     worldgen::generate(&store, shape).expect("generate world");
     let config = Arc::new(Config::default_embedded());
-    Game::load(config, Arc::new(store), ClockMode::Manual, Some(NOW + 2 * DAY), Some(7)).expect("load")
+    Game::load(
+        config,
+        Arc::new(store),
+        ClockMode::Manual,
+        Some(NOW + 2 * DAY),
+        Some(7),
+    )
+    .expect("load")
 }
 
 fn bench_friend_views(c: &mut Criterion) {
@@ -38,9 +45,14 @@ fn bench_friend_views(c: &mut Criterion) {
     };
     let game = game(&shape);
     let world = game.world();
-    assert_eq!(friends::list(world, me).expect("friends").friends.len(), 500);
+    assert_eq!(
+        friends::list(world, me).expect("friends").friends.len(),
+        500
+    );
     let mut group = c.benchmark_group("500_friends");
-    group.bench_function("friends", |b| b.iter(|| friends::list(world, me).expect("friends")));
+    group.bench_function("friends", |b| {
+        b.iter(|| friends::list(world, me).expect("friends"))
+    });
     group.bench_function("leaderboard_total", |b| {
         b.iter(|| friends::leaderboard(world, me, BoardPeriod::Total, Some(200)).expect("board"))
     });
@@ -58,12 +70,17 @@ fn bench_steal(c: &mut Criterion) {
         balls_per_player: BALLS,
         grams_per_ball: 1_000,
         now: NOW,
-        friendships: (1..=PAIRS).map(|i| (PlayerId(i), PlayerId(PAIRS + i))).collect(),
+        friendships: (1..=PAIRS)
+            .map(|i| (PlayerId(i), PlayerId(PAIRS + i)))
+            .collect(),
     };
     let mut game = game(&shape);
     let mut next = 0u64;
     let mut group = c.benchmark_group("steal");
-    group.sample_size(20).warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(2));
+    group
+        .sample_size(20)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(2));
     group.bench_function("one_steal", |b| {
         b.iter_custom(|iters| {
             let world = game.world_mut();
@@ -80,7 +97,10 @@ fn bench_steal(c: &mut Criterion) {
         })
     });
     group.finish();
-    assert!(next <= PAIRS * BALLS, "the bench ran out of fresh balls: {next}");
+    assert!(
+        next <= PAIRS * BALLS,
+        "the bench ran out of fresh balls: {next}"
+    );
 }
 
 criterion_group!(benches, bench_friend_views, bench_steal);

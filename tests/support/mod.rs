@@ -115,6 +115,11 @@ impl Server {
         Self::start(&self.data_dir, &args)
     }
 
+    /// The flags this server was started with (to start another on the same data).
+    pub fn restart_args(&self) -> Vec<String> {
+        self.extra_args.clone()
+    }
+
     /// Stops the server with SIGTERM and waits for it to exit.
     pub fn stop(mut self) -> Result<std::process::ExitStatus> {
         let pid = self.child.id().to_string();

@@ -289,7 +289,14 @@ pub fn issue_certificate(world: &mut World, player: PlayerId, certificate: Certi
         .0
         .push(certificate.clone());
     touch_player(world, entity);
-    super::feed::append(world, player, FeedKind::Certificate, None, player, certificate.grams);
+    super::feed::append(
+        world,
+        player,
+        FeedKind::Certificate,
+        None,
+        player,
+        certificate.grams,
+    );
     notify(world, player, Event::Certificate { certificate });
 }
 

@@ -1,0 +1,293 @@
+//! Operator commands over the ops HTTP: the manual clock, props, the partner channel,
+//! reload, tick rate, health and metrics.
+
+use crate::cli::AdminCommand;
+use crate::commands::OutputMode;
+use crate::error::CliError;
+use crate::names::Names;
+use crate::render::{self, View};
+use crate::time_text::format_duration;
+use canopy_shared::admin::{
+    AdminError, ClockAdvance, ClockTime, GrantProps, PartnerAction, TickRate,
+};
+use canopy_shared::model::PropKind;
+use canopy_shared::reply::{PropsResult, RecordActionResult};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::time::Duration;
+
+/// How long one ops call may take.
+const OPS_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A client of one server's ops HTTP.
+pub struct OpsClient {
+    /// `http://host:port`, without a trailing slash.
+    base: String,
+    /// The admin bearer token, when one was given.
+    admin_token: Option<String>,
+    agent: ureq::Agent,
+}
+
+/// An answer: the status and the body text.
+struct Answer {
+    status: u16,
+    body: String,
+}
+
+impl OpsClient {
+    /// A client for `base` (`http://127.0.0.1:7879`; a missing scheme means `http://`).
+    pub fn new(base: &str, admin_token: Option<String>) -> Result<Self, CliError> {
+        let base = normalize_ops_url(base)?;
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(OPS_TIMEOUT))
+            .build()
+            .into();
+        Ok(Self {
+            base,
+            admin_token,
+            agent,
+        })
+    }
+
+    fn unreachable(&self, err: &ureq::Error) -> CliError {
+        CliError::Connection(format!("cannot reach the ops HTTP at {}: {err}", self.base))
+    }
+
+    fn get(&self, path: &str) -> Result<Answer, CliError> {
+        let mut response = self
+            .agent
+            .get(format!("{}{path}", self.base))
+            .call()
+            .map_err(|err| self.unreachable(&err))?;
+        let status = response.status().as_u16();
+        let body = response
+            .body_mut()
+            .read_to_string()
+            .map_err(|err| self.unreachable(&err))?;
+        Ok(Answer { status, body })
+    }
+
+    /// POSTs an admin call and types its JSON answer; error answers become
+    /// [`CliError::Server`].
+    fn post<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: Option<&impl Serialize>,
+    ) -> Result<(T, Value), CliError> {
+        let token = self.admin_token.as_deref().ok_or_else(|| {
+            CliError::Usage(
+                "admin calls need the admin token: --admin-token or CANOPY_ADMIN_TOKEN".into(),
+            )
+        })?;
+        let text = match body {
+            Some(body) => serde_json::to_string(body)
+                .map_err(|err| CliError::Local(format!("cannot encode the request: {err}")))?,
+            None => "{}".to_owned(),
+        };
+        let mut response = self
+            .agent
+            .post(format!("{}{path}", self.base))
+            .header("Authorization", &format!("Bearer {token}"))
+            .content_type("application/json")
+            .send(text.as_str())
+            .map_err(|err| self.unreachable(&err))?;
+        let status = response.status().as_u16();
+        let body = response
+            .body_mut()
+            .read_to_string()
+            .map_err(|err| self.unreachable(&err))?;
+        let value: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+        if !(200..300).contains(&status) {
+            return Err(match serde_json::from_value::<AdminError>(value) {
+                Ok(AdminError { error }) => CliError::Server(error),
+                Err(_) => CliError::Http { status, body },
+            });
+        }
+        let typed = serde_json::from_value(value.clone()).map_err(|err| {
+            CliError::Connection(format!(
+                "the ops answer to {path} does not have the expected shape: {err} ({body})"
+            ))
+        })?;
+        Ok((typed, value))
+    }
+}
+
+/// `http://host:port` from what the user typed: adds `http://` when no scheme is given
+/// and drops a trailing slash. TLS is not supported (the ops port is plain HTTP).
+pub fn normalize_ops_url(text: &str) -> Result<String, CliError> {
+    let text = text.trim().trim_end_matches('/');
+    if text.is_empty() {
+        return Err(CliError::Usage("the ops URL is empty".into()));
+    }
+    if text.starts_with("https://") {
+        return Err(CliError::Usage(
+            "the ops HTTP is plain http:// (this client has no TLS)".into(),
+        ));
+    }
+    if text.starts_with("http://") {
+        Ok(text.to_owned())
+    } else if text.contains("://") {
+        Err(CliError::Usage(format!("`{text}` is not an http:// URL")))
+    } else {
+        Ok(format!("http://{text}"))
+    }
+}
+
+/// Runs one admin command and returns what to print.
+pub fn execute(
+    client: &OpsClient,
+    command: &AdminCommand,
+    output: OutputMode,
+    utc_offset: i32,
+) -> Result<String, CliError> {
+    let names = Names::default();
+    let view = View {
+        names: &names,
+        me: None,
+        now: None,
+        utc_offset,
+    };
+    let json = output == OutputMode::Json;
+    match command {
+        AdminCommand::Advance { by_ms } => {
+            let (clock, raw): (ClockTime, _) =
+                client.post("/admin/clock/advance", Some(&ClockAdvance { ms: *by_ms }))?;
+            Ok(if json {
+                raw.to_string()
+            } else {
+                format!(
+                    "Game clock moved {} forward: now {} ({}).",
+                    format_duration(*by_ms),
+                    view.date(clock.time),
+                    clock.time
+                )
+            })
+        }
+        AdminCommand::GrantProp {
+            player,
+            prop,
+            count,
+        } => {
+            let prop = PropKind::from(*prop);
+            let grant = GrantProps {
+                player_id: *player,
+                prop,
+                count: *count,
+            };
+            let (props, raw): (PropsResult, _) = client.post("/admin/props", Some(&grant))?;
+            Ok(if json {
+                raw.to_string()
+            } else {
+                format!(
+                    "Granted {count} {} to player #{player}. Their props: {}.",
+                    prop.as_str(),
+                    view.props(&props.props)
+                )
+            })
+        }
+        AdminCommand::Action {
+            player,
+            kind,
+            quantity,
+            reference,
+        } => {
+            let action = PartnerAction {
+                player_id: *player,
+                kind: kind.clone(),
+                quantity: *quantity,
+                reference: reference.clone(),
+            };
+            let (result, raw): (RecordActionResult, _) =
+                client.post("/admin/actions", Some(&action))?;
+            Ok(if json {
+                raw.to_string()
+            } else {
+                format!(
+                    "Player #{player}, {kind}: {}",
+                    render::record_action(&result, &view)
+                )
+            })
+        }
+        AdminCommand::Reload => {
+            let (_, raw): (Value, _) = client.post("/admin/reload", None::<&()>)?;
+            Ok(if json {
+                raw.to_string()
+            } else {
+                "Config reloaded.".to_owned()
+            })
+        }
+        AdminCommand::TickRate { hz } => {
+            let (_, raw): (Value, _) =
+                client.post("/admin/tick-rate", Some(&TickRate { hz: *hz }))?;
+            Ok(if json {
+                raw.to_string()
+            } else {
+                format!("Tick rate set to {hz} Hz.")
+            })
+        }
+        AdminCommand::Health => {
+            let answer = client.get("/healthz")?;
+            let body = answer.body.trim().to_owned();
+            if answer.status != 200 {
+                return Err(CliError::Http {
+                    status: answer.status,
+                    body,
+                });
+            }
+            Ok(if json {
+                serde_json::json!({"status": answer.status, "body": body}).to_string()
+            } else {
+                body
+            })
+        }
+        AdminCommand::Metrics { filter } => {
+            let answer = client.get("/metrics")?;
+            if answer.status != 200 {
+                return Err(CliError::Http {
+                    status: answer.status,
+                    body: answer.body,
+                });
+            }
+            Ok(match filter {
+                Some(filter) => answer
+                    .body
+                    .lines()
+                    .filter(|line| line.contains(filter.as_str()))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+                None => answer.body.trim_end().to_owned(),
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ops_urls_are_normalized() -> Result<(), CliError> {
+        assert_eq!(
+            normalize_ops_url("127.0.0.1:7879")?,
+            "http://127.0.0.1:7879"
+        );
+        assert_eq!(
+            normalize_ops_url("http://127.0.0.1:7879/")?,
+            "http://127.0.0.1:7879"
+        );
+        assert!(normalize_ops_url("https://example.test").is_err());
+        assert!(normalize_ops_url("ws://127.0.0.1:7878").is_err());
+        assert!(normalize_ops_url(" ").is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn admin_calls_without_a_token_are_refused_locally() -> Result<(), CliError> {
+        let client = OpsClient::new("127.0.0.1:1", None)?;
+        let outcome = execute(&client, &AdminCommand::Reload, OutputMode::Human, 480);
+        assert!(matches!(outcome, Err(CliError::Usage(_))), "{outcome:?}");
+        Ok(())
+    }
+}

@@ -1,0 +1,571 @@
+//! The command grammar: clap definitions shared by one-shot commands and `canopy play`.
+
+use crate::time_text::parse_duration_ms;
+use canopy_shared::model::{BoardPeriod, PropKind};
+use canopy_shared::{BallId, PlayerId, TeamId};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// The game socket used when neither a flag, the environment nor the profile names one.
+pub const DEFAULT_SERVER: &str = "ws://127.0.0.1:7878/ws";
+/// The ops HTTP used when neither a flag nor the environment names one.
+pub const DEFAULT_OPS: &str = "http://127.0.0.1:7879";
+
+/// `canopy`: play Canopy from a terminal and drive a server's ops HTTP.
+#[derive(Debug, Parser)]
+#[command(
+    name = "canopy",
+    version,
+    about = "Play Canopy from a terminal and drive a server's ops HTTP.",
+    after_help = "Exit status: 0 on success, 1 for usage or connection problems, \
+                  2 when the server answered with an error."
+)]
+pub struct Cli {
+    /// Flags every command accepts.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: TopCommand,
+}
+
+/// Flags shared by every command.
+#[derive(Clone, Debug, Args)]
+pub struct GlobalArgs {
+    /// Game socket URL [default: the profile's server, else ws://127.0.0.1:7878/ws]
+    #[arg(long, global = true, env = "CANOPY_SERVER", value_name = "URL")]
+    pub server: Option<String>,
+    /// Player token to log in with, instead of the saved profile's
+    #[arg(
+        long,
+        global = true,
+        env = "CANOPY_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub token: Option<String>,
+    /// Saved profile to use: one player's id, token and server
+    #[arg(
+        long,
+        global = true,
+        env = "CANOPY_PROFILE",
+        default_value = "default",
+        value_name = "NAME"
+    )]
+    pub profile: String,
+    /// Print the raw result object as one line of JSON instead of human text
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Ops HTTP base URL for `admin` commands
+    #[arg(long, global = true, env = "CANOPY_OPS", default_value = DEFAULT_OPS, value_name = "URL")]
+    pub ops: String,
+    /// Admin token for `admin` calls
+    #[arg(
+        long,
+        global = true,
+        env = "CANOPY_ADMIN_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub admin_token: Option<String>,
+    /// The game day's UTC offset in minutes, for showing times and naming walk refs
+    #[arg(
+        long,
+        global = true,
+        env = "CANOPY_UTC_OFFSET",
+        default_value_t = 480,
+        allow_negative_numbers = true,
+        value_name = "MINUTES"
+    )]
+    pub utc_offset: i32,
+}
+
+/// The top-level commands.
+#[derive(Clone, Debug, PartialEq, Eq, Subcommand)]
+pub enum TopCommand {
+    /// Game commands, one request each.
+    #[command(flatten)]
+    Game(GameCommand),
+    /// Operator commands over the ops HTTP.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// An interactive prompt that prints live events; reads a script when stdin is
+    /// not a terminal
+    Play,
+}
+
+/// One game op over the WebSocket. The same grammar serves `canopy CMD` and the lines
+/// of `canopy play`.
+#[derive(Clone, Debug, PartialEq, Eq, Subcommand)]
+pub enum GameCommand {
+    /// Server name, protocol version, tick rate and game clock
+    Hello,
+    /// The game clock
+    Ping,
+    /// Create a player and save its token in the profile
+    Register {
+        /// 1–32 letters, digits, `_`, `-` or CJK characters
+        name: String,
+        /// Replace a profile that already holds a player
+        #[arg(long)]
+        force: bool,
+    },
+    /// Log in with a token (default: --token or the profile's) and save it in the profile
+    Login {
+        /// The token `register` gave
+        token: Option<String>,
+    },
+    /// Your energy, tree, props, certificates and balls
+    Me,
+    /// Report today's cumulative step count
+    Walk {
+        /// Steps so far today
+        steps: u64,
+        /// Idempotency key [default: walk-<game date>-<steps>]
+        #[arg(long = "ref", value_name = "REF")]
+        reference: Option<String>,
+    },
+    /// Report a green action you may self-report
+    RecordAction {
+        /// Action kind, e.g. walk
+        kind: String,
+        /// Steps for walk; 1 for other kinds
+        #[arg(long)]
+        quantity: Option<u64>,
+        /// Idempotency key [default: a fresh one for other kinds, the walk ref for walk]
+        #[arg(long = "ref", value_name = "REF")]
+        reference: Option<String>,
+    },
+    /// Pick one of your ripe balls
+    Collect {
+        /// The ball's id
+        #[arg(value_parser = parse_ball_id)]
+        ball: BallId,
+    },
+    /// Pick all your ripe balls
+    CollectAll,
+    /// Take a share of a friend's ripe ball
+    Steal {
+        /// The friend's player id
+        #[arg(value_parser = parse_player_id)]
+        friend: PlayerId,
+        /// The ball's id
+        #[arg(value_parser = parse_ball_id)]
+        ball: BallId,
+    },
+    /// Pick a friend's ripe ball for them
+    HelpCollect {
+        /// The friend's player id
+        #[arg(value_parser = parse_player_id)]
+        friend: PlayerId,
+        /// The ball's id
+        #[arg(value_parser = parse_ball_id)]
+        ball: BallId,
+    },
+    /// Give a friend some of your energy (10, 18, 33 or 66 g by default)
+    Water {
+        /// The friend's player id
+        #[arg(value_parser = parse_player_id)]
+        friend: PlayerId,
+        /// Grams to give
+        grams: u64,
+    },
+    /// Spend energy on a real tree and get a certificate
+    Plant {
+        /// Species id, see `species`
+        species: String,
+    },
+    /// Use a prop from your inventory
+    UseProp {
+        /// Which prop
+        prop: PropArg,
+    },
+    /// The species catalog
+    Species,
+    /// Ask a player to be friends
+    FriendRequest {
+        /// Their player id
+        #[arg(value_parser = parse_player_id)]
+        player: PlayerId,
+    },
+    /// Accept a player's friend request
+    FriendAccept {
+        /// The requester's player id
+        #[arg(value_parser = parse_player_id)]
+        player: PlayerId,
+    },
+    /// Decline a player's friend request
+    FriendDecline {
+        /// The requester's player id
+        #[arg(value_parser = parse_player_id)]
+        player: PlayerId,
+    },
+    /// End a friendship
+    Unfriend {
+        /// The friend's player id
+        #[arg(value_parser = parse_player_id)]
+        player: PlayerId,
+    },
+    /// Block a player: ends any friendship and stops their requests
+    Block {
+        /// Their player id
+        #[arg(value_parser = parse_player_id)]
+        player: PlayerId,
+    },
+    /// Lift a block
+    Unblock {
+        /// Their player id
+        #[arg(value_parser = parse_player_id)]
+        player: PlayerId,
+    },
+    /// Your friends, what you could steal from each, and pending requests
+    Friends,
+    /// A friend's balls, with what you could steal
+    FriendBalls {
+        /// The friend's player id
+        #[arg(value_parser = parse_player_id)]
+        friend: PlayerId,
+    },
+    /// Friends of friends, by mutual friends
+    Suggestions {
+        /// At most this many (≤ 50)
+        #[arg(long)]
+        limit: Option<u32>,
+    },
+    /// The board over you and your friends
+    Leaderboard {
+        /// All energy ever collected, or this week's
+        #[arg(default_value = "total")]
+        period: PeriodArg,
+        /// At most this many rows (≤ 200)
+        #[arg(long)]
+        limit: Option<u32>,
+    },
+    /// Your feed, newest first
+    Feed {
+        /// At most this many entries (≤ 200)
+        #[arg(long)]
+        limit: Option<u32>,
+        /// The `next` cursor of an earlier page
+        #[arg(long)]
+        before: Option<u64>,
+    },
+    /// Start a co-planting team
+    TeamCreate {
+        /// The team's name
+        name: String,
+        /// The species the team plants
+        species: String,
+    },
+    /// Invite a friend into a team
+    TeamInvite {
+        /// The team's id
+        #[arg(value_parser = parse_team_id)]
+        team: TeamId,
+        /// The friend's player id
+        #[arg(value_parser = parse_player_id)]
+        player: PlayerId,
+    },
+    /// Join a team you were invited to
+    TeamJoin {
+        /// The team's id
+        #[arg(value_parser = parse_team_id)]
+        team: TeamId,
+    },
+    /// Leave a team
+    TeamLeave {
+        /// The team's id
+        #[arg(value_parser = parse_team_id)]
+        team: TeamId,
+    },
+    /// Give energy to a team's tree (at least 10 g)
+    TeamWater {
+        /// The team's id
+        #[arg(value_parser = parse_team_id)]
+        team: TeamId,
+        /// Grams to give
+        grams: u64,
+    },
+    /// Your teams
+    Teams,
+}
+
+/// One line typed at `canopy play`: the one-shot grammar plus a few prompt commands.
+#[derive(Clone, Debug, PartialEq, Eq, Parser)]
+#[command(
+    multicall = true,
+    name = "play",
+    about = "Commands, one per line: the same as `canopy COMMAND`, plus wait and quit.",
+    override_usage = "COMMAND [ARGS]...",
+    subcommand_value_name = "COMMAND",
+    after_help = "Ids may be written 5 or #5. Lines starting with # are comments."
+)]
+pub enum PlayLine {
+    /// Game commands.
+    #[command(flatten)]
+    Game(GameCommand),
+    /// Operator commands over the ops HTTP
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// Wait, printing events as they arrive (default 1s)
+    Wait {
+        /// How long: 500ms, 2s, 1m
+        #[arg(value_parser = parse_duration_ms, default_value = "1s", value_name = "DURATION")]
+        duration_ms: u64,
+    },
+    /// Leave the prompt
+    #[command(alias = "exit")]
+    Quit,
+}
+
+/// Operator commands over the ops HTTP.
+#[derive(Clone, Debug, PartialEq, Eq, Subcommand)]
+pub enum AdminCommand {
+    /// Move a manual game clock forward: 1d, 3h, 90m, 45s, 5000ms, 1h30m
+    Advance {
+        /// How far
+        #[arg(value_parser = parse_duration_ms, value_name = "DURATION")]
+        by_ms: u64,
+    },
+    /// Give a player props
+    GrantProp {
+        /// The player's id
+        #[arg(value_parser = parse_player_id)]
+        player: PlayerId,
+        /// Which prop
+        prop: PropArg,
+        /// How many (1–1000)
+        #[arg(default_value_t = 1)]
+        count: u32,
+    },
+    /// Report a green action for a player: the partner channel (metro, payments, bills)
+    Action {
+        /// The player's id
+        #[arg(value_parser = parse_player_id)]
+        player: PlayerId,
+        /// Action kind, e.g. metro, offline_payment, utility_bill
+        kind: String,
+        /// Steps for walk; 1 for other kinds
+        #[arg(long)]
+        quantity: Option<u64>,
+        /// The partner's idempotency key
+        #[arg(long = "ref", value_name = "REF", required = true)]
+        reference: String,
+    },
+    /// Reload the server's config file
+    Reload,
+    /// Set the game loop's tick rate (1–120 Hz)
+    TickRate {
+        /// Ticks per second
+        hz: u32,
+    },
+    /// Check the server's health
+    Health,
+    /// Print the server's metrics (Prometheus text)
+    Metrics {
+        /// Only lines containing this text
+        filter: Option<String>,
+    },
+}
+
+/// A prop, by its wire name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PropArg {
+    /// Friends cannot steal from you for 24 h
+    #[value(name = "protection_cover")]
+    ProtectionCover,
+    /// Hit each friend's ball twice for 24 h
+    #[value(name = "double_click")]
+    DoubleClick,
+    /// All your unripe balls ripen now
+    #[value(name = "time_accelerator")]
+    TimeAccelerator,
+    /// Your steals show as "someone" for 24 h
+    #[value(name = "stealth")]
+    Stealth,
+}
+
+impl From<PropArg> for PropKind {
+    fn from(prop: PropArg) -> Self {
+        match prop {
+            PropArg::ProtectionCover => PropKind::ProtectionCover,
+            PropArg::DoubleClick => PropKind::DoubleClick,
+            PropArg::TimeAccelerator => PropKind::TimeAccelerator,
+            PropArg::Stealth => PropKind::Stealth,
+        }
+    }
+}
+
+/// A leaderboard period.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PeriodArg {
+    /// All energy ever collected
+    Total,
+    /// Energy collected since Monday 00:00 game-local time
+    Week,
+}
+
+impl From<PeriodArg> for BoardPeriod {
+    fn from(period: PeriodArg) -> Self {
+        match period {
+            PeriodArg::Total => BoardPeriod::Total,
+            PeriodArg::Week => BoardPeriod::Week,
+        }
+    }
+}
+
+/// Reads an id as printed by the CLI: `5` or `#5`.
+fn parse_id(text: &str, what: &str) -> Result<u64, String> {
+    let digits = text.trim().trim_start_matches('#');
+    digits
+        .parse()
+        .map_err(|_| format!("`{text}` is not a {what} id (a whole number such as 5 or #5)"))
+}
+
+/// Parses a player id (`2` or `#2`).
+pub fn parse_player_id(text: &str) -> Result<PlayerId, String> {
+    parse_id(text, "player").map(PlayerId)
+}
+
+/// Parses a ball id (`5` or `#5`).
+pub fn parse_ball_id(text: &str) -> Result<BallId, String> {
+    parse_id(text, "ball").map(BallId)
+}
+
+/// Parses a team id (`3` or `#3`).
+pub fn parse_team_id(text: &str) -> Result<TeamId, String> {
+    parse_id(text, "team").map(TeamId)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("canopy").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn the_grammar_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn game_commands_parse() -> Result<(), clap::Error> {
+        let cli = parse(&["walk", "5000", "--ref", "r1", "--json"])?;
+        assert!(cli.global.json);
+        assert_eq!(
+            cli.command,
+            TopCommand::Game(GameCommand::Walk {
+                steps: 5000,
+                reference: Some("r1".into())
+            })
+        );
+        let cli = parse(&["steal", "#2", "5"])?;
+        assert_eq!(
+            cli.command,
+            TopCommand::Game(GameCommand::Steal {
+                friend: PlayerId(2),
+                ball: BallId(5)
+            })
+        );
+        let cli = parse(&["leaderboard"])?;
+        assert_eq!(
+            cli.command,
+            TopCommand::Game(GameCommand::Leaderboard {
+                period: PeriodArg::Total,
+                limit: None
+            })
+        );
+        let cli = parse(&["use-prop", "protection_cover"])?;
+        assert_eq!(
+            cli.command,
+            TopCommand::Game(GameCommand::UseProp {
+                prop: PropArg::ProtectionCover
+            })
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn admin_commands_parse() -> Result<(), clap::Error> {
+        let cli = parse(&["admin", "advance", "1h30m", "--admin-token", "t"])?;
+        assert_eq!(cli.global.admin_token.as_deref(), Some("t"));
+        assert_eq!(
+            cli.command,
+            TopCommand::Admin(AdminCommand::Advance { by_ms: 5_400_000 })
+        );
+        let cli = parse(&["admin", "grant-prop", "3", "stealth"])?;
+        assert_eq!(
+            cli.command,
+            TopCommand::Admin(AdminCommand::GrantProp {
+                player: PlayerId(3),
+                prop: PropArg::Stealth,
+                count: 1
+            })
+        );
+        assert!(
+            parse(&["admin", "action", "3", "metro"]).is_err(),
+            "--ref is required"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn bad_arguments_are_refused() {
+        for args in [
+            &["walk", "many"][..],
+            &["collect", "ball5"],
+            &["use-prop", "jetpack"],
+            &["leaderboard", "month"],
+            &["admin", "advance", "5000"],
+            &["frobnicate"],
+        ] {
+            assert!(parse(args).is_err(), "{args:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn play_lines_use_the_same_grammar() -> Result<(), clap::Error> {
+        PlayLine::command().debug_assert();
+        let line = |words: &[&str]| PlayLine::try_parse_from(words.iter().copied());
+        assert_eq!(
+            line(&["collect", "#7"])?,
+            PlayLine::Game(GameCommand::Collect { ball: BallId(7) })
+        );
+        assert_eq!(
+            line(&["admin", "advance", "31h"])?,
+            PlayLine::Admin(AdminCommand::Advance {
+                by_ms: 31 * 3_600_000
+            })
+        );
+        assert_eq!(line(&["wait"])?, PlayLine::Wait { duration_ms: 1_000 });
+        assert_eq!(line(&["exit"])?, PlayLine::Quit);
+        let help = line(&["help"]).expect_err("help is not a command to run");
+        assert_eq!(help.kind(), clap::error::ErrorKind::DisplayHelp);
+        let text = help.render().to_string();
+        for command in [
+            "walk",
+            "steal",
+            "friend-request",
+            "team-water",
+            "admin",
+            "wait",
+            "quit",
+        ] {
+            assert!(text.contains(command), "help lacks {command}:\n{text}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn prop_names_match_the_wire() {
+        for prop in PropArg::value_variants() {
+            let name = prop
+                .to_possible_value()
+                .map(|value| value.get_name().to_owned())
+                .unwrap_or_default();
+            assert_eq!(name, PropKind::from(*prop).as_str());
+        }
+    }
+}

@@ -1,0 +1,346 @@
+//! The `canopy` CLI end to end: the real binary against a real server with a manual
+//! clock, with its profiles in a temporary config directory.
+
+mod support;
+
+use anyhow::{Context as _, Result, bail};
+use serde_json::Value;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use support::{ADMIN_TOKEN, Server, bin_dir};
+
+/// What one run of `canopy` did.
+#[derive(Debug)]
+struct Run {
+    /// The exit status (`None`: killed by a signal).
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn json(&self) -> Result<Value> {
+        serde_json::from_str(self.stdout.trim())
+            .with_context(|| format!("stdout is not one JSON object: {self:?}"))
+    }
+}
+
+/// Runs `canopy` as a user whose config dir is `home`, against one server.
+struct Canopy {
+    home: PathBuf,
+    game_url: String,
+    ops_url: String,
+}
+
+impl Canopy {
+    fn new(server: &Server, home: &Path) -> Self {
+        Self {
+            home: home.to_owned(),
+            game_url: format!("ws://{}/ws", server.game_addr),
+            ops_url: format!("http://{}", server.ops_addr),
+        }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(bin_dir().join("canopy"));
+        command
+            .args(args)
+            .env("XDG_CONFIG_HOME", &self.home)
+            .env("HOME", &self.home)
+            .env("CANOPY_OPS", &self.ops_url)
+            .env("CANOPY_ADMIN_TOKEN", ADMIN_TOKEN)
+            .env_remove("CANOPY_SERVER")
+            .env_remove("CANOPY_TOKEN")
+            .env_remove("CANOPY_PROFILE")
+            .env_remove("CANOPY_UTC_OFFSET");
+        command
+    }
+
+    /// Runs with `input` on stdin (closed after it), killing it after 30 s.
+    fn run_with_input(&self, args: &[&str], input: &str) -> Result<Run> {
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("spawning canopy")?;
+        let mut stdin = child.stdin.take().context("stdin")?;
+        stdin.write_all(input.as_bytes())?;
+        drop(stdin);
+        let started = Instant::now();
+        while child.try_wait()?.is_none() {
+            if started.elapsed() > Duration::from_secs(30) {
+                child.kill()?;
+                bail!("canopy {args:?} did not finish within 30 s");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let output = child.wait_with_output()?;
+        Ok(Run {
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        })
+    }
+
+    fn run(&self, args: &[&str]) -> Result<Run> {
+        self.run_with_input(args, "")
+    }
+
+    /// Runs and requires exit status 0; returns stdout.
+    fn ok(&self, args: &[&str]) -> Result<String> {
+        let run = self.run(args)?;
+        if run.code != Some(0) {
+            bail!("canopy {args:?} failed: {run:?}");
+        }
+        Ok(run.stdout)
+    }
+
+    /// Runs and requires this exit status; returns the run.
+    fn fails(&self, args: &[&str], code: i32) -> Result<Run> {
+        let run = self.run(args)?;
+        if run.code != Some(code) {
+            bail!("canopy {args:?} should exit {code}: {run:?}");
+        }
+        Ok(run)
+    }
+
+    /// Registers a player in `profile` and returns its id.
+    fn register(&self, profile: &str, name: &str) -> Result<u64> {
+        let run = self.run(&[
+            "--server",
+            &self.game_url,
+            "--profile",
+            profile,
+            "--json",
+            "register",
+            name,
+        ])?;
+        if run.code != Some(0) {
+            bail!("register {name} failed: {run:?}");
+        }
+        run.json()?["player_id"].as_u64().context("player_id")
+    }
+}
+
+#[test]
+fn one_shot_commands_play_a_day() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let server = Server::start_manual(&dir.path().join("data"))?;
+    let home = dir.path().join("home");
+    let canopy = Canopy::new(&server, &home);
+
+    // Register saves the profile (server and token); later commands need no flags.
+    let out = canopy.ok(&["--server", &canopy.game_url, "register", "alice"])?;
+    assert!(out.contains("Registered alice as player #"), "{out}");
+    let profile = std::fs::read_to_string(home.join("canopy/profiles/default.toml"))?;
+    assert!(
+        profile.contains("token") && profile.contains(&canopy.game_url),
+        "{profile}"
+    );
+    let again = canopy.fails(&["register", "alice"], 1)?;
+    assert!(again.stderr.contains("already holds alice"), "{again:?}");
+
+    // 5,000 steps: 100 g in today's walk ball, ripe tomorrow 07:00 game-local.
+    let out = canopy.ok(&["walk", "5000"])?;
+    assert!(out.contains("+100 g in ball #"), "{out}");
+    assert!(out.contains("ripens 2026-11-26 07:00"), "{out}");
+    let me = canopy.run(&["--json", "me"])?.json()?;
+    let ball = me["balls"][0]["ball_id"].as_u64().context("a walk ball")?;
+    let alice = me["player"]["id"].as_u64().context("player id")?;
+    let early = canopy.fails(&["collect", &ball.to_string()], 2)?;
+    assert!(early.stderr.contains("NOT_RIPE"), "{early:?}");
+
+    // The next morning at 07:00.
+    let out = canopy.ok(&["admin", "advance", "31h"])?;
+    assert!(out.contains("2026-11-26 07:00"), "{out}");
+    std::thread::sleep(Duration::from_millis(200));
+    let out = canopy.ok(&["me"])?;
+    assert!(out.contains("alice (#"), "{out}");
+    assert!(out.contains(&format!("#{ball}")), "{out}");
+    assert!(out.contains("ripe, expires"), "{out}");
+    let me = canopy.run(&["--json", "me"])?.json()?;
+    assert_eq!(me["balls"][0]["amount"], 100, "{me}");
+
+    let out = canopy.ok(&["collect", &format!("#{ball}")])?;
+    assert!(
+        out.contains("Collected 100 g") && out.contains("Energy: 100 g"),
+        "{out}"
+    );
+
+    // Errors: a non-zero exit and the code, in words on stderr and as JSON on stdout.
+    let missing = canopy.fails(&["collect", "999999"], 2)?;
+    assert!(missing.stderr.contains("NOT_FOUND"), "{missing:?}");
+    let gone = canopy.fails(&["--json", "collect", &ball.to_string()], 2)?;
+    assert_eq!(gone.json()?["error"]["code"], "GONE", "{gone:?}");
+    let forbidden = canopy.fails(&["record-action", "metro"], 2)?;
+    assert!(forbidden.stderr.contains("FORBIDDEN"), "{forbidden:?}");
+
+    // The partner channel credits what players may not self-report.
+    let out = canopy.ok(&[
+        "admin",
+        "action",
+        &alice.to_string(),
+        "metro",
+        "--ref",
+        "metro-1",
+    ])?;
+    assert!(out.contains("+52 g in ball #"), "{out}");
+    let repeat = canopy.run(&[
+        "--json",
+        "admin",
+        "action",
+        &alice.to_string(),
+        "metro",
+        "--ref",
+        "metro-1",
+    ])?;
+    assert_eq!(repeat.code, Some(0), "{repeat:?}");
+    assert!(repeat.json()?["ball"]["ball_id"].is_u64(), "{repeat:?}");
+
+    // A second profile keeps a second player.
+    let bob = canopy.register("bob", "bob")?;
+    assert_ne!(bob, alice);
+    let out = canopy.ok(&["--profile", "bob", "me"])?;
+    assert!(out.contains(&format!("bob (#{bob})")), "{out}");
+    let out = canopy.ok(&["me"])?;
+    assert!(out.contains(&format!("alice (#{alice})")), "{out}");
+
+    // Social ops go out in the protocol's shape: whatever the server answers, it is
+    // never BAD_REQUEST (a server without them answers INTERNAL "not implemented").
+    let (alice_id, bob_id) = (alice.to_string(), bob.to_string());
+    for args in [
+        &["--profile", "bob", "friend-request", &alice_id][..],
+        &["friend-accept", &bob_id],
+        &["friends"],
+        &["--profile", "bob", "friend-balls", &alice_id],
+        &["--profile", "bob", "steal", &alice_id, &ball.to_string()],
+        &["water", &bob_id, "10"],
+        &["suggestions", "--limit", "5"],
+        &["leaderboard", "week"],
+        &["feed", "--limit", "10"],
+        &["teams"],
+    ] {
+        let run = canopy.run(args)?;
+        let sent_right =
+            run.code == Some(0) || (run.code == Some(2) && !run.stderr.contains("BAD_REQUEST"));
+        assert!(sent_right, "canopy {args:?}: {run:?}");
+    }
+
+    // Usage and connection problems exit 1.
+    canopy.fails(&["walk", "many"], 1)?;
+    canopy.fails(&["--profile", "nobody", "me"], 1)?;
+    let offline = canopy.fails(&["--server", "ws://127.0.0.1:1/ws", "me"], 1)?;
+    assert!(offline.stderr.contains("connection error"), "{offline:?}");
+    Ok(())
+}
+
+#[test]
+fn admin_commands_drive_the_ops_http() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let server = Server::start_manual(&dir.path().join("data"))?;
+    let canopy = Canopy::new(&server, &dir.path().join("home"));
+    let alice = canopy.register("default", "alice")?;
+
+    assert_eq!(canopy.ok(&["admin", "health"])?.trim(), "ok");
+    let metrics = canopy.ok(&["admin", "metrics", "canopy_sessions"])?;
+    assert!(metrics.contains("canopy_sessions"), "{metrics}");
+
+    let out = canopy.ok(&[
+        "admin",
+        "grant-prop",
+        &alice.to_string(),
+        "protection_cover",
+        "2",
+    ])?;
+    assert!(out.contains("protection_cover ×2"), "{out}");
+    let out = canopy.ok(&["use-prop", "protection_cover"])?;
+    assert!(out.contains("active: protection_cover until"), "{out}");
+
+    assert!(canopy.ok(&["admin", "tick-rate", "40"])?.contains("40 Hz"));
+    let refused = canopy.fails(&["admin", "tick-rate", "0"], 2)?;
+    assert!(refused.stderr.contains("BAD_REQUEST"), "{refused:?}");
+    assert!(canopy.ok(&["admin", "reload"])?.contains("reloaded"));
+    let clock = canopy.run(&["--json", "admin", "advance", "90m"])?.json()?;
+    assert_eq!(clock["time"], support::START + 90 * 60_000);
+
+    // Without the admin token nothing is sent; with a wrong one the server refuses.
+    let run = canopy
+        .command(&["admin", "advance", "1h"])
+        .env_remove("CANOPY_ADMIN_TOKEN")
+        .output()?;
+    assert_eq!(run.status.code(), Some(1));
+    let wrong = canopy.fails(&["--admin-token", "wrong", "admin", "reload"], 2)?;
+    assert!(wrong.stderr.contains("UNAUTHENTICATED"), "{wrong:?}");
+    canopy.fails(&["admin", "advance", "5000"], 1)?;
+    Ok(())
+}
+
+#[test]
+fn a_scripted_play_session_prints_events() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let server = Server::start_manual(&dir.path().join("data"))?;
+    let canopy = Canopy::new(&server, &dir.path().join("home"));
+    canopy.register("default", "alice")?;
+
+    let script = "\
+        # a day of play\n\
+        walk 5000\n\
+        admin advance 31h\n\
+        wait 1s\n\
+        me\n\
+        collect-all\n\
+        collect 999999\n\
+        help\n\
+        quit\n\
+        me\n";
+    let run = canopy.run_with_input(&["play"], script)?;
+    let out = &run.stdout;
+    assert!(out.contains("as alice (#"), "{run:?}");
+    assert!(out.contains("> walk 5000"), "{run:?}");
+    assert!(out.contains("+100 g in ball #"), "{run:?}");
+    // Events, in words, as they arrive.
+    assert!(out.contains("* New ball #"), "{run:?}");
+    assert!(out.contains("* Ripe now: ball #"), "{run:?}");
+    assert!(out.contains("Collected 1 ball, 100 g"), "{run:?}");
+    assert!(out.contains("NOT_FOUND"), "{run:?}");
+    for command in [
+        "walk",
+        "steal",
+        "friend-request",
+        "team-water",
+        "admin",
+        "wait",
+    ] {
+        assert!(
+            out.contains(&format!("\n  {command} ")),
+            "help lacks {command}: {run:?}"
+        );
+    }
+    // `quit` ends the session: the last line never runs.
+    assert_eq!(out.matches("> me").count(), 1, "{run:?}");
+    // A script that met an error reply exits 2.
+    assert_eq!(run.code, Some(2), "{run:?}");
+
+    // Under --json every result and event is one JSON object per line.
+    let run = canopy.run_with_input(
+        &["--json", "play"],
+        "record-action walk --quantity 6000\nwait 500ms\n",
+    )?;
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let lines: Vec<Value> = run
+        .stdout
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("not JSON lines: {run:?}"))?;
+    assert!(lines.iter().any(|line| line["grams"] == 120), "{run:?}");
+    assert!(
+        lines.iter().any(|line| line["event"] == "ball_new"),
+        "{run:?}"
+    );
+    Ok(())
+}

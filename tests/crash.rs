@@ -1,0 +1,317 @@
+//! Crash test: concurrent bots play while the server is SIGKILLed at random moments and
+//! restarted on the same data. Every change whose `ok` reply a bot received must still
+//! be there, refs must still deduplicate, and the ledger must balance.
+
+mod support;
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::Duration;
+use support::{Client, HOUR, Server, http};
+
+/// Server kills per run (CI); the long run in docs/RELIABILITY.md uses more.
+const KILLS: usize = 10;
+const BOTS: usize = 6;
+
+/// Something a bot was told is durable.
+#[derive(Clone, Debug)]
+enum Ack {
+    /// `record_action` with this ref answered this result.
+    Action {
+        bot: usize,
+        reference: String,
+        result: Value,
+    },
+    /// This ball was collected (or emptied) and must never come back.
+    Ended { ball: u64 },
+}
+
+struct Bot {
+    token: String,
+    id: u64,
+    steps: u64,
+}
+
+fn kills() -> usize {
+    std::env::var("CANOPY_CRASH_KILLS")
+        .ok()
+        .and_then(|k| k.parse().ok())
+        .unwrap_or(KILLS)
+}
+
+/// One bot's closed loop until its connection drops (the kill) or `rounds` run out.
+async fn play(
+    server_addr: String,
+    bot: usize,
+    token: String,
+    id: u64,
+    mut steps: u64,
+    friends: Vec<u64>,
+    seed: u64,
+) -> (Vec<Ack>, u64) {
+    let mut acks = Vec::new();
+    let Ok(mut client) = Client::connect(&format!("ws://{server_addr}/ws")).await else {
+        return (acks, steps);
+    };
+    if client.ok("login", json!({ "token": token })).await.is_err() {
+        return (acks, steps);
+    }
+    let mut rng = seed;
+    for round in 0u64.. {
+        rng = rng
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let pick = (rng >> 33) % 10;
+        let outcome = match pick {
+            0..=4 => {
+                steps += 500;
+                let reference = format!("s{steps}");
+                let reply = client
+                    .call(
+                        "record_action",
+                        json!({"kind": "walk", "quantity": steps, "ref": reference}),
+                    )
+                    .await;
+                reply.map(|r| {
+                    if r["ok"] == json!(true) {
+                        acks.push(Ack::Action {
+                            bot,
+                            reference,
+                            result: r,
+                        });
+                    }
+                })
+            }
+            5..=6 => client.call("me", json!({})).await.map(|r| {
+                if let Some(ball) = r["balls"].as_array().and_then(|b| b.first()) {
+                    let _ = ball;
+                }
+            }),
+            7 => {
+                let me = client.call("me", json!({})).await;
+                match me {
+                    Ok(me) => {
+                        let ripe: Vec<u64> = me["balls"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter(|b| {
+                                b["ripe_at"].as_u64() <= me["time"].as_u64().or(Some(u64::MAX))
+                            })
+                            .filter_map(|b| b["ball_id"].as_u64())
+                            .collect();
+                        let mut result = Ok(());
+                        for ball in ripe.into_iter().take(1) {
+                            match client.call("collect", json!({"ball_id": ball})).await {
+                                Ok(r) if r["ok"] == json!(true) => acks.push(Ack::Ended { ball }),
+                                Ok(_) => {}
+                                Err(err) => result = Err(err),
+                            }
+                        }
+                        result
+                    }
+                    Err(err) => Err(err),
+                }
+            }
+            8 => {
+                let friend = friends[(rng as usize / 7) % friends.len()];
+                client
+                    .call("water", json!({"friend_id": friend, "grams": 10}))
+                    .await
+                    .map(|_| ())
+            }
+            _ => {
+                let friend = friends[(rng as usize / 11) % friends.len()];
+                match client
+                    .call("friend_balls", json!({"friend_id": friend}))
+                    .await
+                {
+                    Ok(balls) => {
+                        let target = balls["balls"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .find(|b| b["stealable"].as_u64() > Some(0))
+                            .and_then(|b| b["ball_id"].as_u64());
+                        match target {
+                            Some(ball) => client
+                                .call("steal", json!({"friend_id": friend, "ball_id": ball}))
+                                .await
+                                .map(|_| ()),
+                            None => Ok(()),
+                        }
+                    }
+                    Err(err) => Err(err),
+                }
+            }
+        };
+        if outcome.is_err() || round > 10_000 {
+            break;
+        }
+        let _ = id;
+    }
+    (acks, steps)
+}
+
+async fn login(server: &Server, token: &str) -> Result<Client> {
+    let mut client = server.client().await?;
+    client.ok("login", json!({ "token": token })).await?;
+    Ok(client)
+}
+
+fn ledger_totals(server: &Server) -> Result<BTreeMap<String, u64>> {
+    let (_, body) = http(&server.ops_addr, "GET", "/metrics", None, None)?;
+    let text = body.as_str().context("metrics text")?.to_owned();
+    Ok(text
+        .lines()
+        .filter_map(|line| line.strip_prefix("canopy_ledger_grams{flow=\""))
+        .filter_map(|rest| {
+            let (flow, value) = rest.split_once("\"} ")?;
+            Some((flow.to_owned(), value.trim().parse().ok()?))
+        })
+        .collect())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_changes_survive_random_sigkills() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut server = Server::start_manual(dir.path())?;
+    let mut bots = Vec::new();
+    for n in 0..BOTS {
+        let (_client, id, token) = support::player(&server, &format!("bot{n}")).await?;
+        bots.push(Bot {
+            token,
+            id,
+            steps: 0,
+        });
+    }
+    let ids: Vec<u64> = bots.iter().map(|b| b.id).collect();
+    for (n, bot) in bots.iter().enumerate() {
+        let mut me = login(&server, &bot.token).await?;
+        for other in &ids[n + 1..] {
+            me.ok("friend_request", json!({"player_id": other})).await?;
+        }
+    }
+    for (n, bot) in bots.iter().enumerate() {
+        let mut me = login(&server, &bot.token).await?;
+        for other in &ids[..n] {
+            me.ok("friend_accept", json!({"player_id": other})).await?;
+        }
+    }
+
+    let mut acks: Vec<Ack> = Vec::new();
+    let mut seed = 0x5eed_u64;
+    for kill in 0..kills() {
+        // Ripen yesterday's balls so collects and steals have work.
+        server.advance(24 * HOUR)?;
+        let mut tasks = Vec::new();
+        for (n, bot) in bots.iter().enumerate() {
+            let friends: Vec<u64> = ids.iter().copied().filter(|&f| f != bot.id).collect();
+            seed = seed
+                .wrapping_mul(31)
+                .wrapping_add(kill as u64 * 7 + n as u64);
+            tasks.push(tokio::spawn(play(
+                server.game_addr.clone(),
+                n,
+                bot.token.clone(),
+                bot.id,
+                bot.steps,
+                friends,
+                seed,
+            )));
+        }
+        let pause = 300 + (seed % 700);
+        tokio::time::sleep(Duration::from_millis(pause)).await;
+        let restart_from = server.restart_args();
+        server.kill()?;
+        for (n, task) in tasks.into_iter().enumerate() {
+            let (bot_acks, steps) = task.await?;
+            bots[n].steps = steps;
+            acks.extend(bot_acks);
+        }
+        server = Server::start(
+            dir.path(),
+            &restart_from.iter().map(String::as_str).collect::<Vec<_>>(),
+        )?;
+    }
+
+    let actions = acks
+        .iter()
+        .filter(|a| matches!(a, Ack::Action { .. }))
+        .count();
+    let ended: HashSet<u64> = acks
+        .iter()
+        .filter_map(|a| match a {
+            Ack::Ended { ball } => Some(*ball),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        actions > 50,
+        "the bots got {actions} acknowledged actions: too few to prove much"
+    );
+
+    // Every acknowledged action replays its first result: the receipt and its ball are durable.
+    let mut clients: HashMap<usize, Client> = HashMap::new();
+    for ack in &acks {
+        if let Ack::Action {
+            bot,
+            reference,
+            result,
+        } = ack
+        {
+            let client = match clients.entry(*bot) {
+                std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
+                std::collections::hash_map::Entry::Vacant(entry) => {
+                    entry.insert(login(&server, &bots[*bot].token).await?)
+                }
+            };
+            let steps: u64 = reference.trim_start_matches('s').parse()?;
+            let replay = client
+                .ok(
+                    "record_action",
+                    json!({"kind": "walk", "quantity": steps, "ref": reference}),
+                )
+                .await?;
+            assert_eq!(
+                replay["grams"], result["grams"],
+                "ref {reference} of bot {bot}"
+            );
+            assert_eq!(
+                replay["ball"]["ball_id"], result["ball"]["ball_id"],
+                "ref {reference} of bot {bot}"
+            );
+        }
+    }
+
+    // Collected balls never come back; no ball is held twice; the ledger balances.
+    let mut seen = HashSet::new();
+    let (mut balances, mut in_balls) = (0u64, 0u64);
+    for bot in &bots {
+        let mut client = login(&server, &bot.token).await?;
+        let me = client.ok("me", json!({})).await?;
+        balances += me["player"]["energy"].as_u64().context("energy")?;
+        for ball in me["balls"].as_array().context("balls")? {
+            let id = ball["ball_id"].as_u64().context("ball id")?;
+            if ended.contains(&id) {
+                bail!("ball {id} was collected (acknowledged) but is back after a crash");
+            }
+            assert!(seen.insert(id), "ball {id} listed twice");
+            in_balls += ball["amount"].as_u64().context("amount")?;
+        }
+    }
+    let totals = ledger_totals(&server)?;
+    let total = |flow: &str| totals.get(flow).copied().unwrap_or(0);
+    assert_eq!(
+        total("created"),
+        balances + in_balls + total("in_team_trees") + total("planted") + total("expired"),
+        "created = balances + balls + team trees + planted + expired ({totals:?})"
+    );
+    eprintln!(
+        "crash test: {} kills survived, {actions} acknowledged actions and {} acknowledged collects checked",
+        kills(),
+        ended.len()
+    );
+    Ok(())
+}
