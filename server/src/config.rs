@@ -82,6 +82,7 @@ pub struct ServerConfig {
     pub rate_limit_strikes_before_close: u32,
     pub ping_interval_secs: u64,
     pub idle_timeout_secs: u64,
+    pub handshake_timeout_secs: u64,
 }
 
 /// `[store]`.

@@ -33,7 +33,8 @@ pub struct Metrics {
     pub commands: Family<CommandLabels, Counter>,
     /// Open WebSocket sessions.
     pub sessions: Gauge,
-    /// Sessions disconnected because their outbox was full.
+    /// Sessions disconnected for not reading their frames (outbox full or a write past
+    /// its deadline).
     pub outbox_drops: Counter,
     /// Records per committed batch.
     pub batch_records: Histogram,

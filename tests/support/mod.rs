@@ -73,6 +73,11 @@ impl Server {
 
     /// Starts a server with extra flags on `data_dir`.
     pub fn start(data_dir: &Path, args: &[&str]) -> Result<Self> {
+        Self::start_with_env(data_dir, args, &[])
+    }
+
+    /// Starts a server with extra flags and `CANOPY_*` config overrides.
+    pub fn start_with_env(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<Self> {
         let mut child = Command::new(bin_dir().join("canopy-server"))
             .args([
                 "--listen",
@@ -84,6 +89,7 @@ impl Server {
             .arg(data_dir)
             .args(args)
             .env("CANOPY_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -113,6 +119,17 @@ impl Server {
     pub fn restart(&self) -> Result<Self> {
         let args: Vec<&str> = self.extra_args.iter().map(String::as_str).collect();
         Self::start(&self.data_dir, &args)
+    }
+
+    /// The server's resident memory in KiB, from /proc.
+    pub fn rss_kib(&self) -> Result<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|kib| kib.parse().ok())
+            .ok_or_else(|| anyhow!("no VmRSS in /proc status"))
     }
 
     /// The flags this server was started with (to start another on the same data).

@@ -21,8 +21,6 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes, http};
 
-/// How long a client has to finish the WebSocket handshake.
-const HANDSHAKE_DEADLINE: Duration = Duration::from_secs(10);
 /// How long one frame write may take before the client is dropped.
 const WRITE_DEADLINE: Duration = Duration::from_secs(10);
 /// Bytes of the per-connection read buffer (tungstenite's default is 128 KiB).
@@ -45,36 +43,53 @@ fn check_path(request: &Request, response: Response) -> Result<Response, ErrorRe
     Err(refusal)
 }
 
-async fn send(sink: &mut Sink, message: Message) -> bool {
-    matches!(
-        tokio::time::timeout(WRITE_DEADLINE, sink.send(message)).await,
-        Ok(Ok(()))
-    )
+/// The socket of one session: every write is bounded by [`WRITE_DEADLINE`], and a
+/// client too slow to take a frame in time counts as a slow-client drop.
+struct Wire {
+    sink: Sink,
+    frames: Frames,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
-/// Sends a close frame, then reads (and drops) what the client still sends until it
-/// answers the close, so the socket is not reset under frames it has not read.
-async fn close(sink: &mut Sink, frames: &mut Frames, code: CloseCode, reason: &str) {
-    let frame = CloseFrame {
-        code,
-        reason: Utf8Bytes::from(reason),
-    };
-    if !send(sink, Message::Close(Some(frame))).await {
-        return;
-    }
-    let drain = async {
-        while let Some(Ok(frame)) = frames.next().await {
-            if frame.is_close() {
-                break;
+impl Wire {
+    /// Writes one frame; `false` means the session is over.
+    async fn send(&mut self, message: Message) -> bool {
+        match tokio::time::timeout(WRITE_DEADLINE, self.sink.send(message)).await {
+            Ok(Ok(())) => true,
+            Ok(Err(_)) => false,
+            Err(_) => {
+                self.metrics.outbox_drops.inc();
+                tracing::warn!("write deadline passed; disconnecting a client that does not read");
+                false
             }
         }
-    };
-    let _ = tokio::time::timeout(CLOSE_DEADLINE, drain).await;
-}
+    }
 
-async fn refuse(sink: &mut Sink, id: Option<u64>, code: ErrorCode, message: &str) -> bool {
-    let text = encode_err(id, ErrorBody::new(code, message));
-    send(sink, Message::Text(text.into())).await
+    /// Answers a request with an error.
+    async fn refuse(&mut self, id: Option<u64>, code: ErrorCode, message: &str) -> bool {
+        let text = encode_err(id, ErrorBody::new(code, message));
+        self.send(Message::Text(text.into())).await
+    }
+
+    /// Sends a close frame, then reads (and drops) what the client still sends until it
+    /// answers the close, so the socket is not reset under frames it has not read.
+    async fn close(&mut self, code: CloseCode, reason: &str) {
+        let frame = CloseFrame {
+            code,
+            reason: Utf8Bytes::from(reason),
+        };
+        if !self.send(Message::Close(Some(frame))).await {
+            return;
+        }
+        let drain = async {
+            while let Some(Ok(frame)) = self.frames.next().await {
+                if frame.is_close() {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(CLOSE_DEADLINE, drain).await;
+    }
 }
 
 /// Runs a session until the client leaves, misbehaves or the server stops.
@@ -89,7 +104,8 @@ pub async fn run(stream: TcpStream, context: NetContext) {
         .max_write_buffer_size(4 * limits.max_frame_bytes.max(64 * 1024));
     let handshake =
         tokio_tungstenite::accept_hdr_async_with_config(stream, check_path, Some(ws_config));
-    let ws = match tokio::time::timeout(HANDSHAKE_DEADLINE, handshake).await {
+    let deadline = Duration::from_secs(limits.handshake_timeout_secs);
+    let ws = match tokio::time::timeout(deadline, handshake).await {
         Ok(Ok(ws)) => ws,
         Ok(Err(err)) => return tracing::debug!(%err, "handshake failed"),
         Err(_) => return tracing::debug!("handshake timed out"),
@@ -109,7 +125,12 @@ pub async fn run(stream: TcpStream, context: NetContext) {
     {
         return;
     }
-    let (mut sink, mut frames) = ws.split();
+    let (sink, frames) = ws.split();
+    let mut wire = Wire {
+        sink,
+        frames,
+        metrics: context.metrics.clone(),
+    };
     let mut bucket = TokenBucket::new(
         limits.rate_limit_per_second,
         limits.rate_limit_burst,
@@ -122,29 +143,29 @@ pub async fn run(stream: TcpStream, context: NetContext) {
         tokio::select! {
             biased;
             _ = kick.notified() => {
-                close(&mut sink, &mut frames, CloseCode::Policy, "too slow: the client does not read its frames").await;
+                wire.close(CloseCode::Policy, "too slow: the client does not read its frames").await;
                 break;
             }
             out = outbox.recv() => match out {
-                Some(text) => if !send(&mut sink, Message::Text(text)).await { break },
+                Some(text) => if !wire.send(Message::Text(text)).await { break },
                 None => {
-                    close(&mut sink, &mut frames, CloseCode::Away, "server shutting down").await;
+                    wire.close(CloseCode::Away, "server shutting down").await;
                     break;
                 }
             },
-            frame = frames.next() => {
+            frame = wire.frames.next() => {
                 last_heard = Instant::now();
                 let text = match frame {
                     Some(Ok(Message::Text(text))) => text,
                     Some(Ok(Message::Binary(_))) => {
-                        if !refuse(&mut sink, None, ErrorCode::BadRequest, "binary frames are not supported; send JSON text").await { break }
+                        if !wire.refuse(None, ErrorCode::BadRequest, "binary frames are not supported; send JSON text").await { break }
                         continue;
                     }
                     Some(Ok(Message::Close(_))) | None => break,
                     Some(Ok(_)) => continue,
                     Some(Err(WsError::Capacity(err))) => {
                         tracing::debug!(session = session.0, %err, "oversized frame");
-                        close(&mut sink, &mut frames, CloseCode::Size, "frame too large").await;
+                        wire.close(CloseCode::Size, "frame too large").await;
                         break;
                     }
                     Some(Err(err)) => {
@@ -158,9 +179,9 @@ pub async fn run(stream: TcpStream, context: NetContext) {
                     verdict => {
                         context.metrics.rate_limited.inc();
                         let id = decoded.as_ref().map_or_else(|err| err.id, |(id, _)| Some(*id));
-                        if !refuse(&mut sink, id, ErrorCode::RateLimited, "too many requests; slow down").await { break }
+                        if !wire.refuse(id, ErrorCode::RateLimited, "too many requests; slow down").await { break }
                         if verdict == Verdict::Close {
-                            close(&mut sink, &mut frames, CloseCode::Policy, "rate limit exceeded repeatedly").await;
+                            wire.close(CloseCode::Policy, "rate limit exceeded repeatedly").await;
                             break;
                         }
                         continue;
@@ -169,18 +190,18 @@ pub async fn run(stream: TcpStream, context: NetContext) {
                 let (request_id, request) = match decoded {
                     Ok(decoded) => decoded,
                     Err(err) => {
-                        if !send(&mut sink, Message::Text(encode_err(err.id, err.error).into())).await { break }
+                        if !wire.send(Message::Text(encode_err(err.id, err.error).into())).await { break }
                         continue;
                     }
                 };
-                if !queue(&context, &mut sink, session, request_id, request).await { break }
+                if !queue(&context, &mut wire, session, request_id, request).await { break }
             }
             _ = keepalive.tick() => {
                 if last_heard.elapsed() > idle_timeout {
-                    close(&mut sink, &mut frames, CloseCode::Away, "idle timeout").await;
+                    wire.close(CloseCode::Away, "idle timeout").await;
                     break;
                 }
-                if !send(&mut sink, Message::Ping(Default::default())).await { break }
+                if !wire.send(Message::Ping(Default::default())).await { break }
             }
         }
     }
@@ -191,7 +212,7 @@ pub async fn run(stream: TcpStream, context: NetContext) {
 /// Hands a request to the game thread, or refuses it when the queue is full or closed.
 async fn queue(
     context: &NetContext,
-    sink: &mut Sink,
+    wire: &mut Wire,
     session: SessionId,
     request_id: u64,
     request: canopy_shared::Request,
@@ -205,8 +226,7 @@ async fn queue(
         Ok(()) => true,
         Err(mpsc::error::TrySendError::Full(_)) => {
             context.metrics.overloaded.inc();
-            refuse(
-                sink,
+            wire.refuse(
                 Some(request_id),
                 ErrorCode::Overloaded,
                 "the server is busy; retry shortly",
@@ -214,8 +234,7 @@ async fn queue(
             .await
         }
         Err(mpsc::error::TrySendError::Closed(_)) => {
-            refuse(
-                sink,
+            wire.refuse(
                 Some(request_id),
                 ErrorCode::ShuttingDown,
                 "the server is stopping",

@@ -3,6 +3,7 @@
 //! works here because players have no admin token.
 
 mod admin;
+mod web;
 
 use crate::config::Config;
 use crate::game_loop::GameHandle;
@@ -40,6 +41,7 @@ pub fn router(state: OpsState) -> Router {
         .route("/admin/clock/advance", post(admin::advance_clock))
         .route("/admin/reload", post(admin::reload))
         .route("/admin/tick-rate", post(admin::tick_rate))
+        .merge(web::routes())
         .with_state(state)
 }
 
