@@ -7,7 +7,7 @@ use crate::game_loop::GameLoop;
 use crate::metrics::Metrics;
 use crate::net::{self, NetContext};
 use crate::ops::{self, OpsState};
-use crate::store::SledStore;
+use crate::store::{SledStore, Store};
 use anyhow::Context;
 use canopy_shared::Millis;
 use std::future::Future;
@@ -31,10 +31,30 @@ pub struct ServerOptions {
     pub clock_start: Option<Millis>,
 }
 
-/// Runs a server on the given listeners until `shutdown` completes, then stops cleanly:
-/// stop accepting, finish and flush the current tick, tell every client, close.
+/// Runs a server on the sled store in `options.data_dir` until `shutdown` completes.
 pub async fn run(
     options: ServerOptions,
+    game_listener: TcpListener,
+    ops_listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let store = SledStore::open(&options.data_dir, options.config.store.cache_capacity_mb)
+        .with_context(|| format!("opening the store at {}", options.data_dir.display()))?;
+    serve(
+        options,
+        Arc::new(store),
+        game_listener,
+        ops_listener,
+        shutdown,
+    )
+    .await
+}
+
+/// Runs a server on any store until `shutdown` completes, then stops cleanly: stop
+/// accepting, finish and flush the current tick, tell every client, close.
+pub async fn serve(
+    options: ServerOptions,
+    store: Arc<dyn Store>,
     game_listener: TcpListener,
     ops_listener: TcpListener,
     shutdown: impl Future<Output = ()>,
@@ -46,11 +66,9 @@ pub async fn run(
         .local_addr()
         .context("reading the ops address")?;
     let config = Arc::new(options.config);
-    let store = SledStore::open(&options.data_dir, config.store.cache_capacity_mb)
-        .with_context(|| format!("opening the store at {}", options.data_dir.display()))?;
     let game = Game::load(
         config.clone(),
-        Arc::new(store),
+        store,
         options.clock,
         options.clock_start,
         None,

@@ -166,7 +166,10 @@ pub fn credit_action(
 /// Grams a thief could still take from a ball, before the thief's own daily cap: the
 /// ball gives up at most `1 - owner_keeps` of its full amount to thieves.
 pub fn stealable_grams(full: u64, stolen: u64, left: u64, steal: &StealConfig) -> u64 {
-    let thieves_share = (full as f64 * (1.0 - steal.owner_keeps)).floor() as u64;
+    // Rounded down, but not below a whole number that floating point misses by a hair:
+    // 90 · (1 − 0.3) is 62.999…, and the thieves' share of 90 g is 63 g.
+    let exact = full as f64 * (1.0 - steal.owner_keeps);
+    let thieves_share = (exact * (1.0 + 1e-12)).floor() as u64;
     thieves_share.saturating_sub(stolen).min(left)
 }
 
@@ -315,6 +318,13 @@ mod tests {
         assert_eq!(stealable_grams(100, 0, 100, &steal), 70);
         assert_eq!(stealable_grams(100, 65, 35, &steal), 5);
         assert_eq!(stealable_grams(100, 70, 30, &steal), 0);
+        for full in [90, 170, 180, 330, 700, 1_460, 2_620] {
+            assert_eq!(
+                stealable_grams(full, 0, full, &steal),
+                full * 7 / 10,
+                "70 % of {full} g is a whole number"
+            );
+        }
         assert_eq!(steal_hit_grams(100, 0.25, 5, 1_500), 5);
         assert_eq!(steal_hit_grams(3, 0.1, 2, 1_500), 1, "at least one gram");
         assert_eq!(

@@ -108,7 +108,9 @@ pub fn invite(
             format!("player {player} is already a member"),
         );
     }
-    if team.members.len() + team.invited.len() >= config(world).teams.max_members {
+    // The cap is on members: invitations cannot be withdrawn or declined, so counting
+    // them would let unanswered ones fill a team for good. `join` checks it again.
+    if team.members.len() >= config(world).teams.max_members {
         return fail(ErrorCode::LimitReached, "the team is full");
     }
     if !team.invited.contains(&player) {
@@ -124,8 +126,20 @@ pub fn join(world: &mut World, me: PlayerId, id: TeamId) -> Result<Empty, ErrorB
     let Some(at) = team.invited.iter().position(|&p| p == me) else {
         return fail(ErrorCode::NotFound, format!("no invitation to team {id}"));
     };
-    if team.members.len() >= config(world).teams.max_members {
+    let config = config(world);
+    if team.members.len() >= config.teams.max_members {
         return fail(ErrorCode::LimitReached, "the team is full");
+    }
+    let mine = world
+        .resource::<Teams>()
+        .by_member
+        .get(&me)
+        .map_or(0, |teams| teams.len());
+    if mine >= config.teams.max_per_player {
+        return fail(
+            ErrorCode::LimitReached,
+            format!("you may be in {} teams", config.teams.max_per_player),
+        );
     }
     team.invited.remove(at);
     team.members.push(me);

@@ -14,7 +14,8 @@ use canopy_shared::model::FeedEntry;
 use canopy_shared::reply::RecordActionResult;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 const META: &[u8] = b"m";
 const PLAYER: u8 = b'p';
@@ -27,14 +28,30 @@ const BLOCK: u8 = b'k';
 const TEAM: u8 = b't';
 const FEED: u8 = b'e';
 
+/// The file that marks a directory as a Canopy store once it holds a world. Without it,
+/// a directory that has files in it is refused rather than silently reinitialised.
+const MARKER: &str = "CANOPY-STORE";
+
 /// The sled-backed [`Store`].
 pub struct SledStore {
     db: sled::Db,
+    dir: PathBuf,
+    marked: AtomicBool,
 }
 
 impl SledStore {
     /// Opens (or creates) the store in `dir` with a page cache of `cache_mb` MiB.
+    /// Refuses a directory that holds files but is not a Canopy store.
     pub fn open(dir: &Path, cache_mb: u64) -> Result<Self, StoreError> {
+        let marked = dir.join(MARKER).exists();
+        let has_files = std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_some());
+        if has_files && !marked {
+            return Err(StoreError::Backend(format!(
+                "{} holds files but is not a Canopy store (no {MARKER} file). Point --data-dir \
+                 at an empty directory or an existing Canopy store",
+                dir.display()
+            )));
+        }
         let db = sled::Config::new()
             .path(dir)
             .cache_capacity(cache_mb * 1024 * 1024)
@@ -46,7 +63,23 @@ impl SledStore {
                     dir.display()
                 ))
             })?;
-        Ok(Self { db })
+        Ok(Self {
+            db,
+            dir: dir.to_owned(),
+            marked: AtomicBool::new(marked),
+        })
+    }
+
+    /// Writes the marker after the first durable commit.
+    fn mark(&self) -> Result<(), StoreError> {
+        if self.marked.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let text = "This directory is a Canopy store (sled). Do not edit it by hand.\n";
+        std::fs::write(self.dir.join(MARKER), text)
+            .map_err(|err| StoreError::Backend(format!("writing the store marker: {err}")))?;
+        self.marked.store(true, Ordering::Relaxed);
+        Ok(())
     }
 
     fn scan_pairs<T: DeserializeOwned>(
@@ -135,10 +168,14 @@ impl Store for SledStore {
         };
         let players: Vec<PlayerRecord> = self.scan(PLAYER)?;
         let balls: Vec<Ball> = self.scan(BALL)?;
-        if meta.is_none() && !(players.is_empty() && balls.is_empty()) {
+        if meta.is_none() && self.marked.load(Ordering::Relaxed) {
             return Err(StoreError::Corrupt {
                 key: "m".into(),
-                reason: "the store holds players or balls but no meta record".into(),
+                reason: format!(
+                    "{} is marked as a Canopy store but holds no world: the data is damaged. \
+                     Restore it from a backup, or move it aside to start an empty world",
+                    self.dir.display()
+                ),
             });
         }
         let pairs = |prefix| -> Result<Vec<(PlayerId, PlayerId)>, StoreError> {
@@ -204,7 +241,7 @@ impl Store for SledStore {
         writes.insert(META, encode(&batch.meta));
         self.db.apply_batch(writes).map_err(StoreError::from)?;
         self.db.flush().map_err(StoreError::from)?;
-        Ok(())
+        self.mark()
     }
 
     fn receipt(

@@ -8,20 +8,24 @@
 #![allow(dead_code)] // each test binary uses its own part of the harness
 
 use canopy_server::config::Config;
-use canopy_server::game::components::{ActionLog, Certificates, OwnedBalls, Wallet};
-use canopy_server::game::resources::Directory;
+use canopy_server::game::components::{ActionLog, Certificates, OwnedBalls, SocialLog, Wallet};
+use canopy_server::game::resources::{Directory, Teams};
+use canopy_server::game::rules;
 use canopy_server::game::{AdminOp, ClockMode, Command, Game, Op, Origin, Reply, SessionId};
 use canopy_server::store::{Account, Ball, Flow, LedgerTotals, MemoryStore, Store};
 use canopy_shared::admin::{ClockTime, GrantProps, PartnerAction};
 use canopy_shared::frame::{ReplyFrame, ServerFrame, decode_server_frame};
+use canopy_shared::model::BoardPeriod;
 use canopy_shared::model::PropKind;
 use canopy_shared::reply::{
-    CollectAllResult, GramsEnergyResult, LoginResult, MeResult, PlantResult, PropsResult,
-    RecordActionResult, RegisterResult,
+    BallsResult, CollectAllResult, Empty, FeedResult, FriendsResult, GramsEnergyResult,
+    HelpCollectResult, LeaderboardResult, LoginResult, MeResult, PlantResult, PropsResult,
+    RecordActionResult, RegisterResult, SuggestionsResult, TeamCreateResult, TeamWaterResult,
+    TeamsResult, WaterResult,
 };
-use canopy_shared::{BallId, ErrorBody, ErrorCode, Event, Millis, PlayerId, Request};
+use canopy_shared::{BallId, ErrorBody, ErrorCode, Event, Millis, PlayerId, Request, TeamId};
 use serde::de::DeserializeOwned;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Debug;
 use std::sync::Arc;
 
@@ -407,6 +411,223 @@ impl Sim {
     }
 }
 
+/// The social ops: friends, transfers between friends, boards, feed and teams. Each is
+/// one request in its own tick, typed.
+impl Sim {
+    /// A fresh world with the default config and `CANOPY_*` overrides, at [`START`].
+    pub fn with_env(overrides: &[(&str, &str)]) -> Self {
+        Self::with_config(config_with(overrides))
+    }
+
+    /// Closes the player's session: they are offline until [`Sim::login`] again.
+    pub fn disconnect(&mut self, player: &Player) {
+        self.game.disconnect(player.session);
+    }
+
+    pub fn friend_request(&mut self, from: &Player, to: PlayerId) -> Result<Empty, ErrorBody> {
+        self.call(from.session, Request::FriendRequest { player_id: to })
+    }
+
+    pub fn friend_accept(&mut self, me: &Player, from: PlayerId) -> Result<Empty, ErrorBody> {
+        self.call(me.session, Request::FriendAccept { player_id: from })
+    }
+
+    pub fn friend_decline(&mut self, me: &Player, from: PlayerId) -> Result<Empty, ErrorBody> {
+        self.call(me.session, Request::FriendDecline { player_id: from })
+    }
+
+    pub fn unfriend(&mut self, me: &Player, other: PlayerId) -> Result<Empty, ErrorBody> {
+        self.call(me.session, Request::Unfriend { player_id: other })
+    }
+
+    pub fn block(&mut self, me: &Player, other: PlayerId) -> Result<Empty, ErrorBody> {
+        self.call(me.session, Request::Block { player_id: other })
+    }
+
+    pub fn unblock(&mut self, me: &Player, other: PlayerId) -> Result<Empty, ErrorBody> {
+        self.call(me.session, Request::Unblock { player_id: other })
+    }
+
+    /// `a` asks `b` and `b` accepts, in one tick; both must succeed.
+    pub fn befriend(&mut self, a: &Player, b: &Player) -> Tick {
+        let asked = self.submit(a.session, Request::FriendRequest { player_id: b.id });
+        let accepted = self.submit(b.session, Request::FriendAccept { player_id: a.id });
+        let tick = self.tick();
+        tick.result::<Empty>(asked)
+            .unwrap_or_else(|e| panic!("{} asks {}: {e}", a.id, b.id));
+        tick.result::<Empty>(accepted)
+            .unwrap_or_else(|e| panic!("{} accepts {}: {e}", b.id, a.id));
+        tick
+    }
+
+    pub fn friends(&mut self, me: &Player) -> FriendsResult {
+        self.call(me.session, Request::Friends {})
+            .expect("friends always works when logged in")
+    }
+
+    pub fn friend_balls(
+        &mut self,
+        me: &Player,
+        friend: PlayerId,
+    ) -> Result<BallsResult, ErrorBody> {
+        self.call(me.session, Request::FriendBalls { friend_id: friend })
+    }
+
+    pub fn suggestions(
+        &mut self,
+        me: &Player,
+        limit: Option<u32>,
+    ) -> Result<SuggestionsResult, ErrorBody> {
+        self.call(me.session, Request::Suggestions { limit })
+    }
+
+    pub fn leaderboard(
+        &mut self,
+        me: &Player,
+        period: BoardPeriod,
+        limit: Option<u32>,
+    ) -> Result<LeaderboardResult, ErrorBody> {
+        self.call(me.session, Request::Leaderboard { period, limit })
+    }
+
+    pub fn feed(
+        &mut self,
+        me: &Player,
+        limit: Option<u32>,
+        before: Option<u64>,
+    ) -> Result<FeedResult, ErrorBody> {
+        self.call(me.session, Request::Feed { limit, before })
+    }
+
+    pub fn steal(
+        &mut self,
+        thief: &Player,
+        owner: PlayerId,
+        ball_id: BallId,
+    ) -> Result<GramsEnergyResult, ErrorBody> {
+        self.call(
+            thief.session,
+            Request::Steal {
+                friend_id: owner,
+                ball_id,
+            },
+        )
+    }
+
+    pub fn help_collect(
+        &mut self,
+        helper: &Player,
+        owner: PlayerId,
+        ball_id: BallId,
+    ) -> Result<HelpCollectResult, ErrorBody> {
+        self.call(
+            helper.session,
+            Request::HelpCollect {
+                friend_id: owner,
+                ball_id,
+            },
+        )
+    }
+
+    pub fn water(
+        &mut self,
+        giver: &Player,
+        friend: PlayerId,
+        grams: u64,
+    ) -> Result<WaterResult, ErrorBody> {
+        self.call(
+            giver.session,
+            Request::Water {
+                friend_id: friend,
+                grams,
+            },
+        )
+    }
+
+    pub fn team_create(
+        &mut self,
+        me: &Player,
+        name: &str,
+        species: &str,
+    ) -> Result<TeamCreateResult, ErrorBody> {
+        self.call(
+            me.session,
+            Request::TeamCreate {
+                name: name.to_owned(),
+                species: species.to_owned(),
+            },
+        )
+    }
+
+    pub fn team_invite(
+        &mut self,
+        me: &Player,
+        team_id: TeamId,
+        player_id: PlayerId,
+    ) -> Result<Empty, ErrorBody> {
+        self.call(me.session, Request::TeamInvite { team_id, player_id })
+    }
+
+    pub fn team_join(&mut self, me: &Player, team_id: TeamId) -> Result<Empty, ErrorBody> {
+        self.call(me.session, Request::TeamJoin { team_id })
+    }
+
+    pub fn team_leave(&mut self, me: &Player, team_id: TeamId) -> Result<Empty, ErrorBody> {
+        self.call(me.session, Request::TeamLeave { team_id })
+    }
+
+    pub fn team_water(
+        &mut self,
+        me: &Player,
+        team_id: TeamId,
+        grams: u64,
+    ) -> Result<TeamWaterResult, ErrorBody> {
+        self.call(me.session, Request::TeamWater { team_id, grams })
+    }
+
+    pub fn teams(&mut self, me: &Player) -> TeamsResult {
+        self.call(me.session, Request::Teams {})
+            .expect("teams always works when logged in")
+    }
+
+    /// The balance as the World holds it.
+    pub fn energy(&self, player: PlayerId) -> u64 {
+        let world = self.game.world();
+        let entity = world.resource::<Directory>().players[&player];
+        world
+            .get::<Wallet>(entity)
+            .expect("players have a Wallet")
+            .energy
+    }
+
+    /// Gives `player` at least `grams` of energy the honest way: partner-reported
+    /// utility bills (262 g, 10 a month), ripened with a time accelerator and collected.
+    /// Uses this month's bill cap, so call it at most once a month per player.
+    pub fn fund(&mut self, player: &Player, grams: u64) -> u64 {
+        let bills = u32::try_from(grams.div_ceil(262)).expect("a few bills");
+        assert!(
+            bills <= 10,
+            "at most 10 bills a month: {grams} g is too much"
+        );
+        self.partner_many(player.id, "utility_bill", bills);
+        self.grant(player.id, PropKind::TimeAccelerator, 1);
+        self.use_prop(player, PropKind::TimeAccelerator)
+            .expect("just granted");
+        self.collect_all(player).energy
+    }
+}
+
+/// The default config with `CANOPY_*` overrides (e.g. `("CANOPY_FRIENDS__MAX", "2")`).
+pub fn config_with(overrides: &[(&str, &str)]) -> Config {
+    Config::load(
+        None,
+        overrides
+            .iter()
+            .map(|&(key, value)| (key.to_owned(), value.to_owned())),
+    )
+    .expect("the overridden config is valid")
+}
+
 pub fn walk_request(steps: u64, reference: &str) -> Request {
     Request::RecordAction {
         kind: "walk".to_owned(),
@@ -486,6 +707,7 @@ pub fn audit(game: &Game, store: &MemoryStore) -> Result<(), String> {
     let mut collected_by: HashMap<PlayerId, u64> = HashMap::new();
     let mut sums = LedgerTotals::default();
     let mut plantings = Vec::new();
+    let mut team_plantings = Vec::new();
     for entry in &ledger {
         *inflow.entry(key(entry.to)).or_default() += i128::from(entry.grams);
         *outflow.entry(key(entry.from)).or_default() += i128::from(entry.grams);
@@ -509,6 +731,36 @@ pub fn audit(game: &Game, store: &MemoryStore) -> Result<(), String> {
         {
             plantings.push((player, certificate, entry.grams));
         }
+        if let (Flow::Planted, Account::Team(team), Account::Planted(certificate)) =
+            (entry.flow, entry.from, entry.to)
+        {
+            team_plantings.push((team, certificate, entry.grams));
+        }
+        ensure!(
+            match entry.flow {
+                Flow::Created =>
+                    matches!((entry.from, entry.to), (Account::Mint, Account::Ball(_))),
+                Flow::Collected | Flow::Stolen | Flow::Helped => matches!(
+                    (entry.from, entry.to),
+                    (Account::Ball(_), Account::Balance(_))
+                ),
+                Flow::Watered => matches!(
+                    (entry.from, entry.to),
+                    (Account::Balance(_), Account::Ball(_))
+                ),
+                Flow::TeamWatered => matches!(
+                    (entry.from, entry.to),
+                    (Account::Balance(_), Account::Team(_))
+                ),
+                Flow::Expired =>
+                    matches!((entry.from, entry.to), (Account::Ball(_), Account::Expired)),
+                Flow::Planted => matches!(
+                    (entry.from, entry.to),
+                    (Account::Balance(_) | Account::Team(_), Account::Planted(_))
+                ),
+            },
+            "ledger entry moves between the wrong accounts for its flow: {entry:?}"
+        );
         ensure!(
             !matches!(entry.from, Account::Mint) || entry.flow == Flow::Created,
             "only `created` entries may draw on the mint: {entry:?}"
@@ -563,6 +815,32 @@ pub fn audit(game: &Game, store: &MemoryStore) -> Result<(), String> {
             "ball {id}: ledger leaves {} g, the ball has {} left",
             net(account),
             ball.left
+        );
+        // Thieves never take the owner's kept share, nor anything from a water ball.
+        let thieves_share = ball.full as f64 * (1.0 - game.config().steal.owner_keeps);
+        let within_share = ball.stolen as f64 <= thieves_share + 1e-9;
+        ensure!(
+            within_share,
+            "live ball {id}: {} g stolen of {} g, past the owner's kept share",
+            ball.stolen,
+            ball.full
+        );
+        ensure!(
+            ball.stealable || (ball.stolen == 0 && ball.thieves.is_empty()),
+            "unstealable ball {id} was stolen from: {ball:?}"
+        );
+        ensure!(
+            ball.thieves
+                .iter()
+                .all(|&(thief, hits)| thief != ball.owner && (1..=2).contains(&hits)),
+            "ball {id}: a thief hit it more than twice, or the owner stole: {:?}",
+            ball.thieves
+        );
+        ensure!(
+            ball.stolen >= ball.thieves.len() as u64,
+            "ball {id}: every hit takes at least 1 g, yet {} thieves took {} g",
+            ball.thieves.len(),
+            ball.stolen
         );
         let owner = directory
             .players
@@ -629,6 +907,36 @@ pub fn audit(game: &Game, store: &MemoryStore) -> Result<(), String> {
         );
     }
 
+    // Team trees: the ledger holds exactly each team's progress; a planted team tree
+    // certified its members.
+    let teams = world.resource::<Teams>();
+    for (&id, team) in &teams.by_id {
+        ensure!(
+            net(Account::Team(id)) == i128::from(team.progress),
+            "team {id}: progress {} but the ledger leaves {} g in its tree",
+            team.progress,
+            net(Account::Team(id))
+        );
+    }
+    for &(kind, id) in inflow.keys() {
+        ensure!(
+            kind != AccountKind::Team || teams.by_id.contains_key(&canopy_shared::TeamId(id)),
+            "ledger names unknown team {id}"
+        );
+    }
+    for (team, certificate, grams) in team_plantings {
+        let held = directory.players.values().any(|&entity| {
+            world.get::<Certificates>(entity).is_some_and(|c| {
+                c.0.iter()
+                    .any(|c| c.id == certificate && c.grams == grams && c.team.is_some())
+            })
+        });
+        ensure!(
+            held,
+            "team {team} planted {grams} g as certificate {certificate}, which no member holds"
+        );
+    }
+
     // 3. In total.
     let accounted =
         balances + left_in_balls + totals.in_team_trees + totals.planted + totals.expired;
@@ -680,5 +988,117 @@ pub fn audit(game: &Game, store: &MemoryStore) -> Result<(), String> {
         snapshot.players.len() == directory.players.len(),
         "store and World disagree on the number of players"
     );
+    Ok(())
+}
+
+/// Checks that no cap of the social ops was ever passed, from the ledger (independently
+/// of the counters the game keeps) and from the World:
+///
+/// - a thief's stolen grams per game day ≤ `steal.daily_cap_grams`;
+/// - a member's grams into one team tree per game day ≤ `teams.member_daily_grams`;
+/// - the World's own daily counters within their caps;
+/// - teams within `teams.max_members` members, players within `teams.max_per_player`
+///   teams, and the member index in step with the teams.
+pub fn audit_limits(game: &Game, store: &MemoryStore) -> Result<(), String> {
+    let world = game.world();
+    let config = game.config();
+    let offset = config.day.utc_offset_minutes;
+    let ledger = store.ledger().map_err(|err| err.to_string())?;
+    let mut stolen: HashMap<(PlayerId, i64), u64> = HashMap::new();
+    let mut team_grams: HashMap<(PlayerId, u64, i64), u64> = HashMap::new();
+    for entry in &ledger {
+        let day = rules::game_day(entry.time, offset);
+        match (entry.flow, entry.from, entry.to) {
+            (Flow::Stolen, _, Account::Balance(thief)) => {
+                *stolen.entry((thief, day)).or_default() += entry.grams;
+            }
+            (Flow::TeamWatered, Account::Balance(member), Account::Team(team)) => {
+                *team_grams.entry((member, team.0, day)).or_default() += entry.grams;
+            }
+            _ => {}
+        }
+    }
+    for ((thief, day), grams) in stolen {
+        ensure!(
+            grams <= config.steal.daily_cap_grams,
+            "player {thief} stole {grams} g on day {day}, past the daily cap"
+        );
+    }
+    for ((member, team, day), grams) in team_grams {
+        ensure!(
+            grams <= config.teams.member_daily_grams,
+            "player {member} gave team {team} {grams} g on day {day}, past the daily limit"
+        );
+    }
+    let directory = world.resource::<Directory>();
+    for (&id, &entity) in &directory.players {
+        let limits = &world
+            .get::<SocialLog>(entity)
+            .ok_or("player without SocialLog")?
+            .limits;
+        ensure!(
+            limits.stolen <= config.steal.daily_cap_grams,
+            "player {id} counts {} g stolen today",
+            limits.stolen
+        );
+        ensure!(
+            limits
+                .waterings
+                .values()
+                .all(|&n| n <= config.water.per_friend_per_day),
+            "player {id} watered a friend too often: {:?}",
+            limits.waterings
+        );
+        ensure!(
+            limits
+                .team_grams
+                .values()
+                .all(|&g| g <= config.teams.member_daily_grams),
+            "player {id} gave a team too much today: {:?}",
+            limits.team_grams
+        );
+    }
+    let teams = world.resource::<Teams>();
+    for (id, team) in &teams.by_id {
+        ensure!(
+            team.members.len() <= config.teams.max_members,
+            "team {id} has {} members",
+            team.members.len()
+        );
+        let unique: HashSet<_> = team.members.iter().collect();
+        ensure!(
+            unique.len() == team.members.len(),
+            "team {id} lists a member twice"
+        );
+        ensure!(
+            team.invited.iter().all(|p| !team.members.contains(p)),
+            "team {id} invites a member"
+        );
+        for member in &team.members {
+            ensure!(
+                teams
+                    .by_member
+                    .get(member)
+                    .is_some_and(|mine| mine.contains(id)),
+                "member {member} of team {id} is missing from the member index"
+            );
+        }
+    }
+    for (player, mine) in &teams.by_member {
+        ensure!(
+            mine.len() <= config.teams.max_per_player,
+            "player {player} is in {} teams",
+            mine.len()
+        );
+        for id in mine {
+            ensure!(
+                teams
+                    .by_id
+                    .get(id)
+                    .is_some_and(|team| team.members.contains(player)),
+                "the member index puts {player} in team {id}, which does not list them"
+            );
+        }
+    }
     Ok(())
 }
