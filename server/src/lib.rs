@@ -2,6 +2,7 @@
 //! so tests and benches start the same server in-process.
 
 pub mod config;
+pub mod fuzzing;
 pub mod game;
 pub mod game_loop;
 pub mod metrics;

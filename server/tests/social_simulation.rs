@@ -3231,8 +3231,9 @@ mod random_play {
                         (None, Some(live)) => live.owner,
                         (None, None) => players[n(usize::from(ball))].id,
                     };
-                    // Ripe balls never grow, so a ripe ball's full amount is final.
-                    let full = live.filter(|b| b.ripe_at <= now).map(|b| b.full);
+                    // A ball ripe before this tick's commands never grows again, so its
+                    // full amount is final; an unripe one may grow and ripen in this tick.
+                    let full = live.filter(|b| b.ripe_at <= sim.now()).map(|b| b.full);
                     let thief = &players[n(thief)];
                     let id = sim.submit(
                         thief.session,
@@ -3270,7 +3271,8 @@ mod random_play {
                             ball_id: ball.id,
                         };
                         let id = sim.submit(thief.session, request);
-                        let (owner, full) = (ball.owner, Some(ball.full));
+                        let full = (ball.ripe_at <= sim.now()).then_some(ball.full);
+                        let owner = ball.owner;
                         sent.push((
                             id,
                             Sent::Steal {
