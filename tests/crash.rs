@@ -1,6 +1,7 @@
-//! Crash test: concurrent bots play while the server is SIGKILLed at random moments and
-//! restarted on the same data. Every change whose `ok` reply a bot received must still
-//! be there, refs must still deduplicate, and the ledger must balance.
+//! Crash test: concurrent bots play while the server is SIGKILLed (and now and then
+//! stopped with SIGTERM) at random moments and restarted on the same data. Every change
+//! whose `ok` reply a bot received must still be there, refs must still deduplicate,
+//! and the ledger must balance.
 
 mod support;
 
@@ -202,7 +203,9 @@ async fn acknowledged_changes_survive_random_sigkills() -> Result<()> {
 
     let mut acks: Vec<Ack> = Vec::new();
     let mut seed = 0x5eed_u64;
-    for kill in 0..kills() {
+    // Every third stop is a graceful SIGTERM under load; the rest are SIGKILLs.
+    let stops = kills() + kills() / 2;
+    for kill in 0..stops {
         // Ripen yesterday's balls so collects and steals have work.
         server.advance(24 * HOUR)?;
         let mut tasks = Vec::new();
@@ -224,7 +227,12 @@ async fn acknowledged_changes_survive_random_sigkills() -> Result<()> {
         let pause = 300 + (seed % 700);
         tokio::time::sleep(Duration::from_millis(pause)).await;
         let restart_from = server.restart_args();
-        server.kill()?;
+        if kill % 3 == 2 {
+            let status = server.stop()?;
+            assert!(status.success(), "a SIGTERM under load exits cleanly: {status}");
+        } else {
+            server.kill()?;
+        }
         for (n, task) in tasks.into_iter().enumerate() {
             let (bot_acks, steps) = task.await?;
             bots[n].steps = steps;
@@ -309,8 +317,9 @@ async fn acknowledged_changes_survive_random_sigkills() -> Result<()> {
         "created = balances + balls + team trees + planted + expired ({totals:?})"
     );
     eprintln!(
-        "crash test: {} kills survived, {actions} acknowledged actions and {} acknowledged collects checked",
-        kills(),
+        "crash test: {} SIGKILLs and {} SIGTERMs survived, {actions} acknowledged actions and {} acknowledged collects checked",
+        stops - stops / 3,
+        stops / 3,
         ended.len()
     );
     Ok(())
