@@ -158,8 +158,9 @@ fn random_request_shaped_frames_never_hurt_the_session() {
         next_id.set(next_id.get() + 1);
         let id = next_id.get();
         request["id"] = json!(id);
+        let mut guard = ws.borrow_mut();
+        let ws = &mut *guard;
         let reply = runtime.block_on(async {
-            let mut ws = ws.borrow_mut();
             ws.send(Message::Text(request.to_string().into())).await.expect("send");
             loop {
                 let frame = tokio::time::timeout(Duration::from_secs(5), ws.next())
