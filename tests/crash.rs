@@ -229,7 +229,10 @@ async fn acknowledged_changes_survive_random_sigkills() -> Result<()> {
         let restart_from = server.restart_args();
         if kill % 3 == 2 {
             let status = server.stop()?;
-            assert!(status.success(), "a SIGTERM under load exits cleanly: {status}");
+            assert!(
+                status.success(),
+                "a SIGTERM under load exits cleanly: {status}"
+            );
         } else {
             server.kill()?;
         }
