@@ -171,3 +171,36 @@ async fn reload_applies_a_good_file_and_refuses_a_bad_one() -> Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn sighup_reloads_the_config_file() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let config = dir.path().join("canopy.toml");
+    let default =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/canopy.toml"))?;
+    std::fs::write(&config, &default)?;
+    let config_arg = config.to_string_lossy().into_owned();
+    let server = Server::start(
+        &dir.path().join("data"),
+        &["--clock", "manual", "--config", &config_arg],
+    )?;
+    std::fs::write(
+        &config,
+        default.replace("tick_rate_hz = 20", "tick_rate_hz = 30"),
+    )?;
+    std::process::Command::new("kill")
+        .args(["-HUP", &server.pid().to_string()])
+        .status()?;
+    let mut client = server.client().await?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        if client.ok("hello", json!({"version": 1})).await?["tick_rate_hz"] == 30 {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "SIGHUP did not reload the config"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}

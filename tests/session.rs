@@ -157,3 +157,21 @@ async fn sigterm_tells_clients_and_exits_cleanly() -> Result<()> {
     assert_eq!(client.close_code().await?, 1001);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_silent_connection_is_closed_after_the_idle_timeout() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let server = Server::start_with_env(
+        dir.path(),
+        &["--clock", "manual"],
+        &[
+            ("CANOPY_SERVER__PING_INTERVAL_SECS", "1"),
+            ("CANOPY_SERVER__IDLE_TIMEOUT_SECS", "2"),
+        ],
+    )?;
+    let (mut client, _, _) = player(&server, "quiet").await?;
+    // Reading answers the server's pings; a client that neither sends nor reads goes silent.
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    assert_eq!(client.close_code().await?, 1001);
+    Ok(())
+}
