@@ -3,7 +3,7 @@
 
 use crate::game::rules::DAY_MS;
 use crate::store::{
-    Ball, LedgerTotals, Meta, PlayerRecord, PropsState, SocialWrite, Store, StoreError, TickBatch,
+    Ball, LedgerTotals, Meta, PlayerRecord, SocialWrite, Store, StoreError, TickBatch,
 };
 use canopy_shared::{BallId, Millis, PlayerId};
 
@@ -69,25 +69,8 @@ pub fn generate(store: &dyn Store, shape: &WorldShape) -> Result<Meta, StoreErro
 }
 
 fn player(id: u64, now: Millis) -> PlayerRecord {
-    PlayerRecord {
-        id: PlayerId(id),
-        name: format!("player{id}"),
-        token_hash: crate::game::account::token_hash(&token_of(id)),
-        created_at: now,
-        energy: 0,
-        total_collected: 0,
-        week: 0,
-        week_collected: 0,
-        usage_day: 0,
-        usage_month: 0,
-        usage: Default::default(),
-        step_balls: Default::default(),
-        implausible_reports: 0,
-        props: PropsState::default(),
-        certificates: Vec::new(),
-        limits: Default::default(),
-        feed_next: 0,
-    }
+    let hash = crate::game::account::token_hash(&token_of(id));
+    PlayerRecord::new(PlayerId(id), format!("player{id}"), hash, now)
 }
 
 fn ball(id: u64, owner: u64, shape: &WorldShape, ball_count: u64) -> Ball {

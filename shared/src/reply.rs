@@ -42,6 +42,22 @@ pub fn encode_ok<T: Serialize>(id: u64, result: &T) -> String {
     .expect("protocol results serialize to JSON: they hold only strings, numbers and maps")
 }
 
+/// The JSON text of a successful reply from a result already encoded as a JSON object:
+/// the result's fields are spliced in after `id` and `ok`, without re-serializing them.
+pub fn encode_ok_fields(id: u64, result_object: &str) -> String {
+    let fields = result_object
+        .trim()
+        .strip_prefix('{')
+        .and_then(|rest| rest.strip_suffix('}'))
+        .expect("a result is encoded as a JSON object")
+        .trim();
+    if fields.is_empty() {
+        format!(r#"{{"id":{id},"ok":true}}"#)
+    } else {
+        format!(r#"{{"id":{id},"ok":true,{fields}}}"#)
+    }
+}
+
 /// The JSON text of a failed reply.
 pub fn encode_err(id: Option<u64>, error: ErrorBody) -> String {
     serde_json::to_string(&ErrReply {
@@ -233,4 +249,28 @@ pub struct TeamWaterResult {
 pub struct TeamsResult {
     /// The caller's teams.
     pub teams: Vec<TeamView>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    #[test]
+    fn spliced_replies_equal_serialized_ones() {
+        let result = GramsEnergyResult {
+            grams: 12,
+            energy: 30,
+        };
+        let fields = serde_json::to_string(&result).expect("serialize");
+        let spliced: Value = serde_json::from_str(&encode_ok_fields(7, &fields)).expect("JSON");
+        let direct: Value = serde_json::from_str(&encode_ok(7, &result)).expect("JSON");
+        assert_eq!(spliced, direct);
+        assert_eq!(
+            spliced,
+            json!({"id": 7, "ok": true, "grams": 12, "energy": 30})
+        );
+        let empty: Value = serde_json::from_str(&encode_ok_fields(8, "{}")).expect("JSON");
+        assert_eq!(empty, json!({"id": 8, "ok": true}));
+    }
 }

@@ -3,7 +3,7 @@
 use super::components::{PlayerBundle, Profile};
 use super::resources::{Counters, Directory, Outbox, SessionId, Sessions};
 use super::state::{fail, now, touch_player};
-use crate::store::{PlayerRecord, PropsState};
+use crate::store::PlayerRecord;
 use bevy_ecs::world::World;
 use canopy_shared::reply::{LoginResult, RegisterResult};
 use canopy_shared::{ErrorBody, ErrorCode, PlayerId};
@@ -64,25 +64,7 @@ pub fn register(
     let id = PlayerId(Counters::take(
         &mut world.resource_mut::<Counters>().next_player,
     ));
-    let record = PlayerRecord {
-        id,
-        name: name.to_owned(),
-        token_hash: hash,
-        created_at: now(world),
-        energy: 0,
-        total_collected: 0,
-        week: 0,
-        week_collected: 0,
-        usage_day: 0,
-        usage_month: 0,
-        usage: Default::default(),
-        step_balls: Default::default(),
-        implausible_reports: 0,
-        props: PropsState::default(),
-        certificates: Vec::new(),
-        limits: Default::default(),
-        feed_next: 0,
-    };
+    let record = PlayerRecord::new(id, name.to_owned(), hash, now(world));
     let entity = world.spawn(PlayerBundle::from_record(record)).id();
     let mut directory = world.resource_mut::<Directory>();
     directory.players.insert(id, entity);

@@ -226,8 +226,6 @@ pub struct Outbox {
     pub logins: Vec<(SessionId, PlayerId)>,
     /// Each command's op and result (`ok` or an error code), for metrics.
     pub results: Vec<(&'static str, &'static str)>,
-    /// The op being applied, so its reply can be counted under it.
-    pub current_op: &'static str,
 }
 
 /// Connected sessions and who each is logged in as.

@@ -37,6 +37,23 @@ fn view(world: &World, team: &Team) -> TeamView {
     }
 }
 
+/// Refuses a player already in `teams.max_per_player` teams.
+fn check_team_count(world: &World, player: PlayerId) -> Result<(), ErrorBody> {
+    let max = config(world).teams.max_per_player;
+    let teams = world
+        .resource::<Teams>()
+        .by_member
+        .get(&player)
+        .map_or(0, |teams| teams.len());
+    if teams >= max {
+        return fail(
+            ErrorCode::LimitReached,
+            format!("you may be in {max} teams"),
+        );
+    }
+    Ok(())
+}
+
 /// `team_create`: the caller founds a team and is its first member.
 pub fn create(
     world: &mut World,
@@ -53,17 +70,7 @@ pub fn create(
             format!("no species `{species}` in the catalog"),
         );
     }
-    let mine = world
-        .resource::<Teams>()
-        .by_member
-        .get(&me)
-        .map_or(0, |teams| teams.len());
-    if mine >= config.teams.max_per_player {
-        return fail(
-            ErrorCode::LimitReached,
-            format!("you may be in {} teams", config.teams.max_per_player),
-        );
-    }
+    check_team_count(world, me)?;
     let id = TeamId(Counters::take(
         &mut world.resource_mut::<Counters>().next_team,
     ));
@@ -130,17 +137,7 @@ pub fn join(world: &mut World, me: PlayerId, id: TeamId) -> Result<Empty, ErrorB
     if team.members.len() >= config.teams.max_members {
         return fail(ErrorCode::LimitReached, "the team is full");
     }
-    let mine = world
-        .resource::<Teams>()
-        .by_member
-        .get(&me)
-        .map_or(0, |teams| teams.len());
-    if mine >= config.teams.max_per_player {
-        return fail(
-            ErrorCode::LimitReached,
-            format!("you may be in {} teams", config.teams.max_per_player),
-        );
-    }
+    check_team_count(world, me)?;
     team.invited.remove(at);
     team.members.push(me);
     world

@@ -47,6 +47,31 @@ pub struct PlayerRecord {
     pub feed_next: u64,
 }
 
+impl PlayerRecord {
+    /// A new player with nothing yet: no energy, balls, props or certificates.
+    pub fn new(id: PlayerId, name: String, token_hash: [u8; 32], created_at: Millis) -> Self {
+        Self {
+            id,
+            name,
+            token_hash,
+            created_at,
+            energy: 0,
+            total_collected: 0,
+            week: 0,
+            week_collected: 0,
+            usage_day: 0,
+            usage_month: 0,
+            usage: BTreeMap::new(),
+            step_balls: BTreeMap::new(),
+            implausible_reports: 0,
+            props: PropsState::default(),
+            certificates: Vec::new(),
+            limits: DailyLimits::default(),
+            feed_next: 0,
+        }
+    }
+}
+
 /// Per-day limits of the social ops for one player, reset on a new game day.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DailyLimits {
