@@ -47,7 +47,7 @@ const ASSETS: &[Asset] = &[
 /// The page may load only its own files and open WebSockets (the game socket is on
 /// another port, so `'self'` alone would not cover it).
 const PAGE_POLICY: &str = "default-src 'self'; connect-src 'self' ws: wss:; \
-    img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; \
+    img-src 'self' data:; style-src 'self'; script-src 'self'; \
     base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /// The client's routes, merged into the ops router.
