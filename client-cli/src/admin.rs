@@ -71,7 +71,7 @@ impl OpsClient {
 
     /// POSTs an admin call and types its JSON answer; error answers become
     /// [`CliError::Server`].
-    fn post<T: DeserializeOwned>(
+    pub(crate) fn post<T: DeserializeOwned>(
         &self,
         path: &str,
         body: Option<&impl Serialize>,

@@ -139,6 +139,7 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
             let settings = Settings::resolve(&cli.global)?;
             runtime()?.block_on(play::run(&settings))
         }
+        TopCommand::Bots(args) => crate::bots::run(&args, &cli.global),
         TopCommand::Game(command) => {
             let settings = Settings::resolve(&cli.global)?;
             let text = runtime()?.block_on(one_shot(&settings, &command))?;

@@ -1,9 +1,11 @@
 //! The command grammar: clap definitions shared by one-shot commands and `canopy play`.
 
+use crate::bots::{DEFAULT_BOT_MAX_RATE, Mix, parse_mix};
 use crate::time_text::parse_duration_ms;
 use canopy_shared::model::{BoardPeriod, PropKind};
 use canopy_shared::{BallId, PlayerId, TeamId};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
 
 /// The game socket used when neither a flag, the environment nor the profile names one.
 pub const DEFAULT_SERVER: &str = "ws://127.0.0.1:7878/ws";
@@ -80,7 +82,7 @@ pub struct GlobalArgs {
 }
 
 /// The top-level commands.
-#[derive(Clone, Debug, PartialEq, Eq, Subcommand)]
+#[derive(Clone, Debug, PartialEq, Subcommand)]
 pub enum TopCommand {
     /// Game commands, one request each.
     #[command(flatten)]
@@ -91,6 +93,61 @@ pub enum TopCommand {
     /// An interactive prompt that prints live events; reads a script when stdin is
     /// not a terminal
     Play,
+    /// Load-test a server with bots that also check the rules: sets up players and
+    /// friendships, runs the mix, reports ops/s, latency, errors and violations
+    Bots(BotsArgs),
+}
+
+/// `canopy bots`: the world to set up and the load to run.
+#[derive(Clone, Debug, PartialEq, Args)]
+#[command(
+    after_help = "Setup registers the players over the game socket, befriends them \
+                  in a random graph, credits partner actions through the ops HTTP and, on a \
+                  manual clock, moves it 31 h so the balls are ripe. The admin token \
+                  defaults to the server's built-in one. Exit status: 0 for a clean run, 2 \
+                  when bots saw violations, unexpected error codes or unanswered requests."
+)]
+pub struct BotsArgs {
+    /// Players to register, one bot (and one connection) each
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    pub players: usize,
+    /// Friends each player gets (a random graph of this degree)
+    #[arg(long, default_value_t = 10, value_name = "K")]
+    pub friends_per_player: usize,
+    /// How long the bots run after setup: 60s, 5m, 30m, 1h
+    #[arg(
+        long = "duration",
+        value_parser = parse_duration_ms,
+        default_value = "60s",
+        value_name = "DURATION"
+    )]
+    pub duration_ms: u64,
+    /// Relative weights of the actions
+    #[arg(
+        long,
+        value_parser = parse_mix,
+        default_value = "collect=40,steal=30,water=10,read=20",
+        value_name = "MIX"
+    )]
+    pub mix: Mix,
+    /// Total requests per second over all bots (open loop); without it each bot sends
+    /// its next request as soon as the last reply is in (closed loop)
+    #[arg(long, value_name = "REQ_PER_S")]
+    pub rate: Option<f64>,
+    /// Also write the report as JSON to this file
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// Seed of the friend graph and the bots' choices [default: random, printed in the
+    /// report]
+    #[arg(long, value_name = "S")]
+    pub seed: Option<u64>,
+    /// Each bot's own cap in requests per second, under the server's per-connection
+    /// limit (0: none)
+    #[arg(long, default_value_t = DEFAULT_BOT_MAX_RATE, value_name = "REQ_PER_S")]
+    pub bot_max_rate: f64,
+    /// No progress bar and no setup lines on stderr
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 /// One game op over the WebSocket. The same grammar serves `canopy CMD` and the lines

@@ -3,6 +3,7 @@
 
 mod admin;
 mod app;
+mod bots;
 mod cli;
 mod commands;
 mod connection;

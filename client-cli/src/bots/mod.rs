@@ -1,0 +1,223 @@
+//! `canopy bots`: a load test that is also a correctness test. It sets up a world of
+//! players through the public protocol and the ops HTTP (`setup`), runs one bot per
+//! player doing a mix of actions (`runner`, `plan`, `mix`), judges every reply against
+//! what the bot knew (`knowledge`, `checks`), and reports throughput, latency, errors,
+//! events and violations (`stats`, `report`).
+
+mod checks;
+mod graph;
+mod knowledge;
+mod mix;
+mod pace;
+mod plan;
+mod progress;
+mod report;
+mod runner;
+mod setup;
+mod stats;
+mod wire;
+
+pub use mix::{Mix, parse_mix};
+
+use crate::admin::OpsClient;
+use crate::app::{Settings, print_line};
+use crate::cli::{BotsArgs, GlobalArgs};
+use crate::error::{CliError, EXIT_OK, EXIT_SERVER_ERROR};
+use progress::Progress;
+use report::{ConfigReport, Report, mix_map};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The server's per-connection limit is 20 requests a second (burst 40); bots stay
+/// under it by default.
+pub const DEFAULT_BOT_MAX_RATE: f64 = 19.0;
+/// Requests a bot may send back to back before its pace applies.
+pub const BOT_BURST: f64 = 10.0;
+/// Friends a player may have (`friends.max`).
+const MAX_FRIENDS: usize = 500;
+
+/// Runs `canopy bots`; returns the exit status: 0 for a clean run, 2 when it found
+/// violations, unexpected error codes or unanswered requests.
+pub fn run(args: &BotsArgs, global: &GlobalArgs) -> Result<u8, CliError> {
+    validate(args)?;
+    let settings = Settings::resolve(global)?;
+    let admin_token = global
+        .admin_token
+        .clone()
+        .unwrap_or_else(|| setup::DEFAULT_ADMIN_TOKEN.to_owned());
+    let ops = Arc::new(OpsClient::new(&global.ops, Some(admin_token))?);
+    let seed = args.seed.unwrap_or_else(rand::random);
+    let config = ConfigReport {
+        players: args.players,
+        friends_per_player: args.friends_per_player,
+        duration_s: args.duration_ms as f64 / 1_000.0,
+        mix: mix_map(&args.mix),
+        mode: if args.rate.is_some() {
+            "open"
+        } else {
+            "closed"
+        }
+        .to_owned(),
+        rate: args.rate,
+        bot_max_rate: args.bot_max_rate,
+        seed,
+        server: settings.server_url.clone(),
+        ops: crate::admin::normalize_ops_url(&global.ops)?,
+    };
+    let options = setup::SetupOptions {
+        players: args.players,
+        friends_per_player: args.friends_per_player,
+        server_url: settings.server_url.clone(),
+        utc_offset: global.utc_offset,
+        bot_max_rate: args.bot_max_rate,
+        seed,
+    };
+    let run_options = runner::RunOptions {
+        duration: Duration::from_millis(args.duration_ms),
+        mix: args.mix,
+        rate: args.rate,
+        seed,
+    };
+    let progress = Progress::new(args.quiet);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|err| CliError::Local(format!("cannot start the async runtime: {err}")))?;
+    let report = runtime.block_on(async {
+        let world = setup::build(&options, ops, &progress).await?;
+        progress.say(&format!(
+            "run: {} bots for {} s ({})",
+            world.seats.len(),
+            args.duration_ms / 1_000,
+            match args.rate {
+                Some(rate) => format!("open loop at {rate} req/s"),
+                None => "closed loop".to_owned(),
+            }
+        ));
+        let (elapsed, tally) = runner::run(world.seats, &world.clock, run_options, &progress).await;
+        Ok::<_, CliError>(Report::new(
+            config,
+            world.report,
+            elapsed.as_secs_f64(),
+            &tally,
+            world.notes,
+        ))
+    })?;
+    // Connections still closing must not hold up the exit.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    if let Some(path) = &args.report {
+        std::fs::write(path, report.to_json() + "\n").map_err(|err| {
+            CliError::Local(format!(
+                "cannot write the report to {}: {err}",
+                path.display()
+            ))
+        })?;
+    }
+    print_line(&if global.json {
+        report.to_json()
+    } else {
+        report.to_text()
+    });
+    Ok(if report.is_clean() {
+        EXIT_OK
+    } else {
+        EXIT_SERVER_ERROR
+    })
+}
+
+fn validate(args: &BotsArgs) -> Result<(), CliError> {
+    let usage = |message: String| Err(CliError::Usage(message));
+    if args.players == 0 {
+        return usage("--players must be at least 1".into());
+    }
+    if args.friends_per_player > MAX_FRIENDS {
+        return usage(format!(
+            "--friends-per-player is at most {MAX_FRIENDS} (the server's friends.max)"
+        ));
+    }
+    if !args.bot_max_rate.is_finite() || args.bot_max_rate < 0.0 {
+        return usage("--bot-max-rate must be 0 (no cap) or more".into());
+    }
+    if let Some(rate) = args.rate {
+        if !rate.is_finite() || rate <= 0.0 {
+            return usage("--rate must be above 0 requests a second".into());
+        }
+        let per_bot = rate / args.players as f64;
+        if args.bot_max_rate > 0.0 && per_bot > args.bot_max_rate {
+            return usage(format!(
+                "--rate {rate} over {} bots is {per_bot:.1} requests a second per bot, over \
+                 the per-bot cap of {} (the server limits each connection): add --players or \
+                 lower --rate",
+                args.players, args.bot_max_rate
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, TopCommand};
+    use clap::Parser;
+
+    fn bots(args: &[&str]) -> Result<BotsArgs, String> {
+        let cli = Cli::try_parse_from(["canopy", "bots"].iter().chain(args.iter()).copied())
+            .map_err(|err| err.to_string())?;
+        match cli.command {
+            TopCommand::Bots(args) => Ok(args),
+            other => Err(format!("parsed as {other:?}")),
+        }
+    }
+
+    #[test]
+    fn the_documented_command_line_parses() -> Result<(), String> {
+        let args = bots(&[
+            "--players",
+            "1000",
+            "--friends-per-player",
+            "20",
+            "--duration",
+            "60s",
+            "--mix",
+            "collect=40,steal=30,water=10,read=20",
+            "--report",
+            "/tmp/report.json",
+        ])?;
+        assert_eq!(args.players, 1_000);
+        assert_eq!(args.friends_per_player, 20);
+        assert_eq!(args.duration_ms, 60_000);
+        assert_eq!(args.mix, Mix::default());
+        assert_eq!(args.rate, None);
+        assert!(validate(&args).is_ok());
+        for (text, ms) in [("5m", 300_000), ("30m", 1_800_000), ("1h", 3_600_000)] {
+            assert_eq!(bots(&["--duration", text])?.duration_ms, ms);
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn impossible_runs_are_refused_before_they_start() -> Result<(), String> {
+        assert!(bots(&["--mix", "dance=10"]).is_err());
+        assert!(
+            bots(&["--duration", "60"]).is_err(),
+            "a duration needs a unit"
+        );
+        for bad in [
+            &["--players", "0"][..],
+            &["--friends-per-player", "501"],
+            &["--players", "10", "--rate", "500"],
+            &["--rate", "0"],
+            &["--bot-max-rate", "NaN"],
+        ] {
+            let args = bots(bad)?;
+            assert!(
+                matches!(validate(&args), Err(CliError::Usage(_))),
+                "{bad:?} should be refused"
+            );
+        }
+        let args = bots(&["--players", "10", "--rate", "500", "--bot-max-rate", "0"])?;
+        assert!(validate(&args).is_ok(), "no per-bot cap, any rate");
+        Ok(())
+    }
+}

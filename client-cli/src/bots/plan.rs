@@ -1,0 +1,336 @@
+//! What a bot sends next: an action from the mix becomes a request, chosen from what
+//! the bot knows (a ripe ball to collect, a friend's ball with something to take, a
+//! friend it has not watered three times today).
+
+use crate::bots::knowledge::{GameClock, Knowledge, OwnBall, SeenBall};
+use crate::bots::mix::Action;
+use canopy_shared::model::BoardPeriod;
+use canopy_shared::{BallId, PlayerId, Request};
+use rand::RngExt;
+use rand::seq::IndexedRandom;
+
+/// Grams a bot gives in one watering (the smallest default amount).
+pub const WATER_GRAMS: u64 = 10;
+/// One probe in this many collects (re-collect an ended ball) and steals (hit a ball
+/// again): they must be refused, so they test the refusals.
+const PROBE_ONE_IN: u32 = 20;
+
+/// One request a bot decided to send, with what it knew when it decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Planned {
+    /// `collect` of one of its balls; `known` is `None` for a probe of a ball it saw end.
+    Collect {
+        /// The ball.
+        ball: BallId,
+        /// The ball as last seen.
+        known: Option<OwnBall>,
+    },
+    /// `collect_all`.
+    CollectAll,
+    /// `steal`; `seen` is `None` for a probe of a ball it already stole from.
+    Steal {
+        /// The ball's owner.
+        friend: PlayerId,
+        /// The ball.
+        ball: BallId,
+        /// The ball as `friend_balls` showed it.
+        seen: Option<SeenBall>,
+    },
+    /// `friend_balls`, to find something to steal.
+    FriendBalls {
+        /// The friend.
+        friend: PlayerId,
+    },
+    /// `water`.
+    Water {
+        /// The friend.
+        friend: PlayerId,
+        /// Grams given.
+        grams: u64,
+    },
+    /// `me`.
+    Me,
+    /// `friends`.
+    Friends,
+    /// `leaderboard` (total, default limit).
+    Leaderboard,
+    /// `feed` (20 entries).
+    Feed,
+}
+
+impl Planned {
+    /// The protocol request.
+    pub fn request(&self) -> Request {
+        match *self {
+            Self::Collect { ball, .. } => Request::Collect { ball_id: ball },
+            Self::CollectAll => Request::CollectAll {},
+            Self::Steal { friend, ball, .. } => Request::Steal {
+                friend_id: friend,
+                ball_id: ball,
+            },
+            Self::FriendBalls { friend } => Request::FriendBalls { friend_id: friend },
+            Self::Water { friend, grams } => Request::Water {
+                friend_id: friend,
+                grams,
+            },
+            Self::Me => Request::Me {},
+            Self::Friends => Request::Friends {},
+            Self::Leaderboard => Request::Leaderboard {
+                period: BoardPeriod::Total,
+                limit: None,
+            },
+            Self::Feed => Request::Feed {
+                limit: Some(20),
+                before: None,
+            },
+        }
+    }
+
+    /// The op's wire name (the report's key).
+    pub fn op_name(&self) -> &'static str {
+        match self {
+            Self::Collect { .. } => "collect",
+            Self::CollectAll => "collect_all",
+            Self::Steal { .. } => "steal",
+            Self::FriendBalls { .. } => "friend_balls",
+            Self::Water { .. } => "water",
+            Self::Me => "me",
+            Self::Friends => "friends",
+            Self::Leaderboard => "leaderboard",
+            Self::Feed => "feed",
+        }
+    }
+}
+
+/// Every op a bot sends in the run, in the report's order.
+pub const OPS: [&str; 9] = [
+    "collect",
+    "collect_all",
+    "steal",
+    "friend_balls",
+    "water",
+    "me",
+    "friends",
+    "leaderboard",
+    "feed",
+];
+
+/// The request for an action drawn from the mix.
+pub fn plan(
+    action: Action,
+    know: &Knowledge,
+    clock: &GameClock,
+    rng: &mut impl rand::Rng,
+) -> Planned {
+    match action {
+        Action::Collect => plan_collect(know, clock, rng),
+        Action::Steal => plan_steal(know, rng),
+        Action::Water => plan_water(know, rng),
+        Action::Read => *[
+            Planned::Me,
+            Planned::Friends,
+            Planned::Leaderboard,
+            Planned::Feed,
+        ]
+        .choose(rng)
+        .unwrap_or(&Planned::Me),
+    }
+}
+
+fn plan_collect(know: &Knowledge, clock: &GameClock, rng: &mut impl rand::Rng) -> Planned {
+    if rng.random_ratio(1, PROBE_ONE_IN)
+        && let Some(ball) = know.ended.pick(rng.random::<u32>() as usize)
+    {
+        return Planned::Collect { ball, known: None };
+    }
+    let ripe: Vec<_> = know.ripe_balls(clock).collect();
+    match ripe.choose(rng) {
+        Some((ball, known)) if rng.random_bool(0.5) => Planned::Collect {
+            ball: *ball,
+            known: Some(*known),
+        },
+        _ => Planned::CollectAll,
+    }
+}
+
+fn plan_steal(know: &Knowledge, rng: &mut impl rand::Rng) -> Planned {
+    if rng.random_ratio(1, PROBE_ONE_IN)
+        && let Some((friend, ball)) = know.hit.pick(rng.random::<u32>() as usize)
+    {
+        return Planned::Steal {
+            friend,
+            ball,
+            seen: None,
+        };
+    }
+    if !know.candidates.is_empty() {
+        let seen = know.candidates[rng.random_range(0..know.candidates.len())];
+        return Planned::Steal {
+            friend: seen.friend,
+            ball: seen.ball_id,
+            seen: Some(seen),
+        };
+    }
+    // Look at a friend who has something to take, as far as the events said.
+    let promising: Vec<PlayerId> = know
+        .friends
+        .iter()
+        .copied()
+        .filter(|friend| know.friend_stealable.get(friend).is_some_and(|g| *g > 0))
+        .collect();
+    let friend = promising
+        .choose(rng)
+        .or_else(|| know.friends.choose(rng))
+        .copied();
+    match friend {
+        Some(friend) => Planned::FriendBalls { friend },
+        None => Planned::Me,
+    }
+}
+
+fn plan_water(know: &Knowledge, rng: &mut impl rand::Rng) -> Planned {
+    let limit = crate::bots::checks::WATER_PER_FRIEND_PER_DAY;
+    let open: Vec<PlayerId> = know
+        .friends
+        .iter()
+        .copied()
+        .filter(|friend| know.watered_today.get(friend).copied().unwrap_or(0) < limit)
+        .collect();
+    match open.choose(rng).or_else(|| know.friends.choose(rng)) {
+        Some(friend) => Planned::Water {
+            friend: *friend,
+            grams: WATER_GRAMS,
+        },
+        None => Planned::Me,
+    }
+}
+
+/// The request that finishes a steal action: after `friend_balls`, a steal of a ball of
+/// that friend with something to take if the reply showed one, else of any ball it
+/// showed (a refusal the rules call for: `NOTHING_LEFT`, `ALREADY_STOLEN`, `NOT_RIPE`).
+pub fn follow_up(planned: &Planned, know: &Knowledge, rng: &mut impl rand::Rng) -> Option<Planned> {
+    let Planned::FriendBalls { friend } = planned else {
+        return None;
+    };
+    let seen = know
+        .candidates
+        .iter()
+        .rev()
+        .find(|seen| seen.friend == *friend)
+        .or_else(|| {
+            let shown: Vec<_> = know
+                .last_look
+                .iter()
+                .filter(|seen| seen.friend == *friend)
+                .collect();
+            shown.choose(rng).copied()
+        })?;
+    Some(Planned::Steal {
+        friend: seen.friend,
+        ball: seen.ball_id,
+        seen: Some(*seen),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand::rngs::SmallRng;
+
+    fn clock() -> GameClock {
+        GameClock::manual(1_795_536_000_000, 480)
+    }
+
+    #[test]
+    fn steals_look_first_then_take_what_they_saw() {
+        let mut rng = SmallRng::seed_from_u64(3);
+        let mut know = Knowledge::new(PlayerId(1), vec![PlayerId(2)]);
+        let planned = (0..50)
+            .map(|_| plan(Action::Steal, &know, &clock(), &mut rng))
+            .find(|planned| !matches!(planned, Planned::Steal { seen: None, .. }));
+        assert_eq!(
+            planned,
+            Some(Planned::FriendBalls {
+                friend: PlayerId(2)
+            })
+        );
+        let seen = SeenBall {
+            friend: PlayerId(2),
+            ball_id: BallId(9),
+            full: 100,
+            stealable: 30,
+        };
+        let look = Planned::FriendBalls {
+            friend: PlayerId(2),
+        };
+        assert_eq!(follow_up(&look, &know, &mut rng), None, "nothing shown");
+        let emptied = SeenBall {
+            ball_id: BallId(8),
+            stealable: 0,
+            ..seen
+        };
+        know.last_look = vec![emptied];
+        assert_eq!(
+            follow_up(&look, &know, &mut rng),
+            Some(Planned::Steal {
+                friend: PlayerId(2),
+                ball: BallId(8),
+                seen: Some(emptied)
+            }),
+            "a ball with nothing to take: the refusal is tested"
+        );
+        know.candidates.push_back(seen);
+        assert_eq!(
+            follow_up(&look, &know, &mut rng),
+            Some(Planned::Steal {
+                friend: PlayerId(2),
+                ball: BallId(9),
+                seen: Some(seen)
+            }),
+            "a ball with something to take comes first"
+        );
+        assert_eq!(follow_up(&Planned::Me, &know, &mut rng), None);
+    }
+
+    #[test]
+    fn water_prefers_friends_not_yet_watered_three_times() {
+        let mut rng = SmallRng::seed_from_u64(4);
+        let mut know = Knowledge::new(PlayerId(1), vec![PlayerId(2), PlayerId(3)]);
+        know.watered_today.insert(PlayerId(2), 3);
+        for _ in 0..20 {
+            assert_eq!(
+                plan(Action::Water, &know, &clock(), &mut rng),
+                Planned::Water {
+                    friend: PlayerId(3),
+                    grams: WATER_GRAMS
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn a_bot_without_friends_reads_instead() {
+        let mut rng = SmallRng::seed_from_u64(5);
+        let know = Knowledge::new(PlayerId(1), Vec::new());
+        assert_eq!(plan(Action::Water, &know, &clock(), &mut rng), Planned::Me);
+        assert_eq!(plan(Action::Steal, &know, &clock(), &mut rng), Planned::Me);
+    }
+
+    #[test]
+    fn every_planned_op_is_a_reported_op() {
+        for planned in [
+            Planned::CollectAll,
+            Planned::FriendBalls {
+                friend: PlayerId(2),
+            },
+            Planned::Me,
+            Planned::Friends,
+            Planned::Leaderboard,
+            Planned::Feed,
+        ] {
+            assert!(OPS.contains(&planned.op_name()));
+            assert_eq!(planned.request().op_name(), planned.op_name());
+        }
+    }
+}

@@ -1,0 +1,562 @@
+//! Setting up a bot world through the public protocol and the ops HTTP, the way any
+//! client could: register the players, befriend them in a random graph, credit green
+//! actions through the partner channel, and ripen the balls on a manual clock.
+
+use crate::admin::OpsClient;
+use crate::bots::graph::{Edge, friend_graph};
+use crate::bots::knowledge::{GameClock, Knowledge};
+use crate::bots::pace::TokenBucket;
+use crate::bots::plan::Planned;
+use crate::bots::progress::Progress;
+use crate::bots::report::SetupReport;
+use crate::bots::wire::{Wire, WireError};
+use crate::connection::ReplyOutcome;
+use crate::error::CliError;
+use crate::time_text::local_date;
+use canopy_shared::admin::{ClockAdvance, ClockTime, PartnerAction};
+use canopy_shared::reply::{HelloResult, PingResult, RecordActionResult, RegisterResult};
+use canopy_shared::{ErrorCode, Millis, PROTOCOL_VERSION, PlayerId, Request};
+use futures_util::StreamExt;
+use futures_util::stream;
+use rand::SeedableRng;
+use rand::rngs::SmallRng;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Connections opened (and players registered) at once.
+const CONNECT_CONCURRENCY: usize = 64;
+/// Ops HTTP calls in flight at once.
+const OPS_CONCURRENCY: usize = 32;
+/// Partner actions credited to each player: kind and how many (526 g in five balls with
+/// the default grams; all well under their caps).
+const GRANTS: [(&str, usize); 3] = [("utility_bill", 1), ("bus", 2), ("metro", 2)];
+/// Steps each bot reports when the clock cannot be moved (200 g in the day's walk ball).
+const WALK_STEPS: u64 = 10_000;
+/// How far a manual clock moves so that every ball made now is ripe: from any time of
+/// day, the next 07:00 is at most 31 h away.
+pub const RIPEN_ADVANCE_MS: u64 = 31 * 3_600_000;
+/// The server's built-in admin token, used when none is given (local play only).
+pub const DEFAULT_ADMIN_TOKEN: &str = "canopy-admin";
+
+/// What setup needs.
+#[derive(Clone, Debug)]
+pub struct SetupOptions {
+    /// Players to register, one bot each.
+    pub players: usize,
+    /// Friends each player should get.
+    pub friends_per_player: usize,
+    /// The game socket URL.
+    pub server_url: String,
+    /// The game day's UTC offset in minutes (for walk refs and day checks).
+    pub utc_offset: i32,
+    /// Each bot's client-side request rate cap (0: none).
+    pub bot_max_rate: f64,
+    /// The seed of the friend graph.
+    pub seed: u64,
+}
+
+/// One bot's seat: its connection, its pace and what it knows.
+pub struct Seat {
+    /// Its player.
+    pub player: PlayerId,
+    /// Its connection, logged in as the player.
+    pub wire: Wire,
+    /// Keeps it under the server's per-connection rate limit.
+    pub limiter: TokenBucket,
+    /// What it knows.
+    pub know: Knowledge,
+}
+
+impl Seat {
+    /// Sends one setup request at the bot's pace; events are ignored.
+    async fn call(&mut self, request: &Request) -> Result<ReplyOutcome, WireError> {
+        self.limiter.take().await;
+        self.wire.call(request, |_| {}).await
+    }
+}
+
+/// A world ready to run.
+pub struct World {
+    /// One seat per player.
+    pub seats: Vec<Seat>,
+    /// The game clock.
+    pub clock: GameClock,
+    /// What setup built.
+    pub report: SetupReport,
+    /// Remarks for the report.
+    pub notes: Vec<String>,
+}
+
+/// What the ops HTTP allows.
+#[derive(Clone, Debug)]
+enum OpsAccess {
+    /// Admin calls work and the clock is manual.
+    Manual,
+    /// Admin calls work; the clock is the wall clock.
+    Wall,
+    /// Admin calls do not work (why).
+    Unusable(String),
+}
+
+/// Builds the world.
+pub async fn build(
+    options: &SetupOptions,
+    ops: Arc<OpsClient>,
+    progress: &Progress,
+) -> Result<World, CliError> {
+    let started = Instant::now();
+    let mut notes = Vec::new();
+    let access = probe_ops(ops.clone()).await;
+    if let OpsAccess::Unusable(why) = &access {
+        notes.push(format!(
+            "the ops HTTP could not be used ({why}): no partner actions and no clock moves; \
+             bots reported walks only, and the balls ripen at 07:00 game time"
+        ));
+    }
+
+    let mut seats = register_all(options, progress).await?;
+    let hello = hello(&mut seats[0]).await?;
+
+    let mut rng = SmallRng::seed_from_u64(options.seed);
+    let edges = friend_graph(options.players, options.friends_per_player, &mut rng);
+    let friendships = befriend(&mut seats, &edges, progress, &mut notes).await;
+
+    let mut partner_actions = 0;
+    let mut grams = 0;
+    if !matches!(access, OpsAccess::Unusable(_)) {
+        let (count, credited) = grant_actions(&seats, ops.clone(), progress, &mut notes).await;
+        partner_actions = count;
+        grams += credited;
+    }
+    let mut walks = 0;
+    if !matches!(access, OpsAccess::Manual) {
+        let (count, credited) =
+            walk_all(&mut seats, hello.time, options.utc_offset, progress).await;
+        walks = count;
+        grams += credited;
+    }
+
+    let (clock, clock_advanced_ms) = match access {
+        OpsAccess::Manual => {
+            let advanced = advance_clock(ops).await?;
+            // Let the game loop ripen the balls before the bots look (a few ticks).
+            let tick = Duration::from_millis(1_000 / u64::from(hello.tick_rate_hz.max(1)));
+            tokio::time::sleep(tick * 3).await;
+            progress.say(&format!(
+                "setup: manual clock moved {} h so every ball is ripe",
+                RIPEN_ADVANCE_MS / 3_600_000
+            ));
+            (
+                GameClock::manual(advanced, options.utc_offset),
+                Some(RIPEN_ADVANCE_MS),
+            )
+        }
+        OpsAccess::Wall => {
+            notes.push(
+                "the server runs a wall clock: the balls made in setup ripen at 07:00 game time \
+                 the next morning, so until then collects and steals mostly get NOT_RIPE; run \
+                 against `canopy-server --clock manual` to load the energy paths"
+                    .to_owned(),
+            );
+            let now = ping(&mut seats[0]).await?;
+            (GameClock::wall(now, options.utc_offset), None)
+        }
+        OpsAccess::Unusable(_) => (GameClock::unknown(hello.time, options.utc_offset), None),
+    };
+
+    let ripe_balls = learn_all(&mut seats, &clock).await;
+    let players = seats.len();
+    let report = SetupReport {
+        seconds: (started.elapsed().as_secs_f64() * 1_000.0).round() / 1_000.0,
+        players,
+        friendships,
+        mean_friends: if players == 0 {
+            0.0
+        } else {
+            (2.0 * friendships as f64 / players as f64 * 100.0).round() / 100.0
+        },
+        partner_actions,
+        walks,
+        grams_per_player: if players == 0 {
+            0
+        } else {
+            grams / players as u64
+        },
+        clock: clock.kind_name().to_owned(),
+        clock_advanced_ms,
+        game_time: clock.now(),
+        ripe_balls,
+    };
+    Ok(World {
+        seats,
+        clock,
+        report,
+        notes,
+    })
+}
+
+/// Asks the ops HTTP to move the clock by 0 ms: 200 on a manual clock, 409 (`CONFLICT`)
+/// on a wall clock, 401 with a wrong token.
+async fn probe_ops(ops: Arc<OpsClient>) -> OpsAccess {
+    let answer = tokio::task::spawn_blocking(move || {
+        ops.post::<ClockTime>("/admin/clock/advance", Some(&ClockAdvance { ms: 0 }))
+    })
+    .await;
+    match answer {
+        Ok(Ok((_, _))) => OpsAccess::Manual,
+        Ok(Err(CliError::Server(body))) if body.code == ErrorCode::Conflict => OpsAccess::Wall,
+        Ok(Err(CliError::Server(body))) if body.code == ErrorCode::Unauthenticated => {
+            OpsAccess::Unusable(
+                "the admin token was refused: pass --admin-token or CANOPY_ADMIN_TOKEN".into(),
+            )
+        }
+        Ok(Err(err)) => OpsAccess::Unusable(err.to_string()),
+        Err(err) => OpsAccess::Unusable(format!("the ops call failed: {err}")),
+    }
+}
+
+/// Moves the manual clock forward so that every ball is ripe; returns the new time.
+async fn advance_clock(ops: Arc<OpsClient>) -> Result<Millis, CliError> {
+    let (clock, _): (ClockTime, _) = tokio::task::spawn_blocking(move || {
+        ops.post(
+            "/admin/clock/advance",
+            Some(&ClockAdvance {
+                ms: RIPEN_ADVANCE_MS,
+            }),
+        )
+    })
+    .await
+    .map_err(|err| CliError::Local(format!("the clock call failed: {err}")))??;
+    Ok(clock.time)
+}
+
+/// Opens one connection per player and registers them, a bounded number at a time.
+async fn register_all(options: &SetupOptions, progress: &Progress) -> Result<Vec<Seat>, CliError> {
+    let bar = progress.phase("register", options.players as u64);
+    let started = Instant::now();
+    let mut results: Vec<(usize, Result<Seat, String>)> = stream::iter(0..options.players)
+        .map(|index| {
+            let bar = bar.clone();
+            async move {
+                let seat = register_one(options, index).await;
+                bar.inc(1);
+                (index, seat)
+            }
+        })
+        .buffer_unordered(CONNECT_CONCURRENCY)
+        .collect()
+        .await;
+    results.sort_by_key(|(index, _)| *index);
+    let mut seats = Vec::with_capacity(results.len());
+    for (index, seat) in results {
+        seats.push(seat.map_err(|why| {
+            CliError::Connection(format!(
+                "setup could not register bot {index} at {}: {why}",
+                options.server_url
+            ))
+        })?);
+    }
+    progress.done(
+        &bar,
+        &format!(
+            "setup: registered {} players in {:.1} s",
+            seats.len(),
+            started.elapsed().as_secs_f64()
+        ),
+    );
+    Ok(seats)
+}
+
+async fn register_one(options: &SetupOptions, index: usize) -> Result<Seat, String> {
+    let mut wire = Wire::connect(&options.server_url).await?;
+    let mut limiter = TokenBucket::new(
+        options.bot_max_rate,
+        crate::bots::BOT_BURST,
+        tokio::time::Instant::now(),
+    );
+    limiter.take().await;
+    let name = format!("bot-{index}");
+    let outcome = wire
+        .call(&Request::Register { name }, |_| {})
+        .await
+        .map_err(|err| err.to_string())?;
+    let fields = outcome.map_err(|err| err.to_string())?;
+    let registered: RegisterResult = crate::bots::knowledge::typed(&fields)
+        .ok_or_else(|| "the register reply has no player_id".to_owned())?;
+    Ok(Seat {
+        player: registered.player_id,
+        wire,
+        limiter,
+        know: Knowledge::new(registered.player_id, Vec::new()),
+    })
+}
+
+async fn hello(seat: &mut Seat) -> Result<HelloResult, CliError> {
+    let request = Request::Hello {
+        version: PROTOCOL_VERSION,
+    };
+    setup_call(seat, &request).await
+}
+
+async fn ping(seat: &mut Seat) -> Result<Millis, CliError> {
+    let result: PingResult = setup_call(seat, &Request::Ping {}).await?;
+    Ok(result.time)
+}
+
+async fn setup_call<T: serde::de::DeserializeOwned>(
+    seat: &mut Seat,
+    request: &Request,
+) -> Result<T, CliError> {
+    let op = request.op_name();
+    let fields = seat
+        .call(request)
+        .await
+        .map_err(|err| CliError::Connection(format!("setup `{op}` failed: {err}")))??;
+    crate::bots::knowledge::typed(&fields).ok_or_else(|| {
+        CliError::Connection(format!("the `{op}` reply does not have the expected shape"))
+    })
+}
+
+/// Makes the friendships: every `from` sends `friend_request`, then every `to` accepts.
+/// Returns how many friendships exist; each seat learns its friends.
+async fn befriend(
+    seats: &mut [Seat],
+    edges: &[Edge],
+    progress: &Progress,
+    notes: &mut Vec<String>,
+) -> usize {
+    let started = Instant::now();
+    let bar = progress.phase("befriend", 2 * edges.len() as u64);
+    let players: Vec<PlayerId> = seats.iter().map(|seat| seat.player).collect();
+    let mut asks: Vec<Vec<usize>> = vec![Vec::new(); seats.len()];
+    let mut answers: Vec<Vec<usize>> = vec![Vec::new(); seats.len()];
+    for (index, edge) in edges.iter().enumerate() {
+        asks[edge.from].push(index);
+        answers[edge.to].push(index);
+    }
+    let mut failures: BTreeMap<String, usize> = BTreeMap::new();
+
+    // Requests, then accepts of the requests that went through.
+    let asked = run_edges(seats, &asks, &bar, |edge| Request::FriendRequest {
+        player_id: players[edges[edge].to],
+    })
+    .await;
+    let mut requested = vec![false; edges.len()];
+    for (edge, outcome) in asked {
+        match outcome {
+            Ok(()) => requested[edge] = true,
+            Err(code) => *failures.entry(code).or_default() += 1,
+        }
+    }
+    let answers: Vec<Vec<usize>> = answers
+        .into_iter()
+        .map(|list| list.into_iter().filter(|edge| requested[*edge]).collect())
+        .collect();
+    let accepted = run_edges(seats, &answers, &bar, |edge| Request::FriendAccept {
+        player_id: players[edges[edge].from],
+    })
+    .await;
+    let mut made = 0;
+    for (edge, outcome) in accepted {
+        match outcome {
+            Ok(()) => {
+                made += 1;
+                let Edge { from, to } = edges[edge];
+                seats[from].know.friends.push(players[to]);
+                seats[to].know.friends.push(players[from]);
+            }
+            Err(code) => *failures.entry(code).or_default() += 1,
+        }
+    }
+    for seat in seats.iter_mut() {
+        let friends = std::mem::take(&mut seat.know.friends);
+        seat.know = Knowledge::new(seat.player, friends);
+    }
+    if !failures.is_empty() {
+        let list: Vec<String> = failures
+            .iter()
+            .map(|(code, count)| format!("{code} {count}"))
+            .collect();
+        notes.push(format!(
+            "setup: some friend requests or accepts failed ({}); those pairs are not friends",
+            list.join(", ")
+        ));
+    }
+    progress.done(
+        &bar,
+        &format!(
+            "setup: {made} friendships in {:.1} s",
+            started.elapsed().as_secs_f64()
+        ),
+    );
+    made
+}
+
+/// Every seat sends one request per edge in its list, in order, all seats at once.
+/// Returns each edge's outcome: `Ok` or the failure's code.
+async fn run_edges(
+    seats: &mut [Seat],
+    lists: &[Vec<usize>],
+    bar: &indicatif::ProgressBar,
+    request: impl Fn(usize) -> Request,
+) -> Vec<(usize, Result<(), String>)> {
+    let request = &request;
+    let per_seat: Vec<Vec<(usize, Result<(), String>)>> =
+        stream::iter(seats.iter_mut().zip(lists.iter()))
+            .map(|(seat, list)| async move {
+                let mut outcomes = Vec::with_capacity(list.len());
+                for edge in list {
+                    let outcome = match seat.call(&request(*edge)).await {
+                        Ok(Ok(_)) => Ok(()),
+                        Ok(Err(error)) => Err(error.code.as_str().to_owned()),
+                        Err(err) => Err(format!("no reply ({err})")),
+                    };
+                    bar.inc(1);
+                    outcomes.push((*edge, outcome));
+                }
+                outcomes
+            })
+            .buffer_unordered(usize::MAX)
+            .collect()
+            .await;
+    per_seat.into_iter().flatten().collect()
+}
+
+/// Credits every player the [`GRANTS`] through the partner channel. Returns the actions
+/// credited and the grams they made.
+async fn grant_actions(
+    seats: &[Seat],
+    ops: Arc<OpsClient>,
+    progress: &Progress,
+    notes: &mut Vec<String>,
+) -> (usize, u64) {
+    let started = Instant::now();
+    let mut actions = Vec::new();
+    for seat in seats {
+        for (kind, count) in GRANTS {
+            for n in 0..count {
+                actions.push(PartnerAction {
+                    player_id: seat.player,
+                    kind: kind.to_owned(),
+                    quantity: None,
+                    reference: format!("bots-{kind}-{n}"),
+                });
+            }
+        }
+    }
+    let bar = progress.phase("actions", actions.len() as u64);
+    let outcomes: Vec<Result<u64, String>> = stream::iter(actions)
+        .map(|action| {
+            let ops = ops.clone();
+            let bar = bar.clone();
+            async move {
+                let outcome = tokio::task::spawn_blocking(move || {
+                    ops.post::<RecordActionResult>("/admin/actions", Some(&action))
+                })
+                .await;
+                bar.inc(1);
+                match outcome {
+                    Ok(Ok((result, _))) => Ok(result.grams),
+                    Ok(Err(err)) => Err(err.to_string()),
+                    Err(err) => Err(err.to_string()),
+                }
+            }
+        })
+        .buffer_unordered(OPS_CONCURRENCY)
+        .collect()
+        .await;
+    let mut credited = 0;
+    let mut grams = 0;
+    let mut first_failure = None;
+    let mut failed = 0;
+    for outcome in outcomes {
+        match outcome {
+            Ok(g) => {
+                credited += 1;
+                grams += g;
+            }
+            Err(why) => {
+                failed += 1;
+                first_failure.get_or_insert(why);
+            }
+        }
+    }
+    if let Some(why) = first_failure {
+        notes.push(format!(
+            "setup: {failed} partner actions failed, the first with: {why}"
+        ));
+    }
+    progress.done(
+        &bar,
+        &format!(
+            "setup: {credited} partner actions ({grams} g) in {:.1} s",
+            started.elapsed().as_secs_f64()
+        ),
+    );
+    (credited, grams)
+}
+
+/// Every bot reports today's steps. Returns the walks credited and their grams.
+async fn walk_all(
+    seats: &mut [Seat],
+    now: Millis,
+    utc_offset: i32,
+    progress: &Progress,
+) -> (usize, u64) {
+    let bar = progress.phase("walk", seats.len() as u64);
+    let reference = format!("bots-walk-{}", local_date(now, utc_offset));
+    let outcomes: Vec<Option<u64>> = stream::iter(seats.iter_mut())
+        .map(|seat| {
+            let request = Request::RecordAction {
+                kind: "walk".to_owned(),
+                quantity: Some(WALK_STEPS),
+                reference: reference.clone(),
+            };
+            let bar = bar.clone();
+            async move {
+                let outcome = seat.call(&request).await;
+                bar.inc(1);
+                match outcome {
+                    Ok(Ok(fields)) => crate::bots::knowledge::typed::<RecordActionResult>(&fields)
+                        .map(|result| result.grams),
+                    _ => None,
+                }
+            }
+        })
+        .buffer_unordered(CONNECT_CONCURRENCY)
+        .collect()
+        .await;
+    let walks = outcomes.iter().flatten().count();
+    let grams = outcomes.iter().flatten().sum();
+    progress.done(&bar, &format!("setup: {walks} walks ({grams} g)"));
+    (walks, grams)
+}
+
+/// Every bot asks `me` to learn its balance and balls. Returns the ripe balls in all.
+async fn learn_all(seats: &mut [Seat], clock: &GameClock) -> usize {
+    let counts: Vec<usize> = stream::iter(seats.iter_mut())
+        .map(|seat| async move {
+            let Seat {
+                wire,
+                limiter,
+                know,
+                ..
+            } = seat;
+            limiter.take().await;
+            let planned = Planned::Me;
+            let outcome = wire
+                .call(&planned.request(), |pushed| know.apply_event(&pushed))
+                .await;
+            match outcome {
+                Ok(outcome) => know.apply_reply(&planned, &outcome, clock),
+                Err(_) => know.uncertain = true,
+            }
+            know.roll_day(clock);
+            know.ripe_balls(clock).count()
+        })
+        .buffer_unordered(usize::MAX)
+        .collect()
+        .await;
+    counts.into_iter().sum()
+}

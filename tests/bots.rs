@@ -1,0 +1,207 @@
+//! `canopy bots` end to end: the real binary sets up a small world on a real server with
+//! a manual clock, runs the mix, and its JSON report must show work done and nothing
+//! broken.
+
+mod support;
+
+use anyhow::{Context as _, Result, bail};
+use serde_json::Value;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use support::{ADMIN_TOKEN, Server, bin_dir};
+
+/// Runs `canopy bots` against `server` with `args`; returns the exit code, the JSON
+/// report it wrote, and its stdout.
+fn bots(server: &Server, report: &std::path::Path, args: &[&str]) -> Result<(i32, Value, String)> {
+    let mut child = Command::new(bin_dir().join("canopy"))
+        .arg("bots")
+        .args(args)
+        .args(["--server", &format!("ws://{}/ws", server.game_addr)])
+        .args(["--ops", &format!("http://{}", server.ops_addr)])
+        .args(["--admin-token", ADMIN_TOKEN])
+        .arg("--report")
+        .arg(report)
+        .env_remove("CANOPY_SERVER")
+        .env_remove("CANOPY_PROFILE")
+        .env("XDG_CONFIG_HOME", report.with_extension("config"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("spawning canopy bots")?;
+    let started = Instant::now();
+    while child.try_wait()?.is_none() {
+        if started.elapsed() > Duration::from_secs(120) {
+            child.kill()?;
+            bail!("canopy bots did not finish within 120 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let output = child.wait_with_output()?;
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let code = output.status.code().unwrap_or(-1);
+    let text = std::fs::read_to_string(report)
+        .with_context(|| format!("no report (exit {code}): {stdout}\n{stderr}"))?;
+    let report: Value = serde_json::from_str(&text).context("the report is JSON")?;
+    Ok((code, report, format!("{stdout}\n{stderr}")))
+}
+
+fn count(report: &Value, op: &str) -> u64 {
+    report["per_op"][op]["count"].as_u64().unwrap_or(0)
+}
+
+fn ok_count(report: &Value, op: &str) -> u64 {
+    count(report, op) - report["per_op"][op]["errors"].as_u64().unwrap_or(0)
+}
+
+#[test]
+fn a_short_bot_run_does_work_and_finds_nothing_wrong() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let server = Server::start_manual(&dir.path().join("data"))?;
+    let path = dir.path().join("report.json");
+    let (code, report, output) = bots(
+        &server,
+        &path,
+        &[
+            "--players",
+            "20",
+            "--friends-per-player",
+            "4",
+            "--duration",
+            "5s",
+            "--mix",
+            "collect=40,steal=30,water=10,read=20",
+            "--seed",
+            "7",
+        ],
+    )?;
+    let pretty = serde_json::to_string_pretty(&report)?;
+    assert_eq!(code, 0, "a clean run exits 0:\n{output}\n{pretty}");
+
+    // Setup built the world through the protocol and the ops HTTP.
+    assert_eq!(report["config"]["players"], 20);
+    assert_eq!(report["config"]["seed"], 7);
+    assert_eq!(report["setup"]["players"], 20);
+    assert_eq!(report["setup"]["friendships"], 40, "{pretty}");
+    assert_eq!(report["setup"]["clock"], "manual");
+    assert_eq!(report["setup"]["partner_actions"], 100, "5 per player");
+    assert!(
+        report["setup"]["ripe_balls"].as_u64() >= Some(100),
+        "{pretty}"
+    );
+
+    // The run did work.
+    let ops = report["ops"].as_u64().context("ops")?;
+    assert!(ops > 0, "{pretty}");
+    assert!(report["ops_per_s"].as_f64() > Some(0.0), "{pretty}");
+    assert!(
+        ok_count(&report, "steal") >= 1,
+        "a steal succeeded: {pretty}"
+    );
+    assert!(
+        ok_count(&report, "collect") + ok_count(&report, "collect_all") >= 1,
+        "a collect succeeded: {pretty}"
+    );
+    for op in ["steal", "collect", "collect_all", "water", "me"] {
+        let stats = &report["per_op"][op];
+        for key in [
+            "count", "errors", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms",
+        ] {
+            assert!(stats.get(key).is_some(), "per_op.{op}.{key}: {pretty}");
+        }
+    }
+    let steal = &report["per_op"]["steal"];
+    assert!(
+        steal["p50_ms"].as_f64() <= steal["max_ms"].as_f64(),
+        "{pretty}"
+    );
+
+    // And found nothing wrong.
+    assert_eq!(report["violation_count"], 0, "{pretty}");
+    assert_eq!(report["violations"], Value::Array(Vec::new()), "{pretty}");
+    assert_eq!(
+        report["unexpected_errors"],
+        Value::Object(Default::default()),
+        "{pretty}"
+    );
+    assert_eq!(report["transport_errors"], 0, "{pretty}");
+    let events = report["events"].as_object().context("events")?;
+    assert!(events.contains_key("energy_stolen"), "{pretty}");
+
+    // The human text says the same on stdout.
+    assert!(output.contains("ops/s"), "{output}");
+    assert!(output.contains("violations: 0"), "{output}");
+    Ok(())
+}
+
+#[test]
+fn a_server_that_breaks_the_rules_is_caught() -> Result<()> {
+    // Thieves take 40–60 % a hit and friends may be watered 5 times a day: the bots,
+    // which hold the server to GAME.md's defaults, must say so.
+    let dir = tempfile::tempdir()?;
+    let start = support::START.to_string();
+    let server = Server::start_with_env(
+        &dir.path().join("data"),
+        &["--clock", "manual", "--clock-start", &start],
+        &[
+            ("CANOPY_STEAL__MIN_SHARE", "0.4"),
+            ("CANOPY_STEAL__MAX_SHARE", "0.6"),
+            ("CANOPY_WATER__PER_FRIEND_PER_DAY", "5"),
+        ],
+    )?;
+    let path = dir.path().join("report.json");
+    let (code, report, output) = bots(
+        &server,
+        &path,
+        &[
+            "--players",
+            "20",
+            "--friends-per-player",
+            "4",
+            "--duration",
+            "4s",
+            "--seed",
+            "5",
+            "--quiet",
+        ],
+    )?;
+    let pretty = serde_json::to_string_pretty(&report)?;
+    assert_eq!(code, 2, "violations make the exit status 2: {output}");
+    let by_check = &report["violations_by_check"];
+    assert!(by_check["steal_over_share"].as_u64() > Some(0), "{pretty}");
+    let first = &report["violations"][0];
+    assert!(first["description"].as_str().is_some(), "{pretty}");
+    assert!(first["player"].as_u64().is_some(), "{pretty}");
+    assert!(output.contains("steal_over_share"), "{output}");
+    Ok(())
+}
+
+#[test]
+fn open_loop_keeps_the_asked_rate() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let server = Server::start_manual(&dir.path().join("data"))?;
+    let path = dir.path().join("report.json");
+    let (code, report, output) = bots(
+        &server,
+        &path,
+        &[
+            "--players",
+            "10",
+            "--friends-per-player",
+            "3",
+            "--duration",
+            "3s",
+            "--rate",
+            "40",
+            "--quiet",
+        ],
+    )?;
+    let pretty = serde_json::to_string_pretty(&report)?;
+    assert_eq!(code, 0, "{output}\n{pretty}");
+    assert_eq!(report["config"]["mode"], "open");
+    let rate = report["ops_per_s"].as_f64().context("ops_per_s")?;
+    assert!((25.0..=48.0).contains(&rate), "about 40 req/s: {pretty}");
+    assert_eq!(report["violation_count"], 0, "{pretty}");
+    Ok(())
+}
