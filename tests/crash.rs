@@ -319,6 +319,19 @@ async fn acknowledged_changes_survive_random_sigkills() -> Result<()> {
         balances + in_balls + total("in_team_trees") + total("planted") + total("expired"),
         "created = balances + balls + team trees + planted + expired ({totals:?})"
     );
+    let (status, audit) = http(
+        &server.ops_addr,
+        "GET",
+        "/admin/audit",
+        Some(support::ADMIN_TOKEN),
+        None,
+    )?;
+    assert_eq!(status, 200, "{audit}");
+    assert_eq!(
+        audit["balanced"],
+        json!(true),
+        "per ball, per player and in total: {audit}"
+    );
     eprintln!(
         "crash test: {} SIGKILLs and {} SIGTERMs survived, {actions} acknowledged actions and {} acknowledged collects checked",
         stops - stops / 3,

@@ -50,6 +50,21 @@ async fn admin_calls_refuse_missing_wrong_and_player_tokens() -> Result<()> {
     let (status, answer) = server.admin("/admin/actions", body)?;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["grams"], 52);
+    let (status, _) = http(&server.ops_addr, "GET", "/admin/audit", Some(&token), None)?;
+    assert_eq!(status, 401, "the audit is an admin call too");
+    let (status, audit) = http(
+        &server.ops_addr,
+        "GET",
+        "/admin/audit",
+        Some(support::ADMIN_TOKEN),
+        None,
+    )?;
+    assert_eq!(status, 200, "{audit}");
+    assert_eq!(audit["balanced"], true, "{audit}");
+    assert_eq!(
+        (audit["created"].as_u64(), audit["in_balls"].as_u64()),
+        (Some(52), Some(52))
+    );
     Ok(())
 }
 

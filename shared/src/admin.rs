@@ -58,3 +58,31 @@ pub struct AdminError {
     /// What went wrong.
     pub error: ErrorBody,
 }
+
+/// The answer of `GET /admin/audit`: the conservation identities of GAME.md, checked
+/// over the whole world and the whole ledger.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditReport {
+    /// Whether every identity holds.
+    pub balanced: bool,
+    /// Grams ever created by green actions.
+    pub created: u64,
+    /// Grams in players' balances.
+    pub balances: u64,
+    /// Grams left in live balls.
+    pub in_balls: u64,
+    /// Grams in team trees.
+    pub in_team_trees: u64,
+    /// Grams spent on planted trees.
+    pub planted: u64,
+    /// Grams lost to expiry.
+    pub expired: u64,
+    /// Players and balls checked.
+    pub players: u64,
+    /// Live balls checked.
+    pub balls: u64,
+    /// Ledger entries read.
+    pub ledger_entries: u64,
+    /// Each identity that failed, in words (empty when balanced).
+    pub problems: Vec<String>,
+}

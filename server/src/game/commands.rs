@@ -2,12 +2,12 @@
 //! queue the reply. Nothing here decides a rule; handlers call `rules`.
 
 use super::GameClock;
-use super::account;
 use super::energy::{self, ActionReport};
 use super::resources::{
     AdminOp, Command, Health, Inbox, Op, Origin, Outbox, Reply, SessionId, Sessions, Settings,
 };
 use super::state::fail;
+use super::{account, audit};
 use super::{feed, friends, props, teams, transfers};
 use crate::config::Reporter;
 use bevy_ecs::world::World;
@@ -46,6 +46,7 @@ fn apply(world: &mut World, command: Command) {
         Op::Admin(AdminOp::PartnerAction(_)) => "admin_action",
         Op::Admin(AdminOp::GrantProps(_)) => "admin_props",
         Op::Admin(AdminOp::AdvanceClock(_)) => "admin_clock_advance",
+        Op::Admin(AdminOp::Audit) => "admin_audit",
     };
     let outcome = if let Some(failure) = world.resource::<Health>().store_failure.clone() {
         fail(
@@ -206,6 +207,7 @@ fn apply_admin(world: &mut World, op: AdminOp) -> Outcome {
             encode(energy::record_action(world, &report))
         }
         AdminOp::GrantProps(grant) => encode(props::grant_props(world, &grant)),
+        AdminOp::Audit => encode(audit::audit(world)),
         AdminOp::AdvanceClock(ms) => encode(match world.resource_mut::<GameClock>().advance(ms) {
             Some(time) => Ok(ClockTime { time }),
             None => fail(

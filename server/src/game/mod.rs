@@ -3,6 +3,7 @@
 //! [`Command`]s in and [`TickOutcome`]s out.
 
 pub mod account;
+pub mod audit;
 pub mod clock;
 pub mod commands;
 pub mod components;

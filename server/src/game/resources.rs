@@ -170,6 +170,8 @@ pub enum AdminOp {
     GrantProps(GrantProps),
     /// Move a manual clock.
     AdvanceClock(u64),
+    /// Check the conservation identities over the whole world.
+    Audit,
 }
 
 /// What a command asks for.

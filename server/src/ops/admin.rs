@@ -133,6 +133,14 @@ pub async fn advance_clock(
     }
 }
 
+/// `GET /admin/audit`: the conservation identities over the whole world and ledger.
+pub async fn audit(State(state): State<OpsState>, headers: HeaderMap) -> Response {
+    if !authorized(&state, &headers) {
+        return unauthorized();
+    }
+    call_game(&state, AdminOp::Audit).await
+}
+
 /// `POST /admin/reload`: 200, or 400 naming the config error (the old config stays).
 pub async fn reload(State(state): State<OpsState>, headers: HeaderMap) -> Response {
     if !authorized(&state, &headers) {

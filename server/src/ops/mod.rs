@@ -41,6 +41,7 @@ pub fn router(state: OpsState) -> Router {
         .route("/admin/clock/advance", post(admin::advance_clock))
         .route("/admin/reload", post(admin::reload))
         .route("/admin/tick-rate", post(admin::tick_rate))
+        .route("/admin/audit", get(admin::audit))
         .merge(web::routes())
         .with_state(state)
 }

@@ -1,0 +1,103 @@
+//! The conservation audit behind `GET /admin/audit`: the three identities of GAME.md
+//! ("Fair play"), checked over the World and the store's whole ledger. It reads
+//! everything, so it is an operator's tool, not something for every tick.
+
+use super::components::{Profile, Wallet};
+use super::resources::{Ledger, StoreHandle};
+use crate::store::{Account, Ball};
+use bevy_ecs::world::World;
+use canopy_shared::admin::AuditReport;
+use canopy_shared::{BallId, ErrorBody, ErrorCode, PlayerId};
+use std::collections::HashMap;
+
+/// Net grams per balance and per ball according to the ledger, and the entries read.
+struct LedgerView {
+    players: HashMap<PlayerId, i128>,
+    balls: HashMap<BallId, i128>,
+    entries: u64,
+}
+
+fn ledger_balances(world: &World) -> Result<LedgerView, ErrorBody> {
+    let entries = world
+        .resource::<StoreHandle>()
+        .0
+        .ledger()
+        .map_err(|err| ErrorBody::new(ErrorCode::Internal, err.to_string()))?;
+    let (mut players, mut balls) = (HashMap::new(), HashMap::new());
+    let pending = &world.resource::<Ledger>().pending;
+    for entry in entries.iter().chain(pending) {
+        let grams = i128::from(entry.grams);
+        for (account, sign) in [(entry.from, -1), (entry.to, 1)] {
+            match account {
+                Account::Balance(player) => *players.entry(player).or_default() += sign * grams,
+                Account::Ball(ball) => *balls.entry(ball).or_default() += sign * grams,
+                _ => {}
+            }
+        }
+    }
+    Ok(LedgerView {
+        players,
+        balls,
+        entries: (entries.len() + pending.len()) as u64,
+    })
+}
+
+/// Checks every identity and reports the totals and any problem found.
+pub fn audit(world: &mut World) -> Result<AuditReport, ErrorBody> {
+    let ledger = ledger_balances(world)?;
+    let mut problems = Vec::new();
+    let (mut balances, mut players) = (0u64, 0u64);
+    let mut wallets = world.query::<(&Profile, &Wallet)>();
+    for (profile, wallet) in wallets.iter(world) {
+        players += 1;
+        balances += wallet.energy;
+        let expected = ledger.players.get(&profile.id).copied().unwrap_or(0);
+        if i128::from(wallet.energy) != expected {
+            problems.push(format!(
+                "player {}: balance {} g but the ledger says {expected} g",
+                profile.id, wallet.energy
+            ));
+        }
+    }
+    let (mut in_balls, mut balls) = (0u64, 0u64);
+    let mut live = world.query::<&Ball>();
+    for ball in live.iter(world) {
+        balls += 1;
+        in_balls += ball.left;
+        if ball.full != ball.left + ball.stolen {
+            problems.push(format!(
+                "ball {}: full {} g ≠ left {} g + stolen {} g",
+                ball.id, ball.full, ball.left, ball.stolen
+            ));
+        }
+        let expected = ledger.balls.get(&ball.id).copied().unwrap_or(0);
+        if i128::from(ball.left) != expected {
+            problems.push(format!(
+                "ball {}: {} g left but the ledger says {expected} g",
+                ball.id, ball.left
+            ));
+        }
+    }
+    let totals = world.resource::<Ledger>().totals.clone();
+    let held = balances + in_balls + totals.in_team_trees + totals.planted + totals.expired;
+    if totals.created != held {
+        problems.push(format!(
+            "created {} g ≠ balances + balls + team trees + planted + expired = {held} g",
+            totals.created
+        ));
+    }
+    problems.truncate(100);
+    Ok(AuditReport {
+        balanced: problems.is_empty(),
+        created: totals.created,
+        balances,
+        in_balls,
+        in_team_trees: totals.in_team_trees,
+        planted: totals.planted,
+        expired: totals.expired,
+        players,
+        balls,
+        ledger_entries: ledger.entries,
+        problems,
+    })
+}
