@@ -179,9 +179,7 @@ impl GameLoop {
     }
 
     fn deliver(&mut self, outcome: TickOutcome) {
-        for (op, result) in &outcome.results {
-            self.metrics.count_command(op, result);
-        }
+        self.metrics.count_commands(&outcome.results);
         if outcome.commands > 0 || outcome.batch_records > 1 {
             self.metrics
                 .batch_records

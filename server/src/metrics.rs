@@ -137,14 +137,22 @@ impl Metrics {
         }
     }
 
-    /// Counts one command result.
-    pub fn count_command(&self, op: &str, result: &str) {
-        self.commands
-            .get_or_create(&CommandLabels {
-                op: op.to_owned(),
-                result: result.to_owned(),
-            })
-            .inc();
+    /// Counts a tick's command results, one label lookup per distinct (op, result)
+    /// rather than one per command.
+    pub fn count_commands(&self, results: &[(&'static str, &'static str)]) {
+        let mut counts: std::collections::HashMap<(&str, &str), u64> =
+            std::collections::HashMap::new();
+        for &pair in results {
+            *counts.entry(pair).or_default() += 1;
+        }
+        for ((op, result), count) in counts {
+            self.commands
+                .get_or_create(&CommandLabels {
+                    op: op.to_owned(),
+                    result: result.to_owned(),
+                })
+                .inc_by(count);
+        }
     }
 
     /// Sets the ledger gauges from the totals.
