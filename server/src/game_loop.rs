@@ -57,8 +57,6 @@ pub struct GameLoop {
     control: mpsc::UnboundedReceiver<Control>,
     stopping: Arc<AtomicBool>,
     links: HashMap<SessionId, SessionLink>,
-    by_player: HashMap<PlayerId, Vec<SessionId>>,
-    player_of: HashMap<SessionId, PlayerId>,
     admin_waiters: HashMap<u64, oneshot::Sender<AdminAnswer>>,
     next_admin_key: u64,
     tick_rate_hz: u32,
@@ -84,8 +82,6 @@ impl GameLoop {
             control,
             stopping,
             links: HashMap::new(),
-            by_player: HashMap::new(),
-            player_of: HashMap::new(),
             admin_waiters: HashMap::new(),
             next_admin_key: 0,
             metrics,
@@ -167,14 +163,6 @@ impl GameLoop {
     fn forget(&mut self, session: SessionId) {
         self.game.disconnect(session);
         self.links.remove(&session);
-        if let Some(player) = self.player_of.remove(&session)
-            && let Some(sessions) = self.by_player.get_mut(&player)
-        {
-            sessions.retain(|&s| s != session);
-            if sessions.is_empty() {
-                self.by_player.remove(&player);
-            }
-        }
         self.metrics.sessions.set(self.links.len() as i64);
     }
 
@@ -193,14 +181,6 @@ impl GameLoop {
             .set(i64::from(self.game.store_failure().is_some()));
         self.metrics.game_time_ms.set(self.game.now() as i64);
         self.metrics.set_ledger(&self.game.totals());
-        for (session, player) in outcome.logins {
-            if let Some(previous) = self.player_of.insert(session, player)
-                && let Some(sessions) = self.by_player.get_mut(&previous)
-            {
-                sessions.retain(|&s| s != session);
-            }
-            self.by_player.entry(player).or_default().push(session);
-        }
         for reply in outcome.replies {
             match reply {
                 Reply::Session { session, text } => self.send(session, Utf8Bytes::from(text)),
@@ -218,9 +198,10 @@ impl GameLoop {
     }
 
     fn send_event(&mut self, player: PlayerId, event: &Event) {
-        let Some(sessions) = self.by_player.get(&player).cloned() else {
+        let sessions = self.game.sessions_of(player).to_vec();
+        if sessions.is_empty() {
             return;
-        };
+        }
         let text = Utf8Bytes::from(serde_json::to_string(event).expect("events serialize to JSON"));
         for session in sessions {
             self.send(session, text.clone());

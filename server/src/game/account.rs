@@ -1,7 +1,7 @@
 //! `register` and `login`: creating players and binding sessions to them.
 
 use super::components::{PlayerBundle, Profile};
-use super::resources::{Counters, Directory, Outbox, SessionId, Sessions};
+use super::resources::{Counters, Directory, SessionId, Sessions};
 use super::state::{fail, now, touch_player};
 use crate::store::PlayerRecord;
 use bevy_ecs::world::World;
@@ -42,14 +42,7 @@ pub fn validate_name(name: &str) -> Result<(), ErrorBody> {
 }
 
 fn bind_session(world: &mut World, session: SessionId, player: PlayerId) {
-    world
-        .resource_mut::<Sessions>()
-        .players
-        .insert(session, Some(player));
-    world
-        .resource_mut::<Outbox>()
-        .logins
-        .push((session, player));
+    world.resource_mut::<Sessions>().bind(session, player);
 }
 
 /// Creates a player and logs the session in as them.

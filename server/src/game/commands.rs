@@ -98,13 +98,7 @@ fn apply_client(world: &mut World, session: SessionId, request: Request) -> Outc
         Request::Ping {} => encode(Ok(PingResult {
             time: world.resource::<GameClock>().now(),
         })),
-        request => match world
-            .resource::<Sessions>()
-            .players
-            .get(&session)
-            .copied()
-            .flatten()
-        {
+        request => match world.resource::<Sessions>().player(session) {
             Some(player) => apply_player_op(world, player, request),
             None => fail(ErrorCode::Unauthenticated, "log in or register first"),
         },

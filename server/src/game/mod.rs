@@ -50,8 +50,6 @@ pub struct TickOutcome {
     pub replies: Vec<Reply>,
     /// Events for players.
     pub events: Vec<(PlayerId, Event)>,
-    /// Sessions that logged in this tick.
-    pub logins: Vec<(SessionId, PlayerId)>,
     /// Each command's op and result, for metrics.
     pub results: Vec<(&'static str, &'static str)>,
     /// Records written.
@@ -144,18 +142,12 @@ impl Game {
 
     /// Registers a connected session (not yet logged in).
     pub fn connect(&mut self, session: SessionId) {
-        self.world
-            .resource_mut::<Sessions>()
-            .players
-            .insert(session, None);
+        self.world.resource_mut::<Sessions>().connect(session);
     }
 
     /// Forgets a session that closed.
     pub fn disconnect(&mut self, session: SessionId) {
-        self.world
-            .resource_mut::<Sessions>()
-            .players
-            .remove(&session);
+        self.world.resource_mut::<Sessions>().disconnect(session);
     }
 
     /// Replaces the config (hot reload).
@@ -176,6 +168,11 @@ impl Game {
     /// Ledger totals, for metrics and audits.
     pub fn totals(&self) -> crate::store::LedgerTotals {
         self.world.resource::<Ledger>().totals.clone()
+    }
+
+    /// The sessions a player has open, for routing their events.
+    pub fn sessions_of(&self, player: PlayerId) -> &[SessionId] {
+        self.world.resource::<Sessions>().of(player)
     }
 
     /// Why the game stopped acknowledging changes, if it did.
@@ -231,7 +228,6 @@ impl Game {
             Ok(()) => {
                 outcome.replies = outbox.replies;
                 outcome.events = outbox.events;
-                outcome.logins = outbox.logins;
             }
             Err(err) => {
                 let failure = err.to_string();

@@ -224,17 +224,64 @@ pub struct Outbox {
     pub replies: Vec<Reply>,
     /// Events for players (delivered to each of their sessions).
     pub events: Vec<(PlayerId, Event)>,
-    /// Sessions that logged in this tick, and as whom.
-    pub logins: Vec<(SessionId, PlayerId)>,
     /// Each command's op and result (`ok` or an error code), for metrics.
     pub results: Vec<(&'static str, &'static str)>,
 }
 
-/// Connected sessions and who each is logged in as.
+/// Connected sessions and who each is logged in as: the one place that knows, used for
+/// authentication and for routing events to a player's sessions.
 #[derive(Resource, Default)]
 pub struct Sessions {
     /// Every connected session; `None` before login.
-    pub players: HashMap<SessionId, Option<PlayerId>>,
+    players: HashMap<SessionId, Option<PlayerId>>,
+    /// The sessions each logged-in player has open.
+    by_player: HashMap<PlayerId, Vec<SessionId>>,
+}
+
+impl Sessions {
+    /// A session connected (not logged in yet).
+    pub fn connect(&mut self, session: SessionId) {
+        self.players.insert(session, None);
+    }
+
+    /// A session logged in as `player` (possibly after being someone else).
+    pub fn bind(&mut self, session: SessionId, player: PlayerId) {
+        self.unbind(session);
+        self.players.insert(session, Some(player));
+        self.by_player.entry(player).or_default().push(session);
+    }
+
+    /// A session closed.
+    pub fn disconnect(&mut self, session: SessionId) {
+        self.unbind(session);
+        self.players.remove(&session);
+    }
+
+    fn unbind(&mut self, session: SessionId) {
+        if let Some(Some(player)) = self.players.get(&session)
+            && let Some(open) = self.by_player.get_mut(player)
+        {
+            open.retain(|&s| s != session);
+            if open.is_empty() {
+                self.by_player.remove(player);
+            }
+        }
+    }
+
+    /// Who a session is logged in as.
+    pub fn player(&self, session: SessionId) -> Option<PlayerId> {
+        self.players.get(&session).copied().flatten()
+    }
+
+    /// A player's open sessions (empty when offline).
+    pub fn of(&self, player: PlayerId) -> &[SessionId] {
+        self.by_player.get(&player).map_or(&[], Vec::as_slice)
+    }
+
+    /// Whether a player has a session open.
+    pub fn is_online(&self, player: PlayerId) -> bool {
+        self.by_player.contains_key(&player)
+    }
 }
 
 /// Whether the game may still acknowledge changes.

@@ -11,7 +11,6 @@ use crate::store::Ball;
 use bevy_ecs::world::World;
 use canopy_shared::model::PropKind;
 use canopy_shared::{Event, Millis, PlayerId};
-use std::collections::HashSet;
 
 /// Hits a thief may make on one ball: one, or two under an active double-click card.
 pub fn hits_allowed(world: &World, thief: PlayerId, now: Millis) -> u8 {
@@ -79,17 +78,10 @@ pub fn announce_stealable(world: &mut World) {
     if changed.is_empty() {
         return;
     }
-    let online: HashSet<PlayerId> = world
-        .resource::<Sessions>()
-        .players
-        .values()
-        .flatten()
-        .copied()
-        .collect();
     let mut events = Vec::new();
     for owner in changed {
         for friend in world.resource::<Social>().graph.friends(owner) {
-            if online.contains(&friend) {
+            if world.resource::<Sessions>().is_online(friend) {
                 events.push((friend, owner, stealable_from(world, owner, friend)));
             }
         }
