@@ -24,20 +24,25 @@ pub const HOUR: u64 = 3_600_000;
 /// The default admin token.
 pub const ADMIN_TOKEN: &str = "canopy-admin";
 
-/// Builds the workspace binaries once per test process and returns their directory.
+/// Builds the workspace binaries once per test process, in the test's own profile
+/// (`cargo test --release` tests release binaries), and returns their directory.
 pub fn bin_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let status = Command::new(env!("CARGO"))
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "canopy-server",
-                "-p",
-                "canopy-cli",
-                "--bins",
-            ])
+        let mut build = Command::new(env!("CARGO"));
+        build.args([
+            "build",
+            "--quiet",
+            "-p",
+            "canopy-server",
+            "-p",
+            "canopy-cli",
+            "--bins",
+        ]);
+        if !cfg!(debug_assertions) {
+            build.arg("--release");
+        }
+        let status = build
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .status()
             .expect("running cargo build for the binaries");
