@@ -42,6 +42,7 @@ fn bench_friend_views(c: &mut Criterion) {
         grams_per_ball: 100,
         now: NOW,
         friendships: (2..=501).map(|friend| (me, PlayerId(friend))).collect(),
+        wave_at: None,
     };
     let game = game(&shape);
     let world = game.world();
@@ -73,6 +74,7 @@ fn bench_steal(c: &mut Criterion) {
         friendships: (1..=PAIRS)
             .map(|i| (PlayerId(i), PlayerId(PAIRS + i)))
             .collect(),
+        wave_at: None,
     };
     let mut game = game(&shape);
     let mut next = 0u64;

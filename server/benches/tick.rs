@@ -25,6 +25,7 @@ fn loaded_game(dir: &std::path::Path) -> Game {
         grams_per_ball: 50,
         now: NOW,
         friendships: Vec::new(),
+        wave_at: None,
     };
     worldgen::generate(&store, &shape).expect("generate world");
     let config = Arc::new(Config::default_embedded());
@@ -99,6 +100,7 @@ fn bench_commit(c: &mut Criterion) {
         grams_per_ball: 50,
         now: NOW,
         friendships: Vec::new(),
+        wave_at: None,
     };
     worldgen::generate(&store, &shape).expect("generate");
     let snapshot = store.load().expect("load");

@@ -1,5 +1,7 @@
-//! A world generator: writes players and balls straight into a store, for benchmarks
-//! and load tests that need a large world without playing it into existence.
+//! A world generator: writes players, balls and friendships straight into a store, for
+//! benchmarks and load tests that need a large world without playing it into existence.
+//! It writes no ledger entries (only the `created` total), so `GET /admin/audit` flags
+//! the generated balls' ledger; play on top of it is audited as usual.
 
 use crate::game::rules::DAY_MS;
 use crate::store::{
@@ -23,6 +25,38 @@ pub struct WorldShape {
     pub now: Millis,
     /// Friendships to write.
     pub friendships: Vec<(PlayerId, PlayerId)>,
+    /// When set, every ball ripens at this instant (the 07:00 wave) instead of spread
+    /// over the day after `now`.
+    pub wave_at: Option<Millis>,
+}
+
+/// Friendships with a skewed degree distribution, as social graphs have: each player
+/// asks a Pareto-distributed number of random others (shape 2, so the mean degree is
+/// `mean_degree` and a few players have hundreds), capped at `max_degree` asks.
+pub fn skewed_friendships(
+    players: u64,
+    mean_degree: f64,
+    max_degree: u64,
+    seed: u64,
+) -> Vec<(PlayerId, PlayerId)> {
+    use rand::{RngExt, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    // Each friendship is one ask, and it adds a friend to both sides.
+    let scale = mean_degree / 4.0;
+    let mut pairs = Vec::with_capacity((players as f64 * mean_degree / 2.0) as usize);
+    for player in 1..=players {
+        let uniform: f64 = rng.random_range(f64::EPSILON..1.0);
+        let asks = ((scale / uniform.sqrt()) as u64).min(max_degree);
+        for _ in 0..asks {
+            let other = rng.random_range(1..=players);
+            if other != player {
+                pairs.push((PlayerId(player.min(other)), PlayerId(player.max(other))));
+            }
+        }
+    }
+    pairs.sort_unstable();
+    pairs.dedup();
+    pairs
 }
 
 /// The login token of generated player `id`: `gen-<id>` (only its hash is stored).
@@ -74,8 +108,10 @@ fn player(id: u64, now: Millis) -> PlayerRecord {
 }
 
 fn ball(id: u64, owner: u64, shape: &WorldShape, ball_count: u64) -> Ball {
-    // Ripening spread evenly over the next day, so every tick has some work.
-    let ripe_at = shape.now + 1 + id * DAY_MS / ball_count.max(1);
+    // Ripening spread evenly over the next day (every tick has some work), or a wave.
+    let ripe_at = shape
+        .wave_at
+        .unwrap_or(shape.now + 1 + id * DAY_MS / ball_count.max(1));
     Ball {
         id: BallId(id),
         owner: PlayerId(owner),
