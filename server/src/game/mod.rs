@@ -67,7 +67,15 @@ pub struct Game {
     world: World,
     schedule: Schedule,
     store: Arc<dyn Store>,
+    /// The game time the store last holds; an idle tick persists the clock only when it
+    /// is this far behind.
+    persisted_time: canopy_shared::Millis,
 }
+
+/// How stale the persisted clock may get in idle ticks: a restart after a crash resumes
+/// a wall clock from the system clock anyway, and a manual clock moves only in ticks
+/// that persist it.
+const CLOCK_PERSIST_INTERVAL_MS: u64 = 1_000;
 
 impl Game {
     /// Builds the World from what the store holds. The clock starts at `start` (default:
@@ -128,10 +136,12 @@ impl Game {
             )
                 .chain(),
         );
+        let persisted_time = meta.game_time;
         Ok(Self {
             world,
             schedule,
             store,
+            persisted_time,
         })
     }
 
@@ -221,9 +231,21 @@ impl Game {
             outcome.replies = outbox.replies;
             return outcome;
         }
+        let clock_moved = batch.meta.game_time != self.persisted_time;
+        let clock_stale = batch.meta.game_time >= self.persisted_time + CLOCK_PERSIST_INTERVAL_MS;
+        let manual = self.world.resource::<GameClock>().mode() == ClockMode::Manual;
+        if batch.is_empty() && !(clock_stale || (manual && clock_moved)) {
+            outcome.batch_records = 0;
+            outcome.replies = outbox.replies;
+            outcome.events = outbox.events;
+            return outcome;
+        }
         let started = Instant::now();
         let committed = self.store.commit(&batch);
         outcome.commit_time = started.elapsed();
+        if committed.is_ok() {
+            self.persisted_time = batch.meta.game_time;
+        }
         match committed {
             Ok(()) => {
                 outcome.replies = outbox.replies;
