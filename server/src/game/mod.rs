@@ -309,7 +309,7 @@ fn rebuild(world: &mut World, snapshot: Snapshot) {
     let mut teams = Teams::default();
     for team in snapshot.teams {
         for &member in &team.members {
-            teams.by_member.entry(member).or_default().insert(team.id);
+            teams.add_member(team.id, member);
         }
         teams.by_id.insert(team.id, team);
     }

@@ -144,8 +144,38 @@ pub struct Dirty {
 pub struct Teams {
     /// Every team by id.
     pub by_id: BTreeMap<TeamId, Team>,
-    /// The teams each player belongs to.
-    pub by_member: HashMap<PlayerId, BTreeSet<TeamId>>,
+    /// The teams each player belongs to: an index over the teams' member lists, kept
+    /// only through the methods below.
+    by_member: HashMap<PlayerId, BTreeSet<TeamId>>,
+}
+
+impl Teams {
+    /// Records that `player` is now a member of `team`.
+    pub fn add_member(&mut self, team: TeamId, player: PlayerId) {
+        self.by_member.entry(player).or_default().insert(team);
+    }
+
+    /// Records that `player` left `team`.
+    pub fn remove_member(&mut self, team: TeamId, player: PlayerId) {
+        if let Some(teams) = self.by_member.get_mut(&player) {
+            teams.remove(&team);
+            if teams.is_empty() {
+                self.by_member.remove(&player);
+            }
+        }
+    }
+
+    /// The teams a player belongs to.
+    pub fn of(&self, player: PlayerId) -> impl Iterator<Item = TeamId> + '_ {
+        self.by_member.get(&player).into_iter().flatten().copied()
+    }
+
+    /// Every player with their teams, for audits.
+    pub fn memberships(&self) -> impl Iterator<Item = (PlayerId, &BTreeSet<TeamId>)> {
+        self.by_member
+            .iter()
+            .map(|(&player, teams)| (player, teams))
+    }
 }
 
 /// A WebSocket session, numbered by the network layer.

@@ -40,11 +40,7 @@ fn view(world: &World, team: &Team) -> TeamView {
 /// Refuses a player already in `teams.max_per_player` teams.
 fn check_team_count(world: &World, player: PlayerId) -> Result<(), ErrorBody> {
     let max = config(world).teams.max_per_player;
-    let teams = world
-        .resource::<Teams>()
-        .by_member
-        .get(&player)
-        .map_or(0, |teams| teams.len());
+    let teams = world.resource::<Teams>().of(player).count();
     if teams >= max {
         return fail(
             ErrorCode::LimitReached,
@@ -74,12 +70,7 @@ pub fn create(
     let id = TeamId(Counters::take(
         &mut world.resource_mut::<Counters>().next_team,
     ));
-    world
-        .resource_mut::<Teams>()
-        .by_member
-        .entry(me)
-        .or_default()
-        .insert(id);
+    world.resource_mut::<Teams>().add_member(id, me);
     save(
         world,
         Team {
@@ -140,12 +131,7 @@ pub fn join(world: &mut World, me: PlayerId, id: TeamId) -> Result<Empty, ErrorB
     check_team_count(world, me)?;
     team.invited.remove(at);
     team.members.push(me);
-    world
-        .resource_mut::<Teams>()
-        .by_member
-        .entry(me)
-        .or_default()
-        .insert(id);
+    world.resource_mut::<Teams>().add_member(id, me);
     save(world, team);
     Ok(Empty {})
 }
@@ -160,9 +146,7 @@ pub fn leave(world: &mut World, me: PlayerId, id: TeamId) -> Result<Empty, Error
         );
     };
     team.members.remove(at);
-    if let Some(mine) = world.resource_mut::<Teams>().by_member.get_mut(&me) {
-        mine.remove(&id);
-    }
+    world.resource_mut::<Teams>().remove_member(id, me);
     save(world, team);
     Ok(Empty {})
 }
@@ -277,11 +261,10 @@ fn plant_team_tree(world: &mut World, team: &mut Team, grams: u64) {
 /// `teams`: the caller's teams.
 pub fn list(world: &World, me: PlayerId) -> Result<TeamsResult, ErrorBody> {
     let teams = world.resource::<Teams>();
-    let ids = teams.by_member.get(&me).cloned().unwrap_or_default();
     Ok(TeamsResult {
-        teams: ids
-            .iter()
-            .filter_map(|id| teams.by_id.get(id))
+        teams: teams
+            .of(me)
+            .filter_map(|id| teams.by_id.get(&id))
             .map(|team| view(world, team))
             .collect(),
     })

@@ -1076,15 +1076,12 @@ pub fn audit_limits(game: &Game, store: &MemoryStore) -> Result<(), String> {
         );
         for member in &team.members {
             ensure!(
-                teams
-                    .by_member
-                    .get(member)
-                    .is_some_and(|mine| mine.contains(id)),
+                teams.of(*member).any(|team| team == *id),
                 "member {member} of team {id} is missing from the member index"
             );
         }
     }
-    for (player, mine) in &teams.by_member {
+    for (player, mine) in teams.memberships() {
         ensure!(
             mine.len() <= config.teams.max_per_player,
             "player {player} is in {} teams",
@@ -1095,7 +1092,7 @@ pub fn audit_limits(game: &Game, store: &MemoryStore) -> Result<(), String> {
                 teams
                     .by_id
                     .get(id)
-                    .is_some_and(|team| team.members.contains(player)),
+                    .is_some_and(|team| team.members.contains(&player)),
                 "the member index puts {player} in team {id}, which does not list them"
             );
         }
