@@ -4,7 +4,8 @@ use anyhow::Context;
 use canopy_server::config::Config;
 use canopy_server::game::ClockMode;
 use canopy_server::server::{self, ServerOptions};
-use clap::{Parser, ValueEnum};
+use canopy_server::worldgen::{self, Ripening, WorldShape};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use tokio::net::TcpListener;
 
@@ -37,9 +38,59 @@ struct Flags {
     /// persisted game time, else now).
     #[arg(long)]
     clock_start: Option<u64>,
+    /// Instead of serving, do this and exit.
+    #[command(subcommand)]
+    command: Option<Task>,
+}
+
+/// One-off tasks on a store.
+#[derive(Subcommand)]
+enum Task {
+    /// Write a generated world (players `gen-<id>` tokens, balls, skewed friendships)
+    /// into an empty --data-dir, for load tests and benchmarks, and print a summary.
+    Generate(GenerateFlags),
+}
+
+#[derive(Args)]
+struct GenerateFlags {
+    /// Players to create: ids 1..=N, player N logs in with the token `gen-N`.
+    #[arg(long)]
+    players: u64,
+    /// Mean friends per player (Pareto-distributed, so most have few, some hundreds).
+    #[arg(long, default_value_t = 20)]
+    degree: u64,
+    /// Friendships one player asks for at most.
+    #[arg(long, default_value_t = 500)]
+    max_degree: u64,
+    /// Live balls per player.
+    #[arg(long, default_value_t = 3)]
+    balls_per_player: u64,
+    /// Grams in each ball.
+    #[arg(long, default_value_t = 50)]
+    grams: u64,
+    /// Seed of the friendship graph: the same seed gives the same world.
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// When the balls ripen: `now` (ripe at once), `wave` (all at the next 07:00 game-local)
+    /// or `spread` (evenly over the next day).
+    #[arg(long, value_enum, default_value = "now")]
+    ripen: Ripening,
+    /// The game time of the world, in ms since the Unix epoch (default: now).
+    #[arg(long)]
+    time: Option<u64>,
 }
 
 fn main() -> std::process::ExitCode {
+    let flags = Flags::parse();
+    if let Some(Task::Generate(generate)) = &flags.command {
+        return match generate_world(&flags, generate) {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("error: {err:#}");
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(err) => {
@@ -47,7 +98,7 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(start()) {
+    match runtime.block_on(start(flags)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
@@ -56,7 +107,7 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-async fn start() -> anyhow::Result<()> {
+async fn start(flags: Flags) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -65,7 +116,6 @@ async fn start() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| "info".into()),
         )
         .init();
-    let flags = Flags::parse();
     let config =
         Config::load(flags.config.as_deref(), std::env::vars()).context("the config is invalid")?;
     let game_listener = TcpListener::bind(&flags.listen)
@@ -85,6 +135,48 @@ async fn start() -> anyhow::Result<()> {
         clock_start: flags.clock_start,
     };
     server::run(options, game_listener, ops_listener, stop_signal()).await
+}
+
+/// Writes a generated world into the (empty) data dir and prints what it wrote as JSON.
+fn generate_world(flags: &Flags, task: &GenerateFlags) -> anyhow::Result<()> {
+    let config =
+        Config::load(flags.config.as_deref(), std::env::vars()).context("the config is invalid")?;
+    let started = std::time::Instant::now();
+    let now = task
+        .time
+        .unwrap_or_else(canopy_server::game::clock::wall_now);
+    let friendships =
+        worldgen::skewed_friendships(task.players, task.degree as f64, task.max_degree, task.seed);
+    let friendship_count = friendships.len();
+    let shape = WorldShape {
+        players: task.players,
+        balls_per_player: task.balls_per_player,
+        grams_per_ball: task.grams,
+        now,
+        friendships,
+        wave_at: None,
+    }
+    .ripening(task.ripen, config.day.utc_offset_minutes, config.ripen.hour);
+    let store =
+        canopy_server::store::SledStore::open(&flags.data_dir, config.store.cache_capacity_mb)
+            .context("opening the store")?;
+    anyhow::ensure!(
+        store.is_empty(),
+        "{} already holds a world: generate into an empty directory",
+        flags.data_dir.display()
+    );
+    worldgen::generate(&store, &shape).context("writing the world")?;
+    let summary = serde_json::json!({
+        "data_dir": flags.data_dir,
+        "players": task.players,
+        "balls": task.players * task.balls_per_player,
+        "friendships": friendship_count,
+        "game_time": now,
+        "tokens": "player N logs in with gen-N",
+        "seconds": started.elapsed().as_secs_f64(),
+    });
+    println!("{summary}");
+    Ok(())
 }
 
 /// Completes on SIGINT or SIGTERM.

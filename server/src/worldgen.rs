@@ -3,7 +3,7 @@
 //! It writes no ledger entries (only the `created` total), so `GET /admin/audit` flags
 //! the generated balls' ledger; play on top of it is audited as usual.
 
-use crate::game::rules::DAY_MS;
+use crate::game::rules::{self, DAY_MS, HOUR_MS};
 use crate::store::{
     Ball, LedgerTotals, Meta, PlayerRecord, SocialWrite, Store, StoreError, TickBatch,
 };
@@ -28,6 +28,36 @@ pub struct WorldShape {
     /// When set, every ball ripens at this instant (the 07:00 wave) instead of spread
     /// over the day after `now`.
     pub wave_at: Option<Millis>,
+}
+
+/// When a generated world's balls ripen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Ripening {
+    /// Ripe at the world's time: ready to collect and steal.
+    Now,
+    /// All at the next ripening hour (07:00 game-local): the morning wave.
+    Wave,
+    /// Evenly over the day after the world's time.
+    Spread,
+}
+
+impl WorldShape {
+    /// Sets when the balls ripen, given the game day's offset and ripening hour.
+    pub fn ripening(self, ripening: Ripening, utc_offset_minutes: i64, hour: u32) -> Self {
+        let wave_at = match ripening {
+            Ripening::Now => Some(self.now),
+            Ripening::Wave => Some(next_hour(self.now, utc_offset_minutes, hour)),
+            Ripening::Spread => None,
+        };
+        Self { wave_at, ..self }
+    }
+}
+
+/// The first instant at or after `now` that is `hour`:00 game-local.
+fn next_hour(now: Millis, utc_offset_minutes: i64, hour: u32) -> Millis {
+    let day = rules::game_day(now, utc_offset_minutes);
+    let today = rules::day_start(day, utc_offset_minutes) + u64::from(hour) * HOUR_MS;
+    if today >= now { today } else { today + DAY_MS }
 }
 
 /// Friendships with a skewed degree distribution, as social graphs have: each player
@@ -86,7 +116,7 @@ pub fn generate(store: &dyn Store, shape: &WorldShape) -> Result<Meta, StoreErro
         }
         if batch.len() >= BATCH_RECORDS {
             batch.meta = meta.clone();
-            store.commit(&std::mem::take(&mut batch))?;
+            store.import(&std::mem::take(&mut batch))?;
         }
     }
     for chunk in shape.friendships.chunks(BATCH_RECORDS) {
@@ -95,7 +125,7 @@ pub fn generate(store: &dyn Store, shape: &WorldShape) -> Result<Meta, StoreErro
             .map(|&(a, b)| SocialWrite::Friendship(a, b, true))
             .collect();
         batch.meta = meta.clone();
-        store.commit(&std::mem::take(&mut batch))?;
+        store.import(&std::mem::take(&mut batch))?;
     }
     batch.meta = meta.clone();
     store.commit(&batch)?;

@@ -109,6 +109,11 @@ pub trait Store: Send + Sync {
     fn load(&self) -> Result<Snapshot, StoreError>;
     /// Applies one tick's batch atomically and flushes it to disk.
     fn commit(&self, batch: &TickBatch) -> Result<(), StoreError>;
+    /// Writes a batch into a new store without the atomicity and flush of `commit`: for
+    /// filling a store fast (the world generator). A later `commit` makes it durable.
+    fn import(&self, batch: &TickBatch) -> Result<(), StoreError> {
+        self.commit(batch)
+    }
     /// The first result recorded for `(player, reference)`, if any.
     fn receipt(
         &self,

@@ -70,6 +70,11 @@ impl SledStore {
         })
     }
 
+    /// Whether the store holds no world yet.
+    pub fn is_empty(&self) -> bool {
+        !self.marked.load(Ordering::Relaxed) && self.db.is_empty()
+    }
+
     /// Writes the marker after the first durable commit.
     fn mark(&self) -> Result<(), StoreError> {
         if self.marked.load(Ordering::Relaxed) {
@@ -198,50 +203,26 @@ impl Store for SledStore {
 
     fn commit(&self, batch: &TickBatch) -> Result<(), StoreError> {
         let mut writes = sled::Batch::default();
-        for player in &batch.players {
-            writes.insert(&key(PLAYER, player.id.0), encode(player));
-        }
-        for ball in &batch.balls {
-            writes.insert(&key(BALL, ball.id.0), encode(ball));
-        }
-        for ball in &batch.removed_balls {
-            writes.remove(&key(BALL, ball.0));
-        }
-        for (player, reference, result) in &batch.receipts {
-            writes.insert(receipt_key(*player, reference), encode(result));
-        }
-        for entry in &batch.ledger {
-            writes.insert(&key(LEDGER, entry.id), encode(entry));
-        }
-        for write in &batch.social {
-            match *write {
-                SocialWrite::Friendship(a, b, active) => {
-                    let key = pair_key(FRIENDSHIP, a.0.min(b.0), a.0.max(b.0));
-                    set_or_remove(&mut writes, &key, active.then(|| encode(&())));
-                }
-                SocialWrite::Request(from, to, sent) => {
-                    let key = pair_key(REQUEST, from.0, to.0);
-                    set_or_remove(&mut writes, &key, sent.map(|sent| encode(&sent)));
-                }
-                SocialWrite::Block(blocker, blocked, active) => {
-                    let key = pair_key(BLOCK, blocker.0, blocked.0);
-                    set_or_remove(&mut writes, &key, active.then(|| encode(&())));
-                }
-            }
-        }
-        for team in &batch.teams {
-            writes.insert(&key(TEAM, team.id.0), encode(team));
-        }
-        for (player, seq, entry) in &batch.feed {
-            writes.insert(&pair_key(FEED, player.0, *seq), encode(entry));
-        }
-        for (player, seq) in &batch.feed_trimmed {
-            writes.remove(&pair_key(FEED, player.0, *seq));
-        }
-        writes.insert(META, encode(&batch.meta));
+        each_write(batch, |key, value| match value {
+            Some(value) => writes.insert(key, value),
+            None => writes.remove(key),
+        });
         self.db.apply_batch(writes).map_err(StoreError::from)?;
         self.db.flush().map_err(StoreError::from)?;
         self.mark()
+    }
+
+    fn import(&self, batch: &TickBatch) -> Result<(), StoreError> {
+        let mut result = Ok(());
+        each_write(batch, |key, value| {
+            if result.is_ok() {
+                result = match value {
+                    Some(value) => self.db.insert(key, value).map(drop),
+                    None => self.db.remove(key).map(drop),
+                };
+            }
+        });
+        result.map_err(StoreError::from)
     }
 
     fn receipt(
@@ -281,11 +262,53 @@ impl Store for SledStore {
     }
 }
 
-fn set_or_remove(writes: &mut sled::Batch, key: &[u8], value: Option<Vec<u8>>) {
-    match value {
-        Some(value) => writes.insert(key, value),
-        None => writes.remove(key),
+/// Calls `write` with every key the batch sets (`Some(value)`) or removes (`None`).
+fn each_write(batch: &TickBatch, mut write: impl FnMut(&[u8], Option<Vec<u8>>)) {
+    for player in &batch.players {
+        write(&key(PLAYER, player.id.0), Some(encode(player)));
     }
+    for ball in &batch.balls {
+        write(&key(BALL, ball.id.0), Some(encode(ball)));
+    }
+    for ball in &batch.removed_balls {
+        write(&key(BALL, ball.0), None);
+    }
+    for (player, reference, result) in &batch.receipts {
+        write(&receipt_key(*player, reference), Some(encode(result)));
+    }
+    for entry in &batch.ledger {
+        write(&key(LEDGER, entry.id), Some(encode(entry)));
+    }
+    for social in &batch.social {
+        match *social {
+            SocialWrite::Friendship(a, b, active) => {
+                let key = pair_key(FRIENDSHIP, a.0.min(b.0), a.0.max(b.0));
+                write(&key, active.then(|| encode(&())));
+            }
+            SocialWrite::Request(from, to, sent) => {
+                write(
+                    &pair_key(REQUEST, from.0, to.0),
+                    sent.map(|sent| encode(&sent)),
+                );
+            }
+            SocialWrite::Block(blocker, blocked, active) => {
+                write(
+                    &pair_key(BLOCK, blocker.0, blocked.0),
+                    active.then(|| encode(&())),
+                );
+            }
+        }
+    }
+    for team in &batch.teams {
+        write(&key(TEAM, team.id.0), Some(encode(team)));
+    }
+    for (player, seq, entry) in &batch.feed {
+        write(&pair_key(FEED, player.0, *seq), Some(encode(entry)));
+    }
+    for (player, seq) in &batch.feed_trimmed {
+        write(&pair_key(FEED, player.0, *seq), None);
+    }
+    write(META, Some(encode(&batch.meta)));
 }
 
 #[cfg(test)]
