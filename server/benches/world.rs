@@ -66,8 +66,8 @@ fn generate(dir: &std::path::Path, players: u64, balls: u64, degree: u64) -> (u6
 fn measure(dir: &std::path::Path, players: u64) -> serde_json::Value {
     let rss_before = rss_mib();
     let started = Instant::now();
-    let store = SledStore::open(dir, 256).expect("open store");
     let config = Arc::new(Config::default_embedded());
+    let store = SledStore::open(dir, config.store.cache_capacity_mb).expect("open store");
     let mut game = Game::load(
         config,
         Arc::new(store),

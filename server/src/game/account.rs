@@ -81,7 +81,7 @@ pub fn login(world: &mut World, session: SessionId, token: &str) -> Result<Login
         .get::<Profile>(entity)
         .expect("player has Profile")
         .name
-        .clone();
+        .to_string();
     bind_session(world, session, player);
     Ok(LoginResult {
         player_id: player,

@@ -7,6 +7,7 @@ use bevy_ecs::bundle::Bundle;
 use bevy_ecs::component::Component;
 use canopy_shared::model::Certificate;
 use canopy_shared::{BallId, Millis, PlayerId};
+use compact_str::CompactString;
 use std::collections::BTreeMap;
 
 /// Who the player is.
@@ -15,7 +16,7 @@ pub struct Profile {
     /// The player's id.
     pub id: PlayerId,
     /// Display name.
-    pub name: String,
+    pub name: CompactString,
     /// SHA-256 of the login token.
     pub token_hash: [u8; 32],
     /// Registration time.

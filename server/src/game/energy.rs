@@ -103,7 +103,7 @@ pub fn record_action(
                     NewBall {
                         owner_entity: entity,
                         owner: report.player,
-                        source: report.kind.to_owned(),
+                        source: report.kind.into(),
                         grams,
                         ripe_at: rules::ripe_at(now, rule, &config),
                         stealable: true,

@@ -31,7 +31,7 @@ fn name_of(world: &World, player: PlayerId) -> String {
     player_entity(world, player)
         .ok()
         .and_then(|entity| world.get::<Profile>(entity))
-        .map(|profile| profile.name.clone())
+        .map(|profile| profile.name.to_string())
         .unwrap_or_default()
 }
 

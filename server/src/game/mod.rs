@@ -25,7 +25,7 @@ pub use resources::{AdminOp, Command, Op, Origin, Reply, SessionId};
 
 use crate::config::Config;
 use crate::social::Social;
-use crate::store::{Meta, Snapshot, Store, StoreError, TickBatch};
+use crate::store::{Loaded, Meta, Store, StoreError, TickBatch};
 use bevy_ecs::entity::Entity;
 use bevy_ecs::schedule::{IntoScheduleConfigs, Schedule};
 use bevy_ecs::world::World;
@@ -88,13 +88,30 @@ impl Game {
         start: Option<canopy_shared::Millis>,
         rng_seed: Option<u64>,
     ) -> Result<Self, StoreError> {
-        let snapshot = store.load()?;
         let mut world = World::new();
-        let meta = snapshot.meta.clone().unwrap_or_default();
+        for resource in [
+            |w: &mut World| w.init_resource::<Directory>(),
+            |w: &mut World| w.init_resource::<Timeline>(),
+            |w: &mut World| w.init_resource::<Dirty>(),
+            |w: &mut World| w.init_resource::<Inbox>(),
+            |w: &mut World| w.init_resource::<Outbox>(),
+            |w: &mut World| w.init_resource::<Sessions>(),
+            |w: &mut World| w.init_resource::<Health>(),
+            |w: &mut World| w.init_resource::<Teams>(),
+            |w: &mut World| w.init_resource::<Social>(),
+        ] {
+            resource(&mut world);
+        }
+        let mut rebuild = Rebuild::new(&mut world);
+        let stored = store.visit(&mut |record| rebuild.add(record))?;
+        rebuild.finish();
+        let meta = stored.clone().unwrap_or_default();
         let start = start
-            .or(snapshot.meta.as_ref().map(|meta| meta.game_time))
+            .or(stored.map(|meta| meta.game_time))
             .unwrap_or_else(clock::wall_now);
-        world.insert_resource(GameClock::new(mode, start, meta.game_time));
+        let clock = GameClock::new(mode, start, meta.game_time);
+        world.resource_mut::<Timeline>().forget_ripe(clock.now());
+        world.insert_resource(clock);
         world.insert_resource(Settings(config));
         world.insert_resource(StoreHandle(store.clone()));
         world.insert_resource(GameRng(match rng_seed {
@@ -112,20 +129,6 @@ impl Game {
             totals: meta.totals,
             pending: Vec::new(),
         });
-        for resource in [
-            |w: &mut World| w.init_resource::<Directory>(),
-            |w: &mut World| w.init_resource::<Timeline>(),
-            |w: &mut World| w.init_resource::<Dirty>(),
-            |w: &mut World| w.init_resource::<Inbox>(),
-            |w: &mut World| w.init_resource::<Outbox>(),
-            |w: &mut World| w.init_resource::<Sessions>(),
-            |w: &mut World| w.init_resource::<Health>(),
-            |w: &mut World| w.init_resource::<Teams>(),
-            |w: &mut World| w.init_resource::<Social>(),
-        ] {
-            resource(&mut world);
-        }
-        rebuild(&mut world, snapshot);
         let mut schedule = Schedule::default();
         schedule.add_systems(
             (
@@ -294,59 +297,81 @@ fn unacknowledged(reply: Reply, failure: &str) -> Reply {
 }
 
 /// Spawns the stored players and balls and rebuilds every index.
-fn rebuild(world: &mut World, snapshot: Snapshot) {
-    let mut social = Social::default();
-    for (a, b) in snapshot.friendships {
-        social.graph.befriend(a, b);
-    }
-    for (from, to, sent) in snapshot.requests {
-        social.add_request(from, to, sent);
-    }
-    for (blocker, blocked) in snapshot.blocks {
-        social.block(blocker, blocked);
-    }
-    world.insert_resource(social);
-    let mut teams = Teams::default();
-    for team in snapshot.teams {
-        for &member in &team.members {
-            teams.add_member(team.id, member);
+/// Rebuilds the World from the store's records as they are read, so a big world is
+/// never held twice in memory.
+struct Rebuild<'w> {
+    world: &'w mut World,
+    social: Social,
+    teams: Teams,
+}
+
+impl<'w> Rebuild<'w> {
+    fn new(world: &'w mut World) -> Self {
+        Self {
+            world,
+            social: Social::default(),
+            teams: Teams::default(),
         }
-        teams.by_id.insert(team.id, team);
     }
-    world.insert_resource(teams);
-    for record in snapshot.players {
+
+    fn add(&mut self, record: Loaded) {
+        match record {
+            Loaded::Player(record) => self.add_player(record),
+            Loaded::Ball(ball) => self.add_ball(ball),
+            Loaded::Friendship(a, b) => self.social.graph.befriend_unchecked(a, b),
+            Loaded::Request(from, to, sent) => self.social.add_request(from, to, sent),
+            Loaded::Block(blocker, blocked) => {
+                self.social.block(blocker, blocked);
+            }
+            Loaded::Team(team) => {
+                for &member in &team.members {
+                    self.teams.add_member(team.id, member);
+                }
+                self.teams.by_id.insert(team.id, team);
+            }
+        }
+    }
+
+    fn add_player(&mut self, record: crate::store::PlayerRecord) {
         let (id, hash) = (record.id, record.token_hash);
-        let entity = world.spawn(PlayerBundle::from_record(record)).id();
-        let mut directory = world.resource_mut::<Directory>();
+        let entity = self.world.spawn(PlayerBundle::from_record(record)).id();
+        let mut directory = self.world.resource_mut::<Directory>();
         directory.players.insert(id, entity);
         directory.tokens.insert(hash, id);
     }
-    let now = world.resource::<GameClock>().now();
-    let mut balls = snapshot.balls;
-    balls.sort_by_key(|ball| ball.id);
-    for ball in balls {
-        let Some(owner) = world
+
+    /// Balls come in id order, after their owners, so each owner's list stays in
+    /// creation order. Every ball goes on the ripening queue; the ones already ripe are
+    /// dropped from it once the clock is known.
+    fn add_ball(&mut self, ball: crate::store::Ball) {
+        let Some(owner) = self
+            .world
             .resource::<Directory>()
             .players
             .get(&ball.owner)
             .copied()
         else {
             tracing::warn!(ball = %ball.id, owner = %ball.owner, "ball without an owner skipped");
-            continue;
+            return;
         };
         let id = ball.id;
-        let mut timeline = world.resource_mut::<Timeline>();
-        if ball.ripe_at > now {
-            timeline.ripening.insert((ball.ripe_at, id));
-        }
-        timeline.expiring.insert((ball.expires_at, id));
-        let entity = world.spawn(ball).id();
-        world.resource_mut::<Directory>().balls.insert(id, entity);
-        world
+        state::schedule_ball(self.world, &ball);
+        let entity = self.world.spawn(ball).id();
+        self.world
+            .resource_mut::<Directory>()
+            .balls
+            .insert(id, entity);
+        self.world
             .get_mut::<OwnedBalls>(owner)
             .expect("player has OwnedBalls")
             .0
             .push(id);
+    }
+
+    fn finish(mut self) {
+        self.social.graph.shrink_to_fit();
+        self.world.insert_resource(self.social);
+        self.world.insert_resource(self.teams);
     }
 }
 

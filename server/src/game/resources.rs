@@ -46,6 +46,14 @@ pub struct Timeline {
     pub expiring: BTreeSet<(Millis, BallId)>,
 }
 
+impl Timeline {
+    /// Drops the balls that ripened at or before `now` from the ripening queue: at start,
+    /// balls that ripened while the server was down are not announced again.
+    pub fn forget_ripe(&mut self, now: Millis) {
+        self.ripening = self.ripening.split_off(&(now.saturating_add(1), BallId(0)));
+    }
+}
+
 /// Id counters; ids are never reused, so an id below `next_ball` that is not live is a
 /// ball that existed and ended (`GONE`), and any other is `NOT_FOUND`.
 #[derive(Resource, Clone, Default)]

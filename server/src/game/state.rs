@@ -11,6 +11,7 @@ use crate::store::{Account, Ball, Flow};
 use bevy_ecs::entity::Entity;
 use bevy_ecs::world::World;
 use canopy_shared::{BallId, ErrorBody, ErrorCode, Event, Millis, PlayerId};
+use compact_str::CompactString;
 use std::sync::Arc;
 
 /// The game time of this tick.
@@ -125,7 +126,7 @@ pub struct NewBall {
     /// Owner's id.
     pub owner: PlayerId,
     /// Action kind or `water`.
-    pub source: String,
+    pub source: CompactString,
     /// Grams.
     pub grams: u64,
     /// Ripening time.

@@ -20,7 +20,7 @@ pub fn ball_view(ball: &Ball, now: Millis, config: &Config) -> BallView {
     BallView {
         ball_id: ball.id,
         owner: ball.owner,
-        source: ball.source.clone(),
+        source: ball.source.to_string(),
         amount: ball.left,
         created_at: ball.created_at,
         ripe_at: ball.ripe_at,
@@ -64,7 +64,7 @@ pub fn player_view(world: &World, entity: Entity, now: Millis, config: &Config) 
         .0;
     PlayerView {
         id: profile.id,
-        name: profile.name.clone(),
+        name: profile.name.to_string(),
         energy: wallet.energy,
         total_collected: wallet.total_collected,
         tree: rules::tree_stage(wallet.energy, config),

@@ -1,14 +1,16 @@
-//! The friendship graph: a petgraph `StableUnGraph` behind a facade keyed by player id.
-//! Node indices never leave this file; `StableGraph` keeps them valid across removals.
+//! The friendship graph: a petgraph `UnGraph` behind a facade keyed by player id.
+//! Node indices never leave this file. Players are never removed, so the compact
+//! `Graph` (16 bytes an edge) serves; removing an edge moves another edge's index,
+//! which nothing outside petgraph holds.
 
 use canopy_shared::PlayerId;
-use petgraph::stable_graph::{NodeIndex, StableUnGraph};
+use petgraph::graph::{NodeIndex, UnGraph};
 use std::collections::HashMap;
 
 /// Mutual friendships between players.
 #[derive(Default)]
 pub struct FriendGraph {
-    graph: StableUnGraph<PlayerId, (), u32>,
+    graph: UnGraph<PlayerId, (), u32>,
     nodes: HashMap<PlayerId, NodeIndex<u32>>,
 }
 
@@ -36,6 +38,19 @@ impl FriendGraph {
         let (na, nb) = (self.node(a), self.node(b));
         self.graph.add_edge(na, nb, ());
         true
+    }
+
+    /// Adds a friendship known to be new and between two players, as the store's
+    /// records are: no check, so a big world loads fast.
+    pub fn befriend_unchecked(&mut self, a: PlayerId, b: PlayerId) {
+        let (na, nb) = (self.node(a), self.node(b));
+        self.graph.add_edge(na, nb, ());
+    }
+
+    /// Gives back the spare capacity the graph grew while loading.
+    pub fn shrink_to_fit(&mut self) {
+        self.graph.shrink_to_fit();
+        self.nodes.shrink_to_fit();
     }
 
     /// Ends the friendship; `false` if there was none.

@@ -2,8 +2,7 @@
 //! tests can see how the game behaves when the disk does.
 
 use super::{
-    Ball, LedgerEntry, Meta, PlayerRecord, Snapshot, SocialWrite, Store, StoreError, Team,
-    TickBatch,
+    Ball, LedgerEntry, Loaded, Meta, PlayerRecord, SocialWrite, Store, StoreError, Team, TickBatch,
 };
 use canopy_shared::model::FeedEntry;
 use canopy_shared::reply::RecordActionResult;
@@ -59,21 +58,30 @@ impl MemoryStore {
 }
 
 impl Store for MemoryStore {
-    fn load(&self) -> Result<Snapshot, StoreError> {
+    fn visit(&self, visit: &mut dyn FnMut(Loaded)) -> Result<Option<Meta>, StoreError> {
         let contents = self.lock();
-        Ok(Snapshot {
-            meta: contents.meta.clone(),
-            players: contents.players.values().cloned().collect(),
-            balls: contents.balls.values().cloned().collect(),
-            friendships: contents.friendships.iter().copied().collect(),
-            requests: contents
-                .requests
-                .iter()
-                .map(|(&(from, to), &sent)| (from, to, sent))
-                .collect(),
-            blocks: contents.blocks.iter().copied().collect(),
-            teams: contents.teams.values().cloned().collect(),
-        })
+        contents
+            .players
+            .values()
+            .for_each(|player| visit(Loaded::Player(player.clone())));
+        contents
+            .balls
+            .values()
+            .for_each(|ball| visit(Loaded::Ball(ball.clone())));
+        for &(a, b) in &contents.friendships {
+            visit(Loaded::Friendship(a, b));
+        }
+        for (&(from, to), &sent) in &contents.requests {
+            visit(Loaded::Request(from, to, sent));
+        }
+        for &(blocker, blocked) in &contents.blocks {
+            visit(Loaded::Block(blocker, blocked));
+        }
+        contents
+            .teams
+            .values()
+            .for_each(|team| visit(Loaded::Team(team.clone())));
+        Ok(contents.meta.clone())
     }
 
     fn commit(&self, batch: &TickBatch) -> Result<(), StoreError> {

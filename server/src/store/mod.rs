@@ -5,6 +5,7 @@
 //! atomically and makes it durable before returning, so a reply sent after `commit`
 //! returns describes a change that survives a crash.
 
+mod friend_lists;
 mod memory;
 mod records;
 mod sled_store;
@@ -102,11 +103,52 @@ pub struct Snapshot {
     pub teams: Vec<Team>,
 }
 
+/// One record of a store, as [`Store::visit`] hands it over.
+#[derive(Clone, Debug)]
+pub enum Loaded {
+    /// A player.
+    Player(PlayerRecord),
+    /// A live ball; its owner has been visited before it.
+    Ball(Ball),
+    /// A friendship, each once.
+    Friendship(PlayerId, PlayerId),
+    /// A pending request: (from, to, sent at).
+    Request(PlayerId, PlayerId, Millis),
+    /// A block: (blocker, blocked).
+    Block(PlayerId, PlayerId),
+    /// A team.
+    Team(Team),
+}
+
+impl Snapshot {
+    /// Adds one visited record.
+    fn add(&mut self, record: Loaded) {
+        match record {
+            Loaded::Player(player) => self.players.push(player),
+            Loaded::Ball(ball) => self.balls.push(ball),
+            Loaded::Friendship(a, b) => self.friendships.push((a, b)),
+            Loaded::Request(from, to, sent) => self.requests.push((from, to, sent)),
+            Loaded::Block(blocker, blocked) => self.blocks.push((blocker, blocked)),
+            Loaded::Team(team) => self.teams.push(team),
+        }
+    }
+}
+
 /// Durable storage for the game. Implementations must make `commit` atomic (all of the
 /// batch or none of it) and durable before returning `Ok`.
 pub trait Store: Send + Sync {
-    /// Reads everything needed to rebuild the World.
-    fn load(&self) -> Result<Snapshot, StoreError>;
+    /// Hands every record needed to rebuild the World to `visit`, one at a time (so a
+    /// big world is never held twice in memory): players first, then balls in id order,
+    /// then the social graph and teams. Returns the meta record, `None` for a new store.
+    fn visit(&self, visit: &mut dyn FnMut(Loaded)) -> Result<Option<Meta>, StoreError>;
+    /// Reads everything needed to rebuild the World into one [`Snapshot`], for tests
+    /// and tools that inspect a store.
+    fn load(&self) -> Result<Snapshot, StoreError> {
+        let mut snapshot = Snapshot::default();
+        let meta = self.visit(&mut |record| snapshot.add(record))?;
+        snapshot.meta = meta;
+        Ok(snapshot)
+    }
     /// Applies one tick's batch atomically and flushes it to disk.
     fn commit(&self, batch: &TickBatch) -> Result<(), StoreError>;
     /// Writes a batch into a new store without the atomicity and flush of `commit`: for

@@ -5,6 +5,7 @@ use crate::game::rules::KindUsage;
 use bevy_ecs::component::Component;
 use canopy_shared::model::{Certificate, PropKind};
 use canopy_shared::{BallId, CertificateId, Millis, PlayerId, TeamId};
+use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -14,7 +15,7 @@ pub struct PlayerRecord {
     /// The player's id.
     pub id: PlayerId,
     /// Display name.
-    pub name: String,
+    pub name: CompactString,
     /// SHA-256 of the login token; the token itself is never stored.
     pub token_hash: [u8; 32],
     /// Registration time.
@@ -52,7 +53,7 @@ impl PlayerRecord {
     pub fn new(id: PlayerId, name: String, token_hash: [u8; 32], created_at: Millis) -> Self {
         Self {
             id,
-            name,
+            name: name.into(),
             token_hash,
             created_at,
             energy: 0,
@@ -151,7 +152,7 @@ pub struct Ball {
     /// Whose tree it grows on.
     pub owner: PlayerId,
     /// The action kind that created it, or `water`.
-    pub source: String,
+    pub source: CompactString,
     /// Grams the ball was created with (grows for a step kind's daily ball).
     pub full: u64,
     /// Grams left to pick.

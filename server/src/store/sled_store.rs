@@ -3,17 +3,18 @@
 //!
 //! Keyspace (ids are big-endian so keys sort by id):
 //! `m` meta · `p<player>` player · `b<ball>` live ball · `r<player><ref>` action receipt ·
-//! `l<entry>` ledger entry · `f<a><b>` friendship (a < b) · `q<from><to>` pending request ·
+//! `l<entry>` ledger entry · `f<player>` the player's friends with higher ids (see `friend_lists`) · `q<from><to>` pending request ·
 //! `k<blocker><blocked>` block · `t<team>` team · `e<player><seq>` feed entry.
 
-use super::{
-    Ball, LedgerEntry, Meta, PlayerRecord, Snapshot, SocialWrite, Store, StoreError, TickBatch,
-};
+use super::friend_lists::FriendList;
+use super::{LedgerEntry, Loaded, Meta, SocialWrite, Store, StoreError, TickBatch};
 use canopy_shared::PlayerId;
 use canopy_shared::model::FeedEntry;
 use canopy_shared::reply::RecordActionResult;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -87,29 +88,110 @@ impl SledStore {
         Ok(())
     }
 
-    fn scan_pairs<T: DeserializeOwned>(
+    /// Decodes every record under `prefix` and hands it, with its key, to `each`.
+    fn scan<T: DeserializeOwned>(
         &self,
         prefix: u8,
-    ) -> Result<Vec<(PlayerId, PlayerId, T)>, StoreError> {
-        self.db
-            .scan_prefix([prefix])
-            .map(|item| {
-                let (key, value) = item.map_err(StoreError::from)?;
-                let (a, b) = pair_of(&key)?;
-                Ok((a, b, decode(&key, &value)?))
-            })
-            .collect()
+        mut each: impl FnMut(&[u8], T) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        for item in self.db.scan_prefix([prefix]) {
+            let (key, value) = item.map_err(StoreError::from)?;
+            each(&key, decode(&key, &value)?)?;
+        }
+        Ok(())
     }
 
-    fn scan<T: DeserializeOwned>(&self, prefix: u8) -> Result<Vec<T>, StoreError> {
-        self.db
-            .scan_prefix([prefix])
-            .map(|item| {
-                let (key, value) = item.map_err(StoreError::from)?;
-                decode(&key, &value)
-            })
-            .collect()
+    /// Calls `write` with every key the batch sets (`Some(value)`) or removes (`None`).
+    /// Friendships change the stored friend list of the lower id, read from the store.
+    fn each_write(
+        &self,
+        batch: &TickBatch,
+        mut write: impl FnMut(&[u8], Option<Vec<u8>>),
+    ) -> Result<(), StoreError> {
+        for player in &batch.players {
+            write(&key(PLAYER, player.id.0), Some(encode(player)));
+        }
+        for ball in &batch.balls {
+            write(&key(BALL, ball.id.0), Some(encode(ball)));
+        }
+        for ball in &batch.removed_balls {
+            write(&key(BALL, ball.0), None);
+        }
+        for (player, reference, result) in &batch.receipts {
+            write(&receipt_key(*player, reference), Some(encode(result)));
+        }
+        for entry in &batch.ledger {
+            write(&key(LEDGER, entry.id), Some(encode(entry)));
+        }
+        let mut friend_lists: BTreeMap<u64, FriendList> = BTreeMap::new();
+        for social in &batch.social {
+            match *social {
+                SocialWrite::Friendship(a, b, active) => {
+                    let (low, high) = (a.0.min(b.0), a.0.max(b.0));
+                    let list = match friend_lists.entry(low) {
+                        Entry::Occupied(entry) => entry.into_mut(),
+                        Entry::Vacant(entry) => entry.insert(self.friend_list(low)?),
+                    };
+                    list.set(high, active);
+                }
+                SocialWrite::Request(from, to, sent) => {
+                    write(
+                        &pair_key(REQUEST, from.0, to.0),
+                        sent.map(|sent| encode(&sent)),
+                    );
+                }
+                SocialWrite::Block(blocker, blocked, active) => {
+                    write(
+                        &pair_key(BLOCK, blocker.0, blocked.0),
+                        active.then(|| encode(&())),
+                    );
+                }
+            }
+        }
+        for (player, list) in friend_lists {
+            write(
+                &key(FRIENDSHIP, player),
+                (!list.is_empty()).then(|| list.encode()),
+            );
+        }
+        for team in &batch.teams {
+            write(&key(TEAM, team.id.0), Some(encode(team)));
+        }
+        for (player, seq, entry) in &batch.feed {
+            write(&pair_key(FEED, player.0, *seq), Some(encode(entry)));
+        }
+        for (player, seq) in &batch.feed_trimmed {
+            write(&pair_key(FEED, player.0, *seq), None);
+        }
+        write(META, Some(encode(&batch.meta)));
+        Ok(())
     }
+
+    /// The stored friend list of `player` (empty when none is stored).
+    fn friend_list(&self, player: u64) -> Result<FriendList, StoreError> {
+        let key = key(FRIENDSHIP, player);
+        match self.db.get(key).map_err(StoreError::from)? {
+            Some(bytes) => friend_list(&key, &bytes),
+            None => Ok(FriendList::default()),
+        }
+    }
+}
+
+fn friend_list(key: &[u8], bytes: &[u8]) -> Result<FriendList, StoreError> {
+    FriendList::decode(bytes).map_err(|err| StoreError::Corrupt {
+        key: String::from_utf8_lossy(key).into_owned(),
+        reason: err.to_string(),
+    })
+}
+
+fn id_of(key: &[u8]) -> Result<u64, StoreError> {
+    key.get(1..)
+        .and_then(|bytes| <[u8; 8]>::try_from(bytes).ok())
+        .map(u64::from_be_bytes)
+        .ok_or_else(|| StoreError::Corrupt {
+            key: String::from_utf8_lossy(key).into_owned(),
+            reason: "an id key has 9 bytes".into(),
+        })
 }
 
 fn key(prefix: u8, id: u64) -> [u8; 9] {
@@ -166,13 +248,11 @@ impl From<sled::Error> for StoreError {
 }
 
 impl Store for SledStore {
-    fn load(&self) -> Result<Snapshot, StoreError> {
+    fn visit(&self, visit: &mut dyn FnMut(Loaded)) -> Result<Option<Meta>, StoreError> {
         let meta = match self.db.get(META).map_err(StoreError::from)? {
             Some(bytes) => Some(decode::<Meta>(META, &bytes)?),
             None => None,
         };
-        let players: Vec<PlayerRecord> = self.scan(PLAYER)?;
-        let balls: Vec<Ball> = self.scan(BALL)?;
         if meta.is_none() && self.marked.load(Ordering::Relaxed) {
             return Err(StoreError::Corrupt {
                 key: "m".into(),
@@ -183,30 +263,48 @@ impl Store for SledStore {
                 ),
             });
         }
-        let pairs = |prefix| -> Result<Vec<(PlayerId, PlayerId)>, StoreError> {
-            Ok(self
-                .scan_pairs::<()>(prefix)?
-                .into_iter()
-                .map(|(a, b, ())| (a, b))
-                .collect())
-        };
-        Ok(Snapshot {
-            meta,
-            players,
-            balls,
-            friendships: pairs(FRIENDSHIP)?,
-            requests: self.scan_pairs(REQUEST)?,
-            blocks: pairs(BLOCK)?,
-            teams: self.scan(TEAM)?,
-        })
+        self.scan(PLAYER, |_, value| {
+            visit(Loaded::Player(value));
+            Ok(())
+        })?;
+        self.scan(BALL, |_, value| {
+            visit(Loaded::Ball(value));
+            Ok(())
+        })?;
+        for item in self.db.scan_prefix([FRIENDSHIP]) {
+            let (key, value) = item.map_err(StoreError::from)?;
+            let player = id_of(&key)?;
+            for &friend in friend_list(&key, &value)?.ids() {
+                visit(Loaded::Friendship(PlayerId(player), PlayerId(friend)));
+            }
+        }
+        self.scan(REQUEST, |key, sent| {
+            let (from, to) = pair_of(key)?;
+            {
+                visit(Loaded::Request(from, to, sent));
+                Ok(())
+            }
+        })?;
+        self.scan(BLOCK, |key, ()| {
+            let (blocker, blocked) = pair_of(key)?;
+            {
+                visit(Loaded::Block(blocker, blocked));
+                Ok(())
+            }
+        })?;
+        self.scan(TEAM, |_, team| {
+            visit(Loaded::Team(team));
+            Ok(())
+        })?;
+        Ok(meta)
     }
 
     fn commit(&self, batch: &TickBatch) -> Result<(), StoreError> {
         let mut writes = sled::Batch::default();
-        each_write(batch, |key, value| match value {
+        self.each_write(batch, |key, value| match value {
             Some(value) => writes.insert(key, value),
             None => writes.remove(key),
-        });
+        })?;
         self.db.apply_batch(writes).map_err(StoreError::from)?;
         self.db.flush().map_err(StoreError::from)?;
         self.mark()
@@ -214,14 +312,14 @@ impl Store for SledStore {
 
     fn import(&self, batch: &TickBatch) -> Result<(), StoreError> {
         let mut result = Ok(());
-        each_write(batch, |key, value| {
+        self.each_write(batch, |key, value| {
             if result.is_ok() {
                 result = match value {
                     Some(value) => self.db.insert(key, value).map(drop),
                     None => self.db.remove(key).map(drop),
                 };
             }
-        });
+        })?;
         result.map_err(StoreError::from)
     }
 
@@ -238,7 +336,12 @@ impl Store for SledStore {
     }
 
     fn ledger(&self) -> Result<Vec<LedgerEntry>, StoreError> {
-        self.scan(LEDGER)
+        let mut entries = Vec::new();
+        self.scan(LEDGER, |_, entry| {
+            entries.push(entry);
+            Ok(())
+        })?;
+        Ok(entries)
     }
 
     fn feed(
@@ -262,59 +365,10 @@ impl Store for SledStore {
     }
 }
 
-/// Calls `write` with every key the batch sets (`Some(value)`) or removes (`None`).
-fn each_write(batch: &TickBatch, mut write: impl FnMut(&[u8], Option<Vec<u8>>)) {
-    for player in &batch.players {
-        write(&key(PLAYER, player.id.0), Some(encode(player)));
-    }
-    for ball in &batch.balls {
-        write(&key(BALL, ball.id.0), Some(encode(ball)));
-    }
-    for ball in &batch.removed_balls {
-        write(&key(BALL, ball.0), None);
-    }
-    for (player, reference, result) in &batch.receipts {
-        write(&receipt_key(*player, reference), Some(encode(result)));
-    }
-    for entry in &batch.ledger {
-        write(&key(LEDGER, entry.id), Some(encode(entry)));
-    }
-    for social in &batch.social {
-        match *social {
-            SocialWrite::Friendship(a, b, active) => {
-                let key = pair_key(FRIENDSHIP, a.0.min(b.0), a.0.max(b.0));
-                write(&key, active.then(|| encode(&())));
-            }
-            SocialWrite::Request(from, to, sent) => {
-                write(
-                    &pair_key(REQUEST, from.0, to.0),
-                    sent.map(|sent| encode(&sent)),
-                );
-            }
-            SocialWrite::Block(blocker, blocked, active) => {
-                write(
-                    &pair_key(BLOCK, blocker.0, blocked.0),
-                    active.then(|| encode(&())),
-                );
-            }
-        }
-    }
-    for team in &batch.teams {
-        write(&key(TEAM, team.id.0), Some(encode(team)));
-    }
-    for (player, seq, entry) in &batch.feed {
-        write(&pair_key(FEED, player.0, *seq), Some(encode(entry)));
-    }
-    for (player, seq) in &batch.feed_trimmed {
-        write(&pair_key(FEED, player.0, *seq), None);
-    }
-    write(META, Some(encode(&batch.meta)));
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Account, Flow};
+    use crate::store::{Account, Ball, Flow};
     use canopy_shared::BallId;
 
     fn ball(id: u64) -> Ball {
@@ -382,6 +436,40 @@ mod tests {
         assert_eq!(
             store.receipt(PlayerId(2), "step-1").expect("other player"),
             None
+        );
+    }
+
+    #[test]
+    fn friendships_survive_reopening_and_removals() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let friendship = |a, b, active| SocialWrite::Friendship(PlayerId(a), PlayerId(b), active);
+        {
+            let store = SledStore::open(dir.path(), 8).expect("open");
+            let first = TickBatch {
+                social: vec![
+                    friendship(3, 1, true),
+                    friendship(1, 2, true),
+                    friendship(2, 3, true),
+                ],
+                ..TickBatch::default()
+            };
+            store.commit(&first).expect("commit");
+            let second = TickBatch {
+                social: vec![
+                    friendship(1, 3, false),
+                    friendship(1, 4, true),
+                    friendship(2, 3, false),
+                ],
+                ..TickBatch::default()
+            };
+            store.commit(&second).expect("commit");
+        }
+        let store = SledStore::open(dir.path(), 8).expect("reopen");
+        let mut friendships = store.load().expect("load").friendships;
+        friendships.sort();
+        assert_eq!(
+            friendships,
+            vec![(PlayerId(1), PlayerId(2)), (PlayerId(1), PlayerId(4))]
         );
     }
 }
