@@ -385,7 +385,7 @@ fn gather_batch(world: &mut World) -> TickBatch {
         }
     }
     let directory = world.resource::<Directory>();
-    for id in dirty.balls {
+    for (id, owner) in dirty.balls {
         match directory.balls.get(&id) {
             Some(&entity) => batch.balls.push(
                 world
@@ -393,7 +393,7 @@ fn gather_batch(world: &mut World) -> TickBatch {
                     .expect("indexed ball has Ball")
                     .clone(),
             ),
-            None => batch.removed_balls.push(id),
+            None => batch.removed_balls.push((owner, id)),
         }
     }
     batch.receipts = dirty

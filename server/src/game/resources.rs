@@ -130,8 +130,8 @@ impl Ledger {
 pub struct Dirty {
     /// Player entities whose record changed.
     pub players: HashSet<Entity>,
-    /// Balls created, changed or removed.
-    pub balls: HashSet<BallId>,
+    /// Balls created, changed or removed, with their owners.
+    pub balls: HashMap<BallId, PlayerId>,
     /// First results of `record_action` refs this tick; also consulted before the store
     /// so a ref repeated within one tick replays too.
     pub receipts: HashMap<(PlayerId, String), RecordActionResult>,

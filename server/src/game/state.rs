@@ -162,7 +162,7 @@ pub fn spawn_ball(world: &mut World, new: NewBall) -> Ball {
         .expect("every player entity has OwnedBalls")
         .0
         .push(id);
-    world.resource_mut::<Dirty>().balls.insert(id);
+    world.resource_mut::<Dirty>().balls.insert(id, new.owner);
     ball
 }
 
@@ -184,7 +184,7 @@ pub fn unschedule_ball(world: &mut World, ball: &Ball) {
 pub fn update_ball(world: &mut World, ball: Ball) {
     let entity = world.resource::<Directory>().balls[&ball.id];
     let mut dirty = world.resource_mut::<Dirty>();
-    dirty.balls.insert(ball.id);
+    dirty.balls.insert(ball.id, ball.owner);
     if ball.stealable {
         dirty.stealable_changed.insert(ball.owner);
     }
@@ -211,7 +211,7 @@ pub fn end_ball(world: &mut World, ball: &Ball) {
     }
     let ripe = ball.ripe_at <= now(world);
     let mut dirty = world.resource_mut::<Dirty>();
-    dirty.balls.insert(ball.id);
+    dirty.balls.insert(ball.id, ball.owner);
     if ball.stealable && ripe {
         dirty.stealable_changed.insert(ball.owner);
     }

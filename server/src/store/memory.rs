@@ -97,7 +97,7 @@ impl Store for MemoryStore {
         for ball in &batch.balls {
             contents.balls.insert(ball.id, ball.clone());
         }
-        for id in &batch.removed_balls {
+        for (_, id) in &batch.removed_balls {
             contents.balls.remove(id);
         }
         for (player, reference, result) in &batch.receipts {

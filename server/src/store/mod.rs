@@ -45,8 +45,8 @@ pub struct TickBatch {
     pub players: Vec<PlayerRecord>,
     /// Balls created or changed, whole.
     pub balls: Vec<Ball>,
-    /// Balls that ended (collected, emptied, expired).
-    pub removed_balls: Vec<canopy_shared::BallId>,
+    /// Balls that ended (collected, emptied, expired), with their owners.
+    pub removed_balls: Vec<(PlayerId, canopy_shared::BallId)>,
     /// First results of `record_action` refs, for idempotent replays.
     pub receipts: Vec<(PlayerId, String, RecordActionResult)>,
     /// Ledger entries of the tick.
@@ -108,7 +108,8 @@ pub struct Snapshot {
 pub enum Loaded {
     /// A player.
     Player(PlayerRecord),
-    /// A live ball; its owner has been visited before it.
+    /// A live ball; its owner has been visited before it, and each owner's balls come
+    /// in id order.
     Ball(Ball),
     /// A friendship, each once.
     Friendship(PlayerId, PlayerId),
@@ -138,7 +139,7 @@ impl Snapshot {
 /// batch or none of it) and durable before returning `Ok`.
 pub trait Store: Send + Sync {
     /// Hands every record needed to rebuild the World to `visit`, one at a time (so a
-    /// big world is never held twice in memory): players first, then balls in id order,
+    /// big world is never held twice in memory): players first, then balls,
     /// then the social graph and teams. Returns the meta record, `None` for a new store.
     fn visit(&self, visit: &mut dyn FnMut(Loaded)) -> Result<Option<Meta>, StoreError>;
     /// Reads everything needed to rebuild the World into one [`Snapshot`], for tests

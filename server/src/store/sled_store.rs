@@ -2,12 +2,17 @@
 //! per tick.
 //!
 //! Keyspace (ids are big-endian so keys sort by id):
-//! `m` meta · `p<player>` player · `b<ball>` live ball · `r<player><ref>` action receipt ·
-//! `l<entry>` ledger entry · `f<player>` the player's friends with higher ids (see `friend_lists`) · `q<from><to>` pending request ·
+//! `m` meta · `p<player>` player · `b<owner>` the owner's live balls · `r<player><ref>`
+//! action receipt · `l<first entry>` one commit's ledger entries · `f<player>` the
+//! player's friends with higher ids (see `friend_lists`) · `q<from><to>` pending request ·
 //! `k<blocker><blocked>` block · `t<team>` team · `e<player><seq>` feed entry.
+//!
+//! Balls and friendships are grouped per player and the ledger per commit: sled's memory
+//! and scan time grow with the number of keys, and rewriting a small record costs far
+//! less than inserting a new key, so a big world stays small and a tick writes few keys.
 
 use super::friend_lists::FriendList;
-use super::{LedgerEntry, Loaded, Meta, SocialWrite, Store, StoreError, TickBatch};
+use super::{Ball, LedgerEntry, Loaded, Meta, SocialWrite, Store, StoreError, TickBatch};
 use canopy_shared::PlayerId;
 use canopy_shared::model::FeedEntry;
 use canopy_shared::reply::RecordActionResult;
@@ -111,28 +116,34 @@ impl SledStore {
         for player in &batch.players {
             write(&key(PLAYER, player.id.0), Some(encode(player)));
         }
+        let mut ball_lists: BTreeMap<u64, Vec<Ball>> = BTreeMap::new();
         for ball in &batch.balls {
-            write(&key(BALL, ball.id.0), Some(encode(ball)));
+            let list = self.cached(&mut ball_lists, BALL, ball.owner.0, decode)?;
+            match list.binary_search_by_key(&ball.id, |stored| stored.id) {
+                Ok(at) => list[at] = ball.clone(),
+                Err(at) => list.insert(at, ball.clone()),
+            }
         }
-        for ball in &batch.removed_balls {
-            write(&key(BALL, ball.0), None);
+        for (owner, id) in &batch.removed_balls {
+            let list = self.cached(&mut ball_lists, BALL, owner.0, decode)?;
+            list.retain(|stored| stored.id != *id);
+        }
+        for (owner, list) in ball_lists {
+            write(&key(BALL, owner), (!list.is_empty()).then(|| encode(&list)));
         }
         for (player, reference, result) in &batch.receipts {
             write(&receipt_key(*player, reference), Some(encode(result)));
         }
-        for entry in &batch.ledger {
-            write(&key(LEDGER, entry.id), Some(encode(entry)));
+        if let Some(first) = batch.ledger.first() {
+            write(&key(LEDGER, first.id), Some(encode(&batch.ledger)));
         }
         let mut friend_lists: BTreeMap<u64, FriendList> = BTreeMap::new();
         for social in &batch.social {
             match *social {
                 SocialWrite::Friendship(a, b, active) => {
                     let (low, high) = (a.0.min(b.0), a.0.max(b.0));
-                    let list = match friend_lists.entry(low) {
-                        Entry::Occupied(entry) => entry.into_mut(),
-                        Entry::Vacant(entry) => entry.insert(self.friend_list(low)?),
-                    };
-                    list.set(high, active);
+                    self.cached(&mut friend_lists, FRIENDSHIP, low, friend_list)?
+                        .set(high, active);
                 }
                 SocialWrite::Request(from, to, sent) => {
                     write(
@@ -167,13 +178,26 @@ impl SledStore {
         Ok(())
     }
 
-    /// The stored friend list of `player` (empty when none is stored).
-    fn friend_list(&self, player: u64) -> Result<FriendList, StoreError> {
-        let key = key(FRIENDSHIP, player);
-        match self.db.get(key).map_err(StoreError::from)? {
-            Some(bytes) => friend_list(&key, &bytes),
-            None => Ok(FriendList::default()),
-        }
+    /// The record of `owner` under `prefix` (empty when none is stored), read from the
+    /// store once per batch into `cache`.
+    fn cached<'a, T: Default>(
+        &self,
+        cache: &'a mut BTreeMap<u64, T>,
+        prefix: u8,
+        owner: u64,
+        decode: fn(&[u8], &[u8]) -> Result<T, StoreError>,
+    ) -> Result<&'a mut T, StoreError> {
+        Ok(match cache.entry(owner) {
+            Entry::Occupied(entry) => entry.into_mut(),
+            Entry::Vacant(entry) => {
+                let key = key(prefix, owner);
+                let stored = match self.db.get(key).map_err(StoreError::from)? {
+                    Some(bytes) => decode(&key, &bytes)?,
+                    None => T::default(),
+                };
+                entry.insert(stored)
+            }
+        })
     }
 }
 
@@ -267,8 +291,8 @@ impl Store for SledStore {
             visit(Loaded::Player(value));
             Ok(())
         })?;
-        self.scan(BALL, |_, value| {
-            visit(Loaded::Ball(value));
+        self.scan(BALL, |_, balls: Vec<Ball>| {
+            balls.into_iter().for_each(|ball| visit(Loaded::Ball(ball)));
             Ok(())
         })?;
         for item in self.db.scan_prefix([FRIENDSHIP]) {
@@ -337,8 +361,8 @@ impl Store for SledStore {
 
     fn ledger(&self) -> Result<Vec<LedgerEntry>, StoreError> {
         let mut entries = Vec::new();
-        self.scan(LEDGER, |_, entry| {
-            entries.push(entry);
+        self.scan(LEDGER, |_, tick: Vec<LedgerEntry>| {
+            entries.extend(tick);
             Ok(())
         })?;
         Ok(entries)
@@ -368,7 +392,7 @@ impl Store for SledStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Account, Ball, Flow};
+    use crate::store::{Account, Flow};
     use canopy_shared::BallId;
 
     fn ball(id: u64) -> Ball {
@@ -420,7 +444,7 @@ mod tests {
             ));
             store.commit(&batch).expect("commit");
             let removal = TickBatch {
-                removed_balls: vec![BallId(2)],
+                removed_balls: vec![(PlayerId(1), BallId(2))],
                 meta: meta.clone(),
                 ..TickBatch::default()
             };
