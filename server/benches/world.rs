@@ -67,6 +67,7 @@ fn measure(dir: &std::path::Path, players: u64) -> serde_json::Value {
     let rss_before = rss_mib();
     let started = Instant::now();
     let config = Arc::new(Config::default_embedded());
+    let (tick_rate_hz, max_per_tick) = (config.server.tick_rate_hz, config.ripen.max_per_tick);
     let store = SledStore::open(dir, config.store.cache_capacity_mb).expect("open store");
     let mut game = Game::load(
         config,
@@ -123,6 +124,13 @@ fn measure(dir: &std::path::Path, players: u64) -> serde_json::Value {
         }
     }
     let wave_s = wave_started.elapsed().as_secs_f64();
+    // The game loop starts a tick every interval, or at once when a tick overran it: the
+    // last ball_ripe of the wave leaves this long after 07:00.
+    let interval = Duration::from_secs_f64(1.0 / f64::from(tick_rate_hz));
+    let last_event_s: f64 = wave
+        .iter()
+        .map(|tick| tick.max(&interval).as_secs_f64())
+        .sum();
     wave.sort();
     serde_json::json!({
         "players": players,
@@ -134,6 +142,8 @@ fn measure(dir: &std::path::Path, players: u64) -> serde_json::Value {
         "wave": {
             "ticks": wave.len(),
             "seconds_of_tick_work": wave_s,
+            "last_ball_ripe_after_s": last_event_s,
+            "balls_per_tick": max_per_tick,
             "tick_ms": {"p50": percentile(&wave, 0.5), "p99": percentile(&wave, 0.99), "max": percentile(&wave, 1.0)},
             "events_to_online_owners_and_friends": events,
         },

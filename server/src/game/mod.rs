@@ -102,9 +102,7 @@ impl Game {
         ] {
             resource(&mut world);
         }
-        let mut rebuild = Rebuild::new(&mut world);
-        let stored = store.visit(&mut |record| rebuild.add(record))?;
-        rebuild.finish();
+        let stored = load_records(store.as_ref(), Rebuild::new(&mut world))?;
         let meta = stored.clone().unwrap_or_default();
         let start = start
             .or(stored.map(|meta| meta.game_time))
@@ -297,6 +295,35 @@ fn unacknowledged(reply: Reply, failure: &str) -> Reply {
 }
 
 /// Spawns the stored players and balls and rebuilds every index.
+/// Records handed from the store's reader thread to the builder at a time.
+const LOAD_CHUNK: usize = 4096;
+
+/// Reads the store on a second thread while this one builds the World, so start-up
+/// uses both cores: decoding records and inserting them cost about the same.
+fn load_records(store: &dyn Store, mut rebuild: Rebuild) -> Result<Option<Meta>, StoreError> {
+    std::thread::scope(|scope| {
+        let (sender, chunks) = std::sync::mpsc::sync_channel::<Vec<Loaded>>(16);
+        let reader = scope.spawn(move || {
+            let mut chunk = Vec::with_capacity(LOAD_CHUNK);
+            let meta = store.visit(&mut |record| {
+                chunk.push(record);
+                if chunk.len() == LOAD_CHUNK {
+                    let full = std::mem::replace(&mut chunk, Vec::with_capacity(LOAD_CHUNK));
+                    // The builder only stops early if it panicked; the join reports that.
+                    let _ = sender.send(full);
+                }
+            });
+            let _ = sender.send(chunk);
+            meta
+        });
+        for record in chunks.into_iter().flatten() {
+            rebuild.add(record);
+        }
+        rebuild.finish();
+        reader.join().expect("the store reader thread does not panic")
+    })
+}
+
 /// Rebuilds the World from the store's records as they are read, so a big world is
 /// never held twice in memory.
 struct Rebuild<'w> {
