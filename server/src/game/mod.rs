@@ -320,7 +320,9 @@ fn load_records(store: &dyn Store, mut rebuild: Rebuild) -> Result<Option<Meta>,
             rebuild.add(record);
         }
         rebuild.finish();
-        reader.join().expect("the store reader thread does not panic")
+        reader
+            .join()
+            .expect("the store reader thread does not panic")
     })
 }
 
