@@ -5,9 +5,9 @@
 //! `m` meta · `p<player>` player · `b<owner>` the owner's live balls · `r<player><ref>`
 //! action receipt · `l<first entry>` one commit's ledger entries · `f<player>` the
 //! player's friends with higher ids (see `friend_lists`) · `q<from><to>` pending request ·
-//! `k<blocker><blocked>` block · `t<team>` team · `e<player><seq>` feed entry.
+//! `k<blocker><blocked>` block · `t<team>` team · `e<player><page>` a page of feed entries.
 //!
-//! Balls and friendships are grouped per player and the ledger per commit: sled's memory
+//! Balls, friendships and feed entries are grouped per player and the ledger per commit: sled's memory
 //! and scan time grow with the number of keys, and rewriting a small record costs far
 //! less than inserting a new key, so a big world stays small and a tick writes few keys.
 
@@ -116,20 +116,20 @@ impl SledStore {
         for player in &batch.players {
             write(&key(PLAYER, player.id.0), Some(encode(player)));
         }
-        let mut ball_lists: BTreeMap<u64, Vec<Ball>> = BTreeMap::new();
+        let mut ball_lists: BTreeMap<[u8; 9], Vec<Ball>> = BTreeMap::new();
         for ball in &batch.balls {
-            let list = self.cached(&mut ball_lists, BALL, ball.owner.0, decode)?;
+            let list = self.cached(&mut ball_lists, key(BALL, ball.owner.0), decode)?;
             match list.binary_search_by_key(&ball.id, |stored| stored.id) {
                 Ok(at) => list[at] = ball.clone(),
                 Err(at) => list.insert(at, ball.clone()),
             }
         }
         for (owner, id) in &batch.removed_balls {
-            let list = self.cached(&mut ball_lists, BALL, owner.0, decode)?;
+            let list = self.cached(&mut ball_lists, key(BALL, owner.0), decode)?;
             list.retain(|stored| stored.id != *id);
         }
-        for (owner, list) in ball_lists {
-            write(&key(BALL, owner), (!list.is_empty()).then(|| encode(&list)));
+        for (key, list) in ball_lists {
+            write(&key, (!list.is_empty()).then(|| encode(&list)));
         }
         for (player, reference, result) in &batch.receipts {
             write(&receipt_key(*player, reference), Some(encode(result)));
@@ -137,12 +137,12 @@ impl SledStore {
         if let Some(first) = batch.ledger.first() {
             write(&key(LEDGER, first.id), Some(encode(&batch.ledger)));
         }
-        let mut friend_lists: BTreeMap<u64, FriendList> = BTreeMap::new();
+        let mut friend_lists: BTreeMap<[u8; 9], FriendList> = BTreeMap::new();
         for social in &batch.social {
             match *social {
                 SocialWrite::Friendship(a, b, active) => {
                     let (low, high) = (a.0.min(b.0), a.0.max(b.0));
-                    self.cached(&mut friend_lists, FRIENDSHIP, low, friend_list)?
+                    self.cached(&mut friend_lists, key(FRIENDSHIP, low), friend_list)?
                         .set(high, active);
                 }
                 SocialWrite::Request(from, to, sent) => {
@@ -159,46 +159,58 @@ impl SledStore {
                 }
             }
         }
-        for (player, list) in friend_lists {
-            write(
-                &key(FRIENDSHIP, player),
-                (!list.is_empty()).then(|| list.encode()),
-            );
+        for (key, list) in friend_lists {
+            write(&key, (!list.is_empty()).then(|| list.encode()));
         }
         for team in &batch.teams {
             write(&key(TEAM, team.id.0), Some(encode(team)));
         }
+        let mut feed_pages: BTreeMap<[u8; 17], FeedPage> = BTreeMap::new();
         for (player, seq, entry) in &batch.feed {
-            write(&pair_key(FEED, player.0, *seq), Some(encode(entry)));
+            let page = self.cached(&mut feed_pages, feed_page_key(*player, *seq), decode)?;
+            page.push((*seq, entry.clone()));
         }
         for (player, seq) in &batch.feed_trimmed {
-            write(&pair_key(FEED, player.0, *seq), None);
+            let page = self.cached(&mut feed_pages, feed_page_key(*player, *seq), decode)?;
+            page.retain(|(kept, _)| kept != seq);
+        }
+        for (key, page) in feed_pages {
+            write(&key, (!page.is_empty()).then(|| encode(&page)));
         }
         write(META, Some(encode(&batch.meta)));
         Ok(())
     }
 
-    /// The record of `owner` under `prefix` (empty when none is stored), read from the
-    /// store once per batch into `cache`.
-    fn cached<'a, T: Default>(
+    /// The record under `key` (empty when none is stored), read from the store once
+    /// per batch into `cache`.
+    fn cached<'a, K: AsRef<[u8]> + Ord + Copy, T: Default>(
         &self,
-        cache: &'a mut BTreeMap<u64, T>,
-        prefix: u8,
-        owner: u64,
+        cache: &'a mut BTreeMap<K, T>,
+        key: K,
         decode: fn(&[u8], &[u8]) -> Result<T, StoreError>,
     ) -> Result<&'a mut T, StoreError> {
-        Ok(match cache.entry(owner) {
+        Ok(match cache.entry(key) {
             Entry::Occupied(entry) => entry.into_mut(),
             Entry::Vacant(entry) => {
-                let key = key(prefix, owner);
                 let stored = match self.db.get(key).map_err(StoreError::from)? {
-                    Some(bytes) => decode(&key, &bytes)?,
+                    Some(bytes) => decode(key.as_ref(), &bytes)?,
                     None => T::default(),
                 };
                 entry.insert(stored)
             }
         })
     }
+}
+
+/// Feed entries of one player, oldest first, whose sequence numbers share a page.
+type FeedPage = Vec<(u64, FeedEntry)>;
+
+/// Feed entries stored together: a new entry rewrites a small page instead of adding a
+/// key, and the kept window (500) spans a few pages.
+const FEED_PAGE: u64 = 50;
+
+fn feed_page_key(player: PlayerId, seq: u64) -> [u8; 17] {
+    pair_key(FEED, player.0, seq / FEED_PAGE)
 }
 
 fn friend_list(key: &[u8], bytes: &[u8]) -> Result<FriendList, StoreError> {
@@ -375,17 +387,18 @@ impl Store for SledStore {
         limit: usize,
     ) -> Result<Vec<(u64, FeedEntry)>, StoreError> {
         let start = pair_key(FEED, player.0, 0);
-        let end = pair_key(FEED, player.0, before);
-        self.db
-            .range(start..end)
-            .rev()
-            .take(limit)
-            .map(|item| {
-                let (key, value) = item.map_err(StoreError::from)?;
-                let (_, seq) = pair_of(&key)?;
-                Ok((seq.0, decode(&key, &value)?))
-            })
-            .collect()
+        let end = pair_key(FEED, player.0, before.div_ceil(FEED_PAGE));
+        let mut entries = Vec::with_capacity(limit);
+        for item in self.db.range(start..end).rev() {
+            let (key, value) = item.map_err(StoreError::from)?;
+            let page: FeedPage = decode(&key, &value)?;
+            let older = page.into_iter().rev().filter(|(seq, _)| *seq < before);
+            entries.extend(older.take(limit - entries.len()));
+            if entries.len() == limit {
+                break;
+            }
+        }
+        Ok(entries)
     }
 }
 
@@ -494,6 +507,47 @@ mod tests {
         assert_eq!(
             friendships,
             vec![(PlayerId(1), PlayerId(2)), (PlayerId(1), PlayerId(4))]
+        );
+    }
+
+    #[test]
+    fn the_feed_pages_back_newest_first_without_trimmed_entries() {
+        use canopy_shared::model::FeedKind;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = SledStore::open(dir.path(), 8).expect("open");
+        let entry = |seq: u64| FeedEntry {
+            time: seq,
+            kind: FeedKind::Watered,
+            actor: Some(PlayerId(2)),
+            target: Some(PlayerId(1)),
+            grams: seq,
+        };
+        for first in [0, 60] {
+            let batch = TickBatch {
+                feed: (first..first + 60)
+                    .map(|seq| (PlayerId(1), seq, entry(seq)))
+                    .collect(),
+                feed_trimmed: if first == 60 {
+                    (0..20).map(|seq| (PlayerId(1), seq)).collect()
+                } else {
+                    Vec::new()
+                },
+                ..TickBatch::default()
+            };
+            store.commit(&batch).expect("commit");
+        }
+        let seqs = |before, limit| -> Vec<u64> {
+            let page = store.feed(PlayerId(1), before, limit).expect("feed");
+            page.into_iter().map(|(seq, _)| seq).collect()
+        };
+        assert_eq!(seqs(u64::MAX, 3), vec![119, 118, 117]);
+        assert_eq!(seqs(51, 2), vec![50, 49]);
+        assert_eq!(seqs(25, 50), (20..25).rev().collect::<Vec<_>>());
+        assert!(
+            store
+                .feed(PlayerId(2), u64::MAX, 10)
+                .expect("feed")
+                .is_empty()
         );
     }
 }
