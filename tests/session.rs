@@ -6,6 +6,8 @@ use anyhow::Result;
 use serde_json::json;
 use support::{Server, player};
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 #[tokio::test]
 async fn hello_register_login_and_auth() -> Result<()> {
@@ -155,6 +157,20 @@ async fn sigterm_tells_clients_and_exits_cleanly() -> Result<()> {
         .await?;
     assert!(matches!(event, canopy_shared::Event::ServerShutdown { .. }));
     assert_eq!(client.close_code().await?, 1001);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_clients_close_is_answered_with_a_close_frame() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let server = Server::start_manual(dir.path())?;
+    let mut client = server.client().await?;
+    let goodbye = CloseFrame {
+        code: CloseCode::Normal,
+        reason: "bye".into(),
+    };
+    client.send(Message::Close(Some(goodbye))).await?;
+    assert_eq!(client.close_code().await?, 1000);
     Ok(())
 }
 

@@ -95,6 +95,7 @@ pub enum TopCommand {
     Play,
     /// Load-test a server with bots that also check the rules: sets up players and
     /// friendships, runs the mix, reports ops/s, latency, errors and violations
+    /// (`bots idle`: open and hold idle connections instead)
     Bots(BotsArgs),
 }
 
@@ -105,9 +106,13 @@ pub enum TopCommand {
                   in a random graph, credits partner actions through the ops HTTP and, on a \
                   manual clock, moves it 31 h so the balls are ripe. The admin token \
                   defaults to the server's built-in one. Exit status: 0 for a clean run, 2 \
-                  when bots saw violations, unexpected error codes or unanswered requests."
+                  when bots saw violations, unexpected error codes or unanswered requests.",
+    args_conflicts_with_subcommands = true
 )]
 pub struct BotsArgs {
+    /// Another kind of load instead of the game mix
+    #[command(subcommand)]
+    pub mode: Option<BotsMode>,
     /// Players to register, one bot (and one connection) each
     #[arg(long, default_value_t = 100, value_name = "N")]
     pub players: usize,
@@ -146,6 +151,60 @@ pub struct BotsArgs {
     #[arg(long, default_value_t = DEFAULT_BOT_MAX_RATE, value_name = "REQ_PER_S")]
     pub bot_max_rate: f64,
     /// No progress bar and no setup lines on stderr
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// Other kinds of load `canopy bots` runs instead of the game mix.
+#[derive(Clone, Debug, PartialEq, Subcommand)]
+pub enum BotsMode {
+    /// Open connections and hold them idle, to measure what an idle connection costs
+    /// the server
+    Idle(IdleArgs),
+}
+
+/// `canopy bots idle`: how many connections, how they log in, how long they stay.
+#[derive(Clone, Debug, PartialEq, Args)]
+#[command(
+    after_help = "Every connection keeps reading its socket, so the server's pings get \
+                  their pongs, and sends nothing after its login. The open-files soft limit \
+                  is raised to the hard limit; a run needing more is refused. Exit status: \
+                  0 when every connection opened and stayed open, 2 otherwise."
+)]
+pub struct IdleArgs {
+    /// Connections to open and hold
+    #[arg(long, default_value_t = 1_000, value_name = "N")]
+    pub connections: usize,
+    /// How long to hold them once all are open: 60s, 5m (0s: close at once)
+    #[arg(
+        long = "hold",
+        value_parser = parse_hold_ms,
+        default_value = "60s",
+        value_name = "DURATION"
+    )]
+    pub hold_ms: u64,
+    /// Connections being opened (and logged in) at once
+    #[arg(long, default_value_t = 256, value_name = "N")]
+    pub concurrency: usize,
+    /// Log each connection in as a new player (`register`), so it idles logged in
+    #[arg(long, conflicts_with = "tokens")]
+    pub login: bool,
+    /// With --login, write the new players' tokens to this file, one a line
+    #[arg(long, value_name = "FILE", requires = "login")]
+    pub save_tokens: Option<PathBuf>,
+    /// Log each connection in with a token from this file (one a line, reused in turn
+    /// when there are fewer lines than connections)
+    #[arg(long, value_name = "FILE")]
+    pub tokens: Option<PathBuf>,
+    /// Connect from 127.0.0.1 through 127.0.0.N (a loopback server only) [default: one
+    /// address for every ~12,000 connections: nine tenths of half the ephemeral port
+    /// range, the even ports Linux hands `connect()` first]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=254))]
+    pub source_addrs: Option<u8>,
+    /// Also write the report as JSON to this file
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// No progress on stderr
     #[arg(long)]
     pub quiet: bool,
 }
@@ -467,6 +526,14 @@ impl From<PeriodArg> for BoardPeriod {
             PeriodArg::Total => BoardPeriod::Total,
             PeriodArg::Week => BoardPeriod::Week,
         }
+    }
+}
+
+/// A hold time: a duration, or zero (`0s`) to close the connections once all are open.
+fn parse_hold_ms(text: &str) -> Result<u64, String> {
+    match text.trim() {
+        "0" | "0s" | "0ms" => Ok(0),
+        _ => parse_duration_ms(text),
     }
 }
 

@@ -57,6 +57,8 @@ pub struct GameLoop {
     control: mpsc::UnboundedReceiver<Control>,
     stopping: Arc<AtomicBool>,
     links: HashMap<SessionId, SessionLink>,
+    /// Control messages taken early with a late `Connect`, applied next tick.
+    deferred_control: Vec<Control>,
     admin_waiters: HashMap<u64, oneshot::Sender<AdminAnswer>>,
     next_admin_key: u64,
     tick_rate_hz: u32,
@@ -82,6 +84,7 @@ impl GameLoop {
             control,
             stopping,
             links: HashMap::new(),
+            deferred_control: Vec::new(),
             admin_waiters: HashMap::new(),
             next_admin_key: 0,
             metrics,
@@ -118,14 +121,46 @@ impl GameLoop {
     }
 
     fn drain_inbound(&mut self) {
+        self.drain_control();
+        self.drain_commands();
+    }
+
+    fn drain_control(&mut self) {
+        for control in std::mem::take(&mut self.deferred_control) {
+            self.apply_control(control);
+        }
         while let Ok(control) = self.control.try_recv() {
             self.apply_control(control);
         }
+    }
+
+    fn drain_commands(&mut self) {
         let cap = self.game.config().server.max_commands_per_tick;
         for _ in 0..cap {
             match self.commands.try_recv() {
-                Ok(command) => self.game.submit(command),
+                Ok(command) => {
+                    if let crate::game::Origin::Session(session) = command.origin
+                        && !self.links.contains_key(&session)
+                    {
+                        self.take_late_connects();
+                    }
+                    self.game.submit(command);
+                }
                 Err(_) => break,
+            }
+        }
+    }
+
+    /// A session sends `Connect` before its first command, but on another channel, so
+    /// the command can be here while the `Connect` came in after the control queue was
+    /// drained; its reply would then go nowhere. Applies the `Connect`s now and keeps
+    /// the other control messages, in order, for the next tick (a `Disconnect` applied
+    /// here would come before commands already submitted from that session).
+    fn take_late_connects(&mut self) {
+        while let Ok(control) = self.control.try_recv() {
+            match control {
+                Control::Connect(..) => self.apply_control(control),
+                other => self.deferred_control.push(other),
             }
         }
     }
@@ -256,5 +291,49 @@ impl GameLoop {
             sessions = self.links.len(),
             "game thread stopped after a final flush"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::game::{ClockMode, Command, Op, Origin};
+    use crate::store::MemoryStore;
+    use canopy_shared::Request;
+
+    #[test]
+    fn a_command_that_overtakes_its_sessions_connect_is_answered() {
+        let config = Arc::new(Config::default_embedded());
+        let store = Arc::new(MemoryStore::new());
+        let game = Game::load(
+            config,
+            store,
+            ClockMode::Manual,
+            Some(1_795_536_000_000),
+            None,
+        )
+        .expect("an empty in-memory store loads");
+        let (mut game_loop, handle) = GameLoop::new(game, Arc::new(Metrics::new()));
+        let session = SessionId(1);
+        let (outbox, mut frames) = mpsc::channel(8);
+        let link = SessionLink {
+            outbox,
+            kick: Arc::new(Notify::new()),
+        };
+        // The control queue is drained before the session's Connect is in it; the
+        // Connect and the session's first command come in before the commands are.
+        game_loop.drain_control();
+        assert!(handle.control.send(Control::Connect(session, link)).is_ok());
+        let ping = Command {
+            origin: Origin::Session(session),
+            request_id: 7,
+            op: Op::Client(Request::Ping {}),
+        };
+        assert!(handle.commands.try_send(ping).is_ok());
+        game_loop.drain_commands();
+        let outcome = game_loop.game.tick();
+        game_loop.deliver(outcome);
+        let reply = frames.try_recv().expect("the ping was answered");
+        assert!(reply.as_str().contains(r#""id":7"#), "{reply}");
     }
 }

@@ -2,10 +2,12 @@
 //! players through the public protocol and the ops HTTP (`setup`), runs one bot per
 //! player doing a mix of actions (`runner`, `plan`, `mix`), judges every reply against
 //! what the bot knew (`knowledge`, `checks`), and reports throughput, latency, errors,
-//! events and violations (`stats`, `report`).
+//! events and violations (`stats`, `report`). `canopy bots idle` instead opens many
+//! connections and holds them idle (`idle`).
 
 mod checks;
 mod graph;
+mod idle;
 mod knowledge;
 mod mix;
 mod pace;
@@ -21,7 +23,7 @@ pub use mix::{Mix, parse_mix};
 
 use crate::admin::OpsClient;
 use crate::app::{Settings, print_line};
-use crate::cli::{BotsArgs, GlobalArgs};
+use crate::cli::{BotsArgs, BotsMode, GlobalArgs};
 use crate::error::{CliError, EXIT_OK, EXIT_SERVER_ERROR};
 use progress::Progress;
 use report::{ConfigReport, Report, mix_map};
@@ -39,6 +41,9 @@ const MAX_FRIENDS: usize = 500;
 /// Runs `canopy bots`; returns the exit status: 0 for a clean run, 2 when it found
 /// violations, unexpected error codes or unanswered requests.
 pub fn run(args: &BotsArgs, global: &GlobalArgs) -> Result<u8, CliError> {
+    if let Some(BotsMode::Idle(idle_args)) = &args.mode {
+        return idle::run(idle_args, global);
+    }
     validate(args)?;
     let settings = Settings::resolve(global)?;
     let admin_token = global

@@ -13,7 +13,8 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
 
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+/// A bot's WebSocket.
+pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// How long to wait for the WebSocket handshake.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -54,6 +55,16 @@ impl Wire {
             .map_err(|_| format!("no handshake within {} s", CONNECT_TIMEOUT.as_secs()))?
             .map_err(|err| err.to_string())?;
         Ok(Self { socket, next_id: 1 })
+    }
+
+    /// Wraps a socket that is already open.
+    pub fn from_socket(socket: Socket) -> Self {
+        Self { socket, next_id: 1 }
+    }
+
+    /// The socket, for a caller that reads it on its own from now on.
+    pub fn into_socket(self) -> Socket {
+        self.socket
     }
 
     /// Sends a request and reads frames until its reply; events read on the way go to

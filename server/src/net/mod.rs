@@ -55,33 +55,38 @@ pub async fn serve(
     let max_connections = context.config.borrow().server.max_connections;
     let permits = Arc::new(Semaphore::new(max_connections));
     loop {
-        tokio::select! {
+        let accepted = tokio::select! {
             _ = shutdown.wait_for(|&stop| stop) => break,
-            accepted = listener.accept() => {
-                let (stream, peer) = match accepted {
-                    Ok(accepted) => accepted,
-                    Err(err) => {
-                        tracing::warn!(%err, "accept failed");
-                        continue;
-                    }
-                };
-                let Ok(permit) = permits.clone().try_acquire_owned() else {
-                    tracing::warn!(%peer, "connection refused: max_connections reached");
-                    continue;
-                };
-                let context = context.clone();
-                tokio::spawn(async move {
-                    session::run(stream, context).await;
-                    drop(permit);
-                });
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(err) => {
+                // Most often out of file descriptors: the connection stays in the
+                // backlog, so accepting again at once would spin on the error.
+                tracing::warn!(%err, "accept failed; pausing accepts");
+                tokio::time::sleep(ACCEPT_PAUSE).await;
+                continue;
             }
-        }
+        };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, "connection refused: max_connections reached");
+            continue;
+        };
+        let context = context.clone();
+        tokio::spawn(async move {
+            session::run(stream, context).await;
+            drop(permit);
+        });
     }
     // Sessions close once the game thread drops their outboxes; give them time to
     // send `server_shutdown` and their close frames.
     let all = u32::try_from(max_connections).unwrap_or(u32::MAX);
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, permits.acquire_many(all)).await;
 }
+
+/// How long the accept loop waits after a failed accept.
+const ACCEPT_PAUSE: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// How long a stopping server waits for sessions to say goodbye.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);

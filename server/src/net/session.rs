@@ -161,7 +161,13 @@ pub async fn run(stream: TcpStream, context: NetContext) {
                         if !wire.refuse(None, ErrorCode::BadRequest, "binary frames are not supported; send JSON text").await { break }
                         continue;
                     }
-                    Some(Ok(Message::Close(_))) | None => break,
+                    Some(Ok(Message::Close(_))) => {
+                        // Send the close reply tungstenite queued, so the client's close
+                        // completes cleanly and the server shuts the TCP connection first.
+                        let _ = tokio::time::timeout(CLOSE_DEADLINE, wire.sink.flush()).await;
+                        break;
+                    }
+                    None => break,
                     Some(Ok(_)) => continue,
                     Some(Err(WsError::Capacity(err))) => {
                         tracing::debug!(session = session.0, %err, "oversized frame");
