@@ -10,6 +10,7 @@ use canopy_shared::model::FeedEntry;
 use canopy_shared::reply::RecordActionResult;
 use canopy_shared::{BallId, ErrorBody, Event, Millis, PlayerId, Request, TeamId};
 use rand::rngs::StdRng;
+use rustc_hash::FxHashMap;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
@@ -25,15 +26,17 @@ pub struct StoreHandle(pub Arc<dyn Store>);
 #[derive(Resource)]
 pub struct GameRng(pub StdRng);
 
-/// Id → entity lookups, and token hash → player for login.
+/// Id → entity lookups, and token hash → player for login. The keys are ids the server
+/// hands out and SHA-256 digests, never chosen by a client, so a fast non-keyed hasher
+/// is safe.
 #[derive(Resource, Default)]
 pub struct Directory {
     /// Player entities by id.
-    pub players: HashMap<PlayerId, Entity>,
+    pub players: FxHashMap<PlayerId, Entity>,
     /// Players by token hash.
-    pub tokens: HashMap<[u8; 32], PlayerId>,
+    pub tokens: FxHashMap<[u8; 32], PlayerId>,
     /// Live ball entities by id.
-    pub balls: HashMap<BallId, Entity>,
+    pub balls: FxHashMap<BallId, Entity>,
 }
 
 /// Time-ordered queues: which balls ripen or expire next. A tick pops what is due
