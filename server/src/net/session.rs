@@ -26,6 +26,12 @@ const WRITE_DEADLINE: Duration = Duration::from_secs(10);
 /// Bytes of the per-connection read buffer (tungstenite's default is 128 KiB).
 const READ_BUFFER_BYTES: usize = 4096;
 
+/// Bytes tungstenite gathers before writing to the socket; every send ends with a flush,
+/// so this only lets the frames of one [`Wire::send_queued`] share a write.
+const WRITE_BUFFER_BYTES: usize = 16 * 1024;
+/// Frames taken from the outbox into one write at most.
+const FRAMES_PER_WRITE: usize = 64;
+
 /// How long a closing session waits for the client's close answer.
 const CLOSE_DEADLINE: Duration = Duration::from_secs(2);
 
@@ -54,11 +60,39 @@ struct Wire {
 impl Wire {
     /// Writes one frame; `false` means the session is over.
     async fn send(&mut self, message: Message) -> bool {
-        match tokio::time::timeout(WRITE_DEADLINE, self.sink.send(message)).await {
+        let write = self.sink.send(message);
+        Self::within_deadline(write, &self.metrics).await
+    }
+
+    /// Writes `first` and the frames already waiting behind it in the outbox, then
+    /// flushes once: a tick's reply and events to one client leave in one write.
+    async fn send_queued(
+        &mut self,
+        first: Utf8Bytes,
+        outbox: &mut mpsc::Receiver<Utf8Bytes>,
+    ) -> bool {
+        let sink = &mut self.sink;
+        let write = async move {
+            sink.feed(Message::Text(first)).await?;
+            for _ in 1..FRAMES_PER_WRITE {
+                let Ok(text) = outbox.try_recv() else { break };
+                sink.feed(Message::Text(text)).await?;
+            }
+            sink.flush().await
+        };
+        Self::within_deadline(write, &self.metrics).await
+    }
+
+    /// Runs a write under [`WRITE_DEADLINE`]; `false` means the session is over.
+    async fn within_deadline(
+        write: impl Future<Output = Result<(), WsError>>,
+        metrics: &crate::metrics::Metrics,
+    ) -> bool {
+        match tokio::time::timeout(WRITE_DEADLINE, write).await {
             Ok(Ok(())) => true,
             Ok(Err(_)) => false,
             Err(_) => {
-                self.metrics.outbox_drops.inc();
+                metrics.outbox_drops.inc();
                 tracing::warn!("write deadline passed; disconnecting a client that does not read");
                 false
             }
@@ -100,7 +134,7 @@ pub async fn run(stream: TcpStream, context: NetContext) {
         .max_message_size(Some(limits.max_frame_bytes))
         .max_frame_size(Some(limits.max_frame_bytes))
         .read_buffer_size(READ_BUFFER_BYTES)
-        .write_buffer_size(0)
+        .write_buffer_size(WRITE_BUFFER_BYTES)
         .max_write_buffer_size(4 * limits.max_frame_bytes.max(64 * 1024));
     let handshake =
         tokio_tungstenite::accept_hdr_async_with_config(stream, check_path, Some(ws_config));
@@ -147,7 +181,7 @@ pub async fn run(stream: TcpStream, context: NetContext) {
                 break;
             }
             out = outbox.recv() => match out {
-                Some(text) => if !wire.send(Message::Text(text)).await { break },
+                Some(text) => if !wire.send_queued(text, &mut outbox).await { break },
                 None => {
                     wire.close(CloseCode::Away, "server shutting down").await;
                     break;
