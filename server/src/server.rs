@@ -38,6 +38,7 @@ pub async fn run(
     ops_listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    crate::net::open_files::allow_connections(options.config.server.max_connections);
     let store = SledStore::open(&options.data_dir, options.config.store.cache_capacity_mb)
         .with_context(|| format!("opening the store at {}", options.data_dir.display()))?;
     serve(
