@@ -67,18 +67,7 @@ fn fresh_game() -> Game {
         Some(7),
     )
     .expect("load world");
-    for id in 1..=2 * PAIRS {
-        let session = SessionId(id);
-        game.connect(session);
-        game.submit(Command {
-            origin: Origin::Session(session),
-            request_id: 0,
-            op: Op::Client(Request::Login {
-                token: worldgen::token_of(id),
-            }),
-        });
-    }
-    let outcome = game.tick();
+    let outcome = worldgen::log_in(&mut game, 1..=2 * PAIRS);
     assert!(
         outcome.results.iter().all(|&(_, code)| code == "ok"),
         "every generated player logs in"

@@ -51,17 +51,7 @@ fn walk_batch() -> TickBatch {
         Some(7),
     )
     .expect("load world");
-    for id in 1..=REPORTS {
-        game.connect(SessionId(id));
-        game.submit(Command {
-            origin: Origin::Session(SessionId(id)),
-            request_id: 0,
-            op: Op::Client(Request::Login {
-                token: worldgen::token_of(id),
-            }),
-        });
-    }
-    game.tick();
+    worldgen::log_in(&mut game, 1..=REPORTS);
     for id in 1..=REPORTS {
         game.submit(Command {
             origin: Origin::Session(SessionId(id)),

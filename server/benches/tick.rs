@@ -46,25 +46,10 @@ fn loaded_game(dir: &std::path::Path) -> Game {
     game
 }
 
-fn login_sessions(game: &mut Game, count: u64) {
-    for id in 1..=count {
-        let session = SessionId(id);
-        game.connect(session);
-        game.submit(Command {
-            origin: Origin::Session(session),
-            request_id: 0,
-            op: Op::Client(Request::Login {
-                token: worldgen::token_of(id),
-            }),
-        });
-    }
-    game.tick();
-}
-
 fn bench_tick(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut game = loaded_game(dir.path());
-    login_sessions(&mut game, 1_000);
+    worldgen::log_in(&mut game, 1..=1_000);
     let mut group = c.benchmark_group("tick_100k_players_300k_balls");
     group
         .sample_size(50)

@@ -8,10 +8,9 @@
 
 use canopy_server::config::Config;
 use canopy_server::game::rules::HOUR_MS;
-use canopy_server::game::{ClockMode, Command, Game, Op, Origin, SessionId};
+use canopy_server::game::{ClockMode, Command, Game, Op, Origin};
 use canopy_server::store::SledStore;
 use canopy_server::worldgen::{self, WorldShape};
-use canopy_shared::Request;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -90,17 +89,7 @@ fn measure(dir: &std::path::Path, players: u64) -> serde_json::Value {
     idle.sort();
 
     // Log in 2,000 owners so the wave's ball_ripe events have somewhere to go.
-    for id in 1..=2_000.min(players) {
-        game.connect(SessionId(id));
-        game.submit(Command {
-            origin: Origin::Session(SessionId(id)),
-            request_id: 0,
-            op: Op::Client(Request::Login {
-                token: worldgen::token_of(id),
-            }),
-        });
-    }
-    game.tick();
+    worldgen::log_in(&mut game, 1..=2_000.min(players));
     game.submit(Command {
         origin: Origin::Admin(1),
         request_id: 0,

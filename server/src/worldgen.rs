@@ -4,6 +4,7 @@
 //! the generated balls' ledger; play on top of it is audited as usual.
 
 use crate::game::rules::{self, DAY_MS, HOUR_MS};
+use crate::game::{Command, Game, Op, Origin, SessionId, TickOutcome};
 use crate::store::{
     Ball, LedgerTotals, Meta, PlayerRecord, SocialWrite, Store, StoreError, TickBatch,
 };
@@ -92,6 +93,24 @@ pub fn skewed_friendships(
 /// The login token of generated player `id`: `gen-<id>` (only its hash is stored).
 pub fn token_of(id: u64) -> String {
     format!("gen-{id}")
+}
+
+/// Connects a session for each of the generated `players` (session id = player id), logs
+/// each in with its `gen-<id>` token, and runs the tick that applies the logins (its
+/// outcome is returned): benches and tests get a world whose owners are online.
+pub fn log_in(game: &mut Game, players: std::ops::RangeInclusive<u64>) -> TickOutcome {
+    for id in players {
+        let session = SessionId(id);
+        game.connect(session);
+        game.submit(Command {
+            origin: Origin::Session(session),
+            request_id: 0,
+            op: Op::Client(canopy_shared::Request::Login {
+                token: token_of(id),
+            }),
+        });
+    }
+    game.tick()
 }
 
 /// Writes the world into `store` and returns the meta record it ends with.
