@@ -136,8 +136,12 @@ pub struct NewBall {
 }
 
 /// Creates a ball and indexes it. The caller records where its grams came from.
+///
+/// A ball born ripe (a water ball) is announced ripe by the caller's `ball_new`: it
+/// skips the ripening queue, so it gets no `ball_ripe` ("ripened this tick" is for
+/// balls that were announced unripe), and friends hear of it only if it is stealable.
 pub fn spawn_ball(world: &mut World, new: NewBall) -> Ball {
-    let config = config(world);
+    let (config, now) = (config(world), now(world));
     let id = BallId(Counters::take(
         &mut world.resource_mut::<Counters>().next_ball,
     ));
@@ -148,7 +152,7 @@ pub fn spawn_ball(world: &mut World, new: NewBall) -> Ball {
         full: new.grams,
         left: new.grams,
         stolen: 0,
-        created_at: now(world),
+        created_at: now,
         ripe_at: new.ripe_at,
         expires_at: rules::expires_at(new.ripe_at, &config),
         stealable: new.stealable,
@@ -156,13 +160,23 @@ pub fn spawn_ball(world: &mut World, new: NewBall) -> Ball {
     };
     let entity = world.spawn(ball.clone()).id();
     world.resource_mut::<Directory>().balls.insert(id, entity);
-    schedule_ball(world, &ball);
+    let born_ripe = ball.ripe_at <= now;
+    if born_ripe {
+        let mut timeline = world.resource_mut::<Timeline>();
+        timeline.expiring.insert((ball.expires_at, ball.id));
+    } else {
+        schedule_ball(world, &ball);
+    }
     world
         .get_mut::<OwnedBalls>(new.owner_entity)
         .expect("every player entity has OwnedBalls")
         .0
         .push(id);
-    world.resource_mut::<Dirty>().balls.insert(id, new.owner);
+    let mut dirty = world.resource_mut::<Dirty>();
+    dirty.balls.insert(id, ball.owner);
+    if born_ripe && ball.stealable {
+        dirty.stealable_changed.insert(ball.owner);
+    }
     ball
 }
 

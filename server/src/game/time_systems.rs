@@ -3,60 +3,88 @@
 //! tick handles at most `ripen.max_per_tick` of each; the rest follow next tick, which
 //! spreads the 07:00 wave.
 
-use super::resources::{Directory, Dirty, Timeline};
+use super::resources::{Directory, Dirty, Ledger, Outbox, Timeline};
 use super::state::{self, config, notify, now, record_flow};
 use crate::store::{Account, Ball, Flow};
 use bevy_ecs::world::World;
 use canopy_shared::event::{GoneReason, RipeBall};
 use canopy_shared::{BallId, Event, Millis, PlayerId};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
-/// Pops up to `limit` entries due at `now` from a queue.
+/// Takes up to `limit` entries due at `now` off a queue, in queue order. The due entries
+/// are cut off in one piece rather than popped one by one.
 fn pop_due(queue: &mut BTreeSet<(Millis, BallId)>, now: Millis, limit: usize) -> Vec<BallId> {
-    let mut due = Vec::new();
-    while due.len() < limit {
-        match queue.first() {
-            Some(&(at, id)) if at <= now => {
-                queue.pop_first();
-                due.push(id);
-            }
-            _ => break,
-        }
+    let mut last = None;
+    let due: Vec<BallId> = queue
+        .iter()
+        .take_while(|&&(at, _)| at <= now)
+        .take(limit)
+        .map(|&key| {
+            last = Some(key);
+            key.1
+        })
+        .collect();
+    if let Some(last) = last {
+        let mut rest = queue.split_off(&last);
+        rest.pop_first();
+        *queue = rest;
     }
     due
 }
 
-fn ball(world: &World, id: BallId) -> Option<Ball> {
-    let entity = *world.resource::<Directory>().balls.get(&id)?;
-    world.get::<Ball>(entity).cloned()
-}
-
-/// Announces balls that ripened: one `ball_ripe` event per owner per tick.
+/// Announces balls that ripened: one `ball_ripe` event per owner per tick, listing the
+/// owner's balls in ripening order. Friends hear of owners whose stealable balls ripened.
 pub fn ripen_due_balls(world: &mut World) {
     let (now, limit) = (now(world), config(world).ripen.max_per_tick);
     let due = pop_due(&mut world.resource_mut::<Timeline>().ripening, now, limit);
-    let mut by_owner: BTreeMap<PlayerId, Vec<RipeBall>> = BTreeMap::new();
-    for ball in due.into_iter().filter_map(|id| ball(world, id)) {
-        by_owner.entry(ball.owner).or_default().push(RipeBall {
-            ball_id: ball.id,
-            amount: ball.left,
-        });
+    if due.is_empty() {
+        return;
     }
-    for (owner, balls) in by_owner {
-        world
-            .resource_mut::<Dirty>()
-            .stealable_changed
-            .insert(owner);
-        notify(world, owner, Event::BallRipe { balls });
+    let directory = world.resource::<Directory>();
+    let mut ripe: Vec<(PlayerId, bool, RipeBall)> = due
+        .into_iter()
+        .filter_map(|id| directory.balls.get(&id))
+        .filter_map(|&entity| world.get::<Ball>(entity))
+        .map(|ball| {
+            let ripe = RipeBall {
+                ball_id: ball.id,
+                amount: ball.left,
+            };
+            (ball.owner, ball.stealable, ripe)
+        })
+        .collect();
+    // Stable, so each owner's balls stay in ripening order.
+    ripe.sort_by_key(|&(owner, _, _)| owner);
+    let mut events = Vec::new();
+    let mut dirty = world.resource_mut::<Dirty>();
+    for owners_balls in ripe.chunk_by(|a, b| a.0 == b.0) {
+        let owner = owners_balls[0].0;
+        if owners_balls.iter().any(|&(_, stealable, _)| stealable) {
+            dirty.stealable_changed.insert(owner);
+        }
+        let balls = owners_balls
+            .iter()
+            .map(|(_, _, ball)| ball.clone())
+            .collect();
+        events.push((owner, Event::BallRipe { balls }));
     }
+    world.resource_mut::<Outbox>().events.extend(events);
 }
 
 /// Ends balls whose lifetime is over; their grams go to `expired` in the ledger.
 pub fn expire_due_balls(world: &mut World) {
     let (now, limit) = (now(world), config(world).ripen.max_per_tick);
     let due = pop_due(&mut world.resource_mut::<Timeline>().expiring, now, limit);
-    let due: Vec<Ball> = due.into_iter().filter_map(|id| ball(world, id)).collect();
-    for ball in due {
+    world.resource_mut::<Outbox>().events.reserve(due.len());
+    world.resource_mut::<Ledger>().pending.reserve(due.len());
+    for id in due {
+        let Some(&entity) = world.resource::<Directory>().balls.get(&id) else {
+            continue;
+        };
+        let ball = world
+            .get::<Ball>(entity)
+            .expect("every indexed ball entity has a Ball")
+            .clone();
         record_flow(
             world,
             Flow::Expired,
@@ -73,5 +101,30 @@ pub fn expire_due_balls(world: &mut World) {
                 reason: GoneReason::Expired,
             },
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pop_due_takes_what_is_due_in_order_up_to_the_limit() {
+        let mut queue: BTreeSet<(Millis, BallId)> = [(5, 3), (5, 1), (7, 2), (9, 4), (9, 5)]
+            .into_iter()
+            .map(|(at, id)| (at, BallId(id)))
+            .collect();
+        assert!(pop_due(&mut queue, 4, 10).is_empty(), "nothing due yet");
+        assert_eq!(queue.len(), 5);
+        assert_eq!(
+            pop_due(&mut queue, 9, 3),
+            vec![BallId(1), BallId(3), BallId(2)]
+        );
+        assert!(
+            pop_due(&mut queue, 8, 3).is_empty(),
+            "the rest is not due at 8"
+        );
+        assert_eq!(pop_due(&mut queue, 9, 3), vec![BallId(4), BallId(5)]);
+        assert!(queue.is_empty());
     }
 }
