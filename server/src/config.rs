@@ -109,6 +109,7 @@ pub struct RipenConfig {
     pub hour: u32,
     pub ball_ttl_hours: u64,
     pub max_per_tick: usize,
+    pub max_expired_per_tick: usize,
 }
 
 /// `[tree]`.
@@ -322,6 +323,10 @@ impl Config {
             ("server.outbox_capacity", s.outbox_capacity),
             ("server.max_connections", s.max_connections),
             ("ripen.max_per_tick", self.ripen.max_per_tick),
+            (
+                "ripen.max_expired_per_tick",
+                self.ripen.max_expired_per_tick,
+            ),
             ("friends.max", self.friends.max),
         ] {
             check(field, value > 0, "must be positive")?;

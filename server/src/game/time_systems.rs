@@ -1,7 +1,7 @@
 //! Systems driven by game time: balls ripen and expire off the time-ordered
 //! [`Timeline`], so a tick costs what falls due in it, never a scan of every ball. Each
-//! tick handles at most `ripen.max_per_tick` of each; the rest follow next tick, which
-//! spreads the 07:00 wave.
+//! tick ripens at most `ripen.max_per_tick` and expires at most
+//! `ripen.max_expired_per_tick`; the rest follow next tick, which spreads the 07:00 wave.
 
 use super::resources::{Directory, Dirty, Ledger, Outbox, Timeline};
 use super::state::{self, config, notify, now, record_flow};
@@ -73,7 +73,7 @@ pub fn ripen_due_balls(world: &mut World) {
 
 /// Ends balls whose lifetime is over; their grams go to `expired` in the ledger.
 pub fn expire_due_balls(world: &mut World) {
-    let (now, limit) = (now(world), config(world).ripen.max_per_tick);
+    let (now, limit) = (now(world), config(world).ripen.max_expired_per_tick);
     let due = pop_due(&mut world.resource_mut::<Timeline>().expiring, now, limit);
     world.resource_mut::<Outbox>().events.reserve(due.len());
     world.resource_mut::<Ledger>().pending.reserve(due.len());
