@@ -14,4 +14,8 @@ end
 record_flow('collected', ball.l, 'ball:' .. id, 'balance:' .. player)
 end_ball(id, player)
 local energy = credit_balance(player, ball.l, true)
+-- state::end_ball: a ripe, stealable ball leaving changes what friends could steal.
+if ball.w then
+  announce_stealable(player)
+end
 return { 'ok', ball.l, energy }

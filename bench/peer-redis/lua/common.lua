@@ -225,6 +225,62 @@ local function notify(player, json)
   redis.call('PUBLISH', 'ev:' .. player, json)
 end
 
+-- stealable::Offer::load: what `owner` offers thieves now, read once for all of their
+-- friends: the grams still stealable from each live, ripe, stealable ball (nothing under
+-- a cover), and whether any of those balls was hit already.
+local function load_offer(owner)
+  local offer = { balls = {}, hit = false }
+  if prop_active(owner, 'cov') then
+    return offer
+  end
+  local fields = redis.call('HGETALL', 'pb:' .. owner)
+  for i = 1, #fields, 2 do
+    local ball = unpack_ball(owner, fields[i], fields[i + 1])
+    if ball.w and ball.r <= now and ball.x > now then
+      local grams = stealable_grams(ball)
+      if grams > 0 then
+        offer.balls[#offer.balls + 1] = { grams = grams, thieves = ball.thieves }
+        offer.hit = offer.hit or ball.thieves ~= ','
+      end
+    end
+  end
+  return offer
+end
+
+-- stealable::Offer::grams_for: what `thief` could take from the offer. With no hits on
+-- any ball, every thief is below the one hit everybody has and their props are not read.
+local function offer_grams(offer, thief)
+  if not offer.hit then
+    local grams = 0
+    for _, ball in ipairs(offer.balls) do
+      grams = grams + ball.grams
+    end
+    return grams
+  end
+  local allowed = hits_allowed(thief)
+  local mark = ',' .. thief .. ':(%d+),'
+  local grams = 0
+  for _, ball in ipairs(offer.balls) do
+    if tonumber(string.match(ball.thieves, mark) or '0') < allowed then
+      grams = grams + ball.grams
+    end
+  end
+  return grams
+end
+
+-- stealable::announce_stealable for one owner whose stealable energy changed: every
+-- friend hears what they could steal from the owner now (`friend_stealable`). Canopy
+-- tells online friends only; in the benchmark every player is online on both sides
+-- (every channel is subscribed), so every friend is told. Canopy coalesces an owner's
+-- changes within a tick; here each op announces its own.
+local function announce_stealable(owner)
+  local offer = load_offer(owner)
+  for _, friend in ipairs(redis.call('SMEMBERS', 'f:' .. owner)) do
+    notify(friend, '{"event":"friend_stealable","friend_id":' .. owner .. ',"grams":'
+      .. offer_grams(offer, friend) .. '}')
+  end
+end
+
 local function player_exists(player)
   return redis.call('EXISTS', 'p:' .. player) == 1
 end

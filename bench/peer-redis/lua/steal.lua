@@ -60,4 +60,6 @@ local by = visible_actor(thief)
 notify(owner, '{"event":"energy_stolen","by":' .. json_id(by) .. ',"ball_id":' .. id
   .. ',"grams":' .. grams .. '}')
 feed_append(owner, 'stolen', by, owner, grams)
+-- state::update_ball / end_ball: the stolen grams are gone for every friend.
+announce_stealable(owner)
 return { 'ok', grams, energy }

@@ -24,8 +24,9 @@ local energy = redis.call('HINCRBY', 'p:' .. giver, 'e', -grams)
 redis.call('HINCRBY', limits, 'w' .. friend, 1)
 local id = redis.call('INCR', 'next_ball')
 local expires = now + BALL_TTL_MS
-save_ball({ id = id, o = friend, f = grams, l = grams, s = 0, c = now, r = now, x = expires,
-  w = false, src = 'water', thieves = ',' })
+local ball = { id = id, o = friend, f = grams, l = grams, s = 0, c = now, r = now,
+  x = expires, w = false, src = 'water', thieves = ',' }
+save_ball(ball)
 record_flow('watered', grams, 'balance:' .. giver, 'ball:' .. id)
 local friend_energy = redis.call('HGET', 'p:' .. friend, 'e')
 notify(friend, '{"event":"ball_new","ball":{"ball_id":' .. id .. ',"owner":' .. friend
@@ -34,4 +35,9 @@ notify(friend, '{"event":"ball_new","ball":{"ball_id":' .. id .. ',"owner":' .. 
 notify(friend, '{"event":"watered","by":' .. giver .. ',"grams":' .. grams .. ',"energy":'
   .. friend_energy .. '}')
 feed_append(friend, 'watered', giver, friend, grams)
+-- state::spawn_ball: a ball born ripe is announced to friends only if it is stealable
+-- (a water ball never is, so this announces nothing; kept to mirror the rule).
+if ball.w then
+  announce_stealable(friend)
+end
 return { 'ok', energy, id }

@@ -231,7 +231,7 @@ async fn run_step(flags: RunFlags) -> anyhow::Result<()> {
     };
     eprintln!(
         "{} round {} clients {}: {:.0} ops/s, p50 {:.1} ms, p99 {:.1} ms, p99.9 {:.1} ms, \
-         server {:.3} CPU s/1k ops, {:.0} MiB, refused {}, failed {}, conserved {}",
+         server {:.3} CPU s/1k ops, {:.2} events/op, {:.0} MiB, refused {}, failed {}, conserved {}",
         result.label,
         result.round,
         result.clients,
@@ -240,6 +240,7 @@ async fn run_step(flags: RunFlags) -> anyhow::Result<()> {
         result.all.p99_ms,
         result.all.p999_ms,
         result.server_cpu_s_per_1k_ops,
+        result.events_per_op().0,
         result.server_rss_mib,
         result.all.refused,
         result.all.failed,

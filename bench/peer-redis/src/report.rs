@@ -53,6 +53,15 @@ pub struct StepResult {
 }
 
 impl StepResult {
+    /// Pushed events received per op answered in the window (all kinds, and
+    /// `friend_stealable` alone).
+    pub fn events_per_op(&self) -> (f64, f64) {
+        let ops = self.ops.max(1) as f64;
+        let all: u64 = self.events.values().sum();
+        let stealable = self.events.get("friend_stealable").copied().unwrap_or(0);
+        (all as f64 / ops, stealable as f64 / ops)
+    }
+
     fn within_bound(&self) -> bool {
         self.all.p99_ms <= P99_BOUND_MS && self.all.failed == 0 && self.conservation.balanced
     }
@@ -90,9 +99,12 @@ pub fn summarize(results: &[StepResult]) -> (String, serde_json::Value) {
     let _ = writeln!(
         md,
         "| setup | round | clients | ops/s at p99 ≤ {P99_BOUND_MS} ms | p50 ms | p99 ms | p99.9 ms | \
-         server CPU s / 1k ops | RSS MiB (peak) | conserved | peak ops/s (clients, p99 ms) |"
+         server CPU s / 1k ops | events / op | RSS MiB (peak) | conserved | peak ops/s (clients, p99 ms) |"
     );
-    let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|");
+    let _ = writeln!(
+        md,
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"
+    );
     for &round in &rounds {
         let mut rates = BTreeMap::new();
         for &label in &labels {
@@ -112,13 +124,14 @@ pub fn summarize(results: &[StepResult]) -> (String, serde_json::Value) {
                     rates.insert(label, s.ops_per_s);
                     let _ = writeln!(
                         md,
-                        "| {label} | {round} | {} | {:.0} | {:.1} | {:.1} | {:.1} | {:.3} | {:.0} ({:.0}) | {} | {peak_cell} |",
+                        "| {label} | {round} | {} | {:.0} | {:.1} | {:.1} | {:.1} | {:.3} | {:.1} | {:.0} ({:.0}) | {} | {peak_cell} |",
                         s.clients,
                         s.ops_per_s,
                         s.all.p50_ms,
                         s.all.p99_ms,
                         s.all.p999_ms,
                         s.server_cpu_s_per_1k_ops,
+                        s.events_per_op().0,
                         s.server_rss_mib,
                         s.server_peak_rss_mib,
                         if conserved { "yes" } else { "NO" },
@@ -128,8 +141,9 @@ pub fn summarize(results: &[StepResult]) -> (String, serde_json::Value) {
                     rates.insert(label, 0.0);
                     let _ = writeln!(
                         md,
-                        "| {label} | {round} | – | none | – | – | – | {:.3} | {:.0} ({:.0}) | {} | {peak_cell} |",
+                        "| {label} | {round} | – | none | – | – | – | {:.3} | {:.1} | {:.0} ({:.0}) | {} | {peak_cell} |",
                         peak.server_cpu_s_per_1k_ops,
+                        peak.events_per_op().0,
                         peak.server_rss_mib,
                         peak.server_peak_rss_mib,
                         if conserved { "yes" } else { "NO" },
@@ -171,16 +185,17 @@ pub fn summarize(results: &[StepResult]) -> (String, serde_json::Value) {
     let _ = writeln!(md, "\nEvery step:\n");
     let _ = writeln!(
         md,
-        "| setup | round | online | clients | ops/s | p50 ms | p99 ms | p99.9 ms | refused % | server CPU s / 1k ops | client CPU s / 1k ops | RSS MiB | conserved |"
+        "| setup | round | online | clients | ops/s | p50 ms | p99 ms | p99.9 ms | refused % | server CPU s / 1k ops | client CPU s / 1k ops | events / op (friend_stealable) | RSS MiB | conserved |"
     );
     let _ = writeln!(
         md,
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
     );
     for s in results {
+        let (events, stealable) = s.events_per_op();
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} | {:.3} | {:.3} | {:.0} | {} |",
+            "| {} | {} | {} | {} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} | {:.3} | {:.3} | {events:.2} ({stealable:.2}) | {:.0} | {} |",
             s.label,
             s.round,
             s.online,
