@@ -285,8 +285,13 @@ impl Sessions {
         self.players.insert(session, None);
     }
 
-    /// A session logged in as `player` (possibly after being someone else).
+    /// A session logged in as `player` (possibly after being someone else). A session
+    /// that closed before its login was applied stays closed: binding it would leave
+    /// the player online forever.
     pub fn bind(&mut self, session: SessionId, player: PlayerId) {
+        if !self.players.contains_key(&session) {
+            return;
+        }
         self.unbind(session);
         self.players.insert(session, Some(player));
         self.by_player.entry(player).or_default().push(session);
@@ -341,4 +346,32 @@ pub struct Health {
     /// Set when a commit failed: from then on nothing is acknowledged until a restart
     /// reloads the last durable state.
     pub store_failure: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_login_applied_after_its_session_closed_leaves_nobody_online() {
+        let mut sessions = Sessions::default();
+        sessions.connect(SessionId(1));
+        sessions.disconnect(SessionId(1));
+        sessions.bind(SessionId(1), PlayerId(7));
+        assert!(!sessions.is_online(PlayerId(7)));
+        assert_eq!(sessions.player(SessionId(1)), None);
+    }
+
+    #[test]
+    fn a_player_stays_online_until_the_last_session_closes() {
+        let mut sessions = Sessions::default();
+        for id in [1, 2] {
+            sessions.connect(SessionId(id));
+            sessions.bind(SessionId(id), PlayerId(7));
+        }
+        sessions.disconnect(SessionId(1));
+        assert_eq!(sessions.of(PlayerId(7)), &[SessionId(2)]);
+        sessions.disconnect(SessionId(2));
+        assert!(!sessions.is_online(PlayerId(7)));
+    }
 }
