@@ -109,7 +109,16 @@ pub struct RipenConfig {
     pub hour: u32,
     pub ball_ttl_hours: u64,
     pub max_per_tick: usize,
+    /// Absent from config files written before it existed: those keep working with
+    /// the default.
+    #[serde(default = "default_max_expired_per_tick")]
     pub max_expired_per_tick: usize,
+}
+
+/// `ripen.max_expired_per_tick` when a config file does not set it (as in
+/// assets/canopy.toml).
+fn default_max_expired_per_tick() -> usize {
+    20_000
 }
 
 /// `[tree]`.
@@ -500,6 +509,23 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn a_config_file_without_the_expiry_cap_gets_the_embedded_default() {
+        let older: String = DEFAULT_CONFIG
+            .lines()
+            .filter(|line| !line.starts_with("max_expired_per_tick"))
+            .map(|line| format!("{line}\n"))
+            .collect();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("canopy.toml");
+        std::fs::write(&path, older).expect("write config");
+        let config = Config::load(Some(&path), std::iter::empty()).expect("older file loads");
+        assert_eq!(
+            config.ripen.max_expired_per_tick,
+            Config::default_embedded().ripen.max_expired_per_tick
+        );
     }
 
     #[test]
