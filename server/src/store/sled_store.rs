@@ -38,6 +38,12 @@ const FEED: u8 = b'e';
 /// a directory that has files in it is refused rather than silently reinitialised.
 const MARKER: &str = "CANOPY-STORE";
 
+/// The marker's text, naming the layout of the keys. Format 2 groups balls, friendships
+/// and feed entries per player and the ledger per commit; a store of another format is
+/// refused rather than misread.
+const MARKER_TEXT: &str =
+    "This directory is a Canopy store (sled), store format 2. Do not edit it by hand.\n";
+
 /// The sled-backed [`Store`].
 pub struct SledStore {
     db: sled::Db,
@@ -49,7 +55,19 @@ impl SledStore {
     /// Opens (or creates) the store in `dir` with a page cache of `cache_mb` MiB.
     /// Refuses a directory that holds files but is not a Canopy store.
     pub fn open(dir: &Path, cache_mb: u64) -> Result<Self, StoreError> {
-        let marked = dir.join(MARKER).exists();
+        let marker = std::fs::read_to_string(dir.join(MARKER)).ok();
+        let marked = marker.is_some();
+        if let Some(text) = marker
+            && text != MARKER_TEXT
+        {
+            return Err(StoreError::Backend(format!(
+                "{} was written by another version of Canopy (its {MARKER} file says: {}); \
+                 this version reads store format 2. Start it on an empty directory, or run the \
+                 version that wrote this store",
+                dir.display(),
+                text.trim()
+            )));
+        }
         let has_files = std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_some());
         if has_files && !marked {
             return Err(StoreError::Backend(format!(
@@ -86,8 +104,7 @@ impl SledStore {
         if self.marked.load(Ordering::Relaxed) {
             return Ok(());
         }
-        let text = "This directory is a Canopy store (sled). Do not edit it by hand.\n";
-        std::fs::write(self.dir.join(MARKER), text)
+        std::fs::write(self.dir.join(MARKER), MARKER_TEXT)
             .map_err(|err| StoreError::Backend(format!("writing the store marker: {err}")))?;
         self.marked.store(true, Ordering::Relaxed);
         Ok(())
@@ -549,5 +566,20 @@ mod tests {
                 .expect("feed")
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn a_store_of_an_older_format_is_refused_with_what_to_do() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        {
+            let store = SledStore::open(dir.path(), 8).expect("open");
+            store.commit(&TickBatch::default()).expect("commit");
+        }
+        let old = "This directory is a Canopy store (sled). Do not edit it by hand.\n";
+        std::fs::write(dir.path().join(MARKER), old).expect("write the old marker");
+        let refused = SledStore::open(dir.path(), 8).err().expect("refused");
+        let message = refused.to_string();
+        assert!(message.contains("store format 2"), "{message}");
+        assert!(message.contains("empty directory"), "{message}");
     }
 }
