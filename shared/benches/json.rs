@@ -511,26 +511,6 @@ fn bench_replies(c: &mut Criterion) {
 // Events
 // ---------------------------------------------------------------------------------------
 
-/// The event's wire name; the exhaustive match makes a new variant fail to compile here
-/// until it is benched.
-fn event_name(event: &Event) -> &'static str {
-    match event {
-        Event::BallNew { .. } => "ball_new",
-        Event::BallRipe { .. } => "ball_ripe",
-        Event::BallGone { .. } => "ball_gone",
-        Event::EnergyStolen { .. } => "energy_stolen",
-        Event::Watered { .. } => "watered",
-        Event::FriendRequest { .. } => "friend_request",
-        Event::FriendAdded { .. } => "friend_added",
-        Event::FriendRemoved { .. } => "friend_removed",
-        Event::FriendStealable { .. } => "friend_stealable",
-        Event::Certificate { .. } => "certificate",
-        Event::HelpCollected { .. } => "help_collected",
-        Event::ProtectedBlock { .. } => "protected_block",
-        Event::ServerShutdown { .. } => "server_shutdown",
-    }
-}
-
 fn every_event() -> Vec<Event> {
     let friend = PlayerId(80_412);
     vec![
@@ -584,7 +564,7 @@ fn every_event() -> Vec<Event> {
 
 fn bench_events(c: &mut Criterion) {
     let events = every_event();
-    let mut names: Vec<&str> = events.iter().map(event_name).collect();
+    let mut names: Vec<&str> = events.iter().map(Event::name).collect();
     names.sort_unstable();
     names.dedup();
     assert_eq!(names.len(), 13, "one of each event");
@@ -593,7 +573,7 @@ fn bench_events(c: &mut Criterion) {
     for event in &events {
         let text = serde_json::to_string(event).expect("events serialize to JSON");
         group.throughput(Throughput::Bytes(text.len() as u64));
-        group.bench_function(event_name(event), |b| {
+        group.bench_function(event.name(), |b| {
             b.iter(|| serde_json::to_string(black_box(event)).expect("events serialize to JSON"))
         });
     }

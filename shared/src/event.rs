@@ -109,3 +109,25 @@ pub enum Event {
         reason: String,
     },
 }
+
+impl Event {
+    /// The event's wire name (its `event` field), for counting and logging events
+    /// without serializing them.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Event::BallNew { .. } => "ball_new",
+            Event::BallRipe { .. } => "ball_ripe",
+            Event::BallGone { .. } => "ball_gone",
+            Event::EnergyStolen { .. } => "energy_stolen",
+            Event::Watered { .. } => "watered",
+            Event::FriendRequest { .. } => "friend_request",
+            Event::FriendAdded { .. } => "friend_added",
+            Event::FriendRemoved { .. } => "friend_removed",
+            Event::FriendStealable { .. } => "friend_stealable",
+            Event::Certificate { .. } => "certificate",
+            Event::HelpCollected { .. } => "help_collected",
+            Event::ProtectedBlock { .. } => "protected_block",
+            Event::ServerShutdown { .. } => "server_shutdown",
+        }
+    }
+}

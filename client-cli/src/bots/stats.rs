@@ -5,7 +5,7 @@
 use crate::bots::checks::{ErrorClass, Judgement, Violation};
 use crate::bots::plan::OPS;
 use crate::bots::wire::Pushed;
-use canopy_shared::{Event, PlayerId};
+use canopy_shared::PlayerId;
 use hdrhistogram::Histogram;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -224,28 +224,9 @@ impl EventCounts {
     /// Counts one pushed frame.
     pub fn count(&mut self, pushed: &Pushed) {
         match pushed {
-            Pushed::Event(event) => *self.0.entry(event_name(event)).or_default() += 1,
+            Pushed::Event(event) => *self.0.entry(event.name()).or_default() += 1,
             Pushed::Unknown(name) => *self.1.entry(name.clone()).or_default() += 1,
         }
-    }
-}
-
-/// An event's wire name.
-pub fn event_name(event: &Event) -> &'static str {
-    match event {
-        Event::BallNew { .. } => "ball_new",
-        Event::BallRipe { .. } => "ball_ripe",
-        Event::BallGone { .. } => "ball_gone",
-        Event::EnergyStolen { .. } => "energy_stolen",
-        Event::Watered { .. } => "watered",
-        Event::FriendRequest { .. } => "friend_request",
-        Event::FriendAdded { .. } => "friend_added",
-        Event::FriendRemoved { .. } => "friend_removed",
-        Event::FriendStealable { .. } => "friend_stealable",
-        Event::Certificate { .. } => "certificate",
-        Event::HelpCollected { .. } => "help_collected",
-        Event::ProtectedBlock { .. } => "protected_block",
-        Event::ServerShutdown { .. } => "server_shutdown",
     }
 }
 
