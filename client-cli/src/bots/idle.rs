@@ -4,12 +4,13 @@
 //! nothing after its optional login. Past what one loopback address's ephemeral ports
 //! allow, connections come from 127.0.0.1, 127.0.0.2, ... in turn.
 
-use crate::app::{Settings, print_line};
+use crate::app::Settings;
+use crate::bots::deliver;
 use crate::bots::knowledge::typed;
 use crate::bots::progress::Progress;
 use crate::bots::wire::{Socket, Wire};
 use crate::cli::{GlobalArgs, IdleArgs};
-use crate::error::{CliError, EXIT_OK, EXIT_SERVER_ERROR};
+use crate::error::CliError;
 use canopy_shared::Request;
 use canopy_shared::reply::RegisterResult;
 use futures_util::StreamExt;
@@ -279,24 +280,13 @@ pub fn run(args: &IdleArgs, global: &GlobalArgs) -> Result<u8, CliError> {
             ))
         })?;
     }
-    if let Some(path) = &args.report {
-        std::fs::write(path, report.to_json() + "\n").map_err(|err| {
-            CliError::Local(format!(
-                "cannot write the report to {}: {err}",
-                path.display()
-            ))
-        })?;
-    }
-    print_line(&if global.json {
-        report.to_json()
-    } else {
-        report.to_text()
-    });
-    Ok(if report.is_clean() {
-        EXIT_OK
-    } else {
-        EXIT_SERVER_ERROR
-    })
+    deliver(
+        args.report.as_deref(),
+        &report.to_json(),
+        || report.to_text(),
+        global.json,
+        report.is_clean(),
+    )
 }
 
 /// Opens every connection (at most `concurrency` at once), holds them for `hold`, then

@@ -27,6 +27,7 @@ use crate::cli::{BotsArgs, BotsMode, GlobalArgs};
 use crate::error::{CliError, EXIT_OK, EXIT_SERVER_ERROR};
 use progress::Progress;
 use report::{ConfigReport, Report, mix_map};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -110,24 +111,34 @@ pub fn run(args: &BotsArgs, global: &GlobalArgs) -> Result<u8, CliError> {
     })?;
     // Connections still closing must not hold up the exit.
     runtime.shutdown_timeout(Duration::from_secs(1));
-    if let Some(path) = &args.report {
-        std::fs::write(path, report.to_json() + "\n").map_err(|err| {
+    deliver(
+        args.report.as_deref(),
+        &report.to_json(),
+        || report.to_text(),
+        global.json,
+        report.is_clean(),
+    )
+}
+
+/// Writes the report's JSON to `path` when one is given, prints the report (JSON or
+/// text), and gives the exit status: success for a clean run, a server error otherwise.
+fn deliver(
+    path: Option<&Path>,
+    json: &str,
+    text: impl FnOnce() -> String,
+    as_json: bool,
+    clean: bool,
+) -> Result<u8, CliError> {
+    if let Some(path) = path {
+        std::fs::write(path, format!("{json}\n")).map_err(|err| {
             CliError::Local(format!(
                 "cannot write the report to {}: {err}",
                 path.display()
             ))
         })?;
     }
-    print_line(&if global.json {
-        report.to_json()
-    } else {
-        report.to_text()
-    });
-    Ok(if report.is_clean() {
-        EXIT_OK
-    } else {
-        EXIT_SERVER_ERROR
-    })
+    print_line(&if as_json { json.to_owned() } else { text() });
+    Ok(if clean { EXIT_OK } else { EXIT_SERVER_ERROR })
 }
 
 fn validate(args: &BotsArgs) -> Result<(), CliError> {
