@@ -5,6 +5,7 @@
 //! atomically and makes it durable before returning, so a reply sent after `commit`
 //! returns describes a change that survives a crash.
 
+mod durable;
 mod friend_lists;
 mod memory;
 mod records;

@@ -11,6 +11,7 @@
 //! and scan time grow with the number of keys, and rewriting a small record costs far
 //! less than inserting a new key, so a big world stays small and a tick writes few keys.
 
+use super::durable::{DurableFiles, sync_dir};
 use super::friend_lists::FriendList;
 use super::{Ball, LedgerEntry, Loaded, Meta, SocialWrite, Store, StoreError, TickBatch};
 use canopy_shared::PlayerId;
@@ -21,6 +22,7 @@ use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 const META: &[u8] = b"m";
@@ -49,6 +51,9 @@ pub struct SledStore {
     db: sled::Db,
     dir: PathBuf,
     marked: AtomicBool,
+    /// sled's files, synced after every flush: only the game thread commits, so the
+    /// lock is never contended.
+    durable: Mutex<DurableFiles>,
 }
 
 impl SledStore {
@@ -87,10 +92,17 @@ impl SledStore {
                     dir.display()
                 ))
             })?;
+        let durable = DurableFiles::open(dir).map_err(|err| {
+            StoreError::Backend(format!(
+                "cannot open the store's files at {} for syncing: {err}",
+                dir.display()
+            ))
+        })?;
         Ok(Self {
             db,
             dir: dir.to_owned(),
             marked: AtomicBool::new(marked),
+            durable: Mutex::new(durable),
         })
     }
 
@@ -104,10 +116,25 @@ impl SledStore {
         if self.marked.load(Ordering::Relaxed) {
             return Ok(());
         }
-        std::fs::write(self.dir.join(MARKER), MARKER_TEXT)
+        let write_durably = || -> std::io::Result<()> {
+            let path = self.dir.join(MARKER);
+            std::fs::write(&path, MARKER_TEXT)?;
+            std::fs::File::open(&path)?.sync_all()?;
+            sync_dir(&self.dir)
+        };
+        write_durably()
             .map_err(|err| StoreError::Backend(format!("writing the store marker: {err}")))?;
         self.marked.store(true, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Makes every flushed write durable against power loss (see [`DurableFiles`]).
+    fn sync(&self) -> Result<(), StoreError> {
+        self.durable
+            .lock()
+            .map_err(|_| StoreError::Backend("a commit panicked while syncing".into()))?
+            .sync()
+            .map_err(|err| StoreError::Backend(format!("syncing the store to disk: {err}")))
     }
 
     /// Decodes every record under `prefix` and hands it, with its key, to `each`.
@@ -360,6 +387,7 @@ impl Store for SledStore {
         })?;
         self.db.apply_batch(writes).map_err(StoreError::from)?;
         self.db.flush().map_err(StoreError::from)?;
+        self.sync()?;
         self.mark()
     }
 
@@ -439,6 +467,51 @@ mod tests {
             stealable: true,
             thieves: vec![],
         }
+    }
+
+    fn syncs(store: &SledStore) -> u64 {
+        store.durable.lock().expect("no commit panicked").syncs
+    }
+
+    #[test]
+    fn a_commit_returns_only_after_a_durable_sync() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = SledStore::open(dir.path(), 8).expect("open");
+        let before = syncs(&store);
+        store
+            .commit(&TickBatch {
+                balls: vec![ball(1)],
+                ..TickBatch::default()
+            })
+            .expect("commit");
+        assert_eq!(syncs(&store), before + 1, "one sync per commit");
+    }
+
+    #[test]
+    fn values_too_big_for_the_log_are_synced_as_blob_files() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = SledStore::open(dir.path(), 8).expect("open");
+        let ledger = (1..=20_000)
+            .map(|id| LedgerEntry {
+                id,
+                time: 42,
+                flow: Flow::Created,
+                grams: 10,
+                from: Account::Mint,
+                to: Account::Ball(BallId(id)),
+            })
+            .collect();
+        store
+            .commit(&TickBatch {
+                ledger,
+                ..TickBatch::default()
+            })
+            .expect("commit");
+        let durable = store.durable.lock().expect("no commit panicked");
+        assert!(
+            !durable.synced_blobs.is_empty(),
+            "a commit of a large ledger record wrote a blob file and synced it"
+        );
     }
 
     #[test]
