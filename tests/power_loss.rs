@@ -177,7 +177,10 @@ async fn every_reply_follows_a_durable_sync_of_the_store() -> Result<()> {
     let last_reply = format!("\\\"id\\\":{}", FIRST_ID + ACKED_WRITES - 1);
     let deadline = Instant::now() + Duration::from_secs(60);
     while !std::fs::read_to_string(&trace_file)?.contains(&last_reply) {
-        assert!(Instant::now() < deadline, "the trace never showed the last reply");
+        assert!(
+            Instant::now() < deadline,
+            "the trace never showed the last reply"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     trace.detach()?;
@@ -218,9 +221,15 @@ async fn every_reply_follows_a_durable_sync_of_the_store() -> Result<()> {
 }
 
 fn is_read(call: &Call) -> bool {
-    matches!(call.name.as_str(), "read" | "recvfrom" | "recvmsg" | "readv")
+    matches!(
+        call.name.as_str(),
+        "read" | "recvfrom" | "recvmsg" | "readv"
+    )
 }
 
 fn is_write(call: &Call) -> bool {
-    matches!(call.name.as_str(), "write" | "sendto" | "sendmsg" | "writev")
+    matches!(
+        call.name.as_str(),
+        "write" | "sendto" | "sendmsg" | "writev"
+    )
 }
