@@ -86,3 +86,29 @@ pub struct AuditReport {
     /// Each identity that failed, in words (empty when balanced).
     pub problems: Vec<String>,
 }
+
+/// `POST /admin/backup`: write a consistent copy of the live store to a file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupRequest {
+    /// Where the server writes the backup: an absolute path on the server's machine
+    /// that does not exist yet (a relative path would depend on the server's working
+    /// directory).
+    pub to: String,
+}
+
+/// The answer of `POST /admin/backup` (and what `canopy-server backup` prints).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupReport {
+    /// The backup file written.
+    pub path: String,
+    /// Its size in bytes.
+    pub bytes: u64,
+    /// Records in it: every key scanned plus every write replayed.
+    pub records: u64,
+    /// The SHA-256 of the file's content before its checksum, in hex, as its trailer
+    /// holds it: the operator can compare it after copying the file elsewhere.
+    pub sha256: String,
+    /// Commits that landed while the store was scanned, replayed at the end of the file
+    /// so the backup is the state as of the last of them.
+    pub commits_replayed: u64,
+}

@@ -5,11 +5,13 @@
 //! atomically and makes it durable before returning, so a reply sent after `commit`
 //! returns describes a change that survives a crash.
 
+pub mod backup;
 mod durable;
 mod friend_lists;
 mod memory;
 mod records;
 mod sled_store;
+mod tap;
 
 pub use memory::MemoryStore;
 pub use records::{
@@ -18,9 +20,12 @@ pub use records::{
 };
 pub use sled_store::SledStore;
 
+use backup::BackupError;
+use canopy_shared::admin::BackupReport;
 use canopy_shared::model::FeedEntry;
 use canopy_shared::reply::RecordActionResult;
 use canopy_shared::{Millis, PlayerId};
+use std::path::Path;
 use thiserror::Error;
 
 /// A store failure. The game stops acknowledging writes when a commit fails.
@@ -164,6 +169,11 @@ pub trait Store: Send + Sync {
         player: PlayerId,
         reference: &str,
     ) -> Result<Option<RecordActionResult>, StoreError>;
+    /// Writes a consistent copy of the whole store to the new file `to` while commits
+    /// go on (see `backup.rs`); called off the game thread. Stores that cannot, refuse.
+    fn backup(&self, _to: &Path) -> Result<BackupReport, BackupError> {
+        Err(BackupError::Unsupported)
+    }
     /// The whole ledger in id order, for audits.
     fn ledger(&self) -> Result<Vec<LedgerEntry>, StoreError>;
     /// Up to `limit` feed entries of `player` with sequence numbers below `before`,

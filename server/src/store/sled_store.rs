@@ -12,9 +12,12 @@
 //! less than inserting a new key, so a big world stays small and a tick writes few keys.
 
 use super::durable::{DurableFiles, sync_dir};
+use super::backup::{self, BackupError, Record};
 use super::friend_lists::FriendList;
+use super::tap::BackupTap;
 use super::{Ball, LedgerEntry, Loaded, Meta, SocialWrite, Store, StoreError, TickBatch};
 use canopy_shared::PlayerId;
+use canopy_shared::admin::BackupReport;
 use canopy_shared::model::FeedEntry;
 use canopy_shared::reply::RecordActionResult;
 use serde::Serialize;
@@ -46,11 +49,17 @@ const MARKER: &str = "CANOPY-STORE";
 const MARKER_TEXT: &str =
     "This directory is a Canopy store (sled), store format 2. Do not edit it by hand.\n";
 
+/// The store format [`MARKER_TEXT`] names, written into backups so a restore refuses a
+/// backup whose keys are laid out differently.
+pub(super) const STORE_FORMAT: u32 = 2;
+
 /// The sled-backed [`Store`].
 pub struct SledStore {
     db: sled::Db,
     dir: PathBuf,
     marked: AtomicBool,
+    /// Records commits while a backup scans the store.
+    tap: BackupTap,
     /// sled's files, synced after every flush: only the game thread commits, so the
     /// lock is never contended.
     durable: Mutex<DurableFiles>,
@@ -102,6 +111,7 @@ impl SledStore {
             db,
             dir: dir.to_owned(),
             marked: AtomicBool::new(marked),
+            tap: BackupTap::default(),
             durable: Mutex::new(durable),
         })
     }
@@ -321,6 +331,67 @@ fn decode<T: DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T, StoreError
     })
 }
 
+/// Backup and restore reach the raw keys through these; the file format is in
+/// `backup.rs`, the consistency argument in `tap.rs`.
+impl SledStore {
+    /// Hands every key of every tree to `each`, then the writes of every commit applied
+    /// while it scanned, in order; returns how many commits those were. Applied in this
+    /// order, the records are the store as of the last of those commits.
+    pub(super) fn copy_records(
+        &self,
+        each: &mut dyn FnMut(Record<'_>) -> Result<(), BackupError>,
+    ) -> Result<u64, BackupError> {
+        let tapping = self.tap.start()?;
+        let default = self.db.name();
+        for name in self.db.tree_names() {
+            let other;
+            let tree: &sled::Tree = if name == default {
+                &self.db
+            } else {
+                other = self.db.open_tree(&name).map_err(StoreError::from)?;
+                &other
+            };
+            for item in tree.iter() {
+                let (key, value) = item.map_err(StoreError::from)?;
+                each(Record {
+                    tree: &name,
+                    key: &key,
+                    value: Some(&value),
+                })?;
+            }
+        }
+        let commits = tapping.finish();
+        for write in commits.iter().flatten() {
+            each(Record {
+                tree: &default,
+                key: &write.key,
+                value: write.value.as_deref(),
+            })?;
+        }
+        Ok(commits.len() as u64)
+    }
+
+    /// Applies one backup record to this (new) store.
+    pub(super) fn restore_record(&self, record: &Record<'_>) -> Result<(), StoreError> {
+        let tree = if *record.tree == *self.db.name() {
+            (*self.db).clone()
+        } else {
+            self.db.open_tree(record.tree)?
+        };
+        match record.value {
+            Some(value) => tree.insert(record.key, value).map(drop)?,
+            None => tree.remove(record.key).map(drop)?,
+        }
+        Ok(())
+    }
+
+    /// Ends a restore: every record flushed, then the marker that makes it a store.
+    pub(super) fn finish_restore(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        self.mark()
+    }
+}
+
 impl From<sled::Error> for StoreError {
     fn from(err: sled::Error) -> Self {
         StoreError::Backend(err.to_string())
@@ -381,11 +452,16 @@ impl Store for SledStore {
 
     fn commit(&self, batch: &TickBatch) -> Result<(), StoreError> {
         let mut writes = sled::Batch::default();
-        self.each_write(batch, |key, value| match value {
-            Some(value) => writes.insert(key, value),
-            None => writes.remove(key),
+        let mut tap = self.tap.hold();
+        self.each_write(batch, |key, value| {
+            tap.record(key, value.as_deref());
+            match value {
+                Some(value) => writes.insert(key, value),
+                None => writes.remove(key),
+            }
         })?;
         self.db.apply_batch(writes).map_err(StoreError::from)?;
+        tap.applied();
         self.db.flush().map_err(StoreError::from)?;
         self.sync()?;
         self.mark()
@@ -402,6 +478,10 @@ impl Store for SledStore {
             }
         })?;
         result.map_err(StoreError::from)
+    }
+
+    fn backup(&self, to: &Path) -> Result<BackupReport, BackupError> {
+        backup::write_backup(self, to)
     }
 
     fn receipt(
