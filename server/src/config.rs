@@ -4,6 +4,7 @@
 //! that fails validation is refused with the offending field named, so a hot reload can
 //! keep the old config.
 
+use crate::ops::auth::{Role, parse_sha256_hex};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -60,6 +61,10 @@ pub struct Config {
     pub species: SpeciesSource,
     pub props: PropsConfig,
     pub actions: BTreeMap<String, ActionRule>,
+    /// Absent from config files written before named ops tokens existed: those keep
+    /// working with only `server.admin_token`.
+    #[serde(default)]
+    pub ops: OpsConfig,
     /// The species catalog, loaded from `species.catalog`; cheapest first.
     #[serde(skip)]
     pub catalog: Vec<Species>,
@@ -187,6 +192,27 @@ pub struct PropsConfig {
     pub protection_cover_hours: u64,
     pub double_click_hours: u64,
     pub stealth_hours: u64,
+}
+
+/// `[ops]`: access to the ops HTTP surface beyond `server.admin_token`. Hot.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpsConfig {
+    /// Named tokens with roles (default: none).
+    #[serde(default)]
+    pub tokens: Vec<OpsToken>,
+}
+
+/// `[[ops.tokens]]`: one named ops token, stored as a hash so the file holds no secret.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpsToken {
+    /// Who holds it (unique; shown in logs and refusals).
+    pub name: String,
+    /// What it may do.
+    pub role: Role,
+    /// The token's SHA-256 as 64 hex digits (`canopy-server hash-token` prints it).
+    pub sha256: String,
 }
 
 /// Who may report a green action.
@@ -318,9 +344,29 @@ impl Config {
         )?;
         check(
             "server.admin_token",
-            s.admin_token.len() >= 8,
-            "needs at least 8 characters",
+            s.admin_token.is_empty() || s.admin_token.len() >= 8,
+            "needs at least 8 characters (or \"\" to turn it off and use ops.tokens)",
         )?;
+        for (index, token) in self.ops.tokens.iter().enumerate() {
+            let field = |name: &str| format!("ops.tokens[{index}].{name}");
+            check(
+                &field("name"),
+                !token.name.is_empty() && token.name.len() <= 64,
+                "needs 1 to 64 characters",
+            )?;
+            check(
+                &field("name"),
+                !self.ops.tokens[..index]
+                    .iter()
+                    .any(|other| other.name == token.name),
+                "is the name of an earlier token; names must be unique",
+            )?;
+            check(
+                &field("sha256"),
+                parse_sha256_hex(&token.sha256).is_some(),
+                "must be the token's SHA-256 as 64 hex digits (`canopy-server hash-token` prints it)",
+            )?;
+        }
         check(
             "server.max_frame_bytes",
             s.max_frame_bytes >= 256,
@@ -566,6 +612,60 @@ mod tests {
         .expect("overrides are valid");
         assert_eq!(config.steal.daily_cap_grams, 2000);
         assert_eq!(config.server.admin_token, "a-long-secret");
+    }
+
+    #[test]
+    fn named_ops_tokens_load_from_the_file_and_the_environment() {
+        let hash = crate::ops::auth::sha256_hex("viewer-secret");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("canopy.toml");
+        let text = format!(
+            "{DEFAULT_CONFIG}\n[[ops.tokens]]\nname = \"grafana\"\nrole = \"viewer\"\nsha256 = \"{hash}\"\n"
+        );
+        std::fs::write(&path, text).expect("write config");
+        let config = Config::load(Some(&path), std::iter::empty()).expect("tokens load");
+        assert_eq!(config.ops.tokens.len(), 1);
+        assert_eq!(config.ops.tokens[0].role, Role::Viewer);
+        let inline = format!(r#"[{{name = "desk", role = "reviewer", sha256 = "{hash}"}}]"#);
+        let config = Config::load(None, env(&[("CANOPY_OPS__TOKENS", &inline)]))
+            .expect("tokens from the environment load");
+        assert_eq!(config.ops.tokens[0].name, "desk");
+        assert!(Config::default_embedded().ops.tokens.is_empty());
+        let off = Config::load(None, env(&[("CANOPY_ADMIN_TOKEN", "")]))
+            .expect("an empty admin token turns it off");
+        assert_eq!(off.server.admin_token, "");
+    }
+
+    #[test]
+    fn bad_ops_tokens_are_refused_with_their_field() {
+        let hash = crate::ops::auth::sha256_hex("viewer-secret");
+        let token = |name: &str, role: &str, sha256: &str| {
+            format!(r#"{{name = "{name}", role = "{role}", sha256 = "{sha256}"}}"#)
+        };
+        for (tokens, field) in [
+            (vec![token("a", "root", &hash)], "ops.tokens.role"),
+            (
+                vec![token("a", "viewer", "not-hex")],
+                "ops.tokens[0].sha256",
+            ),
+            (
+                vec![token("a", "viewer", &hash[..60])],
+                "ops.tokens[0].sha256",
+            ),
+            (vec![token("", "viewer", &hash)], "ops.tokens[0].name"),
+            (
+                vec![token("a", "viewer", &hash), token("a", "admin", &hash)],
+                "ops.tokens[1].name",
+            ),
+        ] {
+            let list = format!("[{}]", tokens.join(", "));
+            let err = Config::load(None, env(&[("CANOPY_OPS__TOKENS", &list)]))
+                .expect_err("a bad token is refused");
+            assert!(err.to_string().contains(field), "{field}: {err}");
+        }
+        let err = Config::load(None, env(&[("CANOPY_ADMIN_TOKEN", "short")]))
+            .expect_err("a short admin token is refused");
+        assert!(err.to_string().contains("server.admin_token"), "{err}");
     }
 
     #[test]

@@ -49,6 +49,9 @@ enum Task {
     /// Write a generated world (players `gen-<id>` tokens, balls, skewed friendships)
     /// into an empty --data-dir, for load tests and benchmarks, and print a summary.
     Generate(GenerateFlags),
+    /// Read an ops token from stdin and print its SHA-256, the value of
+    /// `ops.tokens[].sha256` (so the config file never holds the token itself).
+    HashToken,
 }
 
 #[derive(Args)]
@@ -82,6 +85,15 @@ struct GenerateFlags {
 
 fn main() -> std::process::ExitCode {
     let flags = Flags::parse();
+    if let Some(Task::HashToken) = &flags.command {
+        return match hash_token() {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("error: {err:#}");
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
     if let Some(Task::Generate(generate)) = &flags.command {
         return match generate_world(&flags, generate) {
             Ok(()) => std::process::ExitCode::SUCCESS,
@@ -176,6 +188,23 @@ fn generate_world(flags: &Flags, task: &GenerateFlags) -> anyhow::Result<()> {
         "seconds": started.elapsed().as_secs_f64(),
     });
     println!("{summary}");
+    Ok(())
+}
+
+/// Prints the SHA-256 of the token on stdin (one trailing newline is not part of it).
+fn hash_token() -> anyhow::Result<()> {
+    let mut token = String::new();
+    std::io::Read::read_to_string(&mut std::io::stdin(), &mut token)
+        .context("reading the token from stdin")?;
+    let token = token
+        .strip_suffix('\n')
+        .map(|line| line.strip_suffix('\r').unwrap_or(line))
+        .unwrap_or(&token);
+    anyhow::ensure!(
+        token.len() >= 8,
+        "an ops token needs at least 8 characters; e.g. `openssl rand -hex 32`"
+    );
+    println!("{}", canopy_server::ops::auth::sha256_hex(token));
     Ok(())
 }
 

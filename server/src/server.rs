@@ -11,6 +11,7 @@ use crate::store::{SledStore, Store};
 use anyhow::Context;
 use canopy_shared::Millis;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -32,12 +33,18 @@ pub struct ServerOptions {
 }
 
 /// Runs a server on the sled store in `options.data_dir` until `shutdown` completes.
+/// Refuses to start, before touching the data dir, if the built-in default admin token
+/// would be served on a non-loopback address.
 pub async fn run(
     options: ServerOptions,
     game_listener: TcpListener,
     ops_listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    ops::auth::refuse_default_token_beyond_loopback(
+        &options.config,
+        &listening(&game_listener, &ops_listener)?,
+    )?;
     crate::net::open_files::allow_connections(options.config.server.max_connections);
     let store = SledStore::open(&options.data_dir, options.config.store.cache_capacity_mb)
         .with_context(|| format!("opening the store at {}", options.data_dir.display()))?;
@@ -51,8 +58,23 @@ pub async fn run(
     .await
 }
 
+/// The game and ops addresses as bound (a host name is resolved by then).
+fn listening(
+    game_listener: &TcpListener,
+    ops_listener: &TcpListener,
+) -> anyhow::Result<[SocketAddr; 2]> {
+    let game_addr = game_listener
+        .local_addr()
+        .context("reading the game address")?;
+    let ops_addr = ops_listener
+        .local_addr()
+        .context("reading the ops address")?;
+    Ok([game_addr, ops_addr])
+}
+
 /// Runs a server on any store until `shutdown` completes, then stops cleanly: stop
-/// accepting, finish and flush the current tick, tell every client, close.
+/// accepting, finish and flush the current tick, tell every client, close. Refuses, as
+/// [`run`] does, the default admin token on a non-loopback address.
 pub async fn serve(
     options: ServerOptions,
     store: Arc<dyn Store>,
@@ -60,12 +82,9 @@ pub async fn serve(
     ops_listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let game_addr = game_listener
-        .local_addr()
-        .context("reading the game address")?;
-    let ops_addr = ops_listener
-        .local_addr()
-        .context("reading the ops address")?;
+    let listening = listening(&game_listener, &ops_listener)?;
+    let [game_addr, ops_addr] = listening;
+    ops::auth::refuse_default_token_beyond_loopback(&options.config, &listening)?;
     let config = Arc::new(options.config);
     let game = Game::load(
         config.clone(),
@@ -89,6 +108,7 @@ pub async fn serve(
         metrics: metrics.clone(),
         config: Arc::new(config_tx),
         config_path: options.config_path,
+        listening: listening.to_vec(),
     };
     let context = NetContext::new(handle.clone(), config_rx, metrics);
     let net_task = tokio::spawn(net::serve(game_listener, context, stop_rx.clone()));

@@ -1,6 +1,8 @@
-//! Admin calls: the partner channel, prop grants, the manual clock, reload, tick rate.
+//! Admin calls: the partner channel, prop grants, the manual clock, reload, tick rate,
+//! the audit. Each starts with [`require`] and the role it needs.
 
 use super::OpsState;
+use super::auth::{self, Caller, Refusal, Role};
 use crate::game::AdminOp;
 use crate::game_loop::Control;
 use axum::Json;
@@ -10,7 +12,6 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use canopy_shared::admin::{AdminError, ClockAdvance, GrantProps, PartnerAction, TickRate};
 use canopy_shared::{ErrorBody, ErrorCode};
-use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
 
 /// The HTTP status for an error code.
@@ -39,29 +40,22 @@ fn json_text(text: String) -> Response {
     ([("content-type", "application/json")], text).into_response()
 }
 
-/// Compares the bearer token with the admin token without leaking where they differ.
-fn authorized(state: &OpsState, headers: &HeaderMap) -> bool {
-    let expected = Sha256::digest(state.config.borrow().server.admin_token.as_bytes());
-    let Some(given) = headers
-        .get("authorization")
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-    else {
-        return false;
-    };
-    let given = Sha256::digest(given.as_bytes());
-    expected
-        .iter()
-        .zip(given.iter())
-        .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-        == 0
+/// Who is calling, if the bearer token holds the `needed` role (or a higher one) among
+/// the tokens of the config in force, so a reload rotates them at once. A refusal
+/// answers 401 (missing or unknown token) or 403 (too low a role).
+pub(super) fn require(
+    state: &OpsState,
+    headers: &HeaderMap,
+    needed: Role,
+) -> Result<Caller, Refusal> {
+    let config = state.config.borrow().clone();
+    auth::authorize(&config, auth::bearer(headers), needed)
 }
 
-fn unauthorized() -> Response {
-    error(
-        ErrorCode::Unauthenticated,
-        "admin calls need `Authorization: Bearer <admin token>`",
-    )
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        error(self.code(), self.to_string())
+    }
 }
 
 fn body<T>(payload: Result<Json<T>, JsonRejection>) -> Result<T, ErrorBody> {
@@ -94,8 +88,8 @@ pub async fn partner_action(
     headers: HeaderMap,
     payload: Result<Json<PartnerAction>, JsonRejection>,
 ) -> Response {
-    if !authorized(&state, &headers) {
-        return unauthorized();
+    if let Err(refusal) = require(&state, &headers, Role::Admin) {
+        return refusal.into_response();
     }
     match body(payload) {
         Ok(action) => call_game(&state, AdminOp::PartnerAction(action)).await,
@@ -109,8 +103,8 @@ pub async fn grant_props(
     headers: HeaderMap,
     payload: Result<Json<GrantProps>, JsonRejection>,
 ) -> Response {
-    if !authorized(&state, &headers) {
-        return unauthorized();
+    if let Err(refusal) = require(&state, &headers, Role::Admin) {
+        return refusal.into_response();
     }
     match body(payload) {
         Ok(grant) => call_game(&state, AdminOp::GrantProps(grant)).await,
@@ -124,8 +118,8 @@ pub async fn advance_clock(
     headers: HeaderMap,
     payload: Result<Json<ClockAdvance>, JsonRejection>,
 ) -> Response {
-    if !authorized(&state, &headers) {
-        return unauthorized();
+    if let Err(refusal) = require(&state, &headers, Role::Admin) {
+        return refusal.into_response();
     }
     match body(payload) {
         Ok(advance) => call_game(&state, AdminOp::AdvanceClock(advance.ms)).await,
@@ -134,17 +128,18 @@ pub async fn advance_clock(
 }
 
 /// `GET /admin/audit`: the conservation identities over the whole world and ledger.
+/// Read-only, so any role may call it.
 pub async fn audit(State(state): State<OpsState>, headers: HeaderMap) -> Response {
-    if !authorized(&state, &headers) {
-        return unauthorized();
+    if let Err(refusal) = require(&state, &headers, Role::Viewer) {
+        return refusal.into_response();
     }
     call_game(&state, AdminOp::Audit).await
 }
 
 /// `POST /admin/reload`: 200, or 400 naming the config error (the old config stays).
 pub async fn reload(State(state): State<OpsState>, headers: HeaderMap) -> Response {
-    if !authorized(&state, &headers) {
-        return unauthorized();
+    if let Err(refusal) = require(&state, &headers, Role::Admin) {
+        return refusal.into_response();
     }
     match super::reload_config(&state) {
         Ok(()) => json_text(r#"{"reloaded":true}"#.to_owned()),
@@ -158,8 +153,8 @@ pub async fn tick_rate(
     headers: HeaderMap,
     payload: Result<Json<TickRate>, JsonRejection>,
 ) -> Response {
-    if !authorized(&state, &headers) {
-        return unauthorized();
+    if let Err(refusal) = require(&state, &headers, Role::Admin) {
+        return refusal.into_response();
     }
     let rate = match body(payload) {
         Ok(rate) => rate,

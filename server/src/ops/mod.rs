@@ -1,8 +1,10 @@
 //! The ops HTTP surface (default port 7879): health, Prometheus metrics and the admin
-//! calls. Admin calls need `Authorization: Bearer <admin token>`; a player token never
-//! works here because players have no admin token.
+//! calls. Health, metrics and the browser client are open; `/admin/*` calls need
+//! `Authorization: Bearer <ops token>` with a role high enough for the call (see
+//! [`auth`]); a player token never works here because no ops token is a player's.
 
 mod admin;
+pub mod auth;
 mod web;
 
 use crate::config::Config;
@@ -13,6 +15,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -28,6 +31,9 @@ pub struct OpsState {
     pub config: Arc<watch::Sender<Arc<Config>>>,
     /// The config file to reload from (`None`: the embedded default).
     pub config_path: Option<PathBuf>,
+    /// The game and ops addresses, so a reload cannot bring back the default token on
+    /// a public one.
+    pub listening: Vec<SocketAddr>,
 }
 
 /// The ops router.
@@ -72,6 +78,7 @@ pub fn reload_config(state: &OpsState) -> Result<(), crate::config::ConfigError>
     let current = state.config.borrow().clone();
     let fresh = Config::load(state.config_path.as_deref(), std::env::vars())?
         .keeping_restart_fields(&current);
+    auth::refuse_default_token_beyond_loopback(&fresh, &state.listening)?;
     let fresh = Arc::new(fresh);
     // A closed game thread means the server is stopping; the reload is moot then.
     let _ = state
