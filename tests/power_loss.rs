@@ -201,9 +201,9 @@ async fn every_reply_follows_a_durable_sync_of_the_store() -> Result<()> {
             .with_context(|| format!("no reply write for request {} in the trace", FIRST_ID + n))?;
         let request = calls
             .iter()
+            .rev()
             .filter(|call| is_read(call) && call.fd == reply.fd && call.result > 0)
-            .filter(|call| call.ended < reply.began)
-            .last()
+            .find(|call| call.ended < reply.began)
             .with_context(|| format!("no read of request {} in the trace", FIRST_ID + n))?;
         let synced = syncs
             .iter()

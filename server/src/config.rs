@@ -81,6 +81,10 @@ pub struct ServerConfig {
     pub command_queue_capacity: usize,
     pub max_commands_per_tick: usize,
     pub outbox_capacity: usize,
+    /// Absent from config files written before it existed: those keep working with
+    /// the default.
+    #[serde(default = "default_max_unread_bytes")]
+    pub max_unread_bytes: u64,
     pub max_connections: usize,
     pub rate_limit_per_second: f64,
     pub rate_limit_burst: f64,
@@ -88,6 +92,11 @@ pub struct ServerConfig {
     pub ping_interval_secs: u64,
     pub idle_timeout_secs: u64,
     pub handshake_timeout_secs: u64,
+}
+
+/// `server.max_unread_bytes` for config files written before it existed.
+fn default_max_unread_bytes() -> u64 {
+    1024 * 1024
 }
 
 /// `[store]`.
@@ -371,6 +380,11 @@ impl Config {
             "server.max_frame_bytes",
             s.max_frame_bytes >= 256,
             "must be at least 256",
+        )?;
+        check(
+            "server.max_unread_bytes",
+            s.max_unread_bytes >= 16 * 1024,
+            "must be at least 16384",
         )?;
         for (field, value) in [
             ("server.command_queue_capacity", s.command_queue_capacity),

@@ -4,6 +4,7 @@
 pub mod open_files;
 mod rate_limit;
 mod session;
+mod unread;
 
 pub use rate_limit::{TokenBucket, Verdict};
 

@@ -4,6 +4,7 @@
 
 use super::NetContext;
 use super::rate_limit::{TokenBucket, Verdict};
+use super::unread::UnreadBytes;
 use crate::game::{Command, Op, Origin, SessionId};
 use crate::game_loop::{Control, SessionLink};
 use canopy_shared::frame::decode_request;
@@ -50,33 +51,62 @@ fn check_path(request: &Request, response: Response) -> Result<Response, ErrorRe
 }
 
 /// The socket of one session: every write is bounded by [`WRITE_DEADLINE`], and a
-/// client too slow to take a frame in time counts as a slow-client drop.
+/// client too slow to take a frame in time counts as a slow-client drop. Game frames are
+/// also bounded by the bytes the client has not yet shown it read ([`UnreadBytes`]).
 struct Wire {
     sink: Sink,
     frames: Frames,
     metrics: Arc<crate::metrics::Metrics>,
+    unread: UnreadBytes,
 }
 
 impl Wire {
-    /// Writes one frame; `false` means the session is over.
+    /// Writes one frame; `false` means the session is over, also when the client has
+    /// left too many bytes unread to be sent this one.
     async fn send(&mut self, message: Message) -> bool {
+        if let Message::Text(text) = &message {
+            let bytes = text.len() as u64;
+            if !self.unread.may_send(bytes) {
+                self.metrics.outbox_drops.inc();
+                tracing::warn!("disconnecting a client that leaves its frames unread");
+                return false;
+            }
+            if let Some(payload) = self.unread.sent(bytes) {
+                let write = self.sink.feed(Message::Ping(payload.to_vec().into()));
+                if !Self::within_deadline(write, &self.metrics).await {
+                    return false;
+                }
+            }
+        }
         let write = self.sink.send(message);
         Self::within_deadline(write, &self.metrics).await
     }
 
     /// Writes `first` and the frames already waiting behind it in the outbox, then
-    /// flushes once: a tick's reply and events to one client leave in one write.
+    /// flushes once: a tick's reply and events to one client leave in one write. A frame
+    /// that would take the client's unread bytes past their limit goes to `held` and
+    /// waits for the client to catch up.
     async fn send_queued(
         &mut self,
         first: Utf8Bytes,
         outbox: &mut mpsc::Receiver<Utf8Bytes>,
+        held: &mut Option<Utf8Bytes>,
     ) -> bool {
-        let sink = &mut self.sink;
+        let (sink, unread) = (&mut self.sink, &mut self.unread);
         let write = async move {
+            let mut probe = unread.sent(first.len() as u64);
             sink.feed(Message::Text(first)).await?;
             for _ in 1..FRAMES_PER_WRITE {
                 let Ok(text) = outbox.try_recv() else { break };
+                if !unread.may_send(text.len() as u64) {
+                    *held = Some(text);
+                    break;
+                }
+                probe = probe.or(unread.sent(text.len() as u64));
                 sink.feed(Message::Text(text)).await?;
+            }
+            if let Some(payload) = probe {
+                sink.feed(Message::Ping(payload.to_vec().into())).await?;
             }
             sink.flush().await
         };
@@ -164,7 +194,13 @@ pub async fn run(stream: TcpStream, context: NetContext) {
         sink,
         frames,
         metrics: context.metrics.clone(),
+        unread: UnreadBytes::new(limits.max_unread_bytes),
     };
+    // A frame that must wait until the client has read enough of what it was sent, and
+    // how long it may wait.
+    let mut held: Option<Utf8Bytes> = None;
+    let held_deadline = tokio::time::sleep(WRITE_DEADLINE);
+    tokio::pin!(held_deadline);
     let mut bucket = TokenBucket::new(
         limits.rate_limit_per_second,
         limits.rate_limit_burst,
@@ -180,8 +216,23 @@ pub async fn run(stream: TcpStream, context: NetContext) {
                 wire.close(CloseCode::Policy, "too slow: the client does not read its frames").await;
                 break;
             }
-            out = outbox.recv() => match out {
-                Some(text) => if !wire.send_queued(text, &mut outbox).await { break },
+            _ = &mut held_deadline, if held.is_some() => {
+                context.metrics.outbox_drops.inc();
+                tracing::warn!("disconnecting a client that leaves its frames unread");
+                wire.close(CloseCode::Policy, "too slow: the client does not read its frames").await;
+                break;
+            }
+            out = outbox.recv(), if held.is_none() => match out {
+                Some(text) if !wire.unread.may_send(text.len() as u64) => {
+                    held = Some(text);
+                    held_deadline.as_mut().reset(tokio::time::Instant::now() + WRITE_DEADLINE);
+                }
+                Some(text) => {
+                    if !wire.send_queued(text, &mut outbox, &mut held).await { break }
+                    if held.is_some() {
+                        held_deadline.as_mut().reset(tokio::time::Instant::now() + WRITE_DEADLINE);
+                    }
+                }
                 None => {
                     wire.close(CloseCode::Away, "server shutting down").await;
                     break;
@@ -202,6 +253,15 @@ pub async fn run(stream: TcpStream, context: NetContext) {
                         break;
                     }
                     None => break,
+                    Some(Ok(Message::Pong(payload))) => {
+                        wire.unread.pong(&payload);
+                        let Some(text) = held.take_if(|text| wire.unread.may_send(text.len() as u64)) else { continue };
+                        if !wire.send_queued(text, &mut outbox, &mut held).await { break }
+                        if held.is_some() {
+                            held_deadline.as_mut().reset(tokio::time::Instant::now() + WRITE_DEADLINE);
+                        }
+                        continue;
+                    }
                     Some(Ok(_)) => continue,
                     Some(Err(WsError::Capacity(err))) => {
                         tracing::debug!(session = session.0, %err, "oversized frame");
