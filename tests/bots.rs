@@ -31,9 +31,10 @@ fn bots(server: &Server, report: &std::path::Path, args: &[&str]) -> Result<(i32
         .context("spawning canopy bots")?;
     let started = Instant::now();
     while child.try_wait()?.is_none() {
-        if started.elapsed() > Duration::from_secs(120) {
+        if started.elapsed() > Duration::from_secs(180) {
             child.kill()?;
-            bail!("canopy bots did not finish within 120 s");
+            child.wait()?;
+            bail!("canopy bots did not finish within 180 s");
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -187,21 +188,24 @@ fn open_loop_keeps_the_asked_rate() -> Result<()> {
         &path,
         &[
             "--players",
-            "10",
+            "20",
             "--friends-per-player",
             "3",
             "--duration",
-            "3s",
+            "4s",
             "--rate",
-            "40",
+            "20",
             "--quiet",
         ],
     )?;
     let pretty = serde_json::to_string_pretty(&report)?;
     assert_eq!(code, 0, "{output}\n{pretty}");
     assert_eq!(report["config"]["mode"], "open");
+    // One request per bot per second: a reply may take most of a second on a loaded
+    // machine before a bot falls behind. Never above the rate (a closed loop would do
+    // hundreds a second), and near it, less the last requests still in flight at the end.
     let rate = report["ops_per_s"].as_f64().context("ops_per_s")?;
-    assert!((25.0..=48.0).contains(&rate), "about 40 req/s: {pretty}");
+    assert!((12.0..=24.0).contains(&rate), "about 20 req/s: {pretty}");
     assert_eq!(report["violation_count"], 0, "{pretty}");
     Ok(())
 }

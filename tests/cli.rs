@@ -58,7 +58,7 @@ impl Canopy {
         command
     }
 
-    /// Runs with `input` on stdin (closed after it), killing it after 30 s.
+    /// Runs with `input` on stdin (closed after it), killing it after [`support::PATIENCE`].
     fn run_with_input(&self, args: &[&str], input: &str) -> Result<Run> {
         let mut child = self
             .command(args)
@@ -72,9 +72,13 @@ impl Canopy {
         drop(stdin);
         let started = Instant::now();
         while child.try_wait()?.is_none() {
-            if started.elapsed() > Duration::from_secs(30) {
+            if started.elapsed() > support::PATIENCE {
                 child.kill()?;
-                bail!("canopy {args:?} did not finish within 30 s");
+                child.wait()?;
+                bail!(
+                    "canopy {args:?} did not finish within {:?}",
+                    support::PATIENCE
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -155,9 +159,10 @@ fn one_shot_commands_play_a_day() -> Result<()> {
     assert!(early.stderr.contains("NOT_RIPE"), "{early:?}");
 
     // The next morning at 07:00.
+    // The advance is answered after the tick that applied it and ripened the ball; `me`
+    // runs in a later tick.
     let out = canopy.ok(&["admin", "advance", "31h"])?;
     assert!(out.contains("2026-11-26 07:00"), "{out}");
-    std::thread::sleep(Duration::from_millis(200));
     let out = canopy.ok(&["me"])?;
     assert!(out.contains("alice (#"), "{out}");
     assert!(out.contains(&format!("#{ball}")), "{out}");
@@ -325,10 +330,12 @@ fn a_scripted_play_session_prints_events() -> Result<()> {
     // A script that met an error reply exits 2.
     assert_eq!(run.code, Some(2), "{run:?}");
 
-    // Under --json every result and event is one JSON object per line.
+    // Under --json every result and event is one JSON object per line. The ball_new
+    // event follows the record-action reply; `me` is answered after it on the same
+    // socket, so the event is in before the script ends, whatever the wait took.
     let run = canopy.run_with_input(
         &["--json", "play"],
-        "record-action walk --quantity 6000\nwait 500ms\n",
+        "record-action walk --quantity 6000\nwait 500ms\nme\n",
     )?;
     assert_eq!(run.code, Some(0), "{run:?}");
     let lines: Vec<Value> = run

@@ -8,12 +8,17 @@ mod support;
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 use support::{Client, HOUR, Server, http};
 
 /// Server kills per run (CI); the long run in docs/RELIABILITY.md uses more.
 const KILLS: usize = 10;
 const BOTS: usize = 6;
+/// Acknowledged actions each round waits for before its stop, so the whole run proves
+/// something (more than 50 acks) however slowly a loaded machine plays.
+const ACKS_PER_ROUND: usize = 5;
 
 /// Something a bot was told is durable.
 #[derive(Clone, Debug)]
@@ -41,7 +46,9 @@ fn kills() -> usize {
         .unwrap_or(KILLS)
 }
 
-/// One bot's closed loop until its connection drops (the kill) or `rounds` run out.
+/// One bot's closed loop until its connection drops (the kill) or `rounds` run out;
+/// counts its acknowledged actions in `acked` as they come.
+#[allow(clippy::too_many_arguments)]
 async fn play(
     server_addr: String,
     bot: usize,
@@ -50,6 +57,7 @@ async fn play(
     mut steps: u64,
     friends: Vec<u64>,
     seed: u64,
+    acked: Arc<AtomicUsize>,
 ) -> (Vec<Ack>, u64) {
     let mut acks = Vec::new();
     let Ok(mut client) = Client::connect(&format!("ws://{server_addr}/ws")).await else {
@@ -76,6 +84,7 @@ async fn play(
                     .await;
                 reply.map(|r| {
                     if r["ok"] == json!(true) {
+                        acked.fetch_add(1, Ordering::SeqCst);
                         acks.push(Ack::Action {
                             bot,
                             reference,
@@ -208,6 +217,7 @@ async fn acknowledged_changes_survive_random_sigkills() -> Result<()> {
     for kill in 0..stops {
         // Ripen yesterday's balls so collects and steals have work.
         server.advance(24 * HOUR)?;
+        let acked = Arc::new(AtomicUsize::new(0));
         let mut tasks = Vec::new();
         for (n, bot) in bots.iter().enumerate() {
             let friends: Vec<u64> = ids.iter().copied().filter(|&f| f != bot.id).collect();
@@ -222,10 +232,22 @@ async fn acknowledged_changes_survive_random_sigkills() -> Result<()> {
                 bot.steps,
                 friends,
                 seed,
+                acked.clone(),
             )));
         }
+        // A random moment, but not before the bots got a few acks in this round.
         let pause = 300 + (seed % 700);
         tokio::time::sleep(Duration::from_millis(pause)).await;
+        let deadline = Instant::now() + support::PATIENCE;
+        while acked.load(Ordering::SeqCst) < ACKS_PER_ROUND {
+            assert!(
+                Instant::now() < deadline,
+                "round {kill}: the bots got only {} acks in {:?}",
+                acked.load(Ordering::SeqCst),
+                support::PATIENCE
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         let restart_from = server.restart_args();
         if kill % 3 == 2 {
             let status = server.stop()?;

@@ -5,6 +5,7 @@ mod support;
 use anyhow::Result;
 use serde_json::json;
 use support::{Server, player};
+use tokio::io::AsyncReadExt;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -118,11 +119,15 @@ async fn a_flood_is_rate_limited_then_closed_with_1008() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let server = Server::start_manual(dir.path())?;
     let mut client = server.client().await?;
-    for id in 0..200 {
-        client
-            .send_text(&json!({"id": id, "op": "ping"}).to_string())
-            .await?;
-    }
+    // All in one write, so the server reads them back to back: sent one by one from a
+    // process the scheduler pauses, a token would refill between frames and reset the
+    // strikes. 400 frames leave room for a few such refills even so (40 burst + 50
+    // strikes close the connection). Once the server has closed, sending may fail: that
+    // is the close the test waits for, read below.
+    let flood: Vec<Message> = (0..400)
+        .map(|id| Message::Text(json!({"id": id, "op": "ping"}).to_string().into()))
+        .collect();
+    let _ = client.send_all(flood).await;
     let mut limited = 0;
     let code = loop {
         match client.reply_to_any().await? {
@@ -185,9 +190,57 @@ async fn a_silent_connection_is_closed_after_the_idle_timeout() -> Result<()> {
             ("CANOPY_SERVER__IDLE_TIMEOUT_SECS", "2"),
         ],
     )?;
-    let (mut client, _, _) = player(&server, "quiet").await?;
-    // Reading answers the server's pings; a client that neither sends nor reads goes silent.
-    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
-    assert_eq!(client.close_code().await?, 1001);
+    let (client, _, _) = player(&server, "quiet").await?;
+    // Reading answers the server's pings; a client that neither sends nor reads goes
+    // silent. So the test reads nothing until the server has dropped the session,
+    // however late a loaded machine runs its timers: a fixed sleep would either read (and
+    // answer a ping) before the server gave up, or write its pong into a closed socket.
+    let deadline = std::time::Instant::now() + support::PATIENCE;
+    loop {
+        let (_, metrics) = support::http(&server.ops_addr, "GET", "/metrics", None, None)?;
+        let text = metrics.as_str().unwrap_or_default();
+        if text.lines().any(|line| line == "canopy_sessions 0") {
+            break;
+        }
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "the silent connection was still open after {:?}",
+            support::PATIENCE
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    // What the server sent after the register reply: its unanswered pings, then a close.
+    let mut socket = client.into_socket()?;
+    let mut bytes = Vec::new();
+    tokio::time::timeout(support::PATIENCE, socket.read_to_end(&mut bytes)).await??;
+    assert_eq!(close_code_in(&bytes)?, 1001, "{bytes:?}");
     Ok(())
+}
+
+/// The code of the first close frame in raw server-to-client WebSocket bytes.
+fn close_code_in(mut bytes: &[u8]) -> Result<u16> {
+    use anyhow::Context as _;
+    while let [first, second, rest @ ..] = bytes {
+        anyhow::ensure!(second & 0x80 == 0, "server frames are not masked");
+        let (len, rest) = match second & 0x7f {
+            126 => {
+                let (len, rest) = rest.split_first_chunk::<2>().context("a cut header")?;
+                (usize::from(u16::from_be_bytes(*len)), rest)
+            }
+            127 => {
+                let (len, rest) = rest.split_first_chunk::<8>().context("a cut header")?;
+                (usize::try_from(u64::from_be_bytes(*len))?, rest)
+            }
+            len => (usize::from(len), rest),
+        };
+        let payload = rest.get(..len).context("a cut frame")?;
+        if first & 0x0f == 0x8 {
+            let code = payload
+                .first_chunk::<2>()
+                .context("a close frame without a code")?;
+            return Ok(u16::from_be_bytes(*code));
+        }
+        bytes = &rest[len..];
+    }
+    anyhow::bail!("no close frame in what the server sent")
 }

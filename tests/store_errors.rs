@@ -4,10 +4,13 @@
 mod support;
 
 use anyhow::Result;
-use std::process::Command;
+use std::process::{Command, Stdio};
 
+/// Starts a server on `data_dir` and returns what it printed once it exits; one that
+/// starts instead of refusing is killed after [`support::PATIENCE`] (and the test fails on
+/// its exit status) rather than hanging the test.
 fn start_output(data_dir: &std::path::Path) -> Result<std::process::Output> {
-    Ok(Command::new(support::bin_dir().join("canopy-server"))
+    let mut child = Command::new(support::bin_dir().join("canopy-server"))
         .args([
             "--listen",
             "127.0.0.1:0",
@@ -16,7 +19,16 @@ fn start_output(data_dir: &std::path::Path) -> Result<std::process::Output> {
             "--data-dir",
         ])
         .arg(data_dir)
-        .output()?)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let started = std::time::Instant::now();
+    while child.try_wait()?.is_none() && started.elapsed() < support::PATIENCE {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    Ok(child.wait_with_output()?)
 }
 
 #[test]

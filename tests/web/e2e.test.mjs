@@ -168,7 +168,8 @@ test('two browser players befriend, one steals the other\'s ripe energy, both re
       }
       await server.start({ sameAddresses: true });
       for (const player of [alice, bob]) {
-        await player.page.locator('#conn[data-state=online]').waitFor({ timeout: 20_000 });
+        // The default timeout: the page retries on a backoff of up to 10 s.
+        await player.page.locator('#conn[data-state=online]').waitFor();
         await player.toast(/Reconnected/);
         await player.page.locator('#banner').waitFor({ state: 'hidden' });
       }

@@ -19,6 +19,11 @@ export const START = 1_795_536_000_000;
 export const HOUR = 3_600_000;
 export const ADMIN_TOKEN = 'web-e2e-admin';
 export const METRO_GRAMS = 52;
+/**
+ * How long a step waits for what the page or the server owes it: generous, because two
+ * Chromiums and a debug server share a loaded 2-core CI machine; a hang still fails.
+ */
+export const PATIENCE_MS = 60_000;
 
 /** A canopy-server child process on loopback ports, with its own data directory. */
 export class Server {
@@ -30,8 +35,25 @@ export class Server {
     this.opsAddr = null;
   }
 
-  /** Starts the server; `sameAddresses` reuses the ports of the previous run. */
+  /**
+   * Starts the server; `sameAddresses` reuses the ports of the previous run (the pages
+   * reconnect to those). Another process may hold such a port for a moment (it came
+   * from the ephemeral range): then it retries until PATIENCE_MS is spent.
+   */
   async start({ sameAddresses = false } = {}) {
+    const deadline = Date.now() + PATIENCE_MS;
+    for (;;) {
+      try {
+        return await this.startOnce({ sameAddresses });
+      } catch (error) {
+        const inUse = /in use/i.test(String(error.message));
+        if (!sameAddresses || !inUse || Date.now() > deadline) throw error;
+        await new Promise((resolveWait) => setTimeout(resolveWait, 500));
+      }
+    }
+  }
+
+  async startOnce({ sameAddresses }) {
     const listen = sameAddresses ? this.gameAddr : '127.0.0.1:0';
     const opsListen = sameAddresses ? this.opsAddr : '127.0.0.1:0';
     const args = ['--listen', listen, '--ops-listen', opsListen, '--data-dir', this.dataDir,
@@ -62,17 +84,21 @@ export class Server {
       exited.then(({ code, signal }) =>
         rejectRun(new Error(`canopy-server exited early (${code ?? signal}):\n${this.log.join('\n')}`)));
     });
-    const addrs = await withTimeout(running, 20_000, 'canopy-server did not report its addresses');
+    const addrs = await withTimeout(running, PATIENCE_MS, 'canopy-server did not report its addresses')
+      .catch((error) => {
+        child.kill('SIGKILL');
+        throw error;
+      });
     this.gameAddr = addrs.game;
     this.opsAddr = addrs.ops;
   }
 
-  /** SIGTERM, then wait for the clean exit (SIGKILL after 10 s). */
+  /** SIGTERM, then wait for the clean exit (SIGKILL after PATIENCE_MS). */
   async stop() {
     const child = this.child;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
     child.kill('SIGTERM');
-    const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    const killer = setTimeout(() => child.kill('SIGKILL'), PATIENCE_MS);
     await this.exited;
     clearTimeout(killer);
   }
@@ -126,7 +152,7 @@ export class Player {
       deviceScaleFactor: 1,
     });
     this.page = this.context.pages()[0] ?? (await this.context.newPage());
-    this.page.setDefaultTimeout(15_000);
+    this.page.setDefaultTimeout(PATIENCE_MS);
     this.page.on('pageerror', (error) => this.errors.push(`page error: ${error.message}`));
     this.page.on('console', (message) => {
       if (message.type() === 'error') this.errors.push(`console error: ${message.text()}`);
