@@ -13,7 +13,8 @@ pub fn explain(code: ErrorCode) -> &'static str {
              `canopy login TOKEN`; admin calls: --admin-token or CANOPY_ADMIN_TOKEN)"
         }
         ErrorCode::Forbidden => {
-            "you may not do that (partner-only actions go through `admin action`)"
+            "you may not do that (partner-only actions go through `admin action`; an admin \
+             call needs an ops token with the role the server names)"
         }
         ErrorCode::NotFound => {
             "no such thing exists (ball, player, species, request, invitation or prop in your \
