@@ -1,5 +1,5 @@
 //! Operator commands over the ops HTTP: the manual clock, props, the partner channel,
-//! reload, tick rate, health and metrics.
+//! reload, tick rate, backups, health and metrics.
 
 use crate::cli::AdminCommand;
 use crate::commands::OutputMode;
@@ -8,7 +8,8 @@ use crate::names::Names;
 use crate::render::{self, View};
 use crate::time_text::format_duration;
 use canopy_shared::admin::{
-    AdminError, ClockAdvance, ClockTime, GrantProps, PartnerAction, TickRate,
+    AdminError, BackupReport, BackupRequest, ClockAdvance, ClockTime, GrantProps, PartnerAction,
+    TickRate,
 };
 use canopy_shared::model::PropKind;
 use canopy_shared::reply::{PropsResult, RecordActionResult};
@@ -19,6 +20,8 @@ use std::time::Duration;
 
 /// How long one ops call may take.
 const OPS_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a backup may take: the server copies the whole store.
+const BACKUP_TIMEOUT: Duration = Duration::from_secs(3600);
 
 /// A client of one server's ops HTTP.
 pub struct OpsClient {
@@ -76,6 +79,16 @@ impl OpsClient {
         path: &str,
         body: Option<&impl Serialize>,
     ) -> Result<(T, Value), CliError> {
+        self.post_within(path, body, OPS_TIMEOUT)
+    }
+
+    /// [`OpsClient::post`] with its own deadline, for calls that take long (backups).
+    fn post_within<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: Option<&impl Serialize>,
+        timeout: Duration,
+    ) -> Result<(T, Value), CliError> {
         let token = self.admin_token.as_deref().ok_or_else(|| {
             CliError::Usage(
                 "admin calls need the admin token: --admin-token or CANOPY_ADMIN_TOKEN".into(),
@@ -89,6 +102,9 @@ impl OpsClient {
         let mut response = self
             .agent
             .post(format!("{}{path}", self.base))
+            .config()
+            .timeout_global(Some(timeout))
+            .build()
             .header("Authorization", &format!("Bearer {token}"))
             .content_type("application/json")
             .send(text.as_str())
@@ -225,6 +241,31 @@ pub fn execute(
                 raw.to_string()
             } else {
                 format!("Tick rate set to {hz} Hz.")
+            })
+        }
+        AdminCommand::Backup { to } => {
+            // The server writes the file: a relative path means this shell's directory.
+            let to = std::path::absolute(to).map_err(|err| {
+                CliError::Local(format!("cannot resolve {}: {err}", to.display()))
+            })?;
+            let to = to
+                .to_str()
+                .ok_or_else(|| CliError::Usage(format!("{} is not valid UTF-8", to.display())))?;
+            let request = BackupRequest { to: to.to_owned() };
+            let (report, raw): (BackupReport, _) =
+                client.post_within("/admin/backup", Some(&request), BACKUP_TIMEOUT)?;
+            Ok(if json {
+                raw.to_string()
+            } else {
+                format!(
+                    "Backup written to {}: {} bytes, {} records ({} commits replayed), \
+                     sha256 {}.",
+                    report.path,
+                    report.bytes,
+                    report.records,
+                    report.commits_replayed,
+                    report.sha256
+                )
             })
         }
         AdminCommand::Health => {

@@ -474,6 +474,13 @@ pub enum AdminCommand {
         /// Ticks per second
         hz: u32,
     },
+    /// Write a consistent backup of the running server's store to a new file, while
+    /// it serves (the server writes it: give a path on the server's machine)
+    Backup {
+        /// The backup file to write; it must not exist yet
+        #[arg(long, value_name = "PATH")]
+        to: PathBuf,
+    },
     /// Check the server's health
     Health,
     /// Print the server's metrics (Prometheus text)

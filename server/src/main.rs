@@ -28,8 +28,13 @@ struct Flags {
     /// Address of the ops HTTP surface (health, metrics, admin).
     #[arg(long, env = "CANOPY_OPS_LISTEN", default_value = "127.0.0.1:7879")]
     ops_listen: String,
-    /// Directory of the embedded store.
-    #[arg(long, env = "CANOPY_DATA_DIR", default_value = "./canopy-data")]
+    /// Directory of the embedded store (also after a task: `restore --data-dir NEW`).
+    #[arg(
+        long,
+        global = true,
+        env = "CANOPY_DATA_DIR",
+        default_value = "./canopy-data"
+    )]
     data_dir: PathBuf,
     /// `wall` follows the system clock; `manual` moves only through the admin call.
     #[arg(long, value_enum, default_value = "wall")]
@@ -49,9 +54,30 @@ enum Task {
     /// Write a generated world (players `gen-<id>` tokens, balls, skewed friendships)
     /// into an empty --data-dir, for load tests and benchmarks, and print a summary.
     Generate(GenerateFlags),
+    /// Copy the store of a stopped server (--data-dir) into a backup file. For a
+    /// running server use `canopy admin backup --to PATH` (POST /admin/backup): sled
+    /// locks the directory of a running store.
+    Backup(BackupFlags),
+    /// Check a backup whole (header, format, checksum) and restore it into a new or
+    /// empty --data-dir; a damaged or foreign backup is refused before anything is written.
+    Restore(RestoreFlags),
     /// Read an ops token from stdin and print its SHA-256, the value of
     /// `ops.tokens[].sha256` (so the config file never holds the token itself).
     HashToken,
+}
+
+#[derive(Args)]
+struct BackupFlags {
+    /// The backup file to write; it must not exist yet.
+    #[arg(long, value_name = "PATH")]
+    to: PathBuf,
+}
+
+#[derive(Args)]
+struct RestoreFlags {
+    /// The backup file to restore.
+    #[arg(long, value_name = "PATH")]
+    from: PathBuf,
 }
 
 #[derive(Args)]
@@ -85,6 +111,12 @@ struct GenerateFlags {
 
 fn main() -> std::process::ExitCode {
     let flags = Flags::parse();
+    if let Some(Task::Backup(backup)) = &flags.command {
+        return exit_status(back_up_stopped_store(&flags, backup));
+    }
+    if let Some(Task::Restore(restore)) = &flags.command {
+        return exit_status(restore_backup(&flags, restore));
+    }
     if let Some(Task::HashToken) = &flags.command {
         return match hash_token() {
             Ok(()) => std::process::ExitCode::SUCCESS,
@@ -205,6 +237,54 @@ fn hash_token() -> anyhow::Result<()> {
         "an ops token needs at least 8 characters; e.g. `openssl rand -hex 32`"
     );
     println!("{}", canopy_server::ops::auth::sha256_hex(token));
+    Ok(())
+}
+
+/// Success, or the error printed with its causes and a failure status.
+fn exit_status(outcome: anyhow::Result<()>) -> std::process::ExitCode {
+    match outcome {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Writes a backup of the store in --data-dir, which no server may be using, and prints
+/// the report as JSON.
+fn back_up_stopped_store(flags: &Flags, task: &BackupFlags) -> anyhow::Result<()> {
+    let dir = &flags.data_dir;
+    // Opening an empty or missing directory would create a store in it.
+    anyhow::ensure!(
+        std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_some()),
+        "{} holds no store to back up",
+        dir.display()
+    );
+    let config =
+        Config::load(flags.config.as_deref(), std::env::vars()).context("the config is invalid")?;
+    let store = canopy_server::store::SledStore::open(dir, config.store.cache_capacity_mb)
+        .context(
+            "opening the store (for a running server, back up through it: \
+             `canopy admin backup --to PATH`)",
+        )?;
+    anyhow::ensure!(!store.is_empty(), "{} holds no world", dir.display());
+    let report = canopy_server::store::Store::backup(&store, &task.to)?;
+    println!("{}", serde_json::to_string(&report)?);
+    Ok(())
+}
+
+/// Restores the backup into --data-dir and prints what it restored as JSON.
+fn restore_backup(flags: &Flags, task: &RestoreFlags) -> anyhow::Result<()> {
+    let restored = canopy_server::store::backup::restore(&task.from, &flags.data_dir)?;
+    let summary = serde_json::json!({
+        "from": task.from,
+        "data_dir": flags.data_dir,
+        "records": restored.records,
+        "bytes": restored.bytes,
+        "sha256": restored.sha256,
+    });
+    println!("{summary}");
     Ok(())
 }
 

@@ -88,7 +88,7 @@ pub async fn serve(
     let config = Arc::new(options.config);
     let game = Game::load(
         config.clone(),
-        store,
+        store.clone(),
         options.clock,
         options.clock_start,
         None,
@@ -108,6 +108,7 @@ pub async fn serve(
         metrics: metrics.clone(),
         config: Arc::new(config_tx),
         config_path: options.config_path,
+        store,
         listening: listening.to_vec(),
     };
     let context = NetContext::new(handle.clone(), config_rx, metrics);
@@ -132,6 +133,8 @@ pub async fn serve(
         .context("joining the game thread")?
         .map_err(|_| anyhow::anyhow!("the game thread panicked"))?;
     reload_task.abort();
+    // Awaited so its handle on the store is dropped before `serve` returns.
+    let _ = reload_task.await;
     net_task.await.context("the game socket task failed")?;
     ops_task.await.context("the ops task failed")??;
     Ok(())

@@ -5,13 +5,17 @@ use super::OpsState;
 use super::auth::{self, Caller, Refusal, Role};
 use crate::game::AdminOp;
 use crate::game_loop::Control;
+use crate::store::backup::BackupError;
 use axum::Json;
 use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use canopy_shared::admin::{AdminError, ClockAdvance, GrantProps, PartnerAction, TickRate};
+use canopy_shared::admin::{
+    AdminError, BackupRequest, ClockAdvance, GrantProps, PartnerAction, TickRate,
+};
 use canopy_shared::{ErrorBody, ErrorCode};
+use std::path::PathBuf;
 use tokio::sync::oneshot;
 
 /// The HTTP status for an error code.
@@ -167,4 +171,52 @@ pub async fn tick_rate(
         return error(ErrorCode::ShuttingDown, "the server is stopping");
     }
     json_text(format!(r#"{{"hz":{}}}"#, rate.hz))
+}
+
+/// `POST /admin/backup` with `{"to": "/abs/path"}`: writes a consistent copy of the
+/// store to that new file on a blocking thread, while the game keeps committing (see
+/// `store/backup.rs`), and answers with what it wrote. Admin only: it writes a file on
+/// the server's machine.
+pub async fn backup(
+    State(state): State<OpsState>,
+    headers: HeaderMap,
+    payload: Result<Json<BackupRequest>, JsonRejection>,
+) -> Response {
+    if let Err(refusal) = require(&state, &headers, Role::Admin) {
+        return refusal.into_response();
+    }
+    let to = match body(payload) {
+        Ok(request) => PathBuf::from(request.to),
+        Err(body) => return error(body.code, body.message),
+    };
+    if !to.is_absolute() {
+        return error(
+            ErrorCode::BadRequest,
+            "`to` must be an absolute path: the server writes the file, and a relative path \
+             would depend on the server's working directory",
+        );
+    }
+    let store = state.store.clone();
+    match tokio::task::spawn_blocking(move || store.backup(&to)).await {
+        Ok(Ok(report)) => {
+            tracing::info!(
+                path = %report.path,
+                bytes = report.bytes,
+                records = report.records,
+                commits_replayed = report.commits_replayed,
+                "backup written"
+            );
+            Json(report).into_response()
+        }
+        Ok(Err(err)) => {
+            tracing::error!(%err, "backup failed");
+            let code = match err {
+                BackupError::Busy | BackupError::TargetExists(_) => ErrorCode::Conflict,
+                BackupError::Store(_) | BackupError::Unsupported => ErrorCode::Internal,
+                _ => ErrorCode::BadRequest,
+            };
+            error(code, err.to_string())
+        }
+        Err(_) => error(ErrorCode::Internal, "the backup task panicked"),
+    }
 }

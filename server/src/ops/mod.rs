@@ -10,6 +10,7 @@ mod web;
 use crate::config::Config;
 use crate::game_loop::GameHandle;
 use crate::metrics::Metrics;
+use crate::store::Store;
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -31,6 +32,8 @@ pub struct OpsState {
     pub config: Arc<watch::Sender<Arc<Config>>>,
     /// The config file to reload from (`None`: the embedded default).
     pub config_path: Option<PathBuf>,
+    /// The store, for backups: they read it off the game thread.
+    pub store: Arc<dyn Store>,
     /// The game and ops addresses, so a reload cannot bring back the default token on
     /// a public one.
     pub listening: Vec<SocketAddr>,
@@ -48,6 +51,7 @@ pub fn router(state: OpsState) -> Router {
         .route("/admin/reload", post(admin::reload))
         .route("/admin/tick-rate", post(admin::tick_rate))
         .route("/admin/audit", get(admin::audit))
+        .route("/admin/backup", post(admin::backup))
         .merge(web::routes())
         .with_state(state)
 }

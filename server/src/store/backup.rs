@@ -111,14 +111,6 @@ pub enum BackupError {
     Store(#[from] StoreError),
 }
 
-impl BackupError {
-    /// Whether the caller can fix it (the path, the file, the timing) rather than the
-    /// server having failed.
-    pub fn is_caller_error(&self) -> bool {
-        !matches!(self, Self::Store(_) | Self::Unsupported)
-    }
-}
-
 fn io_error(what: impl Into<String>) -> impl FnOnce(io::Error) -> BackupError {
     let what = what.into();
     move |source| BackupError::Io { what, source }
@@ -623,6 +615,62 @@ mod tests {
             (1..=last).collect::<Vec<_>>(),
             "exactly the players of the commits up to the meta's ({} replayed)",
             report.commits_replayed
+        );
+    }
+
+    #[test]
+    fn commits_during_the_scan_are_replayed_over_it() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = SledStore::open(&dir.path().join("live"), 8).expect("open");
+        (1..=20).for_each(|n| commit_player(&store, n));
+        let path = dir.path().join("world.backup");
+        let mut writer = BackupWriter::create(&path).expect("create");
+        let mut scanned = 0;
+        let replayed = store
+            .copy_records(&mut |record| {
+                scanned += 1;
+                if scanned == 3 {
+                    // Mid-scan: a key already scanned, a key not scanned yet, a new key.
+                    let mut changed = PlayerRecord::new(PlayerId(1), "p1".into(), [0; 32], 1);
+                    changed.energy = 77;
+                    let mut last = PlayerRecord::new(PlayerId(20), "p20".into(), [0; 32], 1);
+                    last.energy = 88;
+                    let batch = TickBatch {
+                        players: vec![changed, last],
+                        meta: Meta {
+                            game_time: 99,
+                            ..Meta::default()
+                        },
+                        ..TickBatch::default()
+                    };
+                    store.commit(&batch).expect("commit");
+                    commit_player(&store, 21);
+                }
+                writer.record(&record)
+            })
+            .expect("copy");
+        assert_eq!(replayed, 2);
+        writer.finish(replayed).expect("finish");
+        let target = dir.path().join("restored");
+        restore(&path, &target).expect("restore");
+        let restored = SledStore::open(&target, 8)
+            .expect("open")
+            .load()
+            .expect("load");
+        let live = store.load().expect("load");
+        assert_eq!(restored.meta, live.meta);
+        assert_eq!(restored.meta.map(|meta| meta.game_time), Some(21));
+        assert_eq!(restored.players, live.players);
+        let energy = |id: u64| {
+            restored
+                .players
+                .iter()
+                .find(|p| p.id.0 == id)
+                .map(|p| p.energy)
+        };
+        assert_eq!(
+            (energy(1), energy(20), energy(21)),
+            (Some(77), Some(88), Some(0))
         );
     }
 

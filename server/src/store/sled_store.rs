@@ -11,8 +11,8 @@
 //! and scan time grow with the number of keys, and rewriting a small record costs far
 //! less than inserting a new key, so a big world stays small and a tick writes few keys.
 
-use super::durable::{DurableFiles, sync_dir};
 use super::backup::{self, BackupError, Record};
+use super::durable::{DurableFiles, sync_dir};
 use super::friend_lists::FriendList;
 use super::tap::BackupTap;
 use super::{Ball, LedgerEntry, Loaded, Meta, SocialWrite, Store, StoreError, TickBatch};
