@@ -66,8 +66,10 @@ async fn ten_thousand_half_open_handshakes_do_not_hurt_good_clients() -> Result<
     });
     let latencies = latencies_during(&mut good, attack).await?;
     assert!(!latencies.is_empty());
+    // Generous for a loaded 2-core machine: this proves the good client is not starved,
+    // not how fast it is (benches measure that).
     assert!(
-        p99(&latencies) < Duration::from_millis(500),
+        p99(&latencies) < Duration::from_secs(2),
         "p99 {:?} during the attack",
         p99(&latencies)
     );
@@ -102,56 +104,59 @@ async fn a_slowloris_handshake_is_cut_off() -> Result<()> {
                 Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {}
                 Err(_) => break,
             }
-            if started.elapsed() > Duration::from_secs(10) {
+            if started.elapsed() > Duration::from_secs(30) {
                 anyhow::bail!("the slow handshake was never cut off");
             }
         }
         Ok(started.elapsed())
     })
     .await??;
+    // The timeout is 1 s; the margin is for a loaded machine.
     assert!(
-        closed_after < Duration::from_secs(3),
+        closed_after < Duration::from_secs(10),
         "cut off after {closed_after:?}"
     );
     Ok(())
 }
 
+/// The bytes one client may leave unread in the test below.
+const UNREAD_LIMIT: u64 = 64 * 1024;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_client_that_never_reads_is_disconnected() -> Result<()> {
+async fn a_client_that_never_reads_is_cut_off_at_its_unread_byte_limit() -> Result<()> {
     let dir = tempfile::tempdir()?;
+    let limit = UNREAD_LIMIT.to_string();
     let server = Server::start_with_env(
         dir.path(),
         &["--clock", "manual"],
         &[
-            ("CANOPY_SERVER__OUTBOX_CAPACITY", "16"),
+            ("CANOPY_SERVER__MAX_UNREAD_BYTES", limit.as_str()),
+            // Room for every reply, so only the byte bound can cut the client off.
+            ("CANOPY_SERVER__OUTBOX_CAPACITY", "4096"),
             ("CANOPY_SERVER__RATE_LIMIT_PER_SECOND", "2000"),
             ("CANOPY_SERVER__RATE_LIMIT_BURST", "2000"),
             ("CANOPY_SERVER__RATE_LIMIT_STRIKES_BEFORE_CLOSE", "1000000"),
         ],
     )?;
     let (mut good, _, _) = player(&server, "good").await?;
+    let reply_bytes = good.ok("species", json!({})).await?.to_string().len() as u64;
+    // Enough large replies to pass the limit several times over, whatever the kernel's
+    // socket buffers would absorb: the bound is the server's, not the kernel's.
+    let requests = 4 * UNREAD_LIMIT / reply_bytes + 64;
     let (_, _, token) = player(&server, "sloth").await?;
-    let rss_before = server.rss_kib()?;
-    let url = format!("ws://{}/ws", server.game_addr);
-    let attack = tokio::spawn(async move {
-        let mut sloth = Client::connect(&url).await?;
-        sloth.ok("login", json!({ "token": token })).await?;
-        // Ask for large replies and never read them.
-        let request = json!({"id": 1, "op": "species"}).to_string();
-        for _ in 0..40_000 {
-            if sloth.send_text(&request).await.is_err() {
-                break;
-            }
+    let mut sloth = server.client().await?;
+    let login_bytes = sloth
+        .ok("login", json!({ "token": token }))
+        .await?
+        .to_string()
+        .len() as u64;
+    let request = json!({"id": 1, "op": "species"}).to_string();
+    for _ in 0..requests {
+        if sloth.send_text(&request).await.is_err() {
+            break;
         }
-        Ok(())
-    });
-    let latencies = latencies_during(&mut good, attack).await?;
-    assert!(
-        p99(&latencies) < Duration::from_millis(500),
-        "p99 {:?}",
-        p99(&latencies)
-    );
-    let deadline = Instant::now() + Duration::from_secs(15);
+    }
+    let deadline = Instant::now() + support::PATIENCE;
     while metric(&server, "canopy_outbox_drops_total")? < 1.0 {
         assert!(
             Instant::now() < deadline,
@@ -159,7 +164,42 @@ async fn a_client_that_never_reads_is_disconnected() -> Result<()> {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let grown = server.rss_kib()?.saturating_sub(rss_before);
-    assert!(grown < 64 * 1024, "memory grew by {grown} KiB");
+    // Nothing the sloth sent proved it read anything (it never answered a ping), so the
+    // login reply and the species replies together stay within the limit, and the
+    // server stopped only where one more reply would have passed it.
+    let (unread, close_code) = sloth.drain_until_close().await?;
+    let unproven = login_bytes + unread;
+    assert!(
+        unproven <= UNREAD_LIMIT,
+        "the server sent {unproven} bytes the client never read, past the limit of {UNREAD_LIMIT}"
+    );
+    assert!(
+        unproven + reply_bytes > UNREAD_LIMIT,
+        "the client was cut off after {unproven} bytes, with room for another reply"
+    );
+    assert_eq!(close_code, Some(1008), "closed as too slow (policy)");
+    assert_eq!(good.ok("me", json!({})).await?["player"]["name"], "good");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_reads_slowly_but_surely_is_kept() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let limit = UNREAD_LIMIT.to_string();
+    let server = Server::start_with_env(
+        dir.path(),
+        &["--clock", "manual"],
+        &[
+            ("CANOPY_SERVER__MAX_UNREAD_BYTES", limit.as_str()),
+            ("CANOPY_SERVER__RATE_LIMIT_PER_SECOND", "2000"),
+            ("CANOPY_SERVER__RATE_LIMIT_BURST", "2000"),
+        ],
+    )?;
+    let (mut reader, _, _) = player(&server, "reader").await?;
+    // Many times the limit in total, read as it comes: the pongs keep proving it read.
+    for _ in 0..200 {
+        reader.ok("species", json!({})).await?;
+    }
+    assert_eq!(metric(&server, "canopy_outbox_drops_total")?, 0.0);
     Ok(())
 }

@@ -430,6 +430,25 @@ impl Client {
             }
         }
     }
+
+    /// Reads everything the server sent until it closed the connection: the bytes of
+    /// the text frames, and the close code (`None` when it closed without one).
+    pub async fn drain_until_close(&mut self) -> Result<(u64, Option<u16>)> {
+        let mut text_bytes = 0;
+        loop {
+            let frame = tokio::time::timeout(PATIENCE, self.ws.next())
+                .await
+                .with_context(|| format!("no close within {PATIENCE:?}"))?;
+            match frame {
+                Some(Ok(Message::Text(text))) => text_bytes += text.len() as u64,
+                Some(Ok(Message::Close(frame))) => {
+                    return Ok((text_bytes, frame.map(|frame| frame.code.into())));
+                }
+                Some(Ok(_)) => continue,
+                None | Some(Err(_)) => return Ok((text_bytes, None)),
+            }
+        }
+    }
 }
 
 /// Registers a player on a new connection and returns the client, id and token.
