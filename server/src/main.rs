@@ -118,13 +118,7 @@ fn main() -> std::process::ExitCode {
         return exit_status(restore_backup(&flags, restore));
     }
     if let Some(Task::HashToken) = &flags.command {
-        return match hash_token() {
-            Ok(()) => std::process::ExitCode::SUCCESS,
-            Err(err) => {
-                eprintln!("error: {err:#}");
-                std::process::ExitCode::FAILURE
-            }
-        };
+        return exit_status(hash_token());
     }
     if let Some(Task::Generate(generate)) = &flags.command {
         return match generate_world(&flags, generate) {
