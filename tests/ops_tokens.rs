@@ -208,7 +208,10 @@ async fn each_role_reaches_its_calls_and_is_refused_above_them() -> Result<()> {
         ("/admin/clock/advance", json!({"ms": 1_000})),
         ("/admin/tick-rate", json!({"hz": 20})),
         ("/admin/reload", json!({})),
-        ("/admin/backup", json!({"to": "/nonexistent/never-written.backup"})),
+        (
+            "/admin/backup",
+            json!({"to": "/nonexistent/never-written.backup"}),
+        ),
     ];
     for (token, role) in [(VIEWER, "grafana"), (REVIEWER, "risk-desk")] {
         for (path, body) in &admin_calls {
