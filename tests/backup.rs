@@ -16,6 +16,8 @@ use support::{ADMIN_TOKEN, Client, HOUR, PATIENCE, Server, bin_dir, http};
 use tokio::task::JoinHandle;
 
 const BOTS: usize = 6;
+/// Players of the generated world the bots join.
+const WORLD_PLAYERS: u64 = 30_000;
 /// Acknowledged changes the storm makes before the backup is asked for, and after it
 /// answered: the backup runs in the middle of real writes however slow the machine.
 const ACKS_BEFORE: usize = 40;
@@ -203,7 +205,26 @@ fn restore(from: &Path, data_dir: &Path) -> Result<Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backup_under_load_holds_every_acknowledged_change_and_plays() -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let server = Server::start_manual(&dir.path().join("live"))?;
+    let live = dir.path().join("live");
+    // Many players (no balls, so the world starts balanced): the scan takes long enough
+    // that the storm's commits usually land during it and are replayed.
+    let generated = server_task(&[
+        "--data-dir",
+        &live.display().to_string(),
+        "generate",
+        "--players",
+        &WORLD_PLAYERS.to_string(),
+        "--balls-per-player",
+        "0",
+        "--time",
+        &support::START.to_string(),
+    ])?;
+    assert!(
+        generated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&generated.stderr)
+    );
+    let server = Server::start_manual(&live)?;
     let mut bots = Vec::new();
     for n in 0..BOTS {
         let (_client, id, token) = support::player(&server, &format!("bot{n}")).await?;

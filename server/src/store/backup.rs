@@ -31,6 +31,8 @@ const HEADER_LEN: u64 = 16;
 const END: &[u8; 8] = b"CNPYEND\n";
 /// End tag, record count, checksum.
 const TRAILER_LEN: u64 = 8 + 8 + 32;
+/// sled's page cache while restoring: the writes are sequential and read nothing back.
+const RESTORE_CACHE_MB: u64 = 64;
 /// Tags of the two record kinds.
 const SET: u8 = b'P';
 const REMOVE: u8 = b'D';
@@ -291,7 +293,7 @@ pub fn restore(from: &Path, data_dir: &Path) -> Result<VerifiedBackup, BackupErr
     std::fs::create_dir_all(data_dir)
         .map_err(io_error(format!("creating {}", data_dir.display())))?;
     let verified = {
-        let store = SledStore::open(data_dir, 64)?;
+        let store = SledStore::open(data_dir, RESTORE_CACHE_MB)?;
         // Read again (the first pass kept nothing in memory); the checksum is checked
         // again, and the store is only marked once it matched.
         let verified = read_records(from, &mut |record| Ok(store.restore_record(&record)?))?;
