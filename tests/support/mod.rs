@@ -104,24 +104,45 @@ impl Server {
             .spawn()
             .context("spawning canopy-server")?;
         let stderr = child.stderr.take().context("server stderr")?;
-        let mut lines = BufReader::new(stderr).lines();
-        let (game_addr, ops_addr) = loop {
-            let line = lines
-                .next()
-                .ok_or_else(|| anyhow!("the server exited before it was ready"))??;
-            if line.contains("canopy-server running") {
-                break (field(&line, "game_addr")?, field(&line, "ops_addr")?);
-            }
-        };
-        // Keep draining the log so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines.by_ref() {});
-        Ok(Self {
+        // From here on, dropping `server` (any early return) kills the process.
+        let mut server = Self {
             child,
             data_dir: data_dir.to_owned(),
-            game_addr,
-            ops_addr,
+            game_addr: String::new(),
+            ops_addr: String::new(),
             extra_args: args.iter().map(|s| s.to_string()).collect(),
-        })
+        };
+        // A thread reads the log: it hands over the "running" line (or, if the server
+        // exits first, what it said), then keeps draining so the server never blocks on a
+        // full pipe. The test waits for readiness, not for a time, with a deadline.
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut ready = Some(ready_tx);
+            let mut said = Vec::new();
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if ready.is_none() {
+                    continue;
+                }
+                if line.contains("canopy-server running") {
+                    if let Some(ready) = ready.take() {
+                        let _ = ready.send(Ok(line));
+                    }
+                } else {
+                    said.push(line);
+                }
+            }
+            if let Some(ready) = ready {
+                let _ = ready.send(Err(said.join("\n")));
+            }
+        });
+        let line = match ready_rx.recv_timeout(PATIENCE) {
+            Ok(Ok(line)) => line,
+            Ok(Err(said)) => bail!("the server exited before it was ready:\n{said}"),
+            Err(_) => bail!("the server was not ready within {PATIENCE:?}"),
+        };
+        server.game_addr = field(&line, "game_addr")?;
+        server.ops_addr = field(&line, "ops_addr")?;
+        Ok(server)
     }
 
     /// Starts a new server process on the same data directory and flags.
