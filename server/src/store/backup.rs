@@ -113,9 +113,13 @@ pub enum BackupError {
     Store(#[from] StoreError),
 }
 
-fn io_error(what: impl Into<String>) -> impl FnOnce(io::Error) -> BackupError {
-    let what = what.into();
-    move |source| BackupError::Io { what, source }
+/// Maps an I/O error to [`BackupError::Io`], saying what was being done; `what` runs
+/// only on an error (writes call this once per field).
+fn io_error(what: impl FnOnce() -> String) -> impl FnOnce(io::Error) -> BackupError {
+    move |source| BackupError::Io {
+        what: what(),
+        source,
+    }
 }
 
 /// One record of a backup.
@@ -160,10 +164,12 @@ impl BackupWriter {
             .write(true)
             .create_new(true)
             .open(&tmp)
-            .map_err(io_error(format!(
-                "cannot create {} (if it is left from an interrupted backup, remove it)",
-                tmp.display()
-            )))?;
+            .map_err(io_error(|| {
+                format!(
+                    "cannot create {} (if it is left from an interrupted backup, remove it)",
+                    tmp.display()
+                )
+            }))?;
         let mut writer = Self {
             path: path.to_owned(),
             tmp,
@@ -185,7 +191,7 @@ impl BackupWriter {
         self.bytes += bytes.len() as u64;
         self.out
             .write_all(bytes)
-            .map_err(io_error(format!("writing {}", self.tmp.display())))
+            .map_err(io_error(|| format!("writing {}", self.tmp.display())))
     }
 
     fn put_field(&mut self, field: &[u8]) -> Result<(), BackupError> {
@@ -218,12 +224,10 @@ impl BackupWriter {
             .write_all(&sha256)
             .and_then(|()| self.out.flush())
             .and_then(|()| self.out.get_ref().sync_all())
-            .map_err(io_error(format!("writing {}", self.tmp.display())))?;
-        std::fs::rename(&self.tmp, &self.path).map_err(io_error(format!(
-            "renaming {} to {}",
-            self.tmp.display(),
-            self.path.display()
-        )))?;
+            .map_err(io_error(|| format!("writing {}", self.tmp.display())))?;
+        std::fs::rename(&self.tmp, &self.path).map_err(io_error(|| {
+            format!("renaming {} to {}", self.tmp.display(), self.path.display())
+        }))?;
         self.finished = true;
         sync_parent(&self.path)?;
         Ok(BackupReport {
@@ -258,7 +262,9 @@ fn sync_parent(path: &Path) -> Result<(), BackupError> {
 fn sync_dir(dir: &Path) -> Result<(), BackupError> {
     File::open(dir)
         .and_then(|dir| dir.sync_all())
-        .map_err(io_error(format!("syncing the directory {}", dir.display())))
+        .map_err(io_error(|| {
+            format!("syncing the directory {}", dir.display())
+        }))
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -291,7 +297,7 @@ pub fn restore(from: &Path, data_dir: &Path) -> Result<VerifiedBackup, BackupErr
         return Err(BackupError::TargetNotEmpty(data_dir.to_owned()));
     }
     std::fs::create_dir_all(data_dir)
-        .map_err(io_error(format!("creating {}", data_dir.display())))?;
+        .map_err(io_error(|| format!("creating {}", data_dir.display())))?;
     let verified = {
         let store = SledStore::open(data_dir, RESTORE_CACHE_MB)?;
         // Read again (the first pass kept nothing in memory); the checksum is checked
@@ -307,17 +313,18 @@ pub fn restore(from: &Path, data_dir: &Path) -> Result<VerifiedBackup, BackupErr
 
 /// Fsyncs every file and directory under `dir`, and `dir` itself.
 fn sync_tree(dir: &Path) -> Result<(), BackupError> {
-    let entries = std::fs::read_dir(dir).map_err(io_error(format!("listing {}", dir.display())))?;
+    let entries =
+        std::fs::read_dir(dir).map_err(io_error(|| format!("listing {}", dir.display())))?;
     for entry in entries {
         let path = entry
-            .map_err(io_error(format!("listing {}", dir.display())))?
+            .map_err(io_error(|| format!("listing {}", dir.display())))?
             .path();
         if path.is_dir() {
             sync_tree(&path)?;
         } else {
             File::open(&path)
                 .and_then(|file| file.sync_all())
-                .map_err(io_error(format!("syncing {}", path.display())))?;
+                .map_err(io_error(|| format!("syncing {}", path.display())))?;
         }
     }
     sync_dir(dir)
@@ -330,10 +337,10 @@ fn read_records(
     path: &Path,
     each: &mut dyn FnMut(Record<'_>) -> Result<(), BackupError>,
 ) -> Result<VerifiedBackup, BackupError> {
-    let file = File::open(path).map_err(io_error(format!("opening {}", path.display())))?;
+    let file = File::open(path).map_err(io_error(|| format!("opening {}", path.display())))?;
     let bytes = file
         .metadata()
-        .map_err(io_error(format!("reading {}", path.display())))?
+        .map_err(io_error(|| format!("reading {}", path.display())))?
         .len();
     let mut input = Hashing {
         inner: BufReader::with_capacity(1 << 20, file),
@@ -395,14 +402,14 @@ fn read_records(
         // Hash the rest so a damaged length is reported as damage, not as a parse error.
         let mut rest = (&mut input.inner).take(remaining + 16);
         io::copy(&mut rest, &mut HashSink(&mut input.hasher))
-            .map_err(io_error(format!("reading {}", path.display())))?;
+            .map_err(io_error(|| format!("reading {}", path.display())))?;
     }
     let actual = input.hasher.clone().finalize();
     let mut expected = [0u8; 32];
     input
         .inner
         .read_exact(&mut expected)
-        .map_err(io_error(format!("reading {}", path.display())))?;
+        .map_err(io_error(|| format!("reading {}", path.display())))?;
     if actual.as_slice() != expected {
         return Err(BackupError::ChecksumMismatch {
             path: path.to_owned(),
@@ -421,11 +428,11 @@ fn read_records(
 /// Whether the trailer's end tag sits where a whole file has it: a copy cut short
 /// has record bytes there instead.
 fn ends_with_trailer(path: &Path, bytes: u64) -> Result<bool, BackupError> {
-    let mut file = File::open(path).map_err(io_error(format!("opening {}", path.display())))?;
+    let mut file = File::open(path).map_err(io_error(|| format!("opening {}", path.display())))?;
     let mut end = [0u8; 8];
     file.seek(SeekFrom::Start(bytes - TRAILER_LEN))
         .and_then(|_| file.read_exact(&mut end))
-        .map_err(io_error(format!("reading {}", path.display())))?;
+        .map_err(io_error(|| format!("reading {}", path.display())))?;
     Ok(&end == END)
 }
 
@@ -465,7 +472,7 @@ impl Hashing<'_> {
             let n = self
                 .inner
                 .read(&mut buf[got..])
-                .map_err(io_error(format!("reading {}", self.path.display())))?;
+                .map_err(io_error(|| format!("reading {}", self.path.display())))?;
             if n == 0 {
                 break;
             }
