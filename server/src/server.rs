@@ -140,20 +140,25 @@ pub async fn serve(
     Ok(())
 }
 
-/// Reloads the config on SIGHUP; a bad file is logged and the old config stays.
-async fn reload_on_sighup(state: OpsState) {
+/// Reloads the config on SIGHUP; a bad file is logged and the old config stays. The
+/// handler is installed when this is called, not when the task first runs, so a SIGHUP
+/// sent as soon as the server says it is running reloads instead of killing it.
+fn reload_on_sighup(state: OpsState) -> impl Future<Output = ()> {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
-            return;
-        };
-        while hangups.recv().await.is_some() {
-            if let Err(err) = ops::reload_config(&state) {
-                tracing::error!(%err, "config reload refused; the old config stays");
+    let hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
+    async move {
+        #[cfg(unix)]
+        {
+            let Ok(mut hangups) = hangups else {
+                return;
+            };
+            while hangups.recv().await.is_some() {
+                if let Err(err) = ops::reload_config(&state) {
+                    tracing::error!(%err, "config reload refused; the old config stays");
+                }
             }
         }
+        #[cfg(not(unix))]
+        std::future::pending::<()>().await;
     }
-    #[cfg(not(unix))]
-    std::future::pending::<()>().await;
 }
