@@ -12,7 +12,9 @@ use std::process::{Command, Output};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use support::{ADMIN_TOKEN, Client, HOUR, PATIENCE, Server, bin_dir, http};
+use support::{
+    ADMIN_TOKEN, Client, HOUR, PATIENCE, Server, assert_walk_replays, bin_dir, http, login,
+};
 use tokio::task::JoinHandle;
 
 const BOTS: usize = 6;
@@ -121,12 +123,6 @@ async fn storm(
         tokio::time::sleep(ROUND_PAUSE).await;
     }
     Ok(())
-}
-
-async fn login(server: &Server, token: &str) -> Result<Client> {
-    let mut client = server.client().await?;
-    client.ok("login", json!({ "token": token })).await?;
-    Ok(client)
 }
 
 fn action_acks(acks: &Mutex<Vec<Ack>>) -> usize {
@@ -319,20 +315,8 @@ async fn a_backup_under_load_holds_every_acknowledged_change_and_plays() -> Resu
                 result,
             } => {
                 let client = clients.get_mut(bot).context("bot client")?;
-                let replay = client
-                    .ok(
-                        "record_action",
-                        json!({"kind": "walk", "quantity": steps, "ref": reference}),
-                    )
-                    .await?;
-                assert_eq!(
-                    replay["grams"], result["grams"],
-                    "ref {reference} of bot {bot}"
-                );
-                assert_eq!(
-                    replay["ball"]["ball_id"], result["ball"]["ball_id"],
-                    "ref {reference} of bot {bot}"
-                );
+                let context = format!("ref {reference} of bot {bot}");
+                assert_walk_replays(client, *steps, reference, result, &context).await?;
                 actions += 1;
             }
             Ack::Collected { bot, ball } => {

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-use support::{Client, HOUR, Server, http};
+use support::{Client, HOUR, Server, assert_walk_replays, http, login};
 
 /// Server kills per run (CI); the long run in docs/RELIABILITY.md uses more.
 const KILLS: usize = 10;
@@ -164,12 +164,6 @@ async fn play(
     (acks, steps)
 }
 
-async fn login(server: &Server, token: &str) -> Result<Client> {
-    let mut client = server.client().await?;
-    client.ok("login", json!({ "token": token })).await?;
-    Ok(client)
-}
-
 fn ledger_totals(server: &Server) -> Result<BTreeMap<String, u64>> {
     let (_, body) = http(&server.ops_addr, "GET", "/metrics", None, None)?;
     let text = body.as_str().context("metrics text")?.to_owned();
@@ -301,20 +295,8 @@ async fn acknowledged_changes_survive_random_sigkills() -> Result<()> {
                 }
             };
             let steps: u64 = reference.trim_start_matches('s').parse()?;
-            let replay = client
-                .ok(
-                    "record_action",
-                    json!({"kind": "walk", "quantity": steps, "ref": reference}),
-                )
-                .await?;
-            assert_eq!(
-                replay["grams"], result["grams"],
-                "ref {reference} of bot {bot}"
-            );
-            assert_eq!(
-                replay["ball"]["ball_id"], result["ball"]["ball_id"],
-                "ref {reference} of bot {bot}"
-            );
+            let context = format!("ref {reference} of bot {bot}");
+            assert_walk_replays(client, steps, reference, result, &context).await?;
         }
     }
 

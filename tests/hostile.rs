@@ -119,25 +119,31 @@ async fn a_slowloris_handshake_is_cut_off() -> Result<()> {
     Ok(())
 }
 
-/// The bytes one client may leave unread in the test below.
+/// The bytes one client may leave unread in the tests below.
 const UNREAD_LIMIT: u64 = 64 * 1024;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_client_that_never_reads_is_cut_off_at_its_unread_byte_limit() -> Result<()> {
-    let dir = tempfile::tempdir()?;
+/// A server that lets each client leave [`UNREAD_LIMIT`] bytes unread and send
+/// requests as fast as it likes, with room for every reply in its outbox, so only the
+/// byte bound can cut a client off.
+fn server_with_unread_limit(dir: &std::path::Path) -> Result<Server> {
     let limit = UNREAD_LIMIT.to_string();
-    let server = Server::start_with_env(
-        dir.path(),
+    Server::start_with_env(
+        dir,
         &["--clock", "manual"],
         &[
             ("CANOPY_SERVER__MAX_UNREAD_BYTES", limit.as_str()),
-            // Room for every reply, so only the byte bound can cut the client off.
             ("CANOPY_SERVER__OUTBOX_CAPACITY", "4096"),
             ("CANOPY_SERVER__RATE_LIMIT_PER_SECOND", "2000"),
             ("CANOPY_SERVER__RATE_LIMIT_BURST", "2000"),
             ("CANOPY_SERVER__RATE_LIMIT_STRIKES_BEFORE_CLOSE", "1000000"),
         ],
-    )?;
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_reads_is_cut_off_at_its_unread_byte_limit() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let server = server_with_unread_limit(dir.path())?;
     let (mut good, _, _) = player(&server, "good").await?;
     let reply_bytes = good.ok("species", json!({})).await?.to_string().len() as u64;
     // Enough large replies to pass the limit several times over, whatever the kernel's
@@ -185,16 +191,7 @@ async fn a_client_that_never_reads_is_cut_off_at_its_unread_byte_limit() -> Resu
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_reads_slowly_but_surely_is_kept() -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let limit = UNREAD_LIMIT.to_string();
-    let server = Server::start_with_env(
-        dir.path(),
-        &["--clock", "manual"],
-        &[
-            ("CANOPY_SERVER__MAX_UNREAD_BYTES", limit.as_str()),
-            ("CANOPY_SERVER__RATE_LIMIT_PER_SECOND", "2000"),
-            ("CANOPY_SERVER__RATE_LIMIT_BURST", "2000"),
-        ],
-    )?;
+    let server = server_with_unread_limit(dir.path())?;
     let (mut reader, _, _) = player(&server, "reader").await?;
     // Many times the limit in total, read as it comes: the pongs keep proving it read.
     for _ in 0..200 {

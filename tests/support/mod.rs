@@ -472,6 +472,37 @@ impl Client {
     }
 }
 
+/// Logs a player in on a new connection.
+pub async fn login(server: &Server, token: &str) -> Result<Client> {
+    let mut client = server.client().await?;
+    client.ok("login", json!({ "token": token })).await?;
+    Ok(client)
+}
+
+/// Sends an acknowledged walk report again and checks that it answers its first result
+/// (same grams, same ball): the receipt and the ball were durable, and the ref still
+/// deduplicates.
+pub async fn assert_walk_replays(
+    client: &mut Client,
+    steps: u64,
+    reference: &str,
+    first: &Value,
+    context: &str,
+) -> Result<()> {
+    let replay = client
+        .ok(
+            "record_action",
+            json!({"kind": "walk", "quantity": steps, "ref": reference}),
+        )
+        .await?;
+    assert_eq!(replay["grams"], first["grams"], "{context}");
+    assert_eq!(
+        replay["ball"]["ball_id"], first["ball"]["ball_id"],
+        "{context}"
+    );
+    Ok(())
+}
+
 /// Registers a player on a new connection and returns the client, id and token.
 pub async fn player(server: &Server, name: &str) -> Result<(Client, u64, String)> {
     let mut client = server.client().await?;
