@@ -81,7 +81,8 @@ export class Server {
         }
       });
       child.once('error', rejectRun);
-      exited.then(({ code, signal }) =>
+      // 'close', not 'exit': by then the whole log is in (a bind error included).
+      child.once('close', (code, signal) =>
         rejectRun(new Error(`canopy-server exited early (${code ?? signal}):\n${this.log.join('\n')}`)));
     });
     const addrs = await withTimeout(running, PATIENCE_MS, 'canopy-server did not report its addresses')
@@ -151,6 +152,20 @@ export class Player {
       reducedMotion: 'reduce',
       deviceScaleFactor: 1,
     });
+    // Every toast the page shows, kept after it fades or is pushed out by newer ones: on
+    // a loaded machine a step may look for a toast after its few seconds on screen.
+    await this.context.addInitScript(() => {
+      window.__toastsSeen = [];
+      new MutationObserver((mutations) => {
+        for (const mutation of mutations) {
+          for (const node of mutation.addedNodes) {
+            if (node.nodeType === 1 && node.classList.contains('toast')) {
+              window.__toastsSeen.push(node.innerText.replace(/\s+/g, ' ').trim());
+            }
+          }
+        }
+      }).observe(document, { childList: true, subtree: true });
+    });
     this.page = this.context.pages()[0] ?? (await this.context.newPage());
     this.page.setDefaultTimeout(PATIENCE_MS);
     this.page.on('pageerror', (error) => this.errors.push(`page error: ${error.message}`));
@@ -172,11 +187,19 @@ export class Player {
     return this.id;
   }
 
-  /** Waits for a toast whose text matches `pattern`; returns its text. */
+  /**
+   * Waits until the page has shown a toast whose text matches the RegExp `pattern`
+   * (whether or not it is still on screen); returns its text.
+   */
   async toast(pattern) {
-    const toast = this.page.locator('#toasts .toast', { hasText: pattern }).first();
-    await toast.waitFor();
-    return toast.innerText();
+    const shown = await this.page.waitForFunction(
+      ([source, flags]) => {
+        const wanted = new RegExp(source, flags);
+        return (window.__toastsSeen ?? []).find((text) => wanted.test(text)) ?? false;
+      },
+      [pattern.source, pattern.flags],
+    );
+    return shown.jsonValue();
   }
 
   async balance() {
@@ -205,6 +228,7 @@ export class Player {
         view: window.canopy?.state.view,
         energy: document.getElementById('energy')?.dataset.grams,
         toasts: [...document.querySelectorAll('#toasts .toast')].map((t) => t.innerText.replace(/\s+/g, ' ')),
+        toastsSeen: window.__toastsSeen,
         banner: document.getElementById('banner')?.hidden ? null : document.getElementById('banner')?.innerText,
       }))
       .catch((error) => ({ unreadable: String(error) }));
