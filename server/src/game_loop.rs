@@ -1,14 +1,21 @@
-//! The game thread: owns the [`Game`], runs its tick at the configured rate, takes
-//! commands and control messages from the async side, and delivers each tick's replies
-//! and events to session outboxes after the tick's batch is durable.
+//! The game thread: owns the [`Game`], applies commands as they arrive, runs the time
+//! systems at the configured tick rate, and delivers each batch's replies and events to
+//! session outboxes after the batch is durable.
+//!
+//! A command waits only for the batch in flight, never for the next tick: the thread
+//! sleeps until a command, a control message or the next tick wakes it, takes every
+//! command waiting, applies them as one batch, commits it with one durable sync, and
+//! answers. Under load batches grow, so one sync covers more commands exactly when it
+//! matters (group commit).
 
 use crate::config::Config;
 use crate::game::{Command, Game, Reply, SessionId, TickOutcome};
 use crate::metrics::Metrics;
 use canopy_shared::{ErrorBody, ErrorCode, Event, PlayerId};
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::thread::Thread;
 use std::time::{Duration, Instant};
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
@@ -39,15 +46,52 @@ pub enum Control {
     TickRate(u32),
 }
 
-/// Handles the async side uses to reach the game thread.
+/// Handles the async side uses to reach the game thread; every message also wakes it.
 #[derive(Clone)]
 pub struct GameHandle {
     /// Player commands; full means overloaded.
-    pub commands: mpsc::Sender<Command>,
+    commands: mpsc::Sender<Command>,
     /// Control messages.
-    pub control: mpsc::UnboundedSender<Control>,
+    control: mpsc::UnboundedSender<Control>,
     /// Set to stop the game thread after one last tick.
-    pub stopping: Arc<AtomicBool>,
+    stopping: Arc<AtomicBool>,
+    /// The game thread, once it runs: unparked when there is work.
+    game_thread: Arc<OnceLock<Thread>>,
+}
+
+impl GameHandle {
+    /// Queues a player command; `Full` means the server is overloaded.
+    pub fn submit(&self, command: Command) -> Result<(), mpsc::error::TrySendError<Command>> {
+        self.commands.try_send(command)?;
+        self.wake();
+        Ok(())
+    }
+
+    /// Sends a control message; an error means the game thread is gone.
+    pub fn control(&self, control: Control) -> Result<(), mpsc::error::SendError<Control>> {
+        self.control.send(control)?;
+        self.wake();
+        Ok(())
+    }
+
+    /// Asks the game thread to run one last tick and stop.
+    pub fn stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        self.wake();
+    }
+
+    fn wake(&self) {
+        if let Some(thread) = self.game_thread.get() {
+            thread.unpark();
+        }
+    }
+}
+
+/// Whether the loop goes on after a turn.
+#[derive(Debug, PartialEq)]
+enum Turn {
+    Continue,
+    Stop,
 }
 
 /// The game thread's state.
@@ -56,6 +100,7 @@ pub struct GameLoop {
     commands: mpsc::Receiver<Command>,
     control: mpsc::UnboundedReceiver<Control>,
     stopping: Arc<AtomicBool>,
+    game_thread: Arc<OnceLock<Thread>>,
     links: HashMap<SessionId, SessionLink>,
     /// Control messages taken early with a late `Connect`, applied next tick.
     deferred_control: Vec<Control>,
@@ -72,10 +117,12 @@ impl GameLoop {
         let (command_tx, commands) = mpsc::channel(config.server.command_queue_capacity);
         let (control_tx, control) = mpsc::unbounded_channel();
         let stopping = Arc::new(AtomicBool::new(false));
+        let game_thread = Arc::new(OnceLock::new());
         let handle = GameHandle {
             commands: command_tx,
             control: control_tx,
             stopping: stopping.clone(),
+            game_thread: game_thread.clone(),
         };
         let game_loop = Self {
             tick_rate_hz: config.server.tick_rate_hz,
@@ -83,6 +130,7 @@ impl GameLoop {
             commands,
             control,
             stopping,
+            game_thread,
             links: HashMap::new(),
             deferred_control: Vec::new(),
             admin_waiters: HashMap::new(),
@@ -92,32 +140,43 @@ impl GameLoop {
         (game_loop, handle)
     }
 
-    /// Runs ticks until stopped, then one last tick, `server_shutdown` to everyone, and
-    /// `SHUTTING_DOWN` for commands that arrived too late.
+    /// Applies commands as they come and ticks at the tick rate until stopped, then one
+    /// last tick, `server_shutdown` to everyone, and `SHUTTING_DOWN` for commands that
+    /// arrived too late.
     pub fn run(mut self) {
+        // Only the thread that runs the loop registers itself, once.
+        let _ = self.game_thread.set(std::thread::current());
         let mut next_tick = Instant::now();
-        loop {
-            let stopping = self.stopping.load(Ordering::SeqCst);
-            self.drain_inbound();
-            let started = Instant::now();
+        while self.turn(&mut next_tick) == Turn::Continue {}
+        self.shut_down();
+    }
+
+    /// One turn of the loop: a tick when one is due (or the server stops), else a batch
+    /// of the waiting commands, else sleep until a message or the next tick.
+    fn turn(&mut self, next_tick: &mut Instant) -> Turn {
+        let stopping = self.stopping.load(Ordering::SeqCst);
+        self.drain_inbound();
+        let now = Instant::now();
+        if stopping || now >= *next_tick {
             let outcome = self.game.tick();
             self.deliver(outcome);
             self.metrics
                 .tick_seconds
-                .observe(started.elapsed().as_secs_f64());
+                .observe(now.elapsed().as_secs_f64());
             if stopping {
-                break;
+                return Turn::Stop;
             }
             let interval = Duration::from_secs_f64(1.0 / f64::from(self.tick_rate_hz));
-            next_tick += interval;
-            let now = Instant::now();
-            if next_tick > now {
-                std::thread::sleep(next_tick - now);
-            } else {
-                next_tick = now;
-            }
+            // After an overrun, skip ahead instead of running ticks back to back.
+            *next_tick = (*next_tick + interval).max(now);
+        } else if self.game.has_waiting_commands() {
+            let outcome = self.game.apply_waiting();
+            self.deliver(outcome);
+        } else {
+            // A message sent after the drain above unparks at once (park's token).
+            std::thread::park_timeout(*next_tick - now);
         }
-        self.shut_down();
+        Turn::Continue
     }
 
     fn drain_inbound(&mut self) {
@@ -301,8 +360,9 @@ mod tests {
     use crate::store::MemoryStore;
     use canopy_shared::Request;
 
-    #[test]
-    fn a_command_that_overtakes_its_sessions_connect_is_answered() {
+    /// A loop over an empty world on a manual clock, and the link of a session that has
+    /// not connected yet, with the frames it will receive.
+    fn loop_and_link() -> (GameLoop, GameHandle, SessionLink, mpsc::Receiver<Utf8Bytes>) {
         let config = Arc::new(Config::default_embedded());
         let store = Arc::new(MemoryStore::new());
         let game = Game::load(
@@ -313,23 +373,46 @@ mod tests {
             None,
         )
         .expect("an empty in-memory store loads");
-        let (mut game_loop, handle) = GameLoop::new(game, Arc::new(Metrics::new()));
-        let session = SessionId(1);
-        let (outbox, mut frames) = mpsc::channel(8);
+        let (game_loop, handle) = GameLoop::new(game, Arc::new(Metrics::new()));
+        let (outbox, frames) = mpsc::channel(8);
         let link = SessionLink {
             outbox,
             kick: Arc::new(Notify::new()),
         };
+        (game_loop, handle, link, frames)
+    }
+
+    fn ping(session: SessionId, request_id: u64) -> Command {
+        Command {
+            origin: Origin::Session(session),
+            request_id,
+            op: Op::Client(Request::Ping {}),
+        }
+    }
+
+    #[test]
+    fn a_command_is_answered_in_its_own_batch_without_waiting_for_a_tick() {
+        let (mut game_loop, handle, link, mut frames) = loop_and_link();
+        let session = SessionId(1);
+        assert!(handle.control(Control::Connect(session, link)).is_ok());
+        let far = Instant::now() + Duration::from_secs(3600);
+        let mut next_tick = far;
+        assert!(handle.submit(ping(session, 9)).is_ok());
+        assert_eq!(game_loop.turn(&mut next_tick), Turn::Continue);
+        let reply = frames.try_recv().expect("answered in the same turn");
+        assert!(reply.as_str().contains(r#""id":9"#), "{reply}");
+        assert_eq!(next_tick, far, "no tick ran");
+    }
+
+    #[test]
+    fn a_command_that_overtakes_its_sessions_connect_is_answered() {
+        let (mut game_loop, handle, link, mut frames) = loop_and_link();
+        let session = SessionId(1);
         // The control queue is drained before the session's Connect is in it; the
         // Connect and the session's first command come in before the commands are.
         game_loop.drain_control();
-        assert!(handle.control.send(Control::Connect(session, link)).is_ok());
-        let ping = Command {
-            origin: Origin::Session(session),
-            request_id: 7,
-            op: Op::Client(Request::Ping {}),
-        };
-        assert!(handle.commands.try_send(ping).is_ok());
+        assert!(handle.control(Control::Connect(session, link)).is_ok());
+        assert!(handle.submit(ping(session, 7)).is_ok());
         game_loop.drain_commands();
         let outcome = game_loop.game.tick();
         game_loop.deliver(outcome);

@@ -14,7 +14,6 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -127,7 +126,7 @@ pub async fn serve(
     shutdown.await;
     tracing::info!("stopping: no new connections, flushing the last tick");
     stop_tx.send_replace(true);
-    handle.stopping.store(true, Ordering::SeqCst);
+    handle.stop();
     tokio::task::spawn_blocking(move || game_thread.join())
         .await
         .context("joining the game thread")?

@@ -62,10 +62,13 @@ pub struct TickOutcome {
     pub store_error: Option<String>,
 }
 
-/// The simulation and its schedule.
+/// The simulation and its schedules.
 pub struct Game {
     world: World,
+    /// A tick: commands, then the time systems.
     schedule: Schedule,
+    /// A batch between ticks: commands only.
+    command_schedule: Schedule,
     store: Arc<dyn Store>,
     /// The game time the store last holds; an idle tick persists the clock only when it
     /// is this far behind.
@@ -137,18 +140,27 @@ impl Game {
             )
                 .chain(),
         );
+        let mut command_schedule = Schedule::default();
+        command_schedule
+            .add_systems((commands::apply_commands, stealable::announce_stealable).chain());
         let persisted_time = meta.game_time;
         Ok(Self {
             world,
             schedule,
+            command_schedule,
             store,
             persisted_time,
         })
     }
 
-    /// Queues a command for the next tick.
+    /// Queues a command for the next batch or tick.
     pub fn submit(&mut self, command: Command) {
         self.world.resource_mut::<Inbox>().0.push(command);
+    }
+
+    /// Whether commands wait to be applied.
+    pub fn has_waiting_commands(&self) -> bool {
+        !self.world.resource::<Inbox>().0.is_empty()
     }
 
     /// Registers a connected session (not yet logged in).
@@ -208,16 +220,45 @@ impl Game {
     /// 2. Apply the queued commands in arrival order (`commands`, deciding by `rules`).
     /// 3. Time systems: ripen due balls, expire due balls (off the time-ordered index).
     /// 4. Gather the tick's changes: dirty players and balls, receipts, ledger, meta.
-    /// 5. Commit them as one atomic batch with one flush (group commit).
+    /// 5. Commit them as one atomic batch with one durable sync (group commit).
     /// 6. Release replies and events, only now that they are durable; if the commit
     ///    failed, every reply becomes an `INTERNAL` error and nothing more is acked.
     pub fn tick(&mut self) -> TickOutcome {
         self.world.resource_mut::<GameClock>().refresh();
+        self.step(true)
+    }
+
+    /// Applies the waiting commands between ticks: phases 2, 4, 5 and 6 of [`tick`],
+    /// with the same systems and rules, so a command waits for the batch in flight and
+    /// not for the next tick. The clock stays where the last tick left it, so every
+    /// command sees time move only with the time systems. A batch that moves a manual
+    /// clock runs as a whole tick, so whatever ripens by the new time has ripened
+    /// before its answer.
+    ///
+    /// [`tick`]: Self::tick
+    pub fn apply_waiting(&mut self) -> TickOutcome {
+        let moves_clock = self
+            .world
+            .resource::<Inbox>()
+            .0
+            .iter()
+            .any(|command| matches!(command.op, Op::Admin(AdminOp::AdvanceClock(_))));
+        if moves_clock {
+            return self.tick();
+        }
+        self.step(false)
+    }
+
+    /// Applies the waiting commands (and the time systems, in a tick), commits the
+    /// changes and releases the replies and events once durable.
+    fn step(&mut self, time_systems: bool) -> TickOutcome {
         let commands = self.world.resource::<Inbox>().0.len();
         if self.world.resource::<Health>().store_failure.is_some() {
             commands::apply_commands(&mut self.world);
-        } else {
+        } else if time_systems {
             self.schedule.run(&mut self.world);
+        } else {
+            self.command_schedule.run(&mut self.world);
         }
         self.world.clear_trackers();
         let batch = gather_batch(&mut self.world);

@@ -183,8 +183,7 @@ pub async fn run(stream: TcpStream, context: NetContext) {
     };
     if context
         .game
-        .control
-        .send(Control::Connect(session, link))
+        .control(Control::Connect(session, link))
         .is_err()
     {
         return;
@@ -306,7 +305,7 @@ pub async fn run(stream: TcpStream, context: NetContext) {
         }
     }
     // The game thread may be gone during shutdown; then there is nothing to tell it.
-    let _ = context.game.control.send(Control::Disconnect(session));
+    let _ = context.game.control(Control::Disconnect(session));
 }
 
 /// Hands a request to the game thread, or refuses it when the queue is full or closed.
@@ -322,7 +321,7 @@ async fn queue(
         request_id,
         op: Op::Client(request),
     };
-    match context.game.commands.try_send(command) {
+    match context.game.submit(command) {
         Ok(()) => true,
         Err(mpsc::error::TrySendError::Full(_)) => {
             context.metrics.overloaded.inc();

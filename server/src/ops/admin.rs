@@ -71,12 +71,7 @@ fn body<T>(payload: Result<Json<T>, JsonRejection>) -> Result<T, ErrorBody> {
 /// Sends an admin op to the game thread and waits for its durable answer.
 async fn call_game(state: &OpsState, op: AdminOp) -> Response {
     let (answer_tx, answer_rx) = oneshot::channel();
-    if state
-        .game
-        .control
-        .send(Control::Admin(op, answer_tx))
-        .is_err()
-    {
+    if state.game.control(Control::Admin(op, answer_tx)).is_err() {
         return error(ErrorCode::ShuttingDown, "the server is stopping");
     }
     match answer_rx.await {
@@ -167,7 +162,7 @@ pub async fn tick_rate(
     if !(1..=120).contains(&rate.hz) {
         return error(ErrorCode::BadRequest, "`hz` must be 1–120");
     }
-    if state.game.control.send(Control::TickRate(rate.hz)).is_err() {
+    if state.game.control(Control::TickRate(rate.hz)).is_err() {
         return error(ErrorCode::ShuttingDown, "the server is stopping");
     }
     json_text(format!(r#"{{"hz":{}}}"#, rate.hz))

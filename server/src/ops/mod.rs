@@ -87,8 +87,7 @@ pub fn reload_config(state: &OpsState) -> Result<(), crate::config::ConfigError>
     // A closed game thread means the server is stopping; the reload is moot then.
     let _ = state
         .game
-        .control
-        .send(crate::game_loop::Control::Reload(fresh.clone()));
+        .control(crate::game_loop::Control::Reload(fresh.clone()));
     state.config.send_replace(fresh);
     tracing::info!("config reloaded");
     Ok(())
