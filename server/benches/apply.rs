@@ -2,7 +2,7 @@
 //! Command apply per op: one tick applying 1,000 `collect`s, 1,000 `steal`s, 1,000
 //! `water`s, or 1,000 `collect_all`s (each on a player with 3 ripe balls), reported per
 //! command through `Throughput::Elements`. The timed part is submit + tick: apply, the
-//! time systems, `friend_stealable` announcements, gathering the batch and committing it
+//! time systems, the pushes to watching sessions, gathering the batch and committing it
 //! to a `MemoryStore` (so the numbers show the game logic, not the disk).
 //!
 //! Every iteration starts from a freshly generated world (built outside the timing), so

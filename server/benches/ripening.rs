@@ -6,8 +6,9 @@
 //!
 //! The world has N / 2 players with 2 balls each, all ripening at the same instant (the
 //! 07:00 wave), skewed friendships (mean degree 20, as the world bench) and every 10th
-//! player logged in, so a ripening tick produces `ball_ripe` for every owner and
-//! `friend_stealable` for each online friend of one. The store is a `MemoryStore`.
+//! player logged in and watching their friends list, so a ripening tick produces
+//! `ball_ripe` for every owner and one `friends_stealable` for each watcher with a
+//! changed friend. The store is a `MemoryStore`.
 //! Each iteration loads a fresh world outside the timing one millisecond before the
 //! balls fall due; the timed tick applies `admin_clock_advance(1)` and runs the time
 //! systems, the announcements and the commit (the meta record for ripening; the removed
@@ -75,6 +76,14 @@ fn game_before(shape: &WorldShape, start: Millis) -> Game {
                 token: worldgen::token_of(id),
             }),
         });
+        game.submit(Command {
+            origin: Origin::Session(session),
+            request_id: 1,
+            op: Op::Client(Request::Watch {
+                what: canopy_shared::model::WatchTarget::Friends,
+                friend_id: None,
+            }),
+        });
     }
     game.tick();
     game.submit(Command {
@@ -86,12 +95,12 @@ fn game_before(shape: &WorldShape, start: Millis) -> Game {
 }
 
 /// Counts the events of one tick by name, for the sanity line printed before timing.
-fn count_events(events: &[(canopy_shared::PlayerId, Event)]) -> (usize, usize, usize) {
+fn count_events(events: &[(canopy_server::game::Recipient, Event)]) -> (usize, usize, usize) {
     let count = |wanted: fn(&Event) -> bool| events.iter().filter(|(_, e)| wanted(e)).count();
     (
         count(|e| matches!(e, Event::BallRipe { .. })),
         count(|e| matches!(e, Event::BallGone { .. })),
-        count(|e| matches!(e, Event::FriendStealable { .. })),
+        count(|e| matches!(e, Event::FriendsStealable { .. })),
     )
 }
 
@@ -111,14 +120,14 @@ fn bench_time_systems(c: &mut Criterion) {
             let (ripe, gone, stealable) = count_events(&outcome.events);
             eprintln!(
                 "{name} {balls}: {ripe} ball_ripe, {gone} ball_gone, {stealable} \
-                 friend_stealable events, {} records committed",
+                 friends_stealable events, {} records committed",
                 outcome.batch_records
             );
             match name {
                 "ripen" => assert_eq!(ripe as u64, shape.players, "one ball_ripe per owner"),
                 _ => assert_eq!(gone as u64, balls, "one ball_gone per ball"),
             }
-            assert!(stealable > 0, "online friends hear of stealable energy");
+            assert!(stealable > 0, "watching friends hear of stealable energy");
             group.throughput(Throughput::Elements(balls));
             group.bench_function(format!("{name}_{balls}"), |b| {
                 b.iter_batched(

@@ -9,9 +9,9 @@
 //! matters (group commit).
 
 use crate::config::Config;
-use crate::game::{Command, Game, Reply, SessionId, TickOutcome};
+use crate::game::{Command, Game, Recipient, Reply, SessionId, TickOutcome};
 use crate::metrics::Metrics;
-use canopy_shared::{ErrorBody, ErrorCode, Event, PlayerId};
+use canopy_shared::{ErrorBody, ErrorCode, Event};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -286,17 +286,24 @@ impl GameLoop {
                 }
             }
         }
-        for (player, event) in outcome.events {
-            self.send_event(player, &event);
+        for (to, event) in outcome.events {
+            self.send_event(to, &event);
         }
     }
 
-    fn send_event(&mut self, player: PlayerId, event: &Event) {
+    /// Sends an event to every session of a player, or to one watching session.
+    fn send_event(&mut self, to: Recipient, event: &Event) {
+        let encode =
+            || Utf8Bytes::from(serde_json::to_string(event).expect("events serialize to JSON"));
+        let player = match to {
+            Recipient::Session(session) => return self.send(session, encode()),
+            Recipient::Player(player) => player,
+        };
         let sessions = self.game.sessions_of(player).to_vec();
         if sessions.is_empty() {
             return;
         }
-        let text = Utf8Bytes::from(serde_json::to_string(event).expect("events serialize to JSON"));
+        let text = encode();
         for session in sessions {
             self.send(session, text.clone());
         }

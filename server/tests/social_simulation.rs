@@ -13,6 +13,7 @@ use canopy_server::game::AdminOp;
 use canopy_server::store::{Account, Flow, Store};
 use canopy_shared::model::{
     BoardEntry, BoardPeriod, FeedEntry, FeedKind, PendingRequestView, PropKind, Suggestion,
+    WatchTarget,
 };
 use canopy_shared::reply::{Empty, FeedResult, TeamCreateResult, TeamWaterResult};
 use canopy_shared::{BallId, ErrorCode, Event, PlayerId, Request, TeamId};
@@ -73,15 +74,27 @@ fn newest_feed_entry(sim: &mut Sim, player: &Player) -> FeedEntry {
         .expect("the feed has an entry")
 }
 
-/// Events of one kind sent to `player` this tick.
-fn stealable_events(tick: &Tick, player: PlayerId) -> Vec<(PlayerId, u64)> {
-    tick.events_for(player)
+/// The lines of the one `friends_stealable` sent to `player`'s session this tick (none
+/// when it got none; two frames in a tick fail).
+fn stealable_events(tick: &Tick, player: &Player) -> Vec<(PlayerId, u64)> {
+    let frames: Vec<Vec<(PlayerId, u64)>> = tick
+        .events_to(player.session)
         .into_iter()
         .filter_map(|event| match event {
-            Event::FriendStealable { friend_id, grams } => Some((*friend_id, *grams)),
+            Event::FriendsStealable { friends } => Some(
+                friends
+                    .iter()
+                    .map(|line| (line.player_id, line.stealable_grams))
+                    .collect(),
+            ),
             _ => None,
         })
-        .collect()
+        .collect();
+    assert!(
+        frames.len() <= 1,
+        "one friends_stealable per tick: {frames:?}"
+    );
+    frames.into_iter().flatten().collect()
 }
 
 fn ids(players: &[&Player]) -> Vec<PlayerId> {
@@ -1074,7 +1087,7 @@ fn energy_stolen_tells_the_owner_who_stole_unless_stealth_hides_them() {
         !tick
             .events
             .iter()
-            .any(|(to, e)| *to != ant.id && matches!(e, Event::EnergyStolen { .. })),
+            .any(|(to, e)| *to != ant.id.into() && matches!(e, Event::EnergyStolen { .. })),
         "only the owner hears of it"
     );
     assert_eq!(
@@ -1253,7 +1266,7 @@ fn a_configured_small_daily_cap_cuts_the_last_hit() {
 }
 
 #[test]
-fn friend_stealable_is_coalesced_per_friend_per_tick_and_sent_only_to_online_friends() {
+fn friends_stealable_is_one_frame_per_batch_to_sessions_watching_the_friends_list() {
     let mut sim = Sim::new();
     let [ant, eel, bee, cat, dog, fox] =
         players(&mut sim, ["ant", "eel", "bee", "cat", "dog", "fox"]);
@@ -1264,25 +1277,31 @@ fn friend_stealable_is_coalesced_per_friend_per_tick_and_sent_only_to_online_fri
     let walk = walk_ball(&mut sim, &ant, 5_000); // 100 g: 70 g stealable
     let metro = partner_ball(&mut sim, &ant, "metro"); // 52 g: 36 g stealable
     walk_ball(&mut sim, &eel, 4_000); // 80 g: 56 g stealable
+    for watcher in [&ant, &eel, &bee, &cat, &dog, &fox] {
+        sim.watch(watcher, None)
+            .expect("anyone may watch their friends list");
+    }
     sim.disconnect(&cat);
 
-    // Ant's two balls and eel's ball ripen in one tick: one event per friend whose
-    // balls changed, to each online friend of theirs.
+    // Ant's two balls and eel's ball ripen in one tick: one frame per watching session,
+    // listing every friend whose balls changed.
     let ripening = next_morning(&mut sim);
-    let mut bees = stealable_events(&ripening, bee.id);
-    bees.sort();
-    assert_eq!(bees, vec![(ant.id, 70 + 36), (eel.id, 56)]);
-    assert_eq!(stealable_events(&ripening, fox.id), vec![(ant.id, 106)]);
-    assert!(ripening.events_for(cat.id).is_empty(), "cat is offline");
+    assert_eq!(
+        stealable_events(&ripening, &bee),
+        vec![(ant.id, 70 + 36), (eel.id, 56)],
+        "one frame, friends in id order"
+    );
+    assert_eq!(stealable_events(&ripening, &fox), vec![(ant.id, 106)]);
+    assert!(ripening.events_to(cat.session).is_empty(), "cat is offline");
     assert!(
-        stealable_events(&ripening, dog.id).is_empty(),
+        stealable_events(&ripening, &dog).is_empty(),
         "dog is nobody's friend"
     );
     assert!(
-        stealable_events(&ripening, ant.id).is_empty(),
+        stealable_events(&ripening, &ant).is_empty(),
         "not about oneself"
     );
-    assert!(stealable_events(&ripening, eel.id).is_empty());
+    assert!(stealable_events(&ripening, &eel).is_empty());
 
     // Two steals from ant's balls in one tick: still one event per friend, with what
     // that friend could take after both.
@@ -1312,9 +1331,9 @@ fn friend_stealable_is_coalesced_per_friend_per_tick_and_sent_only_to_online_fri
         })
         .collect();
     let (walk_left, metro_left) = (70 - taken[0], 36 - taken[1]);
-    assert_eq!(stealable_events(&tick, bee.id), vec![(ant.id, metro_left)]);
-    assert_eq!(stealable_events(&tick, fox.id), vec![(ant.id, walk_left)]);
-    assert!(tick.events_for(cat.id).is_empty());
+    assert_eq!(stealable_events(&tick, &bee), vec![(ant.id, metro_left)]);
+    assert_eq!(stealable_events(&tick, &fox), vec![(ant.id, walk_left)]);
+    assert!(tick.events_to(cat.session).is_empty());
     for (friend, grams) in [(&bee, metro_left), (&fox, walk_left)] {
         let listed = sim.friends(friend).friends;
         let ants = listed.iter().find(|f| f.player_id == ant.id).expect("ant");
@@ -1324,13 +1343,15 @@ fn friend_stealable_is_coalesced_per_friend_per_tick_and_sent_only_to_online_fri
         );
     }
 
-    // Back online, cat hears of the next change: ant picks the metro ball.
+    // Back online, cat hears of the next change once its new session watches: ant
+    // picks the metro ball.
     let cat = sim.login(&cat);
+    sim.watch(&cat, None).expect("watch");
     let picked = sim.submit(ant.session, Request::Collect { ball_id: metro });
     let tick = sim.tick();
     tick.result::<serde_json::Value>(picked).expect("collect");
-    assert_eq!(stealable_events(&tick, cat.id), vec![(ant.id, walk_left)]);
-    assert_eq!(stealable_events(&tick, bee.id), vec![(ant.id, 0)]);
+    assert_eq!(stealable_events(&tick, &cat), vec![(ant.id, walk_left)]);
+    assert_eq!(stealable_events(&tick, &bee), vec![(ant.id, 0)]);
 
     // A protection cover makes it 0 for everyone.
     sim.grant(ant.id, PropKind::ProtectionCover, 1);
@@ -1343,8 +1364,20 @@ fn friend_stealable_is_coalesced_per_friend_per_tick_and_sent_only_to_online_fri
     let tick = sim.tick();
     tick.result::<serde_json::Value>(covered).expect("cover");
     for friend in [&bee, &cat, &fox] {
-        assert_eq!(stealable_events(&tick, friend.id), vec![(ant.id, 0)]);
+        assert_eq!(stealable_events(&tick, friend), vec![(ant.id, 0)]);
     }
+
+    // After `unwatch`, nothing more.
+    sim.unwatch(&bee, WatchTarget::Friends, None)
+        .expect("unwatch");
+    let picked = sim.submit(ant.session, Request::Collect { ball_id: walk });
+    let tick = sim.tick();
+    tick.result::<serde_json::Value>(picked).expect("collect");
+    assert!(
+        tick.events_to(bee.session).is_empty(),
+        "bee stopped watching"
+    );
+    assert_eq!(stealable_events(&tick, &fox), vec![(ant.id, 0)]);
     sim.assert_conserved();
 }
 
@@ -1617,7 +1650,7 @@ fn a_water_ball_is_ripe_at_once_unstealable_and_expires_72_hours_later() {
         !tick
             .events
             .iter()
-            .any(|(to, e)| *to != bee.id && matches!(e, Event::Watered { .. })),
+            .any(|(to, e)| *to != bee.id.into() && matches!(e, Event::Watered { .. })),
         "only the friend watered is told"
     );
     assert_eq!(
@@ -2460,8 +2493,9 @@ mod random_play {
     use canopy_server::game::resources::{Directory, Teams};
     use canopy_server::game::rules::game_day;
     use canopy_server::game::stealable::stealable_from;
+    use canopy_server::game::{Recipient, SessionId};
     use canopy_server::social::Social;
-    use canopy_shared::model::PropKind;
+    use canopy_shared::model::{PropKind, WatchTarget};
     use canopy_shared::reply::{GramsEnergyResult, WaterResult};
     use canopy_shared::{BallId, ErrorCode, Event, Millis, PlayerId, Request, TeamId};
     use proptest::prelude::*;
@@ -2995,8 +3029,9 @@ mod random_play {
         Ok(())
     }
 
-    /// `friend_stealable`: at most one per friend per tick, only to online friends, with
-    /// what the receiver could steal from that friend now.
+    /// `friends_stealable`: at most one per watching session per tick, only to online
+    /// players, each friend listed once, with what the receiver could steal from that
+    /// friend now. Every session watches its friends list.
     fn check_stealable_events(
         sim: &Sim,
         seen: &Seen,
@@ -3004,20 +3039,26 @@ mod random_play {
         online: &[bool],
         players: &[Player],
     ) -> Result<(), TestCaseError> {
-        let mut sent: BTreeSet<(PlayerId, PlayerId)> = BTreeSet::new();
+        let mut sessions: BTreeSet<SessionId> = BTreeSet::new();
         for (to, event) in &tick.events {
-            if let Event::FriendStealable { friend_id, grams } = event {
-                prop_assert!(
-                    sent.insert((*to, *friend_id)),
-                    "two events for {} about {}",
-                    to,
-                    friend_id
-                );
-                let index = players.iter().position(|p| p.id == *to).expect("a player");
-                prop_assert!(online[index], "{} is offline", to);
-                prop_assert!(seen.graph.are_friends(*to, *friend_id));
-                let now = stealable_from(sim.game.world(), *friend_id, *to);
-                prop_assert_eq!(*grams, now, "event to {} about {}", to, friend_id);
+            if let Event::FriendsStealable { friends } = event {
+                let Recipient::Session(session) = *to else {
+                    return Err(TestCaseError::fail("friends_stealable to a player"));
+                };
+                prop_assert!(sessions.insert(session), "two frames for {:?}", session);
+                let index = players.iter().position(|p| p.session == session);
+                prop_assert!(index.is_some(), "{:?} is no player's session", session);
+                let index = index.expect("checked");
+                prop_assert!(online[index], "{:?} is offline", session);
+                let me = players[index].id;
+                let mut about: BTreeSet<PlayerId> = BTreeSet::new();
+                for line in friends {
+                    let friend = line.player_id;
+                    prop_assert!(about.insert(friend), "{} listed twice", friend);
+                    prop_assert!(seen.graph.are_friends(me, friend));
+                    let now = stealable_from(sim.game.world(), friend, me);
+                    prop_assert_eq!(line.stealable_grams, now, "to {} about {}", me, friend);
+                }
             }
         }
         Ok(())
@@ -3131,6 +3172,7 @@ mod random_play {
             for prop in PropKind::ALL {
                 sim.grant(player.id, prop, 2);
             }
+            sim.watch(player, None).expect("watch the friends list");
         }
         // ... and a team of two planting the 120 g shrub.
         let team = sim
@@ -3459,6 +3501,14 @@ mod random_play {
                             },
                         );
                         sent.push((id, Sent::NeverFails));
+                        let watch = sim.submit(
+                            session,
+                            Request::Watch {
+                                what: WatchTarget::Friends,
+                                friend_id: None,
+                            },
+                        );
+                        sent.push((watch, Sent::NeverFails));
                         players[index].session = session;
                         online[index] = true;
                     } else if !logging_out.contains(&index) {
@@ -3508,4 +3558,231 @@ mod random_play {
             play(player_count, &steps)?;
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// watch / unwatch
+// ---------------------------------------------------------------------------------------
+
+/// The `forest_changed` frames sent to `watcher`'s session this tick: the owner, the
+/// stealable grams and the ball ids listed.
+fn forest_events(tick: &Tick, watcher: &Player) -> Vec<(PlayerId, u64, Vec<BallId>)> {
+    tick.events_to(watcher.session)
+        .into_iter()
+        .filter_map(|event| match event {
+            Event::ForestChanged {
+                owner_id,
+                stealable_grams,
+                balls,
+            } => Some((
+                *owner_id,
+                *stealable_grams,
+                balls.iter().map(|ball| ball.ball_id).collect(),
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn only_a_friends_forest_may_be_watched() {
+    let mut sim = Sim::new();
+    let [ant, bee, dog] = players(&mut sim, ["ant", "bee", "dog"]);
+    sim.befriend(&ant, &bee);
+    for forest in [dog.id, PlayerId(999), bee.id] {
+        assert_eq!(
+            code_of(sim.watch(&bee, Some(forest))),
+            ErrorCode::NotFriends,
+            "watching {forest}'s forest"
+        );
+    }
+    let no_friend = Request::Watch {
+        what: WatchTarget::Forest,
+        friend_id: None,
+    };
+    assert_eq!(
+        code_of(sim.call::<Empty>(bee.session, no_friend)),
+        ErrorCode::BadRequest
+    );
+    let anonymous = sim.connect();
+    let watch = Request::Watch {
+        what: WatchTarget::Friends,
+        friend_id: None,
+    };
+    assert_eq!(
+        code_of(sim.call::<Empty>(anonymous, watch)),
+        ErrorCode::Unauthenticated
+    );
+    sim.watch(&bee, Some(ant.id)).expect("a friend's forest");
+    assert!(
+        sim.unwatch(&bee, WatchTarget::Forest, Some(dog.id)).is_ok(),
+        "unwatch is always ok"
+    );
+    assert!(sim.unwatch(&dog, WatchTarget::Friends, None).is_ok());
+}
+
+#[test]
+fn a_forest_watcher_hears_of_that_friends_balls_until_it_stops_or_looks_elsewhere() {
+    let mut sim = Sim::new();
+    let [ant, bee, cat] = players(&mut sim, ["ant", "bee", "cat"]);
+    sim.befriend(&ant, &bee);
+    sim.befriend(&ant, &cat);
+    sim.befriend(&bee, &cat);
+    sim.watch(&bee, Some(ant.id)).expect("watch ant's forest");
+
+    // Created: bee hears; cat, a friend watching nothing, hears nothing; ant's own
+    // events are as ever.
+    let walked = sim.submit(ant.session, support::walk_request(5_000, "walk-1"));
+    let tick = sim.tick();
+    let ball = tick
+        .result::<canopy_shared::reply::RecordActionResult>(walked)
+        .expect("walk")
+        .ball
+        .expect("a ball")
+        .ball_id;
+    assert_eq!(forest_events(&tick, &bee), vec![(ant.id, 0, vec![ball])]);
+    assert!(
+        tick.events_to(cat.session).is_empty(),
+        "cat watches nothing"
+    );
+    assert!(tick.events_for(cat.id).is_empty());
+    assert!(matches!(
+        tick.events_for(ant.id)[..],
+        [Event::BallNew { .. }]
+    ));
+
+    // Ripened.
+    let tick = next_morning(&mut sim);
+    assert_eq!(forest_events(&tick, &bee), vec![(ant.id, 70, vec![ball])]);
+    assert!(tick.events_to(cat.session).is_empty());
+
+    // Stolen by cat: bee sees what is left for it; ant hears of the theft as ever.
+    let stolen = sim.submit(
+        cat.session,
+        Request::Steal {
+            friend_id: ant.id,
+            ball_id: ball,
+        },
+    );
+    let tick = sim.tick();
+    let taken = tick
+        .result::<canopy_shared::reply::GramsEnergyResult>(stolen)
+        .expect("steal")
+        .grams;
+    assert_eq!(
+        forest_events(&tick, &bee),
+        vec![(ant.id, 70 - taken, vec![ball])]
+    );
+    assert!(
+        tick.events_to(cat.session).is_empty(),
+        "the thief watches nothing"
+    );
+    assert!(
+        tick.events_for(ant.id)
+            .iter()
+            .any(|e| matches!(e, Event::EnergyStolen { .. }))
+    );
+
+    // Collected: the forest is empty.
+    let picked = sim.submit(ant.session, Request::Collect { ball_id: ball });
+    let tick = sim.tick();
+    tick.result::<serde_json::Value>(picked).expect("collect");
+    assert_eq!(forest_events(&tick, &bee), vec![(ant.id, 0, vec![])]);
+
+    // Two new balls in one batch: one frame listing both.
+    let reports: Vec<u64> = ["r-1", "r-2"]
+        .map(|reference| sim.submit_admin(support::partner_op(ant.id, "metro", reference)))
+        .to_vec();
+    let tick = sim.tick();
+    let new_balls: Vec<BallId> = reports
+        .iter()
+        .map(|&id| {
+            tick.result::<canopy_shared::reply::RecordActionResult>(id)
+                .expect("partner report")
+                .ball
+                .expect("a ball")
+                .ball_id
+        })
+        .collect();
+    let frames = forest_events(&tick, &bee);
+    assert_eq!(frames.len(), 1, "coalesced: {frames:?}");
+    assert_eq!(frames[0].2, new_balls);
+
+    // Expired: the frame of the tick that ends them lists no ball.
+    let tick = sim.advance(5 * DAY);
+    assert_eq!(forest_events(&tick, &bee), vec![(ant.id, 0, vec![])]);
+    assert!(
+        tick.events_for(ant.id)
+            .iter()
+            .any(|e| matches!(e, Event::BallGone { .. }))
+    );
+
+    // Watching cat's forest replaces ant's.
+    sim.watch(&bee, Some(cat.id)).expect("watch cat's forest");
+    let ant_walks = sim.submit(ant.session, support::walk_request(5_000, "walk-2"));
+    let cat_walks = sim.submit(cat.session, support::walk_request(5_000, "walk-3"));
+    let tick = sim.tick();
+    for id in [ant_walks, cat_walks] {
+        tick.result::<serde_json::Value>(id).expect("walk");
+    }
+    let frames = forest_events(&tick, &bee);
+    assert_eq!(frames.len(), 1, "{frames:?}");
+    assert_eq!(frames[0].0, cat.id, "no longer ant's");
+
+    // `unwatch` naming another forest changes nothing; plain `unwatch` stops it.
+    sim.unwatch(&bee, WatchTarget::Forest, Some(ant.id))
+        .expect("unwatch");
+    let walked = sim.submit(cat.session, support::walk_request(9_000, "walk-4"));
+    let tick = sim.tick();
+    tick.result::<serde_json::Value>(walked).expect("walk");
+    assert_eq!(forest_events(&tick, &bee).len(), 1, "still cat's");
+    sim.unwatch(&bee, WatchTarget::Forest, None)
+        .expect("unwatch");
+    let walked = sim.submit(cat.session, support::walk_request(12_000, "walk-5"));
+    let tick = sim.tick();
+    tick.result::<serde_json::Value>(walked).expect("walk");
+    assert!(
+        tick.events_to(bee.session).is_empty(),
+        "bee watches nothing"
+    );
+
+    // A watch outlives a friendship only as silence.
+    sim.watch(&bee, Some(ant.id)).expect("watch ant's forest");
+    sim.unfriend(&ant, bee.id).expect("unfriend");
+    let walked = sim.submit(ant.session, support::walk_request(9_000, "walk-6"));
+    let tick = sim.tick();
+    tick.result::<serde_json::Value>(walked).expect("walk");
+    assert!(tick.events_to(bee.session).is_empty(), "no longer friends");
+    sim.assert_conserved();
+}
+
+#[test]
+fn a_session_that_watches_nothing_hears_nothing_about_other_players() {
+    let mut sim = Sim::new();
+    let [ant, bee] = players(&mut sim, ["ant", "bee"]);
+    sim.befriend(&ant, &bee);
+    let ball = walk_ball(&mut sim, &ant, 5_000);
+    let ripening = next_morning(&mut sim);
+    assert!(ripening.events_for(bee.id).is_empty());
+    assert!(ripening.events_to(bee.session).is_empty());
+    // Bee's second session watches the list; the first still hears nothing.
+    let bee_too = sim.login(&bee);
+    sim.watch(&bee_too, None).expect("watch");
+    let stolen = sim.submit(
+        bee.session,
+        Request::Steal {
+            friend_id: ant.id,
+            ball_id: ball,
+        },
+    );
+    let tick = sim.tick();
+    tick.result::<serde_json::Value>(stolen).expect("steal");
+    assert!(tick.events_to(bee.session).is_empty());
+    assert_eq!(stealable_events(&tick, &bee_too), vec![(ant.id, 0)]);
+    let own: Vec<&str> = tick.events_for(ant.id).iter().map(|e| e.name()).collect();
+    assert_eq!(
+        own,
+        ["energy_stolen"],
+        "the owner's own event, to all its sessions"
+    );
 }

@@ -14,9 +14,9 @@
 use canopy_shared::event::{GoneReason, RipeBall};
 use canopy_shared::frame::{decode_request, encode_request};
 use canopy_shared::model::{
-    ActiveProp, BallView, BoardEntry, BoardPeriod, Certificate, FeedEntry, FeedKind, FriendView,
-    PendingRequestView, PlayerView, PropKind, PropsView, SpeciesView, Suggestion, TeamView,
-    TreeStage,
+    ActiveProp, BallView, BoardEntry, BoardPeriod, Certificate, FeedEntry, FeedKind,
+    FriendStealable, FriendView, PendingRequestView, PlayerView, PropKind, PropsView, SpeciesView,
+    Suggestion, TeamView, TreeStage, WatchTarget,
 };
 use canopy_shared::reply::{
     BallsResult, CollectAllResult, Empty, FeedResult, FriendsResult, GramsEnergyResult,
@@ -85,6 +85,8 @@ fn request_slot(request: &Request) -> usize {
         Request::TeamLeave { .. } => 28,
         Request::TeamWater { .. } => 29,
         Request::Teams {} => 30,
+        Request::Watch { .. } => 31,
+        Request::Unwatch { .. } => 32,
     }
 }
 
@@ -161,6 +163,14 @@ fn every_request() -> Vec<Request> {
             grams: 500,
         },
         Request::Teams {},
+        Request::Watch {
+            what: WatchTarget::Forest,
+            friend_id: Some(friend),
+        },
+        Request::Unwatch {
+            what: WatchTarget::Forest,
+            friend_id: Some(friend),
+        },
     ]
 }
 
@@ -169,7 +179,7 @@ fn bench_decode(c: &mut Criterion) {
     let slots: Vec<usize> = requests.iter().map(request_slot).collect();
     assert_eq!(
         slots,
-        (0..=30).collect::<Vec<_>>(),
+        (0..=32).collect::<Vec<_>>(),
         "one of each request, in order"
     );
     let mut group = c.benchmark_group("decode_request");
@@ -547,6 +557,19 @@ fn every_event() -> Vec<Event> {
             friend_id: friend,
             grams: 76,
         },
+        Event::FriendsStealable {
+            friends: (0..20)
+                .map(|n| FriendStealable {
+                    player_id: PlayerId(80_400 + n),
+                    stealable_grams: 76,
+                })
+                .collect(),
+        },
+        Event::ForestChanged {
+            owner_id: friend,
+            stealable_grams: 76,
+            balls: (0..3).map(ball).collect(),
+        },
         Event::Certificate {
             certificate: certificate(Some("dune-crew")),
         },
@@ -567,7 +590,7 @@ fn bench_events(c: &mut Criterion) {
     let mut names: Vec<&str> = events.iter().map(Event::name).collect();
     names.sort_unstable();
     names.dedup();
-    assert_eq!(names.len(), 13, "one of each event");
+    assert_eq!(names.len(), 15, "one of each event");
     let mut group = c.benchmark_group("encode_event");
     configure(&mut group);
     for event in &events {

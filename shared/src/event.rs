@@ -1,7 +1,7 @@
 //! Events the server pushes: `{"event": "<name>", ...fields}`, never with an `id`.
 
 use crate::ids::{BallId, PlayerId};
-use crate::model::{BallView, Certificate};
+use crate::model::{BallView, Certificate, FriendStealable};
 use serde::{Deserialize, Serialize};
 
 /// A ball that ripened this tick.
@@ -77,7 +77,9 @@ pub enum Event {
         /// The other side.
         player_id: PlayerId,
     },
-    /// What the receiver could now steal from a friend changed.
+    /// What the receiver could now steal from a friend changed. No longer sent: watching
+    /// sessions get `friends_stealable` and `forest_changed` instead; kept so clients
+    /// built against the first contract still decode it.
     FriendStealable {
         /// The friend.
         friend_id: PlayerId,
@@ -103,6 +105,21 @@ pub enum Event {
         /// The would-be thief, or `null` under stealth.
         by: Option<PlayerId>,
     },
+    /// To a session watching the friends list: what it could now steal from every
+    /// friend whose stealable energy changed in one batch.
+    FriendsStealable {
+        /// The changed friends, by id.
+        friends: Vec<FriendStealable>,
+    },
+    /// To a session watching a friend's forest: that forest after a batch changed it.
+    ForestChanged {
+        /// The friend whose forest it is.
+        owner_id: PlayerId,
+        /// What the receiver could steal from them now.
+        stealable_grams: u64,
+        /// Their balls, as `friend_balls` lists them for the receiver.
+        balls: Vec<BallView>,
+    },
     /// The server is stopping.
     ServerShutdown {
         /// Why.
@@ -127,6 +144,8 @@ impl Event {
             Event::Certificate { .. } => "certificate",
             Event::HelpCollected { .. } => "help_collected",
             Event::ProtectedBlock { .. } => "protected_block",
+            Event::FriendsStealable { .. } => "friends_stealable",
+            Event::ForestChanged { .. } => "forest_changed",
             Event::ServerShutdown { .. } => "server_shutdown",
         }
     }

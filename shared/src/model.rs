@@ -164,6 +164,25 @@ pub struct FriendView {
     pub protected_until: Option<Millis>,
 }
 
+/// What a session can watch for pushes about other players.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WatchTarget {
+    /// The friends list: `friends_stealable`.
+    Friends,
+    /// One friend's forest: `forest_changed`.
+    Forest,
+}
+
+/// One friend's line in `friends_stealable`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FriendStealable {
+    /// The friend.
+    pub player_id: PlayerId,
+    /// Grams the receiver could steal from them now (as `stealable_grams` in `friends`).
+    pub stealable_grams: u64,
+}
+
 /// A pending friend request, incoming or outgoing.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PendingRequestView {

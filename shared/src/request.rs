@@ -1,7 +1,7 @@
 //! Requests: `{"id": <u64>, "op": "<name>", ...fields}`.
 
 use crate::ids::{BallId, PlayerId, TeamId};
-use crate::model::{BoardPeriod, PropKind};
+use crate::model::{BoardPeriod, PropKind, WatchTarget};
 use serde::{Deserialize, Serialize};
 
 /// Every op a client may send. The `id` travels beside it in the frame envelope
@@ -172,6 +172,24 @@ pub enum Request {
     },
     /// The caller's teams.
     Teams {},
+    /// Start receiving pushes about other players: the friends list
+    /// (`friends_stealable`) or one friend's forest (`forest_changed`). Watching another
+    /// forest replaces the session's forest watch.
+    Watch {
+        /// `friends` or `forest`.
+        what: WatchTarget,
+        /// The friend whose forest to watch; required for `forest`.
+        #[serde(default)]
+        friend_id: Option<PlayerId>,
+    },
+    /// Stop a watch of this session; `ok` when there was none.
+    Unwatch {
+        /// `friends` or `forest`.
+        what: WatchTarget,
+        /// For `forest`: stop only if this friend's forest is the one watched.
+        #[serde(default)]
+        friend_id: Option<PlayerId>,
+    },
 }
 
 impl Request {
@@ -209,6 +227,8 @@ impl Request {
             Self::TeamLeave { .. } => "team_leave",
             Self::TeamWater { .. } => "team_water",
             Self::Teams {} => "teams",
+            Self::Watch { .. } => "watch",
+            Self::Unwatch { .. } => "unwatch",
         }
     }
 

@@ -13,9 +13,9 @@ use canopy_shared::frame::{
     ReplyFrame, ServerFrame, decode_request, decode_server_frame, encode_request,
 };
 use canopy_shared::model::{
-    ActiveProp, BallView, BoardEntry, BoardPeriod, Certificate, FeedEntry, FeedKind, FriendView,
-    PendingRequestView, PlayerView, PropKind, PropsView, SpeciesView, Suggestion, TeamView,
-    TreeStage,
+    ActiveProp, BallView, BoardEntry, BoardPeriod, Certificate, FeedEntry, FeedKind,
+    FriendStealable, FriendView, PendingRequestView, PlayerView, PropKind, PropsView, SpeciesView,
+    Suggestion, TeamView, TreeStage, WatchTarget,
 };
 use canopy_shared::reply::{
     BallsResult, CollectAllResult, Empty, FeedResult, FriendsResult, GramsEnergyResult,
@@ -358,6 +358,56 @@ fn friend_ops_decode_and_round_trip() {
             before: None,
         },
     );
+}
+
+/// The watching ops: `watch` and `unwatch`.
+#[test]
+fn watch_ops_decode_and_round_trip() {
+    assert_op(
+        json!({"id": 60, "op": "watch", "what": "friends"}),
+        Request::Watch {
+            what: WatchTarget::Friends,
+            friend_id: None,
+        },
+    );
+    assert_op(
+        json!({"id": 61, "op": "watch", "what": "forest", "friend_id": 8}),
+        Request::Watch {
+            what: WatchTarget::Forest,
+            friend_id: Some(PlayerId(8)),
+        },
+    );
+    assert_op(
+        json!({"id": 62, "op": "unwatch", "what": "friends"}),
+        Request::Unwatch {
+            what: WatchTarget::Friends,
+            friend_id: None,
+        },
+    );
+    assert_op(
+        json!({"id": 63, "op": "unwatch", "what": "forest", "friend_id": 8}),
+        Request::Unwatch {
+            what: WatchTarget::Forest,
+            friend_id: Some(PlayerId(8)),
+        },
+    );
+    assert_op(
+        json!({"id": 64, "op": "unwatch", "what": "forest"}),
+        Request::Unwatch {
+            what: WatchTarget::Forest,
+            friend_id: None,
+        },
+    );
+    for bad in [
+        r#"{"id":65,"op":"watch"}"#,
+        r#"{"id":66,"op":"watch","what":"forests"}"#,
+        r#"{"id":67,"op":"unwatch","what":7}"#,
+    ] {
+        assert_eq!(
+            refused(bad),
+            Some(bad[6..8].parse().expect("a two-digit id"))
+        );
+    }
 }
 
 /// The teams table: `team_create` … `teams`.
@@ -927,6 +977,8 @@ const _EVERY_EVENT_IS_A_CASE: fn(&Event) = |event| match event {
     | Event::FriendAdded { .. }
     | Event::FriendRemoved { .. }
     | Event::FriendStealable { .. }
+    | Event::FriendsStealable { .. }
+    | Event::ForestChanged { .. }
     | Event::Certificate { .. }
     | Event::HelpCollected { .. }
     | Event::ProtectedBlock { .. }
@@ -1013,6 +1065,32 @@ fn every_event_has_its_protocol_shape() {
             json!({"event": "friend_stealable", "friend_id": 8, "grams": 76}),
         ),
         (
+            Event::FriendsStealable {
+                friends: vec![
+                    FriendStealable {
+                        player_id: PlayerId(8),
+                        stealable_grams: 76,
+                    },
+                    FriendStealable {
+                        player_id: PlayerId(9),
+                        stealable_grams: 0,
+                    },
+                ],
+            },
+            json!({"event": "friends_stealable", "friends": [
+                {"player_id": 8, "stealable_grams": 76},
+                {"player_id": 9, "stealable_grams": 0},
+            ]}),
+        ),
+        (
+            Event::ForestChanged {
+                owner_id: PlayerId(7),
+                stealable_grams: 0,
+                balls: vec![ball()],
+            },
+            json!({"event": "forest_changed", "owner_id": 7, "stealable_grams": 0, "balls": [ball_json()]}),
+        ),
+        (
             Event::Certificate {
                 certificate: certificate(Some("dune-crew")),
             },
@@ -1069,6 +1147,8 @@ fn every_event_has_its_protocol_shape() {
             "friend_added",
             "friend_removed",
             "friend_stealable",
+            "friends_stealable",
+            "forest_changed",
             "certificate",
             "help_collected",
             "protected_block",

@@ -61,6 +61,35 @@ fn describe(event: &Event, view: &View<'_>) -> String {
                 )
             }
         }
+        Event::FriendsStealable { friends } => {
+            let (some, none): (Vec<_>, Vec<_>) =
+                friends.iter().partition(|line| line.stealable_grams > 0);
+            let mut parts: Vec<String> = some
+                .iter()
+                .map(|line| {
+                    format!(
+                        "{} g from {}",
+                        line.stealable_grams,
+                        view.who(line.player_id)
+                    )
+                })
+                .collect();
+            if !none.is_empty() {
+                let names: Vec<String> = none.iter().map(|line| view.who(line.player_id)).collect();
+                parts.push(format!("nothing from {}", names.join(", ")));
+            }
+            format!("You could steal {} now.", parts.join("; "))
+        }
+        Event::ForestChanged {
+            owner_id,
+            stealable_grams,
+            balls,
+        } => format!(
+            "{}'s forest changed: {} ball{}, {stealable_grams} g you could steal: `friend-balls {owner_id}`.",
+            view.who(*owner_id),
+            balls.len(),
+            if balls.len() == 1 { "" } else { "s" }
+        ),
         Event::Certificate { certificate } => format!(
             "Certificate #{}: a {} planted in {} for {} g{}.",
             certificate.id,

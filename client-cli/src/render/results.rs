@@ -4,7 +4,7 @@ use super::{View, plural};
 use crate::connection::typed;
 use crate::error::CliError;
 use canopy_shared::Request;
-use canopy_shared::model::{FeedEntry, FeedKind, TeamView};
+use canopy_shared::model::{FeedEntry, FeedKind, TeamView, WatchTarget};
 use canopy_shared::reply::{
     BallsResult, CollectAllResult, FeedResult, FriendsResult, GramsEnergyResult, HelloResult,
     HelpCollectResult, LeaderboardResult, LoginResult, MeResult, PingResult, PlantResult,
@@ -224,6 +224,16 @@ pub fn result(
                 watered.energy
             )
         }
+        Request::Watch { what, friend_id } => match (what, friend_id) {
+            (WatchTarget::Forest, Some(friend)) => {
+                format!("Watching {}'s forest.", view.who(*friend))
+            }
+            _ => "Watching your friends list.".to_owned(),
+        },
+        Request::Unwatch { what, .. } => match what {
+            WatchTarget::Forest => "Stopped watching the forest.".to_owned(),
+            WatchTarget::Friends => "Stopped watching your friends list.".to_owned(),
+        },
         Request::Teams {} => {
             let teams: TeamsResult = typed(fields)?;
             if teams.teams.is_empty() {

@@ -99,7 +99,7 @@ fn apply_client(world: &mut World, session: SessionId, request: Request) -> Outc
             time: world.resource::<GameClock>().now(),
         })),
         request => match world.resource::<Sessions>().player(session) {
-            Some(player) => apply_player_op(world, player, request),
+            Some(player) => apply_player_op(world, session, player, request),
             None => fail(ErrorCode::Unauthenticated, "log in or register first"),
         },
     }
@@ -121,7 +121,12 @@ pub fn hello(world: &World, version: u32) -> Result<HelloResult, ErrorBody> {
     })
 }
 
-fn apply_player_op(world: &mut World, player: PlayerId, request: Request) -> Outcome {
+fn apply_player_op(
+    world: &mut World,
+    session: SessionId,
+    player: PlayerId,
+    request: Request,
+) -> Outcome {
     match request {
         Request::Me {} => encode(energy::me(world, player)),
         Request::RecordAction {
@@ -179,6 +184,12 @@ fn apply_player_op(world: &mut World, player: PlayerId, request: Request) -> Out
             encode(teams::water(world, player, team_id, grams))
         }
         Request::Teams {} => encode(teams::list(world, player)),
+        Request::Watch { what, friend_id } => {
+            encode(friends::watch(world, session, player, what, friend_id))
+        }
+        Request::Unwatch { what, friend_id } => {
+            encode(friends::unwatch(world, session, what, friend_id))
+        }
         Request::Hello { .. }
         | Request::Register { .. }
         | Request::Login { .. }

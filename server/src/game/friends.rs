@@ -2,7 +2,7 @@
 //! the "hand" icon, a friend's balls, suggestions and the leaderboard.
 
 use super::components::{Profile, Props, Wallet};
-use super::resources::Dirty;
+use super::resources::{Dirty, SessionId, Sessions};
 use super::rules;
 use super::state::{config, fail, notify, now, owned_balls, player_entity};
 use super::stealable::{ball_stealable_for, hits_allowed, is_protected, stealable_from};
@@ -11,7 +11,9 @@ use super::views;
 use crate::social::Social;
 use crate::store::SocialWrite;
 use bevy_ecs::world::World;
-use canopy_shared::model::{BoardEntry, BoardPeriod, FriendView, PendingRequestView, Suggestion};
+use canopy_shared::model::{
+    BoardEntry, BoardPeriod, FriendView, PendingRequestView, Suggestion, WatchTarget,
+};
 use canopy_shared::reply::{
     BallsResult, Empty, FriendsResult, LeaderboardResult, SuggestionsResult,
 };
@@ -246,6 +248,47 @@ pub fn friend_balls(
             })
             .collect(),
     })
+}
+
+/// `watch`: from the end of this batch on, the session hears of its friends' stealable
+/// energy (`friends_stealable`) or of one friend's forest (`forest_changed`). Watching a
+/// forest replaces the forest the session watched before.
+pub fn watch(
+    world: &mut World,
+    session: SessionId,
+    me: PlayerId,
+    what: WatchTarget,
+    friend_id: Option<PlayerId>,
+) -> Result<Empty, ErrorBody> {
+    match (what, friend_id) {
+        (WatchTarget::Friends, _) => world.resource_mut::<Sessions>().watch_friends(session),
+        (WatchTarget::Forest, None) => {
+            return fail(ErrorCode::BadRequest, "watching a forest needs friend_id");
+        }
+        (WatchTarget::Forest, Some(friend)) => {
+            require_friends(world, me, friend)?;
+            world
+                .resource_mut::<Sessions>()
+                .watch_forest(session, friend);
+        }
+    }
+    Ok(Empty {})
+}
+
+/// `unwatch`: the session stops a watch; `ok` when there was none. With `friend_id`, a
+/// forest watch stops only if it is that friend's forest.
+pub fn unwatch(
+    world: &mut World,
+    session: SessionId,
+    what: WatchTarget,
+    friend_id: Option<PlayerId>,
+) -> Result<Empty, ErrorBody> {
+    let mut sessions = world.resource_mut::<Sessions>();
+    match what {
+        WatchTarget::Friends => sessions.unwatch_friends(session),
+        WatchTarget::Forest => sessions.unwatch_forest(session, friend_id),
+    }
+    Ok(Empty {})
 }
 
 fn page_limit(limit: Option<u32>, default: u32, max: u32) -> Result<usize, ErrorBody> {

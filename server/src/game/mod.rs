@@ -21,7 +21,7 @@ pub mod transfers;
 pub mod views;
 
 pub use clock::{ClockMode, GameClock};
-pub use resources::{AdminOp, Command, Op, Origin, Reply, SessionId};
+pub use resources::{AdminOp, Command, Op, Origin, Recipient, Reply, SessionId};
 
 use crate::config::Config;
 use crate::social::Social;
@@ -48,8 +48,8 @@ use std::time::{Duration, Instant};
 pub struct TickOutcome {
     /// Replies in command order.
     pub replies: Vec<Reply>,
-    /// Events for players.
-    pub events: Vec<(PlayerId, Event)>,
+    /// Events for players' sessions or for one watching session.
+    pub events: Vec<(Recipient, Event)>,
     /// Each command's op and result, for metrics.
     pub results: Vec<(&'static str, &'static str)>,
     /// Records written.

@@ -146,8 +146,12 @@ pub struct Dirty {
     pub feed: Vec<(PlayerId, u64, FeedEntry)>,
     /// Feed entries past the kept window.
     pub feed_trimmed: Vec<(PlayerId, u64)>,
-    /// Players whose stealable grams may have changed, for `friend_stealable`.
+    /// Players whose stealable grams may have changed, for `friends_stealable` and
+    /// `forest_changed`.
     pub stealable_changed: HashSet<PlayerId>,
+    /// Players whose balls were created, changed, ripened or ended, for
+    /// `forest_changed`.
+    pub forests_changed: HashSet<PlayerId>,
 }
 
 /// Co-planting teams.
@@ -258,25 +262,73 @@ pub enum Reply {
     },
 }
 
+/// Who an event goes to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Recipient {
+    /// Every open session of a player: their own events.
+    Player(PlayerId),
+    /// One session: pushes about other players that it watches.
+    Session(SessionId),
+}
+
+impl From<PlayerId> for Recipient {
+    fn from(player: PlayerId) -> Self {
+        Self::Player(player)
+    }
+}
+
 /// Replies and events of the tick, held until the batch is flushed.
 #[derive(Resource, Default)]
 pub struct Outbox {
     /// Replies in the order their commands were applied.
     pub replies: Vec<Reply>,
-    /// Events for players (delivered to each of their sessions).
-    pub events: Vec<(PlayerId, Event)>,
+    /// Events for players (each of their sessions) or for one watching session.
+    pub events: Vec<(Recipient, Event)>,
     /// Each command's op and result (`ok` or an error code), for metrics.
     pub results: Vec<(&'static str, &'static str)>,
 }
 
 /// Connected sessions and who each is logged in as: the one place that knows, used for
-/// authentication and for routing events to a player's sessions.
+/// authentication and for routing events to a player's sessions and to watchers.
 #[derive(Resource, Default)]
 pub struct Sessions {
     /// Every connected session; `None` before login.
     players: HashMap<SessionId, Option<PlayerId>>,
     /// The sessions each logged-in player has open.
     by_player: HashMap<PlayerId, Vec<SessionId>>,
+    /// What logged-in sessions watch; a watch ends with its session or login.
+    watches: Watches,
+}
+
+/// Who watches what, indexed both ways so a push costs its watchers, never a scan of
+/// the sessions: each session's watches, the sessions watching each player's friends
+/// list (by that player) and the sessions watching each forest (by its owner).
+#[derive(Default)]
+struct Watches {
+    /// The forest each session watches (at most one).
+    forest_of: HashMap<SessionId, PlayerId>,
+    /// Owner → the sessions watching their forest.
+    forest: HashMap<PlayerId, Vec<SessionId>>,
+    /// Player → their sessions watching their friends list.
+    friends: HashMap<PlayerId, Vec<SessionId>>,
+}
+
+/// Adds `session` under `key` in a one-to-many index.
+fn index_add(index: &mut HashMap<PlayerId, Vec<SessionId>>, key: PlayerId, session: SessionId) {
+    let sessions = index.entry(key).or_default();
+    if !sessions.contains(&session) {
+        sessions.push(session);
+    }
+}
+
+/// Removes `session` from under `key`, dropping the key once nobody is left.
+fn index_remove(index: &mut HashMap<PlayerId, Vec<SessionId>>, key: PlayerId, session: SessionId) {
+    if let Some(sessions) = index.get_mut(&key) {
+        sessions.retain(|&s| s != session);
+        if sessions.is_empty() {
+            index.remove(&key);
+        }
+    }
 }
 
 impl Sessions {
@@ -304,14 +356,82 @@ impl Sessions {
     }
 
     fn unbind(&mut self, session: SessionId) {
-        if let Some(Some(player)) = self.players.get(&session)
-            && let Some(open) = self.by_player.get_mut(player)
-        {
-            open.retain(|&s| s != session);
-            if open.is_empty() {
-                self.by_player.remove(player);
-            }
+        if let Some(&Some(player)) = self.players.get(&session) {
+            self.unwatch_friends(session);
+            self.unwatch_forest(session, None);
+            index_remove(&mut self.by_player, player, session);
         }
+    }
+
+    /// The session watches its player's friends list. Ignored before login.
+    pub fn watch_friends(&mut self, session: SessionId) {
+        if let Some(player) = self.player(session) {
+            index_add(&mut self.watches.friends, player, session);
+        }
+    }
+
+    /// The session stops watching its friends list.
+    pub fn unwatch_friends(&mut self, session: SessionId) {
+        if let Some(player) = self.player(session) {
+            index_remove(&mut self.watches.friends, player, session);
+        }
+    }
+
+    /// The session watches `owner`'s forest instead of any forest it watched before.
+    /// Ignored before login.
+    pub fn watch_forest(&mut self, session: SessionId, owner: PlayerId) {
+        if self.player(session).is_none() {
+            return;
+        }
+        self.unwatch_forest(session, None);
+        self.watches.forest_of.insert(session, owner);
+        index_add(&mut self.watches.forest, owner, session);
+    }
+
+    /// The session stops watching a forest: any, or only `owner`'s when given.
+    pub fn unwatch_forest(&mut self, session: SessionId, owner: Option<PlayerId>) {
+        let watched = self.watches.forest_of.get(&session).copied();
+        if let Some(watched) = watched
+            && owner.is_none_or(|owner| owner == watched)
+        {
+            self.watches.forest_of.remove(&session);
+            index_remove(&mut self.watches.forest, watched, session);
+        }
+    }
+
+    /// The sessions of `player` that watch their friends list.
+    pub fn friends_watchers(&self, player: PlayerId) -> &[SessionId] {
+        self.watches.friends.get(&player).map_or(&[], Vec::as_slice)
+    }
+
+    /// How many players have a session watching their friends list.
+    pub fn friends_watching_count(&self) -> usize {
+        self.watches.friends.len()
+    }
+
+    /// Every player with a session watching their friends list, in no particular order.
+    pub fn friends_watching_players(&self) -> impl Iterator<Item = PlayerId> + '_ {
+        self.watches.friends.keys().copied()
+    }
+
+    /// Whether a session of `player` watches their friends list.
+    pub fn watches_friends(&self, player: PlayerId) -> bool {
+        self.watches.friends.contains_key(&player)
+    }
+
+    /// The sessions watching `owner`'s forest.
+    pub fn forest_watchers(&self, owner: PlayerId) -> &[SessionId] {
+        self.watches.forest.get(&owner).map_or(&[], Vec::as_slice)
+    }
+
+    /// How many forests are watched.
+    pub fn watched_forest_count(&self) -> usize {
+        self.watches.forest.len()
+    }
+
+    /// Every watched forest's owner, in no particular order.
+    pub fn watched_forests(&self) -> impl Iterator<Item = PlayerId> + '_ {
+        self.watches.forest.keys().copied()
     }
 
     /// Who a session is logged in as.
@@ -373,5 +493,35 @@ mod tests {
         assert_eq!(sessions.of(PlayerId(7)), &[SessionId(2)]);
         sessions.disconnect(SessionId(2));
         assert!(!sessions.is_online(PlayerId(7)));
+    }
+
+    #[test]
+    fn watches_belong_to_the_session_and_end_with_it_or_its_login() {
+        let mut sessions = Sessions::default();
+        sessions.connect(SessionId(1));
+        sessions.watch_friends(SessionId(1));
+        assert_eq!(sessions.friends_watching_count(), 0, "not before login");
+        for id in [1, 2] {
+            sessions.connect(SessionId(id));
+            sessions.bind(SessionId(id), PlayerId(7));
+            sessions.watch_friends(SessionId(id));
+        }
+        sessions.watch_forest(SessionId(1), PlayerId(8));
+        sessions.watch_forest(SessionId(1), PlayerId(9));
+        assert!(sessions.forest_watchers(PlayerId(8)).is_empty(), "replaced");
+        assert_eq!(sessions.forest_watchers(PlayerId(9)), &[SessionId(1)]);
+        sessions.unwatch_forest(SessionId(1), Some(PlayerId(8)));
+        assert_eq!(
+            sessions.forest_watchers(PlayerId(9)),
+            &[SessionId(1)],
+            "not 8's"
+        );
+        assert_eq!(sessions.friends_watchers(PlayerId(7)).len(), 2);
+
+        sessions.bind(SessionId(1), PlayerId(5));
+        assert_eq!(sessions.friends_watchers(PlayerId(7)), &[SessionId(2)]);
+        assert_eq!(sessions.watched_forest_count(), 0, "a new login ends them");
+        sessions.disconnect(SessionId(2));
+        assert_eq!(sessions.friends_watching_count(), 0);
     }
 }

@@ -66,7 +66,10 @@ pub fn touch_player(world: &mut World, entity: Entity) {
 
 /// Queues an event for a player's sessions.
 pub fn notify(world: &mut World, player: PlayerId, event: Event) {
-    world.resource_mut::<Outbox>().events.push((player, event));
+    world
+        .resource_mut::<Outbox>()
+        .events
+        .push((player.into(), event));
 }
 
 /// Writes one ledger entry at the current game time.
@@ -174,6 +177,7 @@ pub fn spawn_ball(world: &mut World, new: NewBall) -> Ball {
         .push(id);
     let mut dirty = world.resource_mut::<Dirty>();
     dirty.balls.insert(id, ball.owner);
+    dirty.forests_changed.insert(ball.owner);
     if born_ripe && ball.stealable {
         dirty.stealable_changed.insert(ball.owner);
     }
@@ -199,6 +203,7 @@ pub fn update_ball(world: &mut World, ball: Ball) {
     let entity = world.resource::<Directory>().balls[&ball.id];
     let mut dirty = world.resource_mut::<Dirty>();
     dirty.balls.insert(ball.id, ball.owner);
+    dirty.forests_changed.insert(ball.owner);
     if ball.stealable {
         dirty.stealable_changed.insert(ball.owner);
     }
@@ -226,6 +231,7 @@ pub fn end_ball(world: &mut World, ball: &Ball) {
     let ripe = ball.ripe_at <= now(world);
     let mut dirty = world.resource_mut::<Dirty>();
     dirty.balls.insert(ball.id, ball.owner);
+    dirty.forests_changed.insert(ball.owner);
     if ball.stealable && ripe {
         dirty.stealable_changed.insert(ball.owner);
     }

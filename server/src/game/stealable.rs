@@ -1,8 +1,10 @@
 //! What a friend could steal right now: the "hand" icon of `friends`, the `stealable`
-//! of `friend_balls`, and the coalesced `friend_stealable` events.
+//! of `friend_balls`, and the pushes to watching sessions (`friends_stealable`,
+//! `forest_changed`), coalesced per batch.
 
 use super::components::{OwnedBalls, Props};
-use super::resources::{Directory, Dirty, Outbox, Sessions};
+use super::friends;
+use super::resources::{Directory, Dirty, Outbox, Recipient, Sessions};
 use super::rules;
 use super::state::{config, now, player_entity};
 use crate::config::Config;
@@ -10,7 +12,8 @@ use crate::social::{FriendGraph, Social};
 use crate::store::Ball;
 use bevy_ecs::entity::Entity;
 use bevy_ecs::world::World;
-use canopy_shared::model::PropKind;
+use canopy_shared::model::{FriendStealable, PropKind};
+use canopy_shared::reply::BallsResult;
 use canopy_shared::{Event, Millis, PlayerId};
 use std::collections::HashSet;
 
@@ -121,54 +124,120 @@ impl<'w> Offer<'w> {
     }
 }
 
-/// Tells each online friend of every player whose balls changed this tick what they
-/// could steal from them now: at most one `friend_stealable` per friend per tick. An
-/// owner's balls are looked at only if one of their friends is online.
+/// Tells watching sessions what this batch changed, one frame per session at most for
+/// each kind of watch: a session watching its friends list gets one `friends_stealable`
+/// listing every changed friend with what it could steal from them now; a session
+/// watching a changed forest gets one `forest_changed`. Sessions that watch nothing
+/// hear nothing about other players, and an owner's balls are looked at only if someone
+/// watches them.
 pub fn announce_stealable(world: &mut World) {
-    let changed = std::mem::take(&mut world.resource_mut::<Dirty>().stealable_changed);
-    if changed.is_empty() {
+    let mut dirty = world.resource_mut::<Dirty>();
+    let changed = std::mem::take(&mut dirty.stealable_changed);
+    let mut forests = std::mem::take(&mut dirty.forests_changed);
+    if changed.is_empty() && forests.is_empty() {
+        return;
+    }
+    let mut events = Vec::new();
+    announce_to_friends_watchers(world, &changed, &mut events);
+    // A cover changes what every ball of the forest offers without changing a ball.
+    forests.extend(changed);
+    announce_to_forest_watchers(world, &forests, &mut events);
+    world.resource_mut::<Outbox>().events.extend(events);
+}
+
+fn announce_to_friends_watchers(
+    world: &World,
+    changed: &HashSet<PlayerId>,
+    events: &mut Vec<(Recipient, Event)>,
+) {
+    let sessions = world.resource::<Sessions>();
+    if changed.is_empty() || sessions.friends_watching_count() == 0 {
         return;
     }
     let (now, config) = (now(world), config(world));
-    let pairs = audience(
-        &world.resource::<Social>().graph,
-        world.resource::<Sessions>(),
-        &changed,
-    );
+    let pairs = audience(&world.resource::<Social>().graph, sessions, changed);
     let mut offer = Offer::default();
-    let mut grams = Vec::with_capacity(pairs.len());
+    let mut lines: Vec<(PlayerId, FriendStealable)> = Vec::with_capacity(pairs.len());
     for owners_pairs in pairs.chunk_by(|a, b| a.0 == b.0) {
         offer.load(world, owners_pairs[0].0, now);
-        grams.extend(
-            owners_pairs
-                .iter()
-                .map(|&(_, friend)| offer.grams_for(world, friend, now, &config)),
-        );
+        lines.extend(owners_pairs.iter().map(|&(owner, watcher)| {
+            let line = FriendStealable {
+                player_id: owner,
+                stealable_grams: offer.grams_for(world, watcher, now, &config),
+            };
+            (watcher, line)
+        }));
     }
-    let events = &mut world.resource_mut::<Outbox>().events;
-    events.reserve(pairs.len());
-    for (&(owner, friend), grams) in pairs.iter().zip(grams) {
-        let event = Event::FriendStealable {
-            friend_id: owner,
-            grams,
-        };
-        events.push((friend, event));
+    lines.sort_unstable_by_key(|(watcher, line)| (*watcher, line.player_id));
+    for watchers_lines in lines.chunk_by(|a, b| a.0 == b.0) {
+        let friends: Vec<FriendStealable> = watchers_lines
+            .iter()
+            .map(|(_, line)| line.clone())
+            .collect();
+        for &session in sessions.friends_watchers(watchers_lines[0].0) {
+            let event = Event::FriendsStealable {
+                friends: friends.clone(),
+            };
+            events.push((Recipient::Session(session), event));
+        }
     }
 }
 
-/// Who hears about whom: every (changed owner, online friend of theirs) pair, grouped by
-/// owner. Found from the smaller side: the changed owners' friend lists when no more
-/// owners changed than players are online, else the online players' friend lists (the
-/// 07:00 wave changes more owners than are online).
+/// One `forest_changed` for each session watching a changed forest, with the balls as
+/// that session's player sees them. A watch outlives a friendship only as silence.
+fn announce_to_forest_watchers(
+    world: &World,
+    changed: &HashSet<PlayerId>,
+    events: &mut Vec<(Recipient, Event)>,
+) {
+    let sessions = world.resource::<Sessions>();
+    let watched = sessions.watched_forest_count();
+    if changed.is_empty() || watched == 0 {
+        return;
+    }
+    let owners: Vec<PlayerId> = if changed.len() <= watched {
+        changed
+            .iter()
+            .copied()
+            .filter(|&owner| !sessions.forest_watchers(owner).is_empty())
+            .collect()
+    } else {
+        sessions
+            .watched_forests()
+            .filter(|owner| changed.contains(owner))
+            .collect()
+    };
+    for owner in owners {
+        for &session in sessions.forest_watchers(owner) {
+            let Some(viewer) = sessions.player(session) else {
+                continue;
+            };
+            let Ok(BallsResult { balls }) = friends::friend_balls(world, viewer, owner) else {
+                continue;
+            };
+            let event = Event::ForestChanged {
+                owner_id: owner,
+                stealable_grams: balls.iter().map(|ball| ball.stealable).sum(),
+                balls,
+            };
+            events.push((Recipient::Session(session), event));
+        }
+    }
+}
+
+/// Who hears about whom: every (changed owner, friend of theirs watching their friends
+/// list) pair, grouped by owner. Found from the smaller side: the changed owners'
+/// friend lists when no more owners changed than players watch, else the watching
+/// players' friend lists (the 07:00 wave changes more owners than are watched).
 fn audience(
     graph: &FriendGraph,
     sessions: &Sessions,
     changed: &HashSet<PlayerId>,
 ) -> Vec<(PlayerId, PlayerId)> {
-    if changed.len() <= sessions.online_count() {
+    if changed.len() <= sessions.friends_watching_count() {
         audience_from_owners(graph, sessions, changed)
     } else {
-        audience_from_online(graph, sessions, changed)
+        audience_from_watchers(graph, sessions, changed)
     }
 }
 
@@ -179,19 +248,21 @@ fn audience_from_owners(
 ) -> Vec<(PlayerId, PlayerId)> {
     let mut pairs = Vec::new();
     for &owner in changed {
-        let online = graph.friends(owner).filter(|&f| sessions.is_online(f));
-        pairs.extend(online.map(|friend| (owner, friend)));
+        let watching = graph
+            .friends(owner)
+            .filter(|&f| sessions.watches_friends(f));
+        pairs.extend(watching.map(|friend| (owner, friend)));
     }
     pairs
 }
 
-fn audience_from_online(
+fn audience_from_watchers(
     graph: &FriendGraph,
     sessions: &Sessions,
     changed: &HashSet<PlayerId>,
 ) -> Vec<(PlayerId, PlayerId)> {
     let mut pairs = Vec::new();
-    for friend in sessions.online_players() {
+    for friend in sessions.friends_watching_players() {
         let owners = graph
             .friends(friend)
             .filter(|owner| changed.contains(owner));
@@ -223,6 +294,9 @@ mod tests {
                 if rng.random_bool(0.3) {
                     sessions.connect(SessionId(id));
                     sessions.bind(SessionId(id), PlayerId(id));
+                    if rng.random_bool(0.7) {
+                        sessions.watch_friends(SessionId(id));
+                    }
                 }
             }
             let changed: HashSet<PlayerId> = (1..=players)
@@ -230,12 +304,12 @@ mod tests {
                 .map(PlayerId)
                 .collect();
             let mut from_owners = audience_from_owners(&graph, &sessions, &changed);
-            let from_online = audience_from_online(&graph, &sessions, &changed);
+            let from_watchers = audience_from_watchers(&graph, &sessions, &changed);
             from_owners.sort_unstable();
-            assert_eq!(from_owners, from_online);
-            assert!(from_online.iter().all(|&(owner, friend)| {
+            assert_eq!(from_owners, from_watchers);
+            assert!(from_watchers.iter().all(|&(owner, friend)| {
                 changed.contains(&owner)
-                    && sessions.is_online(friend)
+                    && sessions.watches_friends(friend)
                     && graph.are_friends(owner, friend)
             }));
             let grouped = audience(&graph, &sessions, &changed);

@@ -59,6 +59,7 @@ pub fn ripen_due_balls(world: &mut World) {
     let mut dirty = world.resource_mut::<Dirty>();
     for owners_balls in ripe.chunk_by(|a, b| a.0 == b.0) {
         let owner = owners_balls[0].0;
+        dirty.forests_changed.insert(owner);
         if owners_balls.iter().any(|&(_, stealable, _)| stealable) {
             dirty.stealable_changed.insert(owner);
         }
@@ -66,7 +67,7 @@ pub fn ripen_due_balls(world: &mut World) {
             .iter()
             .map(|(_, _, ball)| ball.clone())
             .collect();
-        events.push((owner, Event::BallRipe { balls }));
+        events.push((owner.into(), Event::BallRipe { balls }));
     }
     world.resource_mut::<Outbox>().events.extend(events);
 }

@@ -11,12 +11,14 @@ use canopy_server::config::Config;
 use canopy_server::game::components::{ActionLog, Certificates, OwnedBalls, SocialLog, Wallet};
 use canopy_server::game::resources::{Directory, Teams};
 use canopy_server::game::rules;
-use canopy_server::game::{AdminOp, ClockMode, Command, Game, Op, Origin, Reply, SessionId};
+use canopy_server::game::{
+    AdminOp, ClockMode, Command, Game, Op, Origin, Recipient, Reply, SessionId,
+};
 use canopy_server::store::{Account, Ball, Flow, LedgerTotals, MemoryStore, Store};
 use canopy_shared::admin::{ClockTime, GrantProps, PartnerAction};
 use canopy_shared::frame::{ReplyFrame, ServerFrame, decode_server_frame};
 use canopy_shared::model::BoardPeriod;
-use canopy_shared::model::PropKind;
+use canopy_shared::model::{PropKind, WatchTarget};
 use canopy_shared::reply::{
     BallsResult, CollectAllResult, Empty, FeedResult, FriendsResult, GramsEnergyResult,
     HelpCollectResult, LeaderboardResult, LoginResult, MeResult, PlantResult, PropsResult,
@@ -54,7 +56,7 @@ pub struct Player {
 #[derive(Debug, Default)]
 pub struct Tick {
     pub replies: HashMap<u64, ReplyFrame>,
-    pub events: Vec<(PlayerId, Event)>,
+    pub events: Vec<(Recipient, Event)>,
     pub store_error: Option<String>,
 }
 
@@ -75,11 +77,20 @@ impl Tick {
             .code
     }
 
-    /// Events sent to `player` this tick.
+    /// Events sent to `player` (to each of their sessions) this tick.
     pub fn events_for(&self, player: PlayerId) -> Vec<&Event> {
         self.events
             .iter()
-            .filter(|(to, _)| *to == player)
+            .filter(|(to, _)| *to == Recipient::Player(player))
+            .map(|(_, event)| event)
+            .collect()
+    }
+
+    /// Events sent to one watching session this tick (not the player's own events).
+    pub fn events_to(&self, session: SessionId) -> Vec<&Event> {
+        self.events
+            .iter()
+            .filter(|(to, _)| *to == Recipient::Session(session))
             .map(|(_, event)| event)
             .collect()
     }
@@ -458,6 +469,31 @@ impl Sim {
         tick.result::<Empty>(accepted)
             .unwrap_or_else(|e| panic!("{} accepts {}: {e}", b.id, a.id));
         tick
+    }
+
+    /// `watch` from `me`'s session: the friends list, or `forest`'s forest.
+    pub fn watch(&mut self, me: &Player, forest: Option<PlayerId>) -> Result<Empty, ErrorBody> {
+        let what = match forest {
+            Some(_) => WatchTarget::Forest,
+            None => WatchTarget::Friends,
+        };
+        self.call(
+            me.session,
+            Request::Watch {
+                what,
+                friend_id: forest,
+            },
+        )
+    }
+
+    /// `unwatch` from `me`'s session.
+    pub fn unwatch(
+        &mut self,
+        me: &Player,
+        what: WatchTarget,
+        friend_id: Option<PlayerId>,
+    ) -> Result<Empty, ErrorBody> {
+        self.call(me.session, Request::Unwatch { what, friend_id })
     }
 
     pub fn friends(&mut self, me: &Player) -> FriendsResult {
