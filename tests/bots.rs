@@ -209,3 +209,74 @@ fn open_loop_keeps_the_asked_rate() -> Result<()> {
     assert_eq!(report["violation_count"], 0, "{pretty}");
     Ok(())
 }
+
+#[test]
+fn bots_play_a_generated_world_and_most_writes_succeed() -> Result<()> {
+    // A world written by `canopy-server generate` (ripe balls, generated friendships):
+    // the bots log in as a sample of its players instead of registering, learn their
+    // friends and balls through the protocol, and play the mix in the steady style.
+    let dir = tempfile::tempdir()?;
+    let data = dir.path().join("data");
+    let generated = Command::new(bin_dir().join("canopy-server"))
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["generate", "--players", "200", "--balls-per-player", "100"])
+        .args(["--ripen", "now", "--time", &support::START.to_string()])
+        .output()
+        .context("running canopy-server generate")?;
+    assert!(
+        generated.status.success(),
+        "generate failed: {}",
+        String::from_utf8_lossy(&generated.stderr)
+    );
+    let server = Server::start(&data, &["--clock", "manual"])?;
+    let path = dir.path().join("report.json");
+    let (code, report, output) = bots(
+        &server,
+        &path,
+        &[
+            "--generated-world",
+            "200",
+            "--players",
+            "50",
+            "--duration",
+            "5s",
+            "--seed",
+            "11",
+        ],
+    )?;
+    let pretty = serde_json::to_string_pretty(&report)?;
+    assert_eq!(code, 0, "a clean run exits 0:\n{output}\n{pretty}");
+    assert_eq!(report["config"]["generated_world"], 200, "{pretty}");
+    assert_eq!(report["setup"]["players"], 50, "{pretty}");
+    assert_eq!(report["setup"]["clock"], "manual", "{pretty}");
+    assert!(
+        report["setup"]["friendships"].as_u64() > Some(0),
+        "the generated friendships were learned: {pretty}"
+    );
+    assert_eq!(
+        report["setup"]["ripe_balls"], 5_000,
+        "100 ripe balls for each of 50 bots: {pretty}"
+    );
+
+    // Nothing broken, and the world kept giving: most writes moved energy. The bound
+    // is wide so it holds on a loaded machine; a drained world is far below it.
+    assert_eq!(report["violation_count"], 0, "{pretty}");
+    assert_eq!(
+        report["unexpected_errors"],
+        Value::Object(Default::default()),
+        "{pretty}"
+    );
+    let writes = &report["writes"];
+    let attempted = writes["attempted"].as_u64().context("writes.attempted")?;
+    let succeeded = writes["succeeded"].as_u64().context("writes.succeeded")?;
+    assert!(attempted >= 20, "{pretty}");
+    assert!(
+        succeeded * 2 >= attempted,
+        "at least half the writes succeeded: {pretty}"
+    );
+    assert!(ok_count(&report, "collect") >= 1, "{pretty}");
+    assert!(ok_count(&report, "steal") >= 1, "{pretty}");
+    assert!(output.contains("writes: "), "{output}");
+    Ok(())
+}

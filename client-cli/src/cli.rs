@@ -153,6 +153,12 @@ pub struct BotsArgs {
     /// No progress bar and no setup lines on stderr
     #[arg(long)]
     pub quiet: bool,
+    /// Play a world written by `canopy-server generate --players N` instead of setting
+    /// one up: the bots log in as --players of its players (a seeded sample; player I
+    /// with the token gen-I), learn their friends and balls through the protocol, and
+    /// play in the steady-state style (writes that can succeed)
+    #[arg(long, value_name = "N", conflicts_with = "friends_per_player")]
+    pub generated_world: Option<u64>,
 }
 
 /// Other kinds of load `canopy bots` runs instead of the game mix.

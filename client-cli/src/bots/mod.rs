@@ -2,8 +2,10 @@
 //! players through the public protocol and the ops HTTP (`setup`), runs one bot per
 //! player doing a mix of actions (`runner`, `plan`, `mix`), judges every reply against
 //! what the bot knew (`knowledge`, `checks`), and reports throughput, latency, errors,
-//! events and violations (`stats`, `report`). `canopy bots idle` instead opens many
-//! connections and holds them idle (`idle`).
+//! events, violations and the share of writes that succeeded (`stats`, `report`,
+//! `writes`). With `--generated-world` the bots play a world `canopy-server generate`
+//! wrote instead of setting one up, in the steady-state style (`plan::Style`).
+//! `canopy bots idle` instead opens many connections and holds them idle (`idle`).
 
 mod checks;
 mod graph;
@@ -18,6 +20,7 @@ mod runner;
 mod setup;
 mod stats;
 mod wire;
+mod writes;
 
 pub use mix::{Mix, parse_mix};
 
@@ -69,6 +72,7 @@ pub fn run(args: &BotsArgs, global: &GlobalArgs) -> Result<u8, CliError> {
         seed,
         server: settings.server_url.clone(),
         ops: crate::admin::normalize_ops_url(&global.ops)?,
+        generated_world: args.generated_world,
     };
     let options = setup::SetupOptions {
         players: args.players,
@@ -77,12 +81,18 @@ pub fn run(args: &BotsArgs, global: &GlobalArgs) -> Result<u8, CliError> {
         utc_offset: global.utc_offset,
         bot_max_rate: args.bot_max_rate,
         seed,
+        generated_world: args.generated_world,
     };
     let run_options = runner::RunOptions {
         duration: Duration::from_millis(args.duration_ms),
         mix: args.mix,
         rate: args.rate,
         seed,
+        style: if args.generated_world.is_some() {
+            plan::Style::Steady
+        } else {
+            plan::Style::Mixed
+        },
     };
     let progress = Progress::new(args.quiet);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -145,6 +155,14 @@ fn validate(args: &BotsArgs) -> Result<(), CliError> {
     let usage = |message: String| Err(CliError::Usage(message));
     if args.players == 0 {
         return usage("--players must be at least 1".into());
+    }
+    if let Some(world) = args.generated_world
+        && args.players as u64 > world
+    {
+        return usage(format!(
+            "--players {} is more than the {world} players of --generated-world",
+            args.players
+        ));
     }
     if args.friends_per_player > MAX_FRIENDS {
         return usage(format!(

@@ -115,17 +115,43 @@ pub const OPS: [&str; 9] = [
     "feed",
 ];
 
+/// How a bot turns an action into a request.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Style {
+    /// The action as drawn: half the collects are `collect_all`, and a water or steal
+    /// goes out even when the daily limit or the balance must refuse it.
+    #[default]
+    Mixed,
+    /// Steady state: writes that can succeed, so a long run keeps moving energy. A
+    /// collect takes one known ripe ball (`collect_all` only when it knows none, so one
+    /// call does not empty a large forest); a water with every friend watered out or a
+    /// balance below the gift, and a steal past the daily cap, become a collect. Probes
+    /// stay.
+    Steady,
+}
+
 /// The request for an action drawn from the mix.
 pub fn plan(
     action: Action,
+    style: Style,
     know: &Knowledge,
     clock: &GameClock,
     rng: &mut impl rand::Rng,
 ) -> Planned {
     match action {
-        Action::Collect => plan_collect(know, clock, rng),
+        Action::Collect => plan_collect(style, know, clock, rng),
+        Action::Steal
+            if style == Style::Steady
+                && know.day.is_some()
+                && know.stolen_today >= crate::bots::checks::STEAL_DAILY_CAP_GRAMS =>
+        {
+            plan_collect(style, know, clock, rng)
+        }
         Action::Steal => plan_steal(know, rng),
-        Action::Water => plan_water(know, rng),
+        Action::Water => match plan_water(know, style, rng) {
+            Some(planned) => planned,
+            None => plan_collect(style, know, clock, rng),
+        },
         Action::Read => *[
             Planned::Me,
             Planned::Friends,
@@ -137,7 +163,12 @@ pub fn plan(
     }
 }
 
-fn plan_collect(know: &Knowledge, clock: &GameClock, rng: &mut impl rand::Rng) -> Planned {
+fn plan_collect(
+    style: Style,
+    know: &Knowledge,
+    clock: &GameClock,
+    rng: &mut impl rand::Rng,
+) -> Planned {
     if rng.random_ratio(1, PROBE_ONE_IN)
         && let Some(ball) = know.ended.pick(rng.random::<u32>() as usize)
     {
@@ -145,7 +176,7 @@ fn plan_collect(know: &Knowledge, clock: &GameClock, rng: &mut impl rand::Rng) -
     }
     let ripe: Vec<_> = know.ripe_balls(clock).collect();
     match ripe.choose(rng) {
-        Some((ball, known)) if rng.random_bool(0.5) => Planned::Collect {
+        Some((ball, known)) if style == Style::Steady || rng.random_bool(0.5) => Planned::Collect {
             ball: *ball,
             known: Some(*known),
         },
@@ -188,7 +219,8 @@ fn plan_steal(know: &Knowledge, rng: &mut impl rand::Rng) -> Planned {
     }
 }
 
-fn plan_water(know: &Knowledge, rng: &mut impl rand::Rng) -> Planned {
+/// A water; `None` in steady style when it could only be refused.
+fn plan_water(know: &Knowledge, style: Style, rng: &mut impl rand::Rng) -> Option<Planned> {
     let limit = crate::bots::checks::WATER_PER_FRIEND_PER_DAY;
     let open: Vec<PlayerId> = know
         .friends
@@ -196,13 +228,20 @@ fn plan_water(know: &Knowledge, rng: &mut impl rand::Rng) -> Planned {
         .copied()
         .filter(|friend| know.watered_today.get(friend).copied().unwrap_or(0) < limit)
         .collect();
-    match open.choose(rng).or_else(|| know.friends.choose(rng)) {
-        Some(friend) => Planned::Water {
-            friend: *friend,
-            grams: WATER_GRAMS,
-        },
-        None => Planned::Me,
+    if style == Style::Steady
+        && (open.is_empty() || know.energy.is_some_and(|energy| energy < WATER_GRAMS))
+    {
+        return None;
     }
+    Some(
+        match open.choose(rng).or_else(|| know.friends.choose(rng)) {
+            Some(friend) => Planned::Water {
+                friend: *friend,
+                grams: WATER_GRAMS,
+            },
+            None => Planned::Me,
+        },
+    )
 }
 
 /// The request that finishes a steal action: after `friend_balls`, a steal of a ball of
@@ -247,7 +286,7 @@ mod tests {
         let mut rng = SmallRng::seed_from_u64(3);
         let mut know = Knowledge::new(PlayerId(1), vec![PlayerId(2)]);
         let planned = (0..50)
-            .map(|_| plan(Action::Steal, &know, &clock(), &mut rng))
+            .map(|_| plan(Action::Steal, Style::Mixed, &know, &clock(), &mut rng))
             .find(|planned| !matches!(planned, Planned::Steal { seen: None, .. }));
         assert_eq!(
             planned,
@@ -300,7 +339,7 @@ mod tests {
         know.watered_today.insert(PlayerId(2), 3);
         for _ in 0..20 {
             assert_eq!(
-                plan(Action::Water, &know, &clock(), &mut rng),
+                plan(Action::Water, Style::Mixed, &know, &clock(), &mut rng),
                 Planned::Water {
                     friend: PlayerId(3),
                     grams: WATER_GRAMS
@@ -313,8 +352,14 @@ mod tests {
     fn a_bot_without_friends_reads_instead() {
         let mut rng = SmallRng::seed_from_u64(5);
         let know = Knowledge::new(PlayerId(1), Vec::new());
-        assert_eq!(plan(Action::Water, &know, &clock(), &mut rng), Planned::Me);
-        assert_eq!(plan(Action::Steal, &know, &clock(), &mut rng), Planned::Me);
+        assert_eq!(
+            plan(Action::Water, Style::Mixed, &know, &clock(), &mut rng),
+            Planned::Me
+        );
+        assert_eq!(
+            plan(Action::Steal, Style::Mixed, &know, &clock(), &mut rng),
+            Planned::Me
+        );
     }
 
     #[test]

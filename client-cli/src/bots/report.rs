@@ -5,6 +5,7 @@
 use crate::bots::mix::{Action, Mix};
 use crate::bots::plan::OPS;
 use crate::bots::stats::{OpTally, Tally};
+use crate::bots::writes::{WRITE_OPS, WriteCount, WriteTally};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -32,6 +33,10 @@ pub struct ConfigReport {
     pub server: String,
     /// The ops HTTP.
     pub ops: String,
+    /// With `--generated-world N`: the bots logged in as players of a generated world of
+    /// `N` players instead of registering their own.
+    #[serde(default)]
+    pub generated_world: Option<u64>,
 }
 
 /// What setup built.
@@ -62,7 +67,7 @@ pub struct SetupReport {
 }
 
 /// One op's numbers; latencies are in milliseconds, 0 when the op never ran.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct OpReport {
     /// Replies.
     pub count: u64,
@@ -106,6 +111,96 @@ impl OpReport {
     }
 }
 
+/// Writes of one op (see `writes.rs` for what counts).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct WriteOpReport {
+    /// Writes sent, probes not included.
+    pub attempted: u64,
+    /// Writes that moved energy.
+    pub succeeded: u64,
+    /// `succeeded / attempted`, `null` when nothing was attempted.
+    pub share: Option<f64>,
+}
+
+impl WriteOpReport {
+    fn from_count(count: WriteCount) -> Self {
+        Self {
+            attempted: count.attempted,
+            succeeded: count.succeeded,
+            share: count.share().map(round4),
+        }
+    }
+}
+
+/// The writes of the run: whether it kept doing real work.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct WritesReport {
+    /// Writes sent (`collect`, `collect_all`, `steal`, `water`), probes not included.
+    pub attempted: u64,
+    /// Writes that moved energy: an `ok` collect, steal or water, a `collect_all` that
+    /// picked a ball.
+    pub succeeded: u64,
+    /// `succeeded / attempted`, `null` when nothing was attempted.
+    pub share: Option<f64>,
+    /// `succeeded / duration_s`: successful durable writes a second.
+    pub succeeded_per_s: f64,
+    /// Requests sent to be refused (not in the share).
+    pub probes: u64,
+    /// By op, every write op.
+    pub per_op: BTreeMap<String, WriteOpReport>,
+}
+
+impl WritesReport {
+    fn new(tally: &WriteTally, duration_s: f64) -> Self {
+        let total = tally.total();
+        Self {
+            attempted: total.attempted,
+            succeeded: total.succeeded,
+            share: total.share().map(round4),
+            succeeded_per_s: if duration_s > 0.0 {
+                round3(total.succeeded as f64 / duration_s)
+            } else {
+                0.0
+            },
+            probes: tally.probes,
+            per_op: tally
+                .per_op
+                .iter()
+                .map(|(op, count)| ((*op).to_owned(), WriteOpReport::from_count(*count)))
+                .collect(),
+        }
+    }
+
+    /// The report's one line.
+    fn to_text(&self) -> String {
+        let percent = |share: Option<f64>| match share {
+            Some(share) => format!("{:.1} %", share * 100.0),
+            None => "none sent".to_owned(),
+        };
+        let ops: Vec<String> = WRITE_OPS
+            .iter()
+            .filter_map(|op| {
+                let r = self.per_op.get(*op)?;
+                Some(format!(
+                    "{op} {}/{} ({})",
+                    r.succeeded,
+                    r.attempted,
+                    percent(r.share)
+                ))
+            })
+            .collect();
+        format!(
+            "writes: {} of {} succeeded ({}), {:.1}/s; {}; {} probes not counted",
+            self.succeeded,
+            self.attempted,
+            percent(self.share),
+            self.succeeded_per_s,
+            ops.join(", "),
+            self.probes
+        )
+    }
+}
+
 /// One violation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ViolationReport {
@@ -132,9 +227,15 @@ pub struct Report {
     pub ops: u64,
     /// `ops / duration_s`.
     pub ops_per_s: f64,
+    /// Every op together: replies, error replies and latency percentiles.
+    #[serde(default)]
+    pub overall: OpReport,
     /// By op: `collect`, `collect_all`, `steal`, `friend_balls`, `water`, `me`,
     /// `friends`, `leaderboard`, `feed` (always all of them).
     pub per_op: BTreeMap<String, OpReport>,
+    /// Writes sent and those that succeeded, in total and by op.
+    #[serde(default)]
+    pub writes: WritesReport,
     /// Error replies by code, expected or not.
     pub errors: BTreeMap<String, u64>,
     /// Error replies that are rule refusals (`NOT_RIPE`, `GONE`, `ALREADY_STOLEN`,
@@ -179,11 +280,13 @@ impl Report {
             } else {
                 0.0
             },
+            overall: OpReport::from_tally(&overall(tally)),
             per_op: tally
                 .per_op
                 .iter()
                 .map(|(op, tally)| ((*op).to_owned(), OpReport::from_tally(tally)))
                 .collect(),
+            writes: WritesReport::new(&tally.writes, duration_s),
             errors: owned(&tally.errors),
             expected_errors: tally.expected,
             unexpected_errors: owned(&tally.unexpected),
@@ -225,11 +328,16 @@ impl Report {
             Some(rate) => format!("open loop at {rate} req/s"),
             None => "closed loop".to_owned(),
         };
+        let players = match c.generated_world {
+            Some(world) => format!("{} players of a generated world of {world}", c.players),
+            None => format!(
+                "{} players, {} friends each",
+                c.players, c.friends_per_player
+            ),
+        };
         let _ = writeln!(
             out,
-            "canopy bots: {} players, {} friends each, mix {}, {mode}, seed {}",
-            c.players,
-            c.friends_per_player,
+            "canopy bots: {players}, mix {}, {mode}, seed {}",
             mix_text(&c.mix),
             c.seed
         );
@@ -270,7 +378,14 @@ impl Report {
                 r.count, r.errors, r.p50_ms, r.p90_ms, r.p99_ms, r.p999_ms, r.max_ms
             );
         }
+        let r = &self.overall;
+        let _ = writeln!(
+            out,
+            "{:<13}{:>9}{:>9}{:>10.2}{:>10.2}{:>10.2}{:>10.2}{:>10.2}",
+            "all", r.count, r.errors, r.p50_ms, r.p90_ms, r.p99_ms, r.p999_ms, r.max_ms
+        );
         let _ = writeln!(out);
+        let _ = writeln!(out, "{}", self.writes.to_text());
         let _ = writeln!(
             out,
             "errors: {} ({} expected rule refusals)",
@@ -311,6 +426,18 @@ impl Report {
     }
 }
 
+/// Every op's numbers merged into one.
+fn overall(tally: &Tally) -> OpTally {
+    let mut all = OpTally::new();
+    for op in tally.per_op.values() {
+        all.count += op.count;
+        all.errors += op.errors;
+        // Same bounds and precision: adding cannot fail.
+        let _ = all.latency.add(&op.latency);
+    }
+    all
+}
+
 /// The mix as the report's map.
 pub fn mix_map(mix: &Mix) -> BTreeMap<String, u32> {
     Action::ALL
@@ -346,11 +473,16 @@ fn round3(value: f64) -> f64 {
     (value * 1_000.0).round() / 1_000.0
 }
 
+fn round4(value: f64) -> f64 {
+    (value * 10_000.0).round() / 10_000.0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::bots::checks::{ErrorClass, Judgement};
     use crate::bots::stats::Recorder;
+    use crate::bots::writes::WriteOutcome;
     use canopy_shared::{ErrorCode, PlayerId};
     use serde_json::Value;
     use std::time::Duration;
@@ -383,6 +515,7 @@ mod tests {
             seed: 7,
             server: "ws://127.0.0.1:7878/ws".into(),
             ops: "http://127.0.0.1:7879".into(),
+            generated_world: None,
         };
         let setup = SetupReport {
             seconds: 1.25,
@@ -397,6 +530,9 @@ mod tests {
             game_time: 1_795_647_600_000,
             ripe_balls: 100,
         };
+        recorder.write("steal", WriteOutcome::Write { succeeded: true });
+        recorder.write("water", WriteOutcome::Write { succeeded: false });
+        recorder.write("collect", WriteOutcome::Probe);
         Report::new(config, setup, 2.0, &recorder.take(), Vec::new())
     }
 
@@ -410,7 +546,9 @@ mod tests {
             "duration_s",
             "ops",
             "ops_per_s",
+            "overall",
             "per_op",
+            "writes",
             "errors",
             "expected_errors",
             "unexpected_errors",
@@ -437,6 +575,9 @@ mod tests {
         }
         assert_eq!(value["ops"], 2);
         assert_eq!(value["ops_per_s"], 1.0);
+        assert_eq!(value["overall"]["count"], 2);
+        assert_eq!(value["overall"]["errors"], 1);
+        assert!((value["overall"]["max_ms"].as_f64().unwrap_or(0.0) - 4.0).abs() < 0.01);
         assert_eq!(value["config"]["mix"]["steal"], 30);
         let steal = &value["per_op"]["steal"];
         for key in [
@@ -453,6 +594,15 @@ mod tests {
         assert_eq!(value["errors"]["LIMIT_REACHED"], 1);
         assert_eq!(value["expected_errors"], 1);
         assert_eq!(value["violation_count"], 0);
+        let writes = &value["writes"];
+        assert_eq!(writes["attempted"], 2);
+        assert_eq!(writes["succeeded"], 1);
+        assert_eq!(writes["share"], 0.5);
+        assert_eq!(writes["succeeded_per_s"], 0.5);
+        assert_eq!(writes["probes"], 1);
+        assert_eq!(writes["per_op"]["steal"]["share"], 1.0);
+        assert_eq!(writes["per_op"]["collect_all"]["attempted"], 0);
+        assert_eq!(writes["per_op"]["collect_all"]["share"], Value::Null);
         let back: Report = serde_json::from_value(value)?;
         assert_eq!(back, report, "the JSON reads back into the same report");
         assert!(report.is_clean());
@@ -468,6 +618,12 @@ mod tests {
         assert!(text.contains("1.0 ops/s"), "{text}");
         assert!(text.contains("LIMIT_REACHED 1"), "{text}");
         assert!(text.contains("violations: 0"), "{text}");
+        assert!(
+            text.contains("writes: 1 of 2 succeeded (50.0 %), 0.5/s; collect 0/0 (none sent)"),
+            "{text}"
+        );
+        assert!(text.contains("steal 1/1 (100.0 %)"), "{text}");
+        assert!(text.contains("1 probes not counted"), "{text}");
         assert!(text.contains("manual clock moved 31 h"), "{text}");
     }
 }

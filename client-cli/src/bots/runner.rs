@@ -5,11 +5,12 @@ use crate::bots::checks::judge;
 use crate::bots::knowledge::GameClock;
 use crate::bots::mix::Mix;
 use crate::bots::pace::Schedule;
-use crate::bots::plan::{Planned, follow_up, plan};
+use crate::bots::plan::{Planned, Style, follow_up, plan};
 use crate::bots::progress::Progress;
 use crate::bots::setup::Seat;
 use crate::bots::stats::{EventCounts, Recorder, Tally};
 use crate::bots::wire::{Pushed, Wire, WireError};
+use crate::bots::writes::{intent, judge_write};
 use futures_util::StreamExt;
 use futures_util::stream;
 use rand::rngs::SmallRng;
@@ -30,6 +31,8 @@ pub struct RunOptions {
     pub rate: Option<f64>,
     /// Seeds each bot's choices.
     pub seed: u64,
+    /// How bots turn actions into requests.
+    pub style: Style,
 }
 
 /// Runs every bot until the deadline; returns how long it took (until the last reply
@@ -60,6 +63,7 @@ pub async fn run(
             seat,
             clock: clock.clone(),
             mix: options.mix,
+            style: options.style,
             schedule,
             deadline,
             recorder: recorder.clone(),
@@ -87,6 +91,7 @@ struct Bot {
     seat: Seat,
     clock: GameClock,
     mix: Mix,
+    style: Style,
     schedule: Schedule,
     deadline: Instant,
     recorder: Arc<Recorder>,
@@ -134,7 +139,13 @@ impl Bot {
                 Some(planned) => planned,
                 None => {
                     let action = self.mix.pick(&mut self.rng);
-                    plan(action, &self.seat.know, &self.clock, &mut self.rng)
+                    plan(
+                        action,
+                        self.style,
+                        &self.seat.know,
+                        &self.clock,
+                        &mut self.rng,
+                    )
                 }
             };
             next = self.send(&planned, due).await?;
@@ -167,6 +178,7 @@ impl Bot {
             Ok(outcome) => {
                 let judgement = judge(know, &self.clock, planned, &outcome);
                 self.recorder.reply(op, *player, latency, judgement);
+                self.recorder.write(op, judge_write(planned, &outcome));
                 know.apply_reply(planned, &outcome, &self.clock);
                 Ok(if outcome.is_ok() {
                     follow_up(planned, know, &mut self.rng)
@@ -176,6 +188,7 @@ impl Bot {
             }
             Err(err) => {
                 self.recorder.transport_error(op, *player, &err.to_string());
+                self.recorder.write(op, intent(planned));
                 // It may or may not have happened: stop trusting what we know.
                 know.uncertain = true;
                 know.energy = None;

@@ -1,6 +1,8 @@
 //! Setting up a bot world through the public protocol and the ops HTTP, the way any
 //! client could: register the players, befriend them in a random graph, credit green
-//! actions through the partner channel, and ripen the balls on a manual clock.
+//! actions through the partner channel, and ripen the balls on a manual clock. Or, with
+//! `--generated-world`, log in as players of a world `canopy-server generate` wrote and
+//! learn their friends and balls.
 
 use crate::admin::OpsClient;
 use crate::bots::graph::{Edge, friend_graph};
@@ -14,7 +16,9 @@ use crate::connection::ReplyOutcome;
 use crate::error::CliError;
 use crate::time_text::local_date;
 use canopy_shared::admin::{ClockAdvance, ClockTime, PartnerAction};
-use canopy_shared::reply::{HelloResult, PingResult, RecordActionResult, RegisterResult};
+use canopy_shared::reply::{
+    FriendsResult, HelloResult, LoginResult, PingResult, RecordActionResult, RegisterResult,
+};
 use canopy_shared::{ErrorCode, Millis, PROTOCOL_VERSION, PlayerId, Request};
 use futures_util::StreamExt;
 use futures_util::stream;
@@ -52,8 +56,11 @@ pub struct SetupOptions {
     pub utc_offset: i32,
     /// Each bot's client-side request rate cap (0: none).
     pub bot_max_rate: f64,
-    /// The seed of the friend graph.
+    /// The seed of the friend graph (or of the generated players picked).
     pub seed: u64,
+    /// Log in as players of a generated world of this many players instead of
+    /// registering and befriending.
+    pub generated_world: Option<u64>,
 }
 
 /// One bot's seat: its connection, its pace and what it knows.
@@ -105,6 +112,9 @@ pub async fn build(
     ops: Arc<OpsClient>,
     progress: &Progress,
 ) -> Result<World, CliError> {
+    if let Some(world) = options.generated_world {
+        return build_generated(options, world, ops, progress).await;
+    }
     let started = Instant::now();
     let mut notes = Vec::new();
     let access = probe_ops(ops.clone()).await;
@@ -194,6 +204,199 @@ pub async fn build(
         report,
         notes,
     })
+}
+
+/// Builds the world from a generated one: logs each bot in as one of its players (a
+/// seeded sample of `1..=world`, token `gen-<id>`), asks `friends` and `me` to learn its
+/// friends, balance and balls, and reads the clock. Nothing is written: the balls are
+/// the ones `canopy-server generate` made (with `--ripen now` they are ripe at once).
+async fn build_generated(
+    options: &SetupOptions,
+    world: u64,
+    ops: Arc<OpsClient>,
+    progress: &Progress,
+) -> Result<World, CliError> {
+    let started = Instant::now();
+    let mut notes = Vec::new();
+    let access = probe_ops(ops).await;
+    let mut rng = SmallRng::seed_from_u64(options.seed);
+    let players = generated_players(world, options.players, &mut rng);
+    let mut seats = login_all(options, &players, progress).await?;
+    let friendships = learn_friends(&mut seats, progress).await?;
+    let now = ping(&mut seats[0]).await?;
+    let clock = match access {
+        OpsAccess::Manual => GameClock::manual(now, options.utc_offset),
+        OpsAccess::Wall => {
+            notes.push(
+                "the server runs a wall clock: a ball counts as surely ripe a minute after                  its ripening time, so generate the world at least a minute before the run                  (or run the server with --clock manual)"
+                    .to_owned(),
+            );
+            GameClock::wall(now, options.utc_offset)
+        }
+        OpsAccess::Unusable(why) => {
+            notes.push(format!(
+                "the ops HTTP could not be used ({why}): the clock's kind is unknown, so the                  bots count no ball as surely ripe and skip the time-based checks"
+            ));
+            GameClock::unknown(now, options.utc_offset)
+        }
+    };
+    let ripe_balls = learn_all(&mut seats, &clock).await;
+    let count = seats.len();
+    let degrees: usize = seats.iter().map(|seat| seat.know.friends.len()).sum();
+    let grams: u64 = seats
+        .iter()
+        .flat_map(|seat| seat.know.balls.values())
+        .map(|ball| ball.amount)
+        .sum();
+    progress.say(&format!(
+        "setup: {count} bots hold {ripe_balls} ripe balls ({grams} g) and {degrees} friend links"
+    ));
+    let report = SetupReport {
+        seconds: (started.elapsed().as_secs_f64() * 1_000.0).round() / 1_000.0,
+        players: count,
+        friendships,
+        mean_friends: if count == 0 {
+            0.0
+        } else {
+            (degrees as f64 / count as f64 * 100.0).round() / 100.0
+        },
+        partner_actions: 0,
+        walks: 0,
+        grams_per_player: if count == 0 { 0 } else { grams / count as u64 },
+        clock: clock.kind_name().to_owned(),
+        clock_advanced_ms: None,
+        game_time: clock.now(),
+        ripe_balls,
+    };
+    Ok(World {
+        seats,
+        clock,
+        report,
+        notes,
+    })
+}
+
+/// `count` distinct players of `1..=world`, a seeded sample in ascending order.
+fn generated_players(world: u64, count: usize, rng: &mut impl rand::Rng) -> Vec<PlayerId> {
+    let world = usize::try_from(world).unwrap_or(usize::MAX);
+    let mut picked: Vec<PlayerId> = rand::seq::index::sample(rng, world, count.min(world))
+        .into_iter()
+        .map(|index| PlayerId(index as u64 + 1))
+        .collect();
+    picked.sort_unstable();
+    picked
+}
+
+/// Opens one connection per generated player and logs it in, a bounded number at a time.
+async fn login_all(
+    options: &SetupOptions,
+    players: &[PlayerId],
+    progress: &Progress,
+) -> Result<Vec<Seat>, CliError> {
+    let bar = progress.phase("login", players.len() as u64);
+    let started = Instant::now();
+    let results: Vec<(PlayerId, Result<Seat, String>)> = stream::iter(players.iter().copied())
+        .map(|player| {
+            let bar = bar.clone();
+            async move {
+                let seat = login_one(options, player).await;
+                bar.inc(1);
+                (player, seat)
+            }
+        })
+        .buffered(CONNECT_CONCURRENCY)
+        .collect()
+        .await;
+    let mut seats = Vec::with_capacity(results.len());
+    for (player, seat) in results {
+        seats.push(seat.map_err(|why| {
+            CliError::Connection(format!(
+                "setup could not log in as generated player {player} (token {}) at {}: {why}",
+                generated_token(player),
+                options.server_url
+            ))
+        })?);
+    }
+    progress.done(
+        &bar,
+        &format!(
+            "setup: logged in as {} generated players in {:.1} s",
+            seats.len(),
+            started.elapsed().as_secs_f64()
+        ),
+    );
+    Ok(seats)
+}
+
+/// The login token `canopy-server generate` gives player `id`.
+fn generated_token(player: PlayerId) -> String {
+    format!("gen-{}", player.0)
+}
+
+async fn login_one(options: &SetupOptions, player: PlayerId) -> Result<Seat, String> {
+    let mut wire = Wire::connect(&options.server_url).await?;
+    let mut limiter = TokenBucket::new(
+        options.bot_max_rate,
+        crate::bots::BOT_BURST,
+        tokio::time::Instant::now(),
+    );
+    limiter.take().await;
+    let request = Request::Login {
+        token: generated_token(player),
+    };
+    let outcome = wire
+        .call(&request, |_| {})
+        .await
+        .map_err(|err| err.to_string())?;
+    let fields = outcome.map_err(|err| err.to_string())?;
+    let logged_in: LoginResult = crate::bots::knowledge::typed(&fields)
+        .ok_or_else(|| "the login reply has no player_id".to_owned())?;
+    if logged_in.player_id != player {
+        return Err(format!(
+            "the token logged in as player {}: is this the generated world?",
+            logged_in.player_id
+        ));
+    }
+    Ok(Seat {
+        player,
+        wire,
+        limiter,
+        know: Knowledge::new(player, Vec::new()),
+    })
+}
+
+/// Every bot asks `friends` and starts knowing them. Returns the friendships the bots
+/// are part of (a pair of bots counted once).
+async fn learn_friends(seats: &mut [Seat], progress: &Progress) -> Result<usize, CliError> {
+    let bar = progress.phase("friends", seats.len() as u64);
+    let learned: Vec<Result<(), CliError>> = stream::iter(seats.iter_mut())
+        .map(|seat| {
+            let bar = bar.clone();
+            async move {
+                let result: Result<FriendsResult, CliError> =
+                    setup_call(seat, &Request::Friends {}).await;
+                bar.inc(1);
+                let friends: Vec<PlayerId> = result?
+                    .friends
+                    .iter()
+                    .map(|friend| friend.player_id)
+                    .collect();
+                seat.know = Knowledge::new(seat.player, friends);
+                Ok(())
+            }
+        })
+        .buffer_unordered(CONNECT_CONCURRENCY)
+        .collect()
+        .await;
+    bar.finish_and_clear();
+    learned.into_iter().collect::<Result<(), CliError>>()?;
+    let mut pairs = std::collections::HashSet::new();
+    for seat in seats.iter() {
+        for friend in &seat.know.friends {
+            pairs.insert((seat.player.min(*friend), seat.player.max(*friend)));
+        }
+    }
+    Ok(pairs.len())
 }
 
 /// Asks the ops HTTP to move the clock by 0 ms: 200 on a manual clock, 409 (`CONFLICT`)

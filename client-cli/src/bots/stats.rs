@@ -5,6 +5,7 @@
 use crate::bots::checks::{ErrorClass, Judgement, Violation};
 use crate::bots::plan::OPS;
 use crate::bots::wire::Pushed;
+use crate::bots::writes::{WriteOutcome, WriteTally};
 use canopy_shared::PlayerId;
 use hdrhistogram::Histogram;
 use std::collections::{BTreeMap, HashMap};
@@ -42,7 +43,8 @@ pub struct OpTally {
 }
 
 impl OpTally {
-    fn new() -> Self {
+    /// No replies yet.
+    pub fn new() -> Self {
         Self {
             count: 0,
             errors: 0,
@@ -88,6 +90,8 @@ pub struct Tally {
     pub transport_samples: Vec<String>,
     /// Bots whose connection ended before the run did.
     pub disconnected: u64,
+    /// Writes sent and those that succeeded, by op.
+    pub writes: WriteTally,
 }
 
 /// Collects the numbers of all bots. Each reply takes the lock once, briefly.
@@ -112,6 +116,7 @@ impl Tally {
             transport_errors: 0,
             transport_samples: Vec::new(),
             disconnected: 0,
+            writes: WriteTally::default(),
         }
     }
 }
@@ -191,6 +196,13 @@ impl Recorder {
             tally
                 .transport_samples
                 .push(format!("player #{player}, {op}: {why}"));
+        }
+    }
+
+    /// Counts one request of `op` as a write, a probe or a read.
+    pub fn write(&self, op: &'static str, outcome: WriteOutcome) {
+        if outcome != WriteOutcome::Read {
+            self.lock().writes.count(op, outcome);
         }
     }
 
