@@ -7,7 +7,8 @@
 //! `postcard::to_stdvec` the sled store applies to each value; keys left out), a
 //! `MemoryStore` commit (cloning into maps, no encoding), and a `SledStore` commit with
 //! its flush in a temp dir, once rewriting the same keys every time and once writing new
-//! ones as ticks do (balls, ledger entries and receipts are new, players are rewritten).
+//! ones as ticks do (balls, ledger entries and receipts are new, players are rewritten);
+//! and the commit of a one-command tick, where the durable sync (`fdatasync`) dominates.
 //!
 //! Run: `cargo bench -p canopy-server --bench persist`
 
@@ -189,6 +190,26 @@ fn bench_persist(c: &mut Criterion) {
             },
             BatchSize::PerIteration,
         )
+    });
+    group.finish();
+
+    // One command's tick (a player, a ball, a ledger entry, a receipt, the meta record):
+    // at light load the durable sync is most of a commit.
+    let one = TickBatch {
+        players: batch.players[..1].to_vec(),
+        balls: batch.balls[..1].to_vec(),
+        ledger: batch.ledger[..1].to_vec(),
+        receipts: batch.receipts[..1].to_vec(),
+        meta: batch.meta.clone(),
+        ..TickBatch::default()
+    };
+    let mut group = c.benchmark_group("persist_one_command");
+    group
+        .sample_size(50)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    group.bench_function("sled_commit_with_durable_sync", |b| {
+        b.iter(|| sled.commit(black_box(&one)).expect("commit"))
     });
     group.finish();
 }
