@@ -310,3 +310,73 @@ async fn three_friends_plant_a_team_tree() -> Result<()> {
     }
     Ok(())
 }
+
+/// Pushes about friends go only to the session that watches them, over real sockets:
+/// the friends list in one `friends_stealable`, a friend's forest in `forest_changed`.
+#[tokio::test]
+async fn only_watching_sessions_hear_about_friends() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let server = Server::start_manual(dir.path())?;
+    let (mut alice, alice_id, _) = player(&server, "alice").await?;
+    let (mut bob, bob_id, bob_token) = player(&server, "bob").await?;
+    befriend(&mut alice, alice_id, &mut bob, bob_id).await?;
+    let mut bob_idle = support::login(&server, &bob_token).await?;
+    assert_eq!(
+        bob.error_code("watch", json!({"what": "forest", "friend_id": 999_999}))
+            .await?,
+        "NOT_FRIENDS"
+    );
+    bob.ok("watch", json!({"what": "friends"})).await?;
+    bob.ok("watch", json!({"what": "forest", "friend_id": alice_id}))
+        .await?;
+
+    let ball = partner_metro(&server, alice_id, "w1")?;
+    let forest = bob
+        .wait_event(|e| matches!(e, Event::ForestChanged { .. }))
+        .await?;
+    let Event::ForestChanged {
+        owner_id, balls, ..
+    } = forest
+    else {
+        unreachable!("matched above")
+    };
+    assert_eq!(owner_id.0, alice_id);
+    assert_eq!(
+        balls.iter().map(|b| b.ball_id.0).collect::<Vec<_>>(),
+        [ball]
+    );
+
+    server.advance(31 * HOUR)?;
+    let listed = bob
+        .wait_event(|e| matches!(e, Event::FriendsStealable { .. }))
+        .await?;
+    let Event::FriendsStealable { friends } = listed else {
+        unreachable!("matched above")
+    };
+    assert_eq!(friends.len(), 1);
+    assert_eq!(
+        (friends[0].player_id.0, friends[0].stealable_grams),
+        (alice_id, 36)
+    );
+
+    // The other session of bob watches nothing: by the reply to a later ping, every
+    // event of the earlier batches has reached it, and none was about alice.
+    bob_idle.ok("ping", json!({})).await?;
+    assert!(
+        !bob_idle.events.iter().any(|e| matches!(
+            e,
+            Event::FriendsStealable { .. } | Event::ForestChanged { .. }
+        )),
+        "{:?}",
+        bob_idle.events
+    );
+
+    // After `unwatch` (whose replies follow every earlier push), nothing more.
+    bob.ok("unwatch", json!({"what": "friends"})).await?;
+    bob.ok("unwatch", json!({"what": "forest"})).await?;
+    bob.events.clear();
+    alice.ok("collect", json!({"ball_id": ball})).await?;
+    bob.ok("ping", json!({})).await?;
+    assert!(bob.events.is_empty(), "{:?}", bob.events);
+    Ok(())
+}

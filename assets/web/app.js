@@ -28,6 +28,7 @@ const state = {
   suggestions: [],
   names: new Map(), // player id -> name, from every list and event seen
   visit: { friendId: null, balls: [], loaded: false },
+  watching: { friends: false, forest: null }, // what this session watches on the server
   feed: { entries: [], next: null, loaded: false },
   unseenFeed: 0,
   live: [],
@@ -195,6 +196,61 @@ function viewParts(view) {
 }
 
 // ---------------------------------------------------------------------------------------
+// Watching: the server pushes friends' changes only to a session that watches them, so
+// the page watches the friends list while the Friends view is open and a friend's forest
+// while it is visited (docs/PROTOCOL.md, "Watching").
+
+const NOT_WATCHING = Object.freeze({ friends: false, forest: null });
+
+/** What the open view shows of other players. */
+function wantedWatches() {
+  if (!state.loggedIn) return NOT_WATCHING;
+  return {
+    friends: state.view === 'friends',
+    forest: state.view === 'visit' ? state.visit.friendId : null,
+  };
+}
+
+/**
+ * Brings the session's watches in line with the open view. Sent before the view's reads,
+ * on the same socket, so the reads see everything before the watch and the pushes
+ * everything after it. A new login starts with no watches on the server.
+ */
+function syncWatches() {
+  const want = wantedWatches();
+  const have = state.watching;
+  state.watching = want;
+  if (!state.loggedIn) return;
+  const sends = [];
+  if (want.friends !== have.friends) sends.push([want.friends ? 'watch' : 'unwatch', { what: 'friends' }]);
+  if (want.forest !== have.forest) {
+    if (want.forest !== null) sends.push(['watch', { what: 'forest', friend_id: want.forest }]);
+    else sends.push(['unwatch', { what: 'forest', friend_id: have.forest }]);
+  }
+  // A refused watch (a friendship that just ended) only means no pushes; the view's own
+  // read reports the problem.
+  for (const [op, fields] of sends) net.request(op, fields).catch(() => {});
+}
+
+/** A friend's stealable grams changed: the hand icon, and a toast when it appears. */
+function friendStealable(friendId, stealable) {
+  const friend = state.friends.find((f) => f.player_id === friendId);
+  const before = friend?.stealable_grams ?? 0;
+  if (friend) friend.stealable_grams = stealable;
+  if (stealable > 0 && before === 0) {
+    const text = `${name(friendId)} has ${grams(stealable)} ripe for the taking`;
+    live('friend_stealable', text);
+    toast({
+      kind: 'info',
+      icon: 'hand',
+      body: text,
+      actions: state.view === 'visit' && state.visit.friendId === friendId ? [] : [{ label: 'Visit', run: () => actions.visit(friendId) }],
+    });
+  }
+  return friend !== undefined;
+}
+
+// ---------------------------------------------------------------------------------------
 // Views and routing (`#forest`, `#friends`, `#visit/<id>`, `#plant`, `#feed`, `#boards`)
 
 const VIEWS = ['login', 'forest', 'friends', 'visit', 'plant', 'feed', 'boards'];
@@ -221,6 +277,7 @@ function route() {
 
 function show(view) {
   state.view = view;
+  syncWatches();
   for (const name of VIEWS) $(`view-${name}`).hidden = name !== view;
   const tab = view === 'visit' ? 'friends' : view;
   for (const link of document.querySelectorAll('[data-tab]')) {
@@ -302,6 +359,7 @@ async function enterGame(playerId, playerName) {
   state.names.set(playerId, playerName);
   state.loggedIn = true;
   state.everLoggedIn = true;
+  state.watching = NOT_WATCHING; // a new login has none on the server
   banner(null);
   await refresh('me', 'species', 'friends');
   route();
@@ -457,22 +515,24 @@ function onEvent(event) {
       later('friends');
       break;
     }
+    // Sent by servers before watching; kept for them.
     case 'friend_stealable': {
-      const friend = state.friends.find((f) => f.player_id === event.friend_id);
-      const before = friend?.stealable_grams ?? 0;
-      if (friend) friend.stealable_grams = event.grams;
-      if (event.grams > 0 && before === 0) {
-        const text = `${name(event.friend_id)} has ${grams(event.grams)} ripe for the taking`;
-        live('friend_stealable', text);
-        toast({
-          kind: 'info',
-          icon: 'hand',
-          body: text,
-          actions: state.view === 'visit' && state.visit.friendId === event.friend_id ? [] : [{ label: 'Visit', run: () => actions.visit(event.friend_id) }],
-        });
-      }
+      if (!friendStealable(event.friend_id, event.grams)) later('friends');
       if (state.view === 'visit' && state.visit.friendId === event.friend_id) later('visit');
-      if (!friend) later('friends');
+      break;
+    }
+    case 'friends_stealable': {
+      let unknown = false;
+      for (const line of event.friends) unknown = !friendStealable(line.player_id, line.stealable_grams) || unknown;
+      if (unknown) later('friends');
+      break;
+    }
+    case 'forest_changed': {
+      friendStealable(event.owner_id, event.stealable_grams);
+      if (state.visit.friendId === event.owner_id) {
+        state.visit.balls = event.balls;
+        state.visit.loaded = true;
+      }
       break;
     }
     case 'certificate': {

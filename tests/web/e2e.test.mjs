@@ -140,11 +140,13 @@ test('two browser players befriend, one steals the other\'s ripe energy, both re
       await bob.screenshot('bob-visits-alice.png');
     });
 
-    await step('alice collects the rest; both balances are right', async () => {
+    await step('alice collects the rest; both balances are right, live in bob\'s visit too', async () => {
       await alice.page.click(`#my-balls .ball.ripe[data-ball-id="${ballId}"]`);
       await alice.waitForBalance(METRO_GRAMS - stolen);
       await alice.page.locator('#stat-energy', { hasText: `${METRO_GRAMS - stolen} g` }).waitFor();
       await alice.page.locator(`#my-balls .ball[data-ball-id="${ballId}"]`).waitFor({ state: 'detached' });
+      // Bob still visits alice: the page watches her forest, so the ball leaves his view live.
+      await bob.page.locator(`#visit-balls .ball[data-ball-id="${ballId}"]`).waitFor({ state: 'detached' });
       assert.equal(await bob.balance(), stolen);
     });
 

@@ -5,11 +5,11 @@
 use crate::bots::plan::Planned;
 use crate::bots::wire::Pushed;
 use crate::connection::ReplyOutcome;
-use canopy_shared::model::BallView;
+use canopy_shared::model::{BallView, WatchTarget};
 use canopy_shared::reply::{
     BallsResult, CollectAllResult, GramsEnergyResult, MeResult, WaterResult,
 };
-use canopy_shared::{BallId, ErrorCode, Event, Millis, PlayerId};
+use canopy_shared::{BallId, ErrorCode, Event, Millis, PlayerId, Request};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -229,8 +229,12 @@ pub struct Knowledge {
     pub candidates: VecDeque<SeenBall>,
     /// Every ball of the friend it looked at last (`friend_balls`), stealable or not.
     pub last_look: Vec<SeenBall>,
-    /// What it could steal from each friend, from `friend_stealable` events.
+    /// What it could steal from each friend, from `friends_stealable` and
+    /// `forest_changed` events (it watches its friends list and the forest it looked at
+    /// last) and `friend_balls` replies.
     pub friend_stealable: HashMap<PlayerId, u64>,
+    /// The friend whose forest its session watches.
+    pub watched_forest: Option<PlayerId>,
     /// The game day the daily counts below are for.
     pub day: Option<i64>,
     /// Grams stolen today.
@@ -257,6 +261,7 @@ impl Knowledge {
             candidates: VecDeque::new(),
             last_look: Vec::new(),
             friend_stealable: HashMap::new(),
+            watched_forest: None,
             day: None,
             stolen_today: 0,
             watered_today: HashMap::new(),
@@ -307,9 +312,15 @@ impl Knowledge {
                 self.ended.insert(*ball_id);
                 self.energy = None;
             }
-            Event::FriendStealable { friend_id, grams } => {
-                self.friend_stealable.insert(*friend_id, *grams);
+            Event::FriendsStealable { friends } => {
+                for line in friends {
+                    self.friend_stealable
+                        .insert(line.player_id, line.stealable_grams);
+                }
             }
+            Event::ForestChanged {
+                owner_id, balls, ..
+            } if self.is_friend(*owner_id) => self.see_friend_balls(*owner_id, balls),
             _ => {}
         }
     }
@@ -389,21 +400,7 @@ impl Knowledge {
             Planned::FriendBalls { friend } => {
                 self.last_look.clear();
                 if let Some(result) = typed::<BallsResult>(fields) {
-                    let mut total = 0;
-                    for ball in &result.balls {
-                        total += ball.stealable;
-                        let seen = SeenBall {
-                            friend: *friend,
-                            ball_id: ball.ball_id,
-                            full: ball.amount + ball.stolen,
-                            stealable: ball.stealable,
-                        };
-                        if ball.stealable > 0 && !self.hit.contains(&(*friend, ball.ball_id)) {
-                            self.add_candidate(seen);
-                        }
-                        self.last_look.push(seen);
-                    }
-                    self.friend_stealable.insert(*friend, total);
+                    self.see_friend_balls(*friend, &result.balls);
                 }
             }
             Planned::Water { friend, .. } => {
@@ -423,6 +420,53 @@ impl Knowledge {
             }
             Planned::Friends | Planned::Leaderboard | Planned::Feed => {}
         }
+    }
+
+    /// Learns a friend's balls as the server showed them (a `friend_balls` reply or a
+    /// `forest_changed` event): what it could take from them, and, when they are the
+    /// friend it looked at last, that look.
+    fn see_friend_balls(&mut self, friend: PlayerId, balls: &[BallView]) {
+        let looking = self
+            .last_look
+            .first()
+            .is_none_or(|seen| seen.friend == friend);
+        if looking {
+            self.last_look.clear();
+        }
+        self.candidates.retain(|seen| seen.friend != friend);
+        let mut total = 0;
+        for ball in balls {
+            total += ball.stealable;
+            let seen = SeenBall {
+                friend,
+                ball_id: ball.ball_id,
+                full: ball.amount + ball.stolen,
+                stealable: ball.stealable,
+            };
+            if ball.stealable > 0 && !self.hit.contains(&(friend, ball.ball_id)) {
+                self.add_candidate(seen);
+            }
+            if looking {
+                self.last_look.push(seen);
+            }
+        }
+        self.friend_stealable.insert(friend, total);
+    }
+
+    /// The `watch` to send after a successful `planned`: a thief watches the forest it
+    /// looked at, so what it knows of those balls stays current while it steals there.
+    pub fn watch_after(&mut self, planned: &Planned) -> Option<Request> {
+        let Planned::FriendBalls { friend } = planned else {
+            return None;
+        };
+        if self.watched_forest == Some(*friend) {
+            return None;
+        }
+        self.watched_forest = Some(*friend);
+        Some(Request::Watch {
+            what: WatchTarget::Forest,
+            friend_id: Some(*friend),
+        })
     }
 
     fn apply_error(&mut self, planned: &Planned, code: ErrorCode) {
@@ -504,5 +548,58 @@ mod tests {
         know.roll_day(&GameClock::manual(day_one.now() + DAY, 480));
         assert_eq!(know.stolen_today, 0);
         assert!(know.watered_today.is_empty());
+    }
+
+    #[test]
+    fn watched_pushes_keep_what_it_knows_of_friends_current() {
+        let (me, friend) = (PlayerId(1), PlayerId(2));
+        let mut know = Knowledge::new(me, vec![friend]);
+        let look = Planned::FriendBalls { friend };
+        assert!(
+            matches!(know.watch_after(&look), Some(Request::Watch { friend_id: Some(f), .. }) if f == friend)
+        );
+        assert_eq!(
+            know.watch_after(&look),
+            None,
+            "already watching that forest"
+        );
+
+        let listed = Event::FriendsStealable {
+            friends: vec![canopy_shared::model::FriendStealable {
+                player_id: friend,
+                stealable_grams: 36,
+            }],
+        };
+        know.apply_event(&Pushed::Event(listed));
+        assert_eq!(know.friend_stealable.get(&friend), Some(&36));
+
+        let ball = BallView {
+            ball_id: BallId(9),
+            owner: friend,
+            source: "metro".into(),
+            amount: 40,
+            created_at: 0,
+            ripe_at: 0,
+            expires_at: u64::MAX,
+            stolen: 12,
+            stealable: 24,
+        };
+        let forest = |balls: Vec<BallView>| {
+            Pushed::Event(Event::ForestChanged {
+                owner_id: friend,
+                stealable_grams: balls.iter().map(|b| b.stealable).sum(),
+                balls,
+            })
+        };
+        know.apply_event(&forest(vec![ball]));
+        assert_eq!(know.candidates.len(), 1);
+        assert_eq!(know.candidates[0].full, 52);
+        assert_eq!(know.friend_stealable.get(&friend), Some(&24));
+        know.apply_event(&forest(Vec::new()));
+        assert!(
+            know.candidates.is_empty(),
+            "the ball is gone from the forest"
+        );
+        assert_eq!(know.friend_stealable.get(&friend), Some(&0));
     }
 }

@@ -11,6 +11,8 @@ use crate::bots::setup::Seat;
 use crate::bots::stats::{EventCounts, Recorder, Tally};
 use crate::bots::wire::{Pushed, Wire, WireError};
 use crate::bots::writes::{intent, judge_write};
+use canopy_shared::Request;
+use canopy_shared::model::WatchTarget;
 use futures_util::StreamExt;
 use futures_util::stream;
 use rand::rngs::SmallRng;
@@ -103,7 +105,10 @@ impl Bot {
     /// Sends requests until the deadline; returns the connection to close, or `None`
     /// when it ended early.
     async fn run(mut self) -> Option<Wire> {
-        let outcome = self.send_until_deadline().await;
+        let outcome = match self.watch_friends_list().await {
+            Ok(()) => self.send_until_deadline().await,
+            Err(err) => Err(err),
+        };
         self.recorder.events(&self.events);
         match outcome {
             Ok(()) => Some(self.seat.wire),
@@ -111,6 +116,28 @@ impl Bot {
                 self.recorder.disconnected();
                 None
             }
+        }
+    }
+
+    /// Watches the friends list, as a phone showing it does, so `friends_stealable`
+    /// tells the bot which friends have something to take. Not an op of the mix.
+    async fn watch_friends_list(&mut self) -> Result<(), WireError> {
+        let watch = Request::Watch {
+            what: WatchTarget::Friends,
+            friend_id: None,
+        };
+        self.seat.limiter.take().await;
+        let Seat { wire, know, .. } = &mut self.seat;
+        let events = &mut self.events;
+        match wire
+            .call(&watch, |pushed| {
+                events.count(&pushed);
+                know.apply_event(&pushed);
+            })
+            .await
+        {
+            Err(WireError::Closed(why)) => Err(WireError::Closed(why)),
+            _ => Ok(()),
         }
     }
 
@@ -163,7 +190,10 @@ impl Bot {
         // Open loop counts from when the request was due: a late bot's wait is latency.
         let since = due.map_or(sent, |due| due.min(sent));
         let Seat {
-            wire, know, player, ..
+            wire,
+            know,
+            player,
+            limiter,
         } = &mut self.seat;
         let events = &mut self.events;
         let outcome = wire
@@ -180,6 +210,21 @@ impl Bot {
                 self.recorder.reply(op, *player, latency, judgement);
                 self.recorder.write(op, judge_write(planned, &outcome));
                 know.apply_reply(planned, &outcome, &self.clock);
+                if outcome.is_ok()
+                    && let Some(watch) = know.watch_after(planned)
+                {
+                    // Not an op of the mix, so not recorded; paced like one.
+                    limiter.take().await;
+                    let watched = wire
+                        .call(&watch, |pushed| {
+                            events.count(&pushed);
+                            know.apply_event(&pushed);
+                        })
+                        .await;
+                    if let Err(WireError::Closed(why)) = watched {
+                        return Err(WireError::Closed(why));
+                    }
+                }
                 Ok(if outcome.is_ok() {
                     follow_up(planned, know, &mut self.rng)
                 } else {

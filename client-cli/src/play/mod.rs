@@ -18,8 +18,9 @@ use crate::commands::{self, OutputMode};
 use crate::connection::{Connection, Pushed};
 use crate::error::{CliError, EXIT_FAILURE, EXIT_OK};
 use crate::render;
-use canopy_shared::Event;
+use canopy_shared::model::WatchTarget;
 use canopy_shared::reply::FriendsResult;
+use canopy_shared::{Event, PlayerId, Request};
 use clap::Parser;
 use clap::error::ErrorKind;
 use input::{Input, Printer};
@@ -40,6 +41,7 @@ pub async fn run(settings: &Settings) -> Result<u8, CliError> {
         printer: None,
         interactive,
         status: EXIT_OK,
+        watching: Watching::default(),
     };
     session.greet().await;
     let mut input = if interactive {
@@ -74,6 +76,16 @@ struct Session {
     interactive: bool,
     /// The exit status so far (scripts: the worst outcome of any line).
     status: u8,
+    /// What the session watches on the server: what the last view showed.
+    watching: Watching,
+}
+
+/// The server-side watches of a play session: the friends list while `friends` was the
+/// last view shown, a friend's forest while `friend-balls` was.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Watching {
+    friends: bool,
+    forest: Option<PlayerId>,
 }
 
 impl Session {
@@ -285,9 +297,68 @@ impl Session {
 
     async fn game(&mut self, command: &GameCommand) {
         match commands::execute(&self.conn, &mut self.ctx, command).await {
-            Ok(text) => print_line(&text),
+            Ok(text) => {
+                print_line(&text);
+                self.follow_view(command).await;
+            }
             Err(err) => self.fail(&err),
         }
+    }
+
+    /// Watches what the command put on screen, so its pushes keep it current: the
+    /// friends list after `friends`, that friend's forest after `friend-balls`; `me`
+    /// (the player's own forest) ends both. Other commands leave the view as it is.
+    async fn follow_view(&mut self, command: &GameCommand) {
+        let wanted = match command {
+            GameCommand::Friends => Watching {
+                friends: true,
+                forest: None,
+            },
+            GameCommand::FriendBalls { friend } => Watching {
+                friends: false,
+                forest: Some(*friend),
+            },
+            GameCommand::Me => Watching::default(),
+            // A new login ends the server's watches.
+            GameCommand::Login { .. } | GameCommand::Register { .. } => {
+                self.watching = Watching::default();
+                return;
+            }
+            _ => return,
+        };
+        let mut requests = Vec::new();
+        if wanted.friends != self.watching.friends {
+            let what = WatchTarget::Friends;
+            requests.push(if wanted.friends {
+                Request::Watch {
+                    what,
+                    friend_id: None,
+                }
+            } else {
+                Request::Unwatch {
+                    what,
+                    friend_id: None,
+                }
+            });
+        }
+        if wanted.forest != self.watching.forest {
+            let what = WatchTarget::Forest;
+            requests.push(match wanted.forest {
+                Some(friend) => Request::Watch {
+                    what,
+                    friend_id: Some(friend),
+                },
+                None => Request::Unwatch {
+                    what,
+                    friend_id: None,
+                },
+            });
+        }
+        for request in requests {
+            // A refused watch (a friendship just ended) only means no pushes.
+            let _ = self.conn.call(&request).await;
+        }
+        self.watching = wanted;
     }
 
     /// Waits, printing events as they come.

@@ -179,5 +179,30 @@ mod tests {
             energy: 118,
         });
         assert!(pushed(&watered, &view).starts_with("* Player #3 watered you with 18 g"));
+        let listed = Pushed::Event(Event::FriendsStealable {
+            friends: vec![
+                canopy_shared::model::FriendStealable {
+                    player_id: PlayerId(2),
+                    stealable_grams: 36,
+                },
+                canopy_shared::model::FriendStealable {
+                    player_id: PlayerId(3),
+                    stealable_grams: 0,
+                },
+            ],
+        });
+        assert_eq!(
+            pushed(&listed, &view),
+            "* You could steal 36 g from bob (#2); nothing from player #3 now."
+        );
+        let forest = Pushed::Event(Event::ForestChanged {
+            owner_id: PlayerId(2),
+            stealable_grams: 0,
+            balls: Vec::new(),
+        });
+        assert_eq!(
+            pushed(&forest, &view),
+            "* bob (#2)'s forest changed: 0 balls, 0 g you could steal: `friend-balls 2`."
+        );
     }
 }
