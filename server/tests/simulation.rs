@@ -16,7 +16,9 @@ use canopy_shared::reply::{
 use canopy_shared::{BallId, ErrorCode, Event, PlayerId, Request};
 use proptest::prelude::*;
 use std::collections::HashMap;
-use support::{DAY, HOUR, MINUTE, Player, START, Sim, Tick, code_of, local, partner_op};
+use support::{
+    DAY, HOUR, MINUTE, Player, START, Sim, Tick, code_of, local, partner_op, walk_request,
+};
 
 /// A partner-reported kind, as GAME.md's table gives it.
 struct PartnerKind {
@@ -75,6 +77,58 @@ fn ball_ripe_ids(tick: &Tick, player: PlayerId) -> Vec<BallId> {
             _ => Vec::new(),
         })
         .collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// Batches between ticks: commands do not wait for the tick
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn a_batch_between_ticks_answers_with_the_same_rules_and_leaves_time_to_the_tick() {
+    let mut sim = Sim::new();
+    let ant = sim.register("ant");
+    let before = sim.now();
+    let made: RecordActionResult = {
+        let id = sim.submit(ant.session, walk_request(5_000, "w1"));
+        let batch = sim.batch();
+        batch.result(id).expect("a walk is credited in a batch")
+    };
+    let ball = made.ball.expect("5,000 steps make a ball");
+    let ripe_at = sim.ball(ball.ball_id).expect("live").ripe_at;
+
+    let again = sim.submit(ant.session, walk_request(5_000, "w1"));
+    let collect = sim.submit(
+        ant.session,
+        Request::Collect {
+            ball_id: ball.ball_id,
+        },
+    );
+    let batch = sim.batch();
+    let replay: RecordActionResult = batch.result(again).expect("a replayed ref answers");
+    assert_eq!(replay.ball.map(|b| b.ball_id), Some(ball.ball_id));
+    assert_eq!(batch.code(collect), ErrorCode::NotRipe);
+    assert_eq!(sim.now(), before, "the clock moves only in ticks");
+    assert!(ripe_at > sim.now());
+    sim.assert_conserved();
+}
+
+#[test]
+fn a_batch_that_moves_the_clock_ripens_what_is_due_before_it_answers() {
+    let mut sim = Sim::new();
+    let ant = sim.register("ant");
+    let ball = sim
+        .walk(&ant, 5_000, "w1")
+        .expect("walk")
+        .ball
+        .expect("ball");
+    let ripe_at = sim.ball(ball.ball_id).expect("live").ripe_at;
+    let moved = sim.submit_admin(AdminOp::AdvanceClock(ripe_at - sim.now()));
+    let batch = sim.batch();
+    let time: canopy_shared::admin::ClockTime =
+        batch.result(moved).expect("the manual clock moves");
+    assert_eq!(time.time, ripe_at);
+    assert_eq!(ball_ripe_ids(&batch, ant.id), vec![ball.ball_id]);
+    assert_eq!(sim.collect(&ant, ball.ball_id).map(|c| c.grams), Ok(100));
 }
 
 // ---------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ use canopy_server::game::components::{ActionLog, Certificates, OwnedBalls, Socia
 use canopy_server::game::resources::{Directory, Teams};
 use canopy_server::game::rules;
 use canopy_server::game::{
-    AdminOp, ClockMode, Command, Game, Op, Origin, Recipient, Reply, SessionId,
+    AdminOp, ClockMode, Command, Game, Op, Origin, Recipient, Reply, SessionId, TickOutcome,
 };
 use canopy_server::store::{Account, Ball, Flow, LedgerTotals, MemoryStore, Store};
 use canopy_shared::admin::{ClockTime, GrantProps, PartnerAction};
@@ -205,6 +205,19 @@ impl Sim {
     /// the session (or admin caller) that asked, echoing its id.
     pub fn tick(&mut self) -> Tick {
         let outcome = self.game.tick();
+        self.settle(outcome)
+    }
+
+    /// Applies the queued requests as a batch between ticks (`Game::apply_waiting`, as
+    /// the server does when commands arrive) and checks the replies as [`Self::tick`].
+    pub fn batch(&mut self) -> Tick {
+        let outcome = self.game.apply_waiting();
+        self.settle(outcome)
+    }
+
+    /// Checks that every queued request got exactly one reply, sent to the caller that
+    /// asked, echoing its id, and returns what the tick or batch answered.
+    fn settle(&mut self, outcome: TickOutcome) -> Tick {
         let mut tick = Tick {
             events: outcome.events,
             store_error: outcome.store_error,
