@@ -196,7 +196,8 @@ impl Server {
         http(&self.ops_addr, "POST", path, Some(ADMIN_TOKEN), Some(body))
     }
 
-    /// Moves the manual clock forward.
+    /// Moves the manual clock forward; returns once balls due by then have ripened (and
+    /// expired) and their events are on their way.
     pub fn advance(&self, ms: u64) -> Result<u64> {
         let (status, body) = self.admin("/admin/clock/advance", json!({ "ms": ms }))?;
         if status != 200 {
@@ -207,9 +208,10 @@ impl Server {
         Ok(time)
     }
 
-    /// Returns once at least one whole tick ran after this call: an admin call is
-    /// answered only after the tick that applied it, so a read-only audit round trip is a
-    /// tick boundary however slow the machine (a sleep is not).
+    /// Returns once the game loop has answered a call made now: the advance's tick (time
+    /// systems included) ran before its answer, and this read-only audit is answered
+    /// after that tick's events went out to the sessions, however slow the machine (a
+    /// sleep proves neither).
     pub fn wait_tick(&self) -> Result<()> {
         let (status, body) = http(
             &self.ops_addr,
