@@ -160,7 +160,7 @@ fn one_shot_commands_play_a_day() -> Result<()> {
 
     // The next morning at 07:00.
     // The advance is answered after the tick that applied it and ripened the ball; `me`
-    // runs in a later tick.
+    // is applied after that.
     let out = canopy.ok(&["admin", "advance", "31h"])?;
     assert!(out.contains("2026-11-26 07:00"), "{out}");
     let out = canopy.ok(&["me"])?;
