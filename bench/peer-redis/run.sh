@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
-# The Redis peer benchmark: Canopy against Redis 7 running the same rules as Lua scripts,
-# with equal durability (appendfsync always) and, for information, appendfsync everysec.
+# The Redis peer benchmark: Canopy against Redis 7 running the same rules as Lua scripts
+# behind the peer's WebSocket gateway (the same clients, protocol and watches as
+# Canopy's), with equal durability (appendfsync always) and appendfsync everysec; bare
+# Redis (the load generator speaking RESP to it) for information.
 #
 #   bench/peer-redis/run.sh
 #
 # Settings (environment): ROUNDS (2), CLIENTS (the closed-loop steps, "8 16 32 64 128"),
 # WARMUP (2 s), DURATION (8 s measured per step), PLAYERS (10000), DEGREE (20),
-# BALLS (20 per player), CANOPY_TICK_HZ (Canopy's tick rates to run, "20 120": 20 is
-# its default, 120 its maximum; every rate is a setup of its own, `canopy-<hz>hz`), ONLINE (players
-# online and acting, default all: every online player holds a Canopy socket or a Redis
-# channel subscription), WORK (a scratch dir; default a new one under /tmp). Each step starts from a fresh copy
-# of the same generated world; within a round the three setups alternate at every step.
+# BALLS (20 per player), CANOPY_TICK_HZ (Canopy's tick rates to run, "20": its default;
+# every rate is a setup of its own, `canopy-<hz>hz`), ONLINE (players online and acting,
+# default all: every online player holds a WebSocket, or on bare Redis its events are
+# read), WATCH_FRIENDS (10) and WATCH_FOREST (10): percent of the online players whose
+# session watches its friends list / one friend's forest, BARE (1: also run bare Redis),
+# WORK (a scratch dir; default a new one under /tmp). Each step starts from a fresh copy
+# of the same generated world; within a round the setups alternate at every step.
 # The summary is printed and written to $WORK/summary.md and summary.json.
 set -euo pipefail
 
@@ -23,13 +27,17 @@ DURATION=${DURATION:-8}
 PLAYERS=${PLAYERS:-10000}
 DEGREE=${DEGREE:-20}
 BALLS=${BALLS:-20}
-CANOPY_TICK_HZ=${CANOPY_TICK_HZ:-"20 120"}
+CANOPY_TICK_HZ=${CANOPY_TICK_HZ:-"20"}
 ONLINE=${ONLINE:-$PLAYERS}
+WATCH_FRIENDS=${WATCH_FRIENDS:-10}
+WATCH_FOREST=${WATCH_FOREST:-10}
+BARE=${BARE:-1}
 WORK=${WORK:-$(mktemp -d /tmp/peer-redis.XXXXXX)}
 # Ports of our own, loopback only, so a developer's server on the defaults is untouched.
 GAME=127.0.0.1:17878
 OPS=127.0.0.1:17879
 REDIS_PORT=16390
+GATEWAY=127.0.0.1:17880
 
 # Private copies: the shared target dir may be rebuilt by others while this runs.
 server=$WORK/canopy-server
@@ -57,6 +65,7 @@ log "canopy at $(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --q
 # --- servers: started and stopped by pid, only ours ----------------------------------
 canopy_pid=""
 redis_pid=""
+gateway_pid=""
 stop_canopy() {
     if [[ -n $canopy_pid ]]; then
         kill "$canopy_pid" 2>/dev/null || true
@@ -71,7 +80,14 @@ stop_redis() {
         redis_pid=""
     fi
 }
-trap 'stop_canopy; stop_redis' EXIT
+stop_gateway() {
+    if [[ -n $gateway_pid ]]; then
+        kill "$gateway_pid" 2>/dev/null || true
+        wait "$gateway_pid" 2>/dev/null || true
+        gateway_pid=""
+    fi
+}
+trap 'stop_canopy; stop_gateway; stop_redis' EXIT
 
 wait_for() { # a command that succeeds once the server is up
     for _ in $(seq 300); do
@@ -105,11 +121,18 @@ start_redis() { # $1: always | everysec; an empty store seeded with the world
     redis-cli -p "$REDIS_PORT" config set appendfsync "$1" >/dev/null
 }
 
-run_step() { # $1 target, $2 label, $3 pid, $4 round, $5 clients
+start_gateway() { # in front of the Redis started last
+    "$bench" gateway --listen "$GATEWAY" --redis "redis://127.0.0.1:$REDIS_PORT/" \
+        2>>"$WORK/gateway.log" &
+    gateway_pid=$!
+    wait_for bash -c "exec 3<>/dev/tcp/${GATEWAY%:*}/${GATEWAY#*:}"
+}
+
+run_step() { # $1 target, $2 label, $3 pids (comma-separated), $4 round, $5 clients, $6 url
     "$bench" run --target "$1" --label "$2" --server-pid "$3" --round "$4" --clients "$5" \
         --warmup "$WARMUP" --duration "$DURATION" --seed "$4$5" --world "$WORK/world.json" \
-        --online "$ONLINE" \
-        --url "ws://$GAME/ws" --ops "http://$OPS" --redis "redis://127.0.0.1:$REDIS_PORT/" \
+        --online "$ONLINE" --watch-friends "$WATCH_FRIENDS" --watch-forest "$WATCH_FOREST" \
+        --url "$6" --ops "http://$OPS" --redis "redis://127.0.0.1:$REDIS_PORT/" \
         --out "$results"
 }
 
@@ -130,14 +153,24 @@ for round in $(seq "$ROUNDS"); do
     for clients in $CLIENTS; do
         for hz in $CANOPY_TICK_HZ; do
             start_canopy "$hz"
-            run_step canopy "canopy-${hz}hz" "$canopy_pid" "$round" "$clients"
+            run_step canopy "canopy-${hz}hz" "$canopy_pid" "$round" "$clients" "ws://$GAME/ws"
             stop_canopy
         done
         for fsync in always everysec; do
             start_redis "$fsync"
-            run_step redis "redis-$fsync" "$redis_pid" "$round" "$clients"
+            start_gateway
+            run_step gateway "redis-$fsync-gateway" "$gateway_pid,$redis_pid" "$round" \
+                "$clients" "ws://$GATEWAY/ws"
+            stop_gateway
             stop_redis
         done
+        if [[ $BARE == 1 ]]; then
+            for fsync in always everysec; do
+                start_redis "$fsync"
+                run_step redis "redis-$fsync" "$redis_pid" "$round" "$clients" "ws://$GAME/ws"
+                stop_redis
+            done
+        fi
     done
 done
 

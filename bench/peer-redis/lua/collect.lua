@@ -18,4 +18,5 @@ local energy = credit_balance(player, ball.l, true)
 if ball.w then
   announce_stealable(player)
 end
+announce_forest(player)
 return { 'ok', ball.l, energy }

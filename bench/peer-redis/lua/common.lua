@@ -16,7 +16,15 @@
 --   bo                 hash: live ball id -> owner
 --   lim:<id>           hash: d game day, st grams stolen that day, w<friend> waterings
 --   feed:<id>          list: the last 500 feed entries, newest first
---   ev:<id>            pub/sub channel: the player's events (JSON, as Canopy's)
+--   wf                 set: players with a session watching their friends list
+--   fw:<owner>         set: players with a session watching owner's forest
+--   ev                 pub/sub channel: every event, "<player> <json>" (JSON as Canopy's);
+--                      the gateway (or the bare load generator) reads it and hands each
+--                      event to that player's sessions
+--
+-- `wf` and `fw:<owner>` are written by whoever holds the sessions (the gateway, or the
+-- bare load generator), so the scripts push about other players only to players that
+-- watch, as Canopy does (docs/PROTOCOL.md, "Watching").
 
 local DAY_MS = 86400000
 local UTC_OFFSET_MS = 480 * 60000
@@ -220,9 +228,9 @@ local function feed_append(player, kind, actor, target, grams)
   redis.call('LTRIM', key, 0, FEED_KEPT - 1)
 end
 
--- state::notify: the event, as Canopy's JSON, on the player's channel.
+-- state::notify: the event, as Canopy's JSON, for the player, on the one events channel.
 local function notify(player, json)
-  redis.call('PUBLISH', 'ev:' .. player, json)
+  redis.call('PUBLISH', 'ev', player .. ' ' .. json)
 end
 
 -- stealable::Offer::load: what `owner` offers thieves now, read once for all of their
@@ -269,13 +277,16 @@ local function offer_grams(offer, thief)
 end
 
 -- stealable::announce_stealable for one owner whose stealable energy changed: every
--- friend hears what they could steal from the owner now (`friend_stealable`). Canopy
--- tells online friends only; in the benchmark every player is online on both sides
--- (every channel is subscribed), so every friend is told. Canopy coalesces an owner's
--- changes within a tick; here each op announces its own.
+-- friend watching their friends list hears what they could steal from the owner now, one
+-- `friend_stealable` line each. The gateway coalesces a session's lines into one
+-- `friends_stealable` frame per write batch, as Canopy sends one per batch.
 local function announce_stealable(owner)
+  local watchers = redis.call('SINTER', 'f:' .. owner, 'wf')
+  if #watchers == 0 then
+    return
+  end
   local offer = load_offer(owner)
-  for _, friend in ipairs(redis.call('SMEMBERS', 'f:' .. owner)) do
+  for _, friend in ipairs(watchers) do
     notify(friend, '{"event":"friend_stealable","friend_id":' .. owner .. ',"grams":'
       .. offer_grams(offer, friend) .. '}')
   end
@@ -287,6 +298,43 @@ end
 
 local function are_friends(a, b)
   return a ~= b and redis.call('SISMEMBER', 'f:' .. a, b) == 1
+end
+
+-- A ball as Canopy's JSON (model::BallView), `stealable` from the viewer's side.
+local function ball_json(ball, stealable)
+  return '{"ball_id":' .. ball.id .. ',"owner":' .. ball.o .. ',"source":"' .. ball.src
+    .. '","amount":' .. ball.l .. ',"created_at":' .. ball.c .. ',"ripe_at":' .. ball.r
+    .. ',"expires_at":' .. ball.x .. ',"stolen":' .. ball.s .. ',"stealable":' .. stealable .. '}'
+end
+
+-- The forest watch: every friend watching `owner`'s forest gets `forest_changed` with
+-- the owner's balls as `friend_balls` lists them for that friend. The owner's balls are
+-- read once; the gateway keeps the last one per session and write batch.
+local function announce_forest(owner)
+  local viewers = redis.call('SMEMBERS', 'fw:' .. owner)
+  if #viewers == 0 then
+    return
+  end
+  local protected = prop_active(owner, 'cov')
+  local balls = by_ripening(owned_balls(owner))
+  for _, viewer in ipairs(viewers) do
+    if are_friends(viewer, owner) then
+      local allowed = hits_allowed(viewer)
+      local mark = ',' .. viewer .. ':(%d+),'
+      local parts, total = {}, 0
+      for i, ball in ipairs(balls) do
+        ball.hits = tonumber(string.match(ball.thieves, mark) or '0')
+        local stealable = 0
+        if not protected then
+          stealable = stealable_for(ball, viewer, allowed)
+        end
+        total = total + stealable
+        parts[i] = ball_json(ball, stealable)
+      end
+      notify(viewer, '{"event":"forest_changed","owner_id":' .. owner .. ',"stealable_grams":'
+        .. total .. ',"balls":[' .. table.concat(parts, ',') .. ']}')
+    end
+  end
 end
 
 -- rules::tree_stage.

@@ -1,6 +1,6 @@
 -- friend_balls(player, friend): the friend's balls with `stealable` from the caller's
 -- side (friends.rs `friend_balls`). Returns {'ok', n, then per ball: id, amount, stolen,
--- stealable, created_at, ripe_at, expires_at}.
+-- stealable, created_at, ripe_at, expires_at, source}.
 local player, friend = ARGV[1], ARGV[2]
 if not are_friends(player, friend) then
   return { 'NOT_FRIENDS' }
@@ -19,6 +19,6 @@ for _, ball in ipairs(balls) do
   end
   local n = #reply
   reply[n + 1], reply[n + 2], reply[n + 3], reply[n + 4] = ball.id, ball.l, ball.s, stealable
-  reply[n + 5], reply[n + 6], reply[n + 7] = ball.c, ball.r, ball.x
+  reply[n + 5], reply[n + 6], reply[n + 7], reply[n + 8] = ball.c, ball.r, ball.x, ball.src
 end
 return reply

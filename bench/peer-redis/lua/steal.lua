@@ -62,4 +62,5 @@ notify(owner, '{"event":"energy_stolen","by":' .. json_id(by) .. ',"ball_id":' .
 feed_append(owner, 'stolen', by, owner, grams)
 -- state::update_ball / end_ball: the stolen grams are gone for every friend.
 announce_stealable(owner)
+announce_forest(owner)
 return { 'ok', grams, energy }

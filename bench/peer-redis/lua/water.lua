@@ -40,4 +40,5 @@ feed_append(friend, 'watered', giver, friend, grams)
 if ball.w then
   announce_stealable(friend)
 end
+announce_forest(friend)
 return { 'ok', energy, id }

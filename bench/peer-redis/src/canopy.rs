@@ -1,9 +1,14 @@
-//! The Canopy side: every online player on its own WebSocket, logged in with its
-//! `gen-N` token; an op goes out on its acting player's session.
+//! The WebSocket side, for Canopy and for the Redis peer's gateway alike (the gateway
+//! speaks Canopy's protocol): every online player on its own WebSocket, logged in with
+//! its `gen-N` token and watching what the [`WatchPlan`] says; an op goes out on its
+//! acting player's session.
 
 use crate::canopy_conn::Conn;
 use crate::events::EventCounts;
 use crate::ops::{Done, Op, Outcome};
+use crate::workload::WatchPlan;
+use crate::world::World;
+use canopy_shared::model::WatchTarget;
 use canopy_shared::{BallId, PlayerId, Request};
 use futures_util::{StreamExt, TryStreamExt};
 use serde::Deserialize;
@@ -33,16 +38,28 @@ struct ErrorLite {
 }
 
 impl CanopyTarget {
-    /// Opens a session per player 1..=players and logs each in.
+    /// Opens a session per player 1..=players, logs each in and sends its watches.
     pub async fn connect(
         url: &str,
         players: u64,
+        world: &World,
+        watches: WatchPlan,
         events: Arc<EventCounts>,
     ) -> anyhow::Result<Self> {
         let sessions = futures_util::stream::iter(1..=players)
             .map(|player| {
                 let events = events.clone();
-                async move { login(url, player, events).await }
+                let friends = &world.players[(player - 1) as usize].friends;
+                async move {
+                    let session = login(url, player, events).await?;
+                    if watches.watches_friends(player) {
+                        watch(&session, player, WatchTarget::Friends, None).await?;
+                    }
+                    if let Some(friend) = watches.watched_forest(player, friends) {
+                        watch(&session, player, WatchTarget::Forest, Some(friend)).await?;
+                    }
+                    Ok::<_, anyhow::Error>(session)
+                }
             })
             .buffered(CONNECTING_AT_ONCE)
             .try_collect()
@@ -71,6 +88,27 @@ pub async fn login(url: &str, player: u64, events: Arc<EventCounts>) -> anyhow::
     match outcome(&reply) {
         Outcome::Done(_) => Ok(session),
         other => anyhow::bail!("login of player {player}: {other:?}"),
+    }
+}
+
+/// Sends one `watch` and checks it was accepted.
+async fn watch(
+    session: &Conn,
+    player: u64,
+    what: WatchTarget,
+    friend: Option<u64>,
+) -> anyhow::Result<()> {
+    let request = Request::Watch {
+        what,
+        friend_id: friend.map(PlayerId),
+    };
+    let reply = session
+        .call(&request)
+        .await
+        .map_err(|why| anyhow::anyhow!("watch {what:?} of player {player}: {why}"))?;
+    match outcome(&reply) {
+        Outcome::Done(_) => Ok(()),
+        other => anyhow::bail!("watch {what:?} of player {player}: {other:?}"),
     }
 }
 

@@ -1,11 +1,12 @@
-//! Pushed events counted by kind, for both servers (Canopy's WebSocket events, the Redis
-//! peer's PUBLISHed ones use the same JSON and names).
+//! Pushed events counted by kind, for every setup (Canopy's and the gateway's WebSocket
+//! events; the bare Redis peer's PUBLISHed ones use the same JSON and names, with
+//! `friend_stealable` lines where a WebSocket gets one coalesced `friends_stealable`).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Canopy's event names (PROTOCOL.md), then `other` for anything else.
-const EVENT_NAMES: [&str; 14] = [
+const EVENT_NAMES: [&str; 16] = [
     "ball_new",
     "ball_ripe",
     "ball_gone",
@@ -15,6 +16,8 @@ const EVENT_NAMES: [&str; 14] = [
     "friend_added",
     "friend_removed",
     "friend_stealable",
+    "friends_stealable",
+    "forest_changed",
     "certificate",
     "help_collected",
     "protected_block",

@@ -6,6 +6,7 @@ mod canopy;
 mod canopy_conn;
 mod events;
 mod export;
+mod gateway;
 mod http;
 mod ops;
 mod redis_target;
@@ -59,6 +60,16 @@ enum Task {
         #[arg(long)]
         world: PathBuf,
     },
+    /// Serve Canopy's WebSocket protocol in front of the Redis peer (the gateway a team
+    /// replacing Canopy with Redis would run).
+    Gateway {
+        /// Where players connect (`ws://<listen>/...`).
+        #[arg(long, default_value = "127.0.0.1:7880")]
+        listen: String,
+        /// The Redis peer, seeded.
+        #[arg(long, default_value = "redis://127.0.0.1:6390/")]
+        redis: String,
+    },
     /// Run one measured step against one server and append its result (a JSON line).
     Run(RunFlags),
     /// Summarize a results file: markdown on stdout, JSON to --json.
@@ -73,7 +84,11 @@ enum Task {
 
 #[derive(Clone, Copy, ValueEnum)]
 enum TargetKind {
+    /// Canopy over WebSockets (`--url`), audited over `--ops`.
     Canopy,
+    /// The Redis peer's gateway over WebSockets (`--url`), audited in Redis.
+    Gateway,
+    /// Bare Redis: RESP and pub/sub straight to Redis (for information).
     Redis,
 }
 
@@ -106,10 +121,17 @@ struct RunFlags {
     /// Players online (1..=N: connected, subscribed, acting); default all.
     #[arg(long)]
     online: Option<u64>,
-    /// The server's process id (CPU and memory are read from /proc).
-    #[arg(long)]
-    server_pid: u32,
-    /// Canopy's game socket.
+    /// The server's process ids (CPU and memory are read from /proc and summed: the
+    /// gateway and redis-server for the gateway setups); repeat or comma-separate.
+    #[arg(long, required = true, value_delimiter = ',')]
+    server_pid: Vec<u32>,
+    /// Percent of players whose session watches their friends list.
+    #[arg(long, default_value_t = 10)]
+    watch_friends: u64,
+    /// Percent of players whose session watches one friend's forest.
+    #[arg(long, default_value_t = 10)]
+    watch_forest: u64,
+    /// The game socket (Canopy's or the gateway's).
     #[arg(long, default_value = "ws://127.0.0.1:7878/ws")]
     url: String,
     /// Canopy's ops HTTP.
@@ -130,6 +152,9 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
+        if let Task::Gateway { listen, redis } = &flags.task {
+            return gateway::run(listen, redis).await;
+        }
         match flags.task {
             Task::Export {
                 url,
@@ -154,6 +179,7 @@ fn main() -> anyhow::Result<()> {
                 seed::seed(&mut con, &world).await
             }
             Task::Run(run) => run_step(run).await,
+            Task::Gateway { .. } => unreachable!("served above"),
             Task::Summarize { results, json } => {
                 let text = std::fs::read_to_string(&results)
                     .with_context(|| format!("reading {}", results.display()))?;
@@ -178,12 +204,18 @@ async fn run_step(flags: RunFlags) -> anyhow::Result<()> {
     let players = world.players.len() as u64;
     let online = flags.online.unwrap_or(players).clamp(1, players);
     let events = Arc::new(events::EventCounts::default());
+    let watches = workload::WatchPlan {
+        friends_percent: flags.watch_friends,
+        forest_percent: flags.watch_forest,
+    };
     let target = match flags.target {
-        TargetKind::Canopy => step::Target::Canopy(
-            canopy::CanopyTarget::connect(&flags.url, online, events.clone()).await?,
+        TargetKind::Canopy | TargetKind::Gateway => step::Target::Canopy(
+            canopy::CanopyTarget::connect(&flags.url, online, &world, watches, events.clone())
+                .await?,
         ),
         TargetKind::Redis => step::Target::Redis(
-            redis_target::RedisTarget::connect(&flags.redis, online, &events).await?,
+            redis_target::RedisTarget::connect(&flags.redis, online, &world, watches, &events)
+                .await?,
         ),
     };
     let target = Arc::new(target);
@@ -193,12 +225,16 @@ async fn run_step(flags: RunFlags) -> anyhow::Result<()> {
         warmup: Duration::from_secs_f64(flags.warmup),
         duration: Duration::from_secs_f64(flags.duration),
         seed: flags.seed,
-        server_pid: flags.server_pid,
+        server_pids: flags.server_pid.clone(),
     };
     let measure = step::run(target.clone(), knowledge, events, &plan).await?;
-    let conservation = match target.as_ref() {
-        step::Target::Canopy(_) => audit::canopy(&flags.ops).await?,
-        step::Target::Redis(redis) => audit::redis(redis, players).await?,
+    let conservation = match (target.as_ref(), flags.target) {
+        (step::Target::Redis(redis), _) => audit::redis(redis, players).await?,
+        (_, TargetKind::Gateway) => {
+            let redis = redis_target::RedisTarget::connect_commands(&flags.redis).await?;
+            audit::redis(&redis, players).await?
+        }
+        _ => audit::canopy(&flags.ops).await?,
     };
     let all = measure.stats.total();
     let summary = all.summary();

@@ -1,10 +1,15 @@
-//! The Redis side: a few multiplexed connections that pipeline every logical client's
-//! EVALSHA, and pub/sub connections subscribed to every online player's channel, as
-//! the Canopy side holds a socket per online player.
+//! The bare Redis side (for information: no gateway, the load generator speaks RESP): a
+//! few multiplexed connections that pipeline every logical client's EVALSHA, and one
+//! pub/sub connection on the events channel that reads every online player's events.
+//! The watches of the [`WatchPlan`] are written into Redis (`wf`, `fw:<owner>`) as the
+//! gateway writes them, so the scripts push the same lines; here a session's
+//! `friend_stealable` lines are counted as they come, not coalesced into frames.
 
 use crate::events::EventCounts;
 use crate::ops::{Done, Op, Outcome};
 use crate::scripts::Scripts;
+use crate::workload::WatchPlan;
+use crate::world::World;
 use futures_util::StreamExt;
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Value};
@@ -13,10 +18,8 @@ use std::time::Duration;
 
 /// Connections the logical clients' requests are spread over.
 const COMMAND_CONNECTIONS: usize = 4;
-/// Connections holding the players' channel subscriptions.
-const PUBSUB_CONNECTIONS: u64 = 2;
-/// Channels subscribed per SUBSCRIBE.
-const SUBSCRIBE_CHUNK: u64 = 1000;
+/// The pub/sub channel every script publishes to, each message `<player> <json>`.
+pub const EVENTS_CHANNEL: &str = "ev";
 
 /// The Redis peer, connected.
 pub struct RedisTarget {
@@ -42,37 +45,57 @@ pub async fn connection(url: &str) -> anyhow::Result<MultiplexedConnection> {
 }
 
 impl RedisTarget {
-    /// Connects, loads the scripts and subscribes to players 1..=players' channels,
-    /// counting what they receive in `events`.
+    /// Connects, loads the scripts, writes the watches of players 1..=players and
+    /// counts the events of those players in `events`.
     pub async fn connect(
         url: &str,
         players: u64,
+        world: &World,
+        watches: WatchPlan,
         events: &Arc<EventCounts>,
     ) -> anyhow::Result<Self> {
+        let target = Self::connect_commands(url).await?;
+        let mut watch = redis::pipe();
+        for player in 1..=players {
+            if watches.watches_friends(player) {
+                watch.cmd("SADD").arg("wf").arg(player).ignore();
+            }
+            let friends = &world.players[(player - 1) as usize].friends;
+            if let Some(friend) = watches.watched_forest(player, friends) {
+                watch
+                    .cmd("SADD")
+                    .arg(format!("fw:{friend}"))
+                    .arg(player)
+                    .ignore();
+            }
+        }
+        watch.query_async::<()>(&mut target.connection()).await?;
+        let client = redis::Client::open(url)?;
+        let mut pubsub = client.get_async_pubsub().await?;
+        pubsub.subscribe(EVENTS_CHANNEL).await?;
+        let events = events.clone();
+        tokio::spawn(async move {
+            let mut messages = pubsub.into_on_message();
+            while let Some(message) = messages.next().await {
+                let payload = std::str::from_utf8(message.get_payload_bytes()).unwrap_or("");
+                if let Some((player, json)) = payload.split_once(' ')
+                    && player.parse::<u64>().is_ok_and(|p| p <= players)
+                {
+                    events.count_frame(json);
+                }
+            }
+        });
+        Ok(target)
+    }
+
+    /// Connects and loads the scripts, without sessions (the gateway setups use this
+    /// for the conservation check).
+    pub async fn connect_commands(url: &str) -> anyhow::Result<Self> {
         let mut connections = Vec::new();
         for _ in 0..COMMAND_CONNECTIONS {
             connections.push(connection(url).await?);
         }
         let scripts = Scripts::load(&mut connections[0]).await?;
-        let client = redis::Client::open(url)?;
-        for part in 0..PUBSUB_CONNECTIONS {
-            let mut pubsub = client.get_async_pubsub().await?;
-            let channels: Vec<String> = (1..=players)
-                .filter(|player| player % PUBSUB_CONNECTIONS == part)
-                .map(|player| format!("ev:{player}"))
-                .collect();
-            for chunk in channels.chunks(SUBSCRIBE_CHUNK as usize) {
-                pubsub.subscribe(chunk).await?;
-            }
-            let events = events.clone();
-            tokio::spawn(async move {
-                let mut messages = pubsub.into_on_message();
-                while let Some(message) = messages.next().await {
-                    let payload = std::str::from_utf8(message.get_payload_bytes()).unwrap_or("");
-                    events.count_frame(payload);
-                }
-            });
-        }
         Ok(Self {
             connections,
             scripts,

@@ -11,6 +11,15 @@ use std::fmt::Write as _;
 /// The p99 bound of "ops/s at p99 ≤ 50 ms".
 pub const P99_BOUND_MS: f64 = 50.0;
 
+/// The peer setups Canopy is compared with: behind the gateway (the fair peer), then
+/// bare Redis (for information).
+const PEERS: [&str; 4] = [
+    "redis-always-gateway",
+    "redis-everysec-gateway",
+    "redis-always",
+    "redis-everysec",
+];
+
 /// One step, as written to the results file.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct StepResult {
@@ -53,12 +62,16 @@ pub struct StepResult {
 }
 
 impl StepResult {
-    /// Pushed events received per op answered in the window (all kinds, and
-    /// `friend_stealable` alone).
+    /// Pushed events received per op answered in the window (all kinds, and the
+    /// watch pushes alone: `friends_stealable`, `forest_changed`, and on bare Redis the
+    /// uncoalesced `friend_stealable` lines).
     pub fn events_per_op(&self) -> (f64, f64) {
         let ops = self.ops.max(1) as f64;
         let all: u64 = self.events.values().sum();
-        let stealable = self.events.get("friend_stealable").copied().unwrap_or(0);
+        let stealable: u64 = ["friend_stealable", "friends_stealable", "forest_changed"]
+            .iter()
+            .map(|kind| self.events.get(*kind).copied().unwrap_or(0))
+            .sum();
         (all as f64 / ops, stealable as f64 / ops)
     }
 
@@ -107,6 +120,7 @@ pub fn summarize(results: &[StepResult]) -> (String, serde_json::Value) {
     );
     for &round in &rounds {
         let mut rates = BTreeMap::new();
+        let mut peaks = BTreeMap::new();
         for &label in &labels {
             let steps: Vec<&StepResult> = results
                 .iter()
@@ -115,6 +129,7 @@ pub fn summarize(results: &[StepResult]) -> (String, serde_json::Value) {
             let Some(best) = best(&steps) else { continue };
             let conserved = steps.iter().all(|s| s.conservation.balanced);
             let peak = best.peak;
+            peaks.insert(label, peak.ops_per_s);
             let peak_cell = format!(
                 "{:.0} ({}, {:.1})",
                 peak.ops_per_s, peak.clients, peak.all.p99_ms
@@ -151,41 +166,51 @@ pub fn summarize(results: &[StepResult]) -> (String, serde_json::Value) {
                 }
             }
         }
-        json_rounds.push(serde_json::json!({"round": round, "ops_per_s_at_p99_bound": rates}));
+        json_rounds.push(serde_json::json!({
+            "round": round, "ops_per_s_at_p99_bound": rates, "peak_ops_per_s": peaks,
+        }));
     }
     let _ = writeln!(md);
     let mut json_ratios = Vec::new();
     for round in &json_rounds {
-        let Some(rates) = round["ops_per_s_at_p99_bound"].as_object() else {
-            continue;
-        };
-        for (label, canopy) in rates.iter().filter(|(l, _)| l.starts_with("canopy")) {
-            let canopy = canopy.as_f64().unwrap_or(0.0);
-            for peer in ["redis-always", "redis-everysec"] {
-                let Some(redis) = rates.get(peer).and_then(serde_json::Value::as_f64) else {
-                    continue;
-                };
-                let ratio = if redis > 0.0 {
-                    canopy / redis
-                } else {
-                    f64::NAN
-                };
-                let _ = writeln!(
-                    md,
-                    "round {}: {label} / {peer} = {ratio:.2} ({canopy:.0} / {redis:.0} ops/s at p99 ≤ {P99_BOUND_MS} ms)",
-                    round["round"]
-                );
-                json_ratios.push(serde_json::json!({
-                    "round": round["round"], "canopy": label, "peer": peer, "ratio": ratio,
-                    "canopy_ops_per_s": canopy, "peer_ops_per_s": redis,
-                }));
+        for (metric, key) in [
+            (
+                format!("ops/s at p99 ≤ {P99_BOUND_MS} ms"),
+                "ops_per_s_at_p99_bound",
+            ),
+            ("peak ops/s".to_owned(), "peak_ops_per_s"),
+        ] {
+            let Some(rates) = round[key].as_object() else {
+                continue;
+            };
+            for (label, canopy) in rates.iter().filter(|(l, _)| l.starts_with("canopy")) {
+                let canopy = canopy.as_f64().unwrap_or(0.0);
+                for peer in PEERS {
+                    let Some(redis) = rates.get(peer).and_then(serde_json::Value::as_f64) else {
+                        continue;
+                    };
+                    let ratio = if redis > 0.0 {
+                        canopy / redis
+                    } else {
+                        f64::NAN
+                    };
+                    let _ = writeln!(
+                        md,
+                        "round {}: {label} / {peer} = {ratio:.2} ({canopy:.0} / {redis:.0} {metric})",
+                        round["round"]
+                    );
+                    json_ratios.push(serde_json::json!({
+                        "round": round["round"], "metric": key, "canopy": label, "peer": peer,
+                        "ratio": ratio, "canopy_ops_per_s": canopy, "peer_ops_per_s": redis,
+                    }));
+                }
             }
         }
     }
     let _ = writeln!(md, "\nEvery step:\n");
     let _ = writeln!(
         md,
-        "| setup | round | online | clients | ops/s | p50 ms | p99 ms | p99.9 ms | refused % | server CPU s / 1k ops | client CPU s / 1k ops | events / op (friend_stealable) | RSS MiB | conserved |"
+        "| setup | round | online | clients | ops/s | p50 ms | p99 ms | p99.9 ms | refused % | server CPU s / 1k ops | client CPU s / 1k ops | events / op (watch pushes) | RSS MiB | conserved |"
     );
     let _ = writeln!(
         md,

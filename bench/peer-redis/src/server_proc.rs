@@ -26,6 +26,19 @@ pub fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
     Ok((ticks(14)? + ticks(15)?) / CLOCK_TICKS_PER_SECOND)
 }
 
+/// CPU seconds of several processes together (the gateway and redis-server).
+pub fn cpu_seconds_of(pids: &[u32]) -> anyhow::Result<f64> {
+    pids.iter().map(|&pid| cpu_seconds(pid)).sum()
+}
+
+/// Resident memory of several processes together, now and the sum of their peaks, MiB.
+pub fn rss_mib_of(pids: &[u32]) -> anyhow::Result<(f64, f64)> {
+    pids.iter().try_fold((0.0, 0.0), |(now, peak), &pid| {
+        let (n, p) = rss_mib(pid)?;
+        Ok((now + n, peak + p))
+    })
+}
+
 /// Resident memory now and at its peak, in MiB (`VmRSS`, `VmHWM`).
 pub fn rss_mib(pid: u32) -> anyhow::Result<(f64, f64)> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))

@@ -18,9 +18,9 @@ use tokio::time::Instant;
 
 /// The server under load.
 pub enum Target {
-    /// Canopy over WebSockets.
+    /// Canopy, or the Redis peer's gateway, over WebSockets.
     Canopy(CanopyTarget),
-    /// The Redis peer.
+    /// Bare Redis.
     Redis(RedisTarget),
 }
 
@@ -43,8 +43,8 @@ pub struct StepPlan {
     pub duration: Duration,
     /// Seed of the clients' choices.
     pub seed: u64,
-    /// The server's process id, for CPU and memory.
-    pub server_pid: u32,
+    /// The server's process ids, for CPU and memory (summed over them).
+    pub server_pids: Vec<u32>,
 }
 
 /// What a step measured.
@@ -106,14 +106,14 @@ pub async fn run(
     tokio::time::sleep_until(measure_from).await;
     let self_pid = std::process::id();
     let (server_cpu, client_cpu) = (
-        server_proc::cpu_seconds(plan.server_pid)?,
+        server_proc::cpu_seconds_of(&plan.server_pids)?,
         server_proc::cpu_seconds(self_pid)?,
     );
     let events_before = events.snapshot();
     tokio::time::sleep_until(end).await;
-    let server_cpu_seconds = server_proc::cpu_seconds(plan.server_pid)? - server_cpu;
+    let server_cpu_seconds = server_proc::cpu_seconds_of(&plan.server_pids)? - server_cpu;
     let client_cpu_seconds = server_proc::cpu_seconds(self_pid)? - client_cpu;
-    let server_rss_mib = server_proc::rss_mib(plan.server_pid)?;
+    let server_rss_mib = server_proc::rss_mib_of(&plan.server_pids)?;
     let events = events::since(&events_before, &events.snapshot());
     let mut stats = Stats::default();
     for client in clients {

@@ -265,3 +265,62 @@ impl Knowledge {
         remove(&mut self.stealable[(owner - 1) as usize], ball);
     }
 }
+
+/// Which sessions watch what: a share of the online players watch their friends list
+/// (`friends_stealable`), a share watch one friend's forest (`forest_changed`), as phones
+/// with the friends list or a friend's forest on screen. The choice is a hash of the
+/// player id, so both servers get the very same watches.
+#[derive(Clone, Copy, Debug)]
+pub struct WatchPlan {
+    /// Percent of players watching their friends list.
+    pub friends_percent: u64,
+    /// Percent of players watching one friend's forest.
+    pub forest_percent: u64,
+}
+
+impl WatchPlan {
+    /// Whether `player` watches their friends list.
+    pub fn watches_friends(&self, player: u64) -> bool {
+        spread(player, 0x9E37_79B9_7F4A_7C15) % 100 < self.friends_percent
+    }
+
+    /// The friend whose forest `player` watches, if any.
+    pub fn watched_forest(&self, player: u64, friends: &[u64]) -> Option<u64> {
+        if friends.is_empty() || spread(player, 0xC2B2_AE3D_27D4_EB4F) % 100 >= self.forest_percent
+        {
+            return None;
+        }
+        let at = spread(player, 0x1656_67B1_9E37_79F9) % friends.len() as u64;
+        Some(friends[at as usize])
+    }
+}
+
+/// A well-mixed number from a player id (splitmix64's finalizer).
+fn spread(player: u64, salt: u64) -> u64 {
+    let mut x = player.wrapping_mul(salt);
+    x ^= x >> 30;
+    x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x ^= x >> 27;
+    x = x.wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::WatchPlan;
+
+    #[test]
+    fn watch_shares_come_out_near_the_plan() {
+        let plan = WatchPlan {
+            friends_percent: 10,
+            forest_percent: 20,
+        };
+        let friends = (1..=10_000).filter(|&p| plan.watches_friends(p)).count();
+        let forests = (1..=10_000)
+            .filter(|&p| plan.watched_forest(p, &[1, 2, 3]).is_some())
+            .count();
+        assert!((800..1200).contains(&friends), "{friends}");
+        assert!((1800..2200).contains(&forests), "{forests}");
+        assert_eq!(plan.watched_forest(5, &[]), None);
+    }
+}
