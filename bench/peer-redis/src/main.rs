@@ -260,6 +260,11 @@ async fn run_step(flags: RunFlags) -> anyhow::Result<()> {
         events: measure.events,
         server_cpu_seconds: measure.server_cpu_seconds,
         server_cpu_s_per_1k_ops: per_1k(measure.server_cpu_seconds),
+        server_cpu_s_per_1k_ops_by_process: measure
+            .server_cpu_seconds_by_process
+            .iter()
+            .map(|&seconds| per_1k(seconds))
+            .collect(),
         client_cpu_s_per_1k_ops: per_1k(measure.client_cpu_seconds),
         server_rss_mib: measure.server_rss_mib.0,
         server_peak_rss_mib: measure.server_rss_mib.1,

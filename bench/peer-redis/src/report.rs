@@ -51,6 +51,9 @@ pub struct StepResult {
     pub server_cpu_seconds: f64,
     /// Server CPU seconds per 1,000 ops.
     pub server_cpu_s_per_1k_ops: f64,
+    /// The same per server process (`--server-pid` order: gateway, then redis-server).
+    #[serde(default)]
+    pub server_cpu_s_per_1k_ops_by_process: Vec<f64>,
     /// The load generator's CPU seconds per 1,000 ops.
     pub client_cpu_s_per_1k_ops: f64,
     /// Server RSS at the window's end, MiB.
@@ -78,6 +81,21 @@ impl StepResult {
     fn within_bound(&self) -> bool {
         self.all.p99_ms <= P99_BOUND_MS && self.all.failed == 0 && self.conservation.balanced
     }
+}
+
+/// Server CPU per 1,000 ops, with each process's share when there are several
+/// (`0.213 (0.121 + 0.092)`: gateway + redis-server).
+fn cpu_cell(s: &StepResult) -> String {
+    let total = format!("{:.3}", s.server_cpu_s_per_1k_ops);
+    if s.server_cpu_s_per_1k_ops_by_process.len() < 2 {
+        return total;
+    }
+    let parts: Vec<String> = s
+        .server_cpu_s_per_1k_ops_by_process
+        .iter()
+        .map(|cpu| format!("{cpu:.3}"))
+        .collect();
+    format!("{total} ({})", parts.join(" + "))
 }
 
 /// The best step of one setup in one round.
@@ -210,7 +228,7 @@ pub fn summarize(results: &[StepResult]) -> (String, serde_json::Value) {
     let _ = writeln!(md, "\nEvery step:\n");
     let _ = writeln!(
         md,
-        "| setup | round | online | clients | ops/s | p50 ms | p99 ms | p99.9 ms | refused % | server CPU s / 1k ops | client CPU s / 1k ops | events / op (watch pushes) | RSS MiB | conserved |"
+        "| setup | round | online | clients | ops/s | p50 ms | p99 ms | p99.9 ms | refused % | server CPU s / 1k ops (gateway + redis) | client CPU s / 1k ops | events / op (watch pushes) | RSS MiB | conserved |"
     );
     let _ = writeln!(
         md,
@@ -220,7 +238,7 @@ pub fn summarize(results: &[StepResult]) -> (String, serde_json::Value) {
         let (events, stealable) = s.events_per_op();
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} | {:.3} | {:.3} | {events:.2} ({stealable:.2}) | {:.0} | {} |",
+            "| {} | {} | {} | {} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {:.3} | {events:.2} ({stealable:.2}) | {:.0} | {} |",
             s.label,
             s.round,
             s.online,
@@ -230,7 +248,7 @@ pub fn summarize(results: &[StepResult]) -> (String, serde_json::Value) {
             s.all.p99_ms,
             s.all.p999_ms,
             100.0 * s.all.refused as f64 / (s.all.count.max(1)) as f64,
-            s.server_cpu_s_per_1k_ops,
+            cpu_cell(s),
             s.client_cpu_s_per_1k_ops,
             s.server_rss_mib,
             if s.conservation.balanced { "yes" } else { "NO" },

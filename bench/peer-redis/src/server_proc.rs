@@ -26,9 +26,9 @@ pub fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
     Ok((ticks(14)? + ticks(15)?) / CLOCK_TICKS_PER_SECOND)
 }
 
-/// CPU seconds of several processes together (the gateway and redis-server).
-pub fn cpu_seconds_of(pids: &[u32]) -> anyhow::Result<f64> {
-    pids.iter().map(|&pid| cpu_seconds(pid)).sum()
+/// CPU seconds of each of several processes (the gateway and redis-server).
+pub fn cpu_seconds_each(pids: &[u32]) -> anyhow::Result<Vec<f64>> {
+    pids.iter().map(|&pid| cpu_seconds(pid)).collect()
 }
 
 /// Resident memory of several processes together, now and the sum of their peaks, MiB.

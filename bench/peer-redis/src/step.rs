@@ -53,8 +53,10 @@ pub struct StepMeasure {
     pub stats: Stats,
     /// The window's length.
     pub seconds: f64,
-    /// Server CPU seconds used in the window.
+    /// Server CPU seconds used in the window (all server processes).
     pub server_cpu_seconds: f64,
+    /// The same, per server process, in `server_pids` order.
+    pub server_cpu_seconds_by_process: Vec<f64>,
     /// The load generator's own CPU seconds in the window.
     pub client_cpu_seconds: f64,
     /// Server resident memory at the window's end and its peak, MiB.
@@ -106,12 +108,17 @@ pub async fn run(
     tokio::time::sleep_until(measure_from).await;
     let self_pid = std::process::id();
     let (server_cpu, client_cpu) = (
-        server_proc::cpu_seconds_of(&plan.server_pids)?,
+        server_proc::cpu_seconds_each(&plan.server_pids)?,
         server_proc::cpu_seconds(self_pid)?,
     );
     let events_before = events.snapshot();
     tokio::time::sleep_until(end).await;
-    let server_cpu_seconds = server_proc::cpu_seconds_of(&plan.server_pids)? - server_cpu;
+    let server_cpu_seconds_by_process: Vec<f64> = server_proc::cpu_seconds_each(&plan.server_pids)?
+        .iter()
+        .zip(&server_cpu)
+        .map(|(after, before)| after - before)
+        .collect();
+    let server_cpu_seconds = server_cpu_seconds_by_process.iter().sum();
     let client_cpu_seconds = server_proc::cpu_seconds(self_pid)? - client_cpu;
     let server_rss_mib = server_proc::rss_mib_of(&plan.server_pids)?;
     let events = events::since(&events_before, &events.snapshot());
@@ -123,6 +130,7 @@ pub async fn run(
         stats,
         seconds: plan.duration.as_secs_f64(),
         server_cpu_seconds,
+        server_cpu_seconds_by_process,
         client_cpu_seconds,
         server_rss_mib,
         events,
