@@ -448,16 +448,6 @@ impl Sessions {
     pub fn is_online(&self, player: PlayerId) -> bool {
         self.by_player.contains_key(&player)
     }
-
-    /// How many players have a session open.
-    pub fn online_count(&self) -> usize {
-        self.by_player.len()
-    }
-
-    /// Every player with a session open, in no particular order.
-    pub fn online_players(&self) -> impl Iterator<Item = PlayerId> + '_ {
-        self.by_player.keys().copied()
-    }
 }
 
 /// Whether the game may still acknowledge changes.

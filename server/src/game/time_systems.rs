@@ -33,7 +33,8 @@ fn pop_due(queue: &mut BTreeSet<(Millis, BallId)>, now: Millis, limit: usize) ->
 }
 
 /// Announces balls that ripened: one `ball_ripe` event per owner per tick, listing the
-/// owner's balls in ripening order. Friends hear of owners whose stealable balls ripened.
+/// owner's balls in ripening order. Sessions watching the owner (from their friends
+/// list or in their forest) hear of it at the end of the batch.
 pub fn ripen_due_balls(world: &mut World) {
     let (now, limit) = (now(world), config(world).ripen.max_per_tick);
     let due = pop_due(&mut world.resource_mut::<Timeline>().ripening, now, limit);
