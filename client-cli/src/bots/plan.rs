@@ -349,6 +349,54 @@ mod tests {
     }
 
     #[test]
+    fn the_steady_style_sends_writes_that_can_succeed() {
+        let mut rng = SmallRng::seed_from_u64(6);
+        let mut know = Knowledge::new(PlayerId(1), vec![PlayerId(2)]);
+        know.roll_day(&clock());
+        know.energy = Some(0);
+        let ball = OwnBall {
+            amount: 50,
+            ripe_at: clock().now() - 1,
+        };
+        know.balls.insert(BallId(4), ball);
+        let collect = Planned::Collect {
+            ball: BallId(4),
+            known: Some(ball),
+        };
+        for _ in 0..20 {
+            // A known ripe ball is collected one at a time, never with collect_all.
+            let planned = plan(Action::Collect, Style::Steady, &know, &clock(), &mut rng);
+            assert_eq!(planned, collect);
+            // A water the balance cannot pay becomes a collect.
+            let planned = plan(Action::Water, Style::Steady, &know, &clock(), &mut rng);
+            assert_eq!(planned, collect);
+        }
+        know.energy = Some(100);
+        know.watered_today.insert(PlayerId(2), 3);
+        let planned = plan(Action::Water, Style::Steady, &know, &clock(), &mut rng);
+        assert_eq!(planned, collect, "every friend is watered out");
+        know.watered_today.clear();
+        let planned = plan(Action::Water, Style::Steady, &know, &clock(), &mut rng);
+        assert_eq!(
+            planned,
+            Planned::Water {
+                friend: PlayerId(2),
+                grams: WATER_GRAMS
+            }
+        );
+        know.stolen_today = crate::bots::checks::STEAL_DAILY_CAP_GRAMS;
+        let planned = plan(Action::Steal, Style::Steady, &know, &clock(), &mut rng);
+        assert_eq!(planned, collect, "past the daily cap");
+        let mixed: Vec<Planned> = (0..50)
+            .map(|_| plan(Action::Collect, Style::Mixed, &know, &clock(), &mut rng))
+            .collect();
+        assert!(
+            mixed.contains(&Planned::CollectAll),
+            "the mixed style sends collect_all half the time"
+        );
+    }
+
+    #[test]
     fn a_bot_without_friends_reads_instead() {
         let mut rng = SmallRng::seed_from_u64(5);
         let know = Knowledge::new(PlayerId(1), Vec::new());
