@@ -252,6 +252,18 @@ mod tests {
         }
         let args = bots(&["--players", "10", "--rate", "500", "--bot-max-rate", "0"])?;
         assert!(validate(&args).is_ok(), "no per-bot cap, any rate");
+        let args = bots(&["--generated-world", "200", "--players", "50"])?;
+        assert_eq!(args.generated_world, Some(200));
+        assert!(validate(&args).is_ok());
+        let args = bots(&["--generated-world", "200", "--players", "201"])?;
+        assert!(
+            matches!(validate(&args), Err(CliError::Usage(_))),
+            "more bots than generated players"
+        );
+        assert!(
+            bots(&["--generated-world", "200", "--friends-per-player", "3"]).is_err(),
+            "a generated world brings its own friendships"
+        );
         Ok(())
     }
 }
