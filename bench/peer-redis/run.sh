@@ -13,6 +13,7 @@
 # default all: every online player holds a WebSocket, or on bare Redis its events are
 # read), WATCH_FRIENDS (10) and WATCH_FOREST (10): percent of the online players whose
 # session watches its friends list / one friend's forest, BARE (1: also run bare Redis),
+# GATEWAY_THREADS (2: the gateway's runtime threads; 1 for a single-thread runtime),
 # WORK (a scratch dir; default a new one under /tmp). Each step starts from a fresh copy
 # of the same generated world; within a round the setups alternate at every step.
 # The summary is printed and written to $WORK/summary.md and summary.json.
@@ -32,6 +33,7 @@ ONLINE=${ONLINE:-$PLAYERS}
 WATCH_FRIENDS=${WATCH_FRIENDS:-10}
 WATCH_FOREST=${WATCH_FOREST:-10}
 BARE=${BARE:-1}
+GATEWAY_THREADS=${GATEWAY_THREADS:-2}
 WORK=${WORK:-$(mktemp -d /tmp/peer-redis.XXXXXX)}
 # Ports of our own, loopback only, so a developer's server on the defaults is untouched.
 GAME=127.0.0.1:17878
@@ -123,7 +125,7 @@ start_redis() { # $1: always | everysec; an empty store seeded with the world
 
 start_gateway() { # in front of the Redis started last
     "$bench" gateway --listen "$GATEWAY" --redis "redis://127.0.0.1:$REDIS_PORT/" \
-        2>>"$WORK/gateway.log" &
+        --threads "$GATEWAY_THREADS" 2>>"$WORK/gateway.log" &
     gateway_pid=$!
     wait_for bash -c "exec 3<>/dev/tcp/${GATEWAY%:*}/${GATEWAY#*:}"
 }

@@ -69,6 +69,10 @@ enum Task {
         /// The Redis peer, seeded.
         #[arg(long, default_value = "redis://127.0.0.1:6390/")]
         redis: String,
+        /// Runtime threads: 1 runs every task on one thread (no hand-offs between
+        /// threads), more a work-stealing pool of that many.
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
     },
     /// Run one measured step against one server and append its result (a JSON line).
     Run(RunFlags),
@@ -147,14 +151,29 @@ struct RunFlags {
 
 fn main() -> anyhow::Result<()> {
     let flags = Flags::parse();
+    if let Task::Gateway {
+        listen,
+        redis,
+        threads,
+    } = &flags.task
+    {
+        let runtime = if *threads <= 1 {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?
+        } else {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(*threads)
+                .enable_all()
+                .build()?
+        };
+        return runtime.block_on(gateway::run(listen, redis));
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        if let Task::Gateway { listen, redis } = &flags.task {
-            return gateway::run(listen, redis).await;
-        }
         match flags.task {
             Task::Export {
                 url,
