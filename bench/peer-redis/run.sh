@@ -18,7 +18,9 @@
 # of the same generated world; within a round the setups alternate at every step.
 # The summary is printed and written to $WORK/summary.md and summary.json.
 set -euo pipefail
-
+# The whole script is one compound command, read before it runs: editing this file
+# during a run cannot change what the run does.
+{
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 ROUNDS=${ROUNDS:-2}
@@ -179,3 +181,5 @@ done
 "$bench" summarize "$results" --json "$WORK/summary.json" | tee "$WORK/summary.md"
 log "load average at the end $(cut -d' ' -f1-3 /proc/loadavg)"
 log "results in $WORK (results.jsonl: every step in full)"
+exit
+}
