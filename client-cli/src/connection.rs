@@ -21,9 +21,23 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Opens a game socket with Nagle's algorithm off: requests are small frames, each
+/// flushed whole, and waiting for the server's delayed ACK would add up to 40 ms.
+pub async fn connect_without_nagle(
+    url: &str,
+) -> Result<
+    (
+        WebSocketStream<MaybeTlsStream<TcpStream>>,
+        tokio_tungstenite::tungstenite::handshake::client::Response,
+    ),
+    tokio_tungstenite::tungstenite::Error,
+> {
+    tokio_tungstenite::connect_async_with_config(url, None, true).await
+}
 
 /// A reply's result fields, or the error the server answered.
 pub type ReplyOutcome = Result<Map<String, Value>, ErrorBody>;
@@ -77,7 +91,7 @@ impl Connection {
     /// drains it continuously (or drops it to ignore events).
     pub async fn connect(url: &str) -> Result<(Self, mpsc::UnboundedReceiver<Pushed>), CliError> {
         let cannot = |why: String| CliError::Connection(format!("cannot connect to {url}: {why}"));
-        let (socket, _response) = tokio::time::timeout(CONNECT_TIMEOUT, connect_async(url))
+        let (socket, _response) = tokio::time::timeout(CONNECT_TIMEOUT, connect_without_nagle(url))
             .await
             .map_err(|_| cannot(format!("no answer within {} s", CONNECT_TIMEOUT.as_secs())))?
             .map_err(|err| cannot(err.to_string()))?;

@@ -3,7 +3,7 @@
 //! so what it knows when it judges a reply is what the server had said before it.
 //! One request is in flight at a time.
 
-use crate::connection::ReplyOutcome;
+use crate::connection::{ReplyOutcome, connect_without_nagle};
 use canopy_shared::frame::{ServerFrame, decode_server_frame, encode_request};
 use canopy_shared::{Event, Request};
 use futures_util::{SinkExt, StreamExt};
@@ -11,7 +11,7 @@ use serde_json::Value;
 use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 /// A bot's WebSocket.
 pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -50,7 +50,7 @@ pub struct Wire {
 impl Wire {
     /// Connects to a game socket URL.
     pub async fn connect(url: &str) -> Result<Self, String> {
-        let (socket, _response) = tokio::time::timeout(CONNECT_TIMEOUT, connect_async(url))
+        let (socket, _response) = tokio::time::timeout(CONNECT_TIMEOUT, connect_without_nagle(url))
             .await
             .map_err(|_| format!("no handshake within {} s", CONNECT_TIMEOUT.as_secs()))?
             .map_err(|err| err.to_string())?;

@@ -75,6 +75,11 @@ pub async fn serve(
             tracing::warn!(%peer, "connection refused: max_connections reached");
             continue;
         };
+        // Frames are small and each is flushed whole: without this, Nagle's algorithm
+        // holds a reply until the client's delayed ACK (40 ms on Linux).
+        if let Err(err) = stream.set_nodelay(true) {
+            tracing::debug!(%peer, %err, "TCP_NODELAY could not be set");
+        }
         let context = context.clone();
         tokio::spawn(async move {
             session::run(stream, context).await;
