@@ -4,7 +4,7 @@
 mod support;
 
 use anyhow::Result;
-use canopy_shared::Event;
+use canopy_shared::{Event, PlayerId};
 use serde_json::json;
 use support::{Client, HOUR, Server, player};
 
@@ -312,7 +312,8 @@ async fn three_friends_plant_a_team_tree() -> Result<()> {
 }
 
 /// Pushes about friends go only to the session that watches them, over real sockets:
-/// the friends list in one `friends_stealable`, a friend's forest in `forest_changed`.
+/// `friend_stealable` (once per friend and batch, though bob watches alice both through
+/// the friends list and her forest), and a friend's forest in `forest_changed`.
 #[tokio::test]
 async fn only_watching_sessions_hear_about_friends() -> Result<()> {
     let dir = tempfile::tempdir()?;
@@ -347,16 +348,27 @@ async fn only_watching_sessions_hear_about_friends() -> Result<()> {
     );
 
     server.advance(31 * HOUR)?;
-    let listed = bob
-        .wait_event(|e| matches!(e, Event::FriendsStealable { .. }))
+    let stealable = bob
+        .wait_event(|e| matches!(e, Event::FriendStealable { .. }))
         .await?;
-    let Event::FriendsStealable { friends } = listed else {
-        unreachable!("matched above")
-    };
-    assert_eq!(friends.len(), 1);
     assert_eq!(
-        (friends[0].player_id.0, friends[0].stealable_grams),
-        (alice_id, 36)
+        stealable,
+        Event::FriendStealable {
+            friend_id: PlayerId(alice_id),
+            grams: 36
+        }
+    );
+    bob.wait_event(|e| matches!(e, Event::ForestChanged { .. }))
+        .await?;
+    // By the reply to a later ping every event of that batch has arrived: no second
+    // `friend_stealable` about alice.
+    bob.ok("ping", json!({})).await?;
+    assert!(
+        !bob.events
+            .iter()
+            .any(|e| matches!(e, Event::FriendStealable { .. })),
+        "{:?}",
+        bob.events
     );
 
     // The other session of bob watches nothing: by the reply to a later ping, every
@@ -365,7 +377,7 @@ async fn only_watching_sessions_hear_about_friends() -> Result<()> {
     assert!(
         !bob_idle.events.iter().any(|e| matches!(
             e,
-            Event::FriendsStealable { .. } | Event::ForestChanged { .. }
+            Event::FriendStealable { .. } | Event::ForestChanged { .. }
         )),
         "{:?}",
         bob_idle.events

@@ -515,16 +515,10 @@ function onEvent(event) {
       later('friends');
       break;
     }
-    // Sent by servers before watching; kept for them.
+    // One per changed friend per batch, while the friends list or that friend's forest
+    // is watched; a visited forest's balls come with its `forest_changed`.
     case 'friend_stealable': {
       if (!friendStealable(event.friend_id, event.grams)) later('friends');
-      if (state.view === 'visit' && state.visit.friendId === event.friend_id) later('visit');
-      break;
-    }
-    case 'friends_stealable': {
-      let unknown = false;
-      for (const line of event.friends) unknown = !friendStealable(line.player_id, line.stealable_grams) || unknown;
-      if (unknown) later('friends');
       break;
     }
     case 'forest_changed': {

@@ -7,8 +7,8 @@
 //! The world has N / 2 players with 2 balls each, all ripening at the same instant (the
 //! 07:00 wave), skewed friendships (mean degree 20, as the world bench) and every 10th
 //! player logged in and watching their friends list, so a ripening tick produces
-//! `ball_ripe` for every owner and one `friends_stealable` for each watcher with a
-//! changed friend. The store is a `MemoryStore`.
+//! `ball_ripe` for every owner and one `friend_stealable` for each (watching session,
+//! changed friend). The store is a `MemoryStore`.
 //! Each iteration loads a fresh world outside the timing one millisecond before the
 //! balls fall due; the timed tick applies `admin_clock_advance(1)` and runs the time
 //! systems, the announcements and the commit (the meta record for ripening; the removed
@@ -100,7 +100,7 @@ fn count_events(events: &[(canopy_server::game::Recipient, Event)]) -> (usize, u
     (
         count(|e| matches!(e, Event::BallRipe { .. })),
         count(|e| matches!(e, Event::BallGone { .. })),
-        count(|e| matches!(e, Event::FriendsStealable { .. })),
+        count(|e| matches!(e, Event::FriendStealable { .. })),
     )
 }
 
@@ -120,7 +120,7 @@ fn bench_time_systems(c: &mut Criterion) {
             let (ripe, gone, stealable) = count_events(&outcome.events);
             eprintln!(
                 "{name} {balls}: {ripe} ball_ripe, {gone} ball_gone, {stealable} \
-                 friends_stealable events, {} records committed",
+                 friend_stealable events, {} records committed",
                 outcome.batch_records
             );
             match name {

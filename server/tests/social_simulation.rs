@@ -74,27 +74,26 @@ fn newest_feed_entry(sim: &mut Sim, player: &Player) -> FeedEntry {
         .expect("the feed has an entry")
 }
 
-/// The lines of the one `friends_stealable` sent to `player`'s session this tick (none
-/// when it got none; two frames in a tick fail).
+/// The `friend_stealable` frames sent to `player`'s session this tick, in the order
+/// sent, as (friend, grams); two about one friend in a tick fail (coalesced per batch).
 fn stealable_events(tick: &Tick, player: &Player) -> Vec<(PlayerId, u64)> {
-    let frames: Vec<Vec<(PlayerId, u64)>> = tick
+    let frames: Vec<(PlayerId, u64)> = tick
         .events_to(player.session)
         .into_iter()
         .filter_map(|event| match event {
-            Event::FriendsStealable { friends } => Some(
-                friends
-                    .iter()
-                    .map(|line| (line.player_id, line.stealable_grams))
-                    .collect(),
-            ),
+            Event::FriendStealable { friend_id, grams } => Some((*friend_id, *grams)),
             _ => None,
         })
         .collect();
-    assert!(
-        frames.len() <= 1,
-        "one friends_stealable per tick: {frames:?}"
+    let mut friends: Vec<PlayerId> = frames.iter().map(|&(friend, _)| friend).collect();
+    friends.sort_unstable();
+    friends.dedup();
+    assert_eq!(
+        friends.len(),
+        frames.len(),
+        "one friend_stealable per friend per tick: {frames:?}"
     );
-    frames.into_iter().flatten().collect()
+    frames
 }
 
 fn ids(players: &[&Player]) -> Vec<PlayerId> {
@@ -1266,7 +1265,7 @@ fn a_configured_small_daily_cap_cuts_the_last_hit() {
 }
 
 #[test]
-fn friends_stealable_is_one_frame_per_batch_to_sessions_watching_the_friends_list() {
+fn friend_stealable_is_one_frame_per_changed_friend_per_batch_to_friends_list_watchers() {
     let mut sim = Sim::new();
     let [ant, eel, bee, cat, dog, fox] =
         players(&mut sim, ["ant", "eel", "bee", "cat", "dog", "fox"]);
@@ -1283,13 +1282,22 @@ fn friends_stealable_is_one_frame_per_batch_to_sessions_watching_the_friends_lis
     }
     sim.disconnect(&cat);
 
-    // Ant's two balls and eel's ball ripen in one tick: one frame per watching session,
-    // listing every friend whose balls changed.
+    // Ant's two balls and eel's ball ripen in one tick: each watching session gets one
+    // frame per friend whose balls changed, with the sum over that friend's balls.
     let ripening = next_morning(&mut sim);
     assert_eq!(
-        stealable_events(&ripening, &bee),
-        vec![(ant.id, 70 + 36), (eel.id, 56)],
-        "one frame, friends in id order"
+        ripening.events_to(bee.session),
+        vec![
+            &Event::FriendStealable {
+                friend_id: ant.id,
+                grams: 70 + 36
+            },
+            &Event::FriendStealable {
+                friend_id: eel.id,
+                grams: 56
+            },
+        ],
+        "one frame per friend, in id order"
     );
     assert_eq!(stealable_events(&ripening, &fox), vec![(ant.id, 106)]);
     assert!(ripening.events_to(cat.session).is_empty(), "cat is offline");
@@ -3029,8 +3037,8 @@ mod random_play {
         Ok(())
     }
 
-    /// `friends_stealable`: at most one per watching session per tick, only to online
-    /// players, each friend listed once, with what the receiver could steal from that
+    /// `friend_stealable`: only to online players' sessions, at most one per session and
+    /// friend per tick, about a friend, with what the receiver could steal from that
     /// friend now. Every session watches its friends list.
     fn check_stealable_events(
         sim: &Sim,
@@ -3039,26 +3047,27 @@ mod random_play {
         online: &[bool],
         players: &[Player],
     ) -> Result<(), TestCaseError> {
-        let mut sessions: BTreeSet<SessionId> = BTreeSet::new();
+        let mut sent: BTreeSet<(SessionId, PlayerId)> = BTreeSet::new();
         for (to, event) in &tick.events {
-            if let Event::FriendsStealable { friends } = event {
+            if let Event::FriendStealable { friend_id, grams } = event {
                 let Recipient::Session(session) = *to else {
-                    return Err(TestCaseError::fail("friends_stealable to a player"));
+                    return Err(TestCaseError::fail("friend_stealable to a player"));
                 };
-                prop_assert!(sessions.insert(session), "two frames for {:?}", session);
+                let friend = *friend_id;
+                prop_assert!(
+                    sent.insert((session, friend)),
+                    "two frames for {:?} about {}",
+                    session,
+                    friend
+                );
                 let index = players.iter().position(|p| p.session == session);
                 prop_assert!(index.is_some(), "{:?} is no player's session", session);
                 let index = index.expect("checked");
                 prop_assert!(online[index], "{:?} is offline", session);
                 let me = players[index].id;
-                let mut about: BTreeSet<PlayerId> = BTreeSet::new();
-                for line in friends {
-                    let friend = line.player_id;
-                    prop_assert!(about.insert(friend), "{} listed twice", friend);
-                    prop_assert!(seen.graph.are_friends(me, friend));
-                    let now = stealable_from(sim.game.world(), friend, me);
-                    prop_assert_eq!(line.stealable_grams, now, "to {} about {}", me, friend);
-                }
+                prop_assert!(seen.graph.are_friends(me, friend));
+                let now = stealable_from(sim.game.world(), friend, me);
+                prop_assert_eq!(*grams, now, "to {} about {}", me, friend);
             }
         }
         Ok(())
@@ -3642,6 +3651,10 @@ fn a_forest_watcher_hears_of_that_friends_balls_until_it_stops_or_looks_elsewher
         .ball_id;
     assert_eq!(forest_events(&tick, &bee), vec![(ant.id, 0, vec![ball])]);
     assert!(
+        stealable_events(&tick, &bee).is_empty(),
+        "an unripe ball changes nothing stealable"
+    );
+    assert!(
         tick.events_to(cat.session).is_empty(),
         "cat watches nothing"
     );
@@ -3651,9 +3664,11 @@ fn a_forest_watcher_hears_of_that_friends_balls_until_it_stops_or_looks_elsewher
         [Event::BallNew { .. }]
     ));
 
-    // Ripened.
+    // Ripened: the forest, and what bee could steal from ant now, as the spec's
+    // `friend_stealable` to a session watching that friend's forest.
     let tick = next_morning(&mut sim);
     assert_eq!(forest_events(&tick, &bee), vec![(ant.id, 70, vec![ball])]);
+    assert_eq!(stealable_events(&tick, &bee), vec![(ant.id, 70)]);
     assert!(tick.events_to(cat.session).is_empty());
 
     // Stolen by cat: bee sees what is left for it; ant hears of the theft as ever.
@@ -3673,6 +3688,7 @@ fn a_forest_watcher_hears_of_that_friends_balls_until_it_stops_or_looks_elsewher
         forest_events(&tick, &bee),
         vec![(ant.id, 70 - taken, vec![ball])]
     );
+    assert_eq!(stealable_events(&tick, &bee), vec![(ant.id, 70 - taken)]);
     assert!(
         tick.events_to(cat.session).is_empty(),
         "the thief watches nothing"
@@ -3688,6 +3704,7 @@ fn a_forest_watcher_hears_of_that_friends_balls_until_it_stops_or_looks_elsewher
     let tick = sim.tick();
     tick.result::<serde_json::Value>(picked).expect("collect");
     assert_eq!(forest_events(&tick, &bee), vec![(ant.id, 0, vec![])]);
+    assert_eq!(stealable_events(&tick, &bee), vec![(ant.id, 0)]);
 
     // Two new balls in one batch: one frame listing both.
     let reports: Vec<u64> = ["r-1", "r-2"]
@@ -3753,6 +3770,74 @@ fn a_forest_watcher_hears_of_that_friends_balls_until_it_stops_or_looks_elsewher
     let tick = sim.tick();
     tick.result::<serde_json::Value>(walked).expect("walk");
     assert!(tick.events_to(bee.session).is_empty(), "no longer friends");
+    sim.assert_conserved();
+}
+
+#[test]
+fn a_session_watching_a_friend_both_ways_gets_one_friend_stealable_per_batch() {
+    let mut sim = Sim::new();
+    let [ant, bee, cat, dog] = players(&mut sim, ["ant", "bee", "cat", "dog"]);
+    for friend in [&bee, &cat, &dog] {
+        sim.befriend(&ant, friend);
+    }
+    let walk = walk_ball(&mut sim, &ant, 5_000); // 100 g: 70 g stealable
+    let metro = partner_ball(&mut sim, &ant, "metro"); // 52 g: 36 g stealable
+    // Bee's session watches the list and ant's forest; cat's first session the list and
+    // its second ant's forest; dog watches nothing.
+    sim.watch(&bee, None).expect("watch the list");
+    sim.watch(&bee, Some(ant.id)).expect("watch ant's forest");
+    sim.watch(&cat, None).expect("watch the list");
+    let cat_too = sim.login(&cat);
+    sim.watch(&cat_too, Some(ant.id))
+        .expect("watch ant's forest");
+
+    // Two balls ripen in one batch.
+    let ripening = next_morning(&mut sim);
+    let both = Event::FriendStealable {
+        friend_id: ant.id,
+        grams: 70 + 36,
+    };
+    let bees = ripening.events_to(bee.session);
+    assert_eq!(
+        bees.iter().filter(|e| ***e == both).count(),
+        1,
+        "one friend_stealable though bee watches ant twice: {bees:?}"
+    );
+    assert_eq!(forest_events(&ripening, &bee).len(), 1);
+    assert_eq!(stealable_events(&ripening, &cat), vec![(ant.id, 106)]);
+    assert_eq!(stealable_events(&ripening, &cat_too), vec![(ant.id, 106)]);
+    assert!(forest_events(&ripening, &cat).is_empty(), "cat's list only");
+    assert_eq!(forest_events(&ripening, &cat_too).len(), 1);
+    assert!(ripening.events_to(dog.session).is_empty());
+    assert!(ripening.events_for(dog.id).is_empty());
+
+    // Two steals in one batch: still one each, with what is left after both.
+    let steals = [(&bee, walk), (&dog, metro)].map(|(thief, ball_id)| {
+        sim.submit(
+            thief.session,
+            Request::Steal {
+                friend_id: ant.id,
+                ball_id,
+            },
+        )
+    });
+    let tick = sim.tick();
+    let taken: Vec<u64> = steals
+        .iter()
+        .map(|&id| {
+            tick.result::<canopy_shared::reply::GramsEnergyResult>(id)
+                .expect("steal")
+                .grams
+        })
+        .collect();
+    let left = (70 - taken[0]) + (36 - taken[1]);
+    assert_eq!(stealable_events(&tick, &bee), vec![(ant.id, 36 - taken[1])]);
+    assert_eq!(stealable_events(&tick, &cat), vec![(ant.id, left)]);
+    assert_eq!(stealable_events(&tick, &cat_too), vec![(ant.id, left)]);
+    assert!(
+        tick.events_to(dog.session).is_empty(),
+        "the thief watches nothing"
+    );
     sim.assert_conserved();
 }
 

@@ -1,7 +1,7 @@
 //! Events the server pushes: `{"event": "<name>", ...fields}`, never with an `id`.
 
 use crate::ids::{BallId, PlayerId};
-use crate::model::{BallView, Certificate, FriendStealable};
+use crate::model::{BallView, Certificate};
 use serde::{Deserialize, Serialize};
 
 /// A ball that ripened this tick.
@@ -77,9 +77,9 @@ pub enum Event {
         /// The other side.
         player_id: PlayerId,
     },
-    /// What the receiver could now steal from a friend changed. No longer sent: watching
-    /// sessions get `friends_stealable` and `forest_changed` instead; kept so clients
-    /// built against the first contract still decode it.
+    /// What the receiver could now steal from a friend may have changed: to each session
+    /// watching that friend (its friends list, or the friend's forest), at most one per
+    /// friend per batch.
     FriendStealable {
         /// The friend.
         friend_id: PlayerId,
@@ -104,12 +104,6 @@ pub enum Event {
     ProtectedBlock {
         /// The would-be thief, or `null` under stealth.
         by: Option<PlayerId>,
-    },
-    /// To a session watching the friends list: what it could now steal from every
-    /// friend whose stealable energy changed in one batch.
-    FriendsStealable {
-        /// The changed friends, by id.
-        friends: Vec<FriendStealable>,
     },
     /// To a session watching a friend's forest: that forest after a batch changed it.
     ForestChanged {
@@ -144,7 +138,6 @@ impl Event {
             Event::Certificate { .. } => "certificate",
             Event::HelpCollected { .. } => "help_collected",
             Event::ProtectedBlock { .. } => "protected_block",
-            Event::FriendsStealable { .. } => "friends_stealable",
             Event::ForestChanged { .. } => "forest_changed",
             Event::ServerShutdown { .. } => "server_shutdown",
         }

@@ -168,19 +168,10 @@ pub struct FriendView {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WatchTarget {
-    /// The friends list: `friends_stealable`.
+    /// The friends list: `friend_stealable` for each friend.
     Friends,
-    /// One friend's forest: `forest_changed`.
+    /// One friend's forest: `forest_changed`, and `friend_stealable` for that friend.
     Forest,
-}
-
-/// One friend's line in `friends_stealable`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FriendStealable {
-    /// The friend.
-    pub player_id: PlayerId,
-    /// Grams the receiver could steal from them now (as `stealable_grams` in `friends`).
-    pub stealable_grams: u64,
 }
 
 /// A pending friend request, incoming or outgoing.

@@ -172,9 +172,9 @@ pub enum Request {
     },
     /// The caller's teams.
     Teams {},
-    /// Start receiving pushes about other players: the friends list
-    /// (`friends_stealable`) or one friend's forest (`forest_changed`). Watching another
-    /// forest replaces the session's forest watch.
+    /// Start receiving pushes about other players: the friends list (`friend_stealable`
+    /// for each friend) or one friend's forest (`forest_changed`, and `friend_stealable`
+    /// for that friend). Watching another forest replaces the session's forest watch.
     Watch {
         /// `friends` or `forest`.
         what: WatchTarget,

@@ -13,9 +13,9 @@ use canopy_shared::frame::{
     ReplyFrame, ServerFrame, decode_request, decode_server_frame, encode_request,
 };
 use canopy_shared::model::{
-    ActiveProp, BallView, BoardEntry, BoardPeriod, Certificate, FeedEntry, FeedKind,
-    FriendStealable, FriendView, PendingRequestView, PlayerView, PropKind, PropsView, SpeciesView,
-    Suggestion, TeamView, TreeStage, WatchTarget,
+    ActiveProp, BallView, BoardEntry, BoardPeriod, Certificate, FeedEntry, FeedKind, FriendView,
+    PendingRequestView, PlayerView, PropKind, PropsView, SpeciesView, Suggestion, TeamView,
+    TreeStage, WatchTarget,
 };
 use canopy_shared::reply::{
     BallsResult, CollectAllResult, Empty, FeedResult, FriendsResult, GramsEnergyResult,
@@ -977,7 +977,6 @@ const _EVERY_EVENT_IS_A_CASE: fn(&Event) = |event| match event {
     | Event::FriendAdded { .. }
     | Event::FriendRemoved { .. }
     | Event::FriendStealable { .. }
-    | Event::FriendsStealable { .. }
     | Event::ForestChanged { .. }
     | Event::Certificate { .. }
     | Event::HelpCollected { .. }
@@ -1065,24 +1064,6 @@ fn every_event_has_its_protocol_shape() {
             json!({"event": "friend_stealable", "friend_id": 8, "grams": 76}),
         ),
         (
-            Event::FriendsStealable {
-                friends: vec![
-                    FriendStealable {
-                        player_id: PlayerId(8),
-                        stealable_grams: 76,
-                    },
-                    FriendStealable {
-                        player_id: PlayerId(9),
-                        stealable_grams: 0,
-                    },
-                ],
-            },
-            json!({"event": "friends_stealable", "friends": [
-                {"player_id": 8, "stealable_grams": 76},
-                {"player_id": 9, "stealable_grams": 0},
-            ]}),
-        ),
-        (
             Event::ForestChanged {
                 owner_id: PlayerId(7),
                 stealable_grams: 0,
@@ -1147,7 +1128,6 @@ fn every_event_has_its_protocol_shape() {
             "friend_added",
             "friend_removed",
             "friend_stealable",
-            "friends_stealable",
             "forest_changed",
             "certificate",
             "help_collected",

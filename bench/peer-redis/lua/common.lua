@@ -277,11 +277,22 @@ local function offer_grams(offer, thief)
 end
 
 -- stealable::announce_stealable for one owner whose stealable energy changed: every
--- friend watching their friends list hears what they could steal from the owner now, one
--- `friend_stealable` line each. The gateway coalesces a session's lines into one
--- `friends_stealable` frame per write batch, as Canopy sends one per batch.
+-- friend watching their friends list or the owner's forest hears what they could steal
+-- from the owner now, one `friend_stealable` line each (once for a friend watching both).
+-- The gateway keeps a session's last line per owner and write batch, as Canopy sends at
+-- most one per watching session, owner and batch.
 local function announce_stealable(owner)
-  local watchers = redis.call('SINTER', 'f:' .. owner, 'wf')
+  local friends = 'f:' .. owner
+  local watchers = redis.call('SINTER', friends, 'wf')
+  local seen = {}
+  for _, friend in ipairs(watchers) do
+    seen[friend] = true
+  end
+  for _, friend in ipairs(redis.call('SINTER', friends, 'fw:' .. owner)) do
+    if not seen[friend] then
+      watchers[#watchers + 1] = friend
+    end
+  end
   if #watchers == 0 then
     return
   end

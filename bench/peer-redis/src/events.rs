@@ -1,12 +1,12 @@
 //! Pushed events counted by kind, for every setup (Canopy's and the gateway's WebSocket
-//! events; the bare Redis peer's PUBLISHed ones use the same JSON and names, with
-//! `friend_stealable` lines where a WebSocket gets one coalesced `friends_stealable`).
+//! events; the bare Redis peer's PUBLISHed ones use the same JSON and names, with every
+//! `friend_stealable` line where a WebSocket gets the last per friend and batch).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Canopy's event names (PROTOCOL.md), then `other` for anything else.
-const EVENT_NAMES: [&str; 16] = [
+const EVENT_NAMES: [&str; 15] = [
     "ball_new",
     "ball_ripe",
     "ball_gone",
@@ -16,7 +16,6 @@ const EVENT_NAMES: [&str; 16] = [
     "friend_added",
     "friend_removed",
     "friend_stealable",
-    "friends_stealable",
     "forest_changed",
     "certificate",
     "help_collected",

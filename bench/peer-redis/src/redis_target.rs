@@ -2,8 +2,8 @@
 //! few multiplexed connections that pipeline every logical client's EVALSHA, and one
 //! pub/sub connection on the events channel that reads every online player's events.
 //! The watches of the [`WatchPlan`] are written into Redis (`wf`, `fw:<owner>`) as the
-//! gateway writes them, so the scripts push the same lines; here a session's
-//! `friend_stealable` lines are counted as they come, not coalesced into frames.
+//! gateway writes them, so the scripts push the same lines; here a player's
+//! `friend_stealable` lines are counted as they come, not coalesced per batch.
 
 use crate::events::EventCounts;
 use crate::ops::{Done, Op, Outcome};

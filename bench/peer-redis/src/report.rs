@@ -66,12 +66,12 @@ pub struct StepResult {
 
 impl StepResult {
     /// Pushed events received per op answered in the window (all kinds, and the
-    /// watch pushes alone: `friends_stealable`, `forest_changed`, and on bare Redis the
-    /// uncoalesced `friend_stealable` lines).
+    /// watch pushes alone: `friend_stealable` and `forest_changed`; on bare Redis every
+    /// `friend_stealable` line, uncoalesced).
     pub fn events_per_op(&self) -> (f64, f64) {
         let ops = self.ops.max(1) as f64;
         let all: u64 = self.events.values().sum();
-        let stealable: u64 = ["friend_stealable", "friends_stealable", "forest_changed"]
+        let stealable: u64 = ["friend_stealable", "forest_changed"]
             .iter()
             .map(|kind| self.events.get(*kind).copied().unwrap_or(0))
             .sum();

@@ -267,7 +267,7 @@ impl Knowledge {
 }
 
 /// Which sessions watch what: a share of the online players watch their friends list
-/// (`friends_stealable`), a share watch one friend's forest (`forest_changed`), as phones
+/// (`friend_stealable`), a share watch one friend's forest (`forest_changed`), as phones
 /// with the friends list or a friend's forest on screen. The choice is a hash of the
 /// player id, so both servers get the very same watches.
 #[derive(Clone, Copy, Debug)]

@@ -229,7 +229,7 @@ pub struct Knowledge {
     pub candidates: VecDeque<SeenBall>,
     /// Every ball of the friend it looked at last (`friend_balls`), stealable or not.
     pub last_look: Vec<SeenBall>,
-    /// What it could steal from each friend, from `friends_stealable` and
+    /// What it could steal from each friend, from `friend_stealable` and
     /// `forest_changed` events (it watches its friends list and the forest it looked at
     /// last) and `friend_balls` replies.
     pub friend_stealable: HashMap<PlayerId, u64>,
@@ -312,11 +312,8 @@ impl Knowledge {
                 self.ended.insert(*ball_id);
                 self.energy = None;
             }
-            Event::FriendsStealable { friends } => {
-                for line in friends {
-                    self.friend_stealable
-                        .insert(line.player_id, line.stealable_grams);
-                }
+            Event::FriendStealable { friend_id, grams } => {
+                self.friend_stealable.insert(*friend_id, *grams);
             }
             Event::ForestChanged {
                 owner_id, balls, ..
@@ -564,11 +561,9 @@ mod tests {
             "already watching that forest"
         );
 
-        let listed = Event::FriendsStealable {
-            friends: vec![canopy_shared::model::FriendStealable {
-                player_id: friend,
-                stealable_grams: 36,
-            }],
+        let listed = Event::FriendStealable {
+            friend_id: friend,
+            grams: 36,
         };
         know.apply_event(&Pushed::Event(listed));
         assert_eq!(know.friend_stealable.get(&friend), Some(&36));

@@ -119,7 +119,7 @@ impl Bot {
         }
     }
 
-    /// Watches the friends list, as a phone showing it does, so `friends_stealable`
+    /// Watches the friends list, as a phone showing it does, so `friend_stealable`
     /// tells the bot which friends have something to take. Not an op of the mix.
     async fn watch_friends_list(&mut self) -> Result<(), WireError> {
         let watch = Request::Watch {

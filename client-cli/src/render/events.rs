@@ -61,25 +61,6 @@ fn describe(event: &Event, view: &View<'_>) -> String {
                 )
             }
         }
-        Event::FriendsStealable { friends } => {
-            let (some, none): (Vec<_>, Vec<_>) =
-                friends.iter().partition(|line| line.stealable_grams > 0);
-            let mut parts: Vec<String> = some
-                .iter()
-                .map(|line| {
-                    format!(
-                        "{} g from {}",
-                        line.stealable_grams,
-                        view.who(line.player_id)
-                    )
-                })
-                .collect();
-            if !none.is_empty() {
-                let names: Vec<String> = none.iter().map(|line| view.who(line.player_id)).collect();
-                parts.push(format!("nothing from {}", names.join(", ")));
-            }
-            format!("You could steal {} now.", parts.join("; "))
-        }
         Event::ForestChanged {
             owner_id,
             stealable_grams,
@@ -179,21 +160,21 @@ mod tests {
             energy: 118,
         });
         assert!(pushed(&watered, &view).starts_with("* Player #3 watered you with 18 g"));
-        let listed = Pushed::Event(Event::FriendsStealable {
-            friends: vec![
-                canopy_shared::model::FriendStealable {
-                    player_id: PlayerId(2),
-                    stealable_grams: 36,
-                },
-                canopy_shared::model::FriendStealable {
-                    player_id: PlayerId(3),
-                    stealable_grams: 0,
-                },
-            ],
+        let stealable = Pushed::Event(Event::FriendStealable {
+            friend_id: PlayerId(2),
+            grams: 36,
         });
         assert_eq!(
-            pushed(&listed, &view),
-            "* You could steal 36 g from bob (#2); nothing from player #3 now."
+            pushed(&stealable, &view),
+            "* You could steal 36 g from bob (#2) now: `friend-balls 2`."
+        );
+        let nothing = Pushed::Event(Event::FriendStealable {
+            friend_id: PlayerId(3),
+            grams: 0,
+        });
+        assert_eq!(
+            pushed(&nothing, &view),
+            "* Nothing left to steal from player #3."
         );
         let forest = Pushed::Event(Event::ForestChanged {
             owner_id: PlayerId(2),

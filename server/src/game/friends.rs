@@ -251,8 +251,9 @@ pub fn friend_balls(
 }
 
 /// `watch`: from the end of this batch on, the session hears of its friends' stealable
-/// energy (`friends_stealable`) or of one friend's forest (`forest_changed`). Watching a
-/// forest replaces the forest the session watched before.
+/// energy (`friend_stealable`) or of one friend's forest (`forest_changed`, and that
+/// friend's `friend_stealable`). Watching a forest replaces the forest the session
+/// watched before.
 pub fn watch(
     world: &mut World,
     session: SessionId,

@@ -146,7 +146,7 @@ pub struct Dirty {
     pub feed: Vec<(PlayerId, u64, FeedEntry)>,
     /// Feed entries past the kept window.
     pub feed_trimmed: Vec<(PlayerId, u64)>,
-    /// Players whose stealable grams may have changed, for `friends_stealable` and
+    /// Players whose stealable grams may have changed, for `friend_stealable` and
     /// `forest_changed`.
     pub stealable_changed: HashSet<PlayerId>,
     /// Players whose balls were created, changed, ripened or ended, for

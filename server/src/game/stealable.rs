@@ -1,10 +1,10 @@
 //! What a friend could steal right now: the "hand" icon of `friends`, the `stealable`
-//! of `friend_balls`, and the pushes to watching sessions (`friends_stealable`,
+//! of `friend_balls`, and the pushes to watching sessions (`friend_stealable`,
 //! `forest_changed`), coalesced per batch.
 
 use super::components::{OwnedBalls, Props};
 use super::friends;
-use super::resources::{Directory, Dirty, Outbox, Recipient, Sessions};
+use super::resources::{Directory, Dirty, Outbox, Recipient, SessionId, Sessions};
 use super::rules;
 use super::state::{config, now, player_entity};
 use crate::config::Config;
@@ -12,7 +12,7 @@ use crate::social::{FriendGraph, Social};
 use crate::store::Ball;
 use bevy_ecs::entity::Entity;
 use bevy_ecs::world::World;
-use canopy_shared::model::{FriendStealable, PropKind};
+use canopy_shared::model::PropKind;
 use canopy_shared::reply::BallsResult;
 use canopy_shared::{Event, Millis, PlayerId};
 use std::collections::HashSet;
@@ -124,12 +124,12 @@ impl<'w> Offer<'w> {
     }
 }
 
-/// Tells watching sessions what this batch changed, one frame per session at most for
-/// each kind of watch: a session watching its friends list gets one `friends_stealable`
-/// listing every changed friend with what it could steal from them now; a session
-/// watching a changed forest gets one `forest_changed`. Sessions that watch nothing
-/// hear nothing about other players, and an owner's balls are looked at only if someone
-/// watches them.
+/// Tells watching sessions what this batch changed. A session watching an owner (by its
+/// friends list, or the owner's forest) whose stealable energy may have changed gets one
+/// `friend_stealable` for that owner, with what it could steal from them now, however
+/// many changes the batch made and however it watches them; a session watching a changed
+/// forest also gets one `forest_changed`. Sessions that watch nothing hear nothing about
+/// other players, and an owner's balls are looked at only if someone watches them.
 pub fn announce_stealable(world: &mut World) {
     let mut dirty = world.resource_mut::<Dirty>();
     let changed = std::mem::take(&mut dirty.stealable_changed);
@@ -138,48 +138,91 @@ pub fn announce_stealable(world: &mut World) {
         return;
     }
     let mut events = Vec::new();
-    announce_to_friends_watchers(world, &changed, &mut events);
+    announce_friend_stealable(world, &changed, &mut events);
     // A cover changes what every ball of the forest offers without changing a ball.
     forests.extend(changed);
     announce_to_forest_watchers(world, &forests, &mut events);
     world.resource_mut::<Outbox>().events.extend(events);
 }
 
-fn announce_to_friends_watchers(
+/// One `friend_stealable` per (watching session, changed owner): to the sessions of the
+/// owner's friends that watch their friends list, and to the sessions of friends that
+/// watch the owner's forest; a session doing both gets it once. Each session's frames
+/// come in ascending `friend_id`.
+fn announce_friend_stealable(
     world: &World,
     changed: &HashSet<PlayerId>,
     events: &mut Vec<(Recipient, Event)>,
 ) {
     let sessions = world.resource::<Sessions>();
-    if changed.is_empty() || sessions.friends_watching_count() == 0 {
+    if changed.is_empty()
+        || (sessions.friends_watching_count() == 0 && sessions.watched_forest_count() == 0)
+    {
         return;
     }
-    let (now, config) = (now(world), config(world));
-    let pairs = audience(&world.resource::<Social>().graph, sessions, changed);
-    let mut offer = Offer::default();
-    let mut lines: Vec<(PlayerId, FriendStealable)> = Vec::with_capacity(pairs.len());
-    for owners_pairs in pairs.chunk_by(|a, b| a.0 == b.0) {
-        offer.load(world, owners_pairs[0].0, now);
-        lines.extend(owners_pairs.iter().map(|&(owner, watcher)| {
-            let line = FriendStealable {
-                player_id: owner,
-                stealable_grams: offer.grams_for(world, watcher, now, &config),
-            };
-            (watcher, line)
-        }));
-    }
-    lines.sort_unstable_by_key(|(watcher, line)| (*watcher, line.player_id));
-    for watchers_lines in lines.chunk_by(|a, b| a.0 == b.0) {
-        let friends: Vec<FriendStealable> = watchers_lines
-            .iter()
-            .map(|(_, line)| line.clone())
-            .collect();
-        for &session in sessions.friends_watchers(watchers_lines[0].0) {
-            let event = Event::FriendsStealable {
-                friends: friends.clone(),
-            };
-            events.push((Recipient::Session(session), event));
+    let graph = &world.resource::<Social>().graph;
+    // (owner, watching player, session), sorted so that each owner's offer is loaded
+    // once and each watching player is priced once per owner.
+    let mut watching: Vec<(PlayerId, PlayerId, SessionId)> = Vec::new();
+    if sessions.friends_watching_count() > 0 {
+        for (owner, friend) in audience(graph, sessions, changed) {
+            let listing = sessions.friends_watchers(friend);
+            watching.extend(listing.iter().map(|&session| (owner, friend, session)));
         }
+    }
+    for owner in watched_among(sessions, changed) {
+        for &session in sessions.forest_watchers(owner) {
+            // A watch outlives a friendship only as silence.
+            if let Some(viewer) = sessions.player(session)
+                && graph.are_friends(owner, viewer)
+            {
+                watching.push((owner, viewer, session));
+            }
+        }
+    }
+    if watching.is_empty() {
+        return;
+    }
+    watching.sort_unstable();
+    watching.dedup();
+    let (now, config) = (now(world), config(world));
+    let mut offer = Offer::default();
+    let mut frames: Vec<(SessionId, PlayerId, u64)> = Vec::with_capacity(watching.len());
+    for owners in watching.chunk_by(|a, b| a.0 == b.0) {
+        let owner = owners[0].0;
+        offer.load(world, owner, now);
+        for viewers in owners.chunk_by(|a, b| a.1 == b.1) {
+            let grams = offer.grams_for(world, viewers[0].1, now, &config);
+            frames.extend(
+                viewers
+                    .iter()
+                    .map(|&(_, _, session)| (session, owner, grams)),
+            );
+        }
+    }
+    frames.sort_unstable();
+    events.extend(frames.into_iter().map(|(session, friend_id, grams)| {
+        (
+            Recipient::Session(session),
+            Event::FriendStealable { friend_id, grams },
+        )
+    }));
+}
+
+/// The owners in `changed` whose forest some session watches, found from the smaller
+/// side.
+fn watched_among(sessions: &Sessions, changed: &HashSet<PlayerId>) -> Vec<PlayerId> {
+    if changed.len() <= sessions.watched_forest_count() {
+        changed
+            .iter()
+            .copied()
+            .filter(|&owner| !sessions.forest_watchers(owner).is_empty())
+            .collect()
+    } else {
+        sessions
+            .watched_forests()
+            .filter(|owner| changed.contains(owner))
+            .collect()
     }
 }
 
@@ -191,23 +234,10 @@ fn announce_to_forest_watchers(
     events: &mut Vec<(Recipient, Event)>,
 ) {
     let sessions = world.resource::<Sessions>();
-    let watched = sessions.watched_forest_count();
-    if changed.is_empty() || watched == 0 {
+    if changed.is_empty() || sessions.watched_forest_count() == 0 {
         return;
     }
-    let owners: Vec<PlayerId> = if changed.len() <= watched {
-        changed
-            .iter()
-            .copied()
-            .filter(|&owner| !sessions.forest_watchers(owner).is_empty())
-            .collect()
-    } else {
-        sessions
-            .watched_forests()
-            .filter(|owner| changed.contains(owner))
-            .collect()
-    };
-    for owner in owners {
+    for owner in watched_among(sessions, changed) {
         for &session in sessions.forest_watchers(owner) {
             let Some(viewer) = sessions.player(session) else {
                 continue;
@@ -275,7 +305,6 @@ fn audience_from_watchers(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::game::SessionId;
     use rand::rngs::StdRng;
     use rand::{RngExt, SeedableRng};
 

@@ -6,10 +6,11 @@
 //! Interest management, as Canopy's (docs/PROTOCOL.md, "Watching"): a session's
 //! `watch` is recorded here (per session) and in Redis (per player: `wf`, `fw:<owner>`),
 //! so the scripts publish news about other players only to players with a watching
-//! session, and the gateway delivers it only to the sessions that watch. A session's
-//! `friend_stealable` lines are coalesced into one `friends_stealable` frame per write
-//! batch (everything queued for the socket when its writer wakes), and only its last
-//! `forest_changed` of a batch is sent, as Canopy sends at most one of each per batch.
+//! session, and the gateway delivers it only to the sessions that watch. A session gets
+//! at most one `friend_stealable` per friend per write batch (everything queued for the
+//! socket when its writer wakes: the last line about that friend), and only its last
+//! `forest_changed` of a batch, as Canopy sends at most one of each per friend and
+//! batch.
 
 mod replies;
 mod session;
@@ -29,7 +30,8 @@ use tokio::sync::mpsc;
 enum Out {
     /// A reply or one of the player's own events: sent as is.
     Frame(String),
-    /// What the player could steal from a friend now (coalesced per batch).
+    /// What the player could steal from a friend now (the last per friend and batch is
+    /// sent).
     Stealable { friend: u64, grams: u64 },
     /// A watched forest after a change (the last of a batch is sent).
     Forest(String),
@@ -96,7 +98,8 @@ pub async fn run(listen: &str, redis_url: &str) -> anyhow::Result<()> {
 impl Gateway {
     /// Hands one published event (`<player> <json>`) to the sessions that get it: the
     /// player's own events to every session of the player, `friend_stealable` to those
-    /// watching the friends list, `forest_changed` to those watching that forest.
+    /// watching the friends list or that friend's forest, `forest_changed` to those
+    /// watching that forest.
     fn route(&self, payload: &str) {
         let Some((player, json)) = payload.split_once(' ') else {
             return;
@@ -114,7 +117,9 @@ impl Gateway {
         match classify(json) {
             Push::Stealable { friend, grams } => {
                 for session in sessions {
-                    if session.watches_friends.load(Ordering::Relaxed) {
+                    if session.watches_friends.load(Ordering::Relaxed)
+                        || session.watched_forest.load(Ordering::Relaxed) == friend
+                    {
                         let _ = session.outbox.send(Out::Stealable { friend, grams });
                     }
                 }
@@ -191,7 +196,8 @@ impl Gateway {
 /// What a published event is, for routing.
 #[derive(Debug, PartialEq, Eq)]
 enum Push {
-    /// A `friend_stealable` line: for sessions watching the friends list.
+    /// A `friend_stealable` line: for sessions watching the friends list or that
+    /// friend's forest.
     Stealable { friend: u64, grams: u64 },
     /// A `forest_changed`: for sessions watching that owner's forest.
     Forest { owner: u64 },

@@ -4,7 +4,7 @@
 
 use super::{Gateway, Out, SessionHandle, replies};
 use canopy_shared::frame::decode_request;
-use canopy_shared::model::{FriendStealable, WatchTarget};
+use canopy_shared::model::WatchTarget;
 use canopy_shared::reply::{Empty, LoginResult, encode_err, encode_ok};
 use canopy_shared::{ErrorBody, ErrorCode, Event, PlayerId, Request};
 use futures_util::{SinkExt, StreamExt};
@@ -241,8 +241,9 @@ async fn leave(gateway: &Gateway, session: &LoggedIn) {
 }
 
 /// Writes what the session is handed: everything queued when the writer wakes is one
-/// batch, written together with one flush; the batch's `friend_stealable` lines become
-/// one `friends_stealable` frame and only its last `forest_changed` is sent.
+/// batch, written together with one flush; of the batch's `friend_stealable` lines only
+/// the last about each friend is sent (in ascending friend id), and only its last
+/// `forest_changed`.
 async fn write_loop<S>(mut sink: S, mut queue: mpsc::UnboundedReceiver<Out>)
 where
     S: futures_util::Sink<Message> + Unpin,
@@ -265,15 +266,11 @@ where
             }
             next = queue.try_recv().ok();
         }
-        if !stealable.is_empty() {
-            let friends = std::mem::take(&mut stealable)
-                .into_iter()
-                .map(|(friend, grams)| FriendStealable {
-                    player_id: PlayerId(friend),
-                    stealable_grams: grams,
-                })
-                .collect();
-            let event = Event::FriendsStealable { friends };
+        for (friend, grams) in std::mem::take(&mut stealable) {
+            let event = Event::FriendStealable {
+                friend_id: PlayerId(friend),
+                grams,
+            };
             let text = serde_json::to_string(&event).expect("events serialize to JSON");
             if sink.feed(Message::text(text)).await.is_err() {
                 return;
