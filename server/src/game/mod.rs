@@ -106,6 +106,7 @@ impl Game {
             resource(&mut world);
         }
         let stored = load_records(store.as_ref(), Rebuild::new(&mut world))?;
+        let new_world = stored.is_none();
         let meta = stored.clone().unwrap_or_default();
         let start = start
             .or(stored.map(|meta| meta.game_time))
@@ -144,13 +145,26 @@ impl Game {
         command_schedule
             .add_systems((commands::apply_commands, stealable::announce_stealable).chain());
         let persisted_time = meta.game_time;
-        Ok(Self {
+        let mut game = Self {
             world,
             schedule,
             command_schedule,
             store,
             persisted_time,
-        })
+        };
+        if new_world {
+            game.persist_new_world()?;
+        }
+        Ok(game)
+    }
+
+    /// Commits a new world's first meta record at once, so a store that was opened is a
+    /// store that holds a world, even if the server stops before anything happens.
+    fn persist_new_world(&mut self) -> Result<(), StoreError> {
+        let batch = gather_batch(&mut self.world);
+        self.store.commit(&batch)?;
+        self.persisted_time = batch.meta.game_time;
+        Ok(())
     }
 
     /// Queues a command for the next batch or tick.
@@ -503,4 +517,26 @@ fn player_record(world: &World, entity: Entity) -> Option<crate::store::PlayerRe
         world.get::<Certificates>(entity)?,
         world.get::<SocialLog>(entity)?,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::SledStore;
+
+    #[test]
+    fn a_new_store_holds_a_world_as_soon_as_the_game_loads() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = Arc::new(Config::default_embedded());
+        {
+            let store = Arc::new(SledStore::open(dir.path(), 8).expect("a new store opens"));
+            // Loaded and dropped before any tick, as a server killed right after start.
+            Game::load(config.clone(), store, ClockMode::Manual, Some(42), None)
+                .expect("a new world loads");
+        }
+        let store = Arc::new(SledStore::open(dir.path(), 8).expect("the store opens again"));
+        let game = Game::load(config, store, ClockMode::Manual, None, None)
+            .expect("the world loads again");
+        assert_eq!(game.now(), 42, "its clock was persisted");
+    }
 }
