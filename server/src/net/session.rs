@@ -113,6 +113,31 @@ impl Wire {
         Self::within_deadline(write, &self.metrics).await
     }
 
+    /// Sends `text` and the frames waiting behind it, or holds it in `held` until the
+    /// client has read enough. A held frame always has a probe in flight, so the
+    /// client's next pong can release it.
+    async fn send_or_hold(
+        &mut self,
+        text: Utf8Bytes,
+        outbox: &mut mpsc::Receiver<Utf8Bytes>,
+        held: &mut Option<Utf8Bytes>,
+    ) -> bool {
+        if self.unread.may_send(text.len() as u64) {
+            if !self.send_queued(text, outbox, held).await {
+                return false;
+            }
+        } else {
+            *held = Some(text);
+        }
+        match held.is_some().then(|| self.unread.probe()).flatten() {
+            Some(payload) => {
+                let write = self.sink.send(Message::Ping(payload.to_vec().into()));
+                Self::within_deadline(write, &self.metrics).await
+            }
+            None => true,
+        }
+    }
+
     /// Runs a write under [`WRITE_DEADLINE`]; `false` means the session is over.
     async fn within_deadline(
         write: impl Future<Output = Result<(), WsError>>,
@@ -222,12 +247,8 @@ pub async fn run(stream: TcpStream, context: NetContext) {
                 break;
             }
             out = outbox.recv(), if held.is_none() => match out {
-                Some(text) if !wire.unread.may_send(text.len() as u64) => {
-                    held = Some(text);
-                    held_deadline.as_mut().reset(tokio::time::Instant::now() + WRITE_DEADLINE);
-                }
                 Some(text) => {
-                    if !wire.send_queued(text, &mut outbox, &mut held).await { break }
+                    if !wire.send_or_hold(text, &mut outbox, &mut held).await { break }
                     if held.is_some() {
                         held_deadline.as_mut().reset(tokio::time::Instant::now() + WRITE_DEADLINE);
                     }
@@ -253,11 +274,13 @@ pub async fn run(stream: TcpStream, context: NetContext) {
                     }
                     None => break,
                     Some(Ok(Message::Pong(payload))) => {
-                        wire.unread.pong(&payload);
-                        let Some(text) = held.take_if(|text| wire.unread.may_send(text.len() as u64)) else { continue };
-                        if !wire.send_queued(text, &mut outbox, &mut held).await { break }
-                        if held.is_some() {
-                            held_deadline.as_mut().reset(tokio::time::Instant::now() + WRITE_DEADLINE);
+                        // A pong that proves reading may release the held frame; the client
+                        // made progress, so a frame still held gets a fresh deadline.
+                        if wire.unread.pong(&payload) && let Some(text) = held.take() {
+                            if !wire.send_or_hold(text, &mut outbox, &mut held).await { break }
+                            if held.is_some() {
+                                held_deadline.as_mut().reset(tokio::time::Instant::now() + WRITE_DEADLINE);
+                            }
                         }
                         continue;
                     }

@@ -34,16 +34,26 @@ impl UnreadBytes {
         }
     }
 
-    /// Whether `bytes` more may be written without exceeding the limit.
+    /// Whether `bytes` more may be written without exceeding the limit. A frame larger
+    /// than the whole limit may go once everything before it was read.
     pub fn may_send(&self, bytes: u64) -> bool {
-        self.unproven() + bytes <= self.limit
+        self.unproven() == 0 || self.unproven() + bytes <= self.limit
     }
 
     /// Counts bytes written. Returns the payload of a ping to send now when no probe is
     /// in flight and a quarter of the limit is unproven.
     pub fn sent(&mut self, bytes: u64) -> Option<[u8; 8]> {
         self.sent += bytes;
-        if self.probe.is_some() || self.unproven() < self.limit / 4 {
+        if self.unproven() < self.limit / 4 {
+            return None;
+        }
+        self.probe()
+    }
+
+    /// The payload of a ping to send now, unless one is in flight or everything sent was
+    /// read: a frame waiting for the client always has a probe that can release it.
+    pub fn probe(&mut self) -> Option<[u8; 8]> {
+        if self.probe.is_some() || self.unproven() == 0 {
             return None;
         }
         let payload = self.nonces.next_u64().to_be_bytes();
@@ -52,13 +62,16 @@ impl UnreadBytes {
     }
 
     /// A pong arrived: if it answers the probe in flight, everything sent before that
-    /// probe has been read. Other pongs (keepalive, unsolicited) prove nothing.
-    pub fn pong(&mut self, payload: &[u8]) {
-        if let Some((expected, sent_before)) = self.probe
-            && payload == expected
-        {
-            self.proven_read = sent_before;
-            self.probe = None;
+    /// probe has been read, and this returns `true`. Other pongs (keepalive,
+    /// unsolicited, forged) prove nothing.
+    pub fn pong(&mut self, payload: &[u8]) -> bool {
+        match self.probe {
+            Some((expected, sent_before)) if payload == expected => {
+                self.proven_read = sent_before;
+                self.probe = None;
+                true
+            }
+            _ => false,
         }
     }
 
@@ -85,16 +98,31 @@ mod tests {
         let mut unread = UnreadBytes::new(1_000);
         let probe = unread.sent(400).expect("a probe at 400 of 1000");
         unread.sent(500);
-        unread.pong(b"");
-        unread.pong(&[0; 8]);
+        assert!(!unread.pong(b""));
+        assert!(!unread.pong(&[0; 8]));
         assert!(!unread.may_send(101), "forged pongs prove nothing");
-        unread.pong(&probe);
+        assert!(unread.pong(&probe));
         assert!(
             unread.may_send(500),
             "the 400 bytes before the probe were read"
         );
         assert!(!unread.may_send(501), "the 500 after it were not");
-        unread.pong(&probe);
-        assert!(!unread.may_send(501), "a probe answers once");
+        assert!(!unread.pong(&probe), "a probe answers once");
+        assert!(!unread.may_send(501));
+    }
+
+    #[test]
+    fn a_waiting_frame_always_has_a_probe_that_can_release_it() {
+        let mut unread = UnreadBytes::new(1_000);
+        assert_eq!(unread.probe(), None, "nothing unread, nothing to prove");
+        assert_eq!(unread.sent(100), None, "under a quarter");
+        assert!(!unread.may_send(901));
+        let probe = unread.probe().expect("a probe for the 100 unproven bytes");
+        assert_eq!(unread.probe(), None, "one at a time");
+        assert!(unread.pong(&probe));
+        assert!(
+            unread.may_send(5_000),
+            "a frame over the limit goes once all was read"
+        );
     }
 }
