@@ -111,38 +111,15 @@ struct GenerateFlags {
 
 fn main() -> std::process::ExitCode {
     let flags = Flags::parse();
-    if let Some(Task::Backup(backup)) = &flags.command {
-        return exit_status(back_up_stopped_store(&flags, backup));
-    }
-    if let Some(Task::Restore(restore)) = &flags.command {
-        return exit_status(restore_backup(&flags, restore));
-    }
-    if let Some(Task::HashToken) = &flags.command {
-        return exit_status(hash_token());
-    }
-    if let Some(Task::Generate(generate)) = &flags.command {
-        return match generate_world(&flags, generate) {
-            Ok(()) => std::process::ExitCode::SUCCESS,
-            Err(err) => {
-                eprintln!("error: {err:#}");
-                std::process::ExitCode::FAILURE
-            }
-        };
-    }
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("error: starting the async runtime: {err}");
-            return std::process::ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(start(flags)) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    exit_status(match &flags.command {
+        Some(Task::Backup(backup)) => back_up_stopped_store(&flags, backup),
+        Some(Task::Restore(restore)) => restore_backup(&flags, restore),
+        Some(Task::HashToken) => hash_token(),
+        Some(Task::Generate(generate)) => generate_world(&flags, generate),
+        None => tokio::runtime::Runtime::new()
+            .context("starting the async runtime")
+            .and_then(|runtime| runtime.block_on(start(flags))),
+    })
 }
 
 async fn start(flags: Flags) -> anyhow::Result<()> {
