@@ -293,38 +293,52 @@ async fn login_all(
     players: &[PlayerId],
     progress: &Progress,
 ) -> Result<Vec<Seat>, CliError> {
-    let bar = progress.phase("login", players.len() as u64);
+    let opened = open_seats(
+        progress,
+        "login",
+        players.to_vec(),
+        |player| login_one(options, player),
+        |seats, seconds| format!("setup: logged in as {seats} generated players in {seconds:.1} s"),
+    );
+    opened.await.map_err(|(player, why)| {
+        CliError::Connection(format!(
+            "setup could not log in as generated player {player} (token {}) at {}: {why}",
+            generated_token(player),
+            options.server_url
+        ))
+    })
+}
+
+/// Opens one seat per key with `open`, a bounded number at a time, in key order, under
+/// a progress bar of its own that ends with `summary(seats, seconds)`; the first failure
+/// is returned with its key.
+async fn open_seats<K: Copy, Opened: Future<Output = Result<Seat, String>>>(
+    progress: &Progress,
+    phase: &str,
+    keys: Vec<K>,
+    open: impl Fn(K) -> Opened,
+    summary: impl Fn(usize, f64) -> String,
+) -> Result<Vec<Seat>, (K, String)> {
+    let bar = progress.phase(phase, keys.len() as u64);
     let started = Instant::now();
-    let results: Vec<(PlayerId, Result<Seat, String>)> = stream::iter(players.iter().copied())
-        .map(|player| {
-            let bar = bar.clone();
+    let results: Vec<(K, Result<Seat, String>)> = stream::iter(keys)
+        .map(|key| {
+            let (bar, opened) = (bar.clone(), open(key));
             async move {
-                let seat = login_one(options, player).await;
+                let seat = opened.await;
                 bar.inc(1);
-                (player, seat)
+                (key, seat)
             }
         })
         .buffered(CONNECT_CONCURRENCY)
         .collect()
         .await;
     let mut seats = Vec::with_capacity(results.len());
-    for (player, seat) in results {
-        seats.push(seat.map_err(|why| {
-            CliError::Connection(format!(
-                "setup could not log in as generated player {player} (token {}) at {}: {why}",
-                generated_token(player),
-                options.server_url
-            ))
-        })?);
+    for (key, seat) in results {
+        seats.push(seat.map_err(|why| (key, why))?);
     }
-    progress.done(
-        &bar,
-        &format!(
-            "setup: logged in as {} generated players in {:.1} s",
-            seats.len(),
-            started.elapsed().as_secs_f64()
-        ),
-    );
+    let line = summary(seats.len(), started.elapsed().as_secs_f64());
+    progress.done(&bar, &line);
     Ok(seats)
 }
 
@@ -436,39 +450,19 @@ async fn advance_clock(ops: Arc<OpsClient>) -> Result<Millis, CliError> {
 
 /// Opens one connection per player and registers them, a bounded number at a time.
 async fn register_all(options: &SetupOptions, progress: &Progress) -> Result<Vec<Seat>, CliError> {
-    let bar = progress.phase("register", options.players as u64);
-    let started = Instant::now();
-    let mut results: Vec<(usize, Result<Seat, String>)> = stream::iter(0..options.players)
-        .map(|index| {
-            let bar = bar.clone();
-            async move {
-                let seat = register_one(options, index).await;
-                bar.inc(1);
-                (index, seat)
-            }
-        })
-        .buffer_unordered(CONNECT_CONCURRENCY)
-        .collect()
-        .await;
-    results.sort_by_key(|(index, _)| *index);
-    let mut seats = Vec::with_capacity(results.len());
-    for (index, seat) in results {
-        seats.push(seat.map_err(|why| {
-            CliError::Connection(format!(
-                "setup could not register bot {index} at {}: {why}",
-                options.server_url
-            ))
-        })?);
-    }
-    progress.done(
-        &bar,
-        &format!(
-            "setup: registered {} players in {:.1} s",
-            seats.len(),
-            started.elapsed().as_secs_f64()
-        ),
+    let opened = open_seats(
+        progress,
+        "register",
+        (0..options.players).collect(),
+        |index| register_one(options, index),
+        |seats, seconds| format!("setup: registered {seats} players in {seconds:.1} s"),
     );
-    Ok(seats)
+    opened.await.map_err(|(index, why)| {
+        CliError::Connection(format!(
+            "setup could not register bot {index} at {}: {why}",
+            options.server_url
+        ))
+    })
 }
 
 async fn register_one(options: &SetupOptions, index: usize) -> Result<Seat, String> {
