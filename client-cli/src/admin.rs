@@ -9,10 +9,10 @@ use crate::render::{self, View};
 use crate::time_text::format_duration;
 use canopy_shared::admin::{
     AdminError, BackupReport, BackupRequest, ClockAdvance, ClockTime, GrantProps, PartnerAction,
-    TickRate,
+    RevokeTokens, TickRate,
 };
 use canopy_shared::model::PropKind;
-use canopy_shared::reply::{PropsResult, RecordActionResult};
+use canopy_shared::reply::{LogoutAllResult, PropsResult, RecordActionResult};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -223,6 +223,19 @@ pub fn execute(
                 format!(
                     "Player #{player}, {kind}: {}",
                     render::record_action(&result, &view)
+                )
+            })
+        }
+        AdminCommand::RevokeTokens { player } => {
+            let revoke = RevokeTokens { player_id: *player };
+            let (ended, raw): (LogoutAllResult, _) =
+                client.post("/admin/revoke-tokens", Some(&revoke))?;
+            Ok(if json {
+                raw.to_string()
+            } else {
+                format!(
+                    "Revoked {} of player #{player}; their connections are closed.",
+                    render::plural(ended.revoked as usize, "token", "tokens")
                 )
             })
         }

@@ -236,6 +236,12 @@ pub enum GameCommand {
         /// The token `register` gave
         token: Option<String>,
     },
+    /// A new session token (the old one stops working); saved in the profile
+    Refresh,
+    /// Revoke the token this connection logged in with
+    Logout,
+    /// Revoke every token of your player; their other connections are closed
+    LogoutAll,
     /// Your energy, tree, props, certificates and balls
     Me,
     /// Report today's cumulative step count
@@ -472,6 +478,12 @@ pub enum AdminCommand {
         /// The partner's idempotency key
         #[arg(long = "ref", value_name = "REF", required = true)]
         reference: String,
+    },
+    /// Revoke every session token of a player and close their connections
+    RevokeTokens {
+        /// The player's id
+        #[arg(value_parser = parse_player_id)]
+        player: PlayerId,
     },
     /// Reload the server's config file
     Reload,

@@ -8,7 +8,7 @@ use crate::names::Names;
 use crate::profile::{Profile, ProfileStore};
 use crate::render::{self, View};
 use crate::time_text::local_date;
-use canopy_shared::reply::{FriendsResult, LoginResult, PingResult, RegisterResult};
+use canopy_shared::reply::{FriendsResult, LoginResult, PingResult, RefreshResult, RegisterResult};
 use canopy_shared::{Millis, PlayerId, Request};
 use serde_json::{Map, Value};
 
@@ -126,6 +126,9 @@ pub fn request_for(command: &GameCommand, facts: &Facts) -> Result<Request, CliE
                 )
             })?,
         },
+        GameCommand::Refresh => Request::Refresh {},
+        GameCommand::Logout => Request::Logout {},
+        GameCommand::LogoutAll => Request::LogoutAll {},
         GameCommand::Me => Request::Me {},
         GameCommand::Walk { steps, reference } => Request::RecordAction {
             kind: "walk".into(),
@@ -301,7 +304,8 @@ pub async fn execute(
     Ok(text)
 }
 
-/// Learns names from a result, and saves the profile after `register` and `login`.
+/// Learns names from a result, and saves the profile after `register`, `login` and
+/// `refresh`.
 /// Returns a note saying where the profile went.
 fn remember(
     ctx: &mut Context,
@@ -320,6 +324,14 @@ fn remember(
         Request::Login { token } => {
             let login: LoginResult = crate::connection::typed(fields.clone())?;
             (login.player_id, login.name, token.clone())
+        }
+        Request::Refresh {} => {
+            let refreshed: RefreshResult = crate::connection::typed(fields.clone())?;
+            let Some(saved) = ctx.profiles.load(&ctx.profile_name)? else {
+                ctx.token = Some(refreshed.token);
+                return Ok(None);
+            };
+            (saved.player_id, saved.name, refreshed.token)
         }
         _ => return Ok(None),
     };

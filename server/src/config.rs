@@ -65,6 +65,10 @@ pub struct Config {
     /// working with only `server.admin_token`.
     #[serde(default)]
     pub ops: OpsConfig,
+    /// Absent from config files written before session tokens expired: those get the
+    /// defaults.
+    #[serde(default)]
+    pub accounts: AccountsConfig,
     /// The species catalog, loaded from `species.catalog`; cheapest first.
     #[serde(skip)]
     pub catalog: Vec<Species>,
@@ -224,6 +228,28 @@ pub struct OpsToken {
     pub sha256: String,
 }
 
+/// `[accounts]`: player sessions and registration. Hot.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountsConfig {
+    /// How long a session token works after it is issued, in days (1–3650).
+    #[serde(default = "default_token_ttl_days")]
+    pub token_ttl_days: u64,
+}
+
+impl Default for AccountsConfig {
+    fn default() -> Self {
+        Self {
+            token_ttl_days: default_token_ttl_days(),
+        }
+    }
+}
+
+/// `accounts.token_ttl_days` when a config does not set it.
+fn default_token_ttl_days() -> u64 {
+    30
+}
+
 /// Who may report a green action.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -376,6 +402,11 @@ impl Config {
                 "must be the token's SHA-256 as 64 hex digits (`canopy-server hash-token` prints it)",
             )?;
         }
+        check(
+            "accounts.token_ttl_days",
+            (1..=3650).contains(&self.accounts.token_ttl_days),
+            "must be 1–3650",
+        )?;
         check(
             "server.max_frame_bytes",
             s.max_frame_bytes >= 256,

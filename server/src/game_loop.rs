@@ -21,12 +21,16 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 /// The game thread's end of a session: frames go into `outbox`; `kick` tells the
-/// session to close at once when it stopped reading.
+/// session to close at once when it stopped reading; `farewell` holds the reason when
+/// the game thread ends the session itself (its token was revoked or expired).
 pub struct SessionLink {
     /// Frames for the client.
     pub outbox: mpsc::Sender<Utf8Bytes>,
     /// Closes the session without draining its outbox.
     pub kick: Arc<Notify>,
+    /// Why the game thread dropped the outbox, if it did so to end the session; unset,
+    /// a closed outbox means the server is stopping.
+    pub farewell: Arc<OnceLock<&'static str>>,
 }
 
 /// The answer to an admin call: a JSON result object or an error.
@@ -289,6 +293,12 @@ impl GameLoop {
         for (to, event) in outcome.events {
             self.send_event(to, &event);
         }
+        for (session, reason) in outcome.closes {
+            if let Some(link) = self.links.get(&session) {
+                let _ = link.farewell.set(reason);
+                self.forget(session);
+            }
+        }
     }
 
     /// Sends an event to every session of a player, or to one watching session.
@@ -385,6 +395,7 @@ mod tests {
         let link = SessionLink {
             outbox,
             kick: Arc::new(Notify::new()),
+            farewell: Arc::default(),
         };
         (game_loop, handle, link, frames)
     }

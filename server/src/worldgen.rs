@@ -6,12 +6,17 @@
 use crate::game::rules::{self, DAY_MS, HOUR_MS};
 use crate::game::{Command, Game, Op, Origin, SessionId, TickOutcome};
 use crate::store::{
-    Ball, LedgerTotals, Meta, PlayerRecord, SocialWrite, Store, StoreError, TickBatch,
+    Ball, LedgerTotals, Meta, PlayerRecord, SessionToken, SocialWrite, Store, StoreError,
+    TickBatch, TokenHash,
 };
 use canopy_shared::{BallId, Millis, PlayerId};
 
 /// Records written per batch while generating.
 const BATCH_RECORDS: usize = 20_000;
+
+/// How long generated players' tokens last: long enough for any load test on the
+/// world, whatever `accounts.token_ttl_days` says.
+const GENERATED_TOKEN_DAYS: u64 = 365;
 
 /// The shape of a generated world.
 #[derive(Clone, Debug)]
@@ -129,6 +134,7 @@ pub fn generate(store: &dyn Store, shape: &WorldShape) -> Result<Meta, StoreErro
     let mut batch = TickBatch::default();
     for id in 1..=shape.players {
         batch.players.push(player(id, shape.now));
+        batch.tokens.push(token(id, shape.now));
         for n in 0..shape.balls_per_player {
             let ball_id = (id - 1) * shape.balls_per_player + n + 1;
             batch.balls.push(ball(ball_id, id, shape, ball_count));
@@ -152,8 +158,17 @@ pub fn generate(store: &dyn Store, shape: &WorldShape) -> Result<Meta, StoreErro
 }
 
 fn player(id: u64, now: Millis) -> PlayerRecord {
-    let hash = crate::game::account::token_hash(&token_of(id));
-    PlayerRecord::new(PlayerId(id), format!("player{id}"), hash, now)
+    PlayerRecord::new(PlayerId(id), format!("player{id}"), now)
+}
+
+/// The session token of generated player `id`, valid for [`GENERATED_TOKEN_DAYS`].
+fn token(id: u64, now: Millis) -> (TokenHash, Option<SessionToken>) {
+    let token = SessionToken {
+        player: PlayerId(id),
+        expires_at: now + GENERATED_TOKEN_DAYS * DAY_MS,
+        revoked: false,
+    };
+    (crate::game::tokens::token_hash(&token_of(id)), Some(token))
 }
 
 fn ball(id: u64, owner: u64, shape: &WorldShape, ball_count: u64) -> Ball {

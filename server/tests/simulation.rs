@@ -152,7 +152,8 @@ fn a_registered_token_logs_in_a_second_session_as_the_same_player() {
         login,
         LoginResult {
             player_id: ant.id,
-            name: "ant_forest-01".into()
+            name: "ant_forest-01".into(),
+            expires_at: sim.now() + 30 * canopy_server::game::rules::DAY_MS,
         }
     );
     let seen_from_phone: MeResult = sim.call(phone, Request::Me {}).expect("logged in");

@@ -87,6 +87,9 @@ fn request_slot(request: &Request) -> usize {
         Request::Teams {} => 30,
         Request::Watch { .. } => 31,
         Request::Unwatch { .. } => 32,
+        Request::Refresh {} => 33,
+        Request::Logout {} => 34,
+        Request::LogoutAll {} => 35,
     }
 }
 
@@ -171,6 +174,9 @@ fn every_request() -> Vec<Request> {
             what: WatchTarget::Forest,
             friend_id: Some(friend),
         },
+        Request::Refresh {},
+        Request::Logout {},
+        Request::LogoutAll {},
     ]
 }
 
@@ -303,6 +309,7 @@ fn bench_replies(c: &mut Criterion) {
         &RegisterResult {
             player_id: PlayerId(80_412),
             token: "2f9c1e0a7b3d4c5e8f6a9b0c1d2e3f4a".into(),
+            expires_at: 1_798_128_000_000,
         },
     );
     reply(
@@ -311,6 +318,7 @@ fn bench_replies(c: &mut Criterion) {
         &LoginResult {
             player_id: PlayerId(80_412),
             name: "小明_walker-1".into(),
+            expires_at: 1_798_128_000_000,
         },
     );
     reply(

@@ -52,6 +52,14 @@ pub struct TickRate {
     pub hz: u32,
 }
 
+/// `POST /admin/revoke-tokens`: end every session token of a player. The answer is
+/// `{"revoked": <tokens>}`, as `logout_all`'s.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevokeTokens {
+    /// The player.
+    pub player_id: PlayerId,
+}
+
 /// Any admin error answer: `{"error": {"code", "message"}}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AdminError {

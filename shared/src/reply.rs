@@ -92,6 +92,8 @@ pub struct RegisterResult {
     pub player_id: PlayerId,
     /// The login token; the server keeps only its hash, so it is shown once.
     pub token: String,
+    /// When the token stops working (game time, ms); `refresh` before then.
+    pub expires_at: Millis,
 }
 
 /// `login`.
@@ -101,6 +103,24 @@ pub struct LoginResult {
     pub player_id: PlayerId,
     /// Their name.
     pub name: String,
+    /// When the token used stops working (game time, ms).
+    pub expires_at: Millis,
+}
+
+/// `refresh`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefreshResult {
+    /// The new session token, shown once; the old one no longer works.
+    pub token: String,
+    /// When the new token stops working (game time, ms).
+    pub expires_at: Millis,
+}
+
+/// `logout_all`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogoutAllResult {
+    /// How many tokens were revoked.
+    pub revoked: u32,
 }
 
 /// `ping`.

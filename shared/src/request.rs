@@ -26,6 +26,15 @@ pub enum Request {
     },
     /// Liveness and the game clock.
     Ping {},
+    /// A new session token for the logged-in player, with a fresh expiry; the token
+    /// the session logged in with is revoked.
+    Refresh {},
+    /// Revokes the token this session logged in with; the session stays open, logged
+    /// out, and other sessions on that token are closed.
+    Logout {},
+    /// Revokes every token of the logged-in player; their other sessions are closed and
+    /// this one stays open, logged out.
+    LogoutAll {},
     /// The caller's profile and balls.
     Me {},
     /// Report a green action the player may self-report (`walk`).
@@ -200,6 +209,9 @@ impl Request {
             Self::Register { .. } => "register",
             Self::Login { .. } => "login",
             Self::Ping {} => "ping",
+            Self::Refresh {} => "refresh",
+            Self::Logout {} => "logout",
+            Self::LogoutAll {} => "logout_all",
             Self::Me {} => "me",
             Self::RecordAction { .. } => "record_action",
             Self::Collect { .. } => "collect",

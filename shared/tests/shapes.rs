@@ -19,9 +19,10 @@ use canopy_shared::model::{
 };
 use canopy_shared::reply::{
     BallsResult, CollectAllResult, Empty, FeedResult, FriendsResult, GramsEnergyResult,
-    HelloResult, HelpCollectResult, LeaderboardResult, LoginResult, MeResult, PingResult,
-    PlantResult, PropsResult, RecordActionResult, RegisterResult, SpeciesResult, SuggestionsResult,
-    TeamCreateResult, TeamWaterResult, TeamsResult, WaterResult, encode_err, encode_ok,
+    HelloResult, HelpCollectResult, LeaderboardResult, LoginResult, LogoutAllResult, MeResult,
+    PingResult, PlantResult, PropsResult, RecordActionResult, RefreshResult, RegisterResult,
+    SpeciesResult, SuggestionsResult, TeamCreateResult, TeamWaterResult, TeamsResult, WaterResult,
+    encode_err, encode_ok,
 };
 use canopy_shared::{
     BallId, CertificateId, ErrorBody, ErrorCode, Event, PROTOCOL_VERSION, PlayerId, Request, TeamId,
@@ -212,6 +213,9 @@ fn session_ops_decode_and_round_trip() {
         },
     );
     assert_op(json!({"id": 4, "op": "ping"}), Request::Ping {});
+    assert_op(json!({"id": 5, "op": "refresh"}), Request::Refresh {});
+    assert_op(json!({"id": 6, "op": "logout"}), Request::Logout {});
+    assert_op(json!({"id": 7, "op": "logout_all"}), Request::LogoutAll {});
     assert_eq!(PROTOCOL_VERSION, 1);
 }
 
@@ -453,6 +457,9 @@ fn only_session_ops_are_allowed_before_login() {
         Request::Register { name: "a".into() },
         Request::Login { token: "t".into() },
         Request::Ping {},
+        Request::Refresh {},
+        Request::Logout {},
+        Request::LogoutAll {},
         Request::Me {},
         Request::CollectAll {},
         Request::Friends {},
@@ -703,16 +710,26 @@ fn session_results() {
         &RegisterResult {
             player_id: PlayerId(7),
             token: "tok".into(),
+            expires_at: 9,
         },
-        json!({"player_id": 7, "token": "tok"}),
+        json!({"player_id": 7, "token": "tok", "expires_at": 9}),
     );
     assert_result(
         &LoginResult {
             player_id: PlayerId(7),
             name: "mei".into(),
+            expires_at: 9,
         },
-        json!({"player_id": 7, "name": "mei"}),
+        json!({"player_id": 7, "name": "mei", "expires_at": 9}),
     );
+    assert_result(
+        &RefreshResult {
+            token: "new".into(),
+            expires_at: 9,
+        },
+        json!({"token": "new", "expires_at": 9}),
+    );
+    assert_result(&LogoutAllResult { revoked: 2 }, json!({"revoked": 2}));
     assert_result(&PingResult { time: 5 }, json!({"time": 5}));
 }
 

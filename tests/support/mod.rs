@@ -441,12 +441,20 @@ impl Client {
 
     /// Reads until the server closes the connection and returns the close code.
     pub async fn close_code(&mut self) -> Result<u16> {
+        Ok(self.close_frame().await?.0)
+    }
+
+    /// Reads until the server closes the connection and returns the close code and
+    /// reason.
+    pub async fn close_frame(&mut self) -> Result<(u16, String)> {
         loop {
             let frame = tokio::time::timeout(PATIENCE, self.ws.next())
                 .await
                 .with_context(|| format!("no close within {PATIENCE:?}"))?;
             match frame {
-                Some(Ok(Message::Close(Some(frame)))) => return Ok(frame.code.into()),
+                Some(Ok(Message::Close(Some(frame)))) => {
+                    return Ok((frame.code.into(), frame.reason.to_string()));
+                }
                 Some(Ok(Message::Close(None))) | None => bail!("closed without a code"),
                 Some(Ok(_)) => continue,
                 Some(Err(err)) => bail!("read failed before a close frame: {err}"),

@@ -108,7 +108,7 @@ impl View<'_> {
 }
 
 /// "1 ball", "3 balls".
-fn plural(count: usize, one: &str, many: &str) -> String {
+pub fn plural(count: usize, one: &str, many: &str) -> String {
     if count == 1 {
         format!("{count} {one}")
     } else {

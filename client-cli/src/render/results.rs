@@ -7,9 +7,9 @@ use canopy_shared::Request;
 use canopy_shared::model::{FeedEntry, FeedKind, TeamView, WatchTarget};
 use canopy_shared::reply::{
     BallsResult, CollectAllResult, FeedResult, FriendsResult, GramsEnergyResult, HelloResult,
-    HelpCollectResult, LeaderboardResult, LoginResult, MeResult, PingResult, PlantResult,
-    PropsResult, RecordActionResult, RegisterResult, SpeciesResult, SuggestionsResult,
-    TeamCreateResult, TeamWaterResult, TeamsResult, WaterResult,
+    HelpCollectResult, LeaderboardResult, LoginResult, LogoutAllResult, MeResult, PingResult,
+    PlantResult, PropsResult, RecordActionResult, RefreshResult, RegisterResult, SpeciesResult,
+    SuggestionsResult, TeamCreateResult, TeamWaterResult, TeamsResult, WaterResult,
 };
 use serde_json::{Map, Value};
 
@@ -41,6 +41,22 @@ pub fn result(
         Request::Login { .. } => {
             let login: LoginResult = typed(fields)?;
             format!("Logged in as {} (#{}).", login.name, login.player_id)
+        }
+        Request::Refresh {} => {
+            let refreshed: RefreshResult = typed(fields)?;
+            format!(
+                "New token {}, valid until {}; the old one no longer works.",
+                refreshed.token,
+                view.date(refreshed.expires_at)
+            )
+        }
+        Request::Logout {} => "Logged out: the token no longer works.".to_owned(),
+        Request::LogoutAll {} => {
+            let ended: LogoutAllResult = typed(fields)?;
+            format!(
+                "Logged out everywhere: {} revoked.",
+                plural(ended.revoked as usize, "token", "tokens")
+            )
         }
         Request::Me {} => me(&typed(fields)?, view),
         Request::RecordAction { .. } => record_action(&typed(fields)?, view),

@@ -1,27 +1,17 @@
-//! `register` and `login`: creating players and binding sessions to them.
+//! `register`, `login`, `refresh`, `logout` and `logout_all`: creating players and
+//! binding sessions to them through session tokens (see `tokens`).
 
 use super::components::{PlayerBundle, Profile};
 use super::resources::{Counters, Directory, SessionId, Sessions};
 use super::state::{fail, now, touch_player};
-use crate::store::PlayerRecord;
+use super::tokens::{self, token_hash};
+use crate::store::{PlayerRecord, TokenHash};
 use bevy_ecs::world::World;
-use canopy_shared::reply::{LoginResult, RegisterResult};
+use canopy_shared::reply::{Empty, LoginResult, LogoutAllResult, RefreshResult, RegisterResult};
 use canopy_shared::{ErrorBody, ErrorCode, PlayerId};
-use sha2::{Digest, Sha256};
 
 /// The longest name, in characters.
 const MAX_NAME_CHARS: usize = 32;
-
-/// SHA-256 of a token: what the store keeps instead of the token.
-pub fn token_hash(token: &str) -> [u8; 32] {
-    Sha256::digest(token.as_bytes()).into()
-}
-
-/// A fresh login token: 256 random bits from the OS-seeded generator, as hex.
-fn new_token() -> String {
-    let bytes: [u8; 32] = rand::random();
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
-}
 
 /// Checks a display name: 1–32 characters of letters (CJK included), digits, `_`, `-`.
 pub fn validate_name(name: &str) -> Result<(), ErrorBody> {
@@ -41,52 +31,91 @@ pub fn validate_name(name: &str) -> Result<(), ErrorBody> {
     Ok(())
 }
 
-fn bind_session(world: &mut World, session: SessionId, player: PlayerId) {
-    world.resource_mut::<Sessions>().bind(session, player);
+fn bind_session(world: &mut World, session: SessionId, player: PlayerId, token: TokenHash) {
+    world
+        .resource_mut::<Sessions>()
+        .bind(session, player, token);
 }
 
-/// Creates a player and logs the session in as them.
+/// Creates a player and logs the session in as them with a new session token.
 pub fn register(
     world: &mut World,
     session: SessionId,
     name: &str,
 ) -> Result<RegisterResult, ErrorBody> {
     validate_name(name)?;
-    let token = new_token();
-    let hash = token_hash(&token);
-    let id = PlayerId(Counters::take(
-        &mut world.resource_mut::<Counters>().next_player,
-    ));
-    let record = PlayerRecord::new(id, name.to_owned(), hash, now(world));
-    let entity = world.spawn(PlayerBundle::from_record(record)).id();
-    let mut directory = world.resource_mut::<Directory>();
-    directory.players.insert(id, entity);
-    directory.tokens.insert(hash, id);
-    touch_player(world, entity);
-    bind_session(world, session, id);
+    let id = create_player(world, name);
+    let (token, hash, expires_at) = tokens::issue(world, id);
+    bind_session(world, session, id, hash);
     Ok(RegisterResult {
         player_id: id,
         token,
+        expires_at,
     })
 }
 
-/// Logs the session in with a token.
+/// Spawns a new player with nothing yet; returns its id.
+pub fn create_player(world: &mut World, name: &str) -> PlayerId {
+    let id = PlayerId(Counters::take(
+        &mut world.resource_mut::<Counters>().next_player,
+    ));
+    let record = PlayerRecord::new(id, name.to_owned(), now(world));
+    let entity = world.spawn(PlayerBundle::from_record(record)).id();
+    world.resource_mut::<Directory>().players.insert(id, entity);
+    touch_player(world, entity);
+    id
+}
+
+/// Logs the session in with a live session token.
 pub fn login(world: &mut World, session: SessionId, token: &str) -> Result<LoginResult, ErrorBody> {
-    let directory = world.resource::<Directory>();
-    let Some(&player) = directory.tokens.get(&token_hash(token)) else {
-        return fail(ErrorCode::Unauthenticated, "unknown token");
-    };
-    let entity = directory.players[&player];
+    let hash = token_hash(token);
+    let stored = tokens::check(world, &hash)?;
+    let player = stored.player;
+    let entity = world.resource::<Directory>().players[&player];
     let name = world
         .get::<Profile>(entity)
         .expect("player has Profile")
         .name
         .to_string();
-    bind_session(world, session, player);
+    bind_session(world, session, player, hash);
     Ok(LoginResult {
         player_id: player,
         name,
+        expires_at: stored.expires_at,
     })
+}
+
+/// A new token for the session's player; the one it logged in with is revoked (its
+/// other sessions are closed) and the session goes on with the new one.
+pub fn refresh(
+    world: &mut World,
+    session: SessionId,
+    player: PlayerId,
+) -> Result<RefreshResult, ErrorBody> {
+    let Some(old) = world.resource::<Sessions>().token(session) else {
+        return fail(ErrorCode::Unauthenticated, "log in or register first");
+    };
+    tokens::revoke(world, old, Some(session));
+    let (token, hash, expires_at) = tokens::issue(world, player);
+    bind_session(world, session, player, hash);
+    Ok(RefreshResult { token, expires_at })
+}
+
+/// Revokes the token the session logged in with; the session stays open, logged out.
+pub fn logout(world: &mut World, session: SessionId) -> Result<Empty, ErrorBody> {
+    let Some(hash) = world.resource::<Sessions>().token(session) else {
+        return fail(ErrorCode::Unauthenticated, "log in or register first");
+    };
+    tokens::revoke(world, hash, Some(session));
+    Ok(Empty {})
+}
+
+/// Revokes every token of the player: their other sessions close, this one stays open,
+/// logged out.
+pub fn logout_all(world: &mut World, session: SessionId, player: PlayerId) -> LogoutAllResult {
+    let revoked = tokens::revoke_all(world, player, Some(session));
+    world.resource_mut::<Sessions>().log_out(session);
+    LogoutAllResult { revoked }
 }
 
 #[cfg(test)]
@@ -105,13 +134,5 @@ mod tests {
         );
         assert!(validate_name("a b").is_err());
         assert!(validate_name("a<script>").is_err());
-    }
-
-    #[test]
-    fn tokens_are_long_random_and_stored_hashed() {
-        let (a, b) = (new_token(), new_token());
-        assert_eq!(a.len(), 64, "256 bits as hex");
-        assert_ne!(a, b);
-        assert_ne!(token_hash(&a), token_hash(&b));
     }
 }

@@ -6,13 +6,13 @@ use super::energy::{self, ActionReport};
 use super::resources::{
     AdminOp, Command, Health, Inbox, Op, Origin, Outbox, Reply, SessionId, Sessions, Settings,
 };
-use super::state::fail;
-use super::{account, audit};
+use super::state::{self, fail};
+use super::{account, audit, tokens};
 use super::{feed, friends, props, teams, transfers};
 use crate::config::Reporter;
 use bevy_ecs::world::World;
 use canopy_shared::admin::ClockTime;
-use canopy_shared::reply::{self, HelloResult, PingResult};
+use canopy_shared::reply::{self, HelloResult, LogoutAllResult, PingResult};
 use canopy_shared::{ErrorBody, ErrorCode, PROTOCOL_VERSION, PlayerId, Request};
 use serde::Serialize;
 
@@ -47,6 +47,7 @@ fn apply(world: &mut World, command: Command) {
         Op::Admin(AdminOp::GrantProps(_)) => "admin_props",
         Op::Admin(AdminOp::AdvanceClock(_)) => "admin_clock_advance",
         Op::Admin(AdminOp::Audit) => "admin_audit",
+        Op::Admin(AdminOp::RevokeTokens(_)) => "admin_revoke_tokens",
     };
     let outcome = if let Some(failure) = world.resource::<Health>().store_failure.clone() {
         fail(
@@ -129,6 +130,9 @@ fn apply_player_op(
 ) -> Outcome {
     match request {
         Request::Me {} => encode(energy::me(world, player)),
+        Request::Refresh {} => encode(account::refresh(world, session, player)),
+        Request::Logout {} => encode(account::logout(world, session)),
+        Request::LogoutAll {} => encode(Ok(account::logout_all(world, session, player))),
         Request::RecordAction {
             kind,
             quantity,
@@ -213,6 +217,11 @@ fn apply_admin(world: &mut World, op: AdminOp) -> Outcome {
         }
         AdminOp::GrantProps(grant) => encode(props::grant_props(world, &grant)),
         AdminOp::Audit => encode(audit::audit(world)),
+        AdminOp::RevokeTokens(player) => encode(
+            state::player_entity(world, player)
+                .map(|_| tokens::revoke_all(world, player, None))
+                .map(|revoked| LogoutAllResult { revoked }),
+        ),
         AdminOp::AdvanceClock(ms) => encode(match world.resource_mut::<GameClock>().advance(ms) {
             Some(time) => Ok(ClockTime { time }),
             None => fail(

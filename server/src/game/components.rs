@@ -17,8 +17,6 @@ pub struct Profile {
     pub id: PlayerId,
     /// Display name.
     pub name: CompactString,
-    /// SHA-256 of the login token.
-    pub token_hash: [u8; 32],
     /// Registration time.
     pub created_at: Millis,
 }
@@ -91,7 +89,6 @@ impl PlayerBundle {
             profile: Profile {
                 id: record.id,
                 name: record.name,
-                token_hash: record.token_hash,
                 created_at: record.created_at,
             },
             wallet: Wallet {
@@ -130,7 +127,7 @@ pub fn to_record(
     PlayerRecord {
         id: profile.id,
         name: profile.name.clone(),
-        token_hash: profile.token_hash,
+        legacy_token_hash: [0; 32],
         created_at: profile.created_at,
         energy: wallet.energy,
         total_collected: wallet.total_collected,

@@ -17,6 +17,7 @@ pub mod state;
 pub mod stealable;
 pub mod teams;
 pub mod time_systems;
+pub mod tokens;
 pub mod transfers;
 pub mod views;
 
@@ -50,6 +51,9 @@ pub struct TickOutcome {
     pub replies: Vec<Reply>,
     /// Events for players' sessions or for one watching session.
     pub events: Vec<(Recipient, Event)>,
+    /// Sessions to close after the replies and events, with the close frame's reason:
+    /// their token was revoked or expired.
+    pub closes: Vec<(SessionId, &'static str)>,
     /// Each command's op and result, for metrics.
     pub results: Vec<(&'static str, &'static str)>,
     /// Records written.
@@ -102,10 +106,11 @@ impl Game {
             |w: &mut World| w.init_resource::<Health>(),
             |w: &mut World| w.init_resource::<Teams>(),
             |w: &mut World| w.init_resource::<Social>(),
+            |w: &mut World| w.init_resource::<tokens::Tokens>(),
         ] {
             resource(&mut world);
         }
-        let stored = load_records(store.as_ref(), Rebuild::new(&mut world))?;
+        let (stored, legacy_tokens) = load_records(store.as_ref(), Rebuild::new(&mut world))?;
         let new_world = stored.is_none();
         let meta = stored.clone().unwrap_or_default();
         let start = start
@@ -113,6 +118,7 @@ impl Game {
             .unwrap_or_else(clock::wall_now);
         let clock = GameClock::new(mode, start, meta.game_time);
         world.resource_mut::<Timeline>().forget_ripe(clock.now());
+        world.resource_mut::<tokens::Tokens>().requeue(clock.now());
         world.insert_resource(clock);
         world.insert_resource(Settings(config));
         world.insert_resource(StoreHandle(store.clone()));
@@ -137,6 +143,7 @@ impl Game {
                 commands::apply_commands,
                 time_systems::ripen_due_balls,
                 time_systems::expire_due_balls,
+                tokens::expire_tokens,
                 stealable::announce_stealable,
             )
                 .chain(),
@@ -152,15 +159,21 @@ impl Game {
             store,
             persisted_time,
         };
-        if new_world {
-            game.persist_new_world()?;
+        for (player, entity, hash) in &legacy_tokens {
+            tokens::adopt(&mut game.world, *player, *hash);
+            state::touch_player(&mut game.world, *entity);
+        }
+        if new_world || !legacy_tokens.is_empty() {
+            game.persist_now()?;
         }
         Ok(game)
     }
 
-    /// Commits a new world's first meta record at once, so a store that was opened is a
-    /// store that holds a world, even if the server stops before anything happens.
-    fn persist_new_world(&mut self) -> Result<(), StoreError> {
+    /// Commits what loading changed at once: a new world's first meta record (so a
+    /// store that was opened is a store that holds a world, even if the server stops
+    /// before anything happens), or the session tokens of an older store's players,
+    /// moved out of their player records with an expiry from this start.
+    fn persist_now(&mut self) -> Result<(), StoreError> {
         let batch = gather_batch(&mut self.world);
         self.store.commit(&batch)?;
         self.persisted_time = batch.meta.game_time;
@@ -294,6 +307,7 @@ impl Game {
             outcome.batch_records = 0;
             outcome.replies = outbox.replies;
             outcome.events = outbox.events;
+            outcome.closes = outbox.closes;
             return outcome;
         }
         let started = Instant::now();
@@ -306,6 +320,7 @@ impl Game {
             Ok(()) => {
                 outcome.replies = outbox.replies;
                 outcome.events = outbox.events;
+                outcome.closes = outbox.closes;
             }
             Err(err) => {
                 let failure = err.to_string();
@@ -353,9 +368,17 @@ fn unacknowledged(reply: Reply, failure: &str) -> Reply {
 /// Records handed from the store's reader thread to the builder at a time.
 const LOAD_CHUNK: usize = 4096;
 
+/// A player of an older store whose login token still sits in their record.
+type LegacyToken = (PlayerId, Entity, crate::store::TokenHash);
+
 /// Reads the store on a second thread while this one builds the World, so start-up
-/// uses both cores: decoding records and inserting them cost about the same.
-fn load_records(store: &dyn Store, mut rebuild: Rebuild) -> Result<Option<Meta>, StoreError> {
+/// uses both cores: decoding records and inserting them cost about the same. Returns
+/// the meta record and the players whose tokens are still to be moved out of their
+/// records.
+fn load_records(
+    store: &dyn Store,
+    mut rebuild: Rebuild,
+) -> Result<(Option<Meta>, Vec<LegacyToken>), StoreError> {
     std::thread::scope(|scope| {
         let (sender, chunks) = std::sync::mpsc::sync_channel::<Vec<Loaded>>(16);
         let reader = scope.spawn(move || {
@@ -374,10 +397,11 @@ fn load_records(store: &dyn Store, mut rebuild: Rebuild) -> Result<Option<Meta>,
         for record in chunks.into_iter().flatten() {
             rebuild.add(record);
         }
-        rebuild.finish();
-        reader
+        let legacy = rebuild.finish();
+        let meta = reader
             .join()
-            .expect("the store reader thread does not panic")
+            .expect("the store reader thread does not panic")?;
+        Ok((meta, legacy))
     })
 }
 
@@ -387,6 +411,7 @@ struct Rebuild<'w> {
     world: &'w mut World,
     social: Social,
     teams: Teams,
+    legacy_tokens: Vec<LegacyToken>,
 }
 
 impl<'w> Rebuild<'w> {
@@ -395,6 +420,7 @@ impl<'w> Rebuild<'w> {
             world,
             social: Social::default(),
             teams: Teams::default(),
+            legacy_tokens: Vec::new(),
         }
     }
 
@@ -413,15 +439,25 @@ impl<'w> Rebuild<'w> {
                 }
                 self.teams.by_id.insert(team.id, team);
             }
+            Loaded::Token(hash, token) => {
+                // The clock is not known yet; `Tokens::requeue` places each once it is.
+                self.world
+                    .resource_mut::<tokens::Tokens>()
+                    .insert(hash, token, 0);
+            }
         }
     }
 
     fn add_player(&mut self, record: crate::store::PlayerRecord) {
-        let (id, hash) = (record.id, record.token_hash);
+        let (id, legacy) = (record.id, record.legacy_token_hash);
         let entity = self.world.spawn(PlayerBundle::from_record(record)).id();
-        let mut directory = self.world.resource_mut::<Directory>();
-        directory.players.insert(id, entity);
-        directory.tokens.insert(hash, id);
+        self.world
+            .resource_mut::<Directory>()
+            .players
+            .insert(id, entity);
+        if legacy != [0; 32] {
+            self.legacy_tokens.push((id, entity, legacy));
+        }
     }
 
     /// Balls come in id order, after their owners, so each owner's list stays in
@@ -452,10 +488,11 @@ impl<'w> Rebuild<'w> {
             .push(id);
     }
 
-    fn finish(mut self) {
+    fn finish(mut self) -> Vec<LegacyToken> {
         self.social.graph.shrink_to_fit();
         self.world.insert_resource(self.social);
         self.world.insert_resource(self.teams);
+        self.legacy_tokens
     }
 }
 
@@ -489,6 +526,7 @@ fn gather_batch(world: &mut World) -> TickBatch {
     batch.social = dirty.social;
     batch.feed = dirty.feed;
     batch.feed_trimmed = dirty.feed_trimmed;
+    batch.tokens = dirty.tokens;
     let teams = world.resource::<Teams>();
     batch.teams = dirty
         .teams

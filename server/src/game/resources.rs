@@ -2,7 +2,9 @@
 //! inputs and outputs, and the handles the systems need.
 
 use crate::config::Config;
-use crate::store::{Account, Flow, LedgerEntry, LedgerTotals, SocialWrite, Store, Team};
+use crate::store::{
+    Account, Flow, LedgerEntry, LedgerTotals, SessionToken, SocialWrite, Store, Team, TokenHash,
+};
 use bevy_ecs::entity::Entity;
 use bevy_ecs::resource::Resource;
 use canopy_shared::admin::{GrantProps, PartnerAction};
@@ -26,15 +28,12 @@ pub struct StoreHandle(pub Arc<dyn Store>);
 #[derive(Resource)]
 pub struct GameRng(pub StdRng);
 
-/// Id → entity lookups, and token hash → player for login. The keys are ids the server
-/// hands out and SHA-256 digests, never chosen by a client, so a fast non-keyed hasher
-/// is safe.
+/// Id → entity lookups. The keys are ids the server hands out, never chosen by a
+/// client, so a fast non-keyed hasher is safe.
 #[derive(Resource, Default)]
 pub struct Directory {
     /// Player entities by id.
     pub players: FxHashMap<PlayerId, Entity>,
-    /// Players by token hash.
-    pub tokens: FxHashMap<[u8; 32], PlayerId>,
     /// Live ball entities by id.
     pub balls: FxHashMap<BallId, Entity>,
 }
@@ -146,6 +145,8 @@ pub struct Dirty {
     pub feed: Vec<(PlayerId, u64, FeedEntry)>,
     /// Feed entries past the kept window.
     pub feed_trimmed: Vec<(PlayerId, u64)>,
+    /// Session tokens issued, revoked or forgotten, in order.
+    pub tokens: Vec<(TokenHash, Option<SessionToken>)>,
     /// Players whose stealable grams may have changed, for `friend_stealable` and
     /// `forest_changed`.
     pub stealable_changed: HashSet<PlayerId>,
@@ -217,6 +218,8 @@ pub enum AdminOp {
     AdvanceClock(u64),
     /// Check the conservation identities over the whole world.
     Audit,
+    /// Revoke every session token of a player and close their sessions.
+    RevokeTokens(PlayerId),
 }
 
 /// What a command asks for.
@@ -286,6 +289,8 @@ pub struct Outbox {
     pub events: Vec<(Recipient, Event)>,
     /// Each command's op and result (`ok` or an error code), for metrics.
     pub results: Vec<(&'static str, &'static str)>,
+    /// Sessions to close once the batch is durable, with the close frame's reason.
+    pub closes: Vec<(SessionId, &'static str)>,
 }
 
 /// Connected sessions and who each is logged in as: the one place that knows, used for
@@ -294,6 +299,8 @@ pub struct Outbox {
 pub struct Sessions {
     /// Every connected session; `None` before login.
     players: HashMap<SessionId, Option<PlayerId>>,
+    /// The token each logged-in session used, so ending a token ends its sessions.
+    logins: HashMap<SessionId, TokenHash>,
     /// The sessions each logged-in player has open.
     by_player: HashMap<PlayerId, Vec<SessionId>>,
     /// What logged-in sessions watch; a watch ends with its session or login.
@@ -337,16 +344,30 @@ impl Sessions {
         self.players.insert(session, None);
     }
 
-    /// A session logged in as `player` (possibly after being someone else). A session
-    /// that closed before its login was applied stays closed: binding it would leave
-    /// the player online forever.
-    pub fn bind(&mut self, session: SessionId, player: PlayerId) {
+    /// A session logged in as `player` with the token `token` (possibly after being
+    /// someone else). A session that closed before its login was applied stays closed:
+    /// binding it would leave the player online forever.
+    pub fn bind(&mut self, session: SessionId, player: PlayerId, token: TokenHash) {
         if !self.players.contains_key(&session) {
             return;
         }
         self.unbind(session);
         self.players.insert(session, Some(player));
+        self.logins.insert(session, token);
         self.by_player.entry(player).or_default().push(session);
+    }
+
+    /// A session logged out: it stays connected, as before its login.
+    pub fn log_out(&mut self, session: SessionId) {
+        if self.players.contains_key(&session) {
+            self.unbind(session);
+            self.players.insert(session, None);
+        }
+    }
+
+    /// The token a session logged in with.
+    pub fn token(&self, session: SessionId) -> Option<TokenHash> {
+        self.logins.get(&session).copied()
     }
 
     /// A session closed.
@@ -356,6 +377,7 @@ impl Sessions {
     }
 
     fn unbind(&mut self, session: SessionId) {
+        self.logins.remove(&session);
         if let Some(&Some(player)) = self.players.get(&session) {
             self.unwatch_friends(session);
             self.unwatch_forest(session, None);
@@ -467,7 +489,7 @@ mod tests {
         let mut sessions = Sessions::default();
         sessions.connect(SessionId(1));
         sessions.disconnect(SessionId(1));
-        sessions.bind(SessionId(1), PlayerId(7));
+        sessions.bind(SessionId(1), PlayerId(7), [1; 32]);
         assert!(!sessions.is_online(PlayerId(7)));
         assert_eq!(sessions.player(SessionId(1)), None);
     }
@@ -477,7 +499,7 @@ mod tests {
         let mut sessions = Sessions::default();
         for id in [1, 2] {
             sessions.connect(SessionId(id));
-            sessions.bind(SessionId(id), PlayerId(7));
+            sessions.bind(SessionId(id), PlayerId(7), [1; 32]);
         }
         sessions.disconnect(SessionId(1));
         assert_eq!(sessions.of(PlayerId(7)), &[SessionId(2)]);
@@ -493,7 +515,7 @@ mod tests {
         assert_eq!(sessions.friends_watching_count(), 0, "not before login");
         for id in [1, 2] {
             sessions.connect(SessionId(id));
-            sessions.bind(SessionId(id), PlayerId(7));
+            sessions.bind(SessionId(id), PlayerId(7), [1; 32]);
             sessions.watch_friends(SessionId(id));
         }
         sessions.watch_forest(SessionId(1), PlayerId(8));
@@ -508,7 +530,7 @@ mod tests {
         );
         assert_eq!(sessions.friends_watchers(PlayerId(7)).len(), 2);
 
-        sessions.bind(SessionId(1), PlayerId(5));
+        sessions.bind(SessionId(1), PlayerId(5), [2; 32]);
         assert_eq!(sessions.friends_watchers(PlayerId(7)), &[SessionId(2)]);
         assert_eq!(sessions.watched_forest_count(), 0, "a new login ends them");
         sessions.disconnect(SessionId(2));

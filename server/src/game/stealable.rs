@@ -322,7 +322,7 @@ mod tests {
             for id in 1..=players {
                 if rng.random_bool(0.3) {
                     sessions.connect(SessionId(id));
-                    sessions.bind(SessionId(id), PlayerId(id));
+                    sessions.bind(SessionId(id), PlayerId(id), [0; 32]);
                     if rng.random_bool(0.7) {
                         sessions.watch_friends(SessionId(id));
                     }

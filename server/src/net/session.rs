@@ -12,7 +12,7 @@ use canopy_shared::reply::encode_err;
 use canopy_shared::{ErrorBody, ErrorCode};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 use tokio::sync::{Notify, mpsc};
@@ -202,9 +202,11 @@ pub async fn run(stream: TcpStream, context: NetContext) {
     let session = context.next_session_id();
     let (outbox_tx, mut outbox) = mpsc::channel(limits.outbox_capacity);
     let kick = Arc::new(Notify::new());
+    let farewell: Arc<OnceLock<&'static str>> = Arc::default();
     let link = SessionLink {
         outbox: outbox_tx,
         kick: kick.clone(),
+        farewell: farewell.clone(),
     };
     if context
         .game
@@ -254,7 +256,10 @@ pub async fn run(stream: TcpStream, context: NetContext) {
                     }
                 }
                 None => {
-                    wire.close(CloseCode::Away, "server shutting down").await;
+                    match farewell.get() {
+                        Some(reason) => wire.close(CloseCode::Policy, reason).await,
+                        None => wire.close(CloseCode::Away, "server shutting down").await,
+                    }
                     break;
                 }
             },

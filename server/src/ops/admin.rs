@@ -1,18 +1,19 @@
 //! Admin calls: the partner channel, prop grants, the manual clock, reload, tick rate,
-//! the audit. Each starts with [`require`] and the role it needs.
+//! the audit, backups and token revocation. The role each needs is checked before the
+//! handler runs, by the gate its route sits behind (see `gate`).
 
 use super::OpsState;
-use super::auth::{self, Caller, Refusal, Role};
+use super::auth::Refusal;
 use crate::game::AdminOp;
 use crate::game_loop::Control;
 use crate::store::backup::BackupError;
 use axum::Json;
 use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use canopy_shared::admin::{
-    AdminError, BackupRequest, ClockAdvance, GrantProps, PartnerAction, TickRate,
+    AdminError, BackupRequest, ClockAdvance, GrantProps, PartnerAction, RevokeTokens, TickRate,
 };
 use canopy_shared::{ErrorBody, ErrorCode};
 use std::path::PathBuf;
@@ -33,7 +34,7 @@ fn status(code: ErrorCode) -> StatusCode {
     }
 }
 
-fn error(code: ErrorCode, message: impl Into<String>) -> Response {
+pub(super) fn error(code: ErrorCode, message: impl Into<String>) -> Response {
     let body = AdminError {
         error: ErrorBody::new(code, message),
     };
@@ -42,18 +43,6 @@ fn error(code: ErrorCode, message: impl Into<String>) -> Response {
 
 fn json_text(text: String) -> Response {
     ([("content-type", "application/json")], text).into_response()
-}
-
-/// Who is calling, if the bearer token holds the `needed` role (or a higher one) among
-/// the tokens of the config in force, so a reload rotates them at once. A refusal
-/// answers 401 (missing or unknown token) or 403 (too low a role).
-pub(super) fn require(
-    state: &OpsState,
-    headers: &HeaderMap,
-    needed: Role,
-) -> Result<Caller, Refusal> {
-    let config = state.config.borrow().clone();
-    auth::authorize(&config, auth::bearer(headers), needed)
 }
 
 impl IntoResponse for Refusal {
@@ -84,12 +73,8 @@ async fn call_game(state: &OpsState, op: AdminOp) -> Response {
 /// `POST /admin/actions`.
 pub async fn partner_action(
     State(state): State<OpsState>,
-    headers: HeaderMap,
     payload: Result<Json<PartnerAction>, JsonRejection>,
 ) -> Response {
-    if let Err(refusal) = require(&state, &headers, Role::Admin) {
-        return refusal.into_response();
-    }
     match body(payload) {
         Ok(action) => call_game(&state, AdminOp::PartnerAction(action)).await,
         Err(body) => error(body.code, body.message),
@@ -99,12 +84,8 @@ pub async fn partner_action(
 /// `POST /admin/props`.
 pub async fn grant_props(
     State(state): State<OpsState>,
-    headers: HeaderMap,
     payload: Result<Json<GrantProps>, JsonRejection>,
 ) -> Response {
-    if let Err(refusal) = require(&state, &headers, Role::Admin) {
-        return refusal.into_response();
-    }
     match body(payload) {
         Ok(grant) => call_game(&state, AdminOp::GrantProps(grant)).await,
         Err(body) => error(body.code, body.message),
@@ -114,32 +95,34 @@ pub async fn grant_props(
 /// `POST /admin/clock/advance`: 409 unless the server runs `--clock manual`.
 pub async fn advance_clock(
     State(state): State<OpsState>,
-    headers: HeaderMap,
     payload: Result<Json<ClockAdvance>, JsonRejection>,
 ) -> Response {
-    if let Err(refusal) = require(&state, &headers, Role::Admin) {
-        return refusal.into_response();
-    }
     match body(payload) {
         Ok(advance) => call_game(&state, AdminOp::AdvanceClock(advance.ms)).await,
         Err(body) => error(body.code, body.message),
     }
 }
 
+/// `POST /admin/revoke-tokens` with `{"player_id": N}`: revokes every session token
+/// of the player and closes their sessions; answers `{"revoked": <tokens>}`.
+pub async fn revoke_tokens(
+    State(state): State<OpsState>,
+    payload: Result<Json<RevokeTokens>, JsonRejection>,
+) -> Response {
+    match body(payload) {
+        Ok(revoke) => call_game(&state, AdminOp::RevokeTokens(revoke.player_id)).await,
+        Err(body) => error(body.code, body.message),
+    }
+}
+
 /// `GET /admin/audit`: the conservation identities over the whole world and ledger.
 /// Read-only, so any role may call it.
-pub async fn audit(State(state): State<OpsState>, headers: HeaderMap) -> Response {
-    if let Err(refusal) = require(&state, &headers, Role::Viewer) {
-        return refusal.into_response();
-    }
+pub async fn audit(State(state): State<OpsState>) -> Response {
     call_game(&state, AdminOp::Audit).await
 }
 
 /// `POST /admin/reload`: 200, or 400 naming the config error (the old config stays).
-pub async fn reload(State(state): State<OpsState>, headers: HeaderMap) -> Response {
-    if let Err(refusal) = require(&state, &headers, Role::Admin) {
-        return refusal.into_response();
-    }
+pub async fn reload(State(state): State<OpsState>) -> Response {
     match super::reload_config(&state) {
         Ok(()) => json_text(r#"{"reloaded":true}"#.to_owned()),
         Err(err) => error(ErrorCode::BadRequest, err.to_string()),
@@ -149,12 +132,8 @@ pub async fn reload(State(state): State<OpsState>, headers: HeaderMap) -> Respon
 /// `POST /admin/tick-rate` with `{"hz": 1–120}`.
 pub async fn tick_rate(
     State(state): State<OpsState>,
-    headers: HeaderMap,
     payload: Result<Json<TickRate>, JsonRejection>,
 ) -> Response {
-    if let Err(refusal) = require(&state, &headers, Role::Admin) {
-        return refusal.into_response();
-    }
     let rate = match body(payload) {
         Ok(rate) => rate,
         Err(body) => return error(body.code, body.message),
@@ -174,12 +153,8 @@ pub async fn tick_rate(
 /// the server's machine.
 pub async fn backup(
     State(state): State<OpsState>,
-    headers: HeaderMap,
     payload: Result<Json<BackupRequest>, JsonRejection>,
 ) -> Response {
-    if let Err(refusal) = require(&state, &headers, Role::Admin) {
-        return refusal.into_response();
-    }
     let to = match body(payload) {
         Ok(request) => PathBuf::from(request.to),
         Err(body) => return error(body.code, body.message),

@@ -5,12 +5,14 @@
 
 mod admin;
 pub mod auth;
+mod gate;
 mod web;
 
 use crate::config::Config;
 use crate::game_loop::GameHandle;
 use crate::metrics::Metrics;
 use crate::store::Store;
+use auth::Role;
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -39,19 +41,23 @@ pub struct OpsState {
     pub listening: Vec<SocketAddr>,
 }
 
-/// The ops router.
+/// The ops router: open routes, then each role's routes behind its gate.
 pub fn router(state: OpsState) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(healthz))
-        .route("/metrics", get(metrics))
+    let admin = Router::new()
         .route("/admin/actions", post(admin::partner_action))
         .route("/admin/props", post(admin::grant_props))
         .route("/admin/clock/advance", post(admin::advance_clock))
         .route("/admin/reload", post(admin::reload))
         .route("/admin/tick-rate", post(admin::tick_rate))
-        .route("/admin/audit", get(admin::audit))
         .route("/admin/backup", post(admin::backup))
+        .route("/admin/revoke-tokens", post(admin::revoke_tokens));
+    let viewer = Router::new().route("/admin/audit", get(admin::audit));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(healthz))
+        .route("/metrics", get(metrics))
+        .merge(gate::behind(Role::Admin, admin, &state))
+        .merge(gate::behind(Role::Viewer, viewer, &state))
         .merge(web::routes())
         .with_state(state)
 }

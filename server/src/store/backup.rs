@@ -556,7 +556,7 @@ mod tests {
     /// Commit `n` adds player `n` and sets the game time to `n`.
     fn commit_player(store: &SledStore, n: u64) {
         let batch = TickBatch {
-            players: vec![PlayerRecord::new(PlayerId(n), format!("p{n}"), [0; 32], n)],
+            players: vec![PlayerRecord::new(PlayerId(n), format!("p{n}"), n)],
             meta: Meta {
                 game_time: n,
                 next_player_id: n + 1,
@@ -640,9 +640,9 @@ mod tests {
                 scanned += 1;
                 if scanned == 3 {
                     // Mid-scan: a key already scanned, a key not scanned yet, a new key.
-                    let mut changed = PlayerRecord::new(PlayerId(1), "p1".into(), [0; 32], 1);
+                    let mut changed = PlayerRecord::new(PlayerId(1), "p1".into(), 1);
                     changed.energy = 77;
-                    let mut last = PlayerRecord::new(PlayerId(20), "p20".into(), [0; 32], 1);
+                    let mut last = PlayerRecord::new(PlayerId(20), "p20".into(), 1);
                     last.energy = 88;
                     let batch = TickBatch {
                         players: vec![changed, last],

@@ -2,7 +2,8 @@
 //! tests can see how the game behaves when the disk does.
 
 use super::{
-    Ball, LedgerEntry, Loaded, Meta, PlayerRecord, SocialWrite, Store, StoreError, Team, TickBatch,
+    Ball, LedgerEntry, Loaded, Meta, PlayerRecord, SessionToken, SocialWrite, Store, StoreError,
+    Team, TickBatch, TokenHash,
 };
 use canopy_shared::model::FeedEntry;
 use canopy_shared::reply::RecordActionResult;
@@ -23,6 +24,7 @@ struct Contents {
     blocks: BTreeSet<(PlayerId, PlayerId)>,
     teams: BTreeMap<TeamId, Team>,
     feed: BTreeMap<(PlayerId, u64), FeedEntry>,
+    tokens: BTreeMap<TokenHash, SessionToken>,
 }
 
 /// A [`Store`] in memory. Clones share the same contents, so a test can keep a handle
@@ -81,6 +83,9 @@ impl Store for MemoryStore {
             .teams
             .values()
             .for_each(|team| visit(Loaded::Team(team.clone())));
+        for (&hash, &token) in &contents.tokens {
+            visit(Loaded::Token(hash, token));
+        }
         Ok(contents.meta.clone())
     }
 
@@ -138,6 +143,12 @@ impl Store for MemoryStore {
         }
         for key in &batch.feed_trimmed {
             contents.feed.remove(key);
+        }
+        for &(hash, token) in &batch.tokens {
+            match token {
+                Some(token) => contents.tokens.insert(hash, token),
+                None => contents.tokens.remove(&hash),
+            };
         }
         contents.meta = Some(batch.meta.clone());
         self.commits.fetch_add(1, Ordering::SeqCst);

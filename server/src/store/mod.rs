@@ -16,8 +16,11 @@ mod tap;
 pub use memory::MemoryStore;
 pub use records::{
     Account, Ball, DailyLimits, Flow, LedgerEntry, LedgerTotals, Meta, PlayerRecord, PropsState,
-    SocialWrite, Team,
+    SessionToken, SocialWrite, Team,
 };
+
+/// The SHA-256 of a session token: the key it is stored under.
+pub type TokenHash = [u8; 32];
 pub use sled_store::SledStore;
 
 use backup::BackupError;
@@ -65,6 +68,8 @@ pub struct TickBatch {
     pub feed: Vec<(PlayerId, u64, FeedEntry)>,
     /// Feed entries that fell out of the kept window: (player, sequence number).
     pub feed_trimmed: Vec<(PlayerId, u64)>,
+    /// Session tokens issued, revoked (`Some`) or forgotten (`None`), in order.
+    pub tokens: Vec<(TokenHash, Option<SessionToken>)>,
     /// Counters and the game clock after the tick.
     pub meta: Meta,
 }
@@ -81,6 +86,7 @@ impl TickBatch {
             + self.teams.len()
             + self.feed.len()
             + self.feed_trimmed.len()
+            + self.tokens.len()
             + 1
     }
 
@@ -107,6 +113,8 @@ pub struct Snapshot {
     pub blocks: Vec<(PlayerId, PlayerId)>,
     /// Every team.
     pub teams: Vec<Team>,
+    /// Every session token kept.
+    pub tokens: Vec<(TokenHash, SessionToken)>,
 }
 
 /// One record of a store, as [`Store::visit`] hands it over.
@@ -125,6 +133,8 @@ pub enum Loaded {
     Block(PlayerId, PlayerId),
     /// A team.
     Team(Team),
+    /// A session token; its player has been visited before it.
+    Token(TokenHash, SessionToken),
 }
 
 impl Snapshot {
@@ -137,6 +147,7 @@ impl Snapshot {
             Loaded::Request(from, to, sent) => self.requests.push((from, to, sent)),
             Loaded::Block(blocker, blocked) => self.blocks.push((blocker, blocked)),
             Loaded::Team(team) => self.teams.push(team),
+            Loaded::Token(hash, token) => self.tokens.push((hash, token)),
         }
     }
 }
@@ -146,7 +157,7 @@ impl Snapshot {
 pub trait Store: Send + Sync {
     /// Hands every record needed to rebuild the World to `visit`, one at a time (so a
     /// big world is never held twice in memory): players first, then balls,
-    /// then the social graph and teams. Returns the meta record, `None` for a new store.
+    /// then the social graph, teams and session tokens. Returns the meta record, `None` for a new store.
     fn visit(&self, visit: &mut dyn FnMut(Loaded)) -> Result<Option<Meta>, StoreError>;
     /// Reads everything needed to rebuild the World into one [`Snapshot`], for tests
     /// and tools that inspect a store.

@@ -16,8 +16,9 @@ pub struct PlayerRecord {
     pub id: PlayerId,
     /// Display name.
     pub name: CompactString,
-    /// SHA-256 of the login token; the token itself is never stored.
-    pub token_hash: [u8; 32],
+    /// SHA-256 of the login token of a store written before session tokens expired;
+    /// moved into a [`SessionToken`] when such a store is loaded, and all zeros since.
+    pub legacy_token_hash: [u8; 32],
     /// Registration time.
     pub created_at: Millis,
     /// Energy balance.
@@ -50,11 +51,11 @@ pub struct PlayerRecord {
 
 impl PlayerRecord {
     /// A new player with nothing yet: no energy, balls, props or certificates.
-    pub fn new(id: PlayerId, name: String, token_hash: [u8; 32], created_at: Millis) -> Self {
+    pub fn new(id: PlayerId, name: String, created_at: Millis) -> Self {
         Self {
             id,
             name: name.into(),
-            token_hash,
+            legacy_token_hash: [0; 32],
             created_at,
             energy: 0,
             total_collected: 0,
@@ -71,6 +72,18 @@ impl PlayerRecord {
             feed_next: 0,
         }
     }
+}
+
+/// A session token, kept under the SHA-256 of the token (never the token itself).
+/// A revoked or expired token is kept for a while so a login with it is told why.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionToken {
+    /// Whose token it is.
+    pub player: PlayerId,
+    /// When it stops working (game time).
+    pub expires_at: Millis,
+    /// Whether `logout`, `logout_all` or an operator revoked it.
+    pub revoked: bool,
 }
 
 /// Per-day limits of the social ops for one player, reset on a new game day.

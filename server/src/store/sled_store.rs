@@ -5,7 +5,8 @@
 //! `m` meta · `p<player>` player · `b<owner>` the owner's live balls · `r<player><ref>`
 //! action receipt · `l<first entry>` one commit's ledger entries · `f<player>` the
 //! player's friends with higher ids (see `friend_lists`) · `q<from><to>` pending request ·
-//! `k<blocker><blocked>` block · `t<team>` team · `e<player><page>` a page of feed entries.
+//! `k<blocker><blocked>` block · `t<team>` team · `e<player><page>` a page of feed entries
+//! · `s<sha256>` session token.
 //!
 //! Balls, friendships and feed entries are grouped per player and the ledger per commit: sled's memory
 //! and scan time grow with the number of keys, and rewriting a small record costs far
@@ -38,6 +39,7 @@ const REQUEST: u8 = b'q';
 const BLOCK: u8 = b'k';
 const TEAM: u8 = b't';
 const FEED: u8 = b'e';
+const TOKEN: u8 = b's';
 
 /// The file that marks a directory as a Canopy store once it holds a world. Without it,
 /// a directory that has files in it is refused rather than silently reinitialised.
@@ -231,6 +233,9 @@ impl SledStore {
         for (key, page) in feed_pages {
             write(&key, (!page.is_empty()).then(|| encode(&page)));
         }
+        for (hash, token) in &batch.tokens {
+            write(&token_key(hash), token.as_ref().map(encode));
+        }
         write(META, Some(encode(&batch.meta)));
         Ok(())
     }
@@ -262,6 +267,12 @@ type FeedPage = Vec<(u64, FeedEntry)>;
 /// Feed entries stored together: a new entry rewrites a small page instead of adding a
 /// key, and the kept window (500) spans a few pages.
 const FEED_PAGE: u64 = 50;
+
+fn token_key(hash: &[u8; 32]) -> [u8; 33] {
+    let mut key = [TOKEN; 33];
+    key[1..].copy_from_slice(hash);
+    key
+}
 
 fn feed_page_key(player: PlayerId, seq: u64) -> [u8; 17] {
     pair_key(FEED, player.0, seq / FEED_PAGE)
@@ -445,6 +456,14 @@ impl Store for SledStore {
         })?;
         self.scan(TEAM, |_, team| {
             visit(Loaded::Team(team));
+            Ok(())
+        })?;
+        self.scan(TOKEN, |key, token| {
+            let hash = key[1..].try_into().map_err(|_| StoreError::Corrupt {
+                key: format!("{key:?}"),
+                reason: "a token key holds a SHA-256 after its prefix".into(),
+            })?;
+            visit(Loaded::Token(hash, token));
             Ok(())
         })?;
         Ok(meta)

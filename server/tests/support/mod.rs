@@ -58,6 +58,8 @@ pub struct Tick {
     pub replies: HashMap<u64, ReplyFrame>,
     pub events: Vec<(Recipient, Event)>,
     pub store_error: Option<String>,
+    /// Sessions the tick closed, with the close frame's reason.
+    pub closes: Vec<(SessionId, &'static str)>,
 }
 
 impl Tick {
@@ -221,6 +223,7 @@ impl Sim {
         let mut tick = Tick {
             events: outcome.events,
             store_error: outcome.store_error,
+            closes: outcome.closes,
             ..Tick::default()
         };
         for reply in outcome.replies {
