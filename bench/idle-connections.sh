@@ -73,7 +73,7 @@ rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 # start_server DATA_DIR: starts a server with a manual clock, sets server_pid and addrs.
 start_server() {
     local log=$work/server-$RANDOM.log
-    CANOPY_LOG=info "$server_bin" --clock manual --data-dir "$1" \
+    CANOPY_LOG=info CANOPY_ACCOUNTS__REGISTER_LIMITS=false "$server_bin" --clock manual --data-dir "$1" \
         --listen 127.0.0.1:0 --ops-listen 127.0.0.1:0 2>"$log" >/dev/null &
     server_pid=$!
     for _ in $(seq 1 300); do

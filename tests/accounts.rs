@@ -1,11 +1,12 @@
 //! Player accounts over real sockets: a live session whose token is revoked or expires
-//! is closed with code 1008 and says why, and the token is refused afterwards.
+//! is closed with code 1008 and says why, and the token is refused afterwards;
+//! registrations from one address stop at its cap.
 
 mod support;
 
 use anyhow::Result;
 use serde_json::json;
-use support::{HOUR, Server, player};
+use support::{HOUR, Server, http, player};
 
 const POLICY: u16 = 1008;
 
@@ -55,6 +56,48 @@ async fn a_session_whose_token_expires_is_closed() -> Result<()> {
     assert_eq!(
         again.error_code("login", json!({ "token": token })).await?,
         "UNAUTHENTICATED"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn registrations_past_the_daily_cap_from_one_address_are_rate_limited() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let server = Server::start_with_env(
+        dir.path(),
+        &[],
+        &[
+            ("CANOPY_ACCOUNTS__REGISTER_LIMITS", "true"),
+            ("CANOPY_ACCOUNTS__REGISTER_DAILY_CAP", "3"),
+        ],
+    )?;
+    let mut farm = server.client().await?;
+    for n in 0..3 {
+        farm.ok("register", json!({ "name": format!("farm{n}") }))
+            .await?;
+    }
+    let refused = farm.call("register", json!({ "name": "farm3" })).await?;
+    assert_eq!(refused["error"]["code"], "RATE_LIMITED", "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .is_some_and(|message| message.contains("3 registrations a day")),
+        "{refused}"
+    );
+    let mut another_connection = server.client().await?;
+    assert_eq!(
+        another_connection
+            .error_code("register", json!({ "name": "farm4" }))
+            .await?,
+        "RATE_LIMITED",
+        "the cap is per address, not per connection"
+    );
+    let (status, metrics) = http(&server.ops_addr, "GET", "/metrics", None, None)?;
+    assert_eq!(status, 200);
+    let metrics = metrics.as_str().unwrap_or_default().to_owned();
+    assert!(
+        metrics.contains(r#"canopy_registrations_refused_total{reason="daily_cap"} 2"#),
+        "{metrics}"
     );
     Ok(())
 }

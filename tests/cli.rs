@@ -281,6 +281,21 @@ fn admin_commands_drive_the_ops_http() -> Result<()> {
     let wrong = canopy.fails(&["--admin-token", "wrong", "admin", "reload"], 2)?;
     assert!(wrong.stderr.contains("UNAUTHENTICATED"), "{wrong:?}");
     canopy.fails(&["admin", "advance", "5000"], 1)?;
+
+    // Who did what, newest first: the refused reload, then the advance before it.
+    let log = canopy.ok(&["admin", "audit-log", "--limit", "2"])?;
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(lines.len(), 2, "{log}");
+    assert!(
+        lines[0].contains("(no known token)  POST /admin/reload") && lines[0].ends_with("-> 401"),
+        "{log}"
+    );
+    assert!(
+        lines[1].contains("server.admin_token  POST /admin/clock/advance")
+            && lines[1].contains(r#"{"ms":5400000}"#)
+            && lines[1].ends_with("-> 200"),
+        "{log}"
+    );
     Ok(())
 }
 

@@ -302,3 +302,107 @@ async fn a_reload_rotates_ops_tokens_without_a_restart() -> Result<()> {
     assert_eq!(status, 401, "the removed token stops working at once");
     Ok(())
 }
+
+#[tokio::test]
+async fn every_ops_call_is_in_the_audit_log_with_its_token_and_result() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let tokens = tokens_inline(&[
+        ("grafana", "viewer", VIEWER),
+        ("risk-desk", "reviewer", REVIEWER),
+        ("oncall", "admin", ADMIN),
+    ])?;
+    let server = Server::start_with_env(
+        dir.path(),
+        &["--clock", "manual"],
+        &[
+            ("CANOPY_OPS__TOKENS", &tokens),
+            ("CANOPY_OPS__AUDIT_LOG_KEEP", "5"),
+        ],
+    )?;
+    let (_client, id, _) = player(&server, "alice").await?;
+    let ops = server.ops_addr.as_str();
+    let grant = json!({"player_id": id, "prop": "stealth", "count": 1});
+    let calls = [
+        ("POST", "/admin/props", Some(ADMIN), Some(grant), 200),
+        (
+            "POST",
+            "/admin/tick-rate",
+            Some(REVIEWER),
+            Some(json!({"hz": 30})),
+            403,
+        ),
+        ("GET", "/admin/audit", None, None, 401),
+        ("GET", "/admin/audit-log", Some(VIEWER), None, 403),
+    ];
+    for (method, path, token, body, expected) in &calls {
+        let (status, answer) = http(ops, method, path, *token, body.clone())?;
+        assert_eq!(status, *expected, "{method} {path}: {answer}");
+    }
+    let (status, log) = http(ops, "GET", "/admin/audit-log", Some(ADMIN), None)?;
+    assert_eq!(status, 200, "{log}");
+    let seen: Vec<(Value, &str, &str, u64)> = log["calls"]
+        .as_array()
+        .context("calls")?
+        .iter()
+        .map(|call| {
+            (
+                call["token"].clone(),
+                call["method"].as_str().unwrap_or_default(),
+                call["path"].as_str().unwrap_or_default(),
+                call["status"].as_u64().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            (json!("grafana"), "GET", "/admin/audit-log", 403),
+            (Value::Null, "GET", "/admin/audit", 401),
+            (json!("risk-desk"), "POST", "/admin/tick-rate", 403),
+            (json!("oncall"), "POST", "/admin/props", 200),
+        ],
+        "newest first, refusals included"
+    );
+    let props = &log["calls"][3];
+    assert!(
+        props["body"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("stealth"),
+        "{props}"
+    );
+    assert!(
+        props["at"]
+            .as_u64()
+            .is_some_and(|at| at > 1_700_000_000_000),
+        "wall time"
+    );
+
+    let (status, log) = http(ops, "GET", "/admin/audit-log?limit=100", Some(ADMIN), None)?;
+    assert_eq!(status, 200);
+    let kept = log["calls"].as_array().context("calls")?;
+    assert_eq!(kept.len(), 5, "only the newest 5 are kept: {log}");
+    assert_eq!(
+        kept[0]["path"], "/admin/audit-log",
+        "the previous read is recorded too"
+    );
+    let (status, _) = http(ops, "GET", "/admin/audit-log?limit=x", Some(ADMIN), None)?;
+    assert_eq!(status, 400);
+
+    let data_dir = server.data_dir.clone();
+    server.stop()?;
+    let restarted = Server::start(&data_dir, &["--clock", "manual"])?;
+    let (status, log) = http(
+        &restarted.ops_addr,
+        "GET",
+        "/admin/audit-log?limit=1",
+        Some(ADMIN_TOKEN),
+        None,
+    )?;
+    assert_eq!(status, 200);
+    assert_eq!(
+        log["calls"][0]["path"], "/admin/audit-log?limit=x",
+        "kept in the store"
+    );
+    Ok(())
+}

@@ -8,8 +8,8 @@ use crate::names::Names;
 use crate::render::{self, View};
 use crate::time_text::format_duration;
 use canopy_shared::admin::{
-    AdminError, BackupReport, BackupRequest, ClockAdvance, ClockTime, GrantProps, PartnerAction,
-    RevokeTokens, TickRate,
+    AdminError, AuditLog, BackupReport, BackupRequest, ClockAdvance, ClockTime, GrantProps,
+    PartnerAction, RevokeTokens, TickRate,
 };
 use canopy_shared::model::PropKind;
 use canopy_shared::reply::{LogoutAllResult, PropsResult, RecordActionResult};
@@ -89,17 +89,13 @@ impl OpsClient {
         body: Option<&impl Serialize>,
         timeout: Duration,
     ) -> Result<(T, Value), CliError> {
-        let token = self.admin_token.as_deref().ok_or_else(|| {
-            CliError::Usage(
-                "admin calls need the admin token: --admin-token or CANOPY_ADMIN_TOKEN".into(),
-            )
-        })?;
+        let token = self.token()?;
         let text = match body {
             Some(body) => serde_json::to_string(body)
                 .map_err(|err| CliError::Local(format!("cannot encode the request: {err}")))?,
             None => "{}".to_owned(),
         };
-        let mut response = self
+        let response = self
             .agent
             .post(format!("{}{path}", self.base))
             .config()
@@ -109,6 +105,37 @@ impl OpsClient {
             .content_type("application/json")
             .send(text.as_str())
             .map_err(|err| self.unreachable(&err))?;
+        self.typed(path, response)
+    }
+
+    /// GETs an admin view and types its JSON answer, as [`OpsClient::post`] does.
+    fn get_admin<T: DeserializeOwned>(&self, path: &str) -> Result<(T, Value), CliError> {
+        let token = self.token()?;
+        let response = self
+            .agent
+            .get(format!("{}{path}", self.base))
+            .header("Authorization", &format!("Bearer {token}"))
+            .call()
+            .map_err(|err| self.unreachable(&err))?;
+        self.typed(path, response)
+    }
+
+    /// The ops token, or the usage error that says how to give one.
+    fn token(&self) -> Result<&str, CliError> {
+        self.admin_token.as_deref().ok_or_else(|| {
+            CliError::Usage(
+                "admin calls need the admin token: --admin-token or CANOPY_ADMIN_TOKEN".into(),
+            )
+        })
+    }
+
+    /// The typed JSON answer of an admin call; error answers become
+    /// [`CliError::Server`].
+    fn typed<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        mut response: ureq::http::Response<ureq::Body>,
+    ) -> Result<(T, Value), CliError> {
         let status = response.status().as_u16();
         let body = response
             .body_mut()
@@ -237,6 +264,31 @@ pub fn execute(
                     "Revoked {} of player #{player}; their connections are closed.",
                     render::plural(ended.revoked as usize, "token", "tokens")
                 )
+            })
+        }
+        AdminCommand::AuditLog { limit } => {
+            let (log, raw): (AuditLog, _) =
+                client.get_admin(&format!("/admin/audit-log?limit={limit}"))?;
+            Ok(if json {
+                raw.to_string()
+            } else if log.calls.is_empty() {
+                "No ops calls recorded.".to_owned()
+            } else {
+                log.calls
+                    .iter()
+                    .map(|call| {
+                        format!(
+                            "{}  {}  {} {} {}  -> {}",
+                            view.date(call.at),
+                            call.token.as_deref().unwrap_or("(no known token)"),
+                            call.method,
+                            call.path,
+                            call.body,
+                            call.status
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
             })
         }
         AdminCommand::Reload => {

@@ -485,6 +485,12 @@ pub enum AdminCommand {
         #[arg(value_parser = parse_player_id)]
         player: PlayerId,
     },
+    /// Who did what on the ops port: the newest ops calls, newest first
+    AuditLog {
+        /// How many calls
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
     /// Reload the server's config file
     Reload,
     /// Set the game loop's tick rate (1–120 Hz)

@@ -207,13 +207,31 @@ pub struct PropsConfig {
     pub stealth_hours: u64,
 }
 
-/// `[ops]`: access to the ops HTTP surface beyond `server.admin_token`. Hot.
-#[derive(Clone, Debug, Default, Deserialize)]
+/// `[ops]`: access to the ops HTTP surface beyond `server.admin_token`, and the audit
+/// log of ops calls. Hot.
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OpsConfig {
     /// Named tokens with roles (default: none).
     #[serde(default)]
     pub tokens: Vec<OpsToken>,
+    /// Ops calls the audit log keeps, newest; older ones are dropped.
+    #[serde(default = "default_audit_log_keep")]
+    pub audit_log_keep: usize,
+}
+
+impl Default for OpsConfig {
+    fn default() -> Self {
+        Self {
+            tokens: Vec::new(),
+            audit_log_keep: default_audit_log_keep(),
+        }
+    }
+}
+
+/// `ops.audit_log_keep` when a config does not set it.
+fn default_audit_log_keep() -> usize {
+    10_000
 }
 
 /// `[[ops.tokens]]`: one named ops token, stored as a hash so the file holds no secret.
@@ -228,26 +246,33 @@ pub struct OpsToken {
     pub sha256: String,
 }
 
-/// `[accounts]`: player sessions and registration. Hot.
+/// `[accounts]`: player sessions and registration. Hot. Every field has a default, so
+/// config files written before it existed keep working.
 #[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct AccountsConfig {
     /// How long a session token works after it is issued, in days (1–3650).
-    #[serde(default = "default_token_ttl_days")]
     pub token_ttl_days: u64,
+    /// Whether `register` is limited per source address (off for load tests).
+    pub register_limits: bool,
+    /// Registrations a source may make at once.
+    pub register_burst: u32,
+    /// Registrations a source regains per hour after its burst.
+    pub register_per_hour: f64,
+    /// Registrations a source may make in a rolling day.
+    pub register_daily_cap: u32,
 }
 
 impl Default for AccountsConfig {
     fn default() -> Self {
         Self {
-            token_ttl_days: default_token_ttl_days(),
+            token_ttl_days: 30,
+            register_limits: true,
+            register_burst: 10,
+            register_per_hour: 30.0,
+            register_daily_cap: 100,
         }
     }
-}
-
-/// `accounts.token_ttl_days` when a config does not set it.
-fn default_token_ttl_days() -> u64 {
-    30
 }
 
 /// Who may report a green action.
@@ -403,9 +428,26 @@ impl Config {
             )?;
         }
         check(
+            "ops.audit_log_keep",
+            (1..=1_000_000).contains(&self.ops.audit_log_keep),
+            "must be 1–1000000",
+        )?;
+        check(
             "accounts.token_ttl_days",
             (1..=3650).contains(&self.accounts.token_ttl_days),
             "must be 1–3650",
+        )?;
+        let accounts = &self.accounts;
+        check(
+            "accounts.register_burst",
+            accounts.register_burst >= 1 && accounts.register_daily_cap >= 1,
+            "register_burst and register_daily_cap must be at least 1 (set \
+             register_limits = false to lift the limits)",
+        )?;
+        check(
+            "accounts.register_per_hour",
+            accounts.register_per_hour > 0.0 && accounts.register_per_hour.is_finite(),
+            "must be positive",
         )?;
         check(
             "server.max_frame_bytes",

@@ -24,6 +24,13 @@ pub struct FlowLabels {
     pub flow: String,
 }
 
+/// Labels of the refused-registration counter: which limit.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RegistrationLabels {
+    /// `rate` or `daily_cap`.
+    pub reason: String,
+}
+
 /// Every metric the server exports.
 pub struct Metrics {
     registry: Registry,
@@ -46,6 +53,8 @@ pub struct Metrics {
     pub rate_limited: Counter,
     /// Requests refused because the command queue was full.
     pub overloaded: Counter,
+    /// `register` requests refused by the per-source limits, by limit.
+    pub registrations_refused: Family<RegistrationLabels, Counter>,
     /// 1 while the store has failed and changes are refused.
     pub store_failed: Gauge,
     /// Game time in milliseconds.
@@ -72,6 +81,7 @@ impl Metrics {
             ledger_grams: Family::default(),
             rate_limited: Counter::default(),
             overloaded: Counter::default(),
+            registrations_refused: Family::default(),
             store_failed: Gauge::default(),
             game_time_ms: Gauge::default(),
             registry: Registry::default(),
@@ -117,6 +127,11 @@ impl Metrics {
             metrics.rate_limited.clone(),
         );
         registry.register(
+            "registrations_refused",
+            "register requests refused by the per-source limits, by limit",
+            metrics.registrations_refused.clone(),
+        );
+        registry.register(
             "overloaded",
             "Requests refused with a full queue",
             metrics.overloaded.clone(),
@@ -135,6 +150,15 @@ impl Metrics {
             registry,
             ..metrics
         }
+    }
+
+    /// Counts a `register` refused by the per-source limit `reason`.
+    pub fn count_refused_registration(&self, reason: &str) {
+        self.registrations_refused
+            .get_or_create(&RegistrationLabels {
+                reason: reason.to_owned(),
+            })
+            .inc();
     }
 
     /// Counts a tick's command results, one label lookup per distinct (op, result)

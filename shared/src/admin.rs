@@ -60,6 +60,31 @@ pub struct RevokeTokens {
     pub player_id: PlayerId,
 }
 
+/// One ops call as the audit log keeps it: who (the ops token's name), what (method,
+/// path and body), when and with what result.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpsCall {
+    /// Wall-clock time of the call, ms since the Unix epoch.
+    pub at: Millis,
+    /// The name of the ops token used; `null` when the call carried no known token.
+    pub token: Option<String>,
+    /// The HTTP method.
+    pub method: String,
+    /// The path, with its query.
+    pub path: String,
+    /// The request body, cut at 512 bytes (empty for none).
+    pub body: String,
+    /// The HTTP status answered.
+    pub status: u16,
+}
+
+/// The answer of `GET /admin/audit-log`: the most recent ops calls, newest first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditLog {
+    /// The calls.
+    pub calls: Vec<OpsCall>,
+}
+
 /// Any admin error answer: `{"error": {"code", "message"}}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AdminError {

@@ -478,7 +478,13 @@ async fn register_one(options: &SetupOptions, index: usize) -> Result<Seat, Stri
         .call(&Request::Register { name }, |_| {})
         .await
         .map_err(|err| err.to_string())?;
-    let fields = outcome.map_err(|err| err.to_string())?;
+    let fields = outcome.map_err(|err| match err.code {
+        ErrorCode::RateLimited => format!(
+            "{err} (the server limits registrations per address: run it with \
+             CANOPY_ACCOUNTS__REGISTER_LIMITS=false for load tests)"
+        ),
+        _ => err.to_string(),
+    })?;
     let registered: RegisterResult = crate::bots::knowledge::typed(&fields)
         .ok_or_else(|| "the register reply has no player_id".to_owned())?;
     Ok(Seat {

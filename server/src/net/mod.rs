@@ -3,6 +3,7 @@
 
 pub mod open_files;
 mod rate_limit;
+mod registrations;
 mod session;
 mod unread;
 
@@ -25,6 +26,8 @@ pub struct NetContext {
     pub config: watch::Receiver<Arc<Config>>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
+    /// The `register` allowance of each source address.
+    registrations: Arc<registrations::RegistrationLimits>,
     next_session: Arc<AtomicU64>,
 }
 
@@ -39,6 +42,7 @@ impl NetContext {
             game,
             config,
             metrics,
+            registrations: Arc::default(),
             next_session: Arc::new(AtomicU64::new(0)),
         }
     }
@@ -82,7 +86,7 @@ pub async fn serve(
         }
         let context = context.clone();
         tokio::spawn(async move {
-            session::run(stream, context).await;
+            session::run(stream, peer, context).await;
             drop(permit);
         });
     }

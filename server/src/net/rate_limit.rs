@@ -1,5 +1,5 @@
-//! The per-connection token bucket, and the strike count that turns sustained abuse
-//! into a closed connection.
+//! The token bucket of each connection (and of each registering address), and the
+//! strike count that turns sustained abuse into a closed connection.
 
 use std::time::Instant;
 
@@ -39,11 +39,7 @@ impl TokenBucket {
     /// Takes one token for a request at `now`; `strikes_to_close` refusals in a row
     /// close the connection.
     pub fn check(&mut self, now: Instant, strikes_to_close: u32) -> Verdict {
-        let elapsed = now.saturating_duration_since(self.refilled).as_secs_f64();
-        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
-        self.refilled = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
+        if self.take(now) {
             self.strikes = 0;
             return Verdict::Allow;
         }
@@ -53,6 +49,31 @@ impl TokenBucket {
         } else {
             Verdict::Limit
         }
+    }
+
+    /// Takes one token at `now` if there is one.
+    pub fn take(&mut self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.refilled).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
+        self.refilled = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            return true;
+        }
+        false
+    }
+
+    /// Applies a new rate and burst (after a config reload), keeping the tokens held.
+    pub fn retune(&mut self, rate: f64, burst: f64) {
+        self.rate = rate;
+        self.burst = burst;
+        self.tokens = self.tokens.min(burst);
+    }
+
+    /// Whether the bucket has been full since `now` (so forgetting it changes nothing).
+    pub(super) fn is_full_at(&self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.refilled).as_secs_f64();
+        self.tokens + elapsed * self.rate >= self.burst
     }
 }
 

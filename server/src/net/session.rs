@@ -12,6 +12,7 @@ use canopy_shared::reply::encode_err;
 use canopy_shared::{ErrorBody, ErrorCode};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
+use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
@@ -181,8 +182,9 @@ impl Wire {
     }
 }
 
-/// Runs a session until the client leaves, misbehaves or the server stops.
-pub async fn run(stream: TcpStream, context: NetContext) {
+/// Runs a session until the client leaves, misbehaves or the server stops. `peer` is
+/// where the connection comes from, for the limits on `register`.
+pub async fn run(stream: TcpStream, peer: SocketAddr, context: NetContext) {
     let config = context.config.borrow().clone();
     let limits = &config.server;
     let ws_config = WebSocketConfig::default()
@@ -321,6 +323,12 @@ pub async fn run(stream: TcpStream, context: NetContext) {
                         continue;
                     }
                 };
+                if matches!(request, canopy_shared::Request::Register { .. })
+                    && let Err(message) = admit_registration(&context, peer)
+                {
+                    if !wire.refuse(Some(request_id), ErrorCode::RateLimited, &message).await { break }
+                    continue;
+                }
                 if !queue(&context, &mut wire, session, request_id, request).await { break }
             }
             _ = keepalive.tick() => {
@@ -334,6 +342,18 @@ pub async fn run(stream: TcpStream, context: NetContext) {
     }
     // The game thread may be gone during shutdown; then there is nothing to tell it.
     let _ = context.game.control(Control::Disconnect(session));
+}
+
+/// Counts a `register` against the source's allowance, or says why it is refused.
+fn admit_registration(context: &NetContext, peer: SocketAddr) -> Result<(), String> {
+    let config = context.config.borrow().clone();
+    context
+        .registrations
+        .admit(peer.ip(), &config.accounts, Instant::now())
+        .map_err(|refusal| {
+            context.metrics.count_refused_registration(refusal.label());
+            refusal.message(&config.accounts)
+        })
 }
 
 /// Hands a request to the game thread, or refuses it when the queue is full or closed.

@@ -10,10 +10,11 @@ use crate::store::backup::BackupError;
 use axum::Json;
 use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use canopy_shared::admin::{
-    AdminError, BackupRequest, ClockAdvance, GrantProps, PartnerAction, RevokeTokens, TickRate,
+    AdminError, AuditLog, BackupRequest, ClockAdvance, GrantProps, PartnerAction, RevokeTokens,
+    TickRate,
 };
 use canopy_shared::{ErrorBody, ErrorCode};
 use std::path::PathBuf;
@@ -112,6 +113,40 @@ pub async fn revoke_tokens(
     match body(payload) {
         Ok(revoke) => call_game(&state, AdminOp::RevokeTokens(revoke.player_id)).await,
         Err(body) => error(body.code, body.message),
+    }
+}
+
+/// How many calls `GET /admin/audit-log` answers unless `?limit=` says otherwise.
+const AUDIT_LOG_PAGE: usize = 100;
+
+/// The `limit` of a `?limit=N` query (the only parameter `GET /admin/audit-log` takes).
+fn limit_of(query: Option<&str>) -> Result<usize, ErrorBody> {
+    let Some(query) = query.filter(|query| !query.is_empty()) else {
+        return Ok(AUDIT_LOG_PAGE);
+    };
+    query
+        .strip_prefix("limit=")
+        .and_then(|limit| limit.parse().ok())
+        .ok_or_else(|| {
+            ErrorBody::new(
+                ErrorCode::BadRequest,
+                "the only query is `?limit=N` (a whole number of calls)",
+            )
+        })
+}
+
+/// `GET /admin/audit-log?limit=N`: the newest ops calls (100 by default), newest first,
+/// read off the async threads.
+pub async fn audit_log(State(state): State<OpsState>, uri: Uri) -> Response {
+    let limit = match limit_of(uri.query()) {
+        Ok(limit) => limit,
+        Err(body) => return error(body.code, body.message),
+    };
+    let store = state.store.clone();
+    match tokio::task::spawn_blocking(move || store.ops_calls(limit)).await {
+        Ok(Ok(calls)) => Json(AuditLog { calls }).into_response(),
+        Ok(Err(err)) => error(ErrorCode::Internal, err.to_string()),
+        Err(_) => error(ErrorCode::Internal, "reading the audit log panicked"),
     }
 }
 

@@ -50,7 +50,8 @@ pub fn router(state: OpsState) -> Router {
         .route("/admin/reload", post(admin::reload))
         .route("/admin/tick-rate", post(admin::tick_rate))
         .route("/admin/backup", post(admin::backup))
-        .route("/admin/revoke-tokens", post(admin::revoke_tokens));
+        .route("/admin/revoke-tokens", post(admin::revoke_tokens))
+        .route("/admin/audit-log", get(admin::audit_log));
     let viewer = Router::new().route("/admin/audit", get(admin::audit));
     Router::new()
         .route("/healthz", get(healthz))

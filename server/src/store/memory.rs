@@ -5,6 +5,7 @@ use super::{
     Ball, LedgerEntry, Loaded, Meta, PlayerRecord, SessionToken, SocialWrite, Store, StoreError,
     Team, TickBatch, TokenHash,
 };
+use canopy_shared::admin::OpsCall;
 use canopy_shared::model::FeedEntry;
 use canopy_shared::reply::RecordActionResult;
 use canopy_shared::{BallId, Millis, PlayerId, TeamId};
@@ -25,6 +26,7 @@ struct Contents {
     teams: BTreeMap<TeamId, Team>,
     feed: BTreeMap<(PlayerId, u64), FeedEntry>,
     tokens: BTreeMap<TokenHash, SessionToken>,
+    ops_calls: std::collections::VecDeque<OpsCall>,
 }
 
 /// A [`Store`] in memory. Clones share the same contents, so a test can keep a handle
@@ -165,6 +167,26 @@ impl Store for MemoryStore {
             .receipts
             .get(&(player, reference.to_owned()))
             .cloned())
+    }
+
+    fn record_ops_call(&self, call: &OpsCall, keep: usize) -> Result<(), StoreError> {
+        let mut contents = self.lock();
+        contents.ops_calls.push_back(call.clone());
+        while contents.ops_calls.len() > keep {
+            contents.ops_calls.pop_front();
+        }
+        Ok(())
+    }
+
+    fn ops_calls(&self, limit: usize) -> Result<Vec<OpsCall>, StoreError> {
+        Ok(self
+            .lock()
+            .ops_calls
+            .iter()
+            .rev()
+            .take(limit)
+            .cloned()
+            .collect())
     }
 
     fn ledger(&self) -> Result<Vec<LedgerEntry>, StoreError> {

@@ -24,7 +24,7 @@ pub type TokenHash = [u8; 32];
 pub use sled_store::SledStore;
 
 use backup::BackupError;
-use canopy_shared::admin::BackupReport;
+use canopy_shared::admin::{BackupReport, OpsCall};
 use canopy_shared::model::FeedEntry;
 use canopy_shared::reply::RecordActionResult;
 use canopy_shared::{Millis, PlayerId};
@@ -185,6 +185,11 @@ pub trait Store: Send + Sync {
     fn backup(&self, _to: &Path) -> Result<BackupReport, BackupError> {
         Err(BackupError::Unsupported)
     }
+    /// Appends one ops call to the audit log durably, keeping only the newest `keep`;
+    /// called off the game thread.
+    fn record_ops_call(&self, call: &OpsCall, keep: usize) -> Result<(), StoreError>;
+    /// The newest `limit` ops calls, newest first.
+    fn ops_calls(&self, limit: usize) -> Result<Vec<OpsCall>, StoreError>;
     /// The whole ledger in id order, for audits.
     fn ledger(&self) -> Result<Vec<LedgerEntry>, StoreError>;
     /// Up to `limit` feed entries of `player` with sequence numbers below `before`,

@@ -6,7 +6,7 @@
 //! action receipt · `l<first entry>` one commit's ledger entries · `f<player>` the
 //! player's friends with higher ids (see `friend_lists`) · `q<from><to>` pending request ·
 //! `k<blocker><blocked>` block · `t<team>` team · `e<player><page>` a page of feed entries
-//! · `s<sha256>` session token.
+//! · `s<sha256>` session token · `o<seq>` one ops call of the audit log.
 //!
 //! Balls, friendships and feed entries are grouped per player and the ledger per commit: sled's memory
 //! and scan time grow with the number of keys, and rewriting a small record costs far
@@ -18,7 +18,7 @@ use super::friend_lists::FriendList;
 use super::tap::BackupTap;
 use super::{Ball, LedgerEntry, Loaded, Meta, SocialWrite, Store, StoreError, TickBatch};
 use canopy_shared::PlayerId;
-use canopy_shared::admin::BackupReport;
+use canopy_shared::admin::{BackupReport, OpsCall};
 use canopy_shared::model::FeedEntry;
 use canopy_shared::reply::RecordActionResult;
 use serde::Serialize;
@@ -40,6 +40,7 @@ const BLOCK: u8 = b'k';
 const TEAM: u8 = b't';
 const FEED: u8 = b'e';
 const TOKEN: u8 = b's';
+const OPS_CALL: u8 = b'o';
 
 /// The file that marks a directory as a Canopy store once it holds a world. Without it,
 /// a directory that has files in it is refused rather than silently reinitialised.
@@ -65,6 +66,8 @@ pub struct SledStore {
     /// sled's files, synced after every flush: only the game thread commits, so the
     /// lock is never contended.
     durable: Mutex<DurableFiles>,
+    /// Held while an ops call is appended, so concurrent calls get distinct keys.
+    ops_log: Mutex<()>,
 }
 
 impl SledStore {
@@ -115,6 +118,7 @@ impl SledStore {
             marked: AtomicBool::new(marked),
             tap: BackupTap::default(),
             durable: Mutex::new(durable),
+            ops_log: Mutex::new(()),
         })
     }
 
@@ -513,6 +517,41 @@ impl Store for SledStore {
             Some(bytes) => decode(&key, &bytes).map(Some),
             None => Ok(None),
         }
+    }
+
+    fn record_ops_call(&self, call: &OpsCall, keep: usize) -> Result<(), StoreError> {
+        let _appending = self
+            .ops_log
+            .lock()
+            .map_err(|_| StoreError::Backend("an ops log append panicked".into()))?;
+        let last = match self.db.scan_prefix([OPS_CALL]).next_back() {
+            Some(item) => id_of(&item.map_err(StoreError::from)?.0)?,
+            None => 0,
+        };
+        let seq = last + 1;
+        self.db
+            .insert(key(OPS_CALL, seq), encode(call))
+            .map_err(StoreError::from)?;
+        let oldest_kept = key(OPS_CALL, seq.saturating_sub(keep as u64) + 1);
+        for item in self.db.range(key(OPS_CALL, 0)..oldest_kept) {
+            self.db
+                .remove(item.map_err(StoreError::from)?.0)
+                .map_err(StoreError::from)?;
+        }
+        self.db.flush().map_err(StoreError::from)?;
+        self.sync()
+    }
+
+    fn ops_calls(&self, limit: usize) -> Result<Vec<OpsCall>, StoreError> {
+        self.db
+            .scan_prefix([OPS_CALL])
+            .rev()
+            .take(limit)
+            .map(|item| {
+                let (key, value) = item.map_err(StoreError::from)?;
+                decode(&key, &value)
+            })
+            .collect()
     }
 
     fn ledger(&self) -> Result<Vec<LedgerEntry>, StoreError> {
