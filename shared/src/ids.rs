@@ -38,3 +38,7 @@ id_type!(
     /// A planting certificate.
     CertificateId
 );
+id_type!(
+    /// A partner of the partner API (a payment, transit or bill company).
+    PartnerId
+);

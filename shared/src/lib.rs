@@ -10,12 +10,13 @@ pub mod event;
 pub mod frame;
 pub mod ids;
 pub mod model;
+pub mod partner;
 pub mod reply;
 pub mod request;
 
 pub use error::{ErrorBody, ErrorCode};
 pub use event::Event;
-pub use ids::{BallId, CertificateId, Millis, PlayerId, TeamId};
+pub use ids::{BallId, CertificateId, Millis, PartnerId, PlayerId, TeamId};
 pub use request::Request;
 
 /// The protocol version this crate speaks; `hello` with any other version is refused.
