@@ -9,6 +9,7 @@
 //! matters (group commit).
 
 use crate::config::Config;
+use crate::game::partners::PartnerCredentials;
 use crate::game::{Command, Game, Recipient, Reply, SessionId, TickOutcome};
 use crate::metrics::Metrics;
 use canopy_shared::{ErrorBody, ErrorCode, Event};
@@ -17,7 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 /// The game thread's end of a session: frames go into `outbox`; `kick` tells the
@@ -61,9 +62,17 @@ pub struct GameHandle {
     stopping: Arc<AtomicBool>,
     /// The game thread, once it runs: unparked when there is work.
     game_thread: Arc<OnceLock<Thread>>,
+    /// The partners' credentials as of the last delivered batch.
+    partners: watch::Receiver<Arc<PartnerCredentials>>,
 }
 
 impl GameHandle {
+    /// The partners' credentials: a change (a new partner, a rotated key, a
+    /// suspension) is here before the call that made it is answered.
+    pub fn partner_credentials(&self) -> Arc<PartnerCredentials> {
+        self.partners.borrow().clone()
+    }
+
     /// Queues a player command; `Full` means the server is overloaded.
     pub fn submit(&self, command: Command) -> Result<(), mpsc::error::TrySendError<Command>> {
         self.commands.try_send(command)?;
@@ -112,6 +121,10 @@ pub struct GameLoop {
     next_admin_key: u64,
     tick_rate_hz: u32,
     metrics: Arc<Metrics>,
+    /// Where the partners' credentials are published, and the registry revision last
+    /// published.
+    partners: watch::Sender<Arc<PartnerCredentials>>,
+    partners_published: u64,
 }
 
 impl GameLoop {
@@ -122,11 +135,14 @@ impl GameLoop {
         let (control_tx, control) = mpsc::unbounded_channel();
         let stopping = Arc::new(AtomicBool::new(false));
         let game_thread = Arc::new(OnceLock::new());
+        let (partners_published, credentials) = game.partner_credentials();
+        let (partners, partners_rx) = watch::channel(Arc::new(credentials));
         let handle = GameHandle {
             commands: command_tx,
             control: control_tx,
             stopping: stopping.clone(),
             game_thread: game_thread.clone(),
+            partners: partners_rx,
         };
         let game_loop = Self {
             tick_rate_hz: config.server.tick_rate_hz,
@@ -140,6 +156,8 @@ impl GameLoop {
             admin_waiters: HashMap::new(),
             next_admin_key: 0,
             metrics,
+            partners,
+            partners_published,
         };
         (game_loop, handle)
     }
@@ -279,6 +297,11 @@ impl GameLoop {
             .set(i64::from(self.game.store_failure().is_some()));
         self.metrics.game_time_ms.set(self.game.now() as i64);
         self.metrics.set_ledger(&self.game.totals());
+        if self.game.partner_revision() != self.partners_published {
+            let (revision, credentials) = self.game.partner_credentials();
+            self.partners.send_replace(Arc::new(credentials));
+            self.partners_published = revision;
+        }
         for reply in outcome.replies {
             match reply {
                 Reply::Session { session, text } => self.send(session, Utf8Bytes::from(text)),

@@ -109,6 +109,7 @@ pub async fn serve(
         config_path: options.config_path,
         store,
         listening: listening.to_vec(),
+        partner_gate: Arc::default(),
     };
     let context = NetContext::new(handle.clone(), config_rx, metrics);
     let net_task = tokio::spawn(net::serve(game_listener, context, stop_rx.clone()));

@@ -269,16 +269,55 @@ pub fn http(
     bearer: Option<&str>,
     body: Option<Value>,
 ) -> Result<(u16, Value)> {
+    let auth = bearer.map(|token| format!("Bearer {token}"));
+    let headers: Vec<(&str, &str)> = auth
+        .as_deref()
+        .map(|auth| ("Authorization", auth))
+        .into_iter()
+        .collect();
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let answer = http_raw(addr, method, path, &headers, &body)?;
+    Ok((answer.status, answer.body))
+}
+
+/// What [`http_raw`] got back.
+pub struct HttpAnswer {
+    /// The status code.
+    pub status: u16,
+    /// The response headers, one `name: value` a line.
+    pub headers: String,
+    /// The body as JSON (or a JSON string of the text when it is not JSON).
+    pub body: Value,
+}
+
+impl HttpAnswer {
+    /// The value of a response header, if present (the name in any case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.lines().find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.trim().eq_ignore_ascii_case(name).then(|| value.trim())
+        })
+    }
+}
+
+/// A blocking HTTP/1.1 call with the given headers and raw body text.
+pub fn http_raw(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Result<HttpAnswer> {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(addr)?;
     stream.set_read_timeout(Some(PATIENCE))?;
-    let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let auth = bearer
-        .map(|token| format!("Authorization: Bearer {token}\r\n"))
-        .unwrap_or_default();
+    let extra: String = headers
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\r\n"))
+        .collect();
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\n\
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{extra}Content-Type: application/json\r\n\
          Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )?;
@@ -289,9 +328,13 @@ pub fn http(
         .nth(1)
         .and_then(|code| code.parse().ok())
         .ok_or_else(|| anyhow!("no status in {response}"))?;
-    let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
     let value = serde_json::from_str(body).unwrap_or(Value::String(body.to_owned()));
-    Ok((status, value))
+    Ok(HttpAnswer {
+        status,
+        headers: head.to_owned(),
+        body: value,
+    })
 }
 
 /// A WebSocket client that matches replies by id and keeps the events it sees.

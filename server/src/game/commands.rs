@@ -8,7 +8,7 @@ use super::resources::{
 };
 use super::state::{self, fail};
 use super::{account, audit, tokens};
-use super::{feed, friends, props, teams, transfers};
+use super::{feed, friends, partners, props, teams, transfers};
 use crate::config::Reporter;
 use bevy_ecs::world::World;
 use canopy_shared::admin::ClockTime;
@@ -48,6 +48,11 @@ fn apply(world: &mut World, command: Command) {
         Op::Admin(AdminOp::AdvanceClock(_)) => "admin_clock_advance",
         Op::Admin(AdminOp::Audit) => "admin_audit",
         Op::Admin(AdminOp::RevokeTokens(_)) => "admin_revoke_tokens",
+        Op::Admin(AdminOp::PartnerAdd(..)) => "admin_partner_add",
+        Op::Admin(AdminOp::PartnerList) => "admin_partner_list",
+        Op::Admin(AdminOp::PartnerRotateKey(..)) => "admin_partner_rotate_key",
+        Op::Admin(AdminOp::PartnerSetStatus(..)) => "admin_partner_status",
+        Op::Admin(AdminOp::PartnerCall(_)) => "partner_call",
     };
     let outcome = if let Some(failure) = world.resource::<Health>().store_failure.clone() {
         fail(
@@ -142,7 +147,7 @@ fn apply_player_op(
                 player,
                 kind: &kind,
                 quantity,
-                reference: &reference,
+                reference: Some(&reference),
                 reporter: Reporter::Player,
             };
             encode(energy::record_action(world, &report))
@@ -210,12 +215,21 @@ fn apply_admin(world: &mut World, op: AdminOp) -> Outcome {
                 player: action.player_id,
                 kind: &action.kind,
                 quantity: action.quantity,
-                reference: &action.reference,
+                reference: Some(&action.reference),
                 reporter: Reporter::Partner,
             };
             encode(energy::record_action(world, &report))
         }
         AdminOp::GrantProps(grant) => encode(props::grant_props(world, &grant)),
+        AdminOp::PartnerAdd(new, digest) => encode(partners::add(world, &new, digest)),
+        AdminOp::PartnerList => encode(Ok(partners::list(world))),
+        AdminOp::PartnerRotateKey(partner, digest) => {
+            encode(partners::rotate_key(world, partner, digest))
+        }
+        AdminOp::PartnerSetStatus(partner, status) => {
+            encode(partners::set_status(world, partner, status))
+        }
+        AdminOp::PartnerCall(call) => partners::apply_call(world, &call),
         AdminOp::Audit => encode(audit::audit(world)),
         AdminOp::RevokeTokens(player) => encode(
             state::player_entity(world, player)

@@ -28,8 +28,9 @@ pub struct ActionReport<'a> {
     pub kind: &'a str,
     /// Steps for a step kind; 1 or absent otherwise.
     pub quantity: Option<u64>,
-    /// The idempotency key.
-    pub reference: &'a str,
+    /// The player's idempotency key; `None` when the caller keeps receipts of its own
+    /// (a partner call is deduplicated by partner and `ref` before it gets here).
+    pub reference: Option<&'a str>,
     /// Who is reporting.
     pub reporter: Reporter,
 }
@@ -40,8 +41,8 @@ pub fn record_action(
     report: &ActionReport,
 ) -> Result<RecordActionResult, ErrorBody> {
     let config = config(world);
-    let chars = report.reference.chars().count();
-    if chars == 0 || chars > MAX_REF_CHARS {
+    let chars = report.reference.map(|reference| reference.chars().count());
+    if chars.is_some_and(|chars| chars == 0 || chars > MAX_REF_CHARS) {
         return fail(ErrorCode::BadRequest, "`ref` has 1 to 64 characters");
     }
     let Some(rule) = config.action(report.kind) else {
@@ -57,7 +58,9 @@ pub fn record_action(
         );
     }
     let entity = player_entity(world, report.player)?;
-    if let Some(first) = receipt(world, report.player, report.reference)? {
+    if let Some(reference) = report.reference
+        && let Some(first) = receipt(world, report.player, reference)?
+    {
         return Ok(first);
     }
     let now = now(world);
@@ -130,10 +133,12 @@ pub fn record_action(
         Some(view)
     };
     let result = RecordActionResult { grams, ball };
-    world
-        .resource_mut::<Dirty>()
-        .receipts
-        .insert((report.player, report.reference.to_owned()), result.clone());
+    if let Some(reference) = report.reference {
+        world
+            .resource_mut::<Dirty>()
+            .receipts
+            .insert((report.player, reference.to_owned()), result.clone());
+    }
     Ok(result)
 }
 

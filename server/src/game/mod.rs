@@ -10,6 +10,7 @@ pub mod components;
 pub mod energy;
 pub mod feed;
 pub mod friends;
+pub mod partners;
 pub mod props;
 pub mod resources;
 pub mod rules;
@@ -107,6 +108,7 @@ impl Game {
             |w: &mut World| w.init_resource::<Teams>(),
             |w: &mut World| w.init_resource::<Social>(),
             |w: &mut World| w.init_resource::<tokens::Tokens>(),
+            |w: &mut World| w.init_resource::<partners::Partners>(),
         ] {
             resource(&mut world);
         }
@@ -228,6 +230,18 @@ impl Game {
     /// Why the game stopped acknowledging changes, if it did.
     pub fn store_failure(&self) -> Option<String> {
         self.world.resource::<Health>().store_failure.clone()
+    }
+
+    /// Every partner's credential and the revision it is at, for the ops side to
+    /// authenticate partner calls with.
+    pub fn partner_credentials(&self) -> (u64, partners::PartnerCredentials) {
+        let partners = self.world.resource::<partners::Partners>();
+        (partners.revision, partners.credentials())
+    }
+
+    /// The revision of the partner registry: it moves on every change.
+    pub fn partner_revision(&self) -> u64 {
+        self.world.resource::<partners::Partners>().revision
     }
 
     /// Read access for audits and tests.
@@ -445,6 +459,10 @@ impl<'w> Rebuild<'w> {
                     .resource_mut::<tokens::Tokens>()
                     .insert(hash, token, 0);
             }
+            Loaded::Partner(partner) => self
+                .world
+                .resource_mut::<partners::Partners>()
+                .load(partner),
         }
     }
 
@@ -533,6 +551,7 @@ fn gather_batch(world: &mut World) -> TickBatch {
         .iter()
         .filter_map(|id| teams.by_id.get(id).cloned())
         .collect();
+    partners::gather(world, &mut batch);
     let counters = world.resource::<Counters>();
     batch.meta = Meta {
         game_time: world.resource::<GameClock>().now(),

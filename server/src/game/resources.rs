@@ -220,6 +220,19 @@ pub enum AdminOp {
     Audit,
     /// Revoke every session token of a player and close their sessions.
     RevokeTokens(PlayerId),
+    /// Register a partner whose API key hashes to the digest.
+    PartnerAdd(Box<canopy_shared::partner::NewPartner>, [u8; 32]),
+    /// List the partners.
+    PartnerList,
+    /// Give a partner a new key (by its digest); the old one stops working.
+    PartnerRotateKey(canopy_shared::PartnerId, [u8; 32]),
+    /// Suspend or reactivate a partner.
+    PartnerSetStatus(
+        canopy_shared::PartnerId,
+        canopy_shared::partner::PartnerStatus,
+    ),
+    /// A signed partner call, authenticated by the ops side.
+    PartnerCall(Box<super::partners::PartnerCall>),
 }
 
 /// What a command asks for.

@@ -2,7 +2,7 @@
 //! session. Connections are capped; the handshake has a deadline.
 
 pub mod open_files;
-mod rate_limit;
+pub(crate) mod rate_limit;
 mod registrations;
 mod session;
 mod unread;

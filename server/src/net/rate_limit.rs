@@ -1,7 +1,7 @@
 //! The token bucket of each connection (and of each registering address), and the
 //! strike count that turns sustained abuse into a closed connection.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// A token bucket: `rate` tokens a second up to `burst`.
 #[derive(Debug)]
@@ -34,6 +34,11 @@ impl TokenBucket {
             refilled: now,
             strikes: 0,
         }
+    }
+
+    /// How long after the last check the next token is there: a `Retry-After`.
+    pub fn time_to_next_token(&self) -> Duration {
+        Duration::from_secs_f64(((1.0 - self.tokens) / self.rate).max(0.0))
     }
 
     /// Takes one token for a request at `now`; `strikes_to_close` refusals in a row
@@ -80,7 +85,6 @@ impl TokenBucket {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn allows_the_burst_then_the_rate() {
@@ -98,6 +102,11 @@ mod tests {
         );
         assert_eq!(bucket.check(later, 50), Verdict::Allow);
         assert_eq!(bucket.check(later, 50), Verdict::Limit);
+        let wait = bucket.time_to_next_token();
+        assert!(
+            wait > Duration::from_millis(49) && wait <= Duration::from_millis(50),
+            "one token at 20/s is 50 ms away: {wait:?}"
+        );
     }
 
     #[test]

@@ -35,6 +35,7 @@ fn status(code: ErrorCode) -> StatusCode {
     }
 }
 
+/// An error answer: the status of the code and `{"error": {code, message}}`.
 pub(super) fn error(code: ErrorCode, message: impl Into<String>) -> Response {
     let body = AdminError {
         error: ErrorBody::new(code, message),
@@ -42,7 +43,8 @@ pub(super) fn error(code: ErrorCode, message: impl Into<String>) -> Response {
     (status(code), Json(body)).into_response()
 }
 
-fn json_text(text: String) -> Response {
+/// A JSON answer from its text.
+pub(super) fn json_text(text: String) -> Response {
     ([("content-type", "application/json")], text).into_response()
 }
 
@@ -52,22 +54,28 @@ impl IntoResponse for Refusal {
     }
 }
 
-fn body<T>(payload: Result<Json<T>, JsonRejection>) -> Result<T, ErrorBody> {
+/// The typed JSON body, or a `BAD_REQUEST` naming what is wrong with it.
+pub(super) fn body<T>(payload: Result<Json<T>, JsonRejection>) -> Result<T, ErrorBody> {
     payload
         .map(|Json(value)| value)
         .map_err(|rejection| ErrorBody::new(ErrorCode::BadRequest, rejection.body_text()))
 }
 
 /// Sends an admin op to the game thread and waits for its durable answer.
-async fn call_game(state: &OpsState, op: AdminOp) -> Response {
+pub(super) async fn ask_game(state: &OpsState, op: AdminOp) -> Result<String, ErrorBody> {
+    let stopping = || ErrorBody::new(ErrorCode::ShuttingDown, "the server is stopping");
     let (answer_tx, answer_rx) = oneshot::channel();
     if state.game.control(Control::Admin(op, answer_tx)).is_err() {
-        return error(ErrorCode::ShuttingDown, "the server is stopping");
+        return Err(stopping());
     }
-    match answer_rx.await {
-        Ok(Ok(text)) => json_text(text),
-        Ok(Err(body)) => error(body.code, body.message),
-        Err(_) => error(ErrorCode::ShuttingDown, "the server is stopping"),
+    answer_rx.await.unwrap_or_else(|_| Err(stopping()))
+}
+
+/// [`ask_game`], answered as HTTP.
+pub(super) async fn call_game(state: &OpsState, op: AdminOp) -> Response {
+    match ask_game(state, op).await {
+        Ok(text) => json_text(text),
+        Err(body) => error(body.code, body.message),
     }
 }
 

@@ -6,6 +6,9 @@
 mod admin;
 pub mod auth;
 mod gate;
+mod partner_admin;
+mod partner_api;
+pub mod partner_gate;
 mod web;
 
 use crate::config::Config;
@@ -39,6 +42,8 @@ pub struct OpsState {
     /// The game and ops addresses, so a reload cannot bring back the default token on
     /// a public one.
     pub listening: Vec<SocketAddr>,
+    /// Rate buckets and recent signatures of partner calls.
+    pub partner_gate: Arc<partner_gate::PartnerGate>,
 }
 
 /// The ops router: open routes, then each role's routes behind its gate.
@@ -51,12 +56,26 @@ pub fn router(state: OpsState) -> Router {
         .route("/admin/tick-rate", post(admin::tick_rate))
         .route("/admin/backup", post(admin::backup))
         .route("/admin/revoke-tokens", post(admin::revoke_tokens))
-        .route("/admin/audit-log", get(admin::audit_log));
-    let viewer = Router::new().route("/admin/audit", get(admin::audit));
+        .route("/admin/audit-log", get(admin::audit_log))
+        .route("/admin/partners", post(partner_admin::add))
+        .route(
+            "/admin/partners/{id}/rotate-key",
+            post(partner_admin::rotate_key),
+        )
+        .route("/admin/partners/{id}/suspend", post(partner_admin::suspend))
+        .route(
+            "/admin/partners/{id}/activate",
+            post(partner_admin::activate),
+        );
+    let viewer = Router::new()
+        .route("/admin/audit", get(admin::audit))
+        .route("/admin/partners", get(partner_admin::list))
+        .route("/admin/partners/{id}/audit", get(partner_admin::audit));
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(healthz))
         .route("/metrics", get(metrics))
+        .route("/partner/v1/actions", post(partner_api::report_action))
         .merge(gate::behind(Role::Admin, admin, &state))
         .merge(gate::behind(Role::Viewer, viewer, &state))
         .merge(web::routes())

@@ -2,13 +2,14 @@
 //! tests can see how the game behaves when the disk does.
 
 use super::{
-    Ball, LedgerEntry, Loaded, Meta, PlayerRecord, SessionToken, SocialWrite, Store, StoreError,
-    Team, TickBatch, TokenHash,
+    Ball, LedgerEntry, Loaded, Meta, PartnerReceipt, PartnerRecord, PlayerRecord, SessionToken,
+    SocialWrite, Store, StoreError, Team, TickBatch, TokenHash,
 };
 use canopy_shared::admin::OpsCall;
 use canopy_shared::model::FeedEntry;
+use canopy_shared::partner::PartnerAuditEntry;
 use canopy_shared::reply::RecordActionResult;
-use canopy_shared::{BallId, Millis, PlayerId, TeamId};
+use canopy_shared::{BallId, Millis, PartnerId, PlayerId, TeamId};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -27,6 +28,9 @@ struct Contents {
     feed: BTreeMap<(PlayerId, u64), FeedEntry>,
     tokens: BTreeMap<TokenHash, SessionToken>,
     ops_calls: std::collections::VecDeque<OpsCall>,
+    partners: BTreeMap<PartnerId, PartnerRecord>,
+    partner_receipts: HashMap<(PartnerId, String), PartnerReceipt>,
+    partner_audit: BTreeMap<(PartnerId, u64), PartnerAuditEntry>,
 }
 
 /// A [`Store`] in memory. Clones share the same contents, so a test can keep a handle
@@ -88,6 +92,10 @@ impl Store for MemoryStore {
         for (&hash, &token) in &contents.tokens {
             visit(Loaded::Token(hash, token));
         }
+        contents
+            .partners
+            .values()
+            .for_each(|partner| visit(Loaded::Partner(partner.clone())));
         Ok(contents.meta.clone())
     }
 
@@ -152,6 +160,19 @@ impl Store for MemoryStore {
                 None => contents.tokens.remove(&hash),
             };
         }
+        for partner in &batch.partners {
+            contents.partners.insert(partner.id, partner.clone());
+        }
+        for (partner, reference, receipt) in &batch.partner_receipts {
+            contents
+                .partner_receipts
+                .insert((*partner, reference.clone()), receipt.clone());
+        }
+        for entry in &batch.partner_audit {
+            contents
+                .partner_audit
+                .insert((entry.partner_id, entry.seq), entry.clone());
+        }
         contents.meta = Some(batch.meta.clone());
         self.commits.fetch_add(1, Ordering::SeqCst);
         Ok(())
@@ -186,6 +207,34 @@ impl Store for MemoryStore {
             .rev()
             .take(limit)
             .cloned()
+            .collect())
+    }
+
+    fn partner_receipt(
+        &self,
+        partner: PartnerId,
+        reference: &str,
+    ) -> Result<Option<PartnerReceipt>, StoreError> {
+        Ok(self
+            .lock()
+            .partner_receipts
+            .get(&(partner, reference.to_owned()))
+            .cloned())
+    }
+
+    fn partner_audit(
+        &self,
+        partner: PartnerId,
+        before: u64,
+        limit: usize,
+    ) -> Result<Vec<PartnerAuditEntry>, StoreError> {
+        Ok(self
+            .lock()
+            .partner_audit
+            .range((partner, 0)..(partner, before))
+            .rev()
+            .take(limit)
+            .map(|(_, entry)| entry.clone())
             .collect())
     }
 

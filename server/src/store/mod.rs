@@ -15,8 +15,8 @@ mod tap;
 
 pub use memory::MemoryStore;
 pub use records::{
-    Account, Ball, DailyLimits, Flow, LedgerEntry, LedgerTotals, Meta, PlayerRecord, PropsState,
-    SessionToken, SocialWrite, Team,
+    Account, Ball, DailyLimits, Flow, LedgerEntry, LedgerTotals, Meta, PartnerReceipt,
+    PartnerRecord, PlayerRecord, PropsState, SessionToken, SocialWrite, Team,
 };
 
 /// The SHA-256 of a session token: the key it is stored under.
@@ -26,8 +26,9 @@ pub use sled_store::SledStore;
 use backup::BackupError;
 use canopy_shared::admin::{BackupReport, OpsCall};
 use canopy_shared::model::FeedEntry;
+use canopy_shared::partner::PartnerAuditEntry;
 use canopy_shared::reply::RecordActionResult;
-use canopy_shared::{Millis, PlayerId};
+use canopy_shared::{Millis, PartnerId, PlayerId};
 use std::path::Path;
 use thiserror::Error;
 
@@ -70,6 +71,12 @@ pub struct TickBatch {
     pub feed_trimmed: Vec<(PlayerId, u64)>,
     /// Session tokens issued, revoked (`Some`) or forgotten (`None`), in order.
     pub tokens: Vec<(TokenHash, Option<SessionToken>)>,
+    /// Partners registered or changed, whole.
+    pub partners: Vec<PartnerRecord>,
+    /// First answers to partners' refs, for idempotent replays.
+    pub partner_receipts: Vec<(PartnerId, String, PartnerReceipt)>,
+    /// New partner audit entries.
+    pub partner_audit: Vec<PartnerAuditEntry>,
     /// Counters and the game clock after the tick.
     pub meta: Meta,
 }
@@ -87,6 +94,9 @@ impl TickBatch {
             + self.feed.len()
             + self.feed_trimmed.len()
             + self.tokens.len()
+            + self.partners.len()
+            + self.partner_receipts.len()
+            + self.partner_audit.len()
             + 1
     }
 
@@ -115,6 +125,8 @@ pub struct Snapshot {
     pub teams: Vec<Team>,
     /// Every session token kept.
     pub tokens: Vec<(TokenHash, SessionToken)>,
+    /// Every partner.
+    pub partners: Vec<PartnerRecord>,
 }
 
 /// One record of a store, as [`Store::visit`] hands it over.
@@ -135,6 +147,8 @@ pub enum Loaded {
     Team(Team),
     /// A session token; its player has been visited before it.
     Token(TokenHash, SessionToken),
+    /// A partner of the partner API.
+    Partner(PartnerRecord),
 }
 
 impl Snapshot {
@@ -148,6 +162,7 @@ impl Snapshot {
             Loaded::Block(blocker, blocked) => self.blocks.push((blocker, blocked)),
             Loaded::Team(team) => self.teams.push(team),
             Loaded::Token(hash, token) => self.tokens.push((hash, token)),
+            Loaded::Partner(partner) => self.partners.push(partner),
         }
     }
 }
@@ -190,6 +205,20 @@ pub trait Store: Send + Sync {
     fn record_ops_call(&self, call: &OpsCall, keep: usize) -> Result<(), StoreError>;
     /// The newest `limit` ops calls, newest first.
     fn ops_calls(&self, limit: usize) -> Result<Vec<OpsCall>, StoreError>;
+    /// The first answer recorded for a partner's `reference`, if any.
+    fn partner_receipt(
+        &self,
+        partner: PartnerId,
+        reference: &str,
+    ) -> Result<Option<PartnerReceipt>, StoreError>;
+    /// Up to `limit` audit entries of `partner` with sequence numbers below `before`,
+    /// newest first.
+    fn partner_audit(
+        &self,
+        partner: PartnerId,
+        before: u64,
+        limit: usize,
+    ) -> Result<Vec<PartnerAuditEntry>, StoreError>;
     /// The whole ledger in id order, for audits.
     fn ledger(&self) -> Result<Vec<LedgerEntry>, StoreError>;
     /// Up to `limit` feed entries of `player` with sequence numbers below `before`,

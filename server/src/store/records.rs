@@ -4,7 +4,8 @@
 use crate::game::rules::KindUsage;
 use bevy_ecs::component::Component;
 use canopy_shared::model::{Certificate, PropKind};
-use canopy_shared::{BallId, CertificateId, Millis, PlayerId, TeamId};
+use canopy_shared::partner::PartnerStatus;
+use canopy_shared::{BallId, CertificateId, ErrorBody, Millis, PartnerId, PlayerId, TeamId};
 use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -278,4 +279,39 @@ pub struct Meta {
     pub next_team_id: u64,
     /// Ledger totals.
     pub totals: LedgerTotals,
+}
+
+/// A partner of the partner API, whole. Its key is held only as a SHA-256 digest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartnerRecord {
+    /// The partner's id.
+    pub id: PartnerId,
+    /// Display name.
+    pub name: String,
+    /// The action kinds it may report.
+    pub kinds: Vec<String>,
+    /// Whether it may publish and complete tasks of its own.
+    pub may_publish_tasks: bool,
+    /// Requests per minute.
+    pub rate_per_minute: u32,
+    /// Active or suspended.
+    pub status: PartnerStatus,
+    /// SHA-256 of its current API key: the HMAC key its requests are signed with.
+    pub key_digest: [u8; 32],
+    /// 1 at creation, +1 per rotation.
+    pub key_version: u32,
+    /// Registration time (game clock).
+    pub created_at: Millis,
+    /// The sequence number its next audit entry gets.
+    pub audit_next: u64,
+}
+
+/// The first answer to a partner's `ref`, replayed to a retry with the same body.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartnerReceipt {
+    /// SHA-256 of the first request's body: the same `ref` with another body is a
+    /// conflict, not a retry.
+    pub body_sha256: [u8; 32],
+    /// The answer: the result object as JSON text, or the error.
+    pub answer: Result<String, ErrorBody>,
 }

@@ -6,7 +6,8 @@
 //! action receipt · `l<first entry>` one commit's ledger entries · `f<player>` the
 //! player's friends with higher ids (see `friend_lists`) · `q<from><to>` pending request ·
 //! `k<blocker><blocked>` block · `t<team>` team · `e<player><page>` a page of feed entries
-//! · `s<sha256>` session token · `o<seq>` one ops call of the audit log.
+//! · `s<sha256>` session token · `o<seq>` one ops call of the audit log · `n<partner>`
+//! partner · `x<partner><ref>` partner receipt · `a<partner><seq>` partner audit entry.
 //!
 //! Balls, friendships and feed entries are grouped per player and the ledger per commit: sled's memory
 //! and scan time grow with the number of keys, and rewriting a small record costs far
@@ -16,11 +17,14 @@ use super::backup::{self, BackupError, Record};
 use super::durable::{DurableFiles, sync_dir};
 use super::friend_lists::FriendList;
 use super::tap::BackupTap;
-use super::{Ball, LedgerEntry, Loaded, Meta, SocialWrite, Store, StoreError, TickBatch};
-use canopy_shared::PlayerId;
+use super::{
+    Ball, LedgerEntry, Loaded, Meta, PartnerReceipt, SocialWrite, Store, StoreError, TickBatch,
+};
 use canopy_shared::admin::{BackupReport, OpsCall};
 use canopy_shared::model::FeedEntry;
+use canopy_shared::partner::PartnerAuditEntry;
 use canopy_shared::reply::RecordActionResult;
+use canopy_shared::{PartnerId, PlayerId};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
@@ -41,6 +45,9 @@ const TEAM: u8 = b't';
 const FEED: u8 = b'e';
 const TOKEN: u8 = b's';
 const OPS_CALL: u8 = b'o';
+const PARTNER: u8 = b'n';
+const PARTNER_RECEIPT: u8 = b'x';
+const PARTNER_AUDIT: u8 = b'a';
 
 /// The file that marks a directory as a Canopy store once it holds a world. Without it,
 /// a directory that has files in it is refused rather than silently reinitialised.
@@ -240,6 +247,21 @@ impl SledStore {
         for (hash, token) in &batch.tokens {
             write(&token_key(hash), token.as_ref().map(encode));
         }
+        for partner in &batch.partners {
+            write(&key(PARTNER, partner.id.0), Some(encode(partner)));
+        }
+        for (partner, reference, receipt) in &batch.partner_receipts {
+            write(
+                &keyed_text(PARTNER_RECEIPT, partner.0, reference),
+                Some(encode(receipt)),
+            );
+        }
+        for entry in &batch.partner_audit {
+            write(
+                &pair_key(PARTNER_AUDIT, entry.partner_id.0, entry.seq),
+                Some(encode(entry)),
+            );
+        }
         write(META, Some(encode(&batch.meta)));
         Ok(())
     }
@@ -328,9 +350,14 @@ fn pair_of(key: &[u8]) -> Result<(PlayerId, PlayerId), StoreError> {
 }
 
 fn receipt_key(player: PlayerId, reference: &str) -> Vec<u8> {
-    let mut key = Vec::with_capacity(9 + reference.len());
-    key.extend_from_slice(&self::key(RECEIPT, player.0));
-    key.extend_from_slice(reference.as_bytes());
+    keyed_text(RECEIPT, player.0, reference)
+}
+
+/// A key of an id followed by free text (a ref).
+fn keyed_text(prefix: u8, id: u64, text: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(9 + text.len());
+    key.extend_from_slice(&self::key(prefix, id));
+    key.extend_from_slice(text.as_bytes());
     key
 }
 
@@ -470,6 +497,10 @@ impl Store for SledStore {
             visit(Loaded::Token(hash, token));
             Ok(())
         })?;
+        self.scan(PARTNER, |_, partner| {
+            visit(Loaded::Partner(partner));
+            Ok(())
+        })?;
         Ok(meta)
     }
 
@@ -552,6 +583,34 @@ impl Store for SledStore {
                 decode(&key, &value)
             })
             .collect()
+    }
+
+    fn partner_receipt(
+        &self,
+        partner: PartnerId,
+        reference: &str,
+    ) -> Result<Option<PartnerReceipt>, StoreError> {
+        let key = keyed_text(PARTNER_RECEIPT, partner.0, reference);
+        match self.db.get(&key).map_err(StoreError::from)? {
+            Some(bytes) => decode(&key, &bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn partner_audit(
+        &self,
+        partner: PartnerId,
+        before: u64,
+        limit: usize,
+    ) -> Result<Vec<PartnerAuditEntry>, StoreError> {
+        let start = pair_key(PARTNER_AUDIT, partner.0, 0);
+        let end = pair_key(PARTNER_AUDIT, partner.0, before);
+        let mut entries = Vec::with_capacity(limit);
+        for item in self.db.range(start..end).rev().take(limit) {
+            let (key, value) = item.map_err(StoreError::from)?;
+            entries.push(decode(&key, &value)?);
+        }
+        Ok(entries)
     }
 
     fn ledger(&self) -> Result<Vec<LedgerEntry>, StoreError> {

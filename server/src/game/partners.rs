@@ -1,0 +1,384 @@
+//! The partner registry and the partner calls that reach the game: registering,
+//! rotating keys, suspending, and applying a signed call exactly once per `ref`, with
+//! an audit entry in the same commit as its effect.
+//!
+//! Signatures, the replay window and rate limits are checked on the ops side before a
+//! call gets here (see `ops/partner_api.rs`); the game checks again what can change
+//! under a call in flight (status, key version) and what it alone knows (scopes, the
+//! rules of the action), so a suspension or rotation takes effect at a batch boundary.
+
+use super::energy::{self, ActionReport};
+use super::state::{config, fail, now};
+use crate::config::Reporter;
+use crate::store::{PartnerReceipt, PartnerRecord, StoreError};
+use bevy_ecs::resource::Resource;
+use bevy_ecs::world::World;
+use canopy_shared::admin::PartnerAction;
+use canopy_shared::partner::{
+    NewPartner, PartnerAuditEntry, PartnerList, PartnerStatus, PartnerView,
+};
+use canopy_shared::{ErrorBody, ErrorCode, PartnerId};
+use std::collections::{BTreeMap, HashMap};
+
+/// The longest partner name.
+const MAX_NAME_CHARS: usize = 64;
+/// The longest partner `ref`.
+const MAX_REF_CHARS: usize = 64;
+/// The highest per-partner rate.
+const MAX_RATE_PER_MINUTE: u32 = 60_000;
+
+/// Every partner, and what changed in this batch.
+#[derive(Resource, Default)]
+pub struct Partners {
+    /// Every partner by id.
+    pub by_id: BTreeMap<PartnerId, PartnerRecord>,
+    /// The next id to hand out (partners are never deleted, so one past the highest).
+    next_id: u64,
+    /// Partners changed this batch, to write.
+    pub dirty: Vec<PartnerId>,
+    /// First answers to refs this batch; also consulted before the store so a ref
+    /// repeated within one batch replays too.
+    pub receipts: HashMap<(PartnerId, String), PartnerReceipt>,
+    /// Audit entries of this batch.
+    pub audit: Vec<PartnerAuditEntry>,
+    /// Bumped on every change to a partner, so the ops side knows to refresh its copy.
+    pub revision: u64,
+}
+
+impl Partners {
+    /// Adds a partner read from the store.
+    pub fn load(&mut self, record: PartnerRecord) {
+        self.next_id = self.next_id.max(record.id.0);
+        self.by_id.insert(record.id, record);
+    }
+
+    fn changed(&mut self, id: PartnerId) {
+        if !self.dirty.contains(&id) {
+            self.dirty.push(id);
+        }
+        self.revision += 1;
+    }
+
+    /// What the ops side needs to authenticate and rate-limit calls.
+    pub fn credentials(&self) -> PartnerCredentials {
+        PartnerCredentials(
+            self.by_id
+                .values()
+                .map(|record| (record.id, Credential::of(record)))
+                .collect(),
+        )
+    }
+}
+
+/// One partner's credential as the ops side checks it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Credential {
+    /// SHA-256 of the current key: the HMAC key.
+    pub key_digest: [u8; 32],
+    /// Which key that is, so the game can refuse a call signed with a rotated one.
+    pub key_version: u32,
+    /// Active or suspended.
+    pub status: PartnerStatus,
+    /// Requests per minute.
+    pub rate_per_minute: u32,
+}
+
+impl Credential {
+    fn of(record: &PartnerRecord) -> Self {
+        Self {
+            key_digest: record.key_digest,
+            key_version: record.key_version,
+            status: record.status,
+            rate_per_minute: record.rate_per_minute,
+        }
+    }
+}
+
+/// Every partner's credential, published by the game thread after each change.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PartnerCredentials(pub BTreeMap<PartnerId, Credential>);
+
+/// A partner call authenticated by the ops side, for the game to apply.
+#[derive(Clone, Debug)]
+pub struct PartnerCall {
+    /// Who signed it.
+    pub partner: PartnerId,
+    /// The key version its signature was checked against.
+    pub key_version: u32,
+    /// `METHOD /path`, for the audit log.
+    pub call: String,
+    /// SHA-256 of the body, to tell a retry from a reused ref.
+    pub body_sha256: [u8; 32],
+    /// What it asks.
+    pub request: PartnerRequest,
+}
+
+/// What a partner call asks.
+#[derive(Clone, Debug)]
+pub enum PartnerRequest {
+    /// Report a green action for a player.
+    Action(PartnerAction),
+}
+
+impl PartnerRequest {
+    fn reference(&self) -> &str {
+        match self {
+            Self::Action(action) => &action.reference,
+        }
+    }
+
+    fn player(&self) -> canopy_shared::PlayerId {
+        match self {
+            Self::Action(action) => action.player_id,
+        }
+    }
+}
+
+/// A partner as ops see it.
+pub fn view(record: &PartnerRecord) -> PartnerView {
+    PartnerView {
+        partner_id: record.id,
+        name: record.name.clone(),
+        kinds: record.kinds.clone(),
+        may_publish_tasks: record.may_publish_tasks,
+        rate_per_minute: record.rate_per_minute,
+        status: record.status,
+        key_version: record.key_version,
+        created_at: record.created_at,
+    }
+}
+
+/// Registers a partner whose key hashes to `key_digest` (the key was made, and is
+/// shown, by the ops side; it never reaches the game).
+pub fn add(
+    world: &mut World,
+    new: &NewPartner,
+    key_digest: [u8; 32],
+) -> Result<PartnerView, ErrorBody> {
+    let name = new.name.trim();
+    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
+        return fail(ErrorCode::BadRequest, "`name` has 1 to 64 characters");
+    }
+    if !(1..=MAX_RATE_PER_MINUTE).contains(&new.rate_per_minute) {
+        return fail(ErrorCode::BadRequest, "`rate_per_minute` is 1 to 60000");
+    }
+    let config = config(world);
+    if let Some(unknown) = new.kinds.iter().find(|kind| config.action(kind).is_none()) {
+        return fail(
+            ErrorCode::BadRequest,
+            format!("unknown action kind `{unknown}` in `kinds`"),
+        );
+    }
+    let mut kinds = new.kinds.clone();
+    kinds.sort();
+    kinds.dedup();
+    let created_at = now(world);
+    let mut partners = world.resource_mut::<Partners>();
+    partners.next_id += 1;
+    let record = PartnerRecord {
+        id: PartnerId(partners.next_id),
+        name: name.to_owned(),
+        kinds,
+        may_publish_tasks: new.may_publish_tasks,
+        rate_per_minute: new.rate_per_minute,
+        status: PartnerStatus::Active,
+        key_digest,
+        key_version: 1,
+        created_at,
+        audit_next: 1,
+    };
+    let answer = view(&record);
+    partners.changed(record.id);
+    partners.by_id.insert(record.id, record);
+    Ok(answer)
+}
+
+/// Every partner.
+pub fn list(world: &World) -> PartnerList {
+    PartnerList {
+        partners: world
+            .resource::<Partners>()
+            .by_id
+            .values()
+            .map(view)
+            .collect(),
+    }
+}
+
+/// Replaces a partner's key: from this batch on, calls signed with the old one are
+/// refused.
+pub fn rotate_key(
+    world: &mut World,
+    partner: PartnerId,
+    key_digest: [u8; 32],
+) -> Result<PartnerView, ErrorBody> {
+    update(world, partner, |record| {
+        record.key_digest = key_digest;
+        record.key_version += 1;
+    })
+}
+
+/// Suspends or reactivates a partner.
+pub fn set_status(
+    world: &mut World,
+    partner: PartnerId,
+    status: PartnerStatus,
+) -> Result<PartnerView, ErrorBody> {
+    update(world, partner, |record| record.status = status)
+}
+
+fn update(
+    world: &mut World,
+    partner: PartnerId,
+    change: impl FnOnce(&mut PartnerRecord),
+) -> Result<PartnerView, ErrorBody> {
+    let mut partners = world.resource_mut::<Partners>();
+    let Some(record) = partners.by_id.get_mut(&partner) else {
+        return fail(ErrorCode::NotFound, format!("no partner {partner}"));
+    };
+    change(record);
+    let answer = view(record);
+    partners.changed(partner);
+    Ok(answer)
+}
+
+/// Applies a partner call once per `(partner, ref)`: a retry with the same body gets
+/// the first answer again, a reused ref with another body `CONFLICT`. Every call that
+/// gets this far is audited in the same commit as its effect.
+pub fn apply_call(world: &mut World, call: &PartnerCall) -> Result<String, ErrorBody> {
+    let record = authorized(world, call)?;
+    let reference = call.request.reference();
+    let chars = reference.chars().count();
+    if chars == 0 || chars > MAX_REF_CHARS {
+        return fail(ErrorCode::BadRequest, "`ref` has 1 to 64 characters");
+    }
+    if let Some(first) = receipt(world, call.partner, reference)? {
+        if first.body_sha256 != call.body_sha256 {
+            return fail(
+                ErrorCode::Conflict,
+                format!("`ref` {reference} was used before with another body"),
+            );
+        }
+        return first.answer;
+    }
+    let outcome = match &call.request {
+        PartnerRequest::Action(action) => report_action(world, &record, action),
+    };
+    let grams = outcome.as_ref().map_or(0, |(_, grams)| *grams);
+    let answer = outcome.map(|(text, _)| text);
+    audit(world, call, &answer, grams);
+    world.resource_mut::<Partners>().receipts.insert(
+        (call.partner, reference.to_owned()),
+        PartnerReceipt {
+            body_sha256: call.body_sha256,
+            answer: answer.clone(),
+        },
+    );
+    answer
+}
+
+/// The partner, if it is still active with the key the call was signed with.
+fn authorized(world: &World, call: &PartnerCall) -> Result<PartnerRecord, ErrorBody> {
+    let partners = world.resource::<Partners>();
+    let Some(record) = partners.by_id.get(&call.partner) else {
+        return fail(ErrorCode::Unauthenticated, "unknown partner");
+    };
+    if record.key_version != call.key_version {
+        return fail(
+            ErrorCode::Unauthenticated,
+            "the key this call was signed with has been rotated",
+        );
+    }
+    if record.status == PartnerStatus::Suspended {
+        return fail(ErrorCode::Forbidden, "this partner is suspended");
+    }
+    Ok(record.clone())
+}
+
+fn report_action(
+    world: &mut World,
+    record: &PartnerRecord,
+    action: &PartnerAction,
+) -> Result<(String, u64), ErrorBody> {
+    if !record.kinds.contains(&action.kind) {
+        return fail(
+            ErrorCode::Forbidden,
+            format!(
+                "partner {} may not report `{}` (its kinds: {})",
+                record.id,
+                action.kind,
+                record.kinds.join(", ")
+            ),
+        );
+    }
+    let report = ActionReport {
+        player: action.player_id,
+        kind: &action.kind,
+        quantity: action.quantity,
+        reference: None,
+        reporter: Reporter::Partner,
+    };
+    let result = energy::record_action(world, &report)?;
+    let text = serde_json::to_string(&result).expect("protocol results serialize to JSON");
+    Ok((text, result.grams))
+}
+
+/// The first answer of a ref, from this batch or the store.
+fn receipt(
+    world: &World,
+    partner: PartnerId,
+    reference: &str,
+) -> Result<Option<PartnerReceipt>, ErrorBody> {
+    let partners = world.resource::<Partners>();
+    if let Some(first) = partners.receipts.get(&(partner, reference.to_owned())) {
+        return Ok(Some(first.clone()));
+    }
+    world
+        .resource::<super::resources::StoreHandle>()
+        .0
+        .partner_receipt(partner, reference)
+        .map_err(|err: StoreError| ErrorBody::new(ErrorCode::Internal, err.to_string()))
+}
+
+fn audit(world: &mut World, call: &PartnerCall, answer: &Result<String, ErrorBody>, grams: u64) {
+    let time = now(world);
+    let mut partners = world.resource_mut::<Partners>();
+    let Some(record) = partners.by_id.get_mut(&call.partner) else {
+        return;
+    };
+    let seq = record.audit_next;
+    record.audit_next += 1;
+    let entry = PartnerAuditEntry {
+        seq,
+        partner_id: call.partner,
+        time,
+        call: call.call.clone(),
+        reference: call.request.reference().to_owned(),
+        player_id: call.request.player(),
+        result: answer
+            .as_ref()
+            .map_or_else(|error| error.code.as_str(), |_| "ok")
+            .to_owned(),
+        grams,
+    };
+    partners.audit.push(entry);
+    if !partners.dirty.contains(&call.partner) {
+        partners.dirty.push(call.partner);
+    }
+}
+
+/// Drains the batch's partner writes into the store batch.
+pub fn gather(world: &mut World, batch: &mut crate::store::TickBatch) {
+    let mut partners = world.resource_mut::<Partners>();
+    let dirty = std::mem::take(&mut partners.dirty);
+    batch.partners = dirty
+        .iter()
+        .filter_map(|id| partners.by_id.get(id).cloned())
+        .collect();
+    batch.partner_receipts = partners
+        .receipts
+        .drain()
+        .map(|((partner, reference), receipt)| (partner, reference, receipt))
+        .collect();
+    batch.partner_audit = std::mem::take(&mut partners.audit);
+}

@@ -1,0 +1,312 @@
+//! The partner API over real sockets: signed calls and every refusal (tampered body,
+//! wrong key, stale timestamp, replay, scope, suspension, rate), idempotency by `ref`
+//! across a restart, key rotation, a partner key on admin endpoints, and the audit log.
+
+mod support;
+
+use anyhow::{Context, Result};
+use canopy_shared::partner::{
+    self, NONCE_HEADER, PARTNER_HEADER, SIGNATURE_HEADER, Signing, TIMESTAMP_HEADER,
+};
+use serde_json::{Value, json};
+use std::time::{SystemTime, UNIX_EPOCH};
+use support::{ADMIN_TOKEN, HttpAnswer, Server, http, http_raw, player};
+
+const ACTIONS: &str = "/partner/v1/actions";
+
+/// A nonce unique within this test process (each test has a server of its own).
+fn fresh_nonce() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let next = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("nonce-{next:010}")
+}
+
+fn unix_now() -> Result<u64> {
+    Ok(SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs())
+}
+
+/// A partner as the tests drive it: its id and key.
+struct Partner {
+    id: u64,
+    key: String,
+}
+
+impl Partner {
+    /// Registers a partner through the admin API.
+    fn register(server: &Server, kinds: &[&str], rate_per_minute: u32) -> Result<Self> {
+        let (status, body) = server.admin(
+            "/admin/partners",
+            json!({"name": "Metro Co", "kinds": kinds, "rate_per_minute": rate_per_minute}),
+        )?;
+        anyhow::ensure!(status == 200, "partner add: {status} {body}");
+        Ok(Self {
+            id: body["partner"]["partner_id"]
+                .as_u64()
+                .context("partner_id")?,
+            key: body["api_key"].as_str().context("api_key")?.to_owned(),
+        })
+    }
+
+    /// The three signature headers for `body` sent to `path` at `timestamp`, signed
+    /// with `key`.
+    fn headers(&self, key: &str, path: &str, timestamp: u64, body: &str) -> Vec<(String, String)> {
+        let nonce = fresh_nonce();
+        let signing = Signing {
+            method: "POST",
+            path,
+            timestamp,
+            nonce: &nonce,
+        };
+        let signature = partner::signature(&partner::key_digest(key), &signing, body.as_bytes());
+        vec![
+            (PARTNER_HEADER.to_owned(), self.id.to_string()),
+            (TIMESTAMP_HEADER.to_owned(), timestamp.to_string()),
+            (NONCE_HEADER.to_owned(), nonce),
+            (SIGNATURE_HEADER.to_owned(), signature),
+        ]
+    }
+
+    /// POSTs `body` to `path` with the given headers.
+    fn send(
+        server: &Server,
+        path: &str,
+        headers: &[(String, String)],
+        body: &str,
+    ) -> Result<HttpAnswer> {
+        let headers: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str()))
+            .collect();
+        http_raw(&server.ops_addr, "POST", path, &headers, body)
+    }
+
+    /// A call signed now with this partner's key.
+    fn call(&self, server: &Server, path: &str, body: &Value) -> Result<HttpAnswer> {
+        self.call_with_key(server, &self.key, path, body)
+    }
+
+    fn call_with_key(
+        &self,
+        server: &Server,
+        key: &str,
+        path: &str,
+        body: &Value,
+    ) -> Result<HttpAnswer> {
+        let body = body.to_string();
+        let headers = self.headers(key, path, unix_now()?, &body);
+        Self::send(server, path, &headers, &body)
+    }
+}
+
+fn code(answer: &HttpAnswer) -> &str {
+    answer.body["error"]["code"].as_str().unwrap_or("")
+}
+
+fn assert_balanced(server: &Server) -> Result<()> {
+    let (status, audit) = http(
+        &server.ops_addr,
+        "GET",
+        "/admin/audit",
+        Some(ADMIN_TOKEN),
+        None,
+    )?;
+    assert_eq!(status, 200);
+    assert_eq!(audit["balanced"], true, "{audit}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn signed_actions_are_credited_once_and_every_forgery_is_refused() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let server = Server::start_manual(dir.path())?;
+    let (_client, player_id, _) = player(&server, "rider").await?;
+    let metro = Partner::register(&server, &["metro"], 600)?;
+    assert!(metro.key.starts_with(partner::API_KEY_PREFIX));
+
+    let ride = json!({"player_id": player_id, "kind": "metro", "ref": "ride-1"});
+    let first = metro.call(&server, ACTIONS, &ride)?;
+    assert_eq!(first.status, 200, "{}", first.body);
+    assert!(
+        first.body["grams"].as_u64().is_some_and(|grams| grams > 0),
+        "{}",
+        first.body
+    );
+    let ball = first.body["ball"]["ball_id"].clone();
+
+    let retry = metro.call(&server, ACTIONS, &ride)?;
+    assert_eq!(retry.status, 200, "a retry signed afresh is answered");
+    assert_eq!(
+        retry.body, first.body,
+        "with the first answer, not a second credit"
+    );
+
+    let reused = json!({"player_id": player_id, "kind": "metro", "ref": "ride-1", "quantity": 1});
+    let conflict = metro.call(&server, ACTIONS, &reused)?;
+    assert_eq!(
+        (conflict.status, code(&conflict)),
+        (409, "CONFLICT"),
+        "{}",
+        conflict.body
+    );
+
+    let body = json!({"player_id": player_id, "kind": "metro", "ref": "ride-2"}).to_string();
+    let headers = metro.headers(&metro.key, ACTIONS, unix_now()?, &body);
+    assert_eq!(
+        Partner::send(&server, ACTIONS, &headers, &body)?.status,
+        200
+    );
+    let replayed = Partner::send(&server, ACTIONS, &headers, &body)?;
+    assert_eq!(
+        (replayed.status, code(&replayed)),
+        (401, "UNAUTHENTICATED"),
+        "replay"
+    );
+
+    let tampered_body = body.replace("ride-2", "ride-3");
+    let headers = metro.headers(&metro.key, ACTIONS, unix_now()?, &body);
+    let tampered = Partner::send(&server, ACTIONS, &headers, &tampered_body)?;
+    assert_eq!(tampered.status, 401, "tampered body: {}", tampered.body);
+
+    let ride4 = json!({"player_id": player_id, "kind": "metro", "ref": "ride-4"});
+    let forged = metro.call_with_key(&server, "cpk_not-the-key", ACTIONS, &ride4)?;
+    assert_eq!(forged.status, 401, "wrong key");
+
+    let body = ride4.to_string();
+    for stale in [unix_now()? - 301, unix_now()? + 400] {
+        let headers = metro.headers(&metro.key, ACTIONS, stale, &body);
+        let refused = Partner::send(&server, ACTIONS, &headers, &body)?;
+        assert_eq!(refused.status, 401, "stale timestamp: {}", refused.body);
+        assert!(
+            refused.body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("300 s"))
+        );
+    }
+    let unsigned = http_raw(&server.ops_addr, "POST", ACTIONS, &[], &body)?;
+    assert_eq!(unsigned.status, 401, "unsigned");
+
+    let payment = json!({"player_id": player_id, "kind": "offline_payment", "ref": "pay-1"});
+    let out_of_scope = metro.call(&server, ACTIONS, &payment)?;
+    assert_eq!(
+        (out_of_scope.status, code(&out_of_scope)),
+        (403, "FORBIDDEN")
+    );
+
+    for path in ["/admin/actions", "/admin/partners", "/admin/clock/advance"] {
+        let bearer = http(
+            &server.ops_addr,
+            "POST",
+            path,
+            Some(&metro.key),
+            Some(ride4.clone()),
+        )?;
+        assert_eq!(bearer.0, 401, "the partner key is no ops token on {path}");
+        let signed = metro.call(&server, path, &ride4)?;
+        assert_eq!(signed.status, 401, "a signed call is no ops call on {path}");
+    }
+
+    let (status, audit) = http(
+        &server.ops_addr,
+        "GET",
+        &format!("/admin/partners/{}/audit", metro.id),
+        Some(ADMIN_TOKEN),
+        None,
+    )?;
+    assert_eq!(status, 200, "{audit}");
+    let entries = audit["entries"].as_array().context("entries")?;
+    let summary: Vec<(&str, &str)> = entries
+        .iter()
+        .map(|entry| {
+            (
+                entry["ref"].as_str().unwrap_or(""),
+                entry["result"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec![("pay-1", "FORBIDDEN"), ("ride-2", "ok"), ("ride-1", "ok")],
+        "the calls that reached the game, newest first; retries replay without new entries"
+    );
+    assert_eq!(entries[2]["call"], "POST /partner/v1/actions");
+    assert_eq!(entries[2]["player_id"], player_id);
+    assert_eq!(entries[2]["grams"], first.body["grams"]);
+    assert_balanced(&server)?;
+
+    server.kill()?;
+    let server = Server::start_manual(dir.path())?;
+    let after_restart = metro.call(&server, ACTIONS, &ride)?;
+    assert_eq!(after_restart.status, 200, "the key survives a restart");
+    assert_eq!(
+        after_restart.body["ball"]["ball_id"], ball,
+        "and so does the receipt"
+    );
+    assert_balanced(&server)
+}
+
+#[tokio::test]
+async fn rotation_suspension_and_the_rate_limit() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let server = Server::start_manual(dir.path())?;
+    let (_client, player_id, _) = player(&server, "payer").await?;
+    let mut shop = Partner::register(&server, &["offline_payment"], 3)?;
+    let pay = |n: u32| json!({"player_id": player_id, "kind": "offline_payment", "ref": format!("pay-{n}")});
+
+    let old_key = shop.key.clone();
+    let (status, rotated) = server.admin(
+        &format!("/admin/partners/{}/rotate-key", shop.id),
+        json!({}),
+    )?;
+    assert_eq!(status, 200, "{rotated}");
+    assert_eq!(rotated["partner"]["key_version"], 2);
+    shop.key = rotated["api_key"].as_str().context("api_key")?.to_owned();
+    assert_ne!(shop.key, old_key);
+    let refused = shop.call_with_key(&server, &old_key, ACTIONS, &pay(1))?;
+    assert_eq!(refused.status, 401, "the old key is refused after rotation");
+    assert_eq!(
+        shop.call(&server, ACTIONS, &pay(1))?.status,
+        200,
+        "the new key works"
+    );
+
+    let (status, _) = server.admin(&format!("/admin/partners/{}/suspend", shop.id), json!({}))?;
+    assert_eq!(status, 200);
+    let suspended = shop.call(&server, ACTIONS, &pay(2))?;
+    assert_eq!((suspended.status, code(&suspended)), (403, "FORBIDDEN"));
+    let (status, listed) = http(
+        &server.ops_addr,
+        "GET",
+        "/admin/partners",
+        Some(ADMIN_TOKEN),
+        None,
+    )?;
+    assert_eq!(status, 200);
+    assert_eq!(listed["partners"][0]["status"], "suspended");
+    assert!(
+        listed.to_string().find(&shop.key).is_none(),
+        "keys are never listed"
+    );
+
+    let (status, _) = server.admin(&format!("/admin/partners/{}/activate", shop.id), json!({}))?;
+    assert_eq!(status, 200);
+    assert_eq!(shop.call(&server, ACTIONS, &pay(2))?.status, 200);
+    assert_eq!(shop.call(&server, ACTIONS, &pay(3))?.status, 200);
+    let over = shop.call(&server, ACTIONS, &pay(4))?;
+    assert_eq!(
+        (over.status, code(&over)),
+        (429, "RATE_LIMITED"),
+        "{}",
+        over.body
+    );
+    let retry_after: u64 = over.header("retry-after").context("Retry-After")?.parse()?;
+    assert!((1..=21).contains(&retry_after), "3 a minute: {retry_after}");
+
+    let missing = server.admin("/admin/partners/99/suspend", json!({}))?;
+    assert_eq!(missing.0, 404);
+    let invalid = server.admin(
+        "/admin/partners",
+        json!({"name": "x", "kinds": ["teleport"], "rate_per_minute": 10}),
+    )?;
+    assert_eq!(invalid.0, 400, "{}", invalid.1);
+    Ok(())
+}
