@@ -300,6 +300,96 @@ fn admin_commands_drive_the_ops_http() -> Result<()> {
 }
 
 #[test]
+fn partners_are_managed_and_signed_for_from_the_terminal() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let server = Server::start_manual(&dir.path().join("data"))?;
+    let canopy = Canopy::new(&server, &dir.path().join("home"));
+    let rider = canopy.register("default", "rider")?.to_string();
+
+    let added = canopy
+        .run(&[
+            "--json",
+            "admin",
+            "partner",
+            "add",
+            "Metro Co",
+            "--kinds",
+            "metro,bus",
+            "--rate",
+            "60",
+        ])?
+        .json()?;
+    let id = added["partner"]["partner_id"]
+        .as_u64()
+        .context("partner_id")?
+        .to_string();
+    let key = added["api_key"].as_str().context("api_key")?.to_owned();
+    let as_partner = |key: &str, args: &[&str]| -> Vec<String> {
+        ["partner", "--partner-id", &id, "--partner-key", key]
+            .iter()
+            .chain(args)
+            .map(|arg| (*arg).to_owned())
+            .collect()
+    };
+    let args = as_partner(&key, &["action", &rider, "metro", "--ref", "ride-1"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = canopy.ok(&args)?;
+    assert!(out.contains("g credited (ball #"), "{out}");
+    assert_eq!(canopy.ok(&args)?, out, "a retry is answered the same");
+
+    let rotated = canopy
+        .run(&["--json", "admin", "partner", "rotate-key", &id])?
+        .json()?;
+    let new_key = rotated["api_key"].as_str().context("api_key")?.to_owned();
+    let refused = canopy.fails(&args, 2)?;
+    assert!(refused.stderr.contains("UNAUTHENTICATED"), "{refused:?}");
+    let args = as_partner(
+        &new_key,
+        &["action", &rider, "utility_bill", "--ref", "bill-1"],
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let refused = canopy.fails(&args, 2)?;
+    assert!(
+        refused.stderr.contains("FORBIDDEN"),
+        "out of scope: {refused:?}"
+    );
+
+    assert!(
+        canopy
+            .ok(&["admin", "partner", "suspend", &id])?
+            .contains("Suspended")
+    );
+    let list = canopy.ok(&["admin", "partner", "list"])?;
+    assert!(
+        list.contains("Metro Co") && list.contains("key v2"),
+        "{list}"
+    );
+    assert!(!list.contains(&new_key), "keys are never listed");
+    let audit = canopy.ok(&["admin", "partner", "audit", &id])?;
+    assert!(
+        audit.contains("ref=bill-1") && audit.contains("FORBIDDEN"),
+        "{audit}"
+    );
+    assert!(
+        audit.contains("ref=ride-1") && audit.contains("-> ok"),
+        "{audit}"
+    );
+
+    let sign = as_partner(&new_key, &["sign", "/partner/v1/actions", "{}"]);
+    let sign: Vec<&str> = sign.iter().map(String::as_str).collect();
+    let headers = canopy.ok(&sign)?;
+    for header in [
+        "x-canopy-partner: ",
+        "x-canopy-timestamp: ",
+        "x-canopy-nonce: ",
+        "x-canopy-signature: ",
+    ] {
+        assert!(headers.contains(header), "{headers}");
+    }
+    Ok(())
+}
+
+#[test]
 fn a_scripted_play_session_prints_events() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let server = Server::start_manual(&dir.path().join("data"))?;

@@ -59,17 +59,44 @@ impl OpsClient {
     }
 
     fn get(&self, path: &str) -> Result<Answer, CliError> {
-        let mut response = self
-            .agent
-            .get(format!("{}{path}", self.base))
-            .call()
-            .map_err(|err| self.unreachable(&err))?;
+        self.get_with(path, &[])
+    }
+
+    fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> Result<Answer, CliError> {
+        let mut request = self.agent.get(format!("{}{path}", self.base));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.call().map_err(|err| self.unreachable(&err))?;
+        self.answer(response)
+    }
+
+    fn answer(&self, mut response: ureq::http::Response<ureq::Body>) -> Result<Answer, CliError> {
         let status = response.status().as_u16();
         let body = response
             .body_mut()
             .read_to_string()
             .map_err(|err| self.unreachable(&err))?;
         Ok(Answer { status, body })
+    }
+
+    fn bearer(&self) -> Result<String, CliError> {
+        let token = self.admin_token.as_deref().ok_or_else(|| {
+            CliError::Usage(
+                "admin calls need the admin token: --admin-token or CANOPY_ADMIN_TOKEN".into(),
+            )
+        })?;
+        Ok(format!("Bearer {token}"))
+    }
+
+    /// GETs an admin call and types its JSON answer.
+    pub(crate) fn get_admin<T: DeserializeOwned>(
+        &self,
+        path: &str,
+    ) -> Result<(T, Value), CliError> {
+        let bearer = self.bearer()?;
+        let answer = self.get_with(path, &[("Authorization", &bearer)])?;
+        typed(path, &answer)
     }
 
     /// POSTs an admin call and types its JSON answer; error answers become
@@ -89,72 +116,72 @@ impl OpsClient {
         body: Option<&impl Serialize>,
         timeout: Duration,
     ) -> Result<(T, Value), CliError> {
-        let token = self.token()?;
+        let bearer = self.bearer()?;
         let text = match body {
             Some(body) => serde_json::to_string(body)
                 .map_err(|err| CliError::Local(format!("cannot encode the request: {err}")))?,
             None => "{}".to_owned(),
         };
-        let response = self
+        let answer = self.post_text(path, &[("Authorization", &bearer)], &text, timeout)?;
+        typed(path, &answer)
+    }
+
+    /// POSTs a body as it is, with the given headers (a partner's signature), and
+    /// types the JSON answer.
+    pub(crate) fn post_signed<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Result<(T, Value), CliError> {
+        let answer = self.post_text(path, headers, body, OPS_TIMEOUT)?;
+        typed(path, &answer)
+    }
+
+    fn post_text(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+        timeout: Duration,
+    ) -> Result<Answer, CliError> {
+        let mut request = self
             .agent
             .post(format!("{}{path}", self.base))
             .config()
             .timeout_global(Some(timeout))
-            .build()
-            .header("Authorization", &format!("Bearer {token}"))
-            .content_type("application/json")
-            .send(text.as_str())
-            .map_err(|err| self.unreachable(&err))?;
-        self.typed(path, response)
-    }
-
-    /// GETs an admin view and types its JSON answer, as [`OpsClient::post`] does.
-    fn get_admin<T: DeserializeOwned>(&self, path: &str) -> Result<(T, Value), CliError> {
-        let token = self.token()?;
-        let response = self
-            .agent
-            .get(format!("{}{path}", self.base))
-            .header("Authorization", &format!("Bearer {token}"))
-            .call()
-            .map_err(|err| self.unreachable(&err))?;
-        self.typed(path, response)
-    }
-
-    /// The ops token, or the usage error that says how to give one.
-    fn token(&self) -> Result<&str, CliError> {
-        self.admin_token.as_deref().ok_or_else(|| {
-            CliError::Usage(
-                "admin calls need the admin token: --admin-token or CANOPY_ADMIN_TOKEN".into(),
-            )
-        })
-    }
-
-    /// The typed JSON answer of an admin call; error answers become
-    /// [`CliError::Server`].
-    fn typed<T: DeserializeOwned>(
-        &self,
-        path: &str,
-        mut response: ureq::http::Response<ureq::Body>,
-    ) -> Result<(T, Value), CliError> {
-        let status = response.status().as_u16();
-        let body = response
-            .body_mut()
-            .read_to_string()
-            .map_err(|err| self.unreachable(&err))?;
-        let value: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
-        if !(200..300).contains(&status) {
-            return Err(match serde_json::from_value::<AdminError>(value) {
-                Ok(AdminError { error }) => CliError::Server(error),
-                Err(_) => CliError::Http { status, body },
-            });
+            .build();
+        for (name, value) in headers {
+            request = request.header(*name, *value);
         }
-        let typed = serde_json::from_value(value.clone()).map_err(|err| {
-            CliError::Connection(format!(
-                "the ops answer to {path} does not have the expected shape: {err} ({body})"
-            ))
-        })?;
-        Ok((typed, value))
+        let response = request
+            .content_type("application/json")
+            .send(body)
+            .map_err(|err| self.unreachable(&err))?;
+        self.answer(response)
     }
+}
+
+/// Types a JSON answer; error answers become [`CliError::Server`] (or
+/// [`CliError::Http`] without an error object).
+fn typed<T: DeserializeOwned>(path: &str, answer: &Answer) -> Result<(T, Value), CliError> {
+    let value: Value = serde_json::from_str(&answer.body).unwrap_or(Value::Null);
+    if !(200..300).contains(&answer.status) {
+        return Err(match serde_json::from_value::<AdminError>(value) {
+            Ok(AdminError { error }) => CliError::Server(error),
+            Err(_) => CliError::Http {
+                status: answer.status,
+                body: answer.body.clone(),
+            },
+        });
+    }
+    let typed = serde_json::from_value(value.clone()).map_err(|err| {
+        CliError::Connection(format!(
+            "the ops answer to {path} does not have the expected shape: {err} ({})",
+            answer.body
+        ))
+    })?;
+    Ok((typed, value))
 }
 
 /// `http://host:port` from what the user typed: adds `http://` when no scheme is given
@@ -348,6 +375,7 @@ pub fn execute(
                 body
             })
         }
+        AdminCommand::Partner(command) => crate::partner::execute_admin(client, command, output),
         AdminCommand::Metrics { filter } => {
             let answer = client.get("/metrics")?;
             if answer.status != 200 {

@@ -51,11 +51,7 @@ impl Settings {
                 .or_else(|| profile.map(|profile| profile.token)),
             profile_name: global.profile.clone(),
             profiles,
-            output: if global.json {
-                OutputMode::Json
-            } else {
-                OutputMode::Human
-            },
+            output: output_mode(global),
             utc_offset: global.utc_offset,
             ops_url: global.ops.clone(),
             admin_token: global.admin_token.clone(),
@@ -120,17 +116,22 @@ fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
         .map_err(|err| CliError::Local(format!("cannot start the async runtime: {err}")))
 }
 
+/// JSON or human text, as `--json` says.
+fn output_mode(global: &crate::cli::GlobalArgs) -> OutputMode {
+    if global.json {
+        OutputMode::Json
+    } else {
+        OutputMode::Human
+    }
+}
+
 /// Runs the parsed command line; returns the exit status for a run that did not fail
 /// outright.
 pub fn run(cli: Cli) -> Result<u8, CliError> {
     match cli.command {
         TopCommand::Admin(command) => {
             let client = OpsClient::new(&cli.global.ops, cli.global.admin_token.clone())?;
-            let output = if cli.global.json {
-                OutputMode::Json
-            } else {
-                OutputMode::Human
-            };
+            let output = output_mode(&cli.global);
             let text = admin::execute(&client, &command, output, cli.global.utc_offset)?;
             print_line(&text);
             Ok(EXIT_OK)
@@ -140,6 +141,12 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
             runtime()?.block_on(play::run(&settings))
         }
         TopCommand::Bots(args) => crate::bots::run(&args, &cli.global),
+        TopCommand::Partner(args) => {
+            let client = OpsClient::new(&cli.global.ops, None)?;
+            let output = output_mode(&cli.global);
+            print_line(&crate::partner::execute(&client, &args, output)?);
+            Ok(EXIT_OK)
+        }
         TopCommand::Game(command) => {
             let settings = Settings::resolve(&cli.global)?;
             let text = runtime()?.block_on(one_shot(&settings, &command))?;

@@ -97,6 +97,58 @@ pub enum TopCommand {
     /// friendships, runs the mix, reports ops/s, latency, errors and violations
     /// (`bots idle`: open and hold idle connections instead)
     Bots(BotsArgs),
+    /// Call the partner API as a partner, signing each request with its key (see
+    /// docs/PARTNERS.md)
+    Partner(PartnerArgs),
+}
+
+/// `canopy partner`: who the partner is, and the call.
+#[derive(Clone, Debug, PartialEq, Eq, Args)]
+pub struct PartnerArgs {
+    /// The partner's id, as `canopy admin partner add` printed it
+    #[arg(long, env = "CANOPY_PARTNER_ID", value_name = "ID")]
+    pub partner_id: u64,
+    /// The partner's API key (shown once by `admin partner add` or `rotate-key`)
+    #[arg(
+        long,
+        env = "CANOPY_PARTNER_KEY",
+        hide_env_values = true,
+        value_name = "KEY"
+    )]
+    pub partner_key: String,
+    /// The call
+    #[command(subcommand)]
+    pub command: PartnerCommand,
+}
+
+/// Calls of the partner API.
+#[derive(Clone, Debug, PartialEq, Eq, Subcommand)]
+pub enum PartnerCommand {
+    /// Report a green action for a player (`POST /partner/v1/actions`)
+    Action {
+        /// The player's id
+        #[arg(value_parser = parse_player_id)]
+        player: PlayerId,
+        /// Action kind, one of the partner's kinds
+        kind: String,
+        /// Steps for a step kind; 1 for other kinds
+        #[arg(long)]
+        quantity: Option<u64>,
+        /// The idempotency key: a retry with the same ref and body is answered the same
+        #[arg(long = "ref", value_name = "REF", required = true)]
+        reference: String,
+    },
+    /// Print the signature headers of a request, to send it with another tool (curl)
+    Sign {
+        /// The HTTP method
+        #[arg(long, default_value = "POST")]
+        method: String,
+        /// The path, e.g. /partner/v1/actions
+        path: String,
+        /// The exact body that will be sent
+        #[arg(default_value = "")]
+        body: String,
+    },
 }
 
 /// `canopy bots`: the world to set up and the load to run.
@@ -511,6 +563,53 @@ pub enum AdminCommand {
     Metrics {
         /// Only lines containing this text
         filter: Option<String>,
+    },
+    /// Manage partners of the partner API
+    #[command(subcommand)]
+    Partner(PartnerAdminCommand),
+}
+
+/// Ops commands over partners.
+#[derive(Clone, Debug, PartialEq, Eq, Subcommand)]
+pub enum PartnerAdminCommand {
+    /// Register a partner; prints its API key, which is shown only this once
+    Add {
+        /// Its display name
+        name: String,
+        /// The action kinds it may report, comma-separated (metro,offline_payment)
+        #[arg(long, value_delimiter = ',', value_name = "KINDS")]
+        kinds: Vec<String>,
+        /// Requests it may make per minute
+        #[arg(long, default_value_t = 600, value_name = "N")]
+        rate: u32,
+        /// It may also publish and complete tasks of its own
+        #[arg(long)]
+        tasks: bool,
+    },
+    /// List the partners (never their keys)
+    List,
+    /// Give a partner a new API key; the old one is refused from now on
+    RotateKey {
+        /// The partner's id
+        partner: u64,
+    },
+    /// Refuse every call of a partner until it is activated again
+    Suspend {
+        /// The partner's id
+        partner: u64,
+    },
+    /// Serve a suspended partner again
+    Activate {
+        /// The partner's id
+        partner: u64,
+    },
+    /// A partner's calls as the audit log holds them, newest first
+    Audit {
+        /// The partner's id
+        partner: u64,
+        /// How many entries
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
     },
 }
 

@@ -9,6 +9,7 @@ mod commands;
 mod connection;
 mod error;
 mod names;
+mod partner;
 mod play;
 mod profile;
 mod render;
