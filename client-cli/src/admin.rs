@@ -9,7 +9,7 @@ use crate::render::{self, View};
 use crate::time_text::format_duration;
 use canopy_shared::admin::{
     AdminError, AuditLog, BackupReport, BackupRequest, ClockAdvance, ClockTime, GrantProps,
-    PartnerAction, RevokeTokens, TickRate,
+    RevokeTokens, TickRate,
 };
 use canopy_shared::model::PropKind;
 use canopy_shared::reply::{LogoutAllResult, PropsResult, RecordActionResult};
@@ -257,25 +257,16 @@ pub fn execute(
                 )
             })
         }
-        AdminCommand::Action {
-            player,
-            kind,
-            quantity,
-            reference,
-        } => {
-            let action = PartnerAction {
-                player_id: *player,
-                kind: kind.clone(),
-                quantity: *quantity,
-                reference: reference.clone(),
-            };
+        AdminCommand::Action(args) => {
             let (result, raw): (RecordActionResult, _) =
-                client.post("/admin/actions", Some(&action))?;
+                client.post("/admin/actions", Some(&args.to_action()))?;
             Ok(if json {
                 raw.to_string()
             } else {
                 format!(
-                    "Player #{player}, {kind}: {}",
+                    "Player #{}, {}: {}",
+                    args.player,
+                    args.kind,
                     render::record_action(&result, &view)
                 )
             })

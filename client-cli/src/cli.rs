@@ -2,6 +2,7 @@
 
 use crate::bots::{DEFAULT_BOT_MAX_RATE, Mix, parse_mix};
 use crate::time_text::parse_duration_ms;
+use canopy_shared::admin::PartnerAction;
 use canopy_shared::model::{BoardPeriod, PropKind};
 use canopy_shared::{BallId, PlayerId, TeamId};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -121,23 +122,39 @@ pub struct PartnerArgs {
     pub command: PartnerCommand,
 }
 
+/// A green action reported for a player, by ops or by a partner.
+#[derive(Clone, Debug, PartialEq, Eq, Args)]
+pub struct ActionArgs {
+    /// The player's id
+    #[arg(value_parser = parse_player_id)]
+    pub player: PlayerId,
+    /// Action kind, e.g. metro, offline_payment, utility_bill
+    pub kind: String,
+    /// Steps for walk; 1 for other kinds
+    #[arg(long)]
+    pub quantity: Option<u64>,
+    /// The idempotency key: a retry with the same ref is answered the same
+    #[arg(long = "ref", value_name = "REF", required = true)]
+    pub reference: String,
+}
+
+impl ActionArgs {
+    /// The body of the call.
+    pub fn to_action(&self) -> PartnerAction {
+        PartnerAction {
+            player_id: self.player,
+            kind: self.kind.clone(),
+            quantity: self.quantity,
+            reference: self.reference.clone(),
+        }
+    }
+}
+
 /// Calls of the partner API.
 #[derive(Clone, Debug, PartialEq, Eq, Subcommand)]
 pub enum PartnerCommand {
     /// Report a green action for a player (`POST /partner/v1/actions`)
-    Action {
-        /// The player's id
-        #[arg(value_parser = parse_player_id)]
-        player: PlayerId,
-        /// Action kind, one of the partner's kinds
-        kind: String,
-        /// Steps for a step kind; 1 for other kinds
-        #[arg(long)]
-        quantity: Option<u64>,
-        /// The idempotency key: a retry with the same ref and body is answered the same
-        #[arg(long = "ref", value_name = "REF", required = true)]
-        reference: String,
-    },
+    Action(ActionArgs),
     /// Print the signature headers of a request, to send it with another tool (curl)
     Sign {
         /// The HTTP method
@@ -518,19 +535,7 @@ pub enum AdminCommand {
         count: u32,
     },
     /// Report a green action for a player: the partner channel (metro, payments, bills)
-    Action {
-        /// The player's id
-        #[arg(value_parser = parse_player_id)]
-        player: PlayerId,
-        /// Action kind, e.g. metro, offline_payment, utility_bill
-        kind: String,
-        /// Steps for walk; 1 for other kinds
-        #[arg(long)]
-        quantity: Option<u64>,
-        /// The partner's idempotency key
-        #[arg(long = "ref", value_name = "REF", required = true)]
-        reference: String,
-    },
+    Action(ActionArgs),
     /// Revoke every session token of a player and close their connections
     RevokeTokens {
         /// The player's id

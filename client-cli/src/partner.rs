@@ -6,7 +6,6 @@ use crate::admin::OpsClient;
 use crate::cli::{PartnerAdminCommand, PartnerArgs, PartnerCommand};
 use crate::commands::OutputMode;
 use crate::error::CliError;
-use canopy_shared::admin::PartnerAction;
 use canopy_shared::partner::{
     self, NONCE_HEADER, PARTNER_HEADER, PartnerAudit, PartnerKey, PartnerList, PartnerView,
     SIGNATURE_HEADER, Signing, TIMESTAMP_HEADER,
@@ -57,24 +56,15 @@ pub fn execute(
                 .collect::<Vec<_>>()
                 .join("\n"))
         }
-        PartnerCommand::Action {
-            player,
-            kind,
-            quantity,
-            reference,
-        } => {
-            let action = PartnerAction {
-                player_id: *player,
-                kind: kind.clone(),
-                quantity: *quantity,
-                reference: reference.clone(),
-            };
+        PartnerCommand::Action(action) => {
             let (result, raw): (RecordActionResult, _) =
-                signed_post(client, args, "/partner/v1/actions", &action)?;
+                signed_post(client, args, "/partner/v1/actions", &action.to_action())?;
             Ok(match output {
                 OutputMode::Json => raw.to_string(),
                 OutputMode::Human => format!(
-                    "Player #{player}, {kind}: {} g credited{}.",
+                    "Player #{}, {}: {} g credited{}.",
+                    action.player,
+                    action.kind,
                     result.grams,
                     result
                         .ball
