@@ -4,6 +4,10 @@
 //! that fails validation is refused with the offending field named, so a hot reload can
 //! keep the old config.
 
+pub mod risk;
+
+pub use risk::RiskConfig;
+
 use crate::ops::auth::{Role, parse_sha256_hex};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -61,6 +65,7 @@ pub struct Config {
     pub species: SpeciesSource,
     pub props: PropsConfig,
     pub actions: BTreeMap<String, ActionRule>,
+    pub risk: RiskConfig,
     /// Absent from config files written before named ops tokens existed: those keep
     /// working with only `server.admin_token`.
     #[serde(default)]
@@ -342,6 +347,9 @@ impl Config {
             origin: origin.clone(),
             message: err.to_string(),
         })?;
+        if !table.contains_key("risk") {
+            table.insert("risk".to_owned(), embedded_risk_table());
+        }
         apply_env_overrides(&mut table, env)?;
         let mut config: Config = Config::deserialize(table).map_err(|err| ConfigError::Parse {
             origin,
@@ -558,6 +566,7 @@ impl Config {
                 )?;
             }
         }
+        self.risk.validate()?;
         check(
             "species",
             !self.catalog.is_empty(),
@@ -572,6 +581,14 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// The embedded default `[risk]` section, for config files written before it existed.
+fn embedded_risk_table() -> toml::Value {
+    toml::from_str::<toml::Table>(DEFAULT_CONFIG)
+        .ok()
+        .and_then(|mut table| table.remove("risk"))
+        .expect("the embedded config has a [risk] section")
 }
 
 fn read(path: &Path) -> Result<String, ConfigError> {
@@ -753,6 +770,64 @@ mod tests {
         let err = Config::load(None, env(&[("CANOPY_ADMIN_TOKEN", "short")]))
             .expect_err("a short admin token is refused");
         assert!(err.to_string().contains("server.admin_token"), "{err}");
+    }
+
+    #[test]
+    fn bad_risk_rules_are_refused_with_their_field() {
+        for (key, value, field) in [
+            (
+                "CANOPY_RISK__STEAL_COVERAGE__WINDOW_SECS",
+                "-600",
+                "risk.steal_coverage.window_secs",
+            ),
+            (
+                "CANOPY_RISK__WATER_FUNNEL__WINDOW_SECS",
+                "0",
+                "risk.water_funnel.window_secs",
+            ),
+            (
+                "CANOPY_RISK__STEPS_RATE__DECISION",
+                "\"block\"",
+                "risk.steps_rate.decision",
+            ),
+            (
+                "CANOPY_RISK__STEAL_REACTION__LAST_STEALS",
+                "-1",
+                "risk.steal_reaction.last_steals",
+            ),
+            (
+                "CANOPY_RISK__STEAL_COVERAGE__MAX_SHARE",
+                "1.5",
+                "risk.steal_coverage.max_share",
+            ),
+        ] {
+            let err = Config::load(None, env(&[(key, value)])).expect_err("refused");
+            assert!(err.to_string().contains(field), "{field}: {err}");
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("canopy.toml");
+        let text = format!("{DEFAULT_CONFIG}\n[risk.steps_sprint]\nenabled = true\n");
+        std::fs::write(&path, text).expect("write config");
+        let err = Config::load(Some(&path), std::iter::empty()).expect_err("unknown rule id");
+        assert!(err.to_string().contains("steps_sprint"), "{err}");
+    }
+
+    #[test]
+    fn a_config_file_without_risk_gets_the_embedded_rules_and_the_switch_works() {
+        let older: String = DEFAULT_CONFIG
+            .split("\n[risk]")
+            .next()
+            .expect("the text before [risk]")
+            .to_owned();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("canopy.toml");
+        std::fs::write(&path, older).expect("write config");
+        let config = Config::load(Some(&path), std::iter::empty()).expect("older file loads");
+        assert!(config.risk.enabled);
+        assert_eq!(config.risk.steps_early.max_steps, 18_000);
+        let off = Config::load(Some(&path), env(&[("CANOPY_RISK__ENABLED", "false")]))
+            .expect("the switch loads");
+        assert!(!off.risk.enabled);
     }
 
     #[test]

@@ -302,6 +302,8 @@ impl GameLoop {
             self.partners.send_replace(Arc::new(credentials));
             self.partners_published = revision;
         }
+        let (held, forfeited) = self.game.risk_holds();
+        self.metrics.set_risk(&outcome.risk_trips, held, forfeited);
         for reply in outcome.replies {
             match reply {
                 Reply::Session { session, text } => self.send(session, Utf8Bytes::from(text)),

@@ -8,6 +8,7 @@ pub mod game_loop;
 pub mod metrics;
 pub mod net;
 pub mod ops;
+pub mod risk_graph;
 pub mod server;
 pub mod social;
 pub mod store;

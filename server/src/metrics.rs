@@ -31,6 +31,15 @@ pub struct RegistrationLabels {
     pub reason: String,
 }
 
+/// Labels of the risk flag counter: the rule and the decision it took.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RiskLabels {
+    /// The rule or signal id.
+    pub rule: String,
+    /// `review`, `hold` or `deny`.
+    pub decision: String,
+}
+
 /// Every metric the server exports.
 pub struct Metrics {
     registry: Registry,
@@ -59,6 +68,15 @@ pub struct Metrics {
     pub store_failed: Gauge,
     /// Game time in milliseconds.
     pub game_time_ms: Gauge,
+    /// Risk rules tripped (a new flag or another hit on an open one), by rule and
+    /// decision.
+    pub risk_flags: Family<RiskLabels, Counter>,
+    /// Grams held under open risk flags.
+    pub risk_held_grams: Gauge,
+    /// Grams forfeited under confirmed risk flags.
+    pub risk_forfeited_grams: Gauge,
+    /// Time of one graph analysis.
+    pub risk_graph_seconds: Histogram,
 }
 
 impl Default for Metrics {
@@ -84,6 +102,10 @@ impl Metrics {
             registrations_refused: Family::default(),
             store_failed: Gauge::default(),
             game_time_ms: Gauge::default(),
+            risk_flags: Family::default(),
+            risk_held_grams: Gauge::default(),
+            risk_forfeited_grams: Gauge::default(),
+            risk_graph_seconds: Histogram::new(exponential_buckets(0.001, 4.0, 10)),
             registry: Registry::default(),
         };
         registry.register(
@@ -146,6 +168,26 @@ impl Metrics {
             "The game clock",
             metrics.game_time_ms.clone(),
         );
+        registry.register(
+            "risk_flags",
+            "Risk rules tripped by rule and decision",
+            metrics.risk_flags.clone(),
+        );
+        registry.register(
+            "risk_held_grams",
+            "Grams held under open risk flags",
+            metrics.risk_held_grams.clone(),
+        );
+        registry.register(
+            "risk_forfeited_grams",
+            "Grams forfeited under confirmed risk flags",
+            metrics.risk_forfeited_grams.clone(),
+        );
+        registry.register(
+            "risk_graph_duration_seconds",
+            "Time of one risk graph analysis",
+            metrics.risk_graph_seconds.clone(),
+        );
         Self {
             registry,
             ..metrics
@@ -177,6 +219,25 @@ impl Metrics {
                 })
                 .inc_by(count);
         }
+    }
+
+    /// Counts the risk rules a batch tripped and sets the held and forfeited gauges.
+    pub fn set_risk(
+        &self,
+        trips: &[(&'static str, canopy_shared::risk::Decision)],
+        held: u64,
+        forfeited: u64,
+    ) {
+        for &(rule, decision) in trips {
+            self.risk_flags
+                .get_or_create(&RiskLabels {
+                    rule: rule.to_owned(),
+                    decision: decision.as_str().to_owned(),
+                })
+                .inc();
+        }
+        self.risk_held_grams.set(held as i64);
+        self.risk_forfeited_grams.set(forfeited as i64);
     }
 
     /// Sets the ledger gauges from the totals.

@@ -7,6 +7,7 @@ use crate::game_loop::GameLoop;
 use crate::metrics::Metrics;
 use crate::net::{self, NetContext};
 use crate::ops::{self, OpsState};
+use crate::risk_graph::{self, GraphHandle};
 use crate::store::{SledStore, Store};
 use anyhow::Context;
 use canopy_shared::Millis;
@@ -94,6 +95,7 @@ pub async fn serve(
     )
     .with_context(|| format!("loading the world from {}", options.data_dir.display()))?;
     let metrics = Arc::new(Metrics::new());
+    let flows = game.flow_sink();
     let (game_loop, handle) = GameLoop::new(game, metrics.clone());
     let game_thread = std::thread::Builder::new()
         .name("game".into())
@@ -102,6 +104,15 @@ pub async fn serve(
 
     let (config_tx, config_rx) = watch::channel(config);
     let (stop_tx, stop_rx) = watch::channel(false);
+    let risk_graph = GraphHandle::default();
+    let graph_task = tokio::spawn(risk_graph::run(
+        risk_graph.clone(),
+        flows,
+        config_rx.clone(),
+        handle.clone(),
+        metrics.clone(),
+        stop_rx.clone(),
+    ));
     let ops_state = OpsState {
         game: handle.clone(),
         metrics: metrics.clone(),
@@ -110,6 +121,7 @@ pub async fn serve(
         store,
         listening: listening.to_vec(),
         partner_gate: Arc::default(),
+        risk_graph,
     };
     let context = NetContext::new(handle.clone(), config_rx, metrics);
     let net_task = tokio::spawn(net::serve(game_listener, context, stop_rx.clone()));
@@ -133,6 +145,7 @@ pub async fn serve(
         .context("joining the game thread")?
         .map_err(|_| anyhow::anyhow!("the game thread panicked"))?;
     reload_task.abort();
+    let _ = graph_task.await;
     // Awaited so its handle on the store is dropped before `serve` returns.
     let _ = reload_task.await;
     net_task.await.context("the game socket task failed")?;

@@ -18,6 +18,7 @@ use proptest::prelude::*;
 use std::collections::HashMap;
 use support::{
     DAY, HOUR, MINUTE, Player, START, Sim, Tick, code_of, local, partner_op, walk_request,
+    without_risk,
 };
 
 /// A partner-reported kind, as GAME.md's table gives it.
@@ -1137,7 +1138,7 @@ fn a_restart_after_a_failed_commit_shows_only_acknowledged_state() {
 
 /// The default config plus a 120 g species, so tests can plant without days of play.
 fn config_with_a_shrub() -> Config {
-    let mut config = Config::default_embedded();
+    let mut config = without_risk(Config::default_embedded());
     config.catalog.insert(
         0,
         Species {

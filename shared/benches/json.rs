@@ -341,6 +341,8 @@ fn bench_replies(c: &mut Criterion) {
                 certificates: vec![certificate(None)],
                 props: props(),
                 protected_until: Some(1_795_622_400_000),
+                held: 0,
+                holds: Vec::new(),
             },
             balls: (0..3).map(ball).collect(),
         },

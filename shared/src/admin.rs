@@ -110,6 +110,12 @@ pub struct AuditReport {
     pub planted: u64,
     /// Grams lost to expiry.
     pub expired: u64,
+    /// Grams the risk engine holds under open flags.
+    #[serde(default)]
+    pub held: u64,
+    /// Held grams forfeited under confirmed flags.
+    #[serde(default)]
+    pub forfeited: u64,
     /// Players and balls checked.
     pub players: u64,
     /// Live balls checked.

@@ -47,6 +47,8 @@ pub enum ErrorCode {
     ShuttingDown,
     /// A fault on the server's side.
     Internal,
+    /// The risk engine refused the action (see docs/RISK.md); the message says why.
+    RiskDenied,
 }
 
 impl ErrorCode {
@@ -73,6 +75,7 @@ impl ErrorCode {
             Self::Overloaded => "OVERLOADED",
             Self::ShuttingDown => "SHUTTING_DOWN",
             Self::Internal => "INTERNAL",
+            Self::RiskDenied => "RISK_DENIED",
         }
     }
 }

@@ -114,6 +114,17 @@ pub enum Event {
         /// Their balls, as `friend_balls` lists them for the receiver.
         balls: Vec<BallView>,
     },
+    /// The risk engine held energy the player's action would have credited.
+    RiskHold {
+        /// The flag holding it.
+        flag_id: crate::ids::FlagId,
+        /// Grams held by this action.
+        grams: u64,
+        /// All grams held from the player now.
+        held: u64,
+        /// Why, in plain words.
+        reason: String,
+    },
     /// The server is stopping.
     ServerShutdown {
         /// Why.
@@ -139,6 +150,7 @@ impl Event {
             Event::HelpCollected { .. } => "help_collected",
             Event::ProtectedBlock { .. } => "protected_block",
             Event::ForestChanged { .. } => "forest_changed",
+            Event::RiskHold { .. } => "risk_hold",
             Event::ServerShutdown { .. } => "server_shutdown",
         }
     }

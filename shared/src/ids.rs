@@ -42,3 +42,7 @@ id_type!(
     /// A partner of the partner API (a payment, transit or bill company).
     PartnerId
 );
+id_type!(
+    /// A risk flag of the review queue.
+    FlagId
+);

@@ -13,10 +13,11 @@ pub mod model;
 pub mod partner;
 pub mod reply;
 pub mod request;
+pub mod risk;
 
 pub use error::{ErrorBody, ErrorCode};
 pub use event::Event;
-pub use ids::{BallId, CertificateId, Millis, PartnerId, PlayerId, TeamId};
+pub use ids::{BallId, CertificateId, FlagId, Millis, PartnerId, PlayerId, TeamId};
 pub use request::Request;
 
 /// The protocol version this crate speaks; `hello` with any other version is refused.

@@ -130,6 +130,13 @@ pub struct PlayerView {
     pub props: PropsView,
     /// When the protection cover ends, or `null` when none is active.
     pub protected_until: Option<Millis>,
+    /// Grams the risk engine holds from the player until a review (not collectible,
+    /// stealable or plantable); 0 when nothing is held.
+    #[serde(default)]
+    pub held: u64,
+    /// What is held and why, one entry per open flag holding energy.
+    #[serde(default)]
+    pub holds: Vec<crate::risk::HoldView>,
 }
 
 /// One species of the catalog.

@@ -746,6 +746,8 @@ fn me_result() {
             certificates: vec![certificate(None)],
             props: props(),
             protected_until: None,
+            held: 0,
+            holds: Vec::new(),
         },
         balls: vec![ball()],
     };
@@ -755,7 +757,7 @@ fn me_result() {
             "player": {
                 "id": 7, "name": "mei", "energy": 18_000, "total_collected": 36_000,
                 "tree": "tree", "certificates": [certificate_json(None)], "props": props_json(),
-                "protected_until": null
+                "protected_until": null, "held": 0, "holds": []
             },
             "balls": [ball_json()]
         }),
@@ -998,6 +1000,7 @@ const _EVERY_EVENT_IS_A_CASE: fn(&Event) = |event| match event {
     | Event::Certificate { .. }
     | Event::HelpCollected { .. }
     | Event::ProtectedBlock { .. }
+    | Event::RiskHold { .. }
     | Event::ServerShutdown { .. } => {}
 };
 
@@ -1113,6 +1116,15 @@ fn every_event_has_its_protocol_shape() {
             json!({"event": "protected_block", "by": null}),
         ),
         (
+            Event::RiskHold {
+                flag_id: canopy_shared::FlagId(3),
+                grams: 20,
+                held: 50,
+                reason: "too fast".into(),
+            },
+            json!({"event": "risk_hold", "flag_id": 3, "grams": 20, "held": 50, "reason": "too fast"}),
+        ),
+        (
             Event::ServerShutdown {
                 reason: "maintenance".into(),
             },
@@ -1149,6 +1161,7 @@ fn every_event_has_its_protocol_shape() {
             "certificate",
             "help_collected",
             "protected_block",
+            "risk_hold",
             "server_shutdown",
         ],
         "every event of PROTOCOL.md, in its table's order"
@@ -1160,7 +1173,7 @@ fn every_event_has_its_protocol_shape() {
 // ---------------------------------------------------------------------------------------
 
 /// PROTOCOL.md's list, in its order.
-const PROTOCOL_CODES: [(ErrorCode, &str); 20] = [
+const PROTOCOL_CODES: [(ErrorCode, &str); 21] = [
     (ErrorCode::BadRequest, "BAD_REQUEST"),
     (ErrorCode::UnsupportedVersion, "UNSUPPORTED_VERSION"),
     (ErrorCode::Unauthenticated, "UNAUTHENTICATED"),
@@ -1181,6 +1194,7 @@ const PROTOCOL_CODES: [(ErrorCode, &str); 20] = [
     (ErrorCode::Overloaded, "OVERLOADED"),
     (ErrorCode::ShuttingDown, "SHUTTING_DOWN"),
     (ErrorCode::Internal, "INTERNAL"),
+    (ErrorCode::RiskDenied, "RISK_DENIED"),
 ];
 
 /// The code's position in [`PROTOCOL_CODES`]; exhaustive, so a new code must be listed.
@@ -1206,6 +1220,7 @@ fn protocol_position(code: ErrorCode) -> usize {
         ErrorCode::Overloaded => 17,
         ErrorCode::ShuttingDown => 18,
         ErrorCode::Internal => 19,
+        ErrorCode::RiskDenied => 20,
     }
 }
 

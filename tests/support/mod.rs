@@ -85,7 +85,10 @@ impl Server {
         Self::start_with_env(data_dir, args, &[])
     }
 
-    /// Starts a server with extra flags and `CANOPY_*` config overrides.
+    /// Starts a server with extra flags and `CANOPY_*` config overrides. The risk
+    /// engine is off (`CANOPY_RISK__ENABLED=false`) unless `env` turns it on: these
+    /// suites test the game, the protocol and durability, and play at manual-clock
+    /// instants (a walk at 00:00 sharp) no person could.
     pub fn start_with_env(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<Self> {
         let mut child = Command::new(bin_dir().join("canopy-server"))
             .args([
@@ -101,6 +104,7 @@ impl Server {
             // Tests register many players from loopback; the one that tests the limits
             // turns them back on.
             .env("CANOPY_ACCOUNTS__REGISTER_LIMITS", "false")
+            .env("CANOPY_RISK__ENABLED", "false")
             .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

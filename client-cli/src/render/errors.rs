@@ -35,6 +35,7 @@ pub fn explain(code: ErrorCode) -> &'static str {
         ErrorCode::Overloaded => "the server is saturated: try again shortly",
         ErrorCode::ShuttingDown => "the server is stopping",
         ErrorCode::Internal => "the server failed (or does not implement this op yet)",
+        ErrorCode::RiskDenied => "the server's risk checks refused this as abnormal activity",
     }
 }
 

@@ -91,6 +91,14 @@ fn describe(event: &Event, view: &View<'_>) -> String {
             "Your protection cover stopped {} from stealing.",
             view.who_or_someone(*by)
         ),
+        Event::RiskHold {
+            flag_id,
+            grams,
+            held,
+            reason,
+        } => {
+            format!("{grams} g held for review (flag #{flag_id}, {held} g held in all): {reason}.")
+        }
         Event::ServerShutdown { reason } => format!("The server is shutting down: {reason}."),
     };
     format!("* {text}")

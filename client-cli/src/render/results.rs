@@ -283,6 +283,12 @@ fn me(me: &MeResult, view: &View<'_>) -> String {
     if let Some(until) = player.protected_until {
         lines.push(format!("protected until {}", view.when(until)));
     }
+    for hold in &player.holds {
+        lines.push(format!(
+            "held for review: {} g (flag #{}): {}",
+            hold.grams, hold.flag_id, hold.reason
+        ));
+    }
     if !player.certificates.is_empty() {
         lines.push(format!(
             "certificates: {}",

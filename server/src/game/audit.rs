@@ -1,19 +1,24 @@
 //! The conservation audit behind `GET /admin/audit`: the three identities of GAME.md
-//! ("Fair play"), checked over the World and the store's whole ledger. It reads
+//! ("Fair play"), checked over the World and the store's whole ledger, with the risk
+//! engine's held and forfeited grams in the sum and each flag's hold matched to the
+//! ledger. It reads
 //! everything, so it is an operator's tool, not something for every tick.
 
 use super::components::{Profile, Wallet};
 use super::resources::{Ledger, StoreHandle};
+use super::risk::RiskFlags;
 use crate::store::{Account, Ball};
 use bevy_ecs::world::World;
 use canopy_shared::admin::AuditReport;
-use canopy_shared::{BallId, ErrorBody, ErrorCode, PlayerId};
+use canopy_shared::risk::FlagStatus;
+use canopy_shared::{BallId, ErrorBody, ErrorCode, FlagId, PlayerId};
 use std::collections::HashMap;
 
 /// Net grams per balance and per ball according to the ledger, and the entries read.
 struct LedgerView {
     players: HashMap<PlayerId, i128>,
     balls: HashMap<BallId, i128>,
+    holds: HashMap<FlagId, i128>,
     entries: u64,
 }
 
@@ -23,7 +28,7 @@ fn ledger_balances(world: &World) -> Result<LedgerView, ErrorBody> {
         .0
         .ledger()
         .map_err(|err| ErrorBody::new(ErrorCode::Internal, err.to_string()))?;
-    let (mut players, mut balls) = (HashMap::new(), HashMap::new());
+    let (mut players, mut balls, mut holds) = (HashMap::new(), HashMap::new(), HashMap::new());
     let pending = &world.resource::<Ledger>().pending;
     for entry in entries.iter().chain(pending) {
         let grams = i128::from(entry.grams);
@@ -31,6 +36,7 @@ fn ledger_balances(world: &World) -> Result<LedgerView, ErrorBody> {
             match account {
                 Account::Balance(player) => *players.entry(player).or_default() += sign * grams,
                 Account::Ball(ball) => *balls.entry(ball).or_default() += sign * grams,
+                Account::Held(flag) => *holds.entry(flag).or_default() += sign * grams,
                 _ => {}
             }
         }
@@ -38,6 +44,7 @@ fn ledger_balances(world: &World) -> Result<LedgerView, ErrorBody> {
     Ok(LedgerView {
         players,
         balls,
+        holds,
         entries: (entries.len() + pending.len()) as u64,
     })
 }
@@ -78,11 +85,34 @@ pub fn audit(world: &mut World) -> Result<AuditReport, ErrorBody> {
             ));
         }
     }
+    let flags = world.resource::<RiskFlags>();
+    for flag in flags.all() {
+        let expected = ledger.holds.get(&flag.id).copied().unwrap_or(0);
+        let holding = if flag.status == FlagStatus::Open {
+            flag.held
+        } else {
+            0
+        };
+        if i128::from(holding) != expected {
+            problems.push(format!(
+                "risk flag {}: holds {holding} g but the ledger says {expected} g",
+                flag.id
+            ));
+        }
+    }
+    let (held, forfeited) = flags.held_and_forfeited();
     let totals = world.resource::<Ledger>().totals.clone();
-    let held = balances + in_balls + totals.in_team_trees + totals.planted + totals.expired;
-    if totals.created != held {
+    let accounted = balances
+        + in_balls
+        + totals.in_team_trees
+        + totals.planted
+        + totals.expired
+        + held
+        + forfeited;
+    if totals.created != accounted {
         problems.push(format!(
-            "created {} g ≠ balances + balls + team trees + planted + expired = {held} g",
+            "created {} g ≠ balances + balls + team trees + planted + expired + held + \
+             forfeited = {accounted} g",
             totals.created
         ));
     }
@@ -95,6 +125,8 @@ pub fn audit(world: &mut World) -> Result<AuditReport, ErrorBody> {
         in_team_trees: totals.in_team_trees,
         planted: totals.planted,
         expired: totals.expired,
+        held,
+        forfeited,
         players,
         balls,
         ledger_entries: ledger.entries,

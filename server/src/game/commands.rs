@@ -7,7 +7,7 @@ use super::resources::{
     AdminOp, Command, Health, Inbox, Op, Origin, Outbox, Reply, SessionId, Sessions, Settings,
 };
 use super::state::{self, fail};
-use super::{account, audit, tokens};
+use super::{account, audit, risk, tokens};
 use super::{feed, friends, partners, props, teams, transfers};
 use crate::config::Reporter;
 use bevy_ecs::world::World;
@@ -53,6 +53,9 @@ fn apply(world: &mut World, command: Command) {
         Op::Admin(AdminOp::PartnerRotateKey(..)) => "admin_partner_rotate_key",
         Op::Admin(AdminOp::PartnerSetStatus(..)) => "admin_partner_status",
         Op::Admin(AdminOp::PartnerCall(_)) => "partner_call",
+        Op::Admin(AdminOp::RiskFlags(_)) => "admin_risk_flags",
+        Op::Admin(AdminOp::RiskReview(..)) => "admin_risk_review",
+        Op::Admin(AdminOp::RiskGraphFindings(_)) => "admin_risk_graph",
     };
     let outcome = if let Some(failure) = world.resource::<Health>().store_failure.clone() {
         fail(
@@ -236,6 +239,12 @@ fn apply_admin(world: &mut World, op: AdminOp) -> Outcome {
                 .map(|_| tokens::revoke_all(world, player, None))
                 .map(|revoked| LogoutAllResult { revoked }),
         ),
+        AdminOp::RiskFlags(query) => encode(Ok(risk::flags::list(world, &query))),
+        AdminOp::RiskReview(id, to) => encode(risk::flags::review(world, id, to)),
+        AdminOp::RiskGraphFindings(findings) => {
+            let flagged = risk::raise_graph_flags(world, findings);
+            encode(Ok(serde_json::json!({ "flagged": flagged })))
+        }
         AdminOp::AdvanceClock(ms) => encode(match world.resource_mut::<GameClock>().advance(ms) {
             Some(time) => Ok(ClockTime { time }),
             None => fail(

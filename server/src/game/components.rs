@@ -80,6 +80,7 @@ pub struct PlayerBundle {
     certificates: Certificates,
     social: SocialLog,
     balls: OwnedBalls,
+    risk: crate::game::risk::RiskLog,
 }
 
 impl PlayerBundle {
@@ -111,6 +112,7 @@ impl PlayerBundle {
                 feed_next: record.feed_next,
             },
             balls: OwnedBalls::default(),
+            risk: crate::game::risk::RiskLog::default(),
         }
     }
 }

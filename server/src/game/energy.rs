@@ -2,6 +2,7 @@
 
 use super::components::{ActionLog, Certificates, Wallet};
 use super::resources::{Counters, Dirty, StoreHandle};
+use super::risk;
 use super::rules::{self, ActionCredit};
 use super::state::{
     self, NewBall, config, credit_balance, debit_balance, fail, live_ball, notify, now,
@@ -69,8 +70,8 @@ pub fn record_action(
         .get_mut::<ActionLog>(entity)
         .expect("player has ActionLog");
     roll_usage(&mut log, day);
-    let usage = log.usage.get(report.kind).cloned().unwrap_or_default();
-    let credit = rules::credit_action(rule, &usage, report.quantity);
+    let before = log.usage.get(report.kind).cloned().unwrap_or_default();
+    let credit = rules::credit_action(rule, &before, report.quantity);
     if credit.is_err() && rule.counts_steps() {
         log.implausible_reports += 1;
     }
@@ -79,6 +80,16 @@ pub fn record_action(
         ActionCredit::Credit { grams, usage } => (grams, usage),
         ActionCredit::Nothing { usage } => (0, usage),
     };
+    let verdict = risk::check_action(
+        world,
+        report.player,
+        report.kind,
+        rule,
+        &before,
+        report.reporter == Reporter::Partner,
+        report.quantity,
+    );
+    verdict.refuse_if_denied()?;
     let mut log = world
         .get_mut::<ActionLog>(entity)
         .expect("player has ActionLog");
@@ -88,6 +99,9 @@ pub fn record_action(
         .then(|| log.step_balls.get(report.kind).copied())
         .flatten();
     let ball = if grams == 0 {
+        None
+    } else if let Some(flag) = verdict.hold() {
+        risk::flags::hold(world, flag, grams, Flow::Created, Account::Mint)?;
         None
     } else {
         let ball = match growing

@@ -13,6 +13,7 @@ pub mod friends;
 pub mod partners;
 pub mod props;
 pub mod resources;
+pub mod risk;
 pub mod rules;
 pub mod state;
 pub mod stealable;
@@ -65,6 +66,8 @@ pub struct TickOutcome {
     pub commands: usize,
     /// The commit failure, if the batch could not be made durable.
     pub store_error: Option<String>,
+    /// Risk rules tripped, by rule and decision, for metrics.
+    pub risk_trips: Vec<(&'static str, canopy_shared::risk::Decision)>,
 }
 
 /// The simulation and its schedules.
@@ -109,6 +112,8 @@ impl Game {
             |w: &mut World| w.init_resource::<Social>(),
             |w: &mut World| w.init_resource::<tokens::Tokens>(),
             |w: &mut World| w.init_resource::<partners::Partners>(),
+            |w: &mut World| w.init_resource::<risk::RiskFlags>(),
+            |w: &mut World| w.init_resource::<risk::flows::FlowSink>(),
         ] {
             resource(&mut world);
         }
@@ -222,6 +227,16 @@ impl Game {
         self.world.resource::<Ledger>().totals.clone()
     }
 
+    /// Grams held under open risk flags and forfeited under confirmed ones.
+    pub fn risk_holds(&self) -> (u64, u64) {
+        self.world.resource::<risk::RiskFlags>().totals()
+    }
+
+    /// The energy-flow window, for the graph analysis off the game thread.
+    pub fn flow_sink(&self) -> risk::flows::FlowSink {
+        self.world.resource::<risk::flows::FlowSink>().clone()
+    }
+
     /// The sessions a player has open, for routing their events.
     pub fn sessions_of(&self, player: PlayerId) -> &[SessionId] {
         self.world.resource::<Sessions>().of(player)
@@ -308,6 +323,7 @@ impl Game {
             batch_records: batch.len(),
             commands,
             results: outbox.results,
+            risk_trips: self.world.resource_mut::<risk::RiskFlags>().take_trips(),
             ..TickOutcome::default()
         };
         if self.world.resource::<Health>().store_failure.is_some() {
@@ -463,6 +479,10 @@ impl<'w> Rebuild<'w> {
                 .world
                 .resource_mut::<partners::Partners>()
                 .load(partner),
+            Loaded::RiskFlag(flag) => self
+                .world
+                .resource_mut::<risk::RiskFlags>()
+                .insert_loaded(flag),
         }
     }
 
@@ -545,6 +565,7 @@ fn gather_batch(world: &mut World) -> TickBatch {
     batch.feed = dirty.feed;
     batch.feed_trimmed = dirty.feed_trimmed;
     batch.tokens = dirty.tokens;
+    batch.risk_flags = world.resource_mut::<risk::RiskFlags>().take_dirty();
     let teams = world.resource::<Teams>();
     batch.teams = dirty
         .teams

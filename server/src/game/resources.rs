@@ -115,6 +115,8 @@ impl Ledger {
                 }
             }
             Flow::TeamWatered => totals.in_team_trees += grams,
+            // Held and forfeited grams are counted from the flags (see `audit`).
+            Flow::Held | Flow::Released | Flow::Forfeited => {}
         }
         self.pending.push(LedgerEntry {
             id,
@@ -233,6 +235,12 @@ pub enum AdminOp {
     ),
     /// A signed partner call, authenticated by the ops side.
     PartnerCall(Box<super::partners::PartnerCall>),
+    /// List risk flags.
+    RiskFlags(canopy_shared::risk::FlagQuery),
+    /// Release or confirm a risk flag.
+    RiskReview(canopy_shared::FlagId, canopy_shared::risk::FlagStatus),
+    /// Raise the flags of a graph analysis's findings.
+    RiskGraphFindings(Vec<canopy_shared::risk::GraphFinding>),
 }
 
 /// What a command asks for.

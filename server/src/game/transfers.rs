@@ -5,6 +5,8 @@ use super::components::{Props, SocialLog, Wallet};
 use super::energy::ripe_ball_of;
 use super::feed;
 use super::resources::GameRng;
+use super::risk;
+use super::risk::flows::FlowKind;
 use super::rules;
 use super::state::{
     self, NewBall, config, credit_balance, debit_balance, fail, notify, now, player_entity,
@@ -107,6 +109,8 @@ pub fn steal(
         .0
         .random_range(config.steal.min_share..=config.steal.max_share);
     let grams = rules::steal_hit_grams(ball.full, share, available, allowance);
+    let verdict = risk::check_steal(world, thief, &ball);
+    verdict.refuse_if_denied()?;
 
     ball.left -= grams;
     ball.stolen += grams;
@@ -114,13 +118,17 @@ pub fn steal(
         Some((_, hits)) => *hits += 1,
         None => ball.thieves.push((thief, 1)),
     }
-    record_flow(
-        world,
-        Flow::Stolen,
-        grams,
-        Account::Ball(ball_id),
-        Account::Balance(thief),
-    );
+    let held = verdict.hold();
+    match held {
+        Some(flag) => risk::flags::hold(world, flag, grams, Flow::Held, Account::Ball(ball_id))?,
+        None => record_flow(
+            world,
+            Flow::Stolen,
+            grams,
+            Account::Ball(ball_id),
+            Account::Balance(thief),
+        ),
+    }
     if ball.left == 0 {
         state::end_ball(world, &ball);
     } else {
@@ -131,7 +139,16 @@ pub fn steal(
         .expect("player has SocialLog")
         .limits
         .stolen += grams;
-    let energy = credit_balance(world, thief_entity, grams, true);
+    let energy = match held {
+        Some(_) => {
+            world
+                .get::<Wallet>(thief_entity)
+                .expect("player has Wallet")
+                .energy
+        }
+        None => credit_balance(world, thief_entity, grams, true),
+    };
+    risk::record_transfer(world, owner, thief, FlowKind::Steal, grams);
     let by = visible_actor(world, thief);
     notify(world, owner, Event::EnergyStolen { by, ball_id, grams });
     feed::append(world, owner, FeedKind::Stolen, by, owner, grams);
@@ -158,6 +175,7 @@ pub fn help_collect(
     );
     state::end_ball(world, &ball);
     credit_balance(world, owner_entity, ball.left, true);
+    risk::record_transfer(world, helper, owner, FlowKind::Help, ball.left);
     notify(
         world,
         owner,
@@ -222,6 +240,8 @@ pub fn water(
             ),
         );
     }
+    let verdict = risk::check_water(world, giver, friend);
+    verdict.refuse_if_denied()?;
     let energy = debit_balance(world, giver_entity, grams)?;
     *world
         .get_mut::<SocialLog>(giver_entity)
@@ -250,6 +270,16 @@ pub fn water(
         Account::Balance(giver),
         Account::Ball(ball.id),
     );
+    feed::append(world, friend, FeedKind::Watered, Some(giver), friend, grams);
+    risk::record_transfer(world, giver, friend, FlowKind::Water, grams);
+    if let Some(flag) = verdict.hold() {
+        risk::flags::hold(world, flag, grams, Flow::Held, Account::Ball(ball.id))?;
+        state::end_ball(world, &ball);
+        return Ok(WaterResult {
+            energy,
+            ball_id: ball.id,
+        });
+    }
     let friend_energy = world
         .get::<Wallet>(friend_entity)
         .expect("player has Wallet")
@@ -270,7 +300,6 @@ pub fn water(
             energy: friend_energy,
         },
     );
-    feed::append(world, friend, FeedKind::Watered, Some(giver), friend, grams);
     Ok(WaterResult {
         energy,
         ball_id: ball.id,

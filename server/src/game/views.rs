@@ -62,6 +62,7 @@ pub fn player_view(world: &World, entity: Entity, now: Millis, config: &Config) 
         .get::<Certificates>(entity)
         .expect("player has Certificates")
         .0;
+    let (held, holds) = super::risk::flags::holds_of(world, profile.id);
     PlayerView {
         id: profile.id,
         name: profile.name.to_string(),
@@ -71,5 +72,7 @@ pub fn player_view(world: &World, entity: Entity, now: Millis, config: &Config) 
         certificates: certificates.clone(),
         props: props_view(props, now),
         protected_until: protected_until(props, now),
+        held,
+        holds,
     }
 }

@@ -9,6 +9,7 @@ mod gate;
 mod partner_admin;
 mod partner_api;
 pub mod partner_gate;
+mod risk;
 mod web;
 
 use crate::config::Config;
@@ -44,6 +45,8 @@ pub struct OpsState {
     pub listening: Vec<SocketAddr>,
     /// Rate buckets and recent signatures of partner calls.
     pub partner_gate: Arc<partner_gate::PartnerGate>,
+    /// The risk graph analysis: its latest report, and a run on demand.
+    pub risk_graph: crate::risk_graph::GraphHandle,
 }
 
 /// The ops router: open routes, then each role's routes behind its gate.
@@ -67,6 +70,12 @@ pub fn router(state: OpsState) -> Router {
             "/admin/partners/{id}/activate",
             post(partner_admin::activate),
         );
+    let reviewer = Router::new()
+        .route("/admin/risk/flags", get(risk::flags))
+        .route("/admin/risk/flags/{id}/release", post(risk::release))
+        .route("/admin/risk/flags/{id}/confirm", post(risk::confirm))
+        .route("/admin/risk/graph", get(risk::graph))
+        .route("/admin/risk/graph/run", post(risk::run_graph));
     let viewer = Router::new()
         .route("/admin/audit", get(admin::audit))
         .route("/admin/partners", get(partner_admin::list))
@@ -77,6 +86,7 @@ pub fn router(state: OpsState) -> Router {
         .route("/metrics", get(metrics))
         .route("/partner/v1/actions", post(partner_api::report_action))
         .merge(gate::behind(Role::Admin, admin, &state))
+        .merge(gate::behind(Role::Reviewer, reviewer, &state))
         .merge(gate::behind(Role::Viewer, viewer, &state))
         .merge(web::routes())
         .with_state(state)

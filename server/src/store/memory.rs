@@ -9,7 +9,8 @@ use canopy_shared::admin::OpsCall;
 use canopy_shared::model::FeedEntry;
 use canopy_shared::partner::PartnerAuditEntry;
 use canopy_shared::reply::RecordActionResult;
-use canopy_shared::{BallId, Millis, PartnerId, PlayerId, TeamId};
+use canopy_shared::risk::RiskFlag;
+use canopy_shared::{BallId, FlagId, Millis, PartnerId, PlayerId, TeamId};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -31,6 +32,7 @@ struct Contents {
     partners: BTreeMap<PartnerId, PartnerRecord>,
     partner_receipts: HashMap<(PartnerId, String), PartnerReceipt>,
     partner_audit: BTreeMap<(PartnerId, u64), PartnerAuditEntry>,
+    risk_flags: BTreeMap<FlagId, RiskFlag>,
 }
 
 /// A [`Store`] in memory. Clones share the same contents, so a test can keep a handle
@@ -96,6 +98,10 @@ impl Store for MemoryStore {
             .partners
             .values()
             .for_each(|partner| visit(Loaded::Partner(partner.clone())));
+        contents
+            .risk_flags
+            .values()
+            .for_each(|flag| visit(Loaded::RiskFlag(flag.clone())));
         Ok(contents.meta.clone())
     }
 
@@ -172,6 +178,9 @@ impl Store for MemoryStore {
             contents
                 .partner_audit
                 .insert((entry.partner_id, entry.seq), entry.clone());
+        }
+        for flag in &batch.risk_flags {
+            contents.risk_flags.insert(flag.id, flag.clone());
         }
         contents.meta = Some(batch.meta.clone());
         self.commits.fetch_add(1, Ordering::SeqCst);

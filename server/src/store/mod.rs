@@ -28,6 +28,7 @@ use canopy_shared::admin::{BackupReport, OpsCall};
 use canopy_shared::model::FeedEntry;
 use canopy_shared::partner::PartnerAuditEntry;
 use canopy_shared::reply::RecordActionResult;
+use canopy_shared::risk::RiskFlag;
 use canopy_shared::{Millis, PartnerId, PlayerId};
 use std::path::Path;
 use thiserror::Error;
@@ -77,6 +78,8 @@ pub struct TickBatch {
     pub partner_receipts: Vec<(PartnerId, String, PartnerReceipt)>,
     /// New partner audit entries.
     pub partner_audit: Vec<PartnerAuditEntry>,
+    /// Risk flags raised or changed, whole.
+    pub risk_flags: Vec<RiskFlag>,
     /// Counters and the game clock after the tick.
     pub meta: Meta,
 }
@@ -97,6 +100,7 @@ impl TickBatch {
             + self.partners.len()
             + self.partner_receipts.len()
             + self.partner_audit.len()
+            + self.risk_flags.len()
             + 1
     }
 
@@ -127,6 +131,8 @@ pub struct Snapshot {
     pub tokens: Vec<(TokenHash, SessionToken)>,
     /// Every partner.
     pub partners: Vec<PartnerRecord>,
+    /// Every risk flag.
+    pub risk_flags: Vec<RiskFlag>,
 }
 
 /// One record of a store, as [`Store::visit`] hands it over.
@@ -149,6 +155,8 @@ pub enum Loaded {
     Token(TokenHash, SessionToken),
     /// A partner of the partner API.
     Partner(PartnerRecord),
+    /// A risk flag.
+    RiskFlag(RiskFlag),
 }
 
 impl Snapshot {
@@ -163,6 +171,7 @@ impl Snapshot {
             Loaded::Team(team) => self.teams.push(team),
             Loaded::Token(hash, token) => self.tokens.push((hash, token)),
             Loaded::Partner(partner) => self.partners.push(partner),
+            Loaded::RiskFlag(flag) => self.risk_flags.push(flag),
         }
     }
 }
@@ -172,7 +181,7 @@ impl Snapshot {
 pub trait Store: Send + Sync {
     /// Hands every record needed to rebuild the World to `visit`, one at a time (so a
     /// big world is never held twice in memory): players first, then balls,
-    /// then the social graph, teams and session tokens. Returns the meta record, `None` for a new store.
+    /// then the social graph, teams, session tokens and risk flags. Returns the meta record, `None` for a new store.
     fn visit(&self, visit: &mut dyn FnMut(Loaded)) -> Result<Option<Meta>, StoreError>;
     /// Reads everything needed to rebuild the World into one [`Snapshot`], for tests
     /// and tools that inspect a store.

@@ -200,6 +200,10 @@ pub enum Account {
     Planted(CertificateId),
     /// Grams lost when a ball expired.
     Expired,
+    /// Grams the risk engine holds under a flag until it is reviewed.
+    Held(canopy_shared::FlagId),
+    /// Held grams a reviewer confirmed as fraud.
+    Forfeited,
 }
 
 /// Why grams moved.
@@ -221,6 +225,12 @@ pub enum Flow {
     Planted,
     /// Balance → team tree.
     TeamWatered,
+    /// Ball → held, when the risk engine holds a steal or a watering.
+    Held,
+    /// Held → the player's balance, when a reviewer releases the flag.
+    Released,
+    /// Held → forfeited, when a reviewer confirms the flag.
+    Forfeited,
 }
 
 /// One movement of energy. The id is globally unique so a transfer applied twice (as a

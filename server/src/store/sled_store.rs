@@ -7,7 +7,8 @@
 //! player's friends with higher ids (see `friend_lists`) · `q<from><to>` pending request ·
 //! `k<blocker><blocked>` block · `t<team>` team · `e<player><page>` a page of feed entries
 //! · `s<sha256>` session token · `o<seq>` one ops call of the audit log · `n<partner>`
-//! partner · `x<partner><ref>` partner receipt · `a<partner><seq>` partner audit entry.
+//! partner · `x<partner><ref>` partner receipt · `a<partner><seq>` partner audit entry
+//! · `g<flag>` risk flag.
 //!
 //! Balls, friendships and feed entries are grouped per player and the ledger per commit: sled's memory
 //! and scan time grow with the number of keys, and rewriting a small record costs far
@@ -48,6 +49,7 @@ const OPS_CALL: u8 = b'o';
 const PARTNER: u8 = b'n';
 const PARTNER_RECEIPT: u8 = b'x';
 const PARTNER_AUDIT: u8 = b'a';
+const RISK_FLAG: u8 = b'g';
 
 /// The file that marks a directory as a Canopy store once it holds a world. Without it,
 /// a directory that has files in it is refused rather than silently reinitialised.
@@ -261,6 +263,9 @@ impl SledStore {
                 &pair_key(PARTNER_AUDIT, entry.partner_id.0, entry.seq),
                 Some(encode(entry)),
             );
+        }
+        for flag in &batch.risk_flags {
+            write(&key(RISK_FLAG, flag.id.0), Some(encode(flag)));
         }
         write(META, Some(encode(&batch.meta)));
         Ok(())
@@ -499,6 +504,10 @@ impl Store for SledStore {
         })?;
         self.scan(PARTNER, |_, partner| {
             visit(Loaded::Partner(partner));
+            Ok(())
+        })?;
+        self.scan(RISK_FLAG, |_, flag| {
+            visit(Loaded::RiskFlag(flag));
             Ok(())
         })?;
         Ok(meta)

@@ -10,6 +10,7 @@
 use canopy_server::config::Config;
 use canopy_server::game::components::{ActionLog, Certificates, OwnedBalls, SocialLog, Wallet};
 use canopy_server::game::resources::{Directory, Teams};
+use canopy_server::game::risk::RiskFlags;
 use canopy_server::game::rules;
 use canopy_server::game::{
     AdminOp, ClockMode, Command, Game, Op, Origin, Recipient, Reply, SessionId, TickOutcome,
@@ -25,6 +26,7 @@ use canopy_shared::reply::{
     RecordActionResult, RegisterResult, SuggestionsResult, TeamCreateResult, TeamWaterResult,
     TeamsResult, WaterResult,
 };
+use canopy_shared::risk::FlagStatus;
 use canopy_shared::{BallId, ErrorBody, ErrorCode, Event, Millis, PlayerId, Request, TeamId};
 use serde::de::DeserializeOwned;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -42,6 +44,12 @@ pub const START: Millis = 1_795_536_000_000;
 /// The instant `days` game-local days after [`START`]'s day, at `hour:minute` local.
 pub fn local(days: u64, hour: u64, minute: u64) -> Millis {
     START + days * DAY + hour * HOUR + minute * MINUTE
+}
+
+/// `config` with every risk rule off, as `CANOPY_RISK__ENABLED=false` gives it.
+pub fn without_risk(mut config: Config) -> Config {
+    config.risk.enabled = false;
+    config
 }
 
 /// A registered, logged-in player.
@@ -119,9 +127,10 @@ pub struct Sim {
 }
 
 impl Sim {
-    /// A fresh world with the default config, starting at [`START`].
+    /// A fresh world with the default config and the risk engine off (`risk.enabled`),
+    /// so the game's own rules are tested alone, starting at [`START`].
     pub fn new() -> Self {
-        Self::with_config(Config::default_embedded())
+        Self::with_config(without_risk(Config::default_embedded()))
     }
 
     /// A fresh world with `config`, starting at [`START`].
@@ -669,12 +678,14 @@ impl Sim {
     }
 }
 
-/// The default config with `CANOPY_*` overrides (e.g. `("CANOPY_FRIENDS__MAX", "2")`).
+/// The default config with the risk engine off and `CANOPY_*` overrides (e.g.
+/// `("CANOPY_FRIENDS__MAX", "2")`; `("CANOPY_RISK__ENABLED", "true")` turns it back on).
 pub fn config_with(overrides: &[(&str, &str)]) -> Config {
     Config::load(
         None,
-        overrides
+        [("CANOPY_RISK__ENABLED", "false")]
             .iter()
+            .chain(overrides)
             .map(|&(key, value)| (key.to_owned(), value.to_owned())),
     )
     .expect("the overridden config is valid")
@@ -705,6 +716,8 @@ enum AccountKind {
     Team,
     Planted,
     Expired,
+    Held,
+    Forfeited,
 }
 
 /// A hashable name for a ledger account.
@@ -718,6 +731,8 @@ fn key(account: Account) -> AccountKey {
         Account::Team(id) => (AccountKind::Team, id.0),
         Account::Planted(id) => (AccountKind::Planted, id.0),
         Account::Expired => (AccountKind::Expired, 0),
+        Account::Held(id) => (AccountKind::Held, id.0),
+        Account::Forfeited => (AccountKind::Forfeited, 0),
     }
 }
 
@@ -771,10 +786,12 @@ pub fn audit(game: &Game, store: &MemoryStore) -> Result<(), String> {
             Flow::Watered => sums.watered += entry.grams,
             Flow::Expired => sums.expired += entry.grams,
             Flow::Planted => sums.planted += entry.grams,
-            Flow::TeamWatered => {}
+            Flow::TeamWatered | Flow::Held | Flow::Released | Flow::Forfeited => {}
         }
-        if matches!(entry.flow, Flow::Collected | Flow::Stolen | Flow::Helped)
-            && let Account::Balance(player) = entry.to
+        if matches!(
+            entry.flow,
+            Flow::Collected | Flow::Stolen | Flow::Helped | Flow::Released
+        ) && let Account::Balance(player) = entry.to
         {
             *collected_by.entry(player).or_default() += entry.grams;
         }
@@ -790,8 +807,20 @@ pub fn audit(game: &Game, store: &MemoryStore) -> Result<(), String> {
         }
         ensure!(
             match entry.flow {
-                Flow::Created =>
-                    matches!((entry.from, entry.to), (Account::Mint, Account::Ball(_))),
+                Flow::Created => matches!(
+                    (entry.from, entry.to),
+                    (Account::Mint, Account::Ball(_) | Account::Held(_))
+                ),
+                Flow::Held =>
+                    matches!((entry.from, entry.to), (Account::Ball(_), Account::Held(_))),
+                Flow::Released => matches!(
+                    (entry.from, entry.to),
+                    (Account::Held(_), Account::Balance(_))
+                ),
+                Flow::Forfeited => matches!(
+                    (entry.from, entry.to),
+                    (Account::Held(_), Account::Forfeited)
+                ),
                 Flow::Collected | Flow::Stolen | Flow::Helped => matches!(
                     (entry.from, entry.to),
                     (Account::Ball(_), Account::Balance(_))
@@ -989,13 +1018,53 @@ pub fn audit(game: &Game, store: &MemoryStore) -> Result<(), String> {
         );
     }
 
+    // Risk holds: an open flag holds exactly what the ledger put under it; a reviewed
+    // one holds nothing; forfeited grams are what confirmed flags held.
+    let flags = world.resource::<RiskFlags>();
+    let mut held: u64 = 0;
+    let mut forfeited: u64 = 0;
+    for flag in flags.all() {
+        let in_ledger = net(Account::Held(flag.id));
+        match flag.status {
+            FlagStatus::Open => {
+                ensure!(
+                    in_ledger == i128::from(flag.held),
+                    "open flag {}: holds {} g, the ledger {in_ledger} g",
+                    flag.id,
+                    flag.held
+                );
+                held += flag.held;
+            }
+            status => {
+                ensure!(
+                    in_ledger == 0,
+                    "{status:?} flag {} still holds {in_ledger} g in the ledger",
+                    flag.id
+                );
+                if status == FlagStatus::Confirmed {
+                    forfeited += flag.held;
+                }
+            }
+        }
+    }
+    ensure!(
+        net(Account::Forfeited) == i128::from(forfeited),
+        "forfeited {} g in the ledger, {forfeited} g under confirmed flags",
+        net(Account::Forfeited)
+    );
+
     // 3. In total.
-    let accounted =
-        balances + left_in_balls + totals.in_team_trees + totals.planted + totals.expired;
+    let accounted = balances
+        + left_in_balls
+        + totals.in_team_trees
+        + totals.planted
+        + totals.expired
+        + held
+        + forfeited;
     ensure!(
         totals.created == accounted,
         "created {} != balances {balances} + left in balls {left_in_balls} + team trees {} \
-         + planted {} + expired {} = {accounted}",
+         + planted {} + expired {} + held {held} + forfeited {forfeited} = {accounted}",
         totals.created,
         totals.in_team_trees,
         totals.planted,

@@ -95,6 +95,8 @@ fn encode(request: &Request, player: u64, id: u64, value: &Value) -> Result<Stri
                     active: Vec::new(),
                 },
                 protected_until: (cover > 0).then_some(cover),
+                held: 0,
+                holds: Vec::new(),
             };
             let balls = items.balls(player, 6)?;
             encode_ok(
