@@ -8,38 +8,11 @@ use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use support::{ADMIN_TOKEN, Server, bin_dir, http, player};
+use support::{ADMIN_TOKEN, Server, bin_dir, hash, http, player, tokens_inline};
 
 const VIEWER: &str = "viewer-secret-0001";
 const REVIEWER: &str = "reviewer-secret-0002";
 const ADMIN: &str = "admin-secret-0003";
-
-/// The hex SHA-256 of a token, as `canopy-server hash-token` prints it.
-fn hash(token: &str) -> Result<String> {
-    let mut child = Command::new(bin_dir().join("canopy-server"))
-        .arg("hash-token")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()?;
-    std::io::Write::write_all(&mut child.stdin.take().context("stdin")?, token.as_bytes())?;
-    let output = child.wait_with_output()?;
-    anyhow::ensure!(output.status.success(), "hash-token failed");
-    Ok(String::from_utf8(output.stdout)?.trim().to_owned())
-}
-
-/// `[[ops.tokens]]` entries as a TOML inline array (for `CANOPY_OPS__TOKENS`).
-fn tokens_inline(tokens: &[(&str, &str, &str)]) -> Result<String> {
-    let entries: Result<Vec<String>> = tokens
-        .iter()
-        .map(|(name, role, secret)| {
-            Ok(format!(
-                r#"{{name = "{name}", role = "{role}", sha256 = "{}"}}"#,
-                hash(secret)?
-            ))
-        })
-        .collect();
-    Ok(format!("[{}]", entries?.join(", ")))
-}
 
 /// `[[ops.tokens]]` entries as TOML tables, to append to a config file.
 fn tokens_section(tokens: &[(&str, &str, &str)]) -> Result<String> {

@@ -571,3 +571,30 @@ pub async fn player(server: &Server, name: &str) -> Result<(Client, u64, String)
     let token = reply["token"].as_str().context("token")?.to_owned();
     Ok((client, id, token))
 }
+
+/// The hex SHA-256 of a token, as `canopy-server hash-token` prints it.
+pub fn hash(token: &str) -> Result<String> {
+    let mut child = Command::new(bin_dir().join("canopy-server"))
+        .arg("hash-token")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()?;
+    std::io::Write::write_all(&mut child.stdin.take().context("stdin")?, token.as_bytes())?;
+    let output = child.wait_with_output()?;
+    anyhow::ensure!(output.status.success(), "hash-token failed");
+    Ok(String::from_utf8(output.stdout)?.trim().to_owned())
+}
+
+/// `[[ops.tokens]]` entries as a TOML inline array (for `CANOPY_OPS__TOKENS`).
+pub fn tokens_inline(tokens: &[(&str, &str, &str)]) -> Result<String> {
+    let entries: Result<Vec<String>> = tokens
+        .iter()
+        .map(|(name, role, secret)| {
+            Ok(format!(
+                r#"{{name = "{name}", role = "{role}", sha256 = "{}"}}"#,
+                hash(secret)?
+            ))
+        })
+        .collect();
+    Ok(format!("[{}]", entries?.join(", ")))
+}

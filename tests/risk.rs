@@ -1,0 +1,216 @@
+//! The risk engine over real sockets: a deny through the partner door, a hold a player
+//! hears of and sees in `me`, the review queue for reviewer tokens (and not viewers),
+//! flags and holds through a SIGKILL, and the graph analysis on demand.
+
+mod support;
+
+use anyhow::{Context, Result};
+use canopy_shared::Event;
+use serde_json::{Value, json};
+use std::time::Instant;
+use support::{ADMIN_TOKEN, PATIENCE, Server, http, player, tokens_inline};
+
+const VIEWER: &str = "viewer-secret-0001";
+const REVIEWER: &str = "reviewer-secret-0002";
+
+fn code(answer: &Value) -> &str {
+    answer["error"]["code"].as_str().unwrap_or_default()
+}
+
+fn start(dir: &std::path::Path) -> Result<Server> {
+    let tokens = tokens_inline(&[
+        ("grafana", "viewer", VIEWER),
+        ("risk-desk", "reviewer", REVIEWER),
+    ])?;
+    Server::start_with_env(
+        dir,
+        &[
+            "--clock",
+            "manual",
+            "--clock-start",
+            &support::START.to_string(),
+        ],
+        &[
+            ("CANOPY_RISK__ENABLED", "true"),
+            ("CANOPY_OPS__TOKENS", &tokens),
+        ],
+    )
+}
+
+fn open_flags(server: &Server) -> Result<Vec<Value>> {
+    let (status, list) = http(
+        &server.ops_addr,
+        "GET",
+        "/admin/risk/flags?status=open",
+        Some(REVIEWER),
+        None,
+    )?;
+    anyhow::ensure!(status == 200, "listing flags: {status} {list}");
+    Ok(list["flags"].as_array().cloned().unwrap_or_default())
+}
+
+fn audit(server: &Server) -> Result<Value> {
+    let (status, report) = http(
+        &server.ops_addr,
+        "GET",
+        "/admin/audit",
+        Some(ADMIN_TOKEN),
+        None,
+    )?;
+    anyhow::ensure!(status == 200, "audit: {status} {report}");
+    assert_eq!(report["balanced"], true, "{report}");
+    Ok(report)
+}
+
+#[tokio::test]
+async fn holds_denials_and_the_review_queue_work_end_to_end_and_survive_sigkill() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let server = start(dir.path())?;
+    let (mut client, id, token) = player(&server, "sprinter").await?;
+
+    // A partner replaying rides past the daily cap is denied.
+    for n in 0..5 {
+        let ride = json!({"player_id": id, "kind": "metro", "ref": format!("ride-{n}")});
+        let (status, answer) = server.admin("/admin/actions", ride)?;
+        assert_eq!(status, 200, "{answer}");
+    }
+    let replay = json!({"player_id": id, "kind": "metro", "ref": "ride-replay"});
+    let (status, answer) = server.admin("/admin/actions", replay)?;
+    assert_eq!((status, code(&answer)), (422, "RISK_DENIED"), "{answer}");
+
+    // 5,000 steps at 00:00 sharp is faster than anyone walks: held, and the player hears.
+    let walk = client
+        .ok(
+            "record_action",
+            json!({"kind": "walk", "quantity": 5_000, "ref": "w1"}),
+        )
+        .await?;
+    assert_eq!(
+        (walk["grams"].as_u64(), &walk["ball"]),
+        (Some(100), &Value::Null)
+    );
+    let hold = client
+        .wait_event(|event| matches!(event, Event::RiskHold { .. }))
+        .await?;
+    assert!(
+        matches!(
+            hold,
+            Event::RiskHold {
+                grams: 100,
+                held: 100,
+                ..
+            }
+        ),
+        "{hold:?}"
+    );
+    let me = client.ok("me", json!({})).await?;
+    assert_eq!(me["player"]["held"], 100, "{me}");
+    assert_eq!(audit(&server)?["held"], 100);
+
+    // Viewers may not read the queue; reviewers may; a bad filter is named.
+    let (status, answer) = http(
+        &server.ops_addr,
+        "GET",
+        "/admin/risk/flags",
+        Some(VIEWER),
+        None,
+    )?;
+    assert_eq!((status, code(&answer)), (403, "FORBIDDEN"));
+    let (status, answer) = http(
+        &server.ops_addr,
+        "GET",
+        "/admin/risk/flags?status=shut",
+        Some(REVIEWER),
+        None,
+    )?;
+    assert_eq!((status, code(&answer)), (400, "BAD_REQUEST"));
+    let flags = open_flags(&server)?;
+    let rules: Vec<&str> = flags.iter().filter_map(|f| f["rule"].as_str()).collect();
+    assert!(
+        rules.contains(&"partner_velocity") && rules.contains(&"steps_rate"),
+        "{rules:?}"
+    );
+    let steps = flags
+        .iter()
+        .find(|flag| flag["rule"] == "steps_rate")
+        .context("the steps flag")?
+        .clone();
+
+    // The hold survives a SIGKILL: the flag, `me` and the audit come back alike.
+    server.kill()?;
+    let server = start(dir.path())?;
+    assert_eq!(open_flags(&server)?.len(), 2);
+    let mut client = support::login(&server, &token).await?;
+    assert_eq!(client.ok("me", json!({})).await?["player"]["held"], 100);
+    assert_eq!(audit(&server)?["held"], 100);
+
+    // Release: idempotent; confirm after it is a conflict; unknown ids are 404.
+    let release = format!("/admin/risk/flags/{}/release", steps["id"]);
+    for _ in 0..2 {
+        let (status, flag) = http(&server.ops_addr, "POST", &release, Some(REVIEWER), None)?;
+        assert_eq!(
+            (status, &flag["status"]),
+            (200, &json!("released")),
+            "{flag}"
+        );
+    }
+    let confirm = format!("/admin/risk/flags/{}/confirm", steps["id"]);
+    let (status, answer) = http(&server.ops_addr, "POST", &confirm, Some(REVIEWER), None)?;
+    assert_eq!((status, code(&answer)), (409, "CONFLICT"));
+    for path in [
+        "/admin/risk/flags/999/release",
+        "/admin/risk/flags/abc/confirm",
+    ] {
+        let (status, answer) = http(&server.ops_addr, "POST", path, Some(REVIEWER), None)?;
+        assert_eq!((status, code(&answer)), (404, "NOT_FOUND"), "{path}");
+    }
+    assert_eq!(client.ok("me", json!({})).await?["player"]["energy"], 100);
+    let report = audit(&server)?;
+    assert_eq!(
+        (&report["held"], &report["forfeited"]),
+        (&json!(0), &json!(0))
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_graph_analysis_runs_on_demand_and_reports() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let server = start(dir.path())?;
+    let (status, report) = http(
+        &server.ops_addr,
+        "GET",
+        "/admin/risk/graph",
+        Some(REVIEWER),
+        None,
+    )?;
+    assert_eq!((status, &report["ran_at"]), (200, &json!(0)), "{report}");
+    let (status, _) = http(
+        &server.ops_addr,
+        "POST",
+        "/admin/risk/graph/run",
+        Some(REVIEWER),
+        None,
+    )?;
+    assert_eq!(status, 202);
+    let started = Instant::now();
+    loop {
+        let (_, report) = http(
+            &server.ops_addr,
+            "GET",
+            "/admin/risk/graph",
+            Some(REVIEWER),
+            None,
+        )?;
+        if report["ran_at"].as_u64() > Some(0) {
+            assert_eq!(report["rings"], json!([]));
+            break;
+        }
+        anyhow::ensure!(
+            started.elapsed() < PATIENCE,
+            "the analysis never ran: {report}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    Ok(())
+}
