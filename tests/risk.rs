@@ -37,6 +37,23 @@ fn start(dir: &std::path::Path) -> Result<Server> {
     )
 }
 
+/// Runs `canopy admin risk ...` with the reviewer token; its stdout.
+fn canopy_risk(server: &Server, args: &[&str]) -> Result<String> {
+    let output = std::process::Command::new(support::bin_dir().join("canopy"))
+        .args(["admin", "risk"])
+        .args(args)
+        .env("CANOPY_OPS", format!("http://{}", server.ops_addr))
+        .env("CANOPY_ADMIN_TOKEN", REVIEWER)
+        .output()
+        .context("running canopy")?;
+    anyhow::ensure!(
+        output.status.success(),
+        "canopy admin risk {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(String::from_utf8(output.stdout)?)
+}
+
 fn open_flags(server: &Server) -> Result<Vec<Value>> {
     let (status, list) = http(
         &server.ops_addr,
@@ -165,6 +182,20 @@ async fn holds_denials_and_the_review_queue_work_end_to_end_and_survive_sigkill(
         assert_eq!((status, code(&answer)), (404, "NOT_FOUND"), "{path}");
     }
     assert_eq!(client.ok("me", json!({})).await?["player"]["energy"], 100);
+
+    // The CLI works the same queue with the reviewer token.
+    let partner = flags
+        .iter()
+        .find(|flag| flag["rule"] == "partner_velocity")
+        .context("the partner flag")?;
+    let id = partner["id"].to_string();
+    let listed = canopy_risk(&server, &["list"])?;
+    assert!(listed.contains("partner_velocity (deny)"), "{listed}");
+    let shown = canopy_risk(&server, &["show", &id])?;
+    assert!(shown.contains("cap: 5"), "{shown}");
+    let confirmed = canopy_risk(&server, &["confirm", &id])?;
+    assert!(confirmed.contains("is confirmed"), "{confirmed}");
+    assert_eq!(canopy_risk(&server, &["list"])?.trim(), "No flags.");
     let report = audit(&server)?;
     assert_eq!(
         (&report["held"], &report["forfeited"]),

@@ -367,6 +367,7 @@ pub fn execute(
             })
         }
         AdminCommand::Partner(command) => crate::partner::execute_admin(client, command, output),
+        AdminCommand::Risk(command) => crate::risk_admin::execute(client, command, json, &view),
         AdminCommand::Metrics { filter } => {
             let answer = client.get("/metrics")?;
             if answer.status != 200 {

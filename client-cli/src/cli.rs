@@ -572,6 +572,45 @@ pub enum AdminCommand {
     /// Manage partners of the partner API
     #[command(subcommand)]
     Partner(PartnerAdminCommand),
+    /// The risk review queue: flags and their evidence, release and confirm, the graph
+    /// analysis (a `reviewer` or `admin` token)
+    #[command(subcommand)]
+    Risk(RiskCommand),
+}
+
+/// Reviewer commands over the risk review queue.
+#[derive(Clone, Debug, PartialEq, Eq, Subcommand)]
+pub enum RiskCommand {
+    /// List flags, oldest first (default: the open ones)
+    List {
+        /// Which flags
+        #[arg(long, default_value = "open", value_parser = ["open", "released", "confirmed", "all"])]
+        status: String,
+        /// Only this player's flags
+        #[arg(long, value_parser = parse_player_id)]
+        player: Option<PlayerId>,
+    },
+    /// One flag with its evidence
+    Show {
+        /// The flag's id
+        id: u64,
+    },
+    /// Release a flag: its held energy goes to the player's balance
+    Release {
+        /// The flag's id
+        id: u64,
+    },
+    /// Confirm a flag: its held energy is forfeited
+    Confirm {
+        /// The flag's id
+        id: u64,
+    },
+    /// The latest graph analysis (rings, dense blocks, new-account stars)
+    Graph {
+        /// Start an analysis now instead
+        #[arg(long)]
+        run: bool,
+    },
 }
 
 /// Ops commands over partners.

@@ -13,6 +13,7 @@ mod partner;
 mod play;
 mod profile;
 mod render;
+mod risk_admin;
 mod time_text;
 
 use clap::Parser;
