@@ -551,6 +551,13 @@ function onEvent(event) {
       toast({ kind: 'good', icon: 'shield', body: text });
       break;
     }
+    case 'risk_hold': {
+      const text = `${grams(event.grams)} is held for review: ${event.reason}`;
+      live('risk_hold', text);
+      toast({ kind: 'info', icon: 'shield', title: 'Held for review', body: text, ttl: 10000 });
+      later('me');
+      break;
+    }
     case 'server_shutdown':
       live('server_shutdown', 'The server is restarting');
       banner('The server is restarting — we will reconnect and log you back in.');

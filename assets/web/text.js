@@ -23,6 +23,7 @@ export const ERROR_MESSAGES = {
   OVERLOADED: 'The forest is very busy right now. Please try again shortly.',
   SHUTTING_DOWN: "The server is restarting. Hang on, we'll reconnect.",
   INTERNAL: 'Something went wrong on the server. Please try again.',
+  RISK_DENIED: 'That looked like abnormal activity, so it was refused. If this is a mistake, contact support.',
   OFFLINE: "You're offline — reconnecting to the forest…",
   TIMEOUT: "The server didn't answer in time. Please try again.",
 };
