@@ -28,4 +28,4 @@ fi
 
 cd "$here"
 npm ci --no-audit --no-fund --loglevel=error
-node --test --test-reporter=spec client.test.mjs e2e.test.mjs
+node --test --test-reporter=spec client.test.mjs e2e.test.mjs review.test.mjs

@@ -1,6 +1,8 @@
 //! The browser client: the files of `assets/web/`, embedded in the binary, served at `/`
 //! (the page) and `/web/<file>` (its styles, scripts and icon). The page speaks only the
 //! public game protocol, to the game socket (`ws://<host>:7878/ws`, or `?ws=<url>`).
+//! `/review` is the operators' risk review page: it calls the ops API of this same
+//! origin with the ops token typed into it.
 
 use axum::Router;
 use axum::extract::Path;
@@ -42,6 +44,9 @@ const ASSETS: &[Asset] = &[
     asset!("dom.js", JS),
     asset!("views.js", JS),
     asset!("favicon.svg", SVG),
+    asset!("review.html", HTML),
+    asset!("review.css", CSS),
+    asset!("review.js", JS),
 ];
 
 /// The page may load only its own files and open WebSockets (the game socket is on
@@ -54,11 +59,17 @@ const PAGE_POLICY: &str = "default-src 'self'; connect-src 'self' ws: wss:; \
 pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
         .route("/", get(page))
+        .route("/review", get(review_page))
         .route("/web/{file}", get(file))
 }
 
 async fn page() -> Response {
     serve("index.html")
+}
+
+/// The operators' risk review page; it calls the ops API with the token typed into it.
+async fn review_page() -> Response {
+    serve("review.html")
 }
 
 async fn file(Path(name): Path<String>) -> Response {
