@@ -7,6 +7,8 @@ mod support;
 use anyhow::{Context, Result};
 use canopy_shared::Event;
 use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 use support::{ADMIN_TOKEN, PATIENCE, Server, http, player, tokens_inline};
 
@@ -242,6 +244,92 @@ async fn the_graph_analysis_runs_on_demand_and_reports() -> Result<()> {
             "the analysis never ran: {report}"
         );
         std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    Ok(())
+}
+
+/// Kills per run of the crash test below.
+const KILLS: usize = 3;
+
+#[tokio::test]
+async fn holds_and_releases_in_flight_survive_random_sigkills() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut server = start(dir.path())?;
+    for round in 0..KILLS {
+        // A fresh player each round walks at 00:00 sharp: every report is held, and a
+        // reviewer releases flags while the walks go on; the kill lands mid-stream.
+        let (mut client, id, token) = player(&server, &format!("walker{round}")).await?;
+        let ops = server.ops_addr.clone();
+        let reviewer = tokio::task::spawn_blocking(move || -> Result<Vec<u64>> {
+            let mut released = Vec::new();
+            while let Ok((200, list)) = http(
+                &ops,
+                "GET",
+                "/admin/risk/flags?status=open",
+                Some(REVIEWER),
+                None,
+            ) {
+                for flag in list["flags"].as_array().into_iter().flatten() {
+                    let path = format!("/admin/risk/flags/{}/release", flag["id"]);
+                    match http(&ops, "POST", &path, Some(REVIEWER), None) {
+                        Ok((200, _)) => released.push(flag["id"].as_u64().unwrap_or_default()),
+                        _ => return Ok(released),
+                    }
+                }
+            }
+            Ok(released)
+        });
+        let acked = Arc::new(AtomicU64::new(0));
+        let walks = Arc::new(AtomicU64::new(0));
+        let walker = tokio::spawn({
+            let (acked, walks) = (acked.clone(), walks.clone());
+            async move {
+                for n in 1..=100u64 {
+                    let walk = json!({"kind": "walk", "quantity": n * 100, "ref": format!("r{round}-{n}")});
+                    let Ok(reply) = client.ok("record_action", walk).await else {
+                        return;
+                    };
+                    acked.fetch_add(reply["grams"].as_u64().unwrap_or(0), Ordering::SeqCst);
+                    walks.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        });
+        // Kill once a round-dependent number of walks is acknowledged, with more in flight.
+        let started = Instant::now();
+        while walks.load(Ordering::SeqCst) < 10 + round as u64 * 7 {
+            anyhow::ensure!(started.elapsed() < PATIENCE, "the walks stalled");
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        server.kill()?;
+        let _ = walker.await;
+        let acked_grams = acked.load(Ordering::SeqCst);
+        let released = reviewer.await??;
+        server = start(dir.path())?;
+
+        // Every acknowledged held gram is still held or was released to the balance (a
+        // walk in flight at the kill may add more, never less); acknowledged releases
+        // stayed released; the audit balances with the held grams in it.
+        let mut client = support::login(&server, &token).await?;
+        let me = client.ok("me", json!({})).await?;
+        let kept = me["player"]["held"].as_u64().unwrap_or(0)
+            + me["player"]["energy"].as_u64().unwrap_or(0);
+        assert!(
+            kept >= acked_grams,
+            "round {round}: {kept} g kept of {acked_grams} g acknowledged: {me}"
+        );
+        let (_, list) = http(
+            &server.ops_addr,
+            "GET",
+            &format!("/admin/risk/flags?player_id={id}"),
+            Some(REVIEWER),
+            None,
+        )?;
+        for flag in list["flags"].as_array().into_iter().flatten() {
+            if released.contains(&flag["id"].as_u64().unwrap_or_default()) {
+                assert_eq!(flag["status"], "released", "round {round}: {flag}");
+            }
+        }
+        audit(&server)?;
     }
     Ok(())
 }
