@@ -34,9 +34,20 @@ struct Partner {
 impl Partner {
     /// Registers a partner through the admin API.
     fn register(server: &Server, kinds: &[&str], rate_per_minute: u32) -> Result<Self> {
+        Self::register_with(server, kinds, rate_per_minute, false)
+    }
+
+    /// Registers a partner that may (or may not) publish tasks.
+    fn register_with(
+        server: &Server,
+        kinds: &[&str],
+        rate_per_minute: u32,
+        may_publish_tasks: bool,
+    ) -> Result<Self> {
         let (status, body) = server.admin(
             "/admin/partners",
-            json!({"name": "Metro Co", "kinds": kinds, "rate_per_minute": rate_per_minute}),
+            json!({"name": "Metro Co", "kinds": kinds, "rate_per_minute": rate_per_minute,
+                   "may_publish_tasks": may_publish_tasks}),
         )?;
         anyhow::ensure!(status == 200, "partner add: {status} {body}");
         Ok(Self {
@@ -308,5 +319,257 @@ async fn rotation_suspension_and_the_rate_limit() -> Result<()> {
         json!({"name": "x", "kinds": ["teleport"], "rate_per_minute": 10}),
     )?;
     assert_eq!(invalid.0, 400, "{}", invalid.1);
+    Ok(())
+}
+
+/// The ops' audit, checked balanced; returns it.
+fn balanced_audit(server: &Server) -> Result<Value> {
+    let (status, audit) = http(
+        &server.ops_addr,
+        "GET",
+        "/admin/audit",
+        Some(ADMIN_TOKEN),
+        None,
+    )?;
+    anyhow::ensure!(status == 200, "audit: {status} {audit}");
+    anyhow::ensure!(audit["balanced"] == true, "unbalanced: {audit}");
+    Ok(audit)
+}
+
+/// A task published by `partner`, open from the manual clock's start for two days.
+fn publish(
+    server: &Server,
+    partner: &Partner,
+    audience: Value,
+    reward: u64,
+    per_player_limit: u32,
+    budget: u64,
+) -> Result<u64> {
+    let task = json!({
+        "title": "Ride the metro", "description": "Take one ride", "reward_grams": reward,
+        "audience": audience, "starts_at": support::START,
+        "ends_at": support::START + 48 * support::HOUR,
+        "per_player_limit": per_player_limit, "budget_grams": budget, "ref": "publish-1",
+    });
+    let answer = partner.call(server, "/partner/v1/tasks", &task)?;
+    anyhow::ensure!(
+        answer.status == 200,
+        "publish: {} {}",
+        answer.status,
+        answer.body
+    );
+    answer.body["task_id"].as_u64().context("task_id")
+}
+
+fn complete(
+    server: &Server,
+    partner: &Partner,
+    task: u64,
+    player: u64,
+    reference: &str,
+) -> Result<HttpAnswer> {
+    let path = format!("/partner/v1/tasks/{task}/complete");
+    partner.call(
+        server,
+        &path,
+        &json!({"player_id": player, "ref": reference}),
+    )
+}
+
+#[tokio::test]
+async fn tasks_reward_accepted_completions_within_their_rules() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let server = Server::start_manual(dir.path())?;
+    let (mut alice, alice_id, _) = player(&server, "alice").await?;
+    let (mut bob, bob_id, _) = player(&server, "bob").await?;
+    let (mut carol, carol_id, _) = player(&server, "carol").await?;
+    let shop = Partner::register_with(&server, &[], 600, true)?;
+    let other = Partner::register_with(&server, &[], 600, true)?;
+    let plain = Partner::register(&server, &["metro"], 600)?;
+    let audience = json!({"players": [alice_id, bob_id]});
+    let task = publish(&server, &shop, audience, 30, 2, 1_000)?;
+
+    let listed = alice.ok("tasks", json!({})).await?;
+    assert_eq!(listed["tasks"][0]["task_id"], task, "{listed}");
+    assert_eq!(listed["tasks"][0]["accepted"], false);
+    let none = carol.ok("tasks", json!({})).await?;
+    assert_eq!(none["tasks"], json!([]), "carol is outside the audience");
+    assert_eq!(
+        carol
+            .error_code("task_accept", json!({"task_id": task}))
+            .await?,
+        "NOT_ELIGIBLE"
+    );
+    let accepted = alice.ok("task_accept", json!({"task_id": task})).await?;
+    assert_eq!(accepted["task"]["accepted"], true);
+
+    let refused = complete(&server, &shop, task, bob_id, "bob-1")?;
+    assert_eq!(
+        (refused.status, code(&refused)),
+        (422, "NOT_ACCEPTED"),
+        "{}",
+        refused.body
+    );
+    let refused = complete(&server, &shop, task, carol_id, "carol-1")?;
+    assert_eq!(code(&refused), "NOT_ELIGIBLE");
+    let refused = complete(&server, &other, task, alice_id, "other-1")?;
+    assert_eq!(
+        (refused.status, code(&refused)),
+        (403, "FORBIDDEN"),
+        "not its task"
+    );
+    let refused = complete(&server, &plain, task, alice_id, "plain-1")?;
+    assert_eq!(code(&refused), "FORBIDDEN", "a partner without task rights");
+
+    let first = complete(&server, &shop, task, alice_id, "alice-1")?;
+    assert_eq!(first.status, 200, "{}", first.body);
+    assert_eq!(first.body["grams"], 30);
+    assert_eq!(first.body["remaining_grams"], 970);
+    assert_eq!(first.body["ball"]["source"], "task");
+    let event = alice
+        .wait_event(|event| matches!(event, canopy_shared::Event::TaskCompleted { .. }))
+        .await?;
+    let canopy_shared::Event::TaskCompleted { grams, ball_id, .. } = event else {
+        unreachable!("waited for a task_completed event");
+    };
+    assert_eq!(
+        (grams, Value::from(ball_id.0)),
+        (30, first.body["ball"]["ball_id"].clone())
+    );
+    let retried = complete(&server, &shop, task, alice_id, "alice-1")?;
+    assert_eq!(
+        retried.body, first.body,
+        "a retried ref is answered, not paid twice"
+    );
+    assert_eq!(
+        complete(&server, &shop, task, alice_id, "alice-2")?.status,
+        200
+    );
+    let over = complete(&server, &shop, task, alice_id, "alice-3")?;
+    assert_eq!(code(&over), "LIMIT_REACHED", "{}", over.body);
+
+    bob.ok("task_accept", json!({"task_id": task})).await?;
+    let pause = json!({"status": "paused", "ref": "pause-1"});
+    let paused = shop.call(&server, &format!("/partner/v1/tasks/{task}/status"), &pause)?;
+    assert_eq!(paused.body["status"], "paused", "{}", paused.body);
+    assert_eq!(
+        code(&complete(&server, &shop, task, bob_id, "bob-2")?),
+        "TASK_CLOSED"
+    );
+    let reopen = json!({"status": "open", "ref": "open-1"});
+    let reopened = shop.call(
+        &server,
+        &format!("/partner/v1/tasks/{task}/status"),
+        &reopen,
+    )?;
+    assert_eq!(reopened.body["status"], "open");
+    server.advance(48 * support::HOUR)?;
+    let late = complete(&server, &shop, task, bob_id, "bob-3")?;
+    assert_eq!(code(&late), "OUTSIDE_WINDOW", "{}", late.body);
+
+    let audit = balanced_audit(&server)?;
+    assert_eq!(audit["task_budgets"], 1_000);
+    assert_eq!(audit["task_disbursed"], 60);
+    assert_eq!(audit["task_remaining"], 940);
+    let (_, tasks) = http(
+        &server.ops_addr,
+        "GET",
+        "/admin/tasks",
+        Some(ADMIN_TOKEN),
+        None,
+    )?;
+    assert_eq!(tasks["tasks"][0]["completions"], 2, "{tasks}");
+    Ok(())
+}
+
+/// Players that accepted the task, each on its own connection.
+async fn accepting_players(server: &Server, task: u64, count: usize) -> Result<Vec<u64>> {
+    let mut ids = Vec::with_capacity(count);
+    for n in 0..count {
+        let (mut client, id, _) = player(server, &format!("p{n}")).await?;
+        client.ok("task_accept", json!({"task_id": task})).await?;
+        ids.push(id);
+    }
+    Ok(ids)
+}
+
+/// Sends every completion at once from `threads` threads; the answers by ref.
+fn complete_all(
+    server: &Server,
+    partner: &Partner,
+    task: u64,
+    completions: &[(u64, String)],
+    threads: usize,
+) -> Vec<(String, Result<HttpAnswer>)> {
+    let chunk = completions.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = completions
+            .chunks(chunk)
+            .map(|chunk| {
+                scope.spawn(move || {
+                    chunk
+                        .iter()
+                        .map(|(player, reference)| {
+                            (
+                                reference.clone(),
+                                complete(server, partner, task, *player, reference),
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|worker| worker.join().unwrap_or_default())
+            .collect()
+    })
+}
+
+#[tokio::test]
+async fn a_thousand_concurrent_completions_never_overspend_the_budget() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let server = Server::start_manual(dir.path())?;
+    let shop = Partner::register_with(&server, &[], 60_000, true)?;
+    let task = publish(&server, &shop, json!("all"), 10, 1_000, 1_000)?;
+    let players = accepting_players(&server, task, 10).await?;
+    let completions: Vec<(u64, String)> = (0..1_000)
+        .map(|n| (players[n % players.len()], format!("done-{n}")))
+        .collect();
+
+    let answers = complete_all(&server, &shop, task, &completions, 100);
+    let mut rewarded = 0;
+    let mut exhausted = 0;
+    for (reference, answer) in &answers {
+        let answer = answer
+            .as_ref()
+            .map_err(|err| anyhow::anyhow!("{reference}: {err}"))?;
+        match (answer.status, code(answer)) {
+            (200, _) => rewarded += 1,
+            (422, "BUDGET_EXHAUSTED") => exhausted += 1,
+            other => anyhow::bail!("{reference}: unexpected answer {other:?} {}", answer.body),
+        }
+    }
+    assert_eq!(
+        (rewarded, exhausted),
+        (100, 900),
+        "exactly the budget's worth"
+    );
+
+    let audit = balanced_audit(&server)?;
+    assert_eq!(
+        (&audit["task_disbursed"], &audit["task_remaining"]),
+        (&json!(1_000), &json!(0)),
+        "{audit}"
+    );
+    let (_, tasks) = http(
+        &server.ops_addr,
+        "GET",
+        "/admin/tasks",
+        Some(ADMIN_TOKEN),
+        None,
+    )?;
+    assert_eq!(tasks["tasks"][0]["status"], "exhausted");
+    assert_eq!(tasks["tasks"][0]["completions"], 100);
     Ok(())
 }

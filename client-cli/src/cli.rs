@@ -4,7 +4,7 @@ use crate::bots::{DEFAULT_BOT_MAX_RATE, Mix, parse_mix};
 use crate::time_text::parse_duration_ms;
 use canopy_shared::admin::PartnerAction;
 use canopy_shared::model::{BoardPeriod, PropKind};
-use canopy_shared::{BallId, PlayerId, TeamId};
+use canopy_shared::{BallId, PlayerId, TaskId, TeamId};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -484,6 +484,14 @@ pub enum GameCommand {
     },
     /// Your teams
     Teams,
+    /// The tasks open to you now: reward, window, your progress
+    Tasks,
+    /// Accept a task, so its publisher's confirmation rewards you
+    TaskAccept {
+        /// The task's id
+        #[arg(value_parser = parse_task_id)]
+        task: TaskId,
+    },
 }
 
 /// One line typed at `canopy play`: the one-shot grammar plus a few prompt commands.
@@ -709,6 +717,11 @@ fn parse_hold_ms(text: &str) -> Result<u64, String> {
         "0" | "0s" | "0ms" => Ok(0),
         _ => parse_duration_ms(text),
     }
+}
+
+/// A task id: `5` or `#5`.
+fn parse_task_id(text: &str) -> Result<TaskId, String> {
+    parse_id(text, "task").map(TaskId)
 }
 
 /// Reads an id as printed by the CLI: `5` or `#5`.

@@ -197,6 +197,8 @@ pub fn request_for(command: &GameCommand, facts: &Facts) -> Result<Request, CliE
             grams,
         },
         GameCommand::Teams => Request::Teams {},
+        GameCommand::Tasks => Request::Tasks {},
+        GameCommand::TaskAccept { task } => Request::TaskAccept { task_id: task },
     })
 }
 

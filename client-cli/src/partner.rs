@@ -199,7 +199,9 @@ pub fn execute_admin(
                             entry.time,
                             entry.call,
                             entry.reference,
-                            entry.player_id,
+                            entry
+                                .player_id
+                                .map_or_else(|| "-".to_owned(), |player| player.to_string()),
                             entry.result,
                             entry.grams
                         )

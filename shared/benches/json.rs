@@ -90,6 +90,8 @@ fn request_slot(request: &Request) -> usize {
         Request::Refresh {} => 33,
         Request::Logout {} => 34,
         Request::LogoutAll {} => 35,
+        Request::Tasks {} => 36,
+        Request::TaskAccept { .. } => 37,
     }
 }
 
@@ -177,6 +179,10 @@ fn every_request() -> Vec<Request> {
         Request::Refresh {},
         Request::Logout {},
         Request::LogoutAll {},
+        Request::Tasks {},
+        Request::TaskAccept {
+            task_id: canopy_shared::TaskId(7),
+        },
     ]
 }
 
@@ -185,7 +191,7 @@ fn bench_decode(c: &mut Criterion) {
     let slots: Vec<usize> = requests.iter().map(request_slot).collect();
     assert_eq!(
         slots,
-        (0..=32).collect::<Vec<_>>(),
+        (0..=37).collect::<Vec<_>>(),
         "one of each request, in order"
     );
     let mut group = c.benchmark_group("decode_request");

@@ -124,6 +124,16 @@ pub struct AuditReport {
     pub ledger_entries: u64,
     /// Each identity that failed, in words (empty when balanced).
     pub problems: Vec<String>,
+    /// Grams of every task's budget (an addition: each task's budget = disbursed +
+    /// remaining, and its disbursed grams = its rewards in the ledger).
+    #[serde(default)]
+    pub task_budgets: u64,
+    /// Grams disbursed by tasks, all created as reward balls.
+    #[serde(default)]
+    pub task_disbursed: u64,
+    /// Grams left in task budgets.
+    #[serde(default)]
+    pub task_remaining: u64,
 }
 
 /// `POST /admin/backup`: write a consistent copy of the live store to a file.

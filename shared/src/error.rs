@@ -49,6 +49,16 @@ pub enum ErrorCode {
     Internal,
     /// The risk engine refused the action (see docs/RISK.md); the message says why.
     RiskDenied,
+    /// The task's remaining budget cannot cover the reward; the task has closed.
+    BudgetExhausted,
+    /// The player has not accepted the task.
+    NotAccepted,
+    /// The player is outside the task's audience.
+    NotEligible,
+    /// The task's window has not begun or is over.
+    OutsideWindow,
+    /// The task is paused or closed.
+    TaskClosed,
 }
 
 impl ErrorCode {
@@ -76,6 +86,11 @@ impl ErrorCode {
             Self::ShuttingDown => "SHUTTING_DOWN",
             Self::Internal => "INTERNAL",
             Self::RiskDenied => "RISK_DENIED",
+            Self::BudgetExhausted => "BUDGET_EXHAUSTED",
+            Self::NotAccepted => "NOT_ACCEPTED",
+            Self::NotEligible => "NOT_ELIGIBLE",
+            Self::OutsideWindow => "OUTSIDE_WINDOW",
+            Self::TaskClosed => "TASK_CLOSED",
         }
     }
 }

@@ -125,6 +125,16 @@ pub enum Event {
         /// Why, in plain words.
         reason: String,
     },
+    /// A task's publisher confirmed the player completed it: the reward is a new ball
+    /// (also announced with `ball_new`).
+    TaskCompleted {
+        /// The task.
+        task_id: crate::ids::TaskId,
+        /// Grams rewarded.
+        grams: u64,
+        /// The reward ball.
+        ball_id: crate::ids::BallId,
+    },
     /// The server is stopping.
     ServerShutdown {
         /// Why.
@@ -151,6 +161,7 @@ impl Event {
             Event::ProtectedBlock { .. } => "protected_block",
             Event::ForestChanged { .. } => "forest_changed",
             Event::RiskHold { .. } => "risk_hold",
+            Event::TaskCompleted { .. } => "task_completed",
             Event::ServerShutdown { .. } => "server_shutdown",
         }
     }

@@ -46,3 +46,7 @@ id_type!(
     /// A risk flag of the review queue.
     FlagId
 );
+id_type!(
+    /// A task of the task center.
+    TaskId
+);

@@ -14,10 +14,11 @@ pub mod partner;
 pub mod reply;
 pub mod request;
 pub mod risk;
+pub mod task;
 
 pub use error::{ErrorBody, ErrorCode};
 pub use event::Event;
-pub use ids::{BallId, CertificateId, FlagId, Millis, PartnerId, PlayerId, TeamId};
+pub use ids::{BallId, CertificateId, FlagId, Millis, PartnerId, PlayerId, TaskId, TeamId};
 pub use request::Request;
 
 /// The protocol version this crate speaks; `hello` with any other version is refused.

@@ -173,8 +173,9 @@ pub struct PartnerAuditEntry {
     /// The request's `ref`.
     #[serde(rename = "ref")]
     pub reference: String,
-    /// The player it was about.
-    pub player_id: PlayerId,
+    /// The player it was about (`null` for calls about no player, such as publishing a
+    /// task).
+    pub player_id: Option<PlayerId>,
     /// `ok` or the error code.
     pub result: String,
     /// Grams credited (0 when refused or when nothing was due).

@@ -294,3 +294,17 @@ mod tests {
         assert_eq!(empty, json!({"id": 8, "ok": true}));
     }
 }
+
+/// The answer of `tasks`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TasksResult {
+    /// The tasks open to the caller now, by id.
+    pub tasks: Vec<crate::task::PlayerTask>,
+}
+
+/// The answer of `task_accept`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskAcceptResult {
+    /// The task, now accepted.
+    pub task: crate::task::PlayerTask,
+}

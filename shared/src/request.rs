@@ -1,6 +1,6 @@
 //! Requests: `{"id": <u64>, "op": "<name>", ...fields}`.
 
-use crate::ids::{BallId, PlayerId, TeamId};
+use crate::ids::{BallId, PlayerId, TaskId, TeamId};
 use crate::model::{BoardPeriod, PropKind, WatchTarget};
 use serde::{Deserialize, Serialize};
 
@@ -199,6 +199,13 @@ pub enum Request {
         #[serde(default)]
         friend_id: Option<PlayerId>,
     },
+    /// The tasks open to the caller now, with their progress.
+    Tasks {},
+    /// Accept a task, so that its publisher's confirmation of completion rewards it.
+    TaskAccept {
+        /// The task.
+        task_id: TaskId,
+    },
 }
 
 impl Request {
@@ -241,6 +248,8 @@ impl Request {
             Self::Teams {} => "teams",
             Self::Watch { .. } => "watch",
             Self::Unwatch { .. } => "unwatch",
+            Self::Tasks {} => "tasks",
+            Self::TaskAccept { .. } => "task_accept",
         }
     }
 

@@ -1001,6 +1001,7 @@ const _EVERY_EVENT_IS_A_CASE: fn(&Event) = |event| match event {
     | Event::HelpCollected { .. }
     | Event::ProtectedBlock { .. }
     | Event::RiskHold { .. }
+    | Event::TaskCompleted { .. }
     | Event::ServerShutdown { .. } => {}
 };
 
@@ -1125,6 +1126,14 @@ fn every_event_has_its_protocol_shape() {
             json!({"event": "risk_hold", "flag_id": 3, "grams": 20, "held": 50, "reason": "too fast"}),
         ),
         (
+            Event::TaskCompleted {
+                task_id: canopy_shared::TaskId(3),
+                grams: 30,
+                ball_id: BallId(12),
+            },
+            json!({"event": "task_completed", "task_id": 3, "grams": 30, "ball_id": 12}),
+        ),
+        (
             Event::ServerShutdown {
                 reason: "maintenance".into(),
             },
@@ -1162,6 +1171,7 @@ fn every_event_has_its_protocol_shape() {
             "help_collected",
             "protected_block",
             "risk_hold",
+            "task_completed",
             "server_shutdown",
         ],
         "every event of PROTOCOL.md, in its table's order"
@@ -1173,7 +1183,7 @@ fn every_event_has_its_protocol_shape() {
 // ---------------------------------------------------------------------------------------
 
 /// PROTOCOL.md's list, in its order.
-const PROTOCOL_CODES: [(ErrorCode, &str); 21] = [
+const PROTOCOL_CODES: [(ErrorCode, &str); 26] = [
     (ErrorCode::BadRequest, "BAD_REQUEST"),
     (ErrorCode::UnsupportedVersion, "UNSUPPORTED_VERSION"),
     (ErrorCode::Unauthenticated, "UNAUTHENTICATED"),
@@ -1195,6 +1205,11 @@ const PROTOCOL_CODES: [(ErrorCode, &str); 21] = [
     (ErrorCode::ShuttingDown, "SHUTTING_DOWN"),
     (ErrorCode::Internal, "INTERNAL"),
     (ErrorCode::RiskDenied, "RISK_DENIED"),
+    (ErrorCode::BudgetExhausted, "BUDGET_EXHAUSTED"),
+    (ErrorCode::NotAccepted, "NOT_ACCEPTED"),
+    (ErrorCode::NotEligible, "NOT_ELIGIBLE"),
+    (ErrorCode::OutsideWindow, "OUTSIDE_WINDOW"),
+    (ErrorCode::TaskClosed, "TASK_CLOSED"),
 ];
 
 /// The code's position in [`PROTOCOL_CODES`]; exhaustive, so a new code must be listed.
@@ -1221,6 +1236,11 @@ fn protocol_position(code: ErrorCode) -> usize {
         ErrorCode::ShuttingDown => 18,
         ErrorCode::Internal => 19,
         ErrorCode::RiskDenied => 20,
+        ErrorCode::BudgetExhausted => 21,
+        ErrorCode::NotAccepted => 22,
+        ErrorCode::NotEligible => 23,
+        ErrorCode::OutsideWindow => 24,
+        ErrorCode::TaskClosed => 25,
     }
 }
 

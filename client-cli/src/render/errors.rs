@@ -36,6 +36,11 @@ pub fn explain(code: ErrorCode) -> &'static str {
         ErrorCode::ShuttingDown => "the server is stopping",
         ErrorCode::Internal => "the server failed (or does not implement this op yet)",
         ErrorCode::RiskDenied => "the server's risk checks refused this as abnormal activity",
+        ErrorCode::BudgetExhausted => "the task's budget is spent; the task has closed",
+        ErrorCode::NotAccepted => "the player has not accepted that task (`task-accept ID`)",
+        ErrorCode::NotEligible => "the task is not open to that player",
+        ErrorCode::OutsideWindow => "the task has not started yet or is over",
+        ErrorCode::TaskClosed => "the task is paused or closed",
     }
 }
 

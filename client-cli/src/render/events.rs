@@ -15,6 +15,11 @@ pub fn pushed(pushed: &Pushed, view: &View<'_>) -> String {
 
 fn describe(event: &Event, view: &View<'_>) -> String {
     let text = match event {
+        Event::TaskCompleted {
+            task_id,
+            grams,
+            ball_id,
+        } => format!("Task #{task_id} completed: {grams} g in ball #{ball_id}."),
         Event::BallNew { ball } => format!(
             "New ball #{}: {} g from {}, ripens {}.",
             ball.ball_id,

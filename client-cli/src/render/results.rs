@@ -9,8 +9,10 @@ use canopy_shared::reply::{
     BallsResult, CollectAllResult, FeedResult, FriendsResult, GramsEnergyResult, HelloResult,
     HelpCollectResult, LeaderboardResult, LoginResult, LogoutAllResult, MeResult, PingResult,
     PlantResult, PropsResult, RecordActionResult, RefreshResult, RegisterResult, SpeciesResult,
-    SuggestionsResult, TeamCreateResult, TeamWaterResult, TeamsResult, WaterResult,
+    SuggestionsResult, TaskAcceptResult, TasksResult, TeamCreateResult, TeamWaterResult,
+    TeamsResult, WaterResult,
 };
+use canopy_shared::task::PlayerTask;
 use serde_json::{Map, Value};
 
 /// The human text for `request`'s successful result `fields`.
@@ -263,7 +265,47 @@ pub fn result(
                     .join("\n")
             }
         }
+        Request::Tasks {} => {
+            let tasks: TasksResult = typed(fields)?;
+            if tasks.tasks.is_empty() {
+                "No tasks are open to you now.".to_owned()
+            } else {
+                tasks
+                    .tasks
+                    .iter()
+                    .map(|task| task_line(task, view))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            }
+        }
+        Request::TaskAccept { .. } => {
+            let accepted: TaskAcceptResult = typed(fields)?;
+            format!("Accepted: {}", task_line(&accepted.task, view))
+        }
     })
+}
+
+/// One task in a line: its reward, window and the player's progress.
+fn task_line(task: &PlayerTask, view: &View<'_>) -> String {
+    format!(
+        "Task #{} {}: {} g each, {}/{} done, {}, until {}{}",
+        task.task_id,
+        task.title,
+        task.reward_grams,
+        task.completions,
+        task.per_player_limit,
+        if task.accepted {
+            "accepted"
+        } else {
+            "not accepted (`task-accept ID`)"
+        },
+        view.date(task.ends_at),
+        if task.budget_left {
+            ""
+        } else {
+            " — its budget is spent"
+        }
+    )
 }
 
 fn me(me: &MeResult, view: &View<'_>) -> String {

@@ -7,11 +7,12 @@
 use super::components::{Profile, Wallet};
 use super::resources::{Ledger, StoreHandle};
 use super::risk::RiskFlags;
+use super::tasks::TaskCenter;
 use crate::store::{Account, Ball};
 use bevy_ecs::world::World;
 use canopy_shared::admin::AuditReport;
 use canopy_shared::risk::FlagStatus;
-use canopy_shared::{BallId, ErrorBody, ErrorCode, FlagId, PlayerId};
+use canopy_shared::{BallId, ErrorBody, ErrorCode, FlagId, PlayerId, TaskId};
 use std::collections::HashMap;
 
 /// Net grams per balance and per ball according to the ledger, and the entries read.
@@ -19,6 +20,8 @@ struct LedgerView {
     players: HashMap<PlayerId, i128>,
     balls: HashMap<BallId, i128>,
     holds: HashMap<FlagId, i128>,
+    /// Grams each task's budget paid out.
+    tasks: HashMap<TaskId, i128>,
     entries: u64,
 }
 
@@ -28,7 +31,8 @@ fn ledger_balances(world: &World) -> Result<LedgerView, ErrorBody> {
         .0
         .ledger()
         .map_err(|err| ErrorBody::new(ErrorCode::Internal, err.to_string()))?;
-    let (mut players, mut balls, mut holds) = (HashMap::new(), HashMap::new(), HashMap::new());
+    let (mut players, mut balls) = (HashMap::new(), HashMap::new());
+    let (mut holds, mut tasks) = (HashMap::new(), HashMap::new());
     let pending = &world.resource::<Ledger>().pending;
     for entry in entries.iter().chain(pending) {
         let grams = i128::from(entry.grams);
@@ -37,6 +41,7 @@ fn ledger_balances(world: &World) -> Result<LedgerView, ErrorBody> {
                 Account::Balance(player) => *players.entry(player).or_default() += sign * grams,
                 Account::Ball(ball) => *balls.entry(ball).or_default() += sign * grams,
                 Account::Held(flag) => *holds.entry(flag).or_default() += sign * grams,
+                Account::TaskBudget(task) => *tasks.entry(task).or_default() -= sign * grams,
                 _ => {}
             }
         }
@@ -45,6 +50,7 @@ fn ledger_balances(world: &World) -> Result<LedgerView, ErrorBody> {
         players,
         balls,
         holds,
+        tasks,
         entries: (entries.len() + pending.len()) as u64,
     })
 }
@@ -116,6 +122,7 @@ pub fn audit(world: &mut World) -> Result<AuditReport, ErrorBody> {
             totals.created
         ));
     }
+    let budgets = audit_task_budgets(world, &ledger, &mut problems);
     problems.truncate(100);
     Ok(AuditReport {
         balanced: problems.is_empty(),
@@ -131,5 +138,46 @@ pub fn audit(world: &mut World) -> Result<AuditReport, ErrorBody> {
         balls,
         ledger_entries: ledger.entries,
         problems,
+        task_budgets: budgets.budget,
+        task_disbursed: budgets.disbursed,
+        task_remaining: budgets.remaining,
     })
+}
+
+/// Task budgets summed over every task.
+#[derive(Default)]
+struct BudgetTotals {
+    budget: u64,
+    disbursed: u64,
+    remaining: u64,
+}
+
+/// The budget identity of every task: budget = disbursed + remaining, and what it
+/// disbursed is exactly what the ledger paid out of its budget (into reward balls,
+/// which the identities above follow into balances).
+fn audit_task_budgets(
+    world: &World,
+    ledger: &LedgerView,
+    problems: &mut Vec<String>,
+) -> BudgetTotals {
+    let mut totals = BudgetTotals::default();
+    for task in world.resource::<TaskCenter>().by_id.values() {
+        totals.budget += task.budget_grams;
+        totals.disbursed += task.disbursed_grams;
+        totals.remaining += task.remaining_grams;
+        if task.budget_grams != task.disbursed_grams + task.remaining_grams {
+            problems.push(format!(
+                "task {}: budget {} g ≠ disbursed {} g + remaining {} g",
+                task.id, task.budget_grams, task.disbursed_grams, task.remaining_grams
+            ));
+        }
+        let paid = ledger.tasks.get(&task.id).copied().unwrap_or(0);
+        if i128::from(task.disbursed_grams) != paid {
+            problems.push(format!(
+                "task {}: disbursed {} g but the ledger paid out {paid} g",
+                task.id, task.disbursed_grams
+            ));
+        }
+    }
+    totals
 }

@@ -7,8 +7,9 @@ use super::resources::{
     AdminOp, Command, Health, Inbox, Op, Origin, Outbox, Reply, SessionId, Sessions, Settings,
 };
 use super::state::{self, fail};
+use super::tasks::Publisher;
 use super::{account, audit, risk, tokens};
-use super::{feed, friends, partners, props, teams, transfers};
+use super::{feed, friends, partners, props, tasks, teams, transfers};
 use crate::config::Reporter;
 use bevy_ecs::world::World;
 use canopy_shared::admin::ClockTime;
@@ -56,6 +57,10 @@ fn apply(world: &mut World, command: Command) {
         Op::Admin(AdminOp::RiskFlags(_)) => "admin_risk_flags",
         Op::Admin(AdminOp::RiskReview(..)) => "admin_risk_review",
         Op::Admin(AdminOp::RiskGraphFindings(_)) => "admin_risk_graph",
+        Op::Admin(AdminOp::TaskCreate(_)) => "admin_task_create",
+        Op::Admin(AdminOp::TaskSetStatus(..)) => "admin_task_status",
+        Op::Admin(AdminOp::TaskComplete(..)) => "admin_task_complete",
+        Op::Admin(AdminOp::TaskList) => "admin_task_list",
     };
     let outcome = if let Some(failure) = world.resource::<Health>().store_failure.clone() {
         fail(
@@ -202,6 +207,8 @@ fn apply_player_op(
         Request::Unwatch { what, friend_id } => {
             encode(friends::unwatch(world, session, what, friend_id))
         }
+        Request::Tasks {} => encode(tasks::player_tasks(world, player)),
+        Request::TaskAccept { task_id } => encode(tasks::accept(world, player, task_id)),
         Request::Hello { .. }
         | Request::Register { .. }
         | Request::Login { .. }
@@ -233,6 +240,14 @@ fn apply_admin(world: &mut World, op: AdminOp) -> Outcome {
             encode(partners::set_status(world, partner, status))
         }
         AdminOp::PartnerCall(call) => partners::apply_call(world, &call),
+        AdminOp::TaskCreate(new) => encode(tasks::create(world, Publisher::Ops, &new)),
+        AdminOp::TaskSetStatus(task, status) => {
+            encode(tasks::set_status(world, Publisher::Ops, task, status))
+        }
+        AdminOp::TaskComplete(task, player) => {
+            encode(tasks::complete(world, Publisher::Ops, task, player))
+        }
+        AdminOp::TaskList => encode(Ok(tasks::list(world))),
         AdminOp::Audit => encode(audit::audit(world)),
         AdminOp::RevokeTokens(player) => encode(
             state::player_entity(world, player)

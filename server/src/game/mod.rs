@@ -17,6 +17,7 @@ pub mod risk;
 pub mod rules;
 pub mod state;
 pub mod stealable;
+pub mod tasks;
 pub mod teams;
 pub mod time_systems;
 pub mod tokens;
@@ -114,6 +115,7 @@ impl Game {
             |w: &mut World| w.init_resource::<partners::Partners>(),
             |w: &mut World| w.init_resource::<risk::RiskFlags>(),
             |w: &mut World| w.init_resource::<risk::flows::FlowSink>(),
+            |w: &mut World| w.init_resource::<tasks::TaskCenter>(),
         ] {
             resource(&mut world);
         }
@@ -483,6 +485,14 @@ impl<'w> Rebuild<'w> {
                 .world
                 .resource_mut::<risk::RiskFlags>()
                 .insert_loaded(flag),
+            Loaded::Task(task) => self
+                .world
+                .resource_mut::<tasks::TaskCenter>()
+                .load_task(task),
+            Loaded::TaskBook(player, book) => self
+                .world
+                .resource_mut::<tasks::TaskCenter>()
+                .load_book(player, book),
         }
     }
 
@@ -573,6 +583,7 @@ fn gather_batch(world: &mut World) -> TickBatch {
         .filter_map(|id| teams.by_id.get(id).cloned())
         .collect();
     partners::gather(world, &mut batch);
+    tasks::gather(world, &mut batch);
     let counters = world.resource::<Counters>();
     batch.meta = Meta {
         game_time: world.resource::<GameClock>().now(),

@@ -9,6 +9,7 @@
 
 use super::energy::{self, ActionReport};
 use super::state::{config, fail, now};
+use super::tasks::{self, Publisher};
 use crate::config::Reporter;
 use crate::store::{PartnerReceipt, PartnerRecord, StoreError};
 use bevy_ecs::resource::Resource;
@@ -17,7 +18,8 @@ use canopy_shared::admin::PartnerAction;
 use canopy_shared::partner::{
     NewPartner, PartnerAuditEntry, PartnerList, PartnerStatus, PartnerView,
 };
-use canopy_shared::{ErrorBody, ErrorCode, PartnerId};
+use canopy_shared::task::{CompleteTask, NewTask, TaskStatusChange};
+use canopy_shared::{ErrorBody, ErrorCode, PartnerId, PlayerId, TaskId};
 use std::collections::{BTreeMap, HashMap};
 
 /// The longest partner name.
@@ -118,18 +120,29 @@ pub struct PartnerCall {
 pub enum PartnerRequest {
     /// Report a green action for a player.
     Action(PartnerAction),
+    /// Publish a task.
+    CreateTask(NewTask),
+    /// Pause, reopen or close one of its tasks.
+    SetTaskStatus(TaskId, TaskStatusChange),
+    /// Confirm that a player completed one of its tasks.
+    CompleteTask(TaskId, CompleteTask),
 }
 
 impl PartnerRequest {
     fn reference(&self) -> &str {
         match self {
             Self::Action(action) => &action.reference,
+            Self::CreateTask(new) => &new.reference,
+            Self::SetTaskStatus(_, change) => &change.reference,
+            Self::CompleteTask(_, completion) => &completion.reference,
         }
     }
 
-    fn player(&self) -> canopy_shared::PlayerId {
+    fn player(&self) -> Option<PlayerId> {
         match self {
-            Self::Action(action) => action.player_id,
+            Self::Action(action) => Some(action.player_id),
+            Self::CompleteTask(_, completion) => Some(completion.player_id),
+            Self::CreateTask(_) | Self::SetTaskStatus(..) => None,
         }
     }
 }
@@ -263,6 +276,15 @@ pub fn apply_call(world: &mut World, call: &PartnerCall) -> Result<String, Error
     }
     let outcome = match &call.request {
         PartnerRequest::Action(action) => report_action(world, &record, action),
+        PartnerRequest::CreateTask(new) => task_publisher(&record)
+            .and_then(|publisher| tasks::create(world, publisher, new))
+            .map(|view| (json(&view), 0)),
+        PartnerRequest::SetTaskStatus(task, change) => task_publisher(&record)
+            .and_then(|publisher| tasks::set_status(world, publisher, *task, change.status))
+            .map(|view| (json(&view), 0)),
+        PartnerRequest::CompleteTask(task, completion) => task_publisher(&record)
+            .and_then(|publisher| tasks::complete(world, publisher, *task, completion.player_id))
+            .map(|reward| (json(&reward), reward.grams)),
     };
     let grams = outcome.as_ref().map_or(0, |(_, grams)| *grams);
     let answer = outcome.map(|(text, _)| text);
@@ -319,8 +341,23 @@ fn report_action(
         reporter: Reporter::Partner,
     };
     let result = energy::record_action(world, &report)?;
-    let text = serde_json::to_string(&result).expect("protocol results serialize to JSON");
-    Ok((text, result.grams))
+    Ok((json(&result), result.grams))
+}
+
+/// The partner as a task publisher, if it may publish tasks.
+fn task_publisher(record: &PartnerRecord) -> Result<Publisher, ErrorBody> {
+    if !record.may_publish_tasks {
+        return fail(
+            ErrorCode::Forbidden,
+            format!("partner {} may not publish tasks", record.id),
+        );
+    }
+    Ok(Publisher::Partner(record.id))
+}
+
+/// A result as the JSON text of an answer.
+fn json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("protocol results serialize to JSON")
 }
 
 /// The first answer of a ref, from this batch or the store.

@@ -241,6 +241,14 @@ pub enum AdminOp {
     RiskReview(canopy_shared::FlagId, canopy_shared::risk::FlagStatus),
     /// Raise the flags of a graph analysis's findings.
     RiskGraphFindings(Vec<canopy_shared::risk::GraphFinding>),
+    /// Publish a task as ops.
+    TaskCreate(Box<canopy_shared::task::NewTask>),
+    /// Pause, reopen or close any task.
+    TaskSetStatus(canopy_shared::TaskId, canopy_shared::task::TaskStatus),
+    /// Confirm a player completed an ops task.
+    TaskComplete(canopy_shared::TaskId, PlayerId),
+    /// List every task.
+    TaskList,
 }
 
 /// What a command asks for.

@@ -10,6 +10,7 @@ mod partner_admin;
 mod partner_api;
 pub mod partner_gate;
 mod risk;
+mod task_admin;
 mod web;
 
 use crate::config::Config;
@@ -69,7 +70,10 @@ pub fn router(state: OpsState) -> Router {
         .route(
             "/admin/partners/{id}/activate",
             post(partner_admin::activate),
-        );
+        )
+        .route("/admin/tasks", post(task_admin::create))
+        .route("/admin/tasks/{id}/status", post(task_admin::set_status))
+        .route("/admin/tasks/{id}/complete", post(task_admin::complete));
     let reviewer = Router::new()
         .route("/admin/risk/flags", get(risk::flags))
         .route("/admin/risk/flags/{id}/release", post(risk::release))
@@ -79,12 +83,22 @@ pub fn router(state: OpsState) -> Router {
     let viewer = Router::new()
         .route("/admin/audit", get(admin::audit))
         .route("/admin/partners", get(partner_admin::list))
-        .route("/admin/partners/{id}/audit", get(partner_admin::audit));
+        .route("/admin/partners/{id}/audit", get(partner_admin::audit))
+        .route("/admin/tasks", get(task_admin::list));
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/partner/v1/actions", post(partner_api::report_action))
+        .route("/partner/v1/tasks", post(partner_api::create_task))
+        .route(
+            "/partner/v1/tasks/{id}/status",
+            post(partner_api::set_task_status),
+        )
+        .route(
+            "/partner/v1/tasks/{id}/complete",
+            post(partner_api::complete_task),
+        )
         .merge(gate::behind(Role::Admin, admin, &state))
         .merge(gate::behind(Role::Reviewer, reviewer, &state))
         .merge(gate::behind(Role::Viewer, viewer, &state))

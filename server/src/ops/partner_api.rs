@@ -11,12 +11,15 @@ use super::partner_gate::{self, GateRefusal, Request};
 use crate::game::AdminOp;
 use crate::game::partners::{PartnerCall, PartnerRequest};
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::http::{HeaderValue, Method, Uri};
 use axum::response::{IntoResponse, Response};
 use canopy_shared::ErrorCode;
+use canopy_shared::TaskId;
 use canopy_shared::admin::PartnerAction;
+use canopy_shared::task::{CompleteTask, NewTask, TaskStatusChange};
+use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -104,9 +107,58 @@ pub async fn report_action(
     body: Bytes,
 ) -> Response {
     serve(&state, &method, &uri, &headers, &body, |body| {
-        serde_json::from_slice::<PartnerAction>(body)
-            .map(PartnerRequest::Action)
-            .map_err(|err| format!("the body is not an action: {err}"))
+        parsed::<PartnerAction>(body).map(PartnerRequest::Action)
+    })
+    .await
+}
+
+/// The body as JSON of type `T`, or why not.
+fn parsed<T: DeserializeOwned>(body: &[u8]) -> Result<T, String> {
+    serde_json::from_slice(body).map_err(|err| format!("the body does not fit this call: {err}"))
+}
+
+/// `POST /partner/v1/tasks`: publish a task (partners allowed to publish tasks).
+pub async fn create_task(
+    State(state): State<OpsState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    serve(&state, &method, &uri, &headers, &body, |body| {
+        parsed::<NewTask>(body).map(PartnerRequest::CreateTask)
+    })
+    .await
+}
+
+/// `POST /partner/v1/tasks/{id}/status`: pause, reopen or close one of its tasks.
+pub async fn set_task_status(
+    State(state): State<OpsState>,
+    Path(id): Path<u64>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    serve(&state, &method, &uri, &headers, &body, |body| {
+        parsed::<TaskStatusChange>(body)
+            .map(|change| PartnerRequest::SetTaskStatus(TaskId(id), change))
+    })
+    .await
+}
+
+/// `POST /partner/v1/tasks/{id}/complete`: a player completed one of its tasks.
+pub async fn complete_task(
+    State(state): State<OpsState>,
+    Path(id): Path<u64>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    serve(&state, &method, &uri, &headers, &body, |body| {
+        parsed::<CompleteTask>(body)
+            .map(|completion| PartnerRequest::CompleteTask(TaskId(id), completion))
     })
     .await
 }

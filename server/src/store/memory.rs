@@ -3,14 +3,14 @@
 
 use super::{
     Ball, LedgerEntry, Loaded, Meta, PartnerReceipt, PartnerRecord, PlayerRecord, SessionToken,
-    SocialWrite, Store, StoreError, Team, TickBatch, TokenHash,
+    SocialWrite, Store, StoreError, TaskBook, TaskRecord, Team, TickBatch, TokenHash,
 };
 use canopy_shared::admin::OpsCall;
 use canopy_shared::model::FeedEntry;
 use canopy_shared::partner::PartnerAuditEntry;
 use canopy_shared::reply::RecordActionResult;
 use canopy_shared::risk::RiskFlag;
-use canopy_shared::{BallId, FlagId, Millis, PartnerId, PlayerId, TeamId};
+use canopy_shared::{BallId, FlagId, Millis, PartnerId, PlayerId, TaskId, TeamId};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -33,6 +33,8 @@ struct Contents {
     partner_receipts: HashMap<(PartnerId, String), PartnerReceipt>,
     partner_audit: BTreeMap<(PartnerId, u64), PartnerAuditEntry>,
     risk_flags: BTreeMap<FlagId, RiskFlag>,
+    tasks: BTreeMap<TaskId, TaskRecord>,
+    task_books: BTreeMap<PlayerId, TaskBook>,
 }
 
 /// A [`Store`] in memory. Clones share the same contents, so a test can keep a handle
@@ -102,6 +104,13 @@ impl Store for MemoryStore {
             .risk_flags
             .values()
             .for_each(|flag| visit(Loaded::RiskFlag(flag.clone())));
+        contents
+            .tasks
+            .values()
+            .for_each(|task| visit(Loaded::Task(task.clone())));
+        for (&player, book) in &contents.task_books {
+            visit(Loaded::TaskBook(player, book.clone()));
+        }
         Ok(contents.meta.clone())
     }
 
@@ -173,6 +182,12 @@ impl Store for MemoryStore {
             contents
                 .partner_receipts
                 .insert((*partner, reference.clone()), receipt.clone());
+        }
+        for task in &batch.tasks {
+            contents.tasks.insert(task.id, task.clone());
+        }
+        for (player, book) in &batch.task_books {
+            contents.task_books.insert(*player, book.clone());
         }
         for entry in &batch.partner_audit {
             contents

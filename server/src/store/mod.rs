@@ -16,7 +16,8 @@ mod tap;
 pub use memory::MemoryStore;
 pub use records::{
     Account, Ball, DailyLimits, Flow, LedgerEntry, LedgerTotals, Meta, PartnerReceipt,
-    PartnerRecord, PlayerRecord, PropsState, SessionToken, SocialWrite, Team,
+    PartnerRecord, PlayerRecord, PropsState, SessionToken, SocialWrite, TaskBook, TaskProgress,
+    TaskRecord, Team,
 };
 
 /// The SHA-256 of a session token: the key it is stored under.
@@ -80,6 +81,10 @@ pub struct TickBatch {
     pub partner_audit: Vec<PartnerAuditEntry>,
     /// Risk flags raised or changed, whole.
     pub risk_flags: Vec<RiskFlag>,
+    /// Tasks created or changed, whole.
+    pub tasks: Vec<TaskRecord>,
+    /// Players whose task standing changed, with all of it.
+    pub task_books: Vec<(PlayerId, TaskBook)>,
     /// Counters and the game clock after the tick.
     pub meta: Meta,
 }
@@ -101,6 +106,8 @@ impl TickBatch {
             + self.partner_receipts.len()
             + self.partner_audit.len()
             + self.risk_flags.len()
+            + self.tasks.len()
+            + self.task_books.len()
             + 1
     }
 
@@ -133,6 +140,10 @@ pub struct Snapshot {
     pub partners: Vec<PartnerRecord>,
     /// Every risk flag.
     pub risk_flags: Vec<RiskFlag>,
+    /// Every task.
+    pub tasks: Vec<TaskRecord>,
+    /// Every player's task standing.
+    pub task_books: Vec<(PlayerId, TaskBook)>,
 }
 
 /// One record of a store, as [`Store::visit`] hands it over.
@@ -157,6 +168,10 @@ pub enum Loaded {
     Partner(PartnerRecord),
     /// A risk flag.
     RiskFlag(RiskFlag),
+    /// A task of the task center.
+    Task(TaskRecord),
+    /// A player's standing with the tasks they accepted.
+    TaskBook(PlayerId, TaskBook),
 }
 
 impl Snapshot {
@@ -172,6 +187,8 @@ impl Snapshot {
             Loaded::Token(hash, token) => self.tokens.push((hash, token)),
             Loaded::Partner(partner) => self.partners.push(partner),
             Loaded::RiskFlag(flag) => self.risk_flags.push(flag),
+            Loaded::Task(task) => self.tasks.push(task),
+            Loaded::TaskBook(player, book) => self.task_books.push((player, book)),
         }
     }
 }

@@ -5,7 +5,10 @@ use crate::game::rules::KindUsage;
 use bevy_ecs::component::Component;
 use canopy_shared::model::{Certificate, PropKind};
 use canopy_shared::partner::PartnerStatus;
-use canopy_shared::{BallId, CertificateId, ErrorBody, Millis, PartnerId, PlayerId, TeamId};
+use canopy_shared::task::{Audience, TaskStatus};
+use canopy_shared::{
+    BallId, CertificateId, ErrorBody, Millis, PartnerId, PlayerId, TaskId, TeamId,
+};
 use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -204,6 +207,8 @@ pub enum Account {
     Held(canopy_shared::FlagId),
     /// Held grams a reviewer confirmed as fraud.
     Forfeited,
+    /// A task's budget, from which its rewards are created.
+    TaskBudget(TaskId),
 }
 
 /// Why grams moved.
@@ -325,3 +330,50 @@ pub struct PartnerReceipt {
     /// The answer: the result object as JSON text, or the error.
     pub answer: Result<String, ErrorBody>,
 }
+
+/// A task of the task center, whole. `budget_grams = disbursed_grams +
+/// remaining_grams` always: a reward moves grams from `remaining` to `disbursed` in
+/// the same commit as its ball and ledger entry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskRecord {
+    /// The task's id.
+    pub id: TaskId,
+    /// The partner that published it, `None` for ops.
+    pub partner: Option<PartnerId>,
+    /// Title.
+    pub title: String,
+    /// Description.
+    pub description: String,
+    /// Grams per completion.
+    pub reward_grams: u64,
+    /// Who may accept it.
+    pub audience: Audience,
+    /// Window start (game clock).
+    pub starts_at: Millis,
+    /// Window end, exclusive.
+    pub ends_at: Millis,
+    /// Completions rewarded per player.
+    pub per_player_limit: u32,
+    /// Total budget.
+    pub budget_grams: u64,
+    /// Grams disbursed.
+    pub disbursed_grams: u64,
+    /// Grams left.
+    pub remaining_grams: u64,
+    /// Completions rewarded.
+    pub completions: u64,
+    /// Open, paused, closed or exhausted.
+    pub status: TaskStatus,
+}
+
+/// One player's standing with one task.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskProgress {
+    /// When the player accepted it.
+    pub accepted_at: Millis,
+    /// Completions rewarded.
+    pub completions: u32,
+}
+
+/// A player's standing with every task they accepted: stored per player.
+pub type TaskBook = BTreeMap<TaskId, TaskProgress>;

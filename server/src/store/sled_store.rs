@@ -8,7 +8,7 @@
 //! `k<blocker><blocked>` block · `t<team>` team · `e<player><page>` a page of feed entries
 //! · `s<sha256>` session token · `o<seq>` one ops call of the audit log · `n<partner>`
 //! partner · `x<partner><ref>` partner receipt · `a<partner><seq>` partner audit entry
-//! · `g<flag>` risk flag.
+//! · `g<flag>` risk flag · `j<task>` task · `h<player>` the player's standing with tasks.
 //!
 //! Balls, friendships and feed entries are grouped per player and the ledger per commit: sled's memory
 //! and scan time grow with the number of keys, and rewriting a small record costs far
@@ -50,6 +50,8 @@ const PARTNER: u8 = b'n';
 const PARTNER_RECEIPT: u8 = b'x';
 const PARTNER_AUDIT: u8 = b'a';
 const RISK_FLAG: u8 = b'g';
+const TASK: u8 = b'j';
+const TASK_BOOK: u8 = b'h';
 
 /// The file that marks a directory as a Canopy store once it holds a world. Without it,
 /// a directory that has files in it is refused rather than silently reinitialised.
@@ -257,6 +259,12 @@ impl SledStore {
                 &keyed_text(PARTNER_RECEIPT, partner.0, reference),
                 Some(encode(receipt)),
             );
+        }
+        for task in &batch.tasks {
+            write(&key(TASK, task.id.0), Some(encode(task)));
+        }
+        for (player, book) in &batch.task_books {
+            write(&key(TASK_BOOK, player.0), Some(encode(book)));
         }
         for entry in &batch.partner_audit {
             write(
@@ -508,6 +516,14 @@ impl Store for SledStore {
         })?;
         self.scan(RISK_FLAG, |_, flag| {
             visit(Loaded::RiskFlag(flag));
+            Ok(())
+        })?;
+        self.scan(TASK, |_, task| {
+            visit(Loaded::Task(task));
+            Ok(())
+        })?;
+        self.scan(TASK_BOOK, |key, book| {
+            visit(Loaded::TaskBook(PlayerId(id_of(key)?), book));
             Ok(())
         })?;
         Ok(meta)

@@ -718,6 +718,7 @@ enum AccountKind {
     Expired,
     Held,
     Forfeited,
+    TaskBudget,
 }
 
 /// A hashable name for a ledger account.
@@ -733,6 +734,7 @@ fn key(account: Account) -> AccountKey {
         Account::Expired => (AccountKind::Expired, 0),
         Account::Held(id) => (AccountKind::Held, id.0),
         Account::Forfeited => (AccountKind::Forfeited, 0),
+        Account::TaskBudget(id) => (AccountKind::TaskBudget, id.0),
     }
 }
 
