@@ -9,7 +9,9 @@ use canopy_shared::partner::{
     self, NONCE_HEADER, PARTNER_HEADER, SIGNATURE_HEADER, Signing, TIMESTAMP_HEADER,
 };
 use serde_json::{Value, json};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use support::{ADMIN_TOKEN, HttpAnswer, Server, http, http_raw, player};
 
 const ACTIONS: &str = "/partner/v1/actions";
@@ -493,15 +495,17 @@ async fn accepting_players(server: &Server, task: u64, count: usize) -> Result<V
     Ok(ids)
 }
 
-/// Sends every completion at once from `threads` threads; the answers by ref.
+/// Sends every completion at once from `threads` threads, counting answers in
+/// `answered` as they come; the answers by ref (an error where the server was gone).
 fn complete_all(
     server: &Server,
     partner: &Partner,
     task: u64,
     completions: &[(u64, String)],
     threads: usize,
+    answered: &AtomicUsize,
 ) -> Vec<(String, Result<HttpAnswer>)> {
-    let chunk = completions.len().div_ceil(threads);
+    let chunk = completions.len().div_ceil(threads).max(1);
     std::thread::scope(|scope| {
         let workers: Vec<_> = completions
             .chunks(chunk)
@@ -510,10 +514,9 @@ fn complete_all(
                     chunk
                         .iter()
                         .map(|(player, reference)| {
-                            (
-                                reference.clone(),
-                                complete(server, partner, task, *player, reference),
-                            )
+                            let answer = complete(server, partner, task, *player, reference);
+                            answered.fetch_add(1, Ordering::SeqCst);
+                            (reference.clone(), answer)
                         })
                         .collect::<Vec<_>>()
                 })
@@ -537,7 +540,14 @@ async fn a_thousand_concurrent_completions_never_overspend_the_budget() -> Resul
         .map(|n| (players[n % players.len()], format!("done-{n}")))
         .collect();
 
-    let answers = complete_all(&server, &shop, task, &completions, 100);
+    let answers = complete_all(
+        &server,
+        &shop,
+        task,
+        &completions,
+        100,
+        &AtomicUsize::new(0),
+    );
     let mut rewarded = 0;
     let mut exhausted = 0;
     for (reference, answer) in &answers {
@@ -571,5 +581,126 @@ async fn a_thousand_concurrent_completions_never_overspend_the_budget() -> Resul
     )?;
     assert_eq!(tasks["tasks"][0]["status"], "exhausted");
     assert_eq!(tasks["tasks"][0]["completions"], 100);
+    Ok(())
+}
+
+/// Kills the server with SIGKILL once `answered` reaches `after` (or the sends end).
+fn kill_after(
+    server: &Server,
+    answered: &AtomicUsize,
+    after: usize,
+    sending: &dyn Fn() -> bool,
+) -> Result<bool> {
+    let started = Instant::now();
+    while sending() && answered.load(Ordering::SeqCst) < after {
+        anyhow::ensure!(
+            started.elapsed() < support::PATIENCE,
+            "no progress to kill at"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    if !sending() {
+        return Ok(false);
+    }
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", &server.pid().to_string()])
+        .status()?;
+    anyhow::ensure!(killed.success(), "kill -KILL failed");
+    Ok(true)
+}
+
+#[tokio::test]
+async fn completions_through_sigkills_are_rewarded_once_and_never_lost() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut server = Server::start_manual(dir.path())?;
+    let shop = Partner::register_with(&server, &[], 60_000, true)?;
+    let task = publish(&server, &shop, json!("all"), 10, 1_000, 2_000)?;
+    let players = accepting_players(&server, task, 5).await?;
+    let completions: Vec<(u64, String)> = (0..600)
+        .map(|n| (players[n % players.len()], format!("done-{n}")))
+        .collect();
+    let mut settled: HashMap<String, HttpAnswer> = HashMap::new();
+    let mut kills = 0;
+    for round in 0..10 {
+        let pending: Vec<(u64, String)> = completions
+            .iter()
+            .filter(|(_, reference)| !settled.contains_key(reference))
+            .cloned()
+            .collect();
+        if pending.is_empty() {
+            break;
+        }
+        let answered = AtomicUsize::new(0);
+        let done = std::sync::atomic::AtomicBool::new(false);
+        let (answers, killed) = std::thread::scope(|scope| -> Result<_> {
+            let sender = scope.spawn(|| {
+                let answers = complete_all(&server, &shop, task, &pending, 20, &answered);
+                done.store(true, Ordering::SeqCst);
+                answers
+            });
+            let sending = || !done.load(Ordering::SeqCst);
+            let killed = round < 2 && kill_after(&server, &answered, 100, &sending)?;
+            let answers = sender
+                .join()
+                .map_err(|_| anyhow::anyhow!("a sender panicked"))?;
+            Ok((answers, killed))
+        })?;
+        for (reference, answer) in answers {
+            let Ok(answer) = answer else { continue };
+            match (answer.status, code(&answer)) {
+                (200, _) | (422, "BUDGET_EXHAUSTED") => {
+                    settled.insert(reference, answer);
+                }
+                other => anyhow::bail!("{reference}: unexpected {other:?} {}", answer.body),
+            }
+        }
+        if killed {
+            kills += 1;
+            server = Server::start_manual(dir.path())?;
+        }
+    }
+    assert_eq!(
+        kills, 2,
+        "the server was killed twice in the middle of the completions"
+    );
+    assert_eq!(
+        settled.len(),
+        completions.len(),
+        "every completion got an answer"
+    );
+
+    let rewarded: Vec<(&String, &HttpAnswer)> = settled
+        .iter()
+        .filter(|(_, answer)| answer.status == 200)
+        .collect();
+    assert_eq!(
+        rewarded.len(),
+        200,
+        "exactly the budget's worth, none twice"
+    );
+    let mut balls: Vec<&Value> = rewarded
+        .iter()
+        .map(|(_, answer)| &answer.body["ball"]["ball_id"])
+        .collect();
+    balls.sort_by_key(|ball| ball.as_u64());
+    balls.dedup();
+    assert_eq!(balls.len(), 200, "one ball per reward");
+    for (reference, first) in rewarded.iter().take(50) {
+        let player = completions
+            .iter()
+            .find(|(_, r)| r == *reference)
+            .map(|(player, _)| *player)
+            .context("the ref's player")?;
+        let again = complete(&server, &shop, task, player, reference)?;
+        assert_eq!(
+            again.body, first.body,
+            "{reference}: acknowledged before a kill, kept after"
+        );
+    }
+    let audit = balanced_audit(&server)?;
+    assert_eq!(
+        (&audit["task_disbursed"], &audit["task_remaining"]),
+        (&json!(2_000), &json!(0))
+    );
     Ok(())
 }
