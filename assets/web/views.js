@@ -56,6 +56,10 @@ export function renderHeader(state) {
     void energyEl.offsetWidth; // restart the bump animation
     energyEl.classList.add('bump');
   }
+  const held = player?.held ?? 0;
+  $('held').hidden = held === 0;
+  $('held').textContent = held ? `+${grams(held)} held for review` : '';
+  $('held').title = (player?.holds ?? []).map((hold) => hold.reason).join('\n');
   $('me-token').textContent = state.token ?? '';
   const incoming = state.incoming.length;
   $('friends-badge').hidden = incoming === 0;

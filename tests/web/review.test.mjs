@@ -1,7 +1,8 @@
-// End-to-end test of the operators' risk review page (/review): a real canopy-server
-// (risk engine on, its default) denies a partner replay and raises a flag; headless
-// Chromium opens the review page, is refused with a wrong token, lists the flag with its
-// evidence with the right one, confirms it, and finds it among the confirmed flags.
+// End-to-end test of the risk engine in the browser: a real canopy-server (risk engine
+// on, its default) holds a player's impossible walk (the player's page shows the held
+// grams) and denies a partner replay; the operators' review page (/review) is refused
+// with a wrong token, lists both flags with their evidence with the right one, confirms
+// one, releases the other, and finds them among the reviewed flags.
 //
 // Needs target/debug/canopy-server and Debian's chromium; run.sh beside this file does
 // both. Screenshots go to target/web-e2e/.
@@ -23,6 +24,30 @@ test('a reviewer lists a flag with its evidence and confirms it in the browser',
     await server.start();
     await Promise.all([rider.launch(scratch), reviewer.launch(scratch)]);
     const id = await rider.register(server.pageUrl);
+    // 5,000 steps at 00:00 sharp, sent on a second connection of the same player: held,
+    // and the page hears of it and shows what is held.
+    await rider.page.evaluate(async (url) => {
+      const ws = new WebSocket(url);
+      await new Promise((resolveOpen, rejectOpen) => {
+        ws.onopen = resolveOpen;
+        ws.onerror = rejectOpen;
+      });
+      const call = (id, op, fields) => new Promise((resolveReply) => {
+        ws.addEventListener('message', function reply(message) {
+          const frame = JSON.parse(message.data);
+          if (frame.id !== id) return;
+          ws.removeEventListener('message', reply);
+          resolveReply(frame);
+        });
+        ws.send(JSON.stringify({ id, op, ...fields }));
+      });
+      await call(1, 'login', { token: window.canopy.state.token });
+      await call(2, 'record_action', { kind: 'walk', quantity: 5000, ref: 'sprint' });
+      ws.close();
+    }, `ws://${server.gameAddr}/ws`);
+    await rider.toast(/held for review/);
+    await rider.page.locator('#held', { hasText: '100 g held for review' }).waitFor();
+    await rider.screenshot('rider-held.png');
     for (let n = 0; n < 5; n += 1) {
       await server.admin('/admin/actions', { player_id: id, kind: 'metro', quantity: 1, ref: `ride-${n}` });
     }
@@ -49,11 +74,17 @@ test('a reviewer lists a flag with its evidence and confirms it in the browser',
     assert.match(await flag.locator('dl').innerText(), /cap\s+5/);
     await reviewer.screenshot('review-open.png');
 
+    const held = page.locator('tr.flag[data-rule=steps_rate]');
+    assert.match(await held.innerText(), /hold[\s\S]*100 g/);
+
     await flag.locator('button[data-action=confirm]').click();
+    await page.locator('#count', { hasText: '1 flag' }).waitFor();
+    await held.locator('button[data-action=release]').click();
     await page.locator('#count', { hasText: '0 flags' }).waitFor();
-    await page.selectOption('#status', 'confirmed');
+    await page.selectOption('#status', 'all');
     await page.click('#filter-form button[type=submit]');
     await page.locator('tr.flag[data-rule=partner_velocity][data-status=confirmed]').waitFor();
+    await page.locator('tr.flag[data-rule=steps_rate][data-status=released]').waitFor();
     // The browser logs the refused calls of the wrong token; nothing else may fail.
     const unexpected = [...rider.errors, ...reviewer.errors].filter((e) => !/status of 401/.test(e));
     assert.deepEqual(unexpected, []);
