@@ -147,6 +147,10 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
             print_line(&crate::partner::execute(&client, &args, output)?);
             Ok(EXIT_OK)
         }
+        TopCommand::DevJwt(args) => {
+            print_line(&crate::dev_jwt::mint(&args)?);
+            Ok(EXIT_OK)
+        }
         TopCommand::Game(command) => {
             let settings = Settings::resolve(&cli.global)?;
             let text = runtime()?.block_on(one_shot(&settings, &command))?;

@@ -101,6 +101,8 @@ pub enum TopCommand {
     /// Call the partner API as a partner, signing each request with its key (see
     /// docs/PARTNERS.md)
     Partner(PartnerArgs),
+    /// Mint a JWT as a host app would, from a development key, to try `host-login`
+    DevJwt(DevJwtArgs),
 }
 
 /// `canopy partner`: who the partner is, and the call.
@@ -166,6 +168,49 @@ pub enum PartnerCommand {
         #[arg(default_value = "")]
         body: String,
     },
+}
+
+/// `canopy dev-jwt`: the claims and the key of a test JWT.
+#[derive(Clone, Debug, PartialEq, Eq, Args)]
+pub struct DevJwtArgs {
+    /// The signing key: an Ed25519 or RSA private key in PEM, or a file holding the
+    /// HS256 secret
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
+    /// EdDSA, RS256 or HS256
+    #[arg(long = "alg", value_parser = parse_algorithm, default_value = "EdDSA")]
+    pub algorithm: jsonwebtoken::Algorithm,
+    /// The `iss` claim (the server's accounts.host.issuer)
+    #[arg(long = "iss")]
+    pub issuer: String,
+    /// The `aud` claim (the server's accounts.host.audience)
+    #[arg(long = "aud")]
+    pub audience: String,
+    /// The `sub` claim: the user at the host
+    #[arg(long = "sub")]
+    pub subject: String,
+    /// The player's name at their first login [default: the subject]
+    #[arg(long)]
+    pub name: Option<String>,
+    /// The claim that carries the name (the server's accounts.host.name_claim)
+    #[arg(long, default_value = "name")]
+    pub name_claim: String,
+    /// The header's `kid`
+    #[arg(long)]
+    pub kid: Option<String>,
+    /// How long it is valid: 10m, 1h
+    #[arg(long = "ttl", value_parser = parse_duration_ms, default_value = "10m", value_name = "DURATION")]
+    pub ttl_ms: u64,
+}
+
+/// One of the algorithms `host_login` accepts.
+fn parse_algorithm(text: &str) -> Result<jsonwebtoken::Algorithm, String> {
+    match text {
+        "EdDSA" => Ok(jsonwebtoken::Algorithm::EdDSA),
+        "RS256" => Ok(jsonwebtoken::Algorithm::RS256),
+        "HS256" => Ok(jsonwebtoken::Algorithm::HS256),
+        _ => Err("one of EdDSA, RS256, HS256".to_owned()),
+    }
 }
 
 /// `canopy bots`: the world to set up and the load to run.
@@ -304,6 +349,12 @@ pub enum GameCommand {
     Login {
         /// The token `register` gave
         token: Option<String>,
+    },
+    /// Log in as a user of the host app with a JWT it issued (`dev-jwt` mints test ones);
+    /// the player's session token is saved in the profile
+    HostLogin {
+        /// The JWT
+        jwt: String,
     },
     /// A new session token (the old one stops working); saved in the profile
     Refresh,

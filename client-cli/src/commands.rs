@@ -8,7 +8,9 @@ use crate::names::Names;
 use crate::profile::{Profile, ProfileStore};
 use crate::render::{self, View};
 use crate::time_text::local_date;
-use canopy_shared::reply::{FriendsResult, LoginResult, PingResult, RefreshResult, RegisterResult};
+use canopy_shared::reply::{
+    FriendsResult, HostLoginResult, LoginResult, PingResult, RefreshResult, RegisterResult,
+};
 use canopy_shared::{Millis, PlayerId, Request};
 use serde_json::{Map, Value};
 
@@ -73,6 +75,7 @@ pub fn needs_login(command: &GameCommand) -> bool {
             | GameCommand::Ping
             | GameCommand::Register { .. }
             | GameCommand::Login { .. }
+            | GameCommand::HostLogin { .. }
     )
 }
 
@@ -126,6 +129,7 @@ pub fn request_for(command: &GameCommand, facts: &Facts) -> Result<Request, CliE
                 )
             })?,
         },
+        GameCommand::HostLogin { jwt } => Request::HostLogin { jwt },
         GameCommand::Refresh => Request::Refresh {},
         GameCommand::Logout => Request::Logout {},
         GameCommand::LogoutAll => Request::LogoutAll {},
@@ -326,6 +330,10 @@ fn remember(
         Request::Login { token } => {
             let login: LoginResult = crate::connection::typed(fields.clone())?;
             (login.player_id, login.name, token.clone())
+        }
+        Request::HostLogin { .. } => {
+            let login: HostLoginResult = crate::connection::typed(fields.clone())?;
+            (login.player_id, login.name, login.token)
         }
         Request::Refresh {} => {
             let refreshed: RefreshResult = crate::connection::typed(fields.clone())?;

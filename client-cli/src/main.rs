@@ -7,6 +7,7 @@ mod bots;
 mod cli;
 mod commands;
 mod connection;
+mod dev_jwt;
 mod error;
 mod names;
 mod partner;

@@ -266,6 +266,10 @@ pub struct AccountsConfig {
     pub register_per_hour: f64,
     /// Registrations a source may make in a rolling day.
     pub register_daily_cap: u32,
+    /// Whether anyone may `register`; off, only the host app's users play (`host_login`).
+    pub open_register: bool,
+    /// Login with the host app's JWTs; absent, `host_login` is refused.
+    pub host: Option<HostLoginConfig>,
 }
 
 impl Default for AccountsConfig {
@@ -276,7 +280,118 @@ impl Default for AccountsConfig {
             register_burst: 10,
             register_per_hour: 30.0,
             register_daily_cap: 100,
+            open_register: true,
+            host: None,
         }
+    }
+}
+
+/// `[accounts.host]`: the host app whose JWTs log its users in.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostLoginConfig {
+    /// The `iss` every JWT must carry.
+    pub issuer: String,
+    /// The `aud` every JWT must carry (this server's name at the host).
+    pub audience: String,
+    /// The claim whose value names a player at their first login.
+    #[serde(default = "default_name_claim")]
+    pub name_claim: String,
+    /// Clock skew allowed on `exp` and `nbf`, in seconds (0–300).
+    #[serde(default = "default_leeway_secs")]
+    pub leeway_secs: u64,
+    /// The host's verifying keys (several while it rotates them).
+    pub keys: Vec<HostKeyConfig>,
+    /// The keys, read from their files when the config is loaded.
+    #[serde(skip)]
+    pub loaded: Vec<HostKey>,
+}
+
+/// `name_claim` when a config does not set it.
+fn default_name_claim() -> String {
+    "name".to_owned()
+}
+
+/// `leeway_secs` when a config does not set it.
+fn default_leeway_secs() -> u64 {
+    30
+}
+
+/// `[[accounts.host.keys]]`: one verifying key of the host.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostKeyConfig {
+    /// The JWT header's `kid` this key answers to; absent, it is tried for any.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// `EdDSA` or `RS256` (a public key in PEM), or `HS256` (a shared secret).
+    pub algorithm: HostAlgorithm,
+    /// The PEM public key file, or the file holding the HS256 secret.
+    pub file: PathBuf,
+}
+
+/// The signature algorithms a host may use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+pub enum HostAlgorithm {
+    /// Ed25519 signatures.
+    EdDSA,
+    /// RSA PKCS#1 v1.5 with SHA-256.
+    RS256,
+    /// HMAC-SHA256 with a secret shared with the host.
+    HS256,
+}
+
+/// A verifying key ready for use.
+#[derive(Clone, Debug)]
+pub struct HostKey {
+    /// The `kid` it answers to, if any.
+    pub id: Option<String>,
+    /// Its algorithm.
+    pub algorithm: jsonwebtoken::Algorithm,
+    /// The key.
+    pub key: jsonwebtoken::DecodingKey,
+}
+
+impl HostKeyConfig {
+    /// Reads the key file; `field` names it in errors.
+    fn load(&self, field: &str) -> Result<HostKey, ConfigError> {
+        let bytes = std::fs::read(&self.file).map_err(|source| ConfigError::Read {
+            path: self.file.clone(),
+            source,
+        })?;
+        let invalid = |reason: String| ConfigError::Invalid {
+            field: field.to_owned(),
+            reason,
+        };
+        let (algorithm, key) = match self.algorithm {
+            HostAlgorithm::EdDSA => (
+                jsonwebtoken::Algorithm::EdDSA,
+                jsonwebtoken::DecodingKey::from_ed_pem(&bytes)
+                    .map_err(|err| invalid(format!("not an Ed25519 public key in PEM: {err}")))?,
+            ),
+            HostAlgorithm::RS256 => (
+                jsonwebtoken::Algorithm::RS256,
+                jsonwebtoken::DecodingKey::from_rsa_pem(&bytes)
+                    .map_err(|err| invalid(format!("not an RSA public key in PEM: {err}")))?,
+            ),
+            HostAlgorithm::HS256 => {
+                let secret = bytes.trim_ascii();
+                if secret.len() < 32 {
+                    return Err(invalid(
+                        "an HS256 secret needs at least 32 bytes (openssl rand -hex 32)".into(),
+                    ));
+                }
+                (
+                    jsonwebtoken::Algorithm::HS256,
+                    jsonwebtoken::DecodingKey::from_secret(secret),
+                )
+            }
+        };
+        Ok(HostKey {
+            id: self.id.clone(),
+            algorithm,
+            key,
+        })
     }
 }
 
@@ -366,6 +481,14 @@ impl Config {
         })?;
         config.catalog = catalog.species;
         config.catalog.sort_by_key(|species| species.grams);
+        if let Some(host) = &mut config.accounts.host {
+            host.loaded = host
+                .keys
+                .iter()
+                .enumerate()
+                .map(|(index, key)| key.load(&format!("accounts.host.keys[{index}].file")))
+                .collect::<Result<_, _>>()?;
+        }
         config.validate()?;
         Ok(config)
     }
@@ -452,6 +575,23 @@ impl Config {
             "register_burst and register_daily_cap must be at least 1 (set \
              register_limits = false to lift the limits)",
         )?;
+        if let Some(host) = &accounts.host {
+            check(
+                "accounts.host.keys",
+                !host.keys.is_empty(),
+                "needs at least one key",
+            )?;
+            check(
+                "accounts.host.issuer",
+                !host.issuer.is_empty() && !host.audience.is_empty(),
+                "issuer and audience must be set",
+            )?;
+            check(
+                "accounts.host.leeway_secs",
+                host.leeway_secs <= 300,
+                "must be 0–300",
+            )?;
+        }
         check(
             "accounts.register_per_hour",
             accounts.register_per_hour > 0.0 && accounts.register_per_hour.is_finite(),

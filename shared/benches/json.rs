@@ -92,6 +92,7 @@ fn request_slot(request: &Request) -> usize {
         Request::LogoutAll {} => 35,
         Request::Tasks {} => 36,
         Request::TaskAccept { .. } => 37,
+        Request::HostLogin { .. } => 38,
     }
 }
 
@@ -182,6 +183,9 @@ fn every_request() -> Vec<Request> {
         Request::Tasks {},
         Request::TaskAccept {
             task_id: canopy_shared::TaskId(7),
+        },
+        Request::HostLogin {
+            jwt: "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJ1LTQyIn0.c2lnbmF0dXJl".into(),
         },
     ]
 }

@@ -107,6 +107,21 @@ pub struct LoginResult {
     pub expires_at: Millis,
 }
 
+/// `host_login`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostLoginResult {
+    /// The player bound to the JWT's issuer and subject.
+    pub player_id: PlayerId,
+    /// Their name.
+    pub name: String,
+    /// Whether this login created the player (the subject's first).
+    pub created: bool,
+    /// A session token for later `login`s, shown once.
+    pub token: String,
+    /// When the token stops working (game time, ms).
+    pub expires_at: Millis,
+}
+
 /// `refresh`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RefreshResult {

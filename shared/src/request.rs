@@ -24,6 +24,13 @@ pub enum Request {
         /// The opaque token.
         token: String,
     },
+    /// Log this connection in as the host app's user: a JWT the host issued, checked
+    /// against the keys in the server's config. The user's player is created at their
+    /// first login and bound to them for good.
+    HostLogin {
+        /// The compact JWT (`header.claims.signature`).
+        jwt: String,
+    },
     /// Liveness and the game clock.
     Ping {},
     /// A new session token for the logged-in player, with a fresh expiry; the token
@@ -215,6 +222,7 @@ impl Request {
             Self::Hello { .. } => "hello",
             Self::Register { .. } => "register",
             Self::Login { .. } => "login",
+            Self::HostLogin { .. } => "host_login",
             Self::Ping {} => "ping",
             Self::Refresh {} => "refresh",
             Self::Logout {} => "logout",
@@ -257,7 +265,11 @@ impl Request {
     pub fn allowed_before_login(&self) -> bool {
         matches!(
             self,
-            Self::Hello { .. } | Self::Register { .. } | Self::Login { .. } | Self::Ping {}
+            Self::Hello { .. }
+                | Self::Register { .. }
+                | Self::Login { .. }
+                | Self::HostLogin { .. }
+                | Self::Ping {}
         )
     }
 }

@@ -19,10 +19,10 @@ use canopy_shared::model::{
 };
 use canopy_shared::reply::{
     BallsResult, CollectAllResult, Empty, FeedResult, FriendsResult, GramsEnergyResult,
-    HelloResult, HelpCollectResult, LeaderboardResult, LoginResult, LogoutAllResult, MeResult,
-    PingResult, PlantResult, PropsResult, RecordActionResult, RefreshResult, RegisterResult,
-    SpeciesResult, SuggestionsResult, TeamCreateResult, TeamWaterResult, TeamsResult, WaterResult,
-    encode_err, encode_ok,
+    HelloResult, HelpCollectResult, HostLoginResult, LeaderboardResult, LoginResult,
+    LogoutAllResult, MeResult, PingResult, PlantResult, PropsResult, RecordActionResult,
+    RefreshResult, RegisterResult, SpeciesResult, SuggestionsResult, TeamCreateResult,
+    TeamWaterResult, TeamsResult, WaterResult, encode_err, encode_ok,
 };
 use canopy_shared::{
     BallId, CertificateId, ErrorBody, ErrorCode, Event, PROTOCOL_VERSION, PlayerId, Request, TeamId,
@@ -216,6 +216,12 @@ fn session_ops_decode_and_round_trip() {
     assert_op(json!({"id": 5, "op": "refresh"}), Request::Refresh {});
     assert_op(json!({"id": 6, "op": "logout"}), Request::Logout {});
     assert_op(json!({"id": 7, "op": "logout_all"}), Request::LogoutAll {});
+    assert_op(
+        json!({"id": 8, "op": "host_login", "jwt": "a.b.c"}),
+        Request::HostLogin {
+            jwt: "a.b.c".into(),
+        },
+    );
     assert_eq!(PROTOCOL_VERSION, 1);
 }
 
@@ -449,13 +455,14 @@ fn team_ops_decode_and_round_trip() {
     assert_op(json!({"id": 65, "op": "teams"}), Request::Teams {});
 }
 
-/// Only `hello`, `register`, `login` and `ping` work before login.
+/// Only `hello`, `register`, `login`, `host_login` and `ping` work before login.
 #[test]
 fn only_session_ops_are_allowed_before_login() {
     let before: Vec<&str> = [
         Request::Hello { version: 1 },
         Request::Register { name: "a".into() },
         Request::Login { token: "t".into() },
+        Request::HostLogin { jwt: "j".into() },
         Request::Ping {},
         Request::Refresh {},
         Request::Logout {},
@@ -470,7 +477,7 @@ fn only_session_ops_are_allowed_before_login() {
     .filter(|request| request.allowed_before_login())
     .map(Request::op_name)
     .collect();
-    assert_eq!(before, ["hello", "register", "login", "ping"]);
+    assert_eq!(before, ["hello", "register", "login", "host_login", "ping"]);
 }
 
 /// The largest u64 id survives decoding, and `quantity: null` reads as absent.
@@ -730,6 +737,16 @@ fn session_results() {
         json!({"token": "new", "expires_at": 9}),
     );
     assert_result(&LogoutAllResult { revoked: 2 }, json!({"revoked": 2}));
+    assert_result(
+        &HostLoginResult {
+            player_id: PlayerId(7),
+            name: "mei".into(),
+            created: true,
+            token: "tok".into(),
+            expires_at: 9,
+        },
+        json!({"player_id": 7, "name": "mei", "created": true, "token": "tok", "expires_at": 9}),
+    );
     assert_result(&PingResult { time: 5 }, json!({"time": 5}));
 }
 

@@ -7,10 +7,10 @@ use canopy_shared::Request;
 use canopy_shared::model::{FeedEntry, FeedKind, TeamView, WatchTarget};
 use canopy_shared::reply::{
     BallsResult, CollectAllResult, FeedResult, FriendsResult, GramsEnergyResult, HelloResult,
-    HelpCollectResult, LeaderboardResult, LoginResult, LogoutAllResult, MeResult, PingResult,
-    PlantResult, PropsResult, RecordActionResult, RefreshResult, RegisterResult, SpeciesResult,
-    SuggestionsResult, TaskAcceptResult, TasksResult, TeamCreateResult, TeamWaterResult,
-    TeamsResult, WaterResult,
+    HelpCollectResult, HostLoginResult, LeaderboardResult, LoginResult, LogoutAllResult, MeResult,
+    PingResult, PlantResult, PropsResult, RecordActionResult, RefreshResult, RegisterResult,
+    SpeciesResult, SuggestionsResult, TaskAcceptResult, TasksResult, TeamCreateResult,
+    TeamWaterResult, TeamsResult, WaterResult,
 };
 use canopy_shared::task::PlayerTask;
 use serde_json::{Map, Value};
@@ -43,6 +43,15 @@ pub fn result(
         Request::Login { .. } => {
             let login: LoginResult = typed(fields)?;
             format!("Logged in as {} (#{}).", login.name, login.player_id)
+        }
+        Request::HostLogin { .. } => {
+            let login: HostLoginResult = typed(fields)?;
+            let how = if login.created {
+                "Created and logged in"
+            } else {
+                "Logged in"
+            };
+            format!("{how} as {} (#{}).", login.name, login.player_id)
         }
         Request::Refresh {} => {
             let refreshed: RefreshResult = typed(fields)?;

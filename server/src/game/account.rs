@@ -3,7 +3,7 @@
 
 use super::components::{PlayerBundle, Profile};
 use super::resources::{Counters, Directory, SessionId, Sessions};
-use super::state::{fail, now, touch_player};
+use super::state::{config, fail, now, touch_player};
 use super::tokens::{self, token_hash};
 use crate::store::{PlayerRecord, TokenHash};
 use bevy_ecs::world::World;
@@ -31,7 +31,8 @@ pub fn validate_name(name: &str) -> Result<(), ErrorBody> {
     Ok(())
 }
 
-fn bind_session(world: &mut World, session: SessionId, player: PlayerId, token: TokenHash) {
+/// Logs the session in as `player` with the token `token`.
+pub fn bind_session(world: &mut World, session: SessionId, player: PlayerId, token: TokenHash) {
     world
         .resource_mut::<Sessions>()
         .bind(session, player, token);
@@ -43,6 +44,12 @@ pub fn register(
     session: SessionId,
     name: &str,
 ) -> Result<RegisterResult, ErrorBody> {
+    if !config(world).accounts.open_register {
+        return fail(
+            ErrorCode::Forbidden,
+            "registration is closed on this server: log in through the host app (host_login)",
+        );
+    }
     validate_name(name)?;
     let id = create_player(world, name);
     let (token, hash, expires_at) = tokens::issue(world, id);
@@ -71,18 +78,22 @@ pub fn login(world: &mut World, session: SessionId, token: &str) -> Result<Login
     let hash = token_hash(token);
     let stored = tokens::check(world, &hash)?;
     let player = stored.player;
-    let entity = world.resource::<Directory>().players[&player];
-    let name = world
-        .get::<Profile>(entity)
-        .expect("player has Profile")
-        .name
-        .to_string();
     bind_session(world, session, player, hash);
     Ok(LoginResult {
         player_id: player,
-        name,
+        name: name_of(world, player),
         expires_at: stored.expires_at,
     })
+}
+
+/// A player's name.
+pub fn name_of(world: &World, player: PlayerId) -> String {
+    let entity = world.resource::<Directory>().players[&player];
+    world
+        .get::<Profile>(entity)
+        .expect("player has Profile")
+        .name
+        .to_string()
 }
 
 /// A new token for the session's player; the one it logged in with is revoked (its

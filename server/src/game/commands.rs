@@ -8,7 +8,7 @@ use super::resources::{
 };
 use super::state::{self, fail};
 use super::tasks::Publisher;
-use super::{account, audit, risk, tokens};
+use super::{account, audit, host, risk, tokens};
 use super::{feed, friends, partners, props, tasks, teams, transfers};
 use crate::config::Reporter;
 use bevy_ecs::world::World;
@@ -44,6 +44,7 @@ fn apply(world: &mut World, command: Command) {
     } = command;
     let op_name = match &op {
         Op::Client(request) => request.op_name(),
+        Op::HostLogin(_) => "host_login",
         Op::Admin(AdminOp::PartnerAction(_)) => "admin_action",
         Op::Admin(AdminOp::GrantProps(_)) => "admin_props",
         Op::Admin(AdminOp::AdvanceClock(_)) => "admin_clock_advance",
@@ -71,6 +72,9 @@ fn apply(world: &mut World, command: Command) {
         match (origin, op) {
             (Origin::Session(session), Op::Client(request)) => {
                 apply_client(world, session, request)
+            }
+            (Origin::Session(session), Op::HostLogin(identity)) => {
+                encode(host::host_login(world, session, &identity))
             }
             (Origin::Admin(_), Op::Admin(op)) => apply_admin(world, op),
             _ => fail(
@@ -108,6 +112,10 @@ fn apply_client(world: &mut World, session: SessionId, request: Request) -> Outc
     match request {
         Request::Register { name } => encode(account::register(world, session, &name)),
         Request::Login { token } => encode(account::login(world, session, &token)),
+        Request::HostLogin { .. } => fail(
+            ErrorCode::Unauthenticated,
+            "a host_login's JWT is checked before it reaches the game",
+        ),
         Request::Hello { version } => encode(hello(world, version)),
         Request::Ping {} => encode(Ok(PingResult {
             time: world.resource::<GameClock>().now(),
@@ -212,6 +220,7 @@ fn apply_player_op(
         Request::Hello { .. }
         | Request::Register { .. }
         | Request::Login { .. }
+        | Request::HostLogin { .. }
         | Request::Ping {} => {
             unreachable!("apply_client answers the ops allowed before login")
         }

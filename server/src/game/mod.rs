@@ -10,6 +10,7 @@ pub mod components;
 pub mod energy;
 pub mod feed;
 pub mod friends;
+pub mod host;
 pub mod partners;
 pub mod props;
 pub mod resources;
@@ -25,7 +26,7 @@ pub mod transfers;
 pub mod views;
 
 pub use clock::{ClockMode, GameClock};
-pub use resources::{AdminOp, Command, Op, Origin, Recipient, Reply, SessionId};
+pub use resources::{AdminOp, Command, HostIdentity, Op, Origin, Recipient, Reply, SessionId};
 
 use crate::config::Config;
 use crate::social::Social;
@@ -116,6 +117,7 @@ impl Game {
             |w: &mut World| w.init_resource::<risk::RiskFlags>(),
             |w: &mut World| w.init_resource::<risk::flows::FlowSink>(),
             |w: &mut World| w.init_resource::<tasks::TaskCenter>(),
+            |w: &mut World| w.init_resource::<host::HostSubjects>(),
         ] {
             resource(&mut world);
         }
@@ -471,6 +473,11 @@ impl<'w> Rebuild<'w> {
                 }
                 self.teams.by_id.insert(team.id, team);
             }
+            Loaded::HostBinding(key, binding) => {
+                self.world
+                    .resource_mut::<host::HostSubjects>()
+                    .bind(key, binding.player);
+            }
             Loaded::Token(hash, token) => {
                 // The clock is not known yet; `Tokens::requeue` places each once it is.
                 self.world
@@ -576,6 +583,7 @@ fn gather_batch(world: &mut World) -> TickBatch {
     batch.feed_trimmed = dirty.feed_trimmed;
     batch.tokens = dirty.tokens;
     batch.risk_flags = world.resource_mut::<risk::RiskFlags>().take_dirty();
+    batch.host_bindings = dirty.host_bindings;
     let teams = world.resource::<Teams>();
     batch.teams = dirty
         .teams

@@ -3,7 +3,8 @@
 
 use crate::config::Config;
 use crate::store::{
-    Account, Flow, LedgerEntry, LedgerTotals, SessionToken, SocialWrite, Store, Team, TokenHash,
+    Account, Flow, HostBinding, LedgerEntry, LedgerTotals, SessionToken, SocialWrite, Store, Team,
+    TokenHash,
 };
 use bevy_ecs::entity::Entity;
 use bevy_ecs::resource::Resource;
@@ -149,6 +150,8 @@ pub struct Dirty {
     pub feed_trimmed: Vec<(PlayerId, u64)>,
     /// Session tokens issued, revoked or forgotten, in order.
     pub tokens: Vec<(TokenHash, Option<SessionToken>)>,
+    /// Host subjects bound to players.
+    pub host_bindings: Vec<(TokenHash, HostBinding)>,
     /// Players whose stealable grams may have changed, for `friend_stealable` and
     /// `forest_changed`.
     pub stealable_changed: HashSet<PlayerId>,
@@ -251,11 +254,24 @@ pub enum AdminOp {
     TaskList,
 }
 
+/// A host app user, as a verified `host_login` JWT names them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostIdentity {
+    /// The JWT's `iss`.
+    pub issuer: String,
+    /// The JWT's `sub`: the user at the host.
+    pub subject: String,
+    /// The configured name claim (or the subject): the player's name at creation.
+    pub name: String,
+}
+
 /// What a command asks for.
 #[derive(Clone, Debug)]
 pub enum Op {
     /// A protocol request from a player's connection.
     Client(Request),
+    /// A `host_login` whose JWT the network side verified.
+    HostLogin(HostIdentity),
     /// An admin call.
     Admin(AdminOp),
 }

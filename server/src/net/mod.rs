@@ -1,6 +1,7 @@
 //! The game socket: accepts WebSocket connections at `/ws` and runs one task per
 //! session. Connections are capped; the handshake has a deadline.
 
+mod host_jwt;
 pub mod open_files;
 pub(crate) mod rate_limit;
 mod registrations;

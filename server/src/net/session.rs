@@ -5,7 +5,7 @@
 use super::NetContext;
 use super::rate_limit::{TokenBucket, Verdict};
 use super::unread::UnreadBytes;
-use crate::game::{Command, Op, Origin, SessionId};
+use crate::game::{Command, HostIdentity, Op, Origin, SessionId};
 use crate::game_loop::{Control, SessionLink};
 use canopy_shared::frame::decode_request;
 use canopy_shared::reply::encode_err;
@@ -329,7 +329,17 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, context: NetContext) {
                     if !wire.refuse(Some(request_id), ErrorCode::RateLimited, &message).await { break }
                     continue;
                 }
-                if !queue(&context, &mut wire, session, request_id, request).await { break }
+                let op = match request {
+                    canopy_shared::Request::HostLogin { jwt } => match verify_host_jwt(&context, &jwt) {
+                        Ok(identity) => Op::HostLogin(identity),
+                        Err((code, message)) => {
+                            if !wire.refuse(Some(request_id), code, &message).await { break }
+                            continue;
+                        }
+                    },
+                    request => Op::Client(request),
+                };
+                if !queue(&context, &mut wire, session, request_id, op).await { break }
             }
             _ = keepalive.tick() => {
                 if last_heard.elapsed() > idle_timeout {
@@ -356,18 +366,31 @@ fn admit_registration(context: &NetContext, peer: SocketAddr) -> Result<(), Stri
         })
 }
 
-/// Hands a request to the game thread, or refuses it when the queue is full or closed.
+/// The host user a `host_login` JWT names, or the refusal: `FORBIDDEN` when the server
+/// has no host login, `UNAUTHENTICATED` saying which check failed.
+fn verify_host_jwt(context: &NetContext, jwt: &str) -> Result<HostIdentity, (ErrorCode, String)> {
+    let config = context.config.borrow().clone();
+    let Some(host) = &config.accounts.host else {
+        return Err((
+            ErrorCode::Forbidden,
+            "this server has no host login ([accounts.host] is not configured)".to_owned(),
+        ));
+    };
+    super::host_jwt::verify(host, jwt).map_err(|message| (ErrorCode::Unauthenticated, message))
+}
+
+/// Hands an op to the game thread, or refuses it when the queue is full or closed.
 async fn queue(
     context: &NetContext,
     wire: &mut Wire,
     session: SessionId,
     request_id: u64,
-    request: canopy_shared::Request,
+    op: Op,
 ) -> bool {
     let command = Command {
         origin: Origin::Session(session),
         request_id,
-        op: Op::Client(request),
+        op,
     };
     match context.game.submit(command) {
         Ok(()) => true,

@@ -2,8 +2,8 @@
 //! tests can see how the game behaves when the disk does.
 
 use super::{
-    Ball, LedgerEntry, Loaded, Meta, PartnerReceipt, PartnerRecord, PlayerRecord, SessionToken,
-    SocialWrite, Store, StoreError, TaskBook, TaskRecord, Team, TickBatch, TokenHash,
+    Ball, HostBinding, LedgerEntry, Loaded, Meta, PartnerReceipt, PartnerRecord, PlayerRecord,
+    SessionToken, SocialWrite, Store, StoreError, TaskBook, TaskRecord, Team, TickBatch, TokenHash,
 };
 use canopy_shared::admin::OpsCall;
 use canopy_shared::model::FeedEntry;
@@ -28,6 +28,7 @@ struct Contents {
     teams: BTreeMap<TeamId, Team>,
     feed: BTreeMap<(PlayerId, u64), FeedEntry>,
     tokens: BTreeMap<TokenHash, SessionToken>,
+    host_bindings: BTreeMap<TokenHash, HostBinding>,
     ops_calls: std::collections::VecDeque<OpsCall>,
     partners: BTreeMap<PartnerId, PartnerRecord>,
     partner_receipts: HashMap<(PartnerId, String), PartnerReceipt>,
@@ -110,6 +111,9 @@ impl Store for MemoryStore {
             .for_each(|task| visit(Loaded::Task(task.clone())));
         for (&player, book) in &contents.task_books {
             visit(Loaded::TaskBook(player, book.clone()));
+        }
+        for (&key, binding) in &contents.host_bindings {
+            visit(Loaded::HostBinding(key, binding.clone()));
         }
         Ok(contents.meta.clone())
     }
@@ -196,6 +200,9 @@ impl Store for MemoryStore {
         }
         for flag in &batch.risk_flags {
             contents.risk_flags.insert(flag.id, flag.clone());
+        }
+        for (key, binding) in &batch.host_bindings {
+            contents.host_bindings.insert(*key, binding.clone());
         }
         contents.meta = Some(batch.meta.clone());
         self.commits.fetch_add(1, Ordering::SeqCst);

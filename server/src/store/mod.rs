@@ -15,7 +15,7 @@ mod tap;
 
 pub use memory::MemoryStore;
 pub use records::{
-    Account, Ball, DailyLimits, Flow, LedgerEntry, LedgerTotals, Meta, PartnerReceipt,
+    Account, Ball, DailyLimits, Flow, HostBinding, LedgerEntry, LedgerTotals, Meta, PartnerReceipt,
     PartnerRecord, PlayerRecord, PropsState, SessionToken, SocialWrite, TaskBook, TaskProgress,
     TaskRecord, Team,
 };
@@ -85,6 +85,8 @@ pub struct TickBatch {
     pub tasks: Vec<TaskRecord>,
     /// Players whose task standing changed, with all of it.
     pub task_books: Vec<(PlayerId, TaskBook)>,
+    /// Host subjects bound to players (never unbound).
+    pub host_bindings: Vec<(TokenHash, HostBinding)>,
     /// Counters and the game clock after the tick.
     pub meta: Meta,
 }
@@ -108,6 +110,7 @@ impl TickBatch {
             + self.risk_flags.len()
             + self.tasks.len()
             + self.task_books.len()
+            + self.host_bindings.len()
             + 1
     }
 
@@ -144,6 +147,8 @@ pub struct Snapshot {
     pub tasks: Vec<TaskRecord>,
     /// Every player's task standing.
     pub task_books: Vec<(PlayerId, TaskBook)>,
+    /// Every host subject bound to a player.
+    pub host_bindings: Vec<(TokenHash, HostBinding)>,
 }
 
 /// One record of a store, as [`Store::visit`] hands it over.
@@ -172,6 +177,8 @@ pub enum Loaded {
     Task(TaskRecord),
     /// A player's standing with the tasks they accepted.
     TaskBook(PlayerId, TaskBook),
+    /// A host subject bound to a player.
+    HostBinding(TokenHash, HostBinding),
 }
 
 impl Snapshot {
@@ -189,6 +196,7 @@ impl Snapshot {
             Loaded::RiskFlag(flag) => self.risk_flags.push(flag),
             Loaded::Task(task) => self.tasks.push(task),
             Loaded::TaskBook(player, book) => self.task_books.push((player, book)),
+            Loaded::HostBinding(key, binding) => self.host_bindings.push((key, binding)),
         }
     }
 }

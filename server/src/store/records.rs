@@ -90,6 +90,18 @@ pub struct SessionToken {
     pub revoked: bool,
 }
 
+/// A host app user bound to a player for good, kept under the SHA-256 of
+/// `issuer \n subject`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostBinding {
+    /// The player.
+    pub player: PlayerId,
+    /// The JWT issuer.
+    pub issuer: String,
+    /// The user at the host.
+    pub subject: String,
+}
+
 /// Per-day limits of the social ops for one player, reset on a new game day.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DailyLimits {

@@ -8,7 +8,8 @@
 //! `k<blocker><blocked>` block · `t<team>` team · `e<player><page>` a page of feed entries
 //! · `s<sha256>` session token · `o<seq>` one ops call of the audit log · `n<partner>`
 //! partner · `x<partner><ref>` partner receipt · `a<partner><seq>` partner audit entry
-//! · `g<flag>` risk flag · `j<task>` task · `h<player>` the player's standing with tasks.
+//! · `g<flag>` risk flag · `j<task>` task · `h<player>` the player's standing with tasks
+//! · `u<sha256>` a host subject bound to a player.
 //!
 //! Balls, friendships and feed entries are grouped per player and the ledger per commit: sled's memory
 //! and scan time grow with the number of keys, and rewriting a small record costs far
@@ -52,6 +53,7 @@ const PARTNER_AUDIT: u8 = b'a';
 const RISK_FLAG: u8 = b'g';
 const TASK: u8 = b'j';
 const TASK_BOOK: u8 = b'h';
+const HOST_BINDING: u8 = b'u';
 
 /// The file that marks a directory as a Canopy store once it holds a world. Without it,
 /// a directory that has files in it is refused rather than silently reinitialised.
@@ -249,7 +251,10 @@ impl SledStore {
             write(&key, (!page.is_empty()).then(|| encode(&page)));
         }
         for (hash, token) in &batch.tokens {
-            write(&token_key(hash), token.as_ref().map(encode));
+            write(&digest_key(TOKEN, hash), token.as_ref().map(encode));
+        }
+        for (key, binding) in &batch.host_bindings {
+            write(&digest_key(HOST_BINDING, key), Some(encode(binding)));
         }
         for partner in &batch.partners {
             write(&key(PARTNER, partner.id.0), Some(encode(partner)));
@@ -307,10 +312,21 @@ type FeedPage = Vec<(u64, FeedEntry)>;
 /// key, and the kept window (500) spans a few pages.
 const FEED_PAGE: u64 = 50;
 
-fn token_key(hash: &[u8; 32]) -> [u8; 33] {
-    let mut key = [TOKEN; 33];
-    key[1..].copy_from_slice(hash);
+/// The key of a record stored under a SHA-256 digest.
+fn digest_key(prefix: u8, digest: &[u8; 32]) -> [u8; 33] {
+    let mut key = [prefix; 33];
+    key[1..].copy_from_slice(digest);
     key
+}
+
+/// The digest of a [`digest_key`].
+fn digest_of(key: &[u8]) -> Result<[u8; 32], StoreError> {
+    key.get(1..)
+        .and_then(|digest| digest.try_into().ok())
+        .ok_or_else(|| StoreError::Corrupt {
+            key: format!("{key:?}"),
+            reason: "a digest key holds a SHA-256 after its prefix".into(),
+        })
 }
 
 fn feed_page_key(player: PlayerId, seq: u64) -> [u8; 17] {
@@ -503,11 +519,11 @@ impl Store for SledStore {
             Ok(())
         })?;
         self.scan(TOKEN, |key, token| {
-            let hash = key[1..].try_into().map_err(|_| StoreError::Corrupt {
-                key: format!("{key:?}"),
-                reason: "a token key holds a SHA-256 after its prefix".into(),
-            })?;
-            visit(Loaded::Token(hash, token));
+            visit(Loaded::Token(digest_of(key)?, token));
+            Ok(())
+        })?;
+        self.scan(HOST_BINDING, |key, binding| {
+            visit(Loaded::HostBinding(digest_of(key)?, binding));
             Ok(())
         })?;
         self.scan(PARTNER, |_, partner| {
