@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
-use support::{ADMIN_TOKEN, PATIENCE, Server, http, player, tokens_inline};
+use support::{PATIENCE, Server, http, player, tokens_inline};
 
 const VIEWER: &str = "viewer-secret-0001";
 const REVIEWER: &str = "reviewer-secret-0002";
@@ -57,28 +57,14 @@ fn canopy_risk(server: &Server, args: &[&str]) -> Result<String> {
 }
 
 fn open_flags(server: &Server) -> Result<Vec<Value>> {
-    let (status, list) = http(
-        &server.ops_addr,
-        "GET",
-        "/admin/risk/flags?status=open",
-        Some(REVIEWER),
-        None,
-    )?;
+    let (status, list) = as_reviewer(server, "GET", "/admin/risk/flags?status=open")?;
     anyhow::ensure!(status == 200, "listing flags: {status} {list}");
     Ok(list["flags"].as_array().cloned().unwrap_or_default())
 }
 
-fn audit(server: &Server) -> Result<Value> {
-    let (status, report) = http(
-        &server.ops_addr,
-        "GET",
-        "/admin/audit",
-        Some(ADMIN_TOKEN),
-        None,
-    )?;
-    anyhow::ensure!(status == 200, "audit: {status} {report}");
-    assert_eq!(report["balanced"], true, "{report}");
-    Ok(report)
+/// A call with the reviewer token: the status and the JSON body.
+fn as_reviewer(server: &Server, method: &str, path: &str) -> Result<(u16, Value)> {
+    http(&server.ops_addr, method, path, Some(REVIEWER), None)
 }
 
 #[tokio::test]
@@ -124,7 +110,7 @@ async fn holds_denials_and_the_review_queue_work_end_to_end_and_survive_sigkill(
     );
     let me = client.ok("me", json!({})).await?;
     assert_eq!(me["player"]["held"], 100, "{me}");
-    assert_eq!(audit(&server)?["held"], 100);
+    assert_eq!(server.audit()?["held"], 100);
 
     // Viewers may not read the queue; reviewers may; a bad filter is named.
     let (status, answer) = http(
@@ -135,13 +121,7 @@ async fn holds_denials_and_the_review_queue_work_end_to_end_and_survive_sigkill(
         None,
     )?;
     assert_eq!((status, code(&answer)), (403, "FORBIDDEN"));
-    let (status, answer) = http(
-        &server.ops_addr,
-        "GET",
-        "/admin/risk/flags?status=shut",
-        Some(REVIEWER),
-        None,
-    )?;
+    let (status, answer) = as_reviewer(&server, "GET", "/admin/risk/flags?status=shut")?;
     assert_eq!((status, code(&answer)), (400, "BAD_REQUEST"));
     let flags = open_flags(&server)?;
     let rules: Vec<&str> = flags.iter().filter_map(|f| f["rule"].as_str()).collect();
@@ -161,12 +141,12 @@ async fn holds_denials_and_the_review_queue_work_end_to_end_and_survive_sigkill(
     assert_eq!(open_flags(&server)?.len(), 2);
     let mut client = support::login(&server, &token).await?;
     assert_eq!(client.ok("me", json!({})).await?["player"]["held"], 100);
-    assert_eq!(audit(&server)?["held"], 100);
+    assert_eq!(server.audit()?["held"], 100);
 
     // Release: idempotent; confirm after it is a conflict; unknown ids are 404.
     let release = format!("/admin/risk/flags/{}/release", steps["id"]);
     for _ in 0..2 {
-        let (status, flag) = http(&server.ops_addr, "POST", &release, Some(REVIEWER), None)?;
+        let (status, flag) = as_reviewer(&server, "POST", &release)?;
         assert_eq!(
             (status, &flag["status"]),
             (200, &json!("released")),
@@ -174,13 +154,13 @@ async fn holds_denials_and_the_review_queue_work_end_to_end_and_survive_sigkill(
         );
     }
     let confirm = format!("/admin/risk/flags/{}/confirm", steps["id"]);
-    let (status, answer) = http(&server.ops_addr, "POST", &confirm, Some(REVIEWER), None)?;
+    let (status, answer) = as_reviewer(&server, "POST", &confirm)?;
     assert_eq!((status, code(&answer)), (409, "CONFLICT"));
     for path in [
         "/admin/risk/flags/999/release",
         "/admin/risk/flags/abc/confirm",
     ] {
-        let (status, answer) = http(&server.ops_addr, "POST", path, Some(REVIEWER), None)?;
+        let (status, answer) = as_reviewer(&server, "POST", path)?;
         assert_eq!((status, code(&answer)), (404, "NOT_FOUND"), "{path}");
     }
     assert_eq!(client.ok("me", json!({})).await?["player"]["energy"], 100);
@@ -198,7 +178,7 @@ async fn holds_denials_and_the_review_queue_work_end_to_end_and_survive_sigkill(
     let confirmed = canopy_risk(&server, &["confirm", &id])?;
     assert!(confirmed.contains("is confirmed"), "{confirmed}");
     assert_eq!(canopy_risk(&server, &["list"])?.trim(), "No flags.");
-    let report = audit(&server)?;
+    let report = server.audit()?;
     assert_eq!(
         (&report["held"], &report["forfeited"]),
         (&json!(0), &json!(0))
@@ -210,31 +190,13 @@ async fn holds_denials_and_the_review_queue_work_end_to_end_and_survive_sigkill(
 async fn the_graph_analysis_runs_on_demand_and_reports() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let server = start(dir.path())?;
-    let (status, report) = http(
-        &server.ops_addr,
-        "GET",
-        "/admin/risk/graph",
-        Some(REVIEWER),
-        None,
-    )?;
+    let (status, report) = as_reviewer(&server, "GET", "/admin/risk/graph")?;
     assert_eq!((status, &report["ran_at"]), (200, &json!(0)), "{report}");
-    let (status, _) = http(
-        &server.ops_addr,
-        "POST",
-        "/admin/risk/graph/run",
-        Some(REVIEWER),
-        None,
-    )?;
+    let (status, _) = as_reviewer(&server, "POST", "/admin/risk/graph/run")?;
     assert_eq!(status, 202);
     let started = Instant::now();
     loop {
-        let (_, report) = http(
-            &server.ops_addr,
-            "GET",
-            "/admin/risk/graph",
-            Some(REVIEWER),
-            None,
-        )?;
+        let (_, report) = as_reviewer(&server, "GET", "/admin/risk/graph")?;
         if report["ran_at"].as_u64() > Some(0) {
             assert_eq!(report["rings"], json!([]));
             break;
@@ -317,19 +279,13 @@ async fn holds_and_releases_in_flight_survive_random_sigkills() -> Result<()> {
             kept >= acked_grams,
             "round {round}: {kept} g kept of {acked_grams} g acknowledged: {me}"
         );
-        let (_, list) = http(
-            &server.ops_addr,
-            "GET",
-            &format!("/admin/risk/flags?player_id={id}"),
-            Some(REVIEWER),
-            None,
-        )?;
+        let (_, list) = as_reviewer(&server, "GET", &format!("/admin/risk/flags?player_id={id}"))?;
         for flag in list["flags"].as_array().into_iter().flatten() {
             if released.contains(&flag["id"].as_u64().unwrap_or_default()) {
                 assert_eq!(flag["status"], "released", "round {round}: {flag}");
             }
         }
-        audit(&server)?;
+        server.audit()?;
     }
     Ok(())
 }

@@ -203,6 +203,21 @@ impl Server {
         http(&self.ops_addr, "POST", path, Some(ADMIN_TOKEN), Some(body))
     }
 
+    /// The conservation audit (`GET /admin/audit`), which must answer and balance.
+    pub fn audit(&self) -> Result<Value> {
+        let (status, report) = http(
+            &self.ops_addr,
+            "GET",
+            "/admin/audit",
+            Some(ADMIN_TOKEN),
+            None,
+        )?;
+        if status != 200 || report["balanced"] != true {
+            bail!("the audit is not balanced: {status} {report}");
+        }
+        Ok(report)
+    }
+
     /// Moves the manual clock forward; returns once balls due by then have ripened (and
     /// expired) and their events are on their way.
     pub fn advance(&self, ms: u64) -> Result<u64> {
