@@ -704,3 +704,97 @@ async fn completions_through_sigkills_are_rewarded_once_and_never_lost() -> Resu
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn campaigns_pay_their_bonuses_over_a_simulated_week() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let server = Server::start_manual(dir.path())?;
+    let (mut client, player_id, _) = player(&server, "commuter").await?;
+    let transit = Partner::register(&server, &["metro", "e_invoice"], 600)?;
+    let day = 24 * support::HOUR;
+    let start = support::START;
+    let campaigns = [
+        json!({"name": "Metro x2 for newcomers", "kind": "metro", "bonus": {"multiply": 2},
+               "audience": {"new_players": {"within_days": 30}}, "starts_at": start + day,
+               "ends_at": start + 5 * day, "budget_grams": 10_000}),
+        json!({"name": "+20 g for the first e-invoice", "kind": "e_invoice", "bonus": {"add": 20},
+               "first_of_day": true, "audience": "all", "starts_at": start,
+               "ends_at": start + 7 * day, "budget_grams": 60}),
+        json!({"name": "Metro x3 for someone else", "kind": "metro", "bonus": {"multiply": 3},
+               "audience": {"players": [player_id + 1]}, "starts_at": start,
+               "ends_at": start + 7 * day, "budget_grams": 10_000}),
+    ];
+    for campaign in &campaigns {
+        let (status, body) = server.admin("/admin/campaigns", campaign.clone())?;
+        assert_eq!(status, 200, "{body}");
+    }
+    let refused = server.admin(
+        "/admin/campaigns",
+        json!({"name": "x", "kind": "teleport", "bonus": {"add": 1}, "audience": "all",
+               "starts_at": start, "ends_at": start + day, "budget_grams": 1}),
+    )?;
+    assert_eq!(refused.0, 400, "an unknown kind is refused");
+
+    for day_number in 0..7 {
+        for (kind, reference) in [
+            ("metro", format!("metro-{day_number}")),
+            ("e_invoice", format!("invoice-{day_number}-a")),
+            ("e_invoice", format!("invoice-{day_number}-b")),
+        ] {
+            let action = json!({"player_id": player_id, "kind": kind, "ref": reference});
+            let answer = transit.call(&server, ACTIONS, &action)?;
+            assert_eq!(answer.status, 200, "{}", answer.body);
+        }
+        server.advance(day)?;
+    }
+
+    let (status, listed) = http(
+        &server.ops_addr,
+        "GET",
+        "/admin/campaigns",
+        Some(ADMIN_TOKEN),
+        None,
+    )?;
+    assert_eq!(status, 200, "{listed}");
+    let paid: Vec<(u64, u64, &str)> = listed["campaigns"]
+        .as_array()
+        .context("campaigns")?
+        .iter()
+        .map(|c| {
+            (
+                c["disbursed_grams"].as_u64().unwrap_or(u64::MAX),
+                c["bonuses"].as_u64().unwrap_or(u64::MAX),
+                c["status"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        paid,
+        vec![
+            (4 * 52, 4, "active"),
+            (60, 3, "exhausted"),
+            (0, 0, "active")
+        ],
+        "metro doubled on days 1-4 only; the first invoice of days 0-2 until the budget \
+         ran out; nothing for a player outside the audience"
+    );
+    let audit = balanced_audit(&server)?;
+    assert_eq!(audit["campaign_disbursed"], 268, "{audit}");
+    assert_eq!(audit["campaign_remaining"], 10_000 - 208 + 10_000);
+
+    let me = client.ok("me", json!({})).await?;
+    let sources: Vec<&str> = me["balls"]
+        .as_array()
+        .context("balls")?
+        .iter()
+        .filter_map(|ball| ball["source"].as_str())
+        .filter(|source| source.starts_with("campaign:"))
+        .collect();
+    assert!(
+        sources
+            .iter()
+            .all(|s| *s == "campaign:1" || *s == "campaign:2"),
+        "bonus balls name their campaign: {sources:?}"
+    );
+    Ok(())
+}

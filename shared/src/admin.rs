@@ -134,6 +134,15 @@ pub struct AuditReport {
     /// Grams left in task budgets.
     #[serde(default)]
     pub task_remaining: u64,
+    /// Grams of every campaign's budget (an addition, with the same identity as tasks).
+    #[serde(default)]
+    pub campaign_budgets: u64,
+    /// Grams paid as campaign bonuses.
+    #[serde(default)]
+    pub campaign_disbursed: u64,
+    /// Grams left in campaign budgets.
+    #[serde(default)]
+    pub campaign_remaining: u64,
 }
 
 /// `POST /admin/backup`: write a consistent copy of the live store to a file.

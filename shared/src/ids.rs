@@ -50,3 +50,7 @@ id_type!(
     /// A task of the task center.
     TaskId
 );
+id_type!(
+    /// A campaign of the post-action rules engine.
+    CampaignId
+);

@@ -5,6 +5,7 @@
 //! `event`. Keeping them in one crate means the server and the CLI agree by construction.
 
 pub mod admin;
+pub mod campaign;
 pub mod error;
 pub mod event;
 pub mod frame;
@@ -18,7 +19,9 @@ pub mod task;
 
 pub use error::{ErrorBody, ErrorCode};
 pub use event::Event;
-pub use ids::{BallId, CertificateId, FlagId, Millis, PartnerId, PlayerId, TaskId, TeamId};
+pub use ids::{
+    BallId, CampaignId, CertificateId, FlagId, Millis, PartnerId, PlayerId, TaskId, TeamId,
+};
 pub use request::Request;
 
 /// The protocol version this crate speaks; `hello` with any other version is refused.

@@ -4,6 +4,7 @@
 //! ledger. It reads
 //! everything, so it is an operator's tool, not something for every tick.
 
+use super::campaigns::Campaigns;
 use super::components::{Profile, Wallet};
 use super::resources::{Ledger, StoreHandle};
 use super::risk::RiskFlags;
@@ -12,7 +13,7 @@ use crate::store::{Account, Ball};
 use bevy_ecs::world::World;
 use canopy_shared::admin::AuditReport;
 use canopy_shared::risk::FlagStatus;
-use canopy_shared::{BallId, ErrorBody, ErrorCode, FlagId, PlayerId, TaskId};
+use canopy_shared::{BallId, CampaignId, ErrorBody, ErrorCode, FlagId, PlayerId, TaskId};
 use std::collections::HashMap;
 
 /// Net grams per balance and per ball according to the ledger, and the entries read.
@@ -22,6 +23,8 @@ struct LedgerView {
     holds: HashMap<FlagId, i128>,
     /// Grams each task's budget paid out.
     tasks: HashMap<TaskId, i128>,
+    /// Grams each campaign's budget paid out.
+    campaigns: HashMap<CampaignId, i128>,
     entries: u64,
 }
 
@@ -32,7 +35,7 @@ fn ledger_balances(world: &World) -> Result<LedgerView, ErrorBody> {
         .ledger()
         .map_err(|err| ErrorBody::new(ErrorCode::Internal, err.to_string()))?;
     let (mut players, mut balls) = (HashMap::new(), HashMap::new());
-    let (mut holds, mut tasks) = (HashMap::new(), HashMap::new());
+    let (mut holds, mut tasks, mut campaigns) = (HashMap::new(), HashMap::new(), HashMap::new());
     let pending = &world.resource::<Ledger>().pending;
     for entry in entries.iter().chain(pending) {
         let grams = i128::from(entry.grams);
@@ -42,6 +45,9 @@ fn ledger_balances(world: &World) -> Result<LedgerView, ErrorBody> {
                 Account::Ball(ball) => *balls.entry(ball).or_default() += sign * grams,
                 Account::Held(flag) => *holds.entry(flag).or_default() += sign * grams,
                 Account::TaskBudget(task) => *tasks.entry(task).or_default() -= sign * grams,
+                Account::CampaignBudget(campaign) => {
+                    *campaigns.entry(campaign).or_default() -= sign * grams;
+                }
                 _ => {}
             }
         }
@@ -51,6 +57,7 @@ fn ledger_balances(world: &World) -> Result<LedgerView, ErrorBody> {
         balls,
         holds,
         tasks,
+        campaigns,
         entries: (entries.len() + pending.len()) as u64,
     })
 }
@@ -123,6 +130,7 @@ pub fn audit(world: &mut World) -> Result<AuditReport, ErrorBody> {
         ));
     }
     let budgets = audit_task_budgets(world, &ledger, &mut problems);
+    let campaign_budgets = audit_campaign_budgets(world, &ledger, &mut problems);
     problems.truncate(100);
     Ok(AuditReport {
         balanced: problems.is_empty(),
@@ -141,15 +149,66 @@ pub fn audit(world: &mut World) -> Result<AuditReport, ErrorBody> {
         task_budgets: budgets.budget,
         task_disbursed: budgets.disbursed,
         task_remaining: budgets.remaining,
+        campaign_budgets: campaign_budgets.budget,
+        campaign_disbursed: campaign_budgets.disbursed,
+        campaign_remaining: campaign_budgets.remaining,
     })
 }
 
-/// Task budgets summed over every task.
+/// The budget identity of every campaign, as for tasks.
+fn audit_campaign_budgets(
+    world: &World,
+    ledger: &LedgerView,
+    problems: &mut Vec<String>,
+) -> BudgetTotals {
+    let mut totals = BudgetTotals::default();
+    for campaign in world.resource::<Campaigns>().by_id.values() {
+        let budget = campaign.definition.budget_grams;
+        totals.add(budget, campaign.disbursed_grams, campaign.remaining_grams);
+        let paid = ledger.campaigns.get(&campaign.id).copied().unwrap_or(0);
+        check_budget(
+            &format!("campaign {}", campaign.id),
+            (budget, campaign.disbursed_grams, campaign.remaining_grams),
+            paid,
+            problems,
+        );
+    }
+    totals
+}
+
+/// Budget = disbursed + remaining, and disbursed = what the ledger paid out.
+fn check_budget(
+    what: &str,
+    (budget, disbursed, remaining): (u64, u64, u64),
+    paid: i128,
+    problems: &mut Vec<String>,
+) {
+    if budget != disbursed + remaining {
+        problems.push(format!(
+            "{what}: budget {budget} g ≠ disbursed {disbursed} g + remaining {remaining} g"
+        ));
+    }
+    if i128::from(disbursed) != paid {
+        problems.push(format!(
+            "{what}: disbursed {disbursed} g but the ledger paid out {paid} g"
+        ));
+    }
+}
+
+/// Budgets summed over every task or every campaign.
 #[derive(Default)]
 struct BudgetTotals {
     budget: u64,
     disbursed: u64,
     remaining: u64,
+}
+
+impl BudgetTotals {
+    fn add(&mut self, budget: u64, disbursed: u64, remaining: u64) {
+        self.budget += budget;
+        self.disbursed += disbursed;
+        self.remaining += remaining;
+    }
 }
 
 /// The budget identity of every task: budget = disbursed + remaining, and what it
@@ -162,22 +221,14 @@ fn audit_task_budgets(
 ) -> BudgetTotals {
     let mut totals = BudgetTotals::default();
     for task in world.resource::<TaskCenter>().by_id.values() {
-        totals.budget += task.budget_grams;
-        totals.disbursed += task.disbursed_grams;
-        totals.remaining += task.remaining_grams;
-        if task.budget_grams != task.disbursed_grams + task.remaining_grams {
-            problems.push(format!(
-                "task {}: budget {} g ≠ disbursed {} g + remaining {} g",
-                task.id, task.budget_grams, task.disbursed_grams, task.remaining_grams
-            ));
-        }
+        let parts = (
+            task.budget_grams,
+            task.disbursed_grams,
+            task.remaining_grams,
+        );
+        totals.add(parts.0, parts.1, parts.2);
         let paid = ledger.tasks.get(&task.id).copied().unwrap_or(0);
-        if i128::from(task.disbursed_grams) != paid {
-            problems.push(format!(
-                "task {}: disbursed {} g but the ledger paid out {paid} g",
-                task.id, task.disbursed_grams
-            ));
-        }
+        check_budget(&format!("task {}", task.id), parts, paid, problems);
     }
     totals
 }

@@ -8,7 +8,7 @@ use super::resources::{
 };
 use super::state::{self, fail};
 use super::tasks::Publisher;
-use super::{account, audit, host, risk, tokens};
+use super::{account, audit, campaigns, host, risk, tokens};
 use super::{feed, friends, partners, props, tasks, teams, transfers};
 use crate::config::Reporter;
 use bevy_ecs::world::World;
@@ -62,6 +62,9 @@ fn apply(world: &mut World, command: Command) {
         Op::Admin(AdminOp::TaskSetStatus(..)) => "admin_task_status",
         Op::Admin(AdminOp::TaskComplete(..)) => "admin_task_complete",
         Op::Admin(AdminOp::TaskList) => "admin_task_list",
+        Op::Admin(AdminOp::CampaignCreate(_)) => "admin_campaign_create",
+        Op::Admin(AdminOp::CampaignClose(_)) => "admin_campaign_close",
+        Op::Admin(AdminOp::CampaignList) => "admin_campaign_list",
     };
     let outcome = if let Some(failure) = world.resource::<Health>().store_failure.clone() {
         fail(
@@ -257,6 +260,9 @@ fn apply_admin(world: &mut World, op: AdminOp) -> Outcome {
             encode(tasks::complete(world, Publisher::Ops, task, player))
         }
         AdminOp::TaskList => encode(Ok(tasks::list(world))),
+        AdminOp::CampaignCreate(new) => encode(campaigns::create(world, &new)),
+        AdminOp::CampaignClose(id) => encode(campaigns::close(world, id)),
+        AdminOp::CampaignList => encode(Ok(campaigns::list(world))),
         AdminOp::Audit => encode(audit::audit(world)),
         AdminOp::RevokeTokens(player) => encode(
             state::player_entity(world, player)

@@ -8,7 +8,7 @@ use super::state::{
     self, NewBall, config, credit_balance, debit_balance, fail, live_ball, notify, now,
     player_entity, record_flow, spawn_ball, touch_player,
 };
-use super::views;
+use super::{campaigns, views};
 use crate::config::Reporter;
 use crate::store::{Account, Ball, Flow};
 use bevy_ecs::world::World;
@@ -90,6 +90,7 @@ pub fn record_action(
         report.quantity,
     );
     verdict.refuse_if_denied()?;
+    let first_today = usage.today == 1;
     let mut log = world
         .get_mut::<ActionLog>(entity)
         .expect("player has ActionLog");
@@ -144,6 +145,15 @@ pub fn record_action(
         );
         let view = views::ball_view(&ball, now, &config);
         notify(world, report.player, Event::BallNew { ball: view.clone() });
+        let credited = campaigns::Credited {
+            player: report.player,
+            entity,
+            kind: report.kind,
+            grams,
+            ripe_at: ball.ripe_at,
+            first_today,
+        };
+        campaigns::reward_matching(world, &credited);
         Some(view)
     };
     let result = RecordActionResult { grams, ball };

@@ -4,6 +4,7 @@
 
 pub mod account;
 pub mod audit;
+pub mod campaigns;
 pub mod clock;
 pub mod commands;
 pub mod components;
@@ -118,6 +119,7 @@ impl Game {
             |w: &mut World| w.init_resource::<risk::flows::FlowSink>(),
             |w: &mut World| w.init_resource::<tasks::TaskCenter>(),
             |w: &mut World| w.init_resource::<host::HostSubjects>(),
+            |w: &mut World| w.init_resource::<campaigns::Campaigns>(),
         ] {
             resource(&mut world);
         }
@@ -500,6 +502,10 @@ impl<'w> Rebuild<'w> {
                 .world
                 .resource_mut::<tasks::TaskCenter>()
                 .load_book(player, book),
+            Loaded::Campaign(campaign) => self
+                .world
+                .resource_mut::<campaigns::Campaigns>()
+                .load(campaign),
         }
     }
 
@@ -592,6 +598,7 @@ fn gather_batch(world: &mut World) -> TickBatch {
         .collect();
     partners::gather(world, &mut batch);
     tasks::gather(world, &mut batch);
+    campaigns::gather(world, &mut batch);
     let counters = world.resource::<Counters>();
     batch.meta = Meta {
         game_time: world.resource::<GameClock>().now(),

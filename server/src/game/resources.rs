@@ -252,6 +252,12 @@ pub enum AdminOp {
     TaskComplete(canopy_shared::TaskId, PlayerId),
     /// List every task.
     TaskList,
+    /// Define a campaign.
+    CampaignCreate(Box<canopy_shared::campaign::NewCampaign>),
+    /// Close a campaign.
+    CampaignClose(canopy_shared::CampaignId),
+    /// List every campaign.
+    CampaignList,
 }
 
 /// A host app user, as a verified `host_login` JWT names them.

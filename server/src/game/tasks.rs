@@ -133,7 +133,12 @@ fn validate(new: &NewTask, now: Millis) -> Result<(), ErrorBody> {
             "`ends_at` must be after `starts_at` and in the future",
         );
     }
-    match &new.audience {
+    validate_audience(&new.audience)
+}
+
+/// Refuses an audience that can hold nobody or too many listed players.
+pub fn validate_audience(audience: &Audience) -> Result<(), ErrorBody> {
+    match audience {
         Audience::NewPlayers { within_days } if *within_days == 0 => fail(
             ErrorCode::BadRequest,
             "`within_days` of a new-players audience is at least 1",
@@ -236,8 +241,17 @@ pub fn list(world: &World) -> TaskList {
 
 /// Whether `player` is in the task's audience now.
 fn eligible(world: &World, task: &TaskRecord, player: PlayerId) -> Result<bool, ErrorBody> {
+    in_audience(world, &task.audience, player)
+}
+
+/// Whether `player` is in `audience` now (tasks and campaigns share audiences).
+pub fn in_audience(
+    world: &World,
+    audience: &Audience,
+    player: PlayerId,
+) -> Result<bool, ErrorBody> {
     let entity = player_entity(world, player)?;
-    Ok(match &task.audience {
+    Ok(match audience {
         Audience::All => true,
         Audience::NewPlayers { within_days } => {
             let profile = world.get::<Profile>(entity).expect("player has Profile");
@@ -249,7 +263,7 @@ fn eligible(world: &World, task: &TaskRecord, player: PlayerId) -> Result<bool, 
                 .expect("player has Certificates")
                 .0
                 .is_empty();
-            certified == (task.audience == Audience::Certified)
+            certified == (*audience == Audience::Certified)
         }
         Audience::InTeam => world.resource::<Teams>().of(player).next().is_some(),
         Audience::Players(ids) => ids.contains(&player),

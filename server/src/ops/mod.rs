@@ -5,6 +5,7 @@
 
 mod admin;
 pub mod auth;
+mod campaign_admin;
 mod gate;
 mod partner_admin;
 mod partner_api;
@@ -73,7 +74,9 @@ pub fn router(state: OpsState) -> Router {
         )
         .route("/admin/tasks", post(task_admin::create))
         .route("/admin/tasks/{id}/status", post(task_admin::set_status))
-        .route("/admin/tasks/{id}/complete", post(task_admin::complete));
+        .route("/admin/tasks/{id}/complete", post(task_admin::complete))
+        .route("/admin/campaigns", post(campaign_admin::create))
+        .route("/admin/campaigns/{id}/close", post(campaign_admin::close));
     let reviewer = Router::new()
         .route("/admin/risk/flags", get(risk::flags))
         .route("/admin/risk/flags/{id}/release", post(risk::release))
@@ -84,7 +87,8 @@ pub fn router(state: OpsState) -> Router {
         .route("/admin/audit", get(admin::audit))
         .route("/admin/partners", get(partner_admin::list))
         .route("/admin/partners/{id}/audit", get(partner_admin::audit))
-        .route("/admin/tasks", get(task_admin::list));
+        .route("/admin/tasks", get(task_admin::list))
+        .route("/admin/campaigns", get(campaign_admin::list));
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(healthz))

@@ -2,15 +2,16 @@
 //! tests can see how the game behaves when the disk does.
 
 use super::{
-    Ball, HostBinding, LedgerEntry, Loaded, Meta, PartnerReceipt, PartnerRecord, PlayerRecord,
-    SessionToken, SocialWrite, Store, StoreError, TaskBook, TaskRecord, Team, TickBatch, TokenHash,
+    Ball, CampaignRecord, HostBinding, LedgerEntry, Loaded, Meta, PartnerReceipt, PartnerRecord,
+    PlayerRecord, SessionToken, SocialWrite, Store, StoreError, TaskBook, TaskRecord, Team,
+    TickBatch, TokenHash,
 };
 use canopy_shared::admin::OpsCall;
 use canopy_shared::model::FeedEntry;
 use canopy_shared::partner::PartnerAuditEntry;
 use canopy_shared::reply::RecordActionResult;
 use canopy_shared::risk::RiskFlag;
-use canopy_shared::{BallId, FlagId, Millis, PartnerId, PlayerId, TaskId, TeamId};
+use canopy_shared::{BallId, CampaignId, FlagId, Millis, PartnerId, PlayerId, TaskId, TeamId};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -36,6 +37,7 @@ struct Contents {
     risk_flags: BTreeMap<FlagId, RiskFlag>,
     tasks: BTreeMap<TaskId, TaskRecord>,
     task_books: BTreeMap<PlayerId, TaskBook>,
+    campaigns: BTreeMap<CampaignId, CampaignRecord>,
 }
 
 /// A [`Store`] in memory. Clones share the same contents, so a test can keep a handle
@@ -115,6 +117,10 @@ impl Store for MemoryStore {
         for (&key, binding) in &contents.host_bindings {
             visit(Loaded::HostBinding(key, binding.clone()));
         }
+        contents
+            .campaigns
+            .values()
+            .for_each(|campaign| visit(Loaded::Campaign(campaign.clone())));
         Ok(contents.meta.clone())
     }
 
@@ -192,6 +198,9 @@ impl Store for MemoryStore {
         }
         for (player, book) in &batch.task_books {
             contents.task_books.insert(*player, book.clone());
+        }
+        for campaign in &batch.campaigns {
+            contents.campaigns.insert(campaign.id, campaign.clone());
         }
         for entry in &batch.partner_audit {
             contents

@@ -15,9 +15,9 @@ mod tap;
 
 pub use memory::MemoryStore;
 pub use records::{
-    Account, Ball, DailyLimits, Flow, HostBinding, LedgerEntry, LedgerTotals, Meta, PartnerReceipt,
-    PartnerRecord, PlayerRecord, PropsState, SessionToken, SocialWrite, TaskBook, TaskProgress,
-    TaskRecord, Team,
+    Account, Ball, CampaignRecord, DailyLimits, Flow, HostBinding, LedgerEntry, LedgerTotals, Meta,
+    PartnerReceipt, PartnerRecord, PlayerRecord, PropsState, SessionToken, SocialWrite, TaskBook,
+    TaskProgress, TaskRecord, Team,
 };
 
 /// The SHA-256 of a session token: the key it is stored under.
@@ -87,6 +87,8 @@ pub struct TickBatch {
     pub task_books: Vec<(PlayerId, TaskBook)>,
     /// Host subjects bound to players (never unbound).
     pub host_bindings: Vec<(TokenHash, HostBinding)>,
+    /// Campaigns defined or changed, whole.
+    pub campaigns: Vec<CampaignRecord>,
     /// Counters and the game clock after the tick.
     pub meta: Meta,
 }
@@ -111,6 +113,7 @@ impl TickBatch {
             + self.tasks.len()
             + self.task_books.len()
             + self.host_bindings.len()
+            + self.campaigns.len()
             + 1
     }
 
@@ -149,6 +152,8 @@ pub struct Snapshot {
     pub task_books: Vec<(PlayerId, TaskBook)>,
     /// Every host subject bound to a player.
     pub host_bindings: Vec<(TokenHash, HostBinding)>,
+    /// Every campaign.
+    pub campaigns: Vec<CampaignRecord>,
 }
 
 /// One record of a store, as [`Store::visit`] hands it over.
@@ -179,6 +184,8 @@ pub enum Loaded {
     TaskBook(PlayerId, TaskBook),
     /// A host subject bound to a player.
     HostBinding(TokenHash, HostBinding),
+    /// A campaign.
+    Campaign(CampaignRecord),
 }
 
 impl Snapshot {
@@ -197,6 +204,7 @@ impl Snapshot {
             Loaded::Task(task) => self.tasks.push(task),
             Loaded::TaskBook(player, book) => self.task_books.push((player, book)),
             Loaded::HostBinding(key, binding) => self.host_bindings.push((key, binding)),
+            Loaded::Campaign(campaign) => self.campaigns.push(campaign),
         }
     }
 }

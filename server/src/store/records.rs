@@ -3,11 +3,12 @@
 
 use crate::game::rules::KindUsage;
 use bevy_ecs::component::Component;
+use canopy_shared::campaign::{CampaignStatus, NewCampaign};
 use canopy_shared::model::{Certificate, PropKind};
 use canopy_shared::partner::PartnerStatus;
 use canopy_shared::task::{Audience, TaskStatus};
 use canopy_shared::{
-    BallId, CertificateId, ErrorBody, Millis, PartnerId, PlayerId, TaskId, TeamId,
+    BallId, CampaignId, CertificateId, ErrorBody, Millis, PartnerId, PlayerId, TaskId, TeamId,
 };
 use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
@@ -221,6 +222,8 @@ pub enum Account {
     Forfeited,
     /// A task's budget, from which its rewards are created.
     TaskBudget(TaskId),
+    /// A campaign's budget, from which its bonuses are created.
+    CampaignBudget(CampaignId),
 }
 
 /// Why grams moved.
@@ -389,3 +392,21 @@ pub struct TaskProgress {
 
 /// A player's standing with every task they accepted: stored per player.
 pub type TaskBook = BTreeMap<TaskId, TaskProgress>;
+
+/// A campaign, whole. `budget_grams = disbursed_grams + remaining_grams` always, as
+/// for a task.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CampaignRecord {
+    /// The campaign's id.
+    pub id: CampaignId,
+    /// What ops defined.
+    pub definition: NewCampaign,
+    /// Grams paid.
+    pub disbursed_grams: u64,
+    /// Grams left.
+    pub remaining_grams: u64,
+    /// Bonus balls paid.
+    pub bonuses: u64,
+    /// Active, closed or exhausted.
+    pub status: CampaignStatus,
+}

@@ -9,7 +9,7 @@
 //! · `s<sha256>` session token · `o<seq>` one ops call of the audit log · `n<partner>`
 //! partner · `x<partner><ref>` partner receipt · `a<partner><seq>` partner audit entry
 //! · `g<flag>` risk flag · `j<task>` task · `h<player>` the player's standing with tasks
-//! · `u<sha256>` a host subject bound to a player.
+//! · `u<sha256>` a host subject bound to a player · `c<campaign>` campaign.
 //!
 //! Balls, friendships and feed entries are grouped per player and the ledger per commit: sled's memory
 //! and scan time grow with the number of keys, and rewriting a small record costs far
@@ -54,6 +54,7 @@ const RISK_FLAG: u8 = b'g';
 const TASK: u8 = b'j';
 const TASK_BOOK: u8 = b'h';
 const HOST_BINDING: u8 = b'u';
+const CAMPAIGN: u8 = b'c';
 
 /// The file that marks a directory as a Canopy store once it holds a world. Without it,
 /// a directory that has files in it is refused rather than silently reinitialised.
@@ -270,6 +271,9 @@ impl SledStore {
         }
         for (player, book) in &batch.task_books {
             write(&key(TASK_BOOK, player.0), Some(encode(book)));
+        }
+        for campaign in &batch.campaigns {
+            write(&key(CAMPAIGN, campaign.id.0), Some(encode(campaign)));
         }
         for entry in &batch.partner_audit {
             write(
@@ -536,6 +540,10 @@ impl Store for SledStore {
         })?;
         self.scan(TASK, |_, task| {
             visit(Loaded::Task(task));
+            Ok(())
+        })?;
+        self.scan(CAMPAIGN, |_, campaign| {
+            visit(Loaded::Campaign(campaign));
             Ok(())
         })?;
         self.scan(TASK_BOOK, |key, book| {

@@ -719,6 +719,7 @@ enum AccountKind {
     Held,
     Forfeited,
     TaskBudget,
+    CampaignBudget,
 }
 
 /// A hashable name for a ledger account.
@@ -735,6 +736,7 @@ fn key(account: Account) -> AccountKey {
         Account::Held(id) => (AccountKind::Held, id.0),
         Account::Forfeited => (AccountKind::Forfeited, 0),
         Account::TaskBudget(id) => (AccountKind::TaskBudget, id.0),
+        Account::CampaignBudget(id) => (AccountKind::CampaignBudget, id.0),
     }
 }
 

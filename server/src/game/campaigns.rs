@@ -1,0 +1,302 @@
+//! Campaigns, the post-action rules engine: after a green action is credited, every
+//! active campaign for its kind whose conditions match pays a bonus ball (source
+//! `campaign:<id>`) from its budget, in the same batch as the action.
+//!
+//! Matching costs the campaigns indexed under the action's kind, never a scan of all
+//! campaigns: [`Campaigns::by_kind`] holds only campaigns that can still pay, and a
+//! campaign leaves it when it ends, closes or spends its budget.
+
+use super::state::{NewBall, config, fail, notify, now, record_flow, spawn_ball};
+use super::tasks::{in_audience, validate_audience};
+use super::views;
+use crate::store::{Account, CampaignRecord, Flow};
+use bevy_ecs::entity::Entity;
+use bevy_ecs::resource::Resource;
+use bevy_ecs::world::World;
+use canopy_shared::campaign::{Bonus, CampaignList, CampaignStatus, CampaignView, NewCampaign};
+use canopy_shared::{CampaignId, ErrorBody, ErrorCode, Event, Millis, PlayerId};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// The longest campaign name.
+const MAX_NAME_CHARS: usize = 80;
+/// The largest multiplier.
+const MAX_MULTIPLY: u32 = 10;
+/// The largest flat bonus.
+const MAX_ADD_GRAMS: u64 = 1_000_000;
+
+/// Every campaign, and the ones that can still pay by action kind.
+#[derive(Resource, Default)]
+pub struct Campaigns {
+    /// Every campaign by id.
+    pub by_id: BTreeMap<CampaignId, CampaignRecord>,
+    /// Campaigns that are active and not past their window, by action kind.
+    by_kind: HashMap<String, Vec<CampaignId>>,
+    next_id: u64,
+    dirty: BTreeSet<CampaignId>,
+}
+
+impl Campaigns {
+    /// Adds a campaign read from the store.
+    pub fn load(&mut self, campaign: CampaignRecord) {
+        self.next_id = self.next_id.max(campaign.id.0);
+        self.insert(campaign);
+    }
+
+    fn insert(&mut self, campaign: CampaignRecord) {
+        if campaign.status == CampaignStatus::Active {
+            self.by_kind
+                .entry(campaign.definition.kind.clone())
+                .or_default()
+                .push(campaign.id);
+        }
+        self.by_id.insert(campaign.id, campaign);
+    }
+
+    /// Takes a campaign out of the matching index.
+    fn unindex(&mut self, id: CampaignId) {
+        let Some(kind) = self.by_id.get(&id).map(|c| c.definition.kind.clone()) else {
+            return;
+        };
+        if let Some(ids) = self.by_kind.get_mut(&kind) {
+            ids.retain(|&other| other != id);
+            if ids.is_empty() {
+                self.by_kind.remove(&kind);
+            }
+        }
+    }
+}
+
+/// A campaign as ops see it.
+pub fn view(campaign: &CampaignRecord) -> CampaignView {
+    CampaignView {
+        campaign_id: campaign.id,
+        definition: campaign.definition.clone(),
+        disbursed_grams: campaign.disbursed_grams,
+        remaining_grams: campaign.remaining_grams,
+        bonuses: campaign.bonuses,
+        status: campaign.status,
+    }
+}
+
+/// Defines a campaign.
+pub fn create(world: &mut World, new: &NewCampaign) -> Result<CampaignView, ErrorBody> {
+    let name = new.name.trim().chars().count();
+    if name == 0 || name > MAX_NAME_CHARS {
+        return fail(ErrorCode::BadRequest, "`name` has 1 to 80 characters");
+    }
+    if config(world).action(&new.kind).is_none() {
+        return fail(
+            ErrorCode::BadRequest,
+            format!("unknown action kind `{}`", new.kind),
+        );
+    }
+    match new.bonus {
+        Bonus::Multiply(times) if !(2..=MAX_MULTIPLY).contains(&times) => {
+            return fail(ErrorCode::BadRequest, "`multiply` is 2 to 10");
+        }
+        Bonus::Add(grams) if !(1..=MAX_ADD_GRAMS).contains(&grams) => {
+            return fail(ErrorCode::BadRequest, "`add` is 1 to 1000000 grams");
+        }
+        _ => {}
+    }
+    if new.budget_grams == 0 {
+        return fail(ErrorCode::BadRequest, "`budget_grams` is at least 1");
+    }
+    if new.ends_at <= new.starts_at || new.ends_at <= now(world) {
+        return fail(
+            ErrorCode::BadRequest,
+            "`ends_at` must be after `starts_at` and in the future",
+        );
+    }
+    validate_audience(&new.audience)?;
+    let mut campaigns = world.resource_mut::<Campaigns>();
+    campaigns.next_id += 1;
+    let campaign = CampaignRecord {
+        id: CampaignId(campaigns.next_id),
+        definition: new.clone(),
+        disbursed_grams: 0,
+        remaining_grams: new.budget_grams,
+        bonuses: 0,
+        status: CampaignStatus::Active,
+    };
+    let answer = view(&campaign);
+    campaigns.dirty.insert(campaign.id);
+    campaigns.insert(campaign);
+    Ok(answer)
+}
+
+/// Closes a campaign for good.
+pub fn close(world: &mut World, id: CampaignId) -> Result<CampaignView, ErrorBody> {
+    let mut campaigns = world.resource_mut::<Campaigns>();
+    let Some(campaign) = campaigns.by_id.get_mut(&id) else {
+        return fail(ErrorCode::NotFound, format!("no campaign {id}"));
+    };
+    if campaign.status == CampaignStatus::Active {
+        campaign.status = CampaignStatus::Closed;
+    }
+    let answer = view(campaign);
+    campaigns.unindex(id);
+    campaigns.dirty.insert(id);
+    Ok(answer)
+}
+
+/// Every campaign.
+pub fn list(world: &World) -> CampaignList {
+    CampaignList {
+        campaigns: world
+            .resource::<Campaigns>()
+            .by_id
+            .values()
+            .map(view)
+            .collect(),
+    }
+}
+
+/// An action just credited, as campaigns match it.
+pub struct Credited<'a> {
+    /// Who earned it.
+    pub player: PlayerId,
+    /// Their entity.
+    pub entity: Entity,
+    /// The action kind.
+    pub kind: &'a str,
+    /// Grams the action credited.
+    pub grams: u64,
+    /// When the action's ball ripens: bonus balls ripen with it.
+    pub ripe_at: Millis,
+    /// Whether it is the player's first credited action of the kind today.
+    pub first_today: bool,
+}
+
+/// Pays every matching campaign's bonus for a credited action. Campaigns past their
+/// window leave the index as they are met.
+pub fn reward_matching(world: &mut World, credited: &Credited<'_>) {
+    let now = now(world);
+    let candidates = world
+        .resource::<Campaigns>()
+        .by_kind
+        .get(credited.kind)
+        .cloned()
+        .unwrap_or_default();
+    for id in candidates {
+        let Some(campaign) = world.resource::<Campaigns>().by_id.get(&id).cloned() else {
+            continue;
+        };
+        let definition = &campaign.definition;
+        if now >= definition.ends_at {
+            world.resource_mut::<Campaigns>().unindex(id);
+            continue;
+        }
+        let matches = now >= definition.starts_at
+            && (!definition.first_of_day || credited.first_today)
+            && in_audience(world, &definition.audience, credited.player).unwrap_or(false);
+        if matches {
+            pay(world, &campaign, credited);
+        }
+    }
+}
+
+/// Pays one bonus, never more than the budget left; the campaign leaves the index
+/// once its budget is spent.
+fn pay(world: &mut World, campaign: &CampaignRecord, credited: &Credited<'_>) {
+    let bonus = match campaign.definition.bonus {
+        Bonus::Multiply(times) => credited.grams * u64::from(times - 1),
+        Bonus::Add(grams) => grams,
+    }
+    .min(campaign.remaining_grams);
+    if bonus == 0 {
+        return;
+    }
+    let ball = spawn_ball(
+        world,
+        NewBall {
+            owner_entity: credited.entity,
+            owner: credited.player,
+            source: format!("campaign:{}", campaign.id).into(),
+            grams: bonus,
+            ripe_at: credited.ripe_at,
+            stealable: true,
+        },
+    );
+    record_flow(
+        world,
+        Flow::Created,
+        bonus,
+        Account::CampaignBudget(campaign.id),
+        Account::Ball(ball.id),
+    );
+    let mut campaigns = world.resource_mut::<Campaigns>();
+    let record = campaigns
+        .by_id
+        .get_mut(&campaign.id)
+        .expect("a matched campaign exists");
+    record.disbursed_grams += bonus;
+    record.remaining_grams -= bonus;
+    record.bonuses += 1;
+    let spent = record.remaining_grams == 0;
+    if spent {
+        record.status = CampaignStatus::Exhausted;
+        campaigns.unindex(campaign.id);
+    }
+    campaigns.dirty.insert(campaign.id);
+    let view = views::ball_view(&ball, now(world), &config(world));
+    notify(world, credited.player, Event::BallNew { ball: view });
+}
+
+/// Drains the batch's campaign writes into the store batch.
+pub fn gather(world: &mut World, batch: &mut crate::store::TickBatch) {
+    let mut campaigns = world.resource_mut::<Campaigns>();
+    let dirty = std::mem::take(&mut campaigns.dirty);
+    batch.campaigns = dirty
+        .iter()
+        .filter_map(|id| campaigns.by_id.get(id).cloned())
+        .collect();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::game::{ClockMode, Game};
+    use crate::store::MemoryStore;
+    use canopy_shared::task::Audience;
+    use std::sync::Arc;
+
+    const START: Millis = 1_795_536_000_000;
+
+    fn campaign(kind: &str) -> NewCampaign {
+        NewCampaign {
+            name: format!("{kind} bonus"),
+            kind: kind.to_owned(),
+            bonus: Bonus::Add(5),
+            first_of_day: false,
+            audience: Audience::All,
+            starts_at: START,
+            ends_at: START + 1_000,
+            budget_grams: 100,
+        }
+    }
+
+    #[test]
+    fn only_active_campaigns_of_the_kind_are_matched() {
+        let config = Arc::new(Config::default_embedded());
+        let store = Arc::new(MemoryStore::new());
+        let mut game = Game::load(config, store, ClockMode::Manual, Some(START), None)
+            .expect("an empty world loads");
+        let world = game.world_mut();
+        for kind in ["bus", "e_invoice", "bus", "utility_bill"] {
+            create(world, &campaign(kind)).expect("a valid campaign");
+        }
+        let metro = create(world, &campaign("metro")).expect("a valid campaign");
+        let closed = create(world, &campaign("metro")).expect("a valid campaign");
+        close(world, closed.campaign_id).expect("it exists");
+        let index = &world.resource::<Campaigns>().by_kind;
+        assert_eq!(index.get("metro"), Some(&vec![metro.campaign_id]));
+        assert_eq!(index.get("bus").map(Vec::len), Some(2));
+        assert_eq!(
+            world.resource::<Campaigns>().by_id.len(),
+            6,
+            "closed campaigns stay listed"
+        );
+    }
+}
