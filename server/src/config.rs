@@ -74,6 +74,9 @@ pub struct Config {
     /// defaults.
     #[serde(default)]
     pub accounts: AccountsConfig,
+    /// Absent from config files written before cluster mode: those run one server alone.
+    #[serde(default)]
+    pub cluster: ClusterConfig,
     /// The species catalog, loaded from `species.catalog`; cheapest first.
     #[serde(skip)]
     pub catalog: Vec<Species>,
@@ -237,6 +240,38 @@ impl Default for OpsConfig {
 /// `ops.audit_log_keep` when a config does not set it.
 fn default_audit_log_keep() -> usize {
     10_000
+}
+
+/// The most shards a cluster may have.
+const MAX_SHARDS: u64 = 1024;
+
+/// `[cluster]`: cluster mode (docs/SCALE-OUT.md); off by default. Restart only.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct ClusterConfig {
+    pub enabled: bool,
+    pub shard: u64,
+    pub shards: u64,
+    pub nats_urls: Vec<String>,
+    pub advertise_url: String,
+    pub map_bucket: String,
+    pub map_replicas: usize,
+}
+
+impl Default for ClusterConfig {
+    /// One server alone, as before cluster mode existed.
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            shard: 0,
+            shards: 1,
+            nats_urls: vec!["nats://127.0.0.1:4222".to_owned()],
+            advertise_url: "ws://127.0.0.1:7878/ws".to_owned(),
+            map_bucket: "canopy-shards".to_owned(),
+            map_replicas: 3,
+        }
+    }
 }
 
 /// `[[ops.tokens]]`: one named ops token, stored as a hash so the file holds no secret.
@@ -508,12 +543,55 @@ impl Config {
         }
         self.day = running.day.clone();
         self.store = running.store.clone();
+        self.cluster = running.cluster.clone();
         let server = &running.server;
         self.server.max_frame_bytes = server.max_frame_bytes;
         self.server.command_queue_capacity = server.command_queue_capacity;
         self.server.max_connections = server.max_connections;
         self.server.outbox_capacity = server.outbox_capacity;
         self
+    }
+
+    fn validate_cluster(&self) -> Result<(), ConfigError> {
+        let cluster = &self.cluster;
+        check(
+            "cluster.shards",
+            (1..=MAX_SHARDS).contains(&cluster.shards),
+            "must be 1–1024",
+        )?;
+        check(
+            "cluster.shard",
+            cluster.shard < cluster.shards,
+            "must be below cluster.shards (shards count from 0)",
+        )?;
+        if !cluster.enabled {
+            return Ok(());
+        }
+        check(
+            "cluster.nats_urls",
+            !cluster.nats_urls.is_empty() && cluster.nats_urls.iter().all(|url| !url.is_empty()),
+            "must list at least one NATS server",
+        )?;
+        check(
+            "cluster.advertise_url",
+            cluster.advertise_url.starts_with("ws://")
+                || cluster.advertise_url.starts_with("wss://"),
+            "must be the ws:// or wss:// URL clients reach this shard's game socket at",
+        )?;
+        check(
+            "cluster.map_bucket",
+            !cluster.map_bucket.is_empty()
+                && cluster
+                    .map_bucket
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+            "must be a JetStream bucket name: letters, digits, `-`, `_`",
+        )?;
+        check(
+            "cluster.map_replicas",
+            (1..=5).contains(&cluster.map_replicas),
+            "must be 1–5 (3 on a 3-node NATS cluster)",
+        )
     }
 
     /// The rule for an action kind.
@@ -527,6 +605,7 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_cluster()?;
         let s = &self.server;
         check(
             "server.tick_rate_hz",
@@ -968,6 +1047,63 @@ mod tests {
         let off = Config::load(Some(&path), env(&[("CANOPY_RISK__ENABLED", "false")]))
             .expect("the switch loads");
         assert!(!off.risk.enabled);
+    }
+
+    #[test]
+    fn cluster_mode_is_off_by_default_and_set_from_the_environment() {
+        let alone = Config::default_embedded().cluster;
+        assert!(!alone.enabled);
+        assert_eq!((alone.shard, alone.shards), (0, 1));
+        let shard = Config::load(
+            None,
+            env(&[
+                ("CANOPY_CLUSTER__ENABLED", "true"),
+                ("CANOPY_CLUSTER__SHARD", "2"),
+                ("CANOPY_CLUSTER__SHARDS", "3"),
+                (
+                    "CANOPY_CLUSTER__NATS_URLS",
+                    r#"["nats://127.0.0.1:4222","nats://127.0.0.1:4223"]"#,
+                ),
+            ]),
+        )
+        .expect("a valid shard config")
+        .cluster;
+        assert!(shard.enabled);
+        assert_eq!((shard.shard, shard.shards), (2, 3));
+        assert_eq!(shard.nats_urls.len(), 2);
+    }
+
+    #[test]
+    fn bad_cluster_settings_are_refused_with_their_field() {
+        for (overrides, field) in [
+            (
+                vec![
+                    ("CANOPY_CLUSTER__SHARD", "3"),
+                    ("CANOPY_CLUSTER__SHARDS", "3"),
+                ],
+                "cluster.shard",
+            ),
+            (vec![("CANOPY_CLUSTER__SHARDS", "0")], "cluster.shards"),
+            (
+                vec![
+                    ("CANOPY_CLUSTER__ENABLED", "true"),
+                    ("CANOPY_CLUSTER__NATS_URLS", "[]"),
+                ],
+                "cluster.nats_urls",
+            ),
+            (
+                vec![
+                    ("CANOPY_CLUSTER__ENABLED", "true"),
+                    ("CANOPY_CLUSTER__ADVERTISE_URL", "127.0.0.1:7878"),
+                ],
+                "cluster.advertise_url",
+            ),
+        ] {
+            match Config::load(None, env(&overrides)) {
+                Err(ConfigError::Invalid { field: named, .. }) => assert_eq!(named, field),
+                other => panic!("{overrides:?} should be refused for {field}: {other:?}"),
+            }
+        }
     }
 
     #[test]

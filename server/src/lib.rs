@@ -1,6 +1,7 @@
 //! The Canopy game server as a library: `main.rs` only wires flags to [`server::run`],
 //! so tests and benches start the same server in-process.
 
+pub mod cluster;
 pub mod config;
 pub mod fuzzing;
 pub mod game;

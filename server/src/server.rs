@@ -1,7 +1,9 @@
 //! Wiring one server: open the store, load the game, start the game thread, the game
 //! socket and the ops HTTP, and stop them in order.
 
+use crate::cluster::{self, Cluster, Partition};
 use crate::config::Config;
+use crate::game::resources::Counters;
 use crate::game::{ClockMode, Game};
 use crate::game_loop::GameLoop;
 use crate::metrics::Metrics;
@@ -94,6 +96,7 @@ pub async fn serve(
         None,
     )
     .with_context(|| format!("loading the world from {}", options.data_dir.display()))?;
+    let cluster = join_cluster(&config, &game).await?;
     let metrics = Arc::new(Metrics::new());
     let flows = game.flow_sink();
     let (game_loop, handle) = GameLoop::new(game, metrics.clone());
@@ -123,7 +126,10 @@ pub async fn serve(
         partner_gate: Arc::default(),
         risk_graph,
     };
-    let context = NetContext::new(handle.clone(), config_rx, metrics);
+    let mut context = NetContext::new(handle.clone(), config_rx, metrics);
+    if let Some(cluster) = &cluster {
+        context = context.routed_by(cluster.router.clone());
+    }
     let net_task = tokio::spawn(net::serve(game_listener, context, stop_rx.clone()));
     let mut ops_stop = stop_rx.clone();
     let ops_task = tokio::spawn(
@@ -151,6 +157,19 @@ pub async fn serve(
     net_task.await.context("the game socket task failed")?;
     ops_task.await.context("the ops task failed")??;
     Ok(())
+}
+
+/// In cluster mode: checks that the store is this shard's, then joins the shard map.
+async fn join_cluster(config: &Config, game: &Game) -> anyhow::Result<Option<Cluster>> {
+    if !config.cluster.enabled {
+        return Ok(None);
+    }
+    let last_player = game.world().resource::<Counters>().next_player;
+    Partition::from_config(&config.cluster).check_store(last_player)?;
+    let cluster = cluster::join(&config.cluster)
+        .await
+        .context("joining the cluster")?;
+    Ok(Some(cluster))
 }
 
 /// Reloads the config on SIGHUP; a bad file is logged and the old config stays. The

@@ -59,6 +59,8 @@ pub enum ErrorCode {
     OutsideWindow,
     /// The task is paused or closed.
     TaskClosed,
+    /// Cluster mode: the player lives on another shard; `redirect` names its game socket.
+    WrongShard,
 }
 
 impl ErrorCode {
@@ -91,6 +93,7 @@ impl ErrorCode {
             Self::NotEligible => "NOT_ELIGIBLE",
             Self::OutsideWindow => "OUTSIDE_WINDOW",
             Self::TaskClosed => "TASK_CLOSED",
+            Self::WrongShard => "WRONG_SHARD",
         }
     }
 }
@@ -108,6 +111,9 @@ pub struct ErrorBody {
     pub code: ErrorCode,
     /// A human explanation; it may change between versions.
     pub message: String,
+    /// With `WRONG_SHARD`: the game socket URL of the shard to connect to instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect: Option<String>,
 }
 
 impl ErrorBody {
@@ -116,6 +122,15 @@ impl ErrorBody {
         Self {
             code,
             message: message.into(),
+            redirect: None,
+        }
+    }
+
+    /// A `WRONG_SHARD` error that sends the client to `url`.
+    pub fn redirect(message: impl Into<String>, url: impl Into<String>) -> Self {
+        Self {
+            redirect: Some(url.into()),
+            ..Self::new(ErrorCode::WrongShard, message)
         }
     }
 }

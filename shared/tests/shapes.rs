@@ -1200,7 +1200,7 @@ fn every_event_has_its_protocol_shape() {
 // ---------------------------------------------------------------------------------------
 
 /// PROTOCOL.md's list, in its order.
-const PROTOCOL_CODES: [(ErrorCode, &str); 26] = [
+const PROTOCOL_CODES: [(ErrorCode, &str); 27] = [
     (ErrorCode::BadRequest, "BAD_REQUEST"),
     (ErrorCode::UnsupportedVersion, "UNSUPPORTED_VERSION"),
     (ErrorCode::Unauthenticated, "UNAUTHENTICATED"),
@@ -1227,6 +1227,7 @@ const PROTOCOL_CODES: [(ErrorCode, &str); 26] = [
     (ErrorCode::NotEligible, "NOT_ELIGIBLE"),
     (ErrorCode::OutsideWindow, "OUTSIDE_WINDOW"),
     (ErrorCode::TaskClosed, "TASK_CLOSED"),
+    (ErrorCode::WrongShard, "WRONG_SHARD"),
 ];
 
 /// The code's position in [`PROTOCOL_CODES`]; exhaustive, so a new code must be listed.
@@ -1258,6 +1259,7 @@ fn protocol_position(code: ErrorCode) -> usize {
         ErrorCode::NotEligible => 23,
         ErrorCode::OutsideWindow => 24,
         ErrorCode::TaskClosed => 25,
+        ErrorCode::WrongShard => 26,
     }
 }
 
@@ -1281,7 +1283,7 @@ fn every_error_code_has_its_protocol_spelling() {
     );
 }
 
-/// The error object: exactly `code` and `message`.
+/// The error object: exactly `code` and `message`, plus `redirect` with `WRONG_SHARD`.
 #[test]
 fn error_body_shape() {
     let body = ErrorBody::new(ErrorCode::LimitReached, "1500 g a day");
@@ -1290,6 +1292,10 @@ fn error_body_shape() {
         json!({"code": "LIMIT_REACHED", "message": "1500 g a day"})
     );
     assert_eq!(body.to_string(), "LIMIT_REACHED: 1500 g a day");
+    let redirect = ErrorBody::redirect("on shard 1", "ws://b/ws");
+    let wire = json!({"code": "WRONG_SHARD", "message": "on shard 1", "redirect": "ws://b/ws"});
+    assert_eq!(to_json(&redirect), wire);
+    assert_eq!(from_json::<ErrorBody>(wire), redirect);
 }
 
 // ---------------------------------------------------------------------------------------

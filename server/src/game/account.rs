@@ -5,6 +5,7 @@ use super::components::{PlayerBundle, Profile};
 use super::resources::{Counters, Directory, SessionId, Sessions};
 use super::state::{config, fail, now, touch_player};
 use super::tokens::{self, token_hash};
+use crate::cluster::Partition;
 use crate::store::{PlayerRecord, TokenHash};
 use bevy_ecs::world::World;
 use canopy_shared::reply::{Empty, LoginResult, LogoutAllResult, RefreshResult, RegisterResult};
@@ -61,11 +62,13 @@ pub fn register(
     })
 }
 
-/// Spawns a new player with nothing yet; returns its id.
+/// Spawns a new player with nothing yet; returns its id, the next one this shard owns
+/// (alone: the next id).
 pub fn create_player(world: &mut World, name: &str) -> PlayerId {
-    let id = PlayerId(Counters::take(
-        &mut world.resource_mut::<Counters>().next_player,
-    ));
+    let partition = Partition::from_config(&config(world).cluster);
+    let mut counters = world.resource_mut::<Counters>();
+    let id = PlayerId(partition.next_player_id(counters.next_player));
+    counters.next_player = id.0;
     let record = PlayerRecord::new(id, name.to_owned(), now(world));
     let entity = world.spawn(PlayerBundle::from_record(record)).id();
     world.resource_mut::<Directory>().players.insert(id, entity);

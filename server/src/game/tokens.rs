@@ -9,6 +9,7 @@
 use super::resources::{Dirty, Outbox, SessionId, Sessions};
 use super::rules::DAY_MS;
 use super::state::{config, now};
+use crate::cluster::Partition;
 use crate::store::{SessionToken, TokenHash};
 use bevy_ecs::resource::Resource;
 use bevy_ecs::world::World;
@@ -144,9 +145,10 @@ fn store(world: &mut World, hash: TokenHash, token: SessionToken) {
 }
 
 /// Issues a new token for `player`, valid for `accounts.token_ttl_days`; returns the
-/// token (shown once), its hash and its expiry.
+/// token (shown once), its hash and its expiry. In cluster mode the token names the
+/// player's id, so any shard can route its login ([`Partition::token`]).
 pub fn issue(world: &mut World, player: PlayerId) -> (String, TokenHash, Millis) {
-    let token = new_token();
+    let token = Partition::from_config(&config(world).cluster).token(player, &new_token());
     let hash = token_hash(&token);
     let expires_at = now(world) + config(world).accounts.token_ttl_days * DAY_MS;
     store(

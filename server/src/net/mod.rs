@@ -10,6 +10,7 @@ mod unread;
 
 pub use rate_limit::{TokenBucket, Verdict};
 
+use crate::cluster::Router;
 use crate::config::Config;
 use crate::game_loop::GameHandle;
 use crate::metrics::Metrics;
@@ -29,6 +30,8 @@ pub struct NetContext {
     pub metrics: Arc<Metrics>,
     /// The `register` allowance of each source address.
     registrations: Arc<registrations::RegistrationLimits>,
+    /// Cluster mode: where logins of other shards' players go.
+    pub router: Option<Router>,
     next_session: Arc<AtomicU64>,
 }
 
@@ -44,7 +47,16 @@ impl NetContext {
             config,
             metrics,
             registrations: Arc::default(),
+            router: None,
             next_session: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// This context with logins routed by the cluster's shard map.
+    pub fn routed_by(self, router: Router) -> Self {
+        Self {
+            router: Some(router),
+            ..self
         }
     }
 

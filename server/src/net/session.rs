@@ -387,6 +387,14 @@ async fn queue(
     request_id: u64,
     op: Op,
 ) -> bool {
+    if let (Some(router), Op::Client(canopy_shared::Request::Login { token })) =
+        (&context.router, &op)
+        && let Some(refusal) = router.misrouted_login(token)
+    {
+        return wire
+            .send(Message::Text(encode_err(Some(request_id), refusal).into()))
+            .await;
+    }
     let command = Command {
         origin: Origin::Session(session),
         request_id,

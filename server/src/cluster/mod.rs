@@ -1,0 +1,187 @@
+//! Cluster mode: the only part of the server that talks to NATS. It joins the shard map
+//! in JetStream KV, follows its changes, and routes logins that belong to another shard.
+//! The game never sees any of it: ids and tokens come from the pure [`Partition`].
+//! Off by default (`[cluster] enabled = false`); see docs/SCALE-OUT.md.
+
+pub mod partition;
+pub mod routing;
+pub mod shard_map;
+
+pub use partition::Partition;
+pub use routing::Router;
+pub use shard_map::{JoinRefused, ShardMap};
+
+use crate::config::ClusterConfig;
+use anyhow::Context;
+use async_nats::jetstream::{self, kv};
+use futures_util::StreamExt;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// How long one attempt to connect to a NATS server may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a starting shard waits for NATS and JetStream to be available before it
+/// refuses to start.
+const JETSTREAM_PATIENCE: Duration = Duration::from_secs(60);
+/// How many compare-and-set rounds a join may lose to other shards before giving up.
+const JOIN_ATTEMPTS: usize = 20;
+/// Versions of the map the bucket keeps, for operators reading its history.
+const MAP_HISTORY: i64 = 16;
+
+/// A shard's membership in the cluster; dropping it stops following the map.
+pub struct Cluster {
+    /// Routing by the current shard map.
+    pub router: Router,
+    follower: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.follower.abort();
+    }
+}
+
+/// Connects to NATS, writes this shard's game socket into the shard map (refused if the
+/// map partitions players differently), and follows the map from then on.
+pub async fn join(config: &ClusterConfig) -> anyhow::Result<Cluster> {
+    let partition = Partition::from_config(config);
+    let client = async_nats::ConnectOptions::new()
+        .name(format!("canopy-shard-{}", partition.shard))
+        .connection_timeout(CONNECT_TIMEOUT)
+        // NATS nodes starting alongside the shards may not listen yet; the first
+        // JetStream call waits for the connection (see `open_bucket`).
+        .retry_on_initial_connect()
+        .connect(config.nats_urls.as_slice())
+        .await
+        .with_context(|| format!("connecting to NATS at {:?}", config.nats_urls))?;
+    let (bucket, map) = enter(&jetstream::new(client), config, partition).await?;
+    tracing::info!(
+        shard = partition.shard,
+        shards = partition.shards,
+        epoch = map.epoch,
+        "joined the cluster"
+    );
+    let (map_tx, map_rx) = watch::channel(map);
+    let follower = tokio::spawn(follow(bucket, map_tx));
+    Ok(Cluster {
+        router: Router::new(partition, map_rx),
+        follower,
+    })
+}
+
+/// Opens the shard map's bucket and claims this shard's place in the map. A NATS cluster
+/// that has just started elects its JetStream leader first: until it has one, or for as
+/// long as it lacks a quorum, this retries (up to [`JETSTREAM_PATIENCE`]); a refusal by
+/// the map is final.
+async fn enter(
+    js: &jetstream::Context,
+    config: &ClusterConfig,
+    partition: Partition,
+) -> anyhow::Result<(kv::Store, ShardMap)> {
+    let deadline = tokio::time::Instant::now() + JETSTREAM_PATIENCE;
+    loop {
+        let attempt = async {
+            let bucket = get_or_create_bucket(js, config).await?;
+            let map = claim_place(&bucket, partition, &config.advertise_url).await?;
+            anyhow::Ok((bucket, map))
+        };
+        match attempt.await {
+            Ok(entered) => return Ok(entered),
+            Err(err)
+                if err.downcast_ref::<JoinRefused>().is_none()
+                    && tokio::time::Instant::now() < deadline =>
+            {
+                tracing::info!("waiting for JetStream: {err:#}");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(err) => return Err(err),
+        }
+    }
+}
+
+/// The shard map's bucket, created (replicated) by whichever shard comes first.
+async fn get_or_create_bucket(
+    js: &jetstream::Context,
+    config: &ClusterConfig,
+) -> anyhow::Result<kv::Store> {
+    if let Ok(bucket) = js.get_key_value(&config.map_bucket).await {
+        return Ok(bucket);
+    }
+    js.create_key_value(kv::Config {
+        bucket: config.map_bucket.clone(),
+        description: "Canopy's shard map".to_owned(),
+        history: MAP_HISTORY,
+        num_replicas: config.map_replicas,
+        storage: jetstream::stream::StorageType::File,
+        ..Default::default()
+    })
+    .await
+    .with_context(|| format!("creating the KV bucket {}", config.map_bucket))
+}
+
+/// Writes this shard's URL into the map by compare-and-set, retrying when another shard
+/// changed it in between; returns the map as it stands after.
+async fn claim_place(
+    bucket: &kv::Store,
+    partition: Partition,
+    url: &str,
+) -> anyhow::Result<ShardMap> {
+    for _ in 0..JOIN_ATTEMPTS {
+        let entry = bucket
+            .entry(shard_map::MAP_KEY)
+            .await
+            .context("reading the shard map")?;
+        let stored = match &entry {
+            Some(entry) if entry.operation == kv::Operation::Put => Some(
+                serde_json::from_slice::<ShardMap>(&entry.value)
+                    .context("the stored shard map is not a shard map")?,
+            ),
+            _ => None,
+        };
+        let Some(next) = ShardMap::joined(stored.as_ref(), partition, url)? else {
+            return Ok(stored.unwrap_or_default());
+        };
+        let value = serde_json::to_vec(&next)?.into();
+        let written = match &entry {
+            Some(entry) => bucket
+                .update(shard_map::MAP_KEY, value, entry.revision)
+                .await
+                .map(drop)
+                .map_err(anyhow::Error::from),
+            None => bucket
+                .create(shard_map::MAP_KEY, value)
+                .await
+                .map(drop)
+                .map_err(anyhow::Error::from),
+        };
+        match written {
+            Ok(()) => return Ok(next),
+            Err(err) => tracing::debug!(%err, "the shard map changed meanwhile; reading it again"),
+        }
+    }
+    anyhow::bail!("could not write the shard map in {JOIN_ATTEMPTS} attempts")
+}
+
+/// Keeps `map` at the newest version in the bucket (a watch resumes by itself across
+/// NATS reconnects; a stream that ends is reopened).
+async fn follow(bucket: kv::Store, map: watch::Sender<ShardMap>) {
+    loop {
+        match bucket.watch_with_history(shard_map::MAP_KEY).await {
+            Ok(mut changes) => {
+                while let Some(change) = changes.next().await {
+                    let Ok(entry) = change else { break };
+                    match serde_json::from_slice::<ShardMap>(&entry.value) {
+                        Ok(next) if next.epoch > map.borrow().epoch => {
+                            tracing::info!(epoch = next.epoch, "the shard map changed");
+                            map.send_replace(next);
+                        }
+                        Ok(_) => {}
+                        Err(err) => tracing::error!(%err, "ignoring a malformed shard map"),
+                    }
+                }
+            }
+            Err(err) => tracing::warn!(%err, "cannot watch the shard map; retrying"),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
