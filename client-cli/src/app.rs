@@ -166,10 +166,15 @@ async fn one_shot(settings: &Settings, command: &GameCommand) -> Result<String, 
     if commands::needs_login(command) && ctx.token.is_none() {
         return Err(commands::no_player(&ctx));
     }
-    let (conn, _events) = Connection::connect(&ctx.server_url).await?;
+    if let GameCommand::Login { token: Some(token) } = command {
+        // Logged in once first, so a cluster's redirect is followed and the profile
+        // saved by the command names the player's own shard.
+        ctx.token = Some(token.clone());
+    }
+    let (mut conn, mut events) = Connection::connect(&ctx.server_url).await?;
     let outcome = async {
-        if commands::needs_login(command) {
-            commands::login(&conn, &mut ctx).await?;
+        if commands::needs_login(command) || matches!(command, GameCommand::Login { .. }) {
+            commands::login(&mut conn, &mut events, &mut ctx).await?;
             if ctx.output == OutputMode::Human && commands::mentions_players(command) {
                 commands::learn_friends(&conn, &mut ctx).await;
             }

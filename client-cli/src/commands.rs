@@ -2,7 +2,7 @@
 //! result is printed — the same way for one-shot commands and `canopy play` lines.
 
 use crate::cli::GameCommand;
-use crate::connection::Connection;
+use crate::connection::{Connection, Pushed};
 use crate::error::CliError;
 use crate::names::Names;
 use crate::profile::{Profile, ProfileStore};
@@ -11,8 +11,9 @@ use crate::time_text::local_date;
 use canopy_shared::reply::{
     FriendsResult, HostLoginResult, LoginResult, PingResult, RefreshResult, RegisterResult,
 };
-use canopy_shared::{Millis, PlayerId, Request};
+use canopy_shared::{ErrorBody, ErrorCode, Millis, PlayerId, Request};
 use serde_json::{Map, Value};
+use tokio::sync::mpsc;
 
 /// How results are printed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -212,10 +213,31 @@ pub async fn game_time(conn: &Connection) -> Result<Millis, CliError> {
     Ok(ping.time)
 }
 
-/// Logs the connection in with the context's token.
-pub async fn login(conn: &Connection, ctx: &mut Context) -> Result<LoginResult, CliError> {
+/// Logs the connection in with the context's token. A cluster shard that does not hold
+/// the player answers `WRONG_SHARD` with the URL of the one that does: the connection is
+/// then replaced by one to that shard (once; a second redirect is an error), and
+/// `ctx.server_url` names it from then on.
+pub async fn login(
+    conn: &mut Connection,
+    events: &mut mpsc::UnboundedReceiver<Pushed>,
+    ctx: &mut Context,
+) -> Result<LoginResult, CliError> {
     let token = ctx.token.clone().ok_or_else(|| no_player(ctx))?;
-    let login: LoginResult = conn.call_as(&Request::Login { token }).await?;
+    let request = Request::Login { token };
+    let login: LoginResult = match conn.call_as(&request).await {
+        Err(CliError::Server(ErrorBody {
+            code: ErrorCode::WrongShard,
+            redirect: Some(url),
+            ..
+        })) => {
+            let (home, home_events) = Connection::connect(&url).await?;
+            std::mem::replace(conn, home).close().await;
+            *events = home_events;
+            ctx.server_url = url;
+            conn.call_as(&request).await?
+        }
+        other => other?,
+    };
     ctx.player = Some(login.player_id);
     ctx.names.learn(login.player_id, &login.name);
     Ok(login)

@@ -144,7 +144,7 @@ impl Session {
                 "Connected to {server}, not logged in: `register NAME` or `login TOKEN`."
             ));
         } else {
-            match commands::login(&self.conn, &mut self.ctx).await {
+            match commands::login(&mut self.conn, &mut self.pushed, &mut self.ctx).await {
                 Ok(login) => {
                     let text = format!(
                         "Connected to {server} as {} (#{}).",

@@ -41,6 +41,9 @@ pub fn explain(code: ErrorCode) -> &'static str {
         ErrorCode::NotEligible => "the task is not open to that player",
         ErrorCode::OutsideWindow => "the task has not started yet or is over",
         ErrorCode::TaskClosed => "the task is paused or closed",
+        ErrorCode::WrongShard => {
+            "this player lives on another shard of the cluster: connect there (--server)"
+        }
     }
 }
 
