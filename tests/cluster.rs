@@ -1,0 +1,261 @@
+//! Cluster mode end to end: `bench/cluster/run.sh` starts a real 3-node NATS JetStream
+//! cluster and canopy-server shards on loopback; players register on any shard with ids
+//! that shard owns, logins on the wrong shard are redirected (and the CLI follows), the
+//! shard map refuses a shard that partitions differently, and the cluster keeps serving
+//! after one NATS node and one shard are SIGKILLed.
+
+mod support;
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use support::{Client, PATIENCE, bin_dir};
+
+/// A local cluster started by `bench/cluster/run.sh`, stopped with SIGTERM on drop.
+struct LocalCluster {
+    script: Child,
+    dir: PathBuf,
+    base: u16,
+    /// Processes restarted by the test (reaped once the script has stopped them).
+    restarted: Vec<Child>,
+    _temp: tempfile::TempDir,
+}
+
+impl LocalCluster {
+    /// Starts `shards` shards; `slot` keeps concurrently running tests on distinct ports.
+    fn start(shards: u16, slot: u16) -> Result<Self> {
+        let temp = tempfile::tempdir()?;
+        let dir = temp.path().join("cluster");
+        // Below the ephemeral range, where other tests bind port 0.
+        let base = 21_000 + (std::process::id() % 40) as u16 * 250 + slot * 120;
+        let script = Command::new("bash")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/cluster/run.sh"))
+            .args(["--dir", path_str(&dir)?, "--shards", &shards.to_string()])
+            .args(["--base-port", &base.to_string()])
+            .arg("--server")
+            .arg(bin_dir().join("canopy-server"))
+            .env("CANOPY_SHARD_ARGS", "--clock manual")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting bench/cluster/run.sh")?;
+        let mut cluster = Self {
+            script,
+            dir,
+            base,
+            restarted: Vec::new(),
+            _temp: temp,
+        };
+        cluster.wait_until("the cluster is ready", |cluster| {
+            Ok(cluster.dir.join("ready").exists())
+        })?;
+        Ok(cluster)
+    }
+
+    fn game_url(&self, shard: u16) -> String {
+        format!("ws://127.0.0.1:{}/ws", self.base + 100 + 2 * shard)
+    }
+
+    fn ops_addr(&self, shard: u16) -> String {
+        format!("127.0.0.1:{}", self.base + 101 + 2 * shard)
+    }
+
+    fn pid(&self, name: &str) -> Result<String> {
+        let pid = std::fs::read_to_string(self.dir.join(format!("{name}.pid")))?;
+        Ok(pid.trim().to_owned())
+    }
+
+    /// SIGKILLs one process of the cluster (`nats-2`, `shard-1`) and waits until it is gone.
+    fn kill(&mut self, name: &str) -> Result<()> {
+        let pid = self.pid(name)?;
+        signal("-KILL", &pid)?;
+        self.wait_until(&format!("{name} is gone"), |_| {
+            Ok(!Path::new(&format!("/proc/{pid}")).exists() || is_zombie(&pid))
+        })
+    }
+
+    /// Starts a process again exactly as the script first did.
+    fn restart(&mut self, name: &str) -> Result<()> {
+        let child = Command::new("bash")
+            .arg(self.dir.join(format!("{name}.cmd")))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("restarting {name}"))?;
+        self.restarted.push(child);
+        Ok(())
+    }
+
+    /// Waits until shard `shard`'s ops HTTP answers /healthz.
+    fn wait_healthy(&mut self, shard: u16) -> Result<()> {
+        let addr = self.ops_addr(shard);
+        self.wait_until(&format!("shard {shard} serves"), |_| {
+            Ok(support::http(&addr, "GET", "/healthz", None, None).is_ok_and(|(s, _)| s == 200))
+        })
+    }
+
+    fn wait_until(&mut self, what: &str, done: impl Fn(&Self) -> Result<bool>) -> Result<()> {
+        let started = Instant::now();
+        while !done(self)? {
+            if let Some(status) = self.script.try_wait()? {
+                bail!(
+                    "run.sh exited ({status}) before {what}; logs: {}",
+                    self.logs()
+                );
+            }
+            if started.elapsed() > PATIENCE * 2 {
+                bail!("{what} took over {:?}; logs: {}", PATIENCE * 2, self.logs());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(())
+    }
+
+    fn logs(&self) -> String {
+        let mut logs = String::new();
+        for entry in std::fs::read_dir(&self.dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.extension().is_some_and(|ext| ext == "log") {
+                let text = std::fs::read_to_string(&path).unwrap_or_default();
+                let tail: Vec<&str> = text.lines().rev().take(15).collect();
+                logs += &format!("\n== {}\n", path.display());
+                for line in tail.into_iter().rev() {
+                    logs += line;
+                    logs += "\n";
+                }
+            }
+        }
+        logs
+    }
+}
+
+impl Drop for LocalCluster {
+    fn drop(&mut self) {
+        let _ = signal("-TERM", &self.script.id().to_string());
+        let _ = self.script.wait();
+        for child in &mut self.restarted {
+            let _ = child.wait();
+        }
+    }
+}
+
+fn signal(signal: &str, pid: &str) -> Result<()> {
+    let status = Command::new("kill").args([signal, pid]).status()?;
+    anyhow::ensure!(status.success(), "kill {signal} {pid} failed");
+    Ok(())
+}
+
+fn is_zombie(pid: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit(')')
+            .next()
+            .is_some_and(|rest| rest.trim_start().starts_with('Z'))
+    })
+}
+
+fn path_str(path: &Path) -> Result<&str> {
+    path.to_str().context("a UTF-8 temporary path")
+}
+
+/// Registers `name` on the shard at `url`: (player id, token).
+async fn register(url: &str, name: &str) -> Result<(u64, String)> {
+    let mut client = Client::connect(url).await?;
+    let reply = client.ok("register", json!({ "name": name })).await?;
+    let id = reply["player_id"].as_u64().context("player_id")?;
+    let token = reply["token"].as_str().context("token")?.to_owned();
+    Ok((id, token))
+}
+
+async fn login(url: &str, token: &str) -> Result<Value> {
+    Client::connect(url)
+        .await?
+        .call("login", json!({ "token": token }))
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn players_live_on_their_shard_and_logins_elsewhere_are_redirected() -> Result<()> {
+    let cluster = LocalCluster::start(2, 0)?;
+    let (shard0, shard1) = (cluster.game_url(0), cluster.game_url(1));
+
+    let (ann, ann_token) = register(&shard0, "ann").await?;
+    let (bob, bob_token) = register(&shard1, "bob").await?;
+    let (cat, _) = register(&shard0, "cat").await?;
+    assert_eq!(
+        (ann, bob, cat),
+        (1, 2, 3),
+        "shard 0 gives odd ids, shard 1 even"
+    );
+    assert!(ann_token.starts_with("1.") && bob_token.starts_with("2."));
+
+    let misrouted = login(&shard0, &bob_token).await?;
+    assert_eq!(misrouted["ok"], json!(false), "{misrouted}");
+    assert_eq!(misrouted["error"]["code"], json!("WRONG_SHARD"));
+    assert_eq!(misrouted["error"]["redirect"], json!(shard1));
+    let home = login(&shard1, &bob_token).await?;
+    assert_eq!(home["player_id"], json!(bob), "{home}");
+    let unknown = login(&shard1, "2.not-a-real-secret").await?;
+    assert_eq!(unknown["error"]["code"], json!("UNAUTHENTICATED"));
+
+    // The CLI pointed at the wrong shard follows the redirect.
+    let home_dir = tempfile::tempdir()?;
+    let me = Command::new(bin_dir().join("canopy"))
+        .args(["--server", &shard0, "--token", &bob_token, "--json", "me"])
+        .env("XDG_CONFIG_HOME", home_dir.path())
+        .env("HOME", home_dir.path())
+        .env_remove("CANOPY_PROFILE")
+        .output()?;
+    let stdout = String::from_utf8_lossy(&me.stdout);
+    assert!(me.status.success(), "canopy me: {me:?}");
+    let me: Value = serde_json::from_str(stdout.trim())
+        .with_context(|| format!("canopy me printed {stdout}"))?;
+    assert_eq!(me["player"]["id"], json!(bob), "{me}");
+
+    // A shard that counts the shards differently is refused by the shard map.
+    let stray_dir = tempfile::tempdir()?;
+    let stray = Command::new(bin_dir().join("canopy-server"))
+        .args(["--listen", "127.0.0.1:0", "--ops-listen", "127.0.0.1:0"])
+        .arg("--data-dir")
+        .arg(stray_dir.path())
+        .env("CANOPY_CLUSTER__ENABLED", "true")
+        .env("CANOPY_CLUSTER__SHARD", "2")
+        .env("CANOPY_CLUSTER__SHARDS", "3")
+        .env(
+            "CANOPY_CLUSTER__NATS_URLS",
+            format!("[\"nats://127.0.0.1:{}\"]", cluster.base),
+        )
+        .output()?;
+    let stderr = String::from_utf8_lossy(&stray.stderr);
+    assert!(
+        !stray.status.success(),
+        "a 3-shard server joined a 2-shard map"
+    );
+    assert!(stderr.contains("cluster.shards is 3"), "{stderr}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shard_sigkilled_while_a_nats_node_is_down_restarts_and_rejoins() -> Result<()> {
+    let mut cluster = LocalCluster::start(2, 1)?;
+    let (shard0, shard1) = (cluster.game_url(0), cluster.game_url(1));
+    let (bob, bob_token) = register(&shard1, "bob").await?;
+
+    cluster.kill("nats-2")?;
+    cluster.kill("shard-1")?;
+    cluster.restart("shard-1")?;
+    cluster.wait_healthy(1)?;
+
+    let home = login(&shard1, &bob_token).await?;
+    assert_eq!(
+        home["player_id"],
+        json!(bob),
+        "an acknowledged register survives: {home}"
+    );
+    let (dan, _) = register(&shard1, "dan").await?;
+    assert_eq!(dan, 4, "shard 1 goes on with its next even id");
+    let misrouted = login(&shard0, &bob_token).await?;
+    assert_eq!(misrouted["error"]["redirect"], json!(shard1), "{misrouted}");
+    Ok(())
+}
