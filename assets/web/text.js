@@ -24,6 +24,7 @@ export const ERROR_MESSAGES = {
   SHUTTING_DOWN: "The server is restarting. Hang on, we'll reconnect.",
   INTERNAL: 'Something went wrong on the server. Please try again.',
   RISK_DENIED: 'That looked like abnormal activity, so it was refused. If this is a mistake, contact support.',
+  WRONG_SHARD: 'Your forest lives on another server of this cluster. Open the game there to log in.',
   OFFLINE: "You're offline — reconnecting to the forest…",
   TIMEOUT: "The server didn't answer in time. Please try again.",
 };
