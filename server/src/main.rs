@@ -9,6 +9,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use tokio::net::TcpListener;
 
+/// mimalloc instead of the system malloc: measured to cut the server's CPU per op
+/// (docs/PERFORMANCE.md, "Issue 12: the commit path and saturation").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Clone, Copy, ValueEnum)]
 enum Clock {
     Wall,
