@@ -77,6 +77,9 @@ pub struct Config {
     /// Absent from config files written before cluster mode: those run one server alone.
     #[serde(default)]
     pub cluster: ClusterConfig,
+    /// Built-in TLS on both listeners; absent (the default), plain `ws://` and `http://`.
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
     /// The species catalog, loaded from `species.catalog`; cheapest first.
     #[serde(skip)]
     pub catalog: Vec<Species>,
@@ -319,6 +322,16 @@ impl Default for AccountsConfig {
             host: None,
         }
     }
+}
+
+/// `[tls]`: the certificate both listeners present. Hot for the files' contents.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// The certificate chain in PEM, the server's certificate first.
+    pub cert_file: PathBuf,
+    /// The private key in PEM (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: PathBuf,
 }
 
 /// `[accounts.host]`: the host app whose JWTs log its users in.

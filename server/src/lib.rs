@@ -13,4 +13,5 @@ pub mod risk_graph;
 pub mod server;
 pub mod social;
 pub mod store;
+pub mod tls;
 pub mod worldgen;

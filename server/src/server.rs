@@ -11,12 +11,14 @@ use crate::net::{self, NetContext};
 use crate::ops::{self, OpsState};
 use crate::risk_graph::{self, GraphHandle};
 use crate::store::{SledStore, Store};
+use crate::tls::{OpsListener, Tls};
 use anyhow::Context;
 use canopy_shared::Millis;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -87,6 +89,7 @@ pub async fn serve(
     let listening = listening(&game_listener, &ops_listener)?;
     let [game_addr, ops_addr] = listening;
     ops::auth::refuse_default_token_beyond_loopback(&options.config, &listening)?;
+    let tls = Arc::new(Tls::from_config(&options.config).map_err(anyhow::Error::msg)?);
     let config = Arc::new(options.config);
     let game = Game::load(
         config.clone(),
@@ -125,19 +128,28 @@ pub async fn serve(
         listening: listening.to_vec(),
         partner_gate: Arc::default(),
         risk_graph,
+        tls: tls.clone(),
     };
-    let mut context = NetContext::new(handle.clone(), config_rx, metrics);
+    let handshake_deadline = Duration::from_secs(config_rx.borrow().server.handshake_timeout_secs);
+    let mut context = NetContext::new(handle.clone(), config_rx, metrics, tls.clone());
     if let Some(cluster) = &cluster {
         context = context.routed_by(cluster.router.clone());
     }
     let net_task = tokio::spawn(net::serve(game_listener, context, stop_rx.clone()));
     let mut ops_stop = stop_rx.clone();
     let ops_task = tokio::spawn(
-        axum::serve(ops_listener, ops::router(ops_state.clone()))
-            .with_graceful_shutdown(async move {
-                let _ = ops_stop.wait_for(|&stop| stop).await;
-            })
-            .into_future(),
+        axum::serve(
+            OpsListener {
+                listener: ops_listener,
+                tls,
+                deadline: handshake_deadline,
+            },
+            ops::router(ops_state.clone()),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = ops_stop.wait_for(|&stop| stop).await;
+        })
+        .into_future(),
     );
     let reload_task = tokio::spawn(reload_on_sighup(ops_state));
     tracing::info!(%game_addr, %ops_addr, "canopy-server running");

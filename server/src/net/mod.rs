@@ -14,6 +14,7 @@ use crate::cluster::Router;
 use crate::config::Config;
 use crate::game_loop::GameHandle;
 use crate::metrics::Metrics;
+use crate::tls::Tls;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::net::TcpListener;
@@ -28,6 +29,8 @@ pub struct NetContext {
     pub config: watch::Receiver<Arc<Config>>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
+    /// TLS for new connections (none when the server speaks plain `ws://`).
+    pub tls: Arc<Tls>,
     /// The `register` allowance of each source address.
     registrations: Arc<registrations::RegistrationLimits>,
     /// Cluster mode: where logins of other shards' players go.
@@ -41,11 +44,13 @@ impl NetContext {
         game: GameHandle,
         config: watch::Receiver<Arc<Config>>,
         metrics: Arc<Metrics>,
+        tls: Arc<Tls>,
     ) -> Self {
         Self {
             game,
             config,
             metrics,
+            tls,
             registrations: Arc::default(),
             router: None,
             next_session: Arc::new(AtomicU64::new(0)),

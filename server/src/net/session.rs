@@ -7,6 +7,7 @@ use super::rate_limit::{TokenBucket, Verdict};
 use super::unread::UnreadBytes;
 use crate::game::{Command, HostIdentity, Op, Origin, SessionId};
 use crate::game_loop::{Control, SessionLink};
+use crate::tls::MaybeTls;
 use canopy_shared::frame::decode_request;
 use canopy_shared::reply::encode_err;
 use canopy_shared::{ErrorBody, ErrorCode};
@@ -37,8 +38,8 @@ const FRAMES_PER_WRITE: usize = 64;
 /// How long a closing session waits for the client's close answer.
 const CLOSE_DEADLINE: Duration = Duration::from_secs(2);
 
-type Sink = SplitSink<WebSocketStream<TcpStream>, Message>;
-type Frames = SplitStream<WebSocketStream<TcpStream>>;
+type Sink = SplitSink<WebSocketStream<MaybeTls>, Message>;
+type Frames = SplitStream<WebSocketStream<MaybeTls>>;
 
 /// Accepts only the game path.
 #[allow(clippy::result_large_err)]
@@ -193,9 +194,13 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, context: NetContext) {
         .read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(WRITE_BUFFER_BYTES)
         .max_write_buffer_size(4 * limits.max_frame_bytes.max(64 * 1024));
+    let deadline = Duration::from_secs(limits.handshake_timeout_secs);
+    let stream = match context.tls.accept(stream, deadline).await {
+        Ok(stream) => stream,
+        Err(err) => return tracing::debug!(%peer, %err, "TLS handshake failed"),
+    };
     let handshake =
         tokio_tungstenite::accept_hdr_async_with_config(stream, check_path, Some(ws_config));
-    let deadline = Duration::from_secs(limits.handshake_timeout_secs);
     let ws = match tokio::time::timeout(deadline, handshake).await {
         Ok(Ok(ws)) => ws,
         Ok(Err(err)) => return tracing::debug!(%err, "handshake failed"),

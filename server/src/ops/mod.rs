@@ -45,6 +45,8 @@ pub struct OpsState {
     /// The game and ops addresses, so a reload cannot bring back the default token on
     /// a public one.
     pub listening: Vec<SocketAddr>,
+    /// TLS of both listeners, whose certificate a reload reads again.
+    pub tls: Arc<crate::tls::Tls>,
     /// Rate buckets and recent signatures of partner calls.
     pub partner_gate: Arc<partner_gate::PartnerGate>,
     /// The risk graph analysis: its latest report, and a run on demand.
@@ -137,6 +139,13 @@ pub fn reload_config(state: &OpsState) -> Result<(), crate::config::ConfigError>
     let fresh = Config::load(state.config_path.as_deref(), std::env::vars())?
         .keeping_restart_fields(&current);
     auth::refuse_default_token_beyond_loopback(&fresh, &state.listening)?;
+    state
+        .tls
+        .reload(&fresh)
+        .map_err(|reason| crate::config::ConfigError::Invalid {
+            field: "tls".to_owned(),
+            reason,
+        })?;
     let fresh = Arc::new(fresh);
     // A closed game thread means the server is stopping; the reload is moot then.
     let _ = state

@@ -1,0 +1,140 @@
+//! Built-in TLS with a certificate generated in the test: the game socket speaks
+//! `wss://` and the ops port `https://`, a plain client is refused, and a reload picks
+//! up a new certificate for new connections while an open session keeps going.
+
+mod support;
+
+use anyhow::{Context, Result};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use std::path::Path;
+use std::sync::Arc;
+use support::{PATIENCE, Server};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
+use tokio_rustls::rustls::{ClientConfig, RootCertStore, crypto::ring};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+
+/// A new self-signed certificate for `localhost`, written as the server's files;
+/// returns it for clients to trust.
+fn new_certificate(dir: &Path) -> Result<CertificateDer<'static>> {
+    let generated = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])?;
+    std::fs::write(dir.join("cert.pem"), generated.cert.pem())?;
+    std::fs::write(dir.join("key.pem"), generated.signing_key.serialize_pem())?;
+    Ok(generated.cert.der().clone())
+}
+
+/// A TLS connection to `addr` trusting only `trusted`.
+async fn tls_connect(
+    addr: &str,
+    trusted: &CertificateDer<'static>,
+) -> Result<TlsStream<TcpStream>> {
+    let mut roots = RootCertStore::empty();
+    roots.add(trusted.clone())?;
+    let config = ClientConfig::builder_with_provider(Arc::new(ring::default_provider()))
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let tcp = TcpStream::connect(addr).await?;
+    let name = ServerName::try_from("localhost")?;
+    Ok(TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await?)
+}
+
+/// A `wss://` session trusting only `trusted`.
+async fn wss(
+    server: &Server,
+    trusted: &CertificateDer<'static>,
+) -> Result<WebSocketStream<TlsStream<TcpStream>>> {
+    let tls = tls_connect(&server.game_addr, trusted).await?;
+    let (ws, _) = tokio_tungstenite::client_async("wss://localhost/ws", tls).await?;
+    Ok(ws)
+}
+
+/// Sends one request and returns its reply.
+async fn call(ws: &mut WebSocketStream<TlsStream<TcpStream>>, request: Value) -> Result<Value> {
+    ws.send(Message::text(request.to_string())).await?;
+    loop {
+        let frame = tokio::time::timeout(PATIENCE, ws.next())
+            .await?
+            .context("closed")??;
+        if let Message::Text(text) = frame {
+            let reply: Value = serde_json::from_str(&text)?;
+            if reply.get("id").is_some() {
+                return Ok(reply);
+            }
+        }
+    }
+}
+
+/// An HTTPS request on the ops port; returns the whole response text.
+async fn https(
+    server: &Server,
+    trusted: &CertificateDer<'static>,
+    request: &str,
+) -> Result<String> {
+    let mut tls = tls_connect(&server.ops_addr, trusted).await?;
+    tls.write_all(request.as_bytes()).await?;
+    let mut response = String::new();
+    tokio::time::timeout(PATIENCE, tls.read_to_string(&mut response)).await??;
+    Ok(response)
+}
+
+#[tokio::test]
+async fn both_ports_speak_tls_and_a_reload_rotates_the_certificate() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let first = new_certificate(dir.path())?;
+    let cert = dir.path().join("cert.pem").display().to_string();
+    let key = dir.path().join("key.pem").display().to_string();
+    let server = Server::start_with_env(
+        &dir.path().join("data"),
+        &[],
+        &[
+            ("CANOPY_TLS__CERT_FILE", &cert),
+            ("CANOPY_TLS__KEY_FILE", &key),
+        ],
+    )?;
+
+    let mut ws = wss(&server, &first).await?;
+    let registered = call(&mut ws, json!({"id": 1, "op": "register", "name": "ant"})).await?;
+    assert_eq!(registered["ok"], true, "{registered}");
+    let health = https(
+        &server,
+        &first,
+        "GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+    )
+    .await?;
+    assert!(
+        health.starts_with("HTTP/1.1 200") && health.ends_with("ok\n"),
+        "{health}"
+    );
+    let plain = tokio_tungstenite::connect_async(format!("ws://{}/ws", server.game_addr)).await;
+    assert!(plain.is_err(), "a plain client is not served");
+
+    let second = new_certificate(dir.path())?;
+    let reload = format!(
+        "POST /admin/reload HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {}\r\n\
+         Content-Length: 0\r\nConnection: close\r\n\r\n",
+        support::ADMIN_TOKEN
+    );
+    let reloaded = https(&server, &first, &reload).await?;
+    assert!(reloaded.starts_with("HTTP/1.1 200"), "{reloaded}");
+    assert!(
+        wss(&server, &first).await.is_err(),
+        "new connections get the new certificate"
+    );
+    let mut fresh = wss(&server, &second).await?;
+    let pong = call(&mut fresh, json!({"id": 2, "op": "ping"})).await?;
+    assert_eq!(pong["ok"], true);
+    let me = call(&mut ws, json!({"id": 3, "op": "me"})).await?;
+    assert_eq!(
+        me["ok"], true,
+        "the session opened before the reload goes on: {me}"
+    );
+    Ok(())
+}
