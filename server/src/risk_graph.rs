@@ -23,7 +23,7 @@ use crate::game_loop::{Control, GameHandle};
 use crate::metrics::Metrics;
 use canopy_shared::PlayerId;
 use canopy_shared::risk::{GraphFinding, GraphReport};
-use petgraph::algo::tarjan_scc;
+use petgraph::algo::{kosaraju_scc, tarjan_scc};
 use petgraph::graph::{DiGraph, NodeIndex};
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::cmp::Reverse;
@@ -200,7 +200,7 @@ fn rings(flows: &Flows, settings: &GraphSettings) -> Vec<GraphFinding> {
         let (a, b) = (node(&mut graph, from), node(&mut graph, to));
         graph.add_edge(a, b, grams);
     }
-    let mut found: Vec<GraphFinding> = tarjan_scc(&graph)
+    let mut found: Vec<GraphFinding> = components(&graph)
         .into_iter()
         .filter(|component| component.len() >= settings.min_ring_size as usize)
         .filter_map(|component| {
@@ -232,6 +232,35 @@ fn rings(flows: &Flows, settings: &GraphSettings) -> Vec<GraphFinding> {
         .collect();
     found.sort_by_key(|finding| Reverse(finding.players.len()));
     found
+}
+
+/// Stack for petgraph's `tarjan_scc`, which recurses once per node along a path: a base,
+/// plus this much per node of the graph (a release frame is far smaller; a debug one
+/// is not). Only the pages a run touches are ever committed.
+const SCC_STACK_BASE: usize = 64 << 20;
+const SCC_STACK_PER_NODE: usize = 1024;
+
+/// The strongly connected components, by `tarjan_scc` on a thread whose stack fits the
+/// graph (one honest friend circle can chain a million waterers), or by the iterative
+/// `kosaraju_scc` if such a thread cannot be started.
+fn components(graph: &DiGraph<PlayerId, u64>) -> Vec<Vec<NodeIndex>> {
+    let stack =
+        SCC_STACK_BASE.saturating_add(graph.node_count().saturating_mul(SCC_STACK_PER_NODE));
+    std::thread::scope(|scope| {
+        match std::thread::Builder::new()
+            .name("risk-scc".into())
+            .stack_size(stack)
+            .spawn_scoped(scope, || tarjan_scc(graph))
+        {
+            Ok(thread) => thread
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            Err(err) => {
+                tracing::warn!(%err, stack, "no thread for tarjan_scc; using kosaraju_scc");
+                kosaraju_scc(graph)
+            }
+        }
+    })
 }
 
 /// A side of the bipartite giver → receiver graph: a player as giver or as receiver.
@@ -467,6 +496,17 @@ mod tests {
         let ring = &report.rings[0];
         assert_eq!(ring.players, (1..=5).map(PlayerId).collect::<Vec<_>>());
         assert_eq!(ring.grams, 5 * 66);
+    }
+
+    #[test]
+    fn a_ring_deeper_than_a_thread_stack_is_found_whole() {
+        let size = 50_000u64;
+        let flows: Vec<FlowEdge> = (0..size)
+            .map(|n| flow(1 + n, 1 + (n + 1) % size, FlowKind::Water, 10, true))
+            .collect();
+        let report = run(flows);
+        assert_eq!(report.rings.len(), 1);
+        assert_eq!(report.rings[0].players.len(), size as usize);
     }
 
     #[test]
