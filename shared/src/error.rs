@@ -105,15 +105,73 @@ impl fmt::Display for ErrorCode {
 }
 
 /// The `error` object of a failed reply or admin answer.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// In JSON (the wire) it is `code`, `message` and, only when set, `redirect`. In binary
+/// formats (postcard: the store's receipts) it stays exactly `code` and `message`, as
+/// stores written before `redirect` existed hold it: postcard cannot skip a field, and a
+/// redirect is a routing answer that is never stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ErrorBody {
     /// The machine-readable code.
     pub code: ErrorCode,
     /// A human explanation; it may change between versions.
     pub message: String,
     /// With `WRONG_SHARD`: the game socket URL of the shard to connect to instead.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redirect: Option<String>,
+}
+
+/// [`ErrorBody`] on the wire (JSON).
+#[derive(Serialize, Deserialize)]
+struct WireErrorBody<'a> {
+    code: ErrorCode,
+    #[serde(borrow)]
+    message: std::borrow::Cow<'a, str>,
+    #[serde(default, skip_serializing_if = "Option::is_none", borrow)]
+    redirect: Option<std::borrow::Cow<'a, str>>,
+}
+
+/// [`ErrorBody`] in binary formats (the store), unchanged since before `redirect`.
+#[derive(Serialize, Deserialize)]
+struct StoredErrorBody<'a> {
+    code: ErrorCode,
+    #[serde(borrow)]
+    message: std::borrow::Cow<'a, str>,
+}
+
+impl Serialize for ErrorBody {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let message = std::borrow::Cow::Borrowed(self.message.as_str());
+        if serializer.is_human_readable() {
+            WireErrorBody {
+                code: self.code,
+                message,
+                redirect: self.redirect.as_deref().map(std::borrow::Cow::Borrowed),
+            }
+            .serialize(serializer)
+        } else {
+            StoredErrorBody {
+                code: self.code,
+                message,
+            }
+            .serialize(serializer)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ErrorBody {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        if deserializer.is_human_readable() {
+            let wire = WireErrorBody::deserialize(deserializer)?;
+            Ok(Self {
+                code: wire.code,
+                message: wire.message.into_owned(),
+                redirect: wire.redirect.map(std::borrow::Cow::into_owned),
+            })
+        } else {
+            let stored = StoredErrorBody::deserialize(deserializer)?;
+            Ok(Self::new(stored.code, stored.message.into_owned()))
+        }
+    }
 }
 
 impl ErrorBody {

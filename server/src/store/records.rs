@@ -410,3 +410,18 @@ pub struct CampaignRecord {
     /// Active, closed or exhausted.
     pub status: CampaignStatus,
 }
+
+#[cfg(test)]
+mod tests {
+    use canopy_shared::{ErrorBody, ErrorCode};
+
+    #[test]
+    fn a_stored_error_is_code_and_message_as_before_redirects_existed() {
+        let redirect = ErrorBody::redirect("on shard 1", "ws://b/ws");
+        let stored = postcard::to_stdvec(&redirect).expect("encodes");
+        let before = postcard::to_stdvec(&(ErrorCode::WrongShard, "on shard 1")).expect("encodes");
+        assert_eq!(stored, before, "no redirect in the store");
+        let read: ErrorBody = postcard::from_bytes(&before).expect("an old record decodes");
+        assert_eq!(read, ErrorBody::new(ErrorCode::WrongShard, "on shard 1"));
+    }
+}
