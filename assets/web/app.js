@@ -30,6 +30,7 @@ const state = {
   visit: { friendId: null, balls: [], loaded: false },
   watching: { friends: false, forest: null }, // what this session watches on the server
   feed: { entries: [], next: null, loaded: false },
+  tasks: { list: [], loaded: false }, // the task center's tasks open to the player
   unseenFeed: 0,
   live: [],
   board: { period: 'total', entries: [] },
@@ -156,6 +157,10 @@ const refreshers = {
     const r = await net.request('feed', { limit: 50 });
     state.feed = { entries: r.entries, next: r.next, loaded: true };
   },
+  async tasks() {
+    const [r] = await Promise.all([net.request('tasks'), syncClock()]);
+    state.tasks = { list: r.tasks, loaded: true };
+  },
   async board() {
     const r = await net.request('leaderboard', { period: state.board.period, limit: 50 });
     state.board.entries = r.entries;
@@ -192,7 +197,7 @@ async function refresh(...parts) {
 
 /** What the current view needs besides the player's own state. */
 function viewParts(view) {
-  return { friends: ['friends', 'suggestions'], visit: ['visit', 'friends'], feed: ['feed'], boards: ['board'] }[view] ?? [];
+  return { friends: ['friends', 'suggestions'], visit: ['visit', 'friends'], feed: ['feed'], tasks: ['tasks'], boards: ['board'] }[view] ?? [];
 }
 
 // ---------------------------------------------------------------------------------------
@@ -251,9 +256,9 @@ function friendStealable(friendId, stealable) {
 }
 
 // ---------------------------------------------------------------------------------------
-// Views and routing (`#forest`, `#friends`, `#visit/<id>`, `#plant`, `#feed`, `#boards`)
+// Views and routing (`#forest`, `#friends`, `#visit/<id>`, `#tasks`, `#plant`, `#feed`, `#boards`)
 
-const VIEWS = ['login', 'forest', 'friends', 'visit', 'plant', 'feed', 'boards'];
+const VIEWS = ['login', 'forest', 'friends', 'visit', 'tasks', 'plant', 'feed', 'boards'];
 
 function route() {
   if (!state.loggedIn) {
@@ -304,6 +309,9 @@ function render() {
       break;
     case 'visit':
       views.renderVisit(state, act);
+      break;
+    case 'tasks':
+      views.renderTasks(state, act);
       break;
     case 'plant':
       views.renderPlant(state, act);
@@ -430,7 +438,8 @@ function onEvent(event) {
         ball.source === 'water'
           ? `A water ball of ${grams(ball.amount)} landed on your tree`
           : `New energy growing: ${grams(ball.amount)} from ${sourceLabel(ball.source)}`;
-      if (known < 0) {
+      // A task's reward ball is announced by its `task_completed`.
+      if (known < 0 && ball.source !== 'task') {
         live('ball_new', text);
         toast({ kind: 'info', icon: 'leaf', body: text, ttl: 4000 });
       }
@@ -549,6 +558,15 @@ function onEvent(event) {
       const text = `Your protection cover stopped ${name(event.by)} from stealing`;
       live('protected_block', text);
       toast({ kind: 'good', icon: 'shield', body: text });
+      break;
+    }
+    // The publisher confirmed a completion; the reward ball comes with its own `ball_new`.
+    case 'task_completed': {
+      const task = state.tasks.list.find((t) => t.task_id === event.task_id);
+      const text = `Task reward: +${grams(event.grams)} for ${task ? `"${task.title}"` : `task #${event.task_id}`} — ripe on your tree`;
+      live('task_completed', text);
+      toast({ kind: 'good', icon: 'task', title: 'Task done!', body: text, ttl: 9000 });
+      later('me', 'tasks');
       break;
     }
     case 'risk_hold': {
@@ -745,6 +763,18 @@ const actions = {
       report(error);
     }
     later('me');
+  },
+
+  async acceptTask(task) {
+    try {
+      const r = await net.request('task_accept', { task_id: task.task_id });
+      const known = state.tasks.list.findIndex((t) => t.task_id === r.task.task_id);
+      if (known >= 0) state.tasks.list[known] = r.task;
+      toast({ kind: 'good', icon: 'task', body: `Task accepted: ${r.task.title}. The reward comes once the partner confirms it.` });
+    } catch (error) {
+      report(error);
+    }
+    later('tasks');
   },
 
   async requestFriend(playerId) {

@@ -24,6 +24,11 @@ export const ERROR_MESSAGES = {
   SHUTTING_DOWN: "The server is restarting. Hang on, we'll reconnect.",
   INTERNAL: 'Something went wrong on the server. Please try again.',
   RISK_DENIED: 'That looked like abnormal activity, so it was refused. If this is a mistake, contact support.',
+  BUDGET_EXHAUSTED: "That task's budget is spent: it has closed.",
+  NOT_ACCEPTED: 'Accept the task first.',
+  NOT_ELIGIBLE: "That task isn't open to you.",
+  OUTSIDE_WINDOW: "That task isn't running right now.",
+  TASK_CLOSED: 'That task is paused or closed.',
   WRONG_SHARD: 'Your forest lives on another server of this cluster. Open the game there to log in.',
   OFFLINE: "You're offline — reconnecting to the forest…",
   TIMEOUT: "The server didn't answer in time. Please try again.",
@@ -54,6 +59,7 @@ const OP_MESSAGES = {
   },
   plant: { INSUFFICIENT_ENERGY: 'Not enough energy for that tree yet.', NOT_FOUND: 'No such species.' },
   use_prop: { NOT_FOUND: "You don't have that prop." },
+  task_accept: { NOT_FOUND: 'That task no longer exists.' },
 };
 
 /** The message for a failed request (a ProtocolError or anything thrown). */
@@ -114,6 +120,7 @@ const SOURCES = {
   train_ticket: 'Train ticket',
   hospital_booking: 'Hospital booking',
   water: 'Watering',
+  task: 'Task reward',
 };
 
 /** `Metro ride` for `metro`; unknown kinds are prettified. */

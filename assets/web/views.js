@@ -282,6 +282,49 @@ export function renderFriends(state, act) {
   );
 }
 
+/** The state of one task for the player, as a CSS class and a word for its badge. */
+function taskState(task) {
+  if (task.completions >= task.per_player_limit) return ['done', 'Done'];
+  if (!task.budget_left) return ['spent', 'Budget spent'];
+  if (task.accepted) return ['accepted', 'Accepted'];
+  return ['open', 'Open'];
+}
+
+/** The task center: open tasks with the player's progress and the budget's state. */
+export function renderTasks(state, act) {
+  const now = act.now();
+  fill(
+    $('tasks'),
+    state.tasks.list.length === 0
+      ? h('li', { class: 'empty muted' }, state.tasks.loaded ? 'No tasks are open to you right now.' : 'Loading…')
+      : state.tasks.list.map((task) => {
+          const [kind, words] = taskState(task);
+          const canAccept = !task.accepted && task.budget_left;
+          return h(
+            'li',
+            { class: `task ${kind}`, data: { taskId: task.task_id, state: kind, completions: task.completions } },
+            h('span', { class: 'task-reward' }, icon('leaf'), grams(task.reward_grams)),
+            h(
+              'div',
+              { class: 'who task-body' },
+              h('b', {}, task.title),
+              task.description ? h('small', {}, task.description) : null,
+              progressBar(task.completions, task.per_player_limit, kind === 'done' ? 'full' : ''),
+              h(
+                'small',
+                { class: 'muted' },
+                h('span', { class: 'task-progress' }, `${task.completions}/${task.per_player_limit} done`),
+                ` · ends in ${countdown(task.ends_at - now)}`,
+              ),
+            ),
+            canAccept
+              ? h('button', { type: 'button', class: 'btn small primary', data: { action: 'accept-task' }, on: { click: () => act.acceptTask(task) } }, 'Accept')
+              : h('span', { class: `badge task-state ${kind}` }, words),
+          );
+        }),
+  );
+}
+
 /** A friend's forest. */
 export function renderVisit(state, act) {
   const friend = state.friends.find((f) => f.player_id === state.visit.friendId);

@@ -112,6 +112,16 @@ export class Server {
     return `http://${this.opsAddr}/?ws=${encodeURIComponent(`ws://${this.gameAddr}/ws`)}`;
   }
 
+  /** A GET on the ops port with the admin token; the parsed JSON answer. */
+  async adminGet(path) {
+    const response = await fetch(`http://${this.opsAddr}${path}`, {
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    });
+    const text = await response.text();
+    assert.equal(response.status, 200, `GET ${path} answered ${response.status}: ${text}`);
+    return JSON.parse(text);
+  }
+
   async admin(path, body) {
     const response = await fetch(`http://${this.opsAddr}${path}`, {
       method: 'POST',
