@@ -429,6 +429,21 @@ pub enum GameCommand {
     },
     /// The species catalog
     Species,
+    /// Your vitality and the props shop: prices, limits, what you may still buy today
+    Shop,
+    /// Buy a shop item with vitality
+    Buy {
+        /// The item's id, see `shop`
+        item: String,
+    },
+    /// Give a friend one prop from your inventory
+    GiftProp {
+        /// The friend's player id
+        #[arg(value_parser = parse_player_id)]
+        friend: PlayerId,
+        /// Which prop
+        prop: PropArg,
+    },
     /// Ask a player to be friends
     FriendRequest {
         /// Their player id

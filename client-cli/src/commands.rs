@@ -176,6 +176,12 @@ pub fn request_for(command: &GameCommand, facts: &Facts) -> Result<Request, CliE
         GameCommand::Plant { species } => Request::Plant { species },
         GameCommand::UseProp { prop } => Request::UseProp { prop: prop.into() },
         GameCommand::Species => Request::Species {},
+        GameCommand::Shop => Request::Shop {},
+        GameCommand::Buy { item } => Request::Buy { item },
+        GameCommand::GiftProp { friend, prop } => Request::GiftProp {
+            friend_id: friend,
+            prop: prop.into(),
+        },
         GameCommand::FriendRequest { player } => Request::FriendRequest { player_id: player },
         GameCommand::FriendAccept { player } => Request::FriendAccept { player_id: player },
         GameCommand::FriendDecline { player } => Request::FriendDecline { player_id: player },

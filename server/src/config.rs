@@ -9,6 +9,7 @@ pub mod risk;
 pub use risk::RiskConfig;
 
 use crate::ops::auth::{Role, parse_sha256_hex};
+use canopy_shared::model::PropKind;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -64,6 +65,10 @@ pub struct Config {
     pub teams: TeamsConfig,
     pub species: SpeciesSource,
     pub props: PropsConfig,
+    /// Absent from config files written before the shop existed: those get the
+    /// embedded default's `[shop]`.
+    #[serde(default)]
+    pub shop: ShopConfig,
     pub actions: BTreeMap<String, ActionRule>,
     pub risk: RiskConfig,
     /// Absent from config files written before named ops tokens existed: those keep
@@ -216,6 +221,51 @@ pub struct PropsConfig {
     pub protection_cover_hours: u64,
     pub double_click_hours: u64,
     pub stealth_hours: u64,
+}
+
+/// `[shop]`: vitality and the props shop. Hot.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShopConfig {
+    /// Collected grams worth one vitality point.
+    pub grams_per_vitality: u64,
+    /// Props a player may give friends per game day.
+    pub gifts_per_day: u32,
+    /// The catalog, by item id.
+    pub items: BTreeMap<String, ShopItem>,
+}
+
+impl Default for ShopConfig {
+    /// The embedded default's `[shop]`.
+    fn default() -> Self {
+        let mut table: toml::Table =
+            toml::from_str(DEFAULT_CONFIG).expect("the embedded default config parses");
+        table
+            .remove("shop")
+            .and_then(|shop| ShopConfig::deserialize(shop).ok())
+            .expect("the embedded default config has a valid [shop]")
+    }
+}
+
+/// `[shop.items.<id>]`: one item of the shop.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShopItem {
+    /// The prop it gives.
+    pub prop: PropKind,
+    /// How many of the prop one purchase gives.
+    #[serde(default = "one")]
+    pub count: u32,
+    /// Its price in vitality points.
+    pub price: u64,
+    /// Purchases allowed per player per game day (absent: no daily limit).
+    pub per_day: Option<u32>,
+    /// Purchases allowed per player per calendar month (absent: no monthly limit).
+    pub per_month: Option<u32>,
+}
+
+fn one() -> u32 {
+    1
 }
 
 /// `[ops]`: access to the ops HTTP surface beyond `server.admin_token`, and the audit
@@ -809,6 +859,35 @@ impl Config {
                 &format!("species.{}.grams", species.id),
                 species.grams > 0,
                 "must be positive",
+            )?;
+        }
+        self.validate_shop()
+    }
+
+    fn validate_shop(&self) -> Result<(), ConfigError> {
+        check(
+            "shop.grams_per_vitality",
+            self.shop.grams_per_vitality > 0,
+            "must be positive",
+        )?;
+        for (id, item) in &self.shop.items {
+            let field = |name: &str| format!("shop.items.{id}.{name}");
+            check(
+                &format!("shop.items.{id}"),
+                crate::game::account::validate_name(id).is_ok(),
+                "an item id has 1 to 32 letters, digits, `_` or `-`",
+            )?;
+            check(&field("price"), item.price > 0, "must be positive")?;
+            check(&field("count"), item.count > 0, "must be positive")?;
+            check(
+                &field("per_day"),
+                item.per_day != Some(0),
+                "must be positive (leave it out for no daily limit)",
+            )?;
+            check(
+                &field("per_month"),
+                item.per_month != Some(0),
+                "must be positive (leave it out for no monthly limit)",
             )?;
         }
         Ok(())

@@ -46,6 +46,9 @@ const OPS: &[&str] = &[
     "team_leave",
     "team_water",
     "teams",
+    "shop",
+    "buy",
+    "gift_prop",
     "teleport",
     "",
 ];
@@ -66,6 +69,7 @@ const FIELDS: &[&str] = &[
     "before",
     "period",
     "team_id",
+    "item",
 ];
 
 fn any_value() -> impl Strategy<Value = Value> {

@@ -93,6 +93,9 @@ fn request_slot(request: &Request) -> usize {
         Request::Tasks {} => 36,
         Request::TaskAccept { .. } => 37,
         Request::HostLogin { .. } => 38,
+        Request::Shop {} => 39,
+        Request::Buy { .. } => 40,
+        Request::GiftProp { .. } => 41,
     }
 }
 
@@ -186,6 +189,14 @@ fn every_request() -> Vec<Request> {
         },
         Request::HostLogin {
             jwt: "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJ1LTQyIn0.c2lnbmF0dXJl".into(),
+        },
+        Request::Shop {},
+        Request::Buy {
+            item: "double_click_month".into(),
+        },
+        Request::GiftProp {
+            friend_id: friend,
+            prop: PropKind::ProtectionCover,
         },
     ]
 }
@@ -353,6 +364,7 @@ fn bench_replies(c: &mut Criterion) {
                 protected_until: Some(1_795_622_400_000),
                 held: 0,
                 holds: Vec::new(),
+                vitality: 1_234,
             },
             balls: (0..3).map(ball).collect(),
         },

@@ -143,6 +143,15 @@ pub struct AuditReport {
     /// Grams left in campaign budgets.
     #[serde(default)]
     pub campaign_remaining: u64,
+    /// Vitality points ever earned.
+    #[serde(default)]
+    pub vitality_earned: u64,
+    /// Vitality points spent in the shop.
+    #[serde(default)]
+    pub vitality_spent: u64,
+    /// Vitality points in players' balances (earned − spent when balanced).
+    #[serde(default)]
+    pub vitality_balances: u64,
 }
 
 /// `POST /admin/backup`: write a consistent copy of the live store to a file.

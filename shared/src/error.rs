@@ -61,6 +61,8 @@ pub enum ErrorCode {
     TaskClosed,
     /// Cluster mode: the player lives on another shard; `redirect` names its game socket.
     WrongShard,
+    /// The vitality balance is too low for the purchase.
+    InsufficientVitality,
 }
 
 impl ErrorCode {
@@ -94,6 +96,7 @@ impl ErrorCode {
             Self::OutsideWindow => "OUTSIDE_WINDOW",
             Self::TaskClosed => "TASK_CLOSED",
             Self::WrongShard => "WRONG_SHARD",
+            Self::InsufficientVitality => "INSUFFICIENT_VITALITY",
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Events the server pushes: `{"event": "<name>", ...fields}`, never with an `id`.
 
 use crate::ids::{BallId, PlayerId};
-use crate::model::{BallView, Certificate};
+use crate::model::{BallView, Certificate, PropKind};
 use serde::{Deserialize, Serialize};
 
 /// A ball that ripened this tick.
@@ -140,6 +140,13 @@ pub enum Event {
         /// Why.
         reason: String,
     },
+    /// A friend gave the player a prop; it is in the inventory now.
+    PropGift {
+        /// The friend.
+        from: PlayerId,
+        /// Which prop.
+        prop: PropKind,
+    },
 }
 
 impl Event {
@@ -163,6 +170,7 @@ impl Event {
             Event::RiskHold { .. } => "risk_hold",
             Event::TaskCompleted { .. } => "task_completed",
             Event::ServerShutdown { .. } => "server_shutdown",
+            Event::PropGift { .. } => "prop_gift",
         }
     }
 }

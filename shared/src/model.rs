@@ -137,6 +137,9 @@ pub struct PlayerView {
     /// What is held and why, one entry per open flag holding energy.
     #[serde(default)]
     pub holds: Vec<crate::risk::HoldView>,
+    /// Vitality points: earned by playing, spent in the shop, never stolen.
+    #[serde(default)]
+    pub vitality: u64,
 }
 
 /// One species of the catalog.
@@ -272,4 +275,24 @@ pub struct TeamView {
     pub grams: u64,
     /// Members, creator first.
     pub members: Vec<PlayerId>,
+}
+
+/// One item of the props shop, from the buyer's side.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShopItemView {
+    /// The item's id, as `buy` names it.
+    pub item: String,
+    /// The prop it gives.
+    pub prop: PropKind,
+    /// How many of the prop one purchase gives.
+    pub count: u32,
+    /// Its price in vitality points.
+    pub price: u64,
+    /// Purchases allowed per game day, or `null` for no daily limit.
+    pub per_day: Option<u32>,
+    /// Purchases allowed per calendar month, or `null` for no monthly limit.
+    pub per_month: Option<u32>,
+    /// How many more the buyer may buy today under both limits, or `null` when neither
+    /// limits it.
+    pub left_today: Option<u32>,
 }

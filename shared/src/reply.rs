@@ -5,7 +5,7 @@ use crate::error::ErrorBody;
 use crate::ids::{BallId, Millis, PlayerId, TeamId};
 use crate::model::{
     BallView, BoardEntry, Certificate, FeedEntry, FriendView, PendingRequestView, PlayerView,
-    PropsView, SpeciesView, Suggestion, TeamView,
+    PropsView, ShopItemView, SpeciesView, Suggestion, TeamView,
 };
 use serde::{Deserialize, Serialize};
 
@@ -212,6 +212,28 @@ pub struct PlantResult {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PropsResult {
     /// The player's props after the change.
+    pub props: PropsView,
+}
+
+/// `shop`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShopResult {
+    /// The caller's vitality points.
+    pub vitality: u64,
+    /// Props the caller may still give friends today.
+    pub gifts_left: u32,
+    /// The catalog, by item id.
+    pub items: Vec<ShopItemView>,
+}
+
+/// `buy`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuyResult {
+    /// The item bought.
+    pub item: String,
+    /// Vitality points left.
+    pub vitality: u64,
+    /// The caller's props after the purchase.
     pub props: PropsView,
 }
 

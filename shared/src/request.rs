@@ -213,6 +213,21 @@ pub enum Request {
         /// The task.
         task_id: TaskId,
     },
+    /// The props shop: the caller's vitality, and each item's price, limits and what
+    /// the caller may still buy of it.
+    Shop {},
+    /// Buy one shop item with vitality; its props go to the inventory.
+    Buy {
+        /// The item's id in the shop.
+        item: String,
+    },
+    /// Give a friend one prop from the caller's inventory.
+    GiftProp {
+        /// Who receives it.
+        friend_id: PlayerId,
+        /// Which prop.
+        prop: PropKind,
+    },
 }
 
 impl Request {
@@ -258,6 +273,9 @@ impl Request {
             Self::Unwatch { .. } => "unwatch",
             Self::Tasks {} => "tasks",
             Self::TaskAccept { .. } => "task_accept",
+            Self::Shop {} => "shop",
+            Self::Buy { .. } => "buy",
+            Self::GiftProp { .. } => "gift_prop",
         }
     }
 

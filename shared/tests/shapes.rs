@@ -14,14 +14,14 @@ use canopy_shared::frame::{
 };
 use canopy_shared::model::{
     ActiveProp, BallView, BoardEntry, BoardPeriod, Certificate, FeedEntry, FeedKind, FriendView,
-    PendingRequestView, PlayerView, PropKind, PropsView, SpeciesView, Suggestion, TeamView,
-    TreeStage, WatchTarget,
+    PendingRequestView, PlayerView, PropKind, PropsView, ShopItemView, SpeciesView, Suggestion,
+    TeamView, TreeStage, WatchTarget,
 };
 use canopy_shared::reply::{
-    BallsResult, CollectAllResult, Empty, FeedResult, FriendsResult, GramsEnergyResult,
+    BallsResult, BuyResult, CollectAllResult, Empty, FeedResult, FriendsResult, GramsEnergyResult,
     HelloResult, HelpCollectResult, HostLoginResult, LeaderboardResult, LoginResult,
     LogoutAllResult, MeResult, PingResult, PlantResult, PropsResult, RecordActionResult,
-    RefreshResult, RegisterResult, SpeciesResult, SuggestionsResult, TeamCreateResult,
+    RefreshResult, RegisterResult, ShopResult, SpeciesResult, SuggestionsResult, TeamCreateResult,
     TeamWaterResult, TeamsResult, WaterResult, encode_err, encode_ok,
 };
 use canopy_shared::{
@@ -297,6 +297,57 @@ fn energy_ops_decode_and_round_trip() {
         );
     }
     assert_op(json!({"id": 30, "op": "species"}), Request::Species {});
+}
+
+/// The shop table: `shop`, `buy`, `gift_prop`.
+#[test]
+fn shop_ops_decode_and_round_trip() {
+    assert_op(json!({"id": 31, "op": "shop"}), Request::Shop {});
+    assert_op(
+        json!({"id": 32, "op": "buy", "item": "double_click_month"}),
+        Request::Buy {
+            item: "double_click_month".into(),
+        },
+    );
+    assert_op(
+        json!({"id": 33, "op": "gift_prop", "friend_id": 8, "prop": "protection_cover"}),
+        Request::GiftProp {
+            friend_id: PlayerId(8),
+            prop: PropKind::ProtectionCover,
+        },
+    );
+}
+
+/// `shop` and `buy` results; `gift_prop` answers as `use_prop` does.
+#[test]
+fn shop_results() {
+    assert_result(
+        &ShopResult {
+            vitality: 75,
+            gifts_left: 3,
+            items: vec![ShopItemView {
+                item: "double_click_month".into(),
+                prop: PropKind::DoubleClick,
+                count: 31,
+                price: 600,
+                per_day: None,
+                per_month: Some(1),
+                left_today: Some(1),
+            }],
+        },
+        json!({"vitality": 75, "gifts_left": 3, "items": [{
+            "item": "double_click_month", "prop": "double_click", "count": 31, "price": 600,
+            "per_day": null, "per_month": 1, "left_today": 1
+        }]}),
+    );
+    assert_result(
+        &BuyResult {
+            item: "stealth".into(),
+            vitality: 55,
+            props: props(),
+        },
+        json!({"item": "stealth", "vitality": 55, "props": props_json()}),
+    );
 }
 
 /// The friends table: `friend_request` … `feed`.
@@ -765,6 +816,7 @@ fn me_result() {
             protected_until: None,
             held: 0,
             holds: Vec::new(),
+            vitality: 42,
         },
         balls: vec![ball()],
     };
@@ -774,7 +826,8 @@ fn me_result() {
             "player": {
                 "id": 7, "name": "mei", "energy": 18_000, "total_collected": 36_000,
                 "tree": "tree", "certificates": [certificate_json(None)], "props": props_json(),
-                "protected_until": null, "held": 0, "holds": []
+                "protected_until": null, "held": 0, "holds": [],
+                "vitality": 42
             },
             "balls": [ball_json()]
         }),
@@ -1019,7 +1072,8 @@ const _EVERY_EVENT_IS_A_CASE: fn(&Event) = |event| match event {
     | Event::ProtectedBlock { .. }
     | Event::RiskHold { .. }
     | Event::TaskCompleted { .. }
-    | Event::ServerShutdown { .. } => {}
+    | Event::ServerShutdown { .. }
+    | Event::PropGift { .. } => {}
 };
 
 #[test]
@@ -1156,6 +1210,13 @@ fn every_event_has_its_protocol_shape() {
             },
             json!({"event": "server_shutdown", "reason": "maintenance"}),
         ),
+        (
+            Event::PropGift {
+                from: PlayerId(8),
+                prop: PropKind::Stealth,
+            },
+            json!({"event": "prop_gift", "from": 8, "prop": "stealth"}),
+        ),
     ];
 
     for (event, expected) in &cases {
@@ -1190,6 +1251,7 @@ fn every_event_has_its_protocol_shape() {
             "risk_hold",
             "task_completed",
             "server_shutdown",
+            "prop_gift",
         ],
         "every event of PROTOCOL.md, in its table's order"
     );
@@ -1200,7 +1262,7 @@ fn every_event_has_its_protocol_shape() {
 // ---------------------------------------------------------------------------------------
 
 /// PROTOCOL.md's list, in its order.
-const PROTOCOL_CODES: [(ErrorCode, &str); 27] = [
+const PROTOCOL_CODES: [(ErrorCode, &str); 28] = [
     (ErrorCode::BadRequest, "BAD_REQUEST"),
     (ErrorCode::UnsupportedVersion, "UNSUPPORTED_VERSION"),
     (ErrorCode::Unauthenticated, "UNAUTHENTICATED"),
@@ -1228,6 +1290,7 @@ const PROTOCOL_CODES: [(ErrorCode, &str); 27] = [
     (ErrorCode::OutsideWindow, "OUTSIDE_WINDOW"),
     (ErrorCode::TaskClosed, "TASK_CLOSED"),
     (ErrorCode::WrongShard, "WRONG_SHARD"),
+    (ErrorCode::InsufficientVitality, "INSUFFICIENT_VITALITY"),
 ];
 
 /// The code's position in [`PROTOCOL_CODES`]; exhaustive, so a new code must be listed.
@@ -1260,6 +1323,7 @@ fn protocol_position(code: ErrorCode) -> usize {
         ErrorCode::OutsideWindow => 24,
         ErrorCode::TaskClosed => 25,
         ErrorCode::WrongShard => 26,
+        ErrorCode::InsufficientVitality => 27,
     }
 }
 

@@ -44,6 +44,7 @@ pub fn explain(code: ErrorCode) -> &'static str {
         ErrorCode::WrongShard => {
             "this player lives on another shard of the cluster: connect there (--server)"
         }
+        ErrorCode::InsufficientVitality => "your vitality is too low for that item (see `shop`)",
     }
 }
 

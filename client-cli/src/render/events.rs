@@ -66,6 +66,12 @@ fn describe(event: &Event, view: &View<'_>) -> String {
                 )
             }
         }
+        Event::PropGift { from, prop } => format!(
+            "{} gave you a {}: `use-prop {}`.",
+            view.who(*from),
+            prop.as_str(),
+            prop.as_str().replace('_', "-")
+        ),
         Event::ForestChanged {
             owner_id,
             stealable_grams,

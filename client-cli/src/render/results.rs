@@ -6,11 +6,11 @@ use crate::error::CliError;
 use canopy_shared::Request;
 use canopy_shared::model::{FeedEntry, FeedKind, TeamView, WatchTarget};
 use canopy_shared::reply::{
-    BallsResult, CollectAllResult, FeedResult, FriendsResult, GramsEnergyResult, HelloResult,
-    HelpCollectResult, HostLoginResult, LeaderboardResult, LoginResult, LogoutAllResult, MeResult,
-    PingResult, PlantResult, PropsResult, RecordActionResult, RefreshResult, RegisterResult,
-    SpeciesResult, SuggestionsResult, TaskAcceptResult, TasksResult, TeamCreateResult,
-    TeamWaterResult, TeamsResult, WaterResult,
+    BallsResult, BuyResult, CollectAllResult, FeedResult, FriendsResult, GramsEnergyResult,
+    HelloResult, HelpCollectResult, HostLoginResult, LeaderboardResult, LoginResult,
+    LogoutAllResult, MeResult, PingResult, PlantResult, PropsResult, RecordActionResult,
+    RefreshResult, RegisterResult, ShopResult, SpeciesResult, SuggestionsResult, TaskAcceptResult,
+    TasksResult, TeamCreateResult, TeamWaterResult, TeamsResult, WaterResult,
 };
 use canopy_shared::task::PlayerTask;
 use serde_json::{Map, Value};
@@ -133,6 +133,57 @@ pub fn result(
             let props: PropsResult = typed(fields)?;
             format!(
                 "Used {}. Props: {}.",
+                prop.as_str(),
+                view.props(&props.props)
+            )
+        }
+        Request::Shop {} => {
+            let shop: ShopResult = typed(fields)?;
+            let mut lines = vec![format!(
+                "Vitality: {}. Gifts left today: {}.",
+                shop.vitality, shop.gifts_left
+            )];
+            lines.push(format!(
+                "{:<20} {:<18} {:>6}  limits, left today",
+                "item", "prop", "price"
+            ));
+            lines.extend(shop.items.iter().map(|item| {
+                let limits = [
+                    item.per_day.map(|n| format!("{n}/day")),
+                    item.per_month.map(|n| format!("{n}/month")),
+                ]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>();
+                format!(
+                    "{:<20} {:<18} {:>6}  {}, {}",
+                    item.item,
+                    format!("{} ×{}", item.prop.as_str(), item.count),
+                    item.price,
+                    if limits.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        limits.join(" ")
+                    },
+                    item.left_today.map_or("any".to_owned(), |n| n.to_string())
+                )
+            }));
+            lines.join("\n")
+        }
+        Request::Buy { .. } => {
+            let bought: BuyResult = typed(fields)?;
+            format!(
+                "Bought {}. Vitality: {}. Props: {}.",
+                bought.item,
+                bought.vitality,
+                view.props(&bought.props)
+            )
+        }
+        Request::GiftProp { friend_id, prop } => {
+            let props: PropsResult = typed(fields)?;
+            format!(
+                "Gave {} a {}. Props: {}.",
+                view.who(*friend_id),
                 prop.as_str(),
                 view.props(&props.props)
             )

@@ -1,22 +1,23 @@
 //! The conservation audit behind `GET /admin/audit`: the three identities of GAME.md
 //! ("Fair play"), checked over the World and the store's whole ledger, with the risk
 //! engine's held and forfeited grams in the sum and each flag's hold matched to the
-//! ledger. It reads
-//! everything, so it is an operator's tool, not something for every tick.
+//! ledger, and vitality's own identity (docs/GAME-PROPS.md). It reads everything, so it
+//! is an operator's tool, not something for every tick.
 
 use super::campaigns::Campaigns;
-use super::components::{Profile, Wallet};
+use super::components::{Profile, Vitality, Wallet};
 use super::resources::{Ledger, StoreHandle};
 use super::risk::RiskFlags;
 use super::tasks::TaskCenter;
-use crate::store::{Account, Ball};
+use crate::store::{Account, Ball, Flow, VitalityTotals};
 use bevy_ecs::world::World;
 use canopy_shared::admin::AuditReport;
 use canopy_shared::risk::FlagStatus;
 use canopy_shared::{BallId, CampaignId, ErrorBody, ErrorCode, FlagId, PlayerId, TaskId};
 use std::collections::HashMap;
 
-/// Net grams per balance and per ball according to the ledger, and the entries read.
+/// Net grams per balance and per ball, net points per player's vitality and the
+/// vitality flows' sums according to the ledger, and the entries read.
 struct LedgerView {
     players: HashMap<PlayerId, i128>,
     balls: HashMap<BallId, i128>,
@@ -25,6 +26,8 @@ struct LedgerView {
     tasks: HashMap<TaskId, i128>,
     /// Grams each campaign's budget paid out.
     campaigns: HashMap<CampaignId, i128>,
+    vitality: HashMap<PlayerId, i128>,
+    vitality_sums: VitalityTotals,
     entries: u64,
 }
 
@@ -36,6 +39,8 @@ fn ledger_balances(world: &World) -> Result<LedgerView, ErrorBody> {
         .map_err(|err| ErrorBody::new(ErrorCode::Internal, err.to_string()))?;
     let (mut players, mut balls) = (HashMap::new(), HashMap::new());
     let (mut holds, mut tasks, mut campaigns) = (HashMap::new(), HashMap::new(), HashMap::new());
+    let mut vitality = HashMap::new();
+    let mut vitality_sums = VitalityTotals::default();
     let pending = &world.resource::<Ledger>().pending;
     for entry in entries.iter().chain(pending) {
         let grams = i128::from(entry.grams);
@@ -48,8 +53,14 @@ fn ledger_balances(world: &World) -> Result<LedgerView, ErrorBody> {
                 Account::CampaignBudget(campaign) => {
                     *campaigns.entry(campaign).or_default() -= sign * grams;
                 }
+                Account::Vitality(player) => *vitality.entry(player).or_default() += sign * grams,
                 _ => {}
             }
+        }
+        match entry.flow {
+            Flow::VitalityEarned => vitality_sums.earned += entry.grams,
+            Flow::VitalitySpent => vitality_sums.spent += entry.grams,
+            _ => {}
         }
     }
     Ok(LedgerView {
@@ -58,6 +69,8 @@ fn ledger_balances(world: &World) -> Result<LedgerView, ErrorBody> {
         holds,
         tasks,
         campaigns,
+        vitality,
+        vitality_sums,
         entries: (entries.len() + pending.len()) as u64,
     })
 }
@@ -131,6 +144,7 @@ pub fn audit(world: &mut World) -> Result<AuditReport, ErrorBody> {
     }
     let budgets = audit_task_budgets(world, &ledger, &mut problems);
     let campaign_budgets = audit_campaign_budgets(world, &ledger, &mut problems);
+    let vitality = audit_vitality(world, &ledger, &mut problems);
     problems.truncate(100);
     Ok(AuditReport {
         balanced: problems.is_empty(),
@@ -152,6 +166,9 @@ pub fn audit(world: &mut World) -> Result<AuditReport, ErrorBody> {
         campaign_budgets: campaign_budgets.budget,
         campaign_disbursed: campaign_budgets.disbursed,
         campaign_remaining: campaign_budgets.remaining,
+        vitality_earned: vitality.earned,
+        vitality_spent: vitality.spent,
+        vitality_balances: vitality.held,
     })
 }
 
@@ -231,4 +248,50 @@ fn audit_task_budgets(
         check_budget(&format!("task {}", task.id), parts, paid, problems);
     }
     totals
+}
+
+/// Vitality's totals as the audit reports them.
+struct VitalityAudit {
+    earned: u64,
+    spent: u64,
+    held: u64,
+}
+
+/// Vitality's identities: each player's points equal their ledger account; the running
+/// totals equal the ledger's sums; and earned = held + spent.
+fn audit_vitality(
+    world: &mut World,
+    ledger: &LedgerView,
+    problems: &mut Vec<String>,
+) -> VitalityAudit {
+    let mut held = 0u64;
+    let mut records = world.query::<&Vitality>();
+    for Vitality(record) in records.iter(world) {
+        held += record.points;
+        let expected = ledger.vitality.get(&record.player).copied().unwrap_or(0);
+        if i128::from(record.points) != expected {
+            problems.push(format!(
+                "player {}: {} vitality but the ledger says {expected}",
+                record.player, record.points
+            ));
+        }
+    }
+    let totals = world.resource::<Ledger>().vitality.clone();
+    if totals != ledger.vitality_sums {
+        problems.push(format!(
+            "vitality totals {totals:?} ≠ the ledger's sums {:?}",
+            ledger.vitality_sums
+        ));
+    }
+    if totals.earned != held + totals.spent {
+        problems.push(format!(
+            "vitality earned {} ≠ held {held} + spent {}",
+            totals.earned, totals.spent
+        ));
+    }
+    VitalityAudit {
+        earned: totals.earned,
+        spent: totals.spent,
+        held,
+    }
 }

@@ -9,7 +9,7 @@ use super::resources::{
 use super::state::{self, fail};
 use super::tasks::Publisher;
 use super::{account, audit, campaigns, host, risk, tokens};
-use super::{feed, friends, partners, props, tasks, teams, transfers};
+use super::{feed, friends, partners, props, shop, tasks, teams, transfers};
 use crate::config::Reporter;
 use bevy_ecs::world::World;
 use canopy_shared::admin::ClockTime;
@@ -220,6 +220,11 @@ fn apply_player_op(
         }
         Request::Tasks {} => encode(tasks::player_tasks(world, player)),
         Request::TaskAccept { task_id } => encode(tasks::accept(world, player, task_id)),
+        Request::Shop {} => encode(shop::shop(world, player)),
+        Request::Buy { item } => encode(shop::buy(world, player, &item)),
+        Request::GiftProp { friend_id, prop } => {
+            encode(shop::gift_prop(world, player, friend_id, prop))
+        }
         Request::Hello { .. }
         | Request::Register { .. }
         | Request::Login { .. }

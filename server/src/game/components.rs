@@ -2,7 +2,7 @@
 //! Each player component is one slice of the [`PlayerRecord`] the store keeps.
 
 use crate::game::rules::KindUsage;
-use crate::store::{DailyLimits, PlayerRecord, PropsState};
+use crate::store::{DailyLimits, PlayerRecord, PropsState, VitalityRecord};
 use bevy_ecs::bundle::Bundle;
 use bevy_ecs::component::Component;
 use canopy_shared::model::Certificate;
@@ -66,6 +66,10 @@ pub struct SocialLog {
     pub feed_next: u64,
 }
 
+/// The player's vitality and shop counters, stored as a record of their own.
+#[derive(Component, Clone, Debug, Default)]
+pub struct Vitality(pub VitalityRecord);
+
 /// The player's live balls, in creation order. Rebuilt from the balls at start.
 #[derive(Component, Clone, Debug, Default)]
 pub struct OwnedBalls(pub Vec<BallId>);
@@ -79,6 +83,7 @@ pub struct PlayerBundle {
     props: Props,
     certificates: Certificates,
     social: SocialLog,
+    vitality: Vitality,
     balls: OwnedBalls,
     risk: crate::game::risk::RiskLog,
 }
@@ -111,6 +116,10 @@ impl PlayerBundle {
                 limits: record.limits,
                 feed_next: record.feed_next,
             },
+            vitality: Vitality(VitalityRecord {
+                player: record.id,
+                ..VitalityRecord::default()
+            }),
             balls: OwnedBalls::default(),
             risk: crate::game::risk::RiskLog::default(),
         }

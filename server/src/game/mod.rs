@@ -17,6 +17,7 @@ pub mod props;
 pub mod resources;
 pub mod risk;
 pub mod rules;
+pub mod shop;
 pub mod state;
 pub mod stealable;
 pub mod tasks;
@@ -25,6 +26,7 @@ pub mod time_systems;
 pub mod tokens;
 pub mod transfers;
 pub mod views;
+pub mod vitality;
 
 pub use clock::{ClockMode, GameClock};
 pub use resources::{AdminOp, Command, HostIdentity, Op, Origin, Recipient, Reply, SessionId};
@@ -146,10 +148,7 @@ impl Game {
             next_certificate: meta.next_certificate_id,
             next_team: meta.next_team_id,
         });
-        world.insert_resource(Ledger {
-            totals: meta.totals,
-            pending: Vec::new(),
-        });
+        world.resource_mut::<Ledger>().totals = meta.totals;
         let mut schedule = Schedule::default();
         schedule.add_systems(
             (
@@ -241,6 +240,11 @@ impl Game {
     /// The energy-flow window, for the graph analysis off the game thread.
     pub fn flow_sink(&self) -> risk::flows::FlowSink {
         self.world.resource::<risk::flows::FlowSink>().clone()
+    }
+
+    /// Vitality totals, for metrics and audits.
+    pub fn vitality_totals(&self) -> crate::store::VitalityTotals {
+        self.world.resource::<Ledger>().vitality.clone()
     }
 
     /// The sessions a player has open, for routing their events.
@@ -448,6 +452,7 @@ struct Rebuild<'w> {
     social: Social,
     teams: Teams,
     legacy_tokens: Vec<LegacyToken>,
+    vitality_totals: crate::store::VitalityTotals,
 }
 
 impl<'w> Rebuild<'w> {
@@ -457,6 +462,7 @@ impl<'w> Rebuild<'w> {
             social: Social::default(),
             teams: Teams::default(),
             legacy_tokens: Vec::new(),
+            vitality_totals: crate::store::VitalityTotals::default(),
         }
     }
 
@@ -506,7 +512,21 @@ impl<'w> Rebuild<'w> {
                 .world
                 .resource_mut::<campaigns::Campaigns>()
                 .load(campaign),
+            Loaded::Vitality(record) => self.add_vitality(record),
+            Loaded::VitalityTotals(totals) => self.vitality_totals = totals,
         }
+    }
+
+    fn add_vitality(&mut self, record: crate::store::VitalityRecord) {
+        let directory = self.world.resource::<Directory>();
+        let Some(&entity) = directory.players.get(&record.player) else {
+            tracing::warn!(player = %record.player, "vitality record without a player skipped");
+            return;
+        };
+        self.world
+            .get_mut::<components::Vitality>(entity)
+            .expect("player has Vitality")
+            .0 = record;
     }
 
     fn add_player(&mut self, record: crate::store::PlayerRecord) {
@@ -553,6 +573,10 @@ impl<'w> Rebuild<'w> {
         self.social.graph.shrink_to_fit();
         self.world.insert_resource(self.social);
         self.world.insert_resource(self.teams);
+        self.world.insert_resource(Ledger {
+            vitality: self.vitality_totals,
+            ..Ledger::default()
+        });
         self.legacy_tokens
     }
 }
@@ -590,6 +614,15 @@ fn gather_batch(world: &mut World) -> TickBatch {
     batch.tokens = dirty.tokens;
     batch.risk_flags = world.resource_mut::<risk::RiskFlags>().take_dirty();
     batch.host_bindings = dirty.host_bindings;
+    batch.vitality = dirty
+        .vitality
+        .iter()
+        .filter_map(|&entity| world.get::<components::Vitality>(entity))
+        .map(|vitality| vitality.0.clone())
+        .collect();
+    if !batch.vitality.is_empty() {
+        batch.vitality_totals = Some(world.resource::<Ledger>().vitality.clone());
+    }
     let teams = world.resource::<Teams>();
     batch.teams = dirty
         .teams

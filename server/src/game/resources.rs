@@ -4,7 +4,7 @@
 use crate::config::Config;
 use crate::store::{
     Account, Flow, HostBinding, LedgerEntry, LedgerTotals, SessionToken, SocialWrite, Store, Team,
-    TokenHash,
+    TokenHash, VitalityTotals,
 };
 use bevy_ecs::entity::Entity;
 use bevy_ecs::resource::Resource;
@@ -86,6 +86,8 @@ impl Counters {
 pub struct Ledger {
     /// Totals since the world began.
     pub totals: LedgerTotals,
+    /// Vitality totals since the world began.
+    pub vitality: VitalityTotals,
     /// Entries of the current tick, drained into the store batch.
     pub pending: Vec<LedgerEntry>,
 }
@@ -118,6 +120,8 @@ impl Ledger {
             Flow::TeamWatered => totals.in_team_trees += grams,
             // Held and forfeited grams are counted from the flags (see `audit`).
             Flow::Held | Flow::Released | Flow::Forfeited => {}
+            Flow::VitalityEarned => self.vitality.earned += grams,
+            Flow::VitalitySpent => self.vitality.spent += grams,
         }
         self.pending.push(LedgerEntry {
             id,
@@ -158,6 +162,8 @@ pub struct Dirty {
     /// Players whose balls were created, changed, ripened or ended, for
     /// `forest_changed`.
     pub forests_changed: HashSet<PlayerId>,
+    /// Player entities whose vitality record changed.
+    pub vitality: HashSet<Entity>,
 }
 
 /// Co-planting teams.

@@ -82,7 +82,7 @@ pub fn record_flow(world: &mut World, flow: Flow, grams: u64, from: Account, to:
 }
 
 /// Adds grams to a player's balance. `collected` says whether they count as collected
-/// energy (for `total_collected` and the weekly board).
+/// energy (for `total_collected`, the weekly board and the vitality they earn).
 pub fn credit_balance(world: &mut World, entity: Entity, grams: u64, collected: bool) -> u64 {
     let week = rules::week_key(rules::game_day(
         now(world),
@@ -102,6 +102,9 @@ pub fn credit_balance(world: &mut World, entity: Entity, grams: u64, collected: 
     }
     let energy = wallet.energy;
     touch_player(world, entity);
+    if collected {
+        super::vitality::earn_for_collecting(world, entity, grams);
+    }
     energy
 }
 

@@ -74,5 +74,6 @@ pub fn player_view(world: &World, entity: Entity, now: Millis, config: &Config) 
         protected_until: protected_until(props, now),
         held,
         holds,
+        vitality: super::vitality::points(world, entity),
     }
 }

@@ -4,7 +4,7 @@
 use super::{
     Ball, CampaignRecord, HostBinding, LedgerEntry, Loaded, Meta, PartnerReceipt, PartnerRecord,
     PlayerRecord, SessionToken, SocialWrite, Store, StoreError, TaskBook, TaskRecord, Team,
-    TickBatch, TokenHash,
+    TickBatch, TokenHash, VitalityRecord, VitalityTotals,
 };
 use canopy_shared::admin::OpsCall;
 use canopy_shared::model::FeedEntry;
@@ -38,6 +38,8 @@ struct Contents {
     tasks: BTreeMap<TaskId, TaskRecord>,
     task_books: BTreeMap<PlayerId, TaskBook>,
     campaigns: BTreeMap<CampaignId, CampaignRecord>,
+    vitality: BTreeMap<PlayerId, VitalityRecord>,
+    vitality_totals: Option<VitalityTotals>,
 }
 
 /// A [`Store`] in memory. Clones share the same contents, so a test can keep a handle
@@ -79,6 +81,13 @@ impl Store for MemoryStore {
             .players
             .values()
             .for_each(|player| visit(Loaded::Player(player.clone())));
+        contents
+            .vitality
+            .values()
+            .for_each(|record| visit(Loaded::Vitality(record.clone())));
+        if let Some(totals) = &contents.vitality_totals {
+            visit(Loaded::VitalityTotals(totals.clone()));
+        }
         contents
             .balls
             .values()
@@ -212,6 +221,12 @@ impl Store for MemoryStore {
         }
         for (key, binding) in &batch.host_bindings {
             contents.host_bindings.insert(*key, binding.clone());
+        }
+        for record in &batch.vitality {
+            contents.vitality.insert(record.player, record.clone());
+        }
+        if let Some(totals) = &batch.vitality_totals {
+            contents.vitality_totals = Some(totals.clone());
         }
         contents.meta = Some(batch.meta.clone());
         self.commits.fetch_add(1, Ordering::SeqCst);

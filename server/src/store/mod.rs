@@ -17,7 +17,7 @@ pub use memory::MemoryStore;
 pub use records::{
     Account, Ball, CampaignRecord, DailyLimits, Flow, HostBinding, LedgerEntry, LedgerTotals, Meta,
     PartnerReceipt, PartnerRecord, PlayerRecord, PropsState, SessionToken, SocialWrite, TaskBook,
-    TaskProgress, TaskRecord, Team,
+    TaskProgress, TaskRecord, Team, VitalityRecord, VitalityTotals,
 };
 
 /// The SHA-256 of a session token: the key it is stored under.
@@ -89,6 +89,10 @@ pub struct TickBatch {
     pub host_bindings: Vec<(TokenHash, HostBinding)>,
     /// Campaigns defined or changed, whole.
     pub campaigns: Vec<CampaignRecord>,
+    /// Players' vitality records that changed, whole.
+    pub vitality: Vec<VitalityRecord>,
+    /// The vitality totals, when they changed.
+    pub vitality_totals: Option<VitalityTotals>,
     /// Counters and the game clock after the tick.
     pub meta: Meta,
 }
@@ -114,6 +118,8 @@ impl TickBatch {
             + self.task_books.len()
             + self.host_bindings.len()
             + self.campaigns.len()
+            + self.vitality.len()
+            + usize::from(self.vitality_totals.is_some())
             + 1
     }
 
@@ -154,6 +160,10 @@ pub struct Snapshot {
     pub host_bindings: Vec<(TokenHash, HostBinding)>,
     /// Every campaign.
     pub campaigns: Vec<CampaignRecord>,
+    /// Every vitality record.
+    pub vitality: Vec<VitalityRecord>,
+    /// The vitality totals, `None` before any point was earned.
+    pub vitality_totals: Option<VitalityTotals>,
 }
 
 /// One record of a store, as [`Store::visit`] hands it over.
@@ -186,6 +196,10 @@ pub enum Loaded {
     HostBinding(TokenHash, HostBinding),
     /// A campaign.
     Campaign(CampaignRecord),
+    /// A player's vitality record; its player has been visited before it.
+    Vitality(VitalityRecord),
+    /// The vitality totals.
+    VitalityTotals(VitalityTotals),
 }
 
 impl Snapshot {
@@ -205,6 +219,8 @@ impl Snapshot {
             Loaded::TaskBook(player, book) => self.task_books.push((player, book)),
             Loaded::HostBinding(key, binding) => self.host_bindings.push((key, binding)),
             Loaded::Campaign(campaign) => self.campaigns.push(campaign),
+            Loaded::Vitality(record) => self.vitality.push(record),
+            Loaded::VitalityTotals(totals) => self.vitality_totals = Some(totals),
         }
     }
 }
@@ -213,8 +229,9 @@ impl Snapshot {
 /// batch or none of it) and durable before returning `Ok`.
 pub trait Store: Send + Sync {
     /// Hands every record needed to rebuild the World to `visit`, one at a time (so a
-    /// big world is never held twice in memory): players first, then balls,
-    /// then the social graph, teams, session tokens and risk flags. Returns the meta record, `None` for a new store.
+    /// big world is never held twice in memory): players first, then their vitality
+    /// records and the vitality totals, then balls, then the social graph, teams,
+    /// session tokens and risk flags. Returns the meta record, `None` for a new store.
     fn visit(&self, visit: &mut dyn FnMut(Loaded)) -> Result<Option<Meta>, StoreError>;
     /// Reads everything needed to rebuild the World into one [`Snapshot`], for tests
     /// and tools that inspect a store.

@@ -224,6 +224,12 @@ pub enum Account {
     TaskBudget(TaskId),
     /// A campaign's budget, from which its bonuses are created.
     CampaignBudget(CampaignId),
+    /// Where vitality points come from: playing (the points' own mint).
+    VitalityMint,
+    /// A player's vitality points.
+    Vitality(PlayerId),
+    /// Where vitality points go: the shop.
+    Shop,
 }
 
 /// Why grams moved.
@@ -251,9 +257,14 @@ pub enum Flow {
     Released,
     /// Held → forfeited, when a reviewer confirms the flag.
     Forfeited,
+    /// Vitality mint → a player's vitality (points, not grams).
+    VitalityEarned,
+    /// A player's vitality → the shop (points, not grams).
+    VitalitySpent,
 }
 
-/// One movement of energy. The id is globally unique so a transfer applied twice (as a
+/// One movement of energy, or of vitality points for the vitality flows (their
+/// `grams` counts points). The id is globally unique so a transfer applied twice (as a
 /// cross-shard credit may be) is recognised.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LedgerEntry {
@@ -409,6 +420,52 @@ pub struct CampaignRecord {
     pub bonuses: u64,
     /// Active, closed or exhausted.
     pub status: CampaignStatus,
+}
+
+/// A player's vitality and shop counters: a record of its own (key `v<player>`), so
+/// the player record keeps its layout and a player who never earned a point has none.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VitalityRecord {
+    /// Whose it is.
+    pub player: PlayerId,
+    /// Vitality points held.
+    pub points: u64,
+    /// Collected grams not yet worth a whole point.
+    pub carry_grams: u64,
+    /// The game day the daily counts are for.
+    pub day: i64,
+    /// The month (see `rules::month_key`) the monthly counts are for.
+    pub month: i32,
+    /// Purchases of each shop item today.
+    pub bought_today: BTreeMap<String, u32>,
+    /// Purchases of each shop item this month.
+    pub bought_this_month: BTreeMap<String, u32>,
+    /// Props given to friends today.
+    pub gifts_today: u32,
+}
+
+impl VitalityRecord {
+    /// Clears the daily counts on a new game day and the monthly ones in a new month.
+    pub fn roll(&mut self, day: i64, month: i32) {
+        if self.day != day {
+            self.day = day;
+            self.bought_today.clear();
+            self.gifts_today = 0;
+        }
+        if self.month != month {
+            self.month = month;
+            self.bought_this_month.clear();
+        }
+    }
+}
+
+/// Running totals of vitality points, for the audit's vitality identity.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VitalityTotals {
+    /// Points ever earned.
+    pub earned: u64,
+    /// Points ever spent.
+    pub spent: u64,
 }
 
 #[cfg(test)]

@@ -9,7 +9,8 @@
 //! · `s<sha256>` session token · `o<seq>` one ops call of the audit log · `n<partner>`
 //! partner · `x<partner><ref>` partner receipt · `a<partner><seq>` partner audit entry
 //! · `g<flag>` risk flag · `j<task>` task · `h<player>` the player's standing with tasks
-//! · `u<sha256>` a host subject bound to a player · `c<campaign>` campaign.
+//! · `u<sha256>` a host subject bound to a player · `c<campaign>` campaign
+//! · `v<player>` the player's vitality and shop counters · `V` the vitality totals.
 //!
 //! Balls, friendships and feed entries are grouped per player and the ledger per commit: sled's memory
 //! and scan time grow with the number of keys, and rewriting a small record costs far
@@ -55,6 +56,8 @@ const TASK: u8 = b'j';
 const TASK_BOOK: u8 = b'h';
 const HOST_BINDING: u8 = b'u';
 const CAMPAIGN: u8 = b'c';
+const VITALITY: u8 = b'v';
+const VITALITY_TOTALS: &[u8] = b"V";
 
 /// The file that marks a directory as a Canopy store once it holds a world. Without it,
 /// a directory that has files in it is refused rather than silently reinitialised.
@@ -284,6 +287,12 @@ impl SledStore {
         for flag in &batch.risk_flags {
             write(&key(RISK_FLAG, flag.id.0), Some(encode(flag)));
         }
+        for record in &batch.vitality {
+            write(&key(VITALITY, record.player.0), Some(encode(record)));
+        }
+        if let Some(totals) = &batch.vitality_totals {
+            write(VITALITY_TOTALS, Some(encode(totals)));
+        }
         write(META, Some(encode(&batch.meta)));
         Ok(())
     }
@@ -493,6 +502,13 @@ impl Store for SledStore {
             visit(Loaded::Player(value));
             Ok(())
         })?;
+        self.scan(VITALITY, |_, value| {
+            visit(Loaded::Vitality(value));
+            Ok(())
+        })?;
+        if let Some(bytes) = self.db.get(VITALITY_TOTALS).map_err(StoreError::from)? {
+            visit(Loaded::VitalityTotals(decode(VITALITY_TOTALS, &bytes)?));
+        }
         self.scan(BALL, |_, balls: Vec<Ball>| {
             balls.into_iter().for_each(|ball| visit(Loaded::Ball(ball)));
             Ok(())
@@ -758,6 +774,37 @@ mod tests {
             !durable.synced_blobs.is_empty(),
             "a commit of a large ledger record wrote a blob file and synced it"
         );
+    }
+
+    #[test]
+    fn vitality_records_and_totals_are_there_after_reopening() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let record = crate::store::VitalityRecord {
+            player: PlayerId(7),
+            points: 42,
+            carry_grams: 3,
+            bought_today: [("stealth".to_owned(), 1)].into(),
+            gifts_today: 2,
+            ..crate::store::VitalityRecord::default()
+        };
+        let totals = crate::store::VitalityTotals {
+            earned: 62,
+            spent: 20,
+        };
+        {
+            let store = SledStore::open(dir.path(), 8).expect("open");
+            store
+                .commit(&TickBatch {
+                    vitality: vec![record.clone()],
+                    vitality_totals: Some(totals.clone()),
+                    ..TickBatch::default()
+                })
+                .expect("commit");
+        }
+        let store = SledStore::open(dir.path(), 8).expect("reopen");
+        let snapshot = store.load().expect("load");
+        assert_eq!(snapshot.vitality, vec![record]);
+        assert_eq!(snapshot.vitality_totals, Some(totals));
     }
 
     #[test]

@@ -8,14 +8,16 @@
 #![allow(dead_code)] // each test binary uses its own part of the harness
 
 use canopy_server::config::Config;
-use canopy_server::game::components::{ActionLog, Certificates, OwnedBalls, SocialLog, Wallet};
+use canopy_server::game::components::{
+    ActionLog, Certificates, OwnedBalls, SocialLog, Vitality, Wallet,
+};
 use canopy_server::game::resources::{Directory, Teams};
 use canopy_server::game::risk::RiskFlags;
 use canopy_server::game::rules;
 use canopy_server::game::{
     AdminOp, ClockMode, Command, Game, Op, Origin, Recipient, Reply, SessionId, TickOutcome,
 };
-use canopy_server::store::{Account, Ball, Flow, LedgerTotals, MemoryStore, Store};
+use canopy_server::store::{Account, Ball, Flow, LedgerTotals, MemoryStore, Store, VitalityTotals};
 use canopy_shared::admin::{ClockTime, GrantProps, PartnerAction};
 use canopy_shared::frame::{ReplyFrame, ServerFrame, decode_server_frame};
 use canopy_shared::model::BoardPeriod;
@@ -720,6 +722,9 @@ enum AccountKind {
     Forfeited,
     TaskBudget,
     CampaignBudget,
+    VitalityMint,
+    Vitality,
+    Shop,
 }
 
 /// A hashable name for a ledger account.
@@ -737,6 +742,9 @@ fn key(account: Account) -> AccountKey {
         Account::Forfeited => (AccountKind::Forfeited, 0),
         Account::TaskBudget(id) => (AccountKind::TaskBudget, id.0),
         Account::CampaignBudget(id) => (AccountKind::CampaignBudget, id.0),
+        Account::VitalityMint => (AccountKind::VitalityMint, 0),
+        Account::Vitality(id) => (AccountKind::Vitality, id.0),
+        Account::Shop => (AccountKind::Shop, 0),
     }
 }
 
@@ -777,6 +785,7 @@ pub fn audit(game: &Game, store: &MemoryStore) -> Result<(), String> {
     let mut outflow: HashMap<AccountKey, i128> = HashMap::new();
     let mut collected_by: HashMap<PlayerId, u64> = HashMap::new();
     let mut sums = LedgerTotals::default();
+    let mut vitality_sums = VitalityTotals::default();
     let mut plantings = Vec::new();
     let mut team_plantings = Vec::new();
     for entry in &ledger {
@@ -790,6 +799,8 @@ pub fn audit(game: &Game, store: &MemoryStore) -> Result<(), String> {
             Flow::Watered => sums.watered += entry.grams,
             Flow::Expired => sums.expired += entry.grams,
             Flow::Planted => sums.planted += entry.grams,
+            Flow::VitalityEarned => vitality_sums.earned += entry.grams,
+            Flow::VitalitySpent => vitality_sums.spent += entry.grams,
             Flow::TeamWatered | Flow::Held | Flow::Released | Flow::Forfeited => {}
         }
         if matches!(
@@ -842,6 +853,14 @@ pub fn audit(game: &Game, store: &MemoryStore) -> Result<(), String> {
                 Flow::Planted => matches!(
                     (entry.from, entry.to),
                     (Account::Balance(_) | Account::Team(_), Account::Planted(_))
+                ),
+                Flow::VitalityEarned => matches!(
+                    (entry.from, entry.to),
+                    (Account::VitalityMint, Account::Vitality(_))
+                ),
+                Flow::VitalitySpent => matches!(
+                    (entry.from, entry.to),
+                    (Account::Vitality(_), Account::Shop)
                 ),
             },
             "ledger entry moves between the wrong accounts for its flow: {entry:?}"
@@ -1075,6 +1094,47 @@ pub fn audit(game: &Game, store: &MemoryStore) -> Result<(), String> {
         totals.expired
     );
 
+    // 4. Vitality, a currency of its own.
+    let grams_per_point = game.config().shop.grams_per_vitality;
+    let mut held_points = 0;
+    for (&id, &entity) in &directory.players {
+        let record = &world
+            .get::<Vitality>(entity)
+            .ok_or("player without Vitality")?
+            .0;
+        let wallet = world.get::<Wallet>(entity).ok_or("player without Wallet")?;
+        ensure!(
+            net(Account::Vitality(id)) == i128::from(record.points),
+            "player {id}: {} vitality but the ledger leaves {}",
+            record.points,
+            net(Account::Vitality(id))
+        );
+        ensure!(
+            inflow
+                .get(&key(Account::Vitality(id)))
+                .copied()
+                .unwrap_or(0)
+                == i128::from(wallet.total_collected / grams_per_point)
+                && record.carry_grams == wallet.total_collected % grams_per_point,
+            "player {id}: earned {:?} vitality (carrying {} g) for {} g collected",
+            inflow.get(&key(Account::Vitality(id))),
+            record.carry_grams,
+            wallet.total_collected
+        );
+        held_points += record.points;
+    }
+    let vitality = game.vitality_totals();
+    ensure!(
+        vitality == vitality_sums,
+        "vitality totals {vitality:?} differ from the ledger's sums {vitality_sums:?}"
+    );
+    ensure!(
+        vitality.earned == held_points + vitality.spent,
+        "vitality earned {} != held {held_points} + spent {}",
+        vitality.earned,
+        vitality.spent
+    );
+
     // The store holds exactly what the World holds (it was acknowledged).
     let snapshot = store.load().map_err(|err| err.to_string())?;
     let meta = snapshot.meta.ok_or("nothing committed yet")?;
@@ -1112,6 +1172,18 @@ pub fn audit(game: &Game, store: &MemoryStore) -> Result<(), String> {
     ensure!(
         snapshot.players.len() == directory.players.len(),
         "store and World disagree on the number of players"
+    );
+    for record in &snapshot.vitality {
+        let entity = directory.players[&record.player];
+        ensure!(
+            world.get::<Vitality>(entity).map(|v| &v.0) == Some(record),
+            "stored vitality of {} lags the World",
+            record.player
+        );
+    }
+    ensure!(
+        snapshot.vitality_totals.unwrap_or_default() == vitality,
+        "stored vitality totals lag the World"
     );
     Ok(())
 }
