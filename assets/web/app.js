@@ -576,6 +576,14 @@ function onEvent(event) {
       later('me');
       break;
     }
+    // The prop is in the inventory already; `me` brings it onto the page.
+    case 'prop_gift': {
+      const text = `${name(event.from)} gave you a ${event.prop.replaceAll('_', ' ')}`;
+      live('prop_gift', text);
+      toast({ kind: 'friend', icon: 'friends', title: 'A gift!', body: text });
+      later('me');
+      break;
+    }
     case 'server_shutdown':
       live('server_shutdown', 'The server is restarting');
       banner('The server is restarting — we will reconnect and log you back in.');

@@ -17,6 +17,7 @@ export const ERROR_MESSAGES = {
   ALREADY_STOLEN: "You've already taken your share of this ball.",
   NOTHING_LEFT: 'Nothing left to take: the owner keeps the last 30 % of every ball.',
   INSUFFICIENT_ENERGY: "You don't have enough energy for that.",
+  INSUFFICIENT_VITALITY: 'Not enough vitality for that yet: collect energy to earn more.',
   LIMIT_REACHED: "You've reached a limit — try again tomorrow.",
   CONFLICT: "That's already done or already pending.",
   RATE_LIMITED: 'Whoa, slow down! Too many taps at once — try again in a moment.',
