@@ -342,15 +342,7 @@ async fn a_backup_under_load_holds_every_acknowledged_change_and_plays() -> Resu
             assert!(!gone, "ball {id} of bot {n} was collected but is back");
         }
     }
-    let (status, audit) = http(
-        &server.ops_addr,
-        "GET",
-        "/admin/audit",
-        Some(ADMIN_TOKEN),
-        None,
-    )?;
-    assert_eq!(status, 200, "{audit}");
-    assert_eq!(audit["balanced"], json!(true), "{audit}");
+    server.audit()?;
 
     // The restored server plays: a new action, its ball ripens, and it is collected.
     let (status, body) = server.admin(

@@ -115,19 +115,6 @@ fn code(answer: &HttpAnswer) -> &str {
     answer.body["error"]["code"].as_str().unwrap_or("")
 }
 
-fn assert_balanced(server: &Server) -> Result<()> {
-    let (status, audit) = http(
-        &server.ops_addr,
-        "GET",
-        "/admin/audit",
-        Some(ADMIN_TOKEN),
-        None,
-    )?;
-    assert_eq!(status, 200);
-    assert_eq!(audit["balanced"], true, "{audit}");
-    Ok(())
-}
-
 #[tokio::test]
 async fn signed_actions_are_credited_once_and_every_forgery_is_refused() -> Result<()> {
     let dir = tempfile::tempdir()?;
@@ -244,7 +231,7 @@ async fn signed_actions_are_credited_once_and_every_forgery_is_refused() -> Resu
     assert_eq!(entries[2]["call"], "POST /partner/v1/actions");
     assert_eq!(entries[2]["player_id"], player_id);
     assert_eq!(entries[2]["grams"], first.body["grams"]);
-    assert_balanced(&server)?;
+    server.audit()?;
 
     server.kill()?;
     let server = Server::start_manual(dir.path())?;
@@ -254,7 +241,7 @@ async fn signed_actions_are_credited_once_and_every_forgery_is_refused() -> Resu
         after_restart.body["ball"]["ball_id"], ball,
         "and so does the receipt"
     );
-    assert_balanced(&server)
+    server.audit().map(drop)
 }
 
 #[tokio::test]
@@ -322,20 +309,6 @@ async fn rotation_suspension_and_the_rate_limit() -> Result<()> {
     )?;
     assert_eq!(invalid.0, 400, "{}", invalid.1);
     Ok(())
-}
-
-/// The ops' audit, checked balanced; returns it.
-fn balanced_audit(server: &Server) -> Result<Value> {
-    let (status, audit) = http(
-        &server.ops_addr,
-        "GET",
-        "/admin/audit",
-        Some(ADMIN_TOKEN),
-        None,
-    )?;
-    anyhow::ensure!(status == 200, "audit: {status} {audit}");
-    anyhow::ensure!(audit["balanced"] == true, "unbalanced: {audit}");
-    Ok(audit)
 }
 
 /// A task published by `partner`, open from the manual clock's start for two days.
@@ -469,7 +442,7 @@ async fn tasks_reward_accepted_completions_within_their_rules() -> Result<()> {
     let late = complete(&server, &shop, task, bob_id, "bob-3")?;
     assert_eq!(code(&late), "OUTSIDE_WINDOW", "{}", late.body);
 
-    let audit = balanced_audit(&server)?;
+    let audit = server.audit()?;
     assert_eq!(audit["task_budgets"], 1_000);
     assert_eq!(audit["task_disbursed"], 60);
     assert_eq!(audit["task_remaining"], 940);
@@ -566,7 +539,7 @@ async fn a_thousand_concurrent_completions_never_overspend_the_budget() -> Resul
         "exactly the budget's worth"
     );
 
-    let audit = balanced_audit(&server)?;
+    let audit = server.audit()?;
     assert_eq!(
         (&audit["task_disbursed"], &audit["task_remaining"]),
         (&json!(1_000), &json!(0)),
@@ -697,7 +670,7 @@ async fn completions_through_sigkills_are_rewarded_once_and_never_lost() -> Resu
             "{reference}: acknowledged before a kill, kept after"
         );
     }
-    let audit = balanced_audit(&server)?;
+    let audit = server.audit()?;
     assert_eq!(
         (&audit["task_disbursed"], &audit["task_remaining"]),
         (&json!(2_000), &json!(0))
@@ -778,7 +751,7 @@ async fn campaigns_pay_their_bonuses_over_a_simulated_week() -> Result<()> {
         "metro doubled on days 1-4 only; the first invoice of days 0-2 until the budget \
          ran out; nothing for a player outside the audience"
     );
-    let audit = balanced_audit(&server)?;
+    let audit = server.audit()?;
     assert_eq!(audit["campaign_disbursed"], 268, "{audit}");
     assert_eq!(audit["campaign_remaining"], 10_000 - 208 + 10_000);
 
