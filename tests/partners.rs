@@ -771,3 +771,114 @@ async fn campaigns_pay_their_bonuses_over_a_simulated_week() -> Result<()> {
     );
     Ok(())
 }
+
+/// A `[campaigns.invoice_bonus]` table paying `add` grams per e-invoice from `budget`.
+fn invoice_campaign(budget: u64) -> String {
+    format!(
+        "\n[campaigns.invoice_bonus]\nname = \"+20 g an e-invoice\"\nkind = \"e_invoice\"\n\
+         bonus = {{ add = 20 }}\nstarts_at = {}\nends_at = {}\nbudget_grams = {budget}\n",
+        support::START,
+        support::START + 7 * 24 * support::HOUR
+    )
+}
+
+/// The configured campaign as `GET /admin/campaigns` lists it: (id, disbursed, status).
+fn configured_campaign(server: &Server) -> Result<(u64, u64, String)> {
+    let (status, listed) = http(
+        &server.ops_addr,
+        "GET",
+        "/admin/campaigns",
+        Some(ADMIN_TOKEN),
+        None,
+    )?;
+    anyhow::ensure!(status == 200, "{listed}");
+    let campaigns = listed["campaigns"].as_array().context("campaigns")?;
+    anyhow::ensure!(campaigns.len() == 1, "one campaign: {listed}");
+    let campaign = &campaigns[0];
+    anyhow::ensure!(campaign["config_key"] == "invoice_bonus", "{campaign}");
+    Ok((
+        campaign["campaign_id"].as_u64().context("campaign_id")?,
+        campaign["disbursed_grams"].as_u64().context("disbursed")?,
+        campaign["status"].as_str().context("status")?.to_owned(),
+    ))
+}
+
+#[tokio::test]
+async fn configured_campaigns_follow_the_file_and_keep_what_they_paid() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let config = dir.path().join("canopy.toml");
+    let default =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/canopy.toml"))?;
+    let rewrite = |table: &str| std::fs::write(&config, format!("{default}{table}"));
+    rewrite(&invoice_campaign(50))?;
+    let config_arg = config.to_string_lossy().into_owned();
+    let start = support::START.to_string();
+    let args = [
+        "--clock",
+        "manual",
+        "--clock-start",
+        &start,
+        "--config",
+        &config_arg,
+    ];
+    let server = Server::start(&dir.path().join("data"), &args)?;
+    let (_client, player_id, _) = player(&server, "filer").await?;
+    let billing = Partner::register(&server, &["e_invoice"], 600)?;
+    let invoice = |server: &Server, n: u32| -> Result<()> {
+        let action = json!({"player_id": player_id, "kind": "e_invoice", "ref": format!("i-{n}")});
+        let answer = billing.call(server, ACTIONS, &action)?;
+        anyhow::ensure!(answer.status == 200, "{}", answer.body);
+        Ok(())
+    };
+
+    invoice(&server, 1)?;
+    assert_eq!(configured_campaign(&server)?, (1, 20, "active".into()));
+    let close = server.admin("/admin/campaigns/1/close", json!({}))?;
+    assert_eq!(close.0, 409, "the file owns it: {}", close.1);
+
+    rewrite(&invoice_campaign(50).replace("add = 20", "add = 0"))?;
+    let (status, refused) = server.admin("/admin/reload", json!({}))?;
+    assert_eq!(status, 400);
+    let message = refused["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("campaigns.invoice_bonus.bonus"),
+        "{refused}"
+    );
+
+    rewrite(&invoice_campaign(30))?;
+    assert_eq!(server.admin("/admin/reload", json!({}))?.0, 200);
+    invoice(&server, 2)?;
+    assert_eq!(
+        configured_campaign(&server)?,
+        (1, 30, "exhausted".into()),
+        "the lowered budget left 10 g: the bonus is cut to it"
+    );
+
+    let server = {
+        server.stop()?;
+        Server::start(&dir.path().join("data"), &args)?
+    };
+    assert_eq!(
+        configured_campaign(&server)?,
+        (1, 30, "exhausted".into()),
+        "what it paid is store state: a restart keeps it"
+    );
+    rewrite(&invoice_campaign(100))?;
+    assert_eq!(server.admin("/admin/reload", json!({}))?.0, 200);
+    invoice(&server, 3)?;
+    assert_eq!(configured_campaign(&server)?, (1, 50, "active".into()));
+
+    rewrite("")?;
+    assert_eq!(server.admin("/admin/reload", json!({}))?.0, 200);
+    invoice(&server, 4)?;
+    assert_eq!(
+        configured_campaign(&server)?,
+        (1, 50, "closed".into()),
+        "a table removed from the file closes its campaign"
+    );
+    let audit = server.audit()?;
+    assert_eq!(audit["campaign_budgets"], 100, "{audit}");
+    assert_eq!(audit["campaign_disbursed"], 50, "{audit}");
+    assert_eq!(audit["campaign_remaining"], 50, "{audit}");
+    Ok(())
+}

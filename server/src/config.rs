@@ -4,8 +4,10 @@
 //! that fails validation is refused with the offending field named, so a hot reload can
 //! keep the old config.
 
+pub mod campaigns;
 pub mod risk;
 
+pub use campaigns::CampaignConfig;
 pub use risk::RiskConfig;
 
 use crate::ops::auth::{Role, parse_sha256_hex};
@@ -82,6 +84,9 @@ pub struct Config {
     /// Absent from config files written before cluster mode: those run one server alone.
     #[serde(default)]
     pub cluster: ClusterConfig,
+    /// Campaigns defined in the file, by key (default: none). Hot.
+    #[serde(default)]
+    pub campaigns: BTreeMap<String, CampaignConfig>,
     /// Built-in TLS on both listeners; absent (the default), plain `ws://` and `http://`.
     #[serde(default)]
     pub tls: Option<TlsConfig>,
@@ -861,7 +866,8 @@ impl Config {
                 "must be positive",
             )?;
         }
-        self.validate_shop()
+        self.validate_shop()?;
+        campaigns::validate(&self.campaigns, |kind| self.action(kind).is_some())
     }
 
     fn validate_shop(&self) -> Result<(), ConfigError> {

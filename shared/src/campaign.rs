@@ -68,6 +68,10 @@ pub struct CampaignView {
     pub bonuses: u64,
     /// Active, closed or exhausted.
     pub status: CampaignStatus,
+    /// The key of the `[campaigns.<key>]` table of the config file that defines it;
+    /// `null` for a campaign defined through the admin API.
+    #[serde(default)]
+    pub config_key: Option<String>,
 }
 
 /// The answer of `GET /admin/campaigns`.

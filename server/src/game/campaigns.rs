@@ -42,6 +42,23 @@ impl Campaigns {
         self.insert(campaign);
     }
 
+    /// Adds a new campaign with the next id; `config_key` names its config table.
+    fn define(&mut self, definition: NewCampaign, config_key: Option<String>) -> &CampaignRecord {
+        self.next_id += 1;
+        let id = CampaignId(self.next_id);
+        self.insert(CampaignRecord {
+            id,
+            remaining_grams: definition.budget_grams,
+            definition,
+            disbursed_grams: 0,
+            bonuses: 0,
+            status: CampaignStatus::Active,
+            config_key,
+        });
+        self.dirty.insert(id);
+        &self.by_id[&id]
+    }
+
     fn insert(&mut self, campaign: CampaignRecord) {
         if campaign.status == CampaignStatus::Active {
             self.by_kind
@@ -75,62 +92,138 @@ pub fn view(campaign: &CampaignRecord) -> CampaignView {
         remaining_grams: campaign.remaining_grams,
         bonuses: campaign.bonuses,
         status: campaign.status,
+        config_key: campaign.config_key.clone(),
     }
 }
 
-/// Defines a campaign.
-pub fn create(world: &mut World, new: &NewCampaign) -> Result<CampaignView, ErrorBody> {
+/// Checks a definition against the rules every campaign follows, wherever it is
+/// defined: `Err((field, reason))` names the offending field. `known_kind` says whether
+/// an action kind exists. (Whether the window is still ahead is the caller's check.)
+pub fn check_definition(
+    new: &NewCampaign,
+    known_kind: impl Fn(&str) -> bool,
+) -> Result<(), (&'static str, String)> {
     let name = new.name.trim().chars().count();
     if name == 0 || name > MAX_NAME_CHARS {
-        return fail(ErrorCode::BadRequest, "`name` has 1 to 80 characters");
+        return Err(("name", "1 to 80 characters".into()));
     }
-    if config(world).action(&new.kind).is_none() {
-        return fail(
-            ErrorCode::BadRequest,
-            format!("unknown action kind `{}`", new.kind),
-        );
+    if !known_kind(&new.kind) {
+        return Err(("kind", format!("`{}` is not an action kind", new.kind)));
     }
     match new.bonus {
         Bonus::Multiply(times) if !(2..=MAX_MULTIPLY).contains(&times) => {
-            return fail(ErrorCode::BadRequest, "`multiply` is 2 to 10");
+            return Err(("bonus", "`multiply` is 2 to 10".into()));
         }
         Bonus::Add(grams) if !(1..=MAX_ADD_GRAMS).contains(&grams) => {
-            return fail(ErrorCode::BadRequest, "`add` is 1 to 1000000 grams");
+            return Err(("bonus", "`add` is 1 to 1000000 grams".into()));
         }
         _ => {}
     }
     if new.budget_grams == 0 {
-        return fail(ErrorCode::BadRequest, "`budget_grams` is at least 1");
+        return Err(("budget_grams", "at least 1".into()));
     }
-    if new.ends_at <= new.starts_at || new.ends_at <= now(world) {
-        return fail(
-            ErrorCode::BadRequest,
-            "`ends_at` must be after `starts_at` and in the future",
-        );
+    if new.ends_at <= new.starts_at {
+        return Err(("ends_at", "must be after `starts_at`".into()));
     }
-    validate_audience(&new.audience)?;
+    validate_audience(&new.audience).map_err(|error| ("audience", error.message))
+}
+
+/// Defines a campaign through the admin API.
+pub fn create(world: &mut World, new: &NewCampaign) -> Result<CampaignView, ErrorBody> {
+    let config = config(world);
+    if let Err((field, reason)) = check_definition(new, |kind| config.action(kind).is_some()) {
+        return fail(ErrorCode::BadRequest, format!("`{field}`: {reason}"));
+    }
+    if new.ends_at <= now(world) {
+        return fail(ErrorCode::BadRequest, "`ends_at` must be in the future");
+    }
     let mut campaigns = world.resource_mut::<Campaigns>();
-    campaigns.next_id += 1;
-    let campaign = CampaignRecord {
-        id: CampaignId(campaigns.next_id),
-        definition: new.clone(),
-        disbursed_grams: 0,
-        remaining_grams: new.budget_grams,
-        bonuses: 0,
-        status: CampaignStatus::Active,
-    };
-    let answer = view(&campaign);
-    campaigns.dirty.insert(campaign.id);
-    campaigns.insert(campaign);
+    let answer = view(campaigns.define(new.clone(), None));
     Ok(answer)
 }
 
-/// Closes a campaign for good.
+/// Brings the campaigns of the config file in line with the config in force, at load
+/// and at every reload. A `[campaigns.<key>]` table is one campaign for the life of the
+/// store: the first time a key is seen it gets the next id; later its definition
+/// follows the file while what it has paid stays (store state). A budget lowered below
+/// what was paid stops at what was paid (the campaign is then exhausted); a budget
+/// raised reopens an exhausted campaign; a table removed from the file closes its
+/// campaign, and putting it back opens it again.
+pub fn apply_config(world: &mut World) {
+    let config = config(world);
+    let mut campaigns = world.resource_mut::<Campaigns>();
+    let mut configured: BTreeMap<&str, NewCampaign> = config
+        .campaigns
+        .iter()
+        .map(|(key, campaign)| (key.as_str(), campaign.definition()))
+        .collect();
+    let existing: Vec<(CampaignId, String)> = campaigns
+        .by_id
+        .values()
+        .filter_map(|c| Some((c.id, c.config_key.clone()?)))
+        .collect();
+    for (id, key) in existing {
+        let record = campaigns.by_id.get(&id).cloned().expect("listed above");
+        let next = match configured.remove(key.as_str()) {
+            Some(definition) => follow_definition(record, definition),
+            None if record.status == CampaignStatus::Active => CampaignRecord {
+                status: CampaignStatus::Closed,
+                ..record
+            },
+            None => continue,
+        };
+        if next != *campaigns.by_id.get(&id).expect("listed above") {
+            campaigns.unindex(id);
+            campaigns.dirty.insert(id);
+            campaigns.insert(next);
+        }
+    }
+    for (key, definition) in configured {
+        campaigns.define(definition, Some(key.to_owned()));
+    }
+}
+
+/// A configured campaign after its table changed (or stayed): the new definition, the
+/// grams it paid kept.
+fn follow_definition(record: CampaignRecord, mut definition: NewCampaign) -> CampaignRecord {
+    if definition.budget_grams < record.disbursed_grams {
+        tracing::warn!(
+            campaign = %record.id,
+            budget = definition.budget_grams,
+            paid = record.disbursed_grams,
+            "a configured campaign's budget is below what it paid; it stops at what it paid"
+        );
+        definition.budget_grams = record.disbursed_grams;
+    }
+    let remaining_grams = definition.budget_grams - record.disbursed_grams;
+    CampaignRecord {
+        remaining_grams,
+        status: if remaining_grams == 0 {
+            CampaignStatus::Exhausted
+        } else {
+            CampaignStatus::Active
+        },
+        definition,
+        ..record
+    }
+}
+
+/// Closes a campaign of the admin API for good; one of the config file closes when its
+/// table is removed.
 pub fn close(world: &mut World, id: CampaignId) -> Result<CampaignView, ErrorBody> {
     let mut campaigns = world.resource_mut::<Campaigns>();
     let Some(campaign) = campaigns.by_id.get_mut(&id) else {
         return fail(ErrorCode::NotFound, format!("no campaign {id}"));
     };
+    if let Some(key) = &campaign.config_key {
+        return fail(
+            ErrorCode::Conflict,
+            format!(
+                "campaign {id} is defined by [campaigns.{key}] in the config file: remove \
+                 the table there and reload"
+            ),
+        );
+    }
     if campaign.status == CampaignStatus::Active {
         campaign.status = CampaignStatus::Closed;
     }

@@ -136,6 +136,7 @@ impl Game {
         world.resource_mut::<tokens::Tokens>().requeue(clock.now());
         world.insert_resource(clock);
         world.insert_resource(Settings(config));
+        campaigns::apply_config(&mut world);
         world.insert_resource(StoreHandle(store.clone()));
         world.insert_resource(GameRng(match rng_seed {
             Some(seed) => StdRng::seed_from_u64(seed),
@@ -215,6 +216,7 @@ impl Game {
     /// Replaces the config (hot reload).
     pub fn set_config(&mut self, config: Arc<Config>) {
         self.world.insert_resource(Settings(config));
+        campaigns::apply_config(&mut self.world);
     }
 
     /// The config in force.

@@ -15,9 +15,9 @@ mod tap;
 
 pub use memory::MemoryStore;
 pub use records::{
-    Account, Ball, CampaignRecord, DailyLimits, Flow, HostBinding, LedgerEntry, LedgerTotals, Meta,
-    PartnerReceipt, PartnerRecord, PlayerRecord, PropsState, SessionToken, SocialWrite, TaskBook,
-    TaskProgress, TaskRecord, Team, VitalityRecord, VitalityTotals,
+    Account, Ball, CampaignRecord, CampaignRecordV1, DailyLimits, Flow, HostBinding, LedgerEntry,
+    LedgerTotals, Meta, PartnerReceipt, PartnerRecord, PlayerRecord, PropsState, SessionToken,
+    SocialWrite, TaskBook, TaskProgress, TaskRecord, Team, VitalityRecord, VitalityTotals,
 };
 
 /// The SHA-256 of a session token: the key it is stored under.

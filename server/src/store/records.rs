@@ -420,6 +420,34 @@ pub struct CampaignRecord {
     pub bonuses: u64,
     /// Active, closed or exhausted.
     pub status: CampaignStatus,
+    /// The `[campaigns.<key>]` table that defines it, `None` for the admin API's.
+    pub config_key: Option<String>,
+}
+
+/// A campaign as stores wrote it before campaigns could be defined in the config
+/// file: the same fields without `config_key`. Only read, as a fallback, by the sled store.
+#[derive(Deserialize)]
+pub struct CampaignRecordV1 {
+    id: CampaignId,
+    definition: NewCampaign,
+    disbursed_grams: u64,
+    remaining_grams: u64,
+    bonuses: u64,
+    status: CampaignStatus,
+}
+
+impl From<CampaignRecordV1> for CampaignRecord {
+    fn from(old: CampaignRecordV1) -> Self {
+        Self {
+            id: old.id,
+            definition: old.definition,
+            disbursed_grams: old.disbursed_grams,
+            remaining_grams: old.remaining_grams,
+            bonuses: old.bonuses,
+            status: old.status,
+            config_key: None,
+        }
+    }
 }
 
 /// A player's vitality and shop counters: a record of its own (key `v<player>`), so

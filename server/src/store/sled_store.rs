@@ -21,7 +21,8 @@ use super::durable::{DurableFiles, sync_dir};
 use super::friend_lists::FriendList;
 use super::tap::BackupTap;
 use super::{
-    Ball, LedgerEntry, Loaded, Meta, PartnerReceipt, SocialWrite, Store, StoreError, TickBatch,
+    Ball, CampaignRecord, CampaignRecordV1, LedgerEntry, Loaded, Meta, PartnerReceipt, SocialWrite,
+    Store, StoreError, TickBatch,
 };
 use canopy_shared::admin::{BackupReport, OpsCall};
 use canopy_shared::model::FeedEntry;
@@ -415,6 +416,17 @@ fn decode<T: DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T, StoreError
     })
 }
 
+/// Decodes a record whose layout grew fields at its end: postcard is not
+/// self-describing, so a record written in the older layout `Old` fails to decode as
+/// `New` (it ends early) and is read as `Old` instead.
+fn decode_evolved<New, Old>(key: &[u8], bytes: &[u8]) -> Result<New, StoreError>
+where
+    New: DeserializeOwned,
+    Old: DeserializeOwned + Into<New>,
+{
+    decode::<New>(key, bytes).or_else(|_| decode::<Old>(key, bytes).map(Into::into))
+}
+
 /// Backup and restore reach the raw keys through these; the file format is in
 /// `backup.rs`, the consistency argument in `tap.rs`.
 impl SledStore {
@@ -558,10 +570,11 @@ impl Store for SledStore {
             visit(Loaded::Task(task));
             Ok(())
         })?;
-        self.scan(CAMPAIGN, |_, campaign| {
+        for item in self.db.scan_prefix([CAMPAIGN]) {
+            let (key, value) = item.map_err(StoreError::from)?;
+            let campaign = decode_evolved::<CampaignRecord, CampaignRecordV1>(&key, &value)?;
             visit(Loaded::Campaign(campaign));
-            Ok(())
-        })?;
+        }
         self.scan(TASK_BOOK, |key, book| {
             visit(Loaded::TaskBook(PlayerId(id_of(key)?), book));
             Ok(())
@@ -714,6 +727,44 @@ mod tests {
     use super::*;
     use crate::store::{Account, Flow};
     use canopy_shared::BallId;
+
+    #[test]
+    fn a_campaign_written_before_config_keys_loads_without_one() {
+        use canopy_shared::CampaignId;
+        use canopy_shared::campaign::{Bonus, CampaignStatus, NewCampaign};
+        let definition = NewCampaign {
+            name: "old".into(),
+            kind: "metro".into(),
+            bonus: Bonus::Add(5),
+            first_of_day: false,
+            audience: canopy_shared::task::Audience::All,
+            starts_at: 1,
+            ends_at: 2,
+            budget_grams: 100,
+        };
+        let status = CampaignStatus::Exhausted;
+        let old_layout = encode(&(
+            CampaignId(3),
+            definition.clone(),
+            100u64,
+            0u64,
+            20u64,
+            status,
+        ));
+        let old: CampaignRecord =
+            decode_evolved::<_, CampaignRecordV1>(b"c", &old_layout).expect("the old layout loads");
+        assert_eq!(
+            (old.id, old.disbursed_grams, old.config_key),
+            (CampaignId(3), 100, None)
+        );
+        let new = CampaignRecord {
+            config_key: Some("metro_x2".into()),
+            ..old
+        };
+        let read: CampaignRecord = decode_evolved::<_, CampaignRecordV1>(b"c", &encode(&new))
+            .expect("the new layout loads");
+        assert_eq!(read, new);
+    }
 
     fn ball(id: u64) -> Ball {
         Ball {
