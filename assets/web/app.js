@@ -27,7 +27,7 @@ const state = {
   outgoing: [],
   suggestions: [],
   names: new Map(), // player id -> name, from every list and event seen
-  visit: { friendId: null, balls: [], loaded: false },
+  visit: { friendId: null, balls: [], revivable: [], loaded: false },
   watching: { friends: false, forest: null }, // what this session watches on the server
   feed: { entries: [], next: null, loaded: false },
   tasks: { list: [], loaded: false }, // the task center's tasks open to the player
@@ -145,6 +145,7 @@ const refreshers = {
       const [r] = await Promise.all([net.request('friend_balls', { friend_id: friendId }), syncClock()]);
       if (state.visit.friendId !== friendId) return;
       state.visit.balls = r.balls;
+      state.visit.revivable = r.revivable ?? [];
       state.visit.loaded = true;
     } catch (error) {
       if (error.code === 'NOT_FRIENDS') {
@@ -269,7 +270,7 @@ function route() {
   const [view, arg] = hash.split('/');
   if (view === 'visit' && /^\d+$/.test(arg ?? '')) {
     const friendId = Number(arg);
-    if (state.visit.friendId !== friendId) state.visit = { friendId, balls: [], loaded: false };
+    if (state.visit.friendId !== friendId) state.visit = { friendId, balls: [], revivable: [], loaded: false };
     show('visit');
   } else if (VIEWS.includes(view) && view !== 'login' && view !== 'visit') {
     show(view);
@@ -534,6 +535,7 @@ function onEvent(event) {
       friendStealable(event.owner_id, event.stealable_grams);
       if (state.visit.friendId === event.owner_id) {
         state.visit.balls = event.balls;
+        state.visit.revivable = event.revivable ?? [];
         state.visit.loaded = true;
       }
       break;
@@ -581,6 +583,14 @@ function onEvent(event) {
       const text = `${name(event.from)} gave you a ${event.prop.replaceAll('_', ' ')}`;
       live('prop_gift', text);
       toast({ kind: 'friend', icon: 'friends', title: 'A gift!', body: text });
+      later('me');
+      break;
+    }
+    // The revived ball comes with its own `ball_new`.
+    case 'energy_revived': {
+      const text = `${name(event.by)} revived ${grams(event.grams)} of your expired energy`;
+      live('energy_revived', text);
+      toast({ kind: 'friend', icon: 'friends', title: 'Revived!', body: text });
       later('me');
       break;
     }
@@ -691,6 +701,22 @@ const actions = {
       report(error);
       later('visit');
     }
+  },
+
+  async revive(ball, button) {
+    const friendId = state.visit.friendId;
+    button.disabled = true;
+    try {
+      const r = await net.request('revive', { friend_id: friendId, ball_id: ball.ball_id });
+      state.visit.revivable = state.visit.revivable.filter((b) => b.ball_id !== ball.ball_id);
+      const text = `You revived ${grams(r.grams)} for ${name(friendId)}: vitality ${r.vitality}`;
+      live('revive', text);
+      toast({ kind: 'friend', icon: 'friends', body: text });
+    } catch (error) {
+      button.disabled = false;
+      report(error);
+    }
+    later('visit', 'me');
   },
 
   async help(ball) {

@@ -18,6 +18,7 @@ export const ERROR_MESSAGES = {
   NOTHING_LEFT: 'Nothing left to take: the owner keeps the last 30 % of every ball.',
   INSUFFICIENT_ENERGY: "You don't have enough energy for that.",
   INSUFFICIENT_VITALITY: 'Not enough vitality for that yet: collect energy to earn more.',
+  ALREADY_REVIVED: 'Another friend already revived that energy.',
   LIMIT_REACHED: "You've reached a limit — try again tomorrow.",
   CONFLICT: "That's already done or already pending.",
   RATE_LIMITED: 'Whoa, slow down! Too many taps at once — try again in a moment.',
@@ -60,6 +61,11 @@ const OP_MESSAGES = {
   },
   plant: { INSUFFICIENT_ENERGY: 'Not enough energy for that tree yet.', NOT_FOUND: 'No such species.' },
   use_prop: { NOT_FOUND: "You don't have that prop." },
+  revive: {
+    OUTSIDE_WINDOW: 'That energy can be revived only in the 24 hours after it expires.',
+    GONE: 'That energy can no longer be revived.',
+    LIMIT_REACHED: "You've revived all you may today.",
+  },
   task_accept: { NOT_FOUND: 'That task no longer exists.' },
 };
 

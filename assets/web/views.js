@@ -370,6 +370,24 @@ export function renderVisit(state, act) {
       : stealable > 0
         ? 'Tap a glowing ball to take some energy!'
         : 'Nothing to take right now.';
+  const revivable = state.visit.revivable.filter((ball) => ball.until > now);
+  $('revive-card').hidden = revivable.length === 0;
+  fill(
+    $('revive-buttons'),
+    revivable.map((ball) =>
+      h(
+        'button',
+        {
+          type: 'button',
+          class: 'btn small revive-btn',
+          data: { action: 'revive', ballId: ball.ball_id },
+          title: `Revive ${grams(ball.grams)} for ${name}`,
+          on: { click: (event) => act.revive(ball, event.currentTarget) },
+        },
+        `Revive ${grams(ball.grams)}`,
+      ),
+    ),
+  );
   const energy = state.me?.energy ?? 0;
   fill(
     $('water-buttons'),

@@ -444,6 +444,16 @@ pub enum GameCommand {
         /// Which prop
         prop: PropArg,
     },
+    /// Revive a friend's expired ball (see `friend-balls`): they get its energy back,
+    /// you earn vitality
+    Revive {
+        /// The friend's player id
+        #[arg(value_parser = parse_player_id)]
+        friend: PlayerId,
+        /// The expired ball's id
+        #[arg(value_parser = parse_ball_id)]
+        ball: BallId,
+    },
     /// Ask a player to be friends
     FriendRequest {
         /// Their player id

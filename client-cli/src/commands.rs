@@ -182,6 +182,10 @@ pub fn request_for(command: &GameCommand, facts: &Facts) -> Result<Request, CliE
             friend_id: friend,
             prop: prop.into(),
         },
+        GameCommand::Revive { friend, ball } => Request::Revive {
+            friend_id: friend,
+            ball_id: ball,
+        },
         GameCommand::FriendRequest { player } => Request::FriendRequest { player_id: player },
         GameCommand::FriendAccept { player } => Request::FriendAccept { player_id: player },
         GameCommand::FriendDecline { player } => Request::FriendDecline { player_id: player },

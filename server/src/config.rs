@@ -71,6 +71,10 @@ pub struct Config {
     /// embedded default's `[shop]`.
     #[serde(default)]
     pub shop: ShopConfig,
+    /// Absent from config files written before revival existed: those get the
+    /// embedded default's `[revive]`.
+    #[serde(default)]
+    pub revive: ReviveConfig,
     pub actions: BTreeMap<String, ActionRule>,
     pub risk: RiskConfig,
     /// Absent from config files written before named ops tokens existed: those keep
@@ -243,12 +247,37 @@ pub struct ShopConfig {
 impl Default for ShopConfig {
     /// The embedded default's `[shop]`.
     fn default() -> Self {
-        let mut table: toml::Table =
-            toml::from_str(DEFAULT_CONFIG).expect("the embedded default config parses");
-        table
-            .remove("shop")
-            .and_then(|shop| ShopConfig::deserialize(shop).ok())
-            .expect("the embedded default config has a valid [shop]")
+        embedded_section("shop")
+    }
+}
+
+/// A section of the embedded default config, for config files written before it
+/// existed.
+fn embedded_section<T: serde::de::DeserializeOwned>(name: &str) -> T {
+    let mut table: toml::Table =
+        toml::from_str(DEFAULT_CONFIG).expect("the embedded default config parses");
+    table
+        .remove(name)
+        .and_then(|section| T::deserialize(section).ok())
+        .unwrap_or_else(|| panic!("the embedded default config has a valid [{name}]"))
+}
+
+/// `[revive]`: friends reviving expired energy. Hot.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReviveConfig {
+    /// Hours after a ball expires during which a friend may revive it.
+    pub window_hours: u64,
+    /// Balls a player may revive per game day.
+    pub per_day: u32,
+    /// Vitality points a revival earns the reviver.
+    pub vitality: u64,
+}
+
+impl Default for ReviveConfig {
+    /// The embedded default's `[revive]`.
+    fn default() -> Self {
+        embedded_section("revive")
     }
 }
 
@@ -866,6 +895,11 @@ impl Config {
                 "must be positive",
             )?;
         }
+        check(
+            "revive.window_hours",
+            self.revive.window_hours > 0,
+            "must be positive",
+        )?;
         self.validate_shop()?;
         campaigns::validate(&self.campaigns, |kind| self.action(kind).is_some())
     }

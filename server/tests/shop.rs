@@ -1,7 +1,8 @@
 //! Vitality and the props shop (docs/GAME-PROPS.md): earning vitality by collecting,
 //! `shop`, `buy` with its limits and codes, `gift_prop` with its daily limit and the
 //! `prop_gift` event, hot reload of the catalog, durability across a restart, and a
-//! property test that energy and vitality are both conserved over any sequence of ops.
+//! property test that energy and vitality are both conserved over any sequence of ops
+//! (revivals of expired energy among them).
 
 mod support;
 
@@ -331,6 +332,8 @@ fn vitality_and_shop_counts_survive_a_restart() {
 
 mod conservation {
     use super::*;
+    use canopy_server::game::components::Revivals;
+    use canopy_server::game::resources::Directory;
     use proptest::prelude::*;
 
     const ITEMS: [&str; 6] = [
@@ -371,6 +374,11 @@ mod conservation {
             player: usize,
             prop: usize,
         },
+        Revive {
+            reviver: usize,
+            owner: usize,
+            ball: usize,
+        },
         Restart,
     }
 
@@ -378,7 +386,7 @@ mod conservation {
         let p = 0..3usize;
         prop_oneof![
             3 => p.clone().prop_map(|player| Step::Ride { player }),
-            2 => (1..30u64).prop_map(|hours| Step::Advance { hours }),
+            3 => (1..100u64).prop_map(|hours| Step::Advance { hours }),
             3 => p.clone().prop_map(|player| Step::CollectAll { player }),
             3 => (p.clone(), p.clone(), 0..4usize)
                 .prop_map(|(thief, owner, ball)| Step::Steal { thief, owner, ball }),
@@ -387,6 +395,8 @@ mod conservation {
                 .prop_map(|(giver, friend, prop)| Step::Gift { giver, friend, prop }),
             2 => (p.clone(), 0..PropKind::ALL.len())
                 .prop_map(|(player, prop)| Step::UseProp { player, prop }),
+            3 => (p.clone(), p.clone(), 0..4usize)
+                .prop_map(|(reviver, owner, ball)| Step::Revive { reviver, owner, ball }),
             1 => Just(Step::Restart),
         ]
     }
@@ -414,8 +424,26 @@ mod conservation {
                 ErrorCode::NotFriends | ErrorCode::NotFound | ErrorCode::LimitReached
             ),
             Step::UseProp { .. } => code == ErrorCode::NotFound,
+            Step::Revive { .. } => matches!(
+                code,
+                ErrorCode::NotFriends
+                    | ErrorCode::AlreadyRevived
+                    | ErrorCode::OutsideWindow
+                    | ErrorCode::LimitReached
+            ),
             _ => false,
         }
+    }
+
+    /// One of the owner's remembered expired balls (revivable, revived or past its
+    /// window), read from the World so every refusal gets its turn.
+    fn expired_ball(sim: &Sim, owner: &Player, pick: usize) -> Option<canopy_shared::BallId> {
+        let world = sim.game.world();
+        let entity = world.resource::<Directory>().players[&owner.id];
+        let expired = &world.get::<Revivals>(entity)?.0.expired;
+        expired
+            .get(pick % expired.len().max(1))
+            .map(|ball| ball.ball_id)
     }
 
     proptest! {
@@ -427,6 +455,7 @@ mod conservation {
         ) {
             let mut sim = Sim::with_config(config_with(&[
                 ("CANOPY_SHOP__GRAMS_PER_VITALITY", "3"),
+                ("CANOPY_REVIVE__PER_DAY", "2"),
             ]));
             let mut players: Vec<Player> =
                 ["mei", "lin", "kai"].iter().map(|name| sim.register(name)).collect();
@@ -465,6 +494,14 @@ mod conservation {
                     Step::UseProp { player, prop } => Some((player, Request::UseProp {
                         prop: PropKind::ALL[prop],
                     })),
+                    Step::Revive { reviver, owner, ball } => {
+                        expired_ball(&sim, &players[owner], ball).map(|ball_id| {
+                            (reviver, Request::Revive {
+                                friend_id: players[owner].id,
+                                ball_id,
+                            })
+                        })
+                    }
                     Step::Restart => {
                         sim = sim.reload(sim.now());
                         players = players.iter().map(|player| sim.login(player)).collect();

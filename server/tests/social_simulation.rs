@@ -3583,6 +3583,7 @@ fn forest_events(tick: &Tick, watcher: &Player) -> Vec<(PlayerId, u64, Vec<BallI
                 owner_id,
                 stealable_grams,
                 balls,
+                ..
             } => Some((
                 *owner_id,
                 *stealable_grams,

@@ -96,6 +96,7 @@ fn request_slot(request: &Request) -> usize {
         Request::Shop {} => 39,
         Request::Buy { .. } => 40,
         Request::GiftProp { .. } => 41,
+        Request::Revive { .. } => 42,
     }
 }
 
@@ -197,6 +198,10 @@ fn every_request() -> Vec<Request> {
         Request::GiftProp {
             friend_id: friend,
             prop: PropKind::ProtectionCover,
+        },
+        Request::Revive {
+            friend_id: friend,
+            ball_id,
         },
     ]
 }
@@ -460,6 +465,7 @@ fn bench_replies(c: &mut Criterion) {
         "friend_balls",
         &BallsResult {
             balls: (0..3).map(ball).collect(),
+            revivable: Vec::new(),
         },
     );
     reply(
@@ -593,6 +599,7 @@ fn every_event() -> Vec<Event> {
             owner_id: friend,
             stealable_grams: 76,
             balls: (0..3).map(ball).collect(),
+            revivable: Vec::new(),
         },
         Event::Certificate {
             certificate: certificate(Some("dune-crew")),

@@ -152,6 +152,13 @@ pub struct AuditReport {
     /// Vitality points in players' balances (earned − spent when balanced).
     #[serde(default)]
     pub vitality_balances: u64,
+    /// Grams friends revived: moved from `expired` back into new balls, so the grams
+    /// still lost to expiry are `expired − revived`.
+    #[serde(default)]
+    pub revived: u64,
+    /// Grams of expired balls friends may still revive (part of `expired − revived`).
+    #[serde(default)]
+    pub revivable: u64,
 }
 
 /// `POST /admin/backup`: write a consistent copy of the live store to a file.

@@ -63,6 +63,8 @@ pub enum ErrorCode {
     WrongShard,
     /// The vitality balance is too low for the purchase.
     InsufficientVitality,
+    /// Another friend already revived this expired ball.
+    AlreadyRevived,
 }
 
 impl ErrorCode {
@@ -97,6 +99,7 @@ impl ErrorCode {
             Self::TaskClosed => "TASK_CLOSED",
             Self::WrongShard => "WRONG_SHARD",
             Self::InsufficientVitality => "INSUFFICIENT_VITALITY",
+            Self::AlreadyRevived => "ALREADY_REVIVED",
         }
     }
 }

@@ -113,6 +113,9 @@ pub enum Event {
         stealable_grams: u64,
         /// Their balls, as `friend_balls` lists them for the receiver.
         balls: Vec<BallView>,
+        /// Their expired balls the receiver may revive, as `friend_balls` lists them.
+        #[serde(default)]
+        revivable: Vec<crate::model::RevivableBall>,
     },
     /// The risk engine held energy the player's action would have credited.
     RiskHold {
@@ -147,6 +150,18 @@ pub enum Event {
         /// Which prop.
         prop: PropKind,
     },
+    /// A friend revived one of the owner's expired balls: its grams are back in a new,
+    /// ripe ball (announced by `ball_new` just before).
+    EnergyRevived {
+        /// The friend.
+        by: PlayerId,
+        /// The new ball.
+        ball_id: BallId,
+        /// The expired ball it brings back.
+        expired_ball_id: BallId,
+        /// Grams revived.
+        grams: u64,
+    },
 }
 
 impl Event {
@@ -171,6 +186,7 @@ impl Event {
             Event::TaskCompleted { .. } => "task_completed",
             Event::ServerShutdown { .. } => "server_shutdown",
             Event::PropGift { .. } => "prop_gift",
+            Event::EnergyRevived { .. } => "energy_revived",
         }
     }
 }

@@ -296,3 +296,16 @@ pub struct ShopItemView {
     /// limits it.
     pub left_today: Option<u32>,
 }
+
+/// A friend's expired ball that the viewer may revive.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevivableBall {
+    /// The expired ball.
+    pub ball_id: BallId,
+    /// Grams it held when it expired.
+    pub grams: u64,
+    /// When it expired.
+    pub expired_at: Millis,
+    /// Until when it may be revived.
+    pub until: Millis,
+}

@@ -5,7 +5,7 @@ use crate::error::ErrorBody;
 use crate::ids::{BallId, Millis, PlayerId, TeamId};
 use crate::model::{
     BallView, BoardEntry, Certificate, FeedEntry, FriendView, PendingRequestView, PlayerView,
-    PropsView, ShopItemView, SpeciesView, Suggestion, TeamView,
+    PropsView, RevivableBall, ShopItemView, SpeciesView, Suggestion, TeamView,
 };
 use serde::{Deserialize, Serialize};
 
@@ -260,6 +260,20 @@ pub struct FriendsResult {
 pub struct BallsResult {
     /// The friend's balls.
     pub balls: Vec<BallView>,
+    /// The friend's expired balls the caller may revive, oldest first.
+    #[serde(default)]
+    pub revivable: Vec<RevivableBall>,
+}
+
+/// `revive`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReviveResult {
+    /// The friend's new ball.
+    pub ball_id: BallId,
+    /// Grams revived into it.
+    pub grams: u64,
+    /// The caller's vitality points after the reward.
+    pub vitality: u64,
 }
 
 /// `suggestions`.

@@ -228,6 +228,13 @@ pub enum Request {
         /// Which prop.
         prop: PropKind,
     },
+    /// Revive a friend's expired ball: the friend gets its energy back as a new ball.
+    Revive {
+        /// The ball's owner.
+        friend_id: PlayerId,
+        /// The expired ball.
+        ball_id: BallId,
+    },
 }
 
 impl Request {
@@ -276,6 +283,7 @@ impl Request {
             Self::Shop {} => "shop",
             Self::Buy { .. } => "buy",
             Self::GiftProp { .. } => "gift_prop",
+            Self::Revive { .. } => "revive",
         }
     }
 

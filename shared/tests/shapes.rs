@@ -14,15 +14,15 @@ use canopy_shared::frame::{
 };
 use canopy_shared::model::{
     ActiveProp, BallView, BoardEntry, BoardPeriod, Certificate, FeedEntry, FeedKind, FriendView,
-    PendingRequestView, PlayerView, PropKind, PropsView, ShopItemView, SpeciesView, Suggestion,
-    TeamView, TreeStage, WatchTarget,
+    PendingRequestView, PlayerView, PropKind, PropsView, RevivableBall, ShopItemView, SpeciesView,
+    Suggestion, TeamView, TreeStage, WatchTarget,
 };
 use canopy_shared::reply::{
     BallsResult, BuyResult, CollectAllResult, Empty, FeedResult, FriendsResult, GramsEnergyResult,
     HelloResult, HelpCollectResult, HostLoginResult, LeaderboardResult, LoginResult,
     LogoutAllResult, MeResult, PingResult, PlantResult, PropsResult, RecordActionResult,
-    RefreshResult, RegisterResult, ShopResult, SpeciesResult, SuggestionsResult, TeamCreateResult,
-    TeamWaterResult, TeamsResult, WaterResult, encode_err, encode_ok,
+    RefreshResult, RegisterResult, ReviveResult, ShopResult, SpeciesResult, SuggestionsResult,
+    TeamCreateResult, TeamWaterResult, TeamsResult, WaterResult, encode_err, encode_ok,
 };
 use canopy_shared::{
     BallId, CertificateId, ErrorBody, ErrorCode, Event, PROTOCOL_VERSION, PlayerId, Request, TeamId,
@@ -316,6 +316,40 @@ fn shop_ops_decode_and_round_trip() {
             prop: PropKind::ProtectionCover,
         },
     );
+}
+
+/// `revive`.
+#[test]
+fn revive_op_and_result() {
+    assert_op(
+        json!({"id": 34, "op": "revive", "friend_id": 8, "ball_id": 41}),
+        Request::Revive {
+            friend_id: PlayerId(8),
+            ball_id: BallId(41),
+        },
+    );
+    assert_result(
+        &ReviveResult {
+            ball_id: BallId(90),
+            grams: 52,
+            vitality: 15,
+        },
+        json!({"ball_id": 90, "grams": 52, "vitality": 15}),
+    );
+}
+
+/// An expired ball a friend may revive, as `friend_balls` and `forest_changed` list it.
+fn revivable() -> RevivableBall {
+    RevivableBall {
+        ball_id: BallId(41),
+        grams: 52,
+        expired_at: 1_700_000_000_000,
+        until: 1_700_086_400_000,
+    }
+}
+
+fn revivable_json() -> Value {
+    json!({"ball_id": 41, "grams": 52, "expired_at": 1_700_000_000_000_u64, "until": 1_700_086_400_000_u64})
 }
 
 /// `shop` and `buy` results; `gift_prop` answers as `use_prop` does.
@@ -943,8 +977,15 @@ fn friend_results() {
     assert_result(
         &BallsResult {
             balls: vec![ball()],
+            revivable: vec![revivable()],
         },
-        json!({"balls": [ball_json()]}),
+        json!({"balls": [ball_json()], "revivable": [revivable_json()]}),
+    );
+    let without_revivable: BallsResult =
+        serde_json::from_value(json!({"balls": [ball_json()]})).expect("decodes");
+    assert!(
+        without_revivable.revivable.is_empty(),
+        "a server before revival sends no `revivable`"
     );
     assert_result(
         &SuggestionsResult {
@@ -1073,7 +1114,8 @@ const _EVERY_EVENT_IS_A_CASE: fn(&Event) = |event| match event {
     | Event::RiskHold { .. }
     | Event::TaskCompleted { .. }
     | Event::ServerShutdown { .. }
-    | Event::PropGift { .. } => {}
+    | Event::PropGift { .. }
+    | Event::EnergyRevived { .. } => {}
 };
 
 #[test]
@@ -1160,8 +1202,9 @@ fn every_event_has_its_protocol_shape() {
                 owner_id: PlayerId(7),
                 stealable_grams: 0,
                 balls: vec![ball()],
+                revivable: vec![revivable()],
             },
-            json!({"event": "forest_changed", "owner_id": 7, "stealable_grams": 0, "balls": [ball_json()]}),
+            json!({"event": "forest_changed", "owner_id": 7, "stealable_grams": 0, "balls": [ball_json()], "revivable": [revivable_json()]}),
         ),
         (
             Event::Certificate {
@@ -1217,6 +1260,15 @@ fn every_event_has_its_protocol_shape() {
             },
             json!({"event": "prop_gift", "from": 8, "prop": "stealth"}),
         ),
+        (
+            Event::EnergyRevived {
+                by: PlayerId(8),
+                ball_id: BallId(90),
+                expired_ball_id: BallId(41),
+                grams: 52,
+            },
+            json!({"event": "energy_revived", "by": 8, "ball_id": 90, "expired_ball_id": 41, "grams": 52}),
+        ),
     ];
 
     for (event, expected) in &cases {
@@ -1252,6 +1304,7 @@ fn every_event_has_its_protocol_shape() {
             "task_completed",
             "server_shutdown",
             "prop_gift",
+            "energy_revived",
         ],
         "every event of PROTOCOL.md, in its table's order"
     );
@@ -1262,7 +1315,7 @@ fn every_event_has_its_protocol_shape() {
 // ---------------------------------------------------------------------------------------
 
 /// PROTOCOL.md's list, in its order.
-const PROTOCOL_CODES: [(ErrorCode, &str); 28] = [
+const PROTOCOL_CODES: [(ErrorCode, &str); 29] = [
     (ErrorCode::BadRequest, "BAD_REQUEST"),
     (ErrorCode::UnsupportedVersion, "UNSUPPORTED_VERSION"),
     (ErrorCode::Unauthenticated, "UNAUTHENTICATED"),
@@ -1291,6 +1344,7 @@ const PROTOCOL_CODES: [(ErrorCode, &str); 28] = [
     (ErrorCode::TaskClosed, "TASK_CLOSED"),
     (ErrorCode::WrongShard, "WRONG_SHARD"),
     (ErrorCode::InsufficientVitality, "INSUFFICIENT_VITALITY"),
+    (ErrorCode::AlreadyRevived, "ALREADY_REVIVED"),
 ];
 
 /// The code's position in [`PROTOCOL_CODES`]; exhaustive, so a new code must be listed.
@@ -1324,6 +1378,7 @@ fn protocol_position(code: ErrorCode) -> usize {
         ErrorCode::TaskClosed => 25,
         ErrorCode::WrongShard => 26,
         ErrorCode::InsufficientVitality => 27,
+        ErrorCode::AlreadyRevived => 28,
     }
 }
 

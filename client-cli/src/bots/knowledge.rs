@@ -584,6 +584,7 @@ mod tests {
                 owner_id: friend,
                 stealable_grams: balls.iter().map(|b| b.stealable).sum(),
                 balls,
+                revivable: Vec::new(),
             })
         };
         know.apply_event(&forest(vec![ball]));

@@ -45,6 +45,7 @@ pub fn explain(code: ErrorCode) -> &'static str {
             "this player lives on another shard of the cluster: connect there (--server)"
         }
         ErrorCode::InsufficientVitality => "your vitality is too low for that item (see `shop`)",
+        ErrorCode::AlreadyRevived => "another friend already revived that ball",
     }
 }
 

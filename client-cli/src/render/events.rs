@@ -76,11 +76,22 @@ fn describe(event: &Event, view: &View<'_>) -> String {
             owner_id,
             stealable_grams,
             balls,
+            revivable,
         } => format!(
-            "{}'s forest changed: {} ball{}, {stealable_grams} g you could steal: `friend-balls {owner_id}`.",
+            "{}'s forest changed: {} ball{}, {stealable_grams} g you could steal, {} g you could revive: `friend-balls {owner_id}`.",
             view.who(*owner_id),
             balls.len(),
-            if balls.len() == 1 { "" } else { "s" }
+            if balls.len() == 1 { "" } else { "s" },
+            revivable.iter().map(|ball| ball.grams).sum::<u64>()
+        ),
+        Event::EnergyRevived {
+            by,
+            ball_id,
+            expired_ball_id,
+            grams,
+        } => format!(
+            "{} revived {grams} g of your expired ball #{expired_ball_id}: it is back as ripe ball #{ball_id}.",
+            view.who(*by)
         ),
         Event::Certificate { certificate } => format!(
             "Certificate #{}: a {} planted in {} for {} g{}.",
@@ -199,10 +210,11 @@ mod tests {
             owner_id: PlayerId(2),
             stealable_grams: 0,
             balls: Vec::new(),
+            revivable: Vec::new(),
         });
         assert_eq!(
             pushed(&forest, &view),
-            "* bob (#2)'s forest changed: 0 balls, 0 g you could steal: `friend-balls 2`."
+            "* bob (#2)'s forest changed: 0 balls, 0 g you could steal, 0 g you could revive: `friend-balls 2`."
         );
     }
 }

@@ -9,8 +9,8 @@ use canopy_shared::reply::{
     BallsResult, BuyResult, CollectAllResult, FeedResult, FriendsResult, GramsEnergyResult,
     HelloResult, HelpCollectResult, HostLoginResult, LeaderboardResult, LoginResult,
     LogoutAllResult, MeResult, PingResult, PlantResult, PropsResult, RecordActionResult,
-    RefreshResult, RegisterResult, ShopResult, SpeciesResult, SuggestionsResult, TaskAcceptResult,
-    TasksResult, TeamCreateResult, TeamWaterResult, TeamsResult, WaterResult,
+    RefreshResult, RegisterResult, ReviveResult, ShopResult, SpeciesResult, SuggestionsResult,
+    TaskAcceptResult, TasksResult, TeamCreateResult, TeamWaterResult, TeamsResult, WaterResult,
 };
 use canopy_shared::task::PlayerTask;
 use serde_json::{Map, Value};
@@ -216,8 +216,8 @@ pub fn result(
         Request::Friends {} => friends(&typed(fields)?, view),
         Request::FriendBalls { friend_id } => {
             let balls: BallsResult = typed(fields)?;
-            if balls.balls.is_empty() {
-                format!("{} has no balls right now.", view.who(*friend_id))
+            let mut lines = if balls.balls.is_empty() {
+                vec![format!("{} has no balls right now.", view.who(*friend_id))]
             } else {
                 let mut lines = vec![format!("{}'s balls:", view.who(*friend_id))];
                 lines.extend(
@@ -226,8 +226,30 @@ pub fn result(
                         .iter()
                         .map(|ball| format!("  {}", view.ball_line(ball))),
                 );
-                lines.join("\n")
+                lines
+            };
+            if !balls.revivable.is_empty() {
+                lines.push(format!("Expired, revivable: `revive {friend_id} <ball>`"));
+                lines.extend(balls.revivable.iter().map(|ball| {
+                    format!(
+                        "  #{} {} g, until {}",
+                        ball.ball_id,
+                        ball.grams,
+                        view.when(ball.until)
+                    )
+                }));
             }
+            lines.join("\n")
+        }
+        Request::Revive { friend_id, .. } => {
+            let revived: ReviveResult = typed(fields)?;
+            format!(
+                "Revived {} g for {}: their ripe ball #{}. Vitality: {}.",
+                revived.grams,
+                view.who(*friend_id),
+                revived.ball_id,
+                revived.vitality
+            )
         }
         Request::Suggestions { .. } => {
             let suggestions: SuggestionsResult = typed(fields)?;

@@ -5,8 +5,9 @@
 //! is an operator's tool, not something for every tick.
 
 use super::campaigns::Campaigns;
-use super::components::{Profile, Vitality, Wallet};
+use super::components::{Profile, Revivals, Vitality, Wallet};
 use super::resources::{Ledger, StoreHandle};
+use super::revive;
 use super::risk::RiskFlags;
 use super::tasks::TaskCenter;
 use crate::store::{Account, Ball, Flow, VitalityTotals};
@@ -28,6 +29,10 @@ struct LedgerView {
     campaigns: HashMap<CampaignId, i128>,
     vitality: HashMap<PlayerId, i128>,
     vitality_sums: VitalityTotals,
+    /// Grams each ball held when it expired.
+    expired_balls: HashMap<BallId, u64>,
+    /// Grams revived, summed over the ledger.
+    revived: u64,
     entries: u64,
 }
 
@@ -41,6 +46,7 @@ fn ledger_balances(world: &World) -> Result<LedgerView, ErrorBody> {
     let (mut holds, mut tasks, mut campaigns) = (HashMap::new(), HashMap::new(), HashMap::new());
     let mut vitality = HashMap::new();
     let mut vitality_sums = VitalityTotals::default();
+    let (mut expired_balls, mut revived) = (HashMap::new(), 0);
     let pending = &world.resource::<Ledger>().pending;
     for entry in entries.iter().chain(pending) {
         let grams = i128::from(entry.grams);
@@ -58,8 +64,14 @@ fn ledger_balances(world: &World) -> Result<LedgerView, ErrorBody> {
             }
         }
         match entry.flow {
-            Flow::VitalityEarned => vitality_sums.earned += entry.grams,
+            Flow::VitalityEarned | Flow::ReviveRewarded => vitality_sums.earned += entry.grams,
             Flow::VitalitySpent => vitality_sums.spent += entry.grams,
+            Flow::Revived => revived += entry.grams,
+            Flow::Expired => {
+                if let Account::Ball(ball) = entry.from {
+                    expired_balls.insert(ball, entry.grams);
+                }
+            }
             _ => {}
         }
     }
@@ -71,6 +83,8 @@ fn ledger_balances(world: &World) -> Result<LedgerView, ErrorBody> {
         campaigns,
         vitality,
         vitality_sums,
+        expired_balls,
+        revived,
         entries: (entries.len() + pending.len()) as u64,
     })
 }
@@ -128,17 +142,18 @@ pub fn audit(world: &mut World) -> Result<AuditReport, ErrorBody> {
     }
     let (held, forfeited) = flags.held_and_forfeited();
     let totals = world.resource::<Ledger>().totals.clone();
+    let revival = audit_revival(world, &ledger, &mut problems);
     let accounted = balances
         + in_balls
         + totals.in_team_trees
         + totals.planted
-        + totals.expired
+        + totals.expired.saturating_sub(revival.revived)
         + held
         + forfeited;
     if totals.created != accounted {
         problems.push(format!(
-            "created {} g ≠ balances + balls + team trees + planted + expired + held + \
-             forfeited = {accounted} g",
+            "created {} g ≠ balances + balls + team trees + planted + (expired − revived) + \
+             held + forfeited = {accounted} g",
             totals.created
         ));
     }
@@ -169,6 +184,8 @@ pub fn audit(world: &mut World) -> Result<AuditReport, ErrorBody> {
         vitality_earned: vitality.earned,
         vitality_spent: vitality.spent,
         vitality_balances: vitality.held,
+        revived: revival.revived,
+        revivable: revival.revivable,
     })
 }
 
@@ -248,6 +265,49 @@ fn audit_task_budgets(
         check_budget(&format!("task {}", task.id), parts, paid, problems);
     }
     totals
+}
+
+/// Revival's totals as the audit reports them.
+struct RevivalAudit {
+    revived: u64,
+    revivable: u64,
+}
+
+/// Revival's identities: the running total of revived grams equals the ledger's
+/// `Revived` flows, and never exceeds what expired; every expired ball a player's
+/// record remembers expired in the ledger with exactly those grams; and the grams
+/// revivable now are part of `expired − revived`.
+fn audit_revival(
+    world: &mut World,
+    ledger: &LedgerView,
+    problems: &mut Vec<String>,
+) -> RevivalAudit {
+    let totals = world.resource::<Ledger>();
+    let (revived, expired) = (totals.revival.revived, totals.totals.expired);
+    if revived != ledger.revived {
+        problems.push(format!(
+            "revived {revived} g but the ledger's revivals sum to {} g",
+            ledger.revived
+        ));
+    }
+    let mut records = world.query::<&Revivals>();
+    for Revivals(record) in records.iter(world) {
+        for entry in &record.expired {
+            if ledger.expired_balls.get(&entry.ball_id) != Some(&entry.grams) {
+                problems.push(format!(
+                    "player {}: expired ball {} of {} g is not in the ledger's expiries",
+                    record.player, entry.ball_id, entry.grams
+                ));
+            }
+        }
+    }
+    let revivable = revive::revivable_grams(world);
+    if revived + revivable > expired {
+        problems.push(format!(
+            "revived {revived} g + revivable {revivable} g > expired {expired} g"
+        ));
+    }
+    RevivalAudit { revived, revivable }
 }
 
 /// Vitality's totals as the audit reports them.

@@ -9,7 +9,7 @@ use super::resources::{
 use super::state::{self, fail};
 use super::tasks::Publisher;
 use super::{account, audit, campaigns, host, risk, tokens};
-use super::{feed, friends, partners, props, shop, tasks, teams, transfers};
+use super::{feed, friends, partners, props, revive, shop, tasks, teams, transfers};
 use crate::config::Reporter;
 use bevy_ecs::world::World;
 use canopy_shared::admin::ClockTime;
@@ -224,6 +224,9 @@ fn apply_player_op(
         Request::Buy { item } => encode(shop::buy(world, player, &item)),
         Request::GiftProp { friend_id, prop } => {
             encode(shop::gift_prop(world, player, friend_id, prop))
+        }
+        Request::Revive { friend_id, ball_id } => {
+            encode(revive::revive(world, player, friend_id, ball_id))
         }
         Request::Hello { .. }
         | Request::Register { .. }

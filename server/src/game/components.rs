@@ -2,7 +2,7 @@
 //! Each player component is one slice of the [`PlayerRecord`] the store keeps.
 
 use crate::game::rules::KindUsage;
-use crate::store::{DailyLimits, PlayerRecord, PropsState, VitalityRecord};
+use crate::store::{DailyLimits, PlayerRecord, PropsState, RevivalRecord, VitalityRecord};
 use bevy_ecs::bundle::Bundle;
 use bevy_ecs::component::Component;
 use canopy_shared::model::Certificate;
@@ -70,6 +70,11 @@ pub struct SocialLog {
 #[derive(Component, Clone, Debug, Default)]
 pub struct Vitality(pub VitalityRecord);
 
+/// The player's revivable expired balls and revivals today, stored as a record of
+/// their own.
+#[derive(Component, Clone, Debug, Default)]
+pub struct Revivals(pub RevivalRecord);
+
 /// The player's live balls, in creation order. Rebuilt from the balls at start.
 #[derive(Component, Clone, Debug, Default)]
 pub struct OwnedBalls(pub Vec<BallId>);
@@ -84,6 +89,7 @@ pub struct PlayerBundle {
     certificates: Certificates,
     social: SocialLog,
     vitality: Vitality,
+    revivals: Revivals,
     balls: OwnedBalls,
     risk: crate::game::risk::RiskLog,
 }
@@ -119,6 +125,10 @@ impl PlayerBundle {
             vitality: Vitality(VitalityRecord {
                 player: record.id,
                 ..VitalityRecord::default()
+            }),
+            revivals: Revivals(RevivalRecord {
+                player: record.id,
+                ..RevivalRecord::default()
             }),
             balls: OwnedBalls::default(),
             risk: crate::game::risk::RiskLog::default(),

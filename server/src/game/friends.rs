@@ -247,6 +247,7 @@ pub fn friend_balls(
                 view
             })
             .collect(),
+        revivable: super::revive::revivable_view(world, entity),
     })
 }
 

@@ -15,6 +15,7 @@ pub mod host;
 pub mod partners;
 pub mod props;
 pub mod resources;
+pub mod revive;
 pub mod risk;
 pub mod rules;
 pub mod shop;
@@ -244,6 +245,11 @@ impl Game {
         self.world.resource::<risk::flows::FlowSink>().clone()
     }
 
+    /// Revival totals, for audits.
+    pub fn revival_totals(&self) -> crate::store::RevivalTotals {
+        self.world.resource::<Ledger>().revival.clone()
+    }
+
     /// Vitality totals, for metrics and audits.
     pub fn vitality_totals(&self) -> crate::store::VitalityTotals {
         self.world.resource::<Ledger>().vitality.clone()
@@ -455,6 +461,7 @@ struct Rebuild<'w> {
     teams: Teams,
     legacy_tokens: Vec<LegacyToken>,
     vitality_totals: crate::store::VitalityTotals,
+    revival_totals: crate::store::RevivalTotals,
 }
 
 impl<'w> Rebuild<'w> {
@@ -465,6 +472,7 @@ impl<'w> Rebuild<'w> {
             teams: Teams::default(),
             legacy_tokens: Vec::new(),
             vitality_totals: crate::store::VitalityTotals::default(),
+            revival_totals: crate::store::RevivalTotals::default(),
         }
     }
 
@@ -516,7 +524,21 @@ impl<'w> Rebuild<'w> {
                 .load(campaign),
             Loaded::Vitality(record) => self.add_vitality(record),
             Loaded::VitalityTotals(totals) => self.vitality_totals = totals,
+            Loaded::Revival(record) => self.add_revival(record),
+            Loaded::RevivalTotals(totals) => self.revival_totals = totals,
         }
+    }
+
+    fn add_revival(&mut self, record: crate::store::RevivalRecord) {
+        let directory = self.world.resource::<Directory>();
+        let Some(&entity) = directory.players.get(&record.player) else {
+            tracing::warn!(player = %record.player, "revival record without a player skipped");
+            return;
+        };
+        self.world
+            .get_mut::<components::Revivals>(entity)
+            .expect("player has Revivals")
+            .0 = record;
     }
 
     fn add_vitality(&mut self, record: crate::store::VitalityRecord) {
@@ -577,6 +599,7 @@ impl<'w> Rebuild<'w> {
         self.world.insert_resource(self.teams);
         self.world.insert_resource(Ledger {
             vitality: self.vitality_totals,
+            revival: self.revival_totals,
             ..Ledger::default()
         });
         self.legacy_tokens
@@ -624,6 +647,15 @@ fn gather_batch(world: &mut World) -> TickBatch {
         .collect();
     if !batch.vitality.is_empty() {
         batch.vitality_totals = Some(world.resource::<Ledger>().vitality.clone());
+    }
+    batch.revivals = dirty
+        .revivals
+        .iter()
+        .filter_map(|&entity| world.get::<components::Revivals>(entity))
+        .map(|revivals| revivals.0.clone())
+        .collect();
+    if !batch.revivals.is_empty() {
+        batch.revival_totals = Some(world.resource::<Ledger>().revival.clone());
     }
     let teams = world.resource::<Teams>();
     batch.teams = dirty

@@ -3,8 +3,8 @@
 
 use crate::config::Config;
 use crate::store::{
-    Account, Flow, HostBinding, LedgerEntry, LedgerTotals, SessionToken, SocialWrite, Store, Team,
-    TokenHash, VitalityTotals,
+    Account, Flow, HostBinding, LedgerEntry, LedgerTotals, RevivalTotals, SessionToken,
+    SocialWrite, Store, Team, TokenHash, VitalityTotals,
 };
 use bevy_ecs::entity::Entity;
 use bevy_ecs::resource::Resource;
@@ -88,6 +88,8 @@ pub struct Ledger {
     pub totals: LedgerTotals,
     /// Vitality totals since the world began.
     pub vitality: VitalityTotals,
+    /// Revival totals since the world began.
+    pub revival: RevivalTotals,
     /// Entries of the current tick, drained into the store batch.
     pub pending: Vec<LedgerEntry>,
 }
@@ -120,8 +122,9 @@ impl Ledger {
             Flow::TeamWatered => totals.in_team_trees += grams,
             // Held and forfeited grams are counted from the flags (see `audit`).
             Flow::Held | Flow::Released | Flow::Forfeited => {}
-            Flow::VitalityEarned => self.vitality.earned += grams,
+            Flow::VitalityEarned | Flow::ReviveRewarded => self.vitality.earned += grams,
             Flow::VitalitySpent => self.vitality.spent += grams,
+            Flow::Revived => self.revival.revived += grams,
         }
         self.pending.push(LedgerEntry {
             id,
@@ -164,6 +167,8 @@ pub struct Dirty {
     pub forests_changed: HashSet<PlayerId>,
     /// Player entities whose vitality record changed.
     pub vitality: HashSet<Entity>,
+    /// Player entities whose revival record changed.
+    pub revivals: HashSet<Entity>,
 }
 
 /// Co-planting teams.

@@ -242,13 +242,15 @@ fn announce_to_forest_watchers(
             let Some(viewer) = sessions.player(session) else {
                 continue;
             };
-            let Ok(BallsResult { balls }) = friends::friend_balls(world, viewer, owner) else {
+            let Ok(BallsResult { balls, revivable }) = friends::friend_balls(world, viewer, owner)
+            else {
                 continue;
             };
             let event = Event::ForestChanged {
                 owner_id: owner,
                 stealable_grams: balls.iter().map(|ball| ball.stealable).sum(),
                 balls,
+                revivable,
             };
             events.push((Recipient::Session(session), event));
         }

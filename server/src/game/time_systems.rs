@@ -73,7 +73,8 @@ pub fn ripen_due_balls(world: &mut World) {
     world.resource_mut::<Outbox>().events.extend(events);
 }
 
-/// Ends balls whose lifetime is over; their grams go to `expired` in the ledger.
+/// Ends balls whose lifetime is over; their grams go to `expired` in the ledger, and
+/// the ball becomes revivable by the owner's friends for a while.
 pub fn expire_due_balls(world: &mut World) {
     let (now, limit) = (now(world), config(world).ripen.max_expired_per_tick);
     let due = pop_due(&mut world.resource_mut::<Timeline>().expiring, now, limit);
@@ -95,6 +96,7 @@ pub fn expire_due_balls(world: &mut World) {
             Account::Expired,
         );
         state::end_ball(world, &ball);
+        super::revive::remember_expired(world, &ball);
         notify(
             world,
             ball.owner,

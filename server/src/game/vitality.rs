@@ -1,7 +1,8 @@
 //! Vitality (活力值): the second currency. Points are earned by playing and spent in
 //! the shop; they never move between players. Every point moves through the ledger
-//! (`VitalityEarned`: mint → player, `VitalitySpent`: player → shop), so the audit
-//! holds vitality to its own identity: earned = held + spent.
+//! (`VitalityEarned` for collecting and `ReviveRewarded` for reviving: mint → player;
+//! `VitalitySpent`: player → shop), so the audit holds vitality to its own identity:
+//! earned = held + spent.
 
 use super::components::Vitality;
 use super::resources::Dirty;
@@ -78,6 +79,23 @@ pub fn earn_for_collecting(world: &mut World, entity: Entity, grams: u64) {
             Account::Vitality(player),
         );
     }
+}
+
+/// Gives a reviver their `points` for reviving a friend's ball; returns their balance.
+pub fn reward_reviver(world: &mut World, entity: Entity, points: u64) -> u64 {
+    let record = rolled(world, entity);
+    record.points += points;
+    let (player, balance) = (record.player, record.points);
+    if points > 0 {
+        record_flow(
+            world,
+            Flow::ReviveRewarded,
+            points,
+            Account::VitalityMint,
+            Account::Vitality(player),
+        );
+    }
+    balance
 }
 
 /// Takes `price` points for the shop, or `INSUFFICIENT_VITALITY`.

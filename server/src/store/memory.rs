@@ -3,8 +3,8 @@
 
 use super::{
     Ball, CampaignRecord, HostBinding, LedgerEntry, Loaded, Meta, PartnerReceipt, PartnerRecord,
-    PlayerRecord, SessionToken, SocialWrite, Store, StoreError, TaskBook, TaskRecord, Team,
-    TickBatch, TokenHash, VitalityRecord, VitalityTotals,
+    PlayerRecord, RevivalRecord, RevivalTotals, SessionToken, SocialWrite, Store, StoreError,
+    TaskBook, TaskRecord, Team, TickBatch, TokenHash, VitalityRecord, VitalityTotals,
 };
 use canopy_shared::admin::OpsCall;
 use canopy_shared::model::FeedEntry;
@@ -40,6 +40,8 @@ struct Contents {
     campaigns: BTreeMap<CampaignId, CampaignRecord>,
     vitality: BTreeMap<PlayerId, VitalityRecord>,
     vitality_totals: Option<VitalityTotals>,
+    revivals: BTreeMap<PlayerId, RevivalRecord>,
+    revival_totals: Option<RevivalTotals>,
 }
 
 /// A [`Store`] in memory. Clones share the same contents, so a test can keep a handle
@@ -87,6 +89,13 @@ impl Store for MemoryStore {
             .for_each(|record| visit(Loaded::Vitality(record.clone())));
         if let Some(totals) = &contents.vitality_totals {
             visit(Loaded::VitalityTotals(totals.clone()));
+        }
+        contents
+            .revivals
+            .values()
+            .for_each(|record| visit(Loaded::Revival(record.clone())));
+        if let Some(totals) = &contents.revival_totals {
+            visit(Loaded::RevivalTotals(totals.clone()));
         }
         contents
             .balls
@@ -227,6 +236,12 @@ impl Store for MemoryStore {
         }
         if let Some(totals) = &batch.vitality_totals {
             contents.vitality_totals = Some(totals.clone());
+        }
+        for record in &batch.revivals {
+            contents.revivals.insert(record.player, record.clone());
+        }
+        if let Some(totals) = &batch.revival_totals {
+            contents.revival_totals = Some(totals.clone());
         }
         contents.meta = Some(batch.meta.clone());
         self.commits.fetch_add(1, Ordering::SeqCst);

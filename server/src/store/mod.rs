@@ -16,8 +16,9 @@ mod tap;
 pub use memory::MemoryStore;
 pub use records::{
     Account, Ball, CampaignRecord, CampaignRecordV1, DailyLimits, Flow, HostBinding, LedgerEntry,
-    LedgerTotals, Meta, PartnerReceipt, PartnerRecord, PlayerRecord, PropsState, SessionToken,
-    SocialWrite, TaskBook, TaskProgress, TaskRecord, Team, VitalityRecord, VitalityTotals,
+    LedgerTotals, Meta, PartnerReceipt, PartnerRecord, PlayerRecord, PropsState, Revivable,
+    RevivalRecord, RevivalTotals, SessionToken, SocialWrite, TaskBook, TaskProgress, TaskRecord,
+    Team, VitalityRecord, VitalityTotals,
 };
 
 /// The SHA-256 of a session token: the key it is stored under.
@@ -93,6 +94,10 @@ pub struct TickBatch {
     pub vitality: Vec<VitalityRecord>,
     /// The vitality totals, when they changed.
     pub vitality_totals: Option<VitalityTotals>,
+    /// Players' revival records that changed, whole.
+    pub revivals: Vec<RevivalRecord>,
+    /// The revival totals, when they changed.
+    pub revival_totals: Option<RevivalTotals>,
     /// Counters and the game clock after the tick.
     pub meta: Meta,
 }
@@ -120,6 +125,8 @@ impl TickBatch {
             + self.campaigns.len()
             + self.vitality.len()
             + usize::from(self.vitality_totals.is_some())
+            + self.revivals.len()
+            + usize::from(self.revival_totals.is_some())
             + 1
     }
 
@@ -164,6 +171,10 @@ pub struct Snapshot {
     pub vitality: Vec<VitalityRecord>,
     /// The vitality totals, `None` before any point was earned.
     pub vitality_totals: Option<VitalityTotals>,
+    /// Every revival record.
+    pub revivals: Vec<RevivalRecord>,
+    /// The revival totals, `None` before any ball was revived.
+    pub revival_totals: Option<RevivalTotals>,
 }
 
 /// One record of a store, as [`Store::visit`] hands it over.
@@ -200,6 +211,10 @@ pub enum Loaded {
     Vitality(VitalityRecord),
     /// The vitality totals.
     VitalityTotals(VitalityTotals),
+    /// A player's revival record; its player has been visited before it.
+    Revival(RevivalRecord),
+    /// The revival totals.
+    RevivalTotals(RevivalTotals),
 }
 
 impl Snapshot {
@@ -221,6 +236,8 @@ impl Snapshot {
             Loaded::Campaign(campaign) => self.campaigns.push(campaign),
             Loaded::Vitality(record) => self.vitality.push(record),
             Loaded::VitalityTotals(totals) => self.vitality_totals = Some(totals),
+            Loaded::Revival(record) => self.revivals.push(record),
+            Loaded::RevivalTotals(totals) => self.revival_totals = Some(totals),
         }
     }
 }
@@ -230,7 +247,7 @@ impl Snapshot {
 pub trait Store: Send + Sync {
     /// Hands every record needed to rebuild the World to `visit`, one at a time (so a
     /// big world is never held twice in memory): players first, then their vitality
-    /// records and the vitality totals, then balls, then the social graph, teams,
+    /// records and the vitality totals, revival records and totals, then balls, then the social graph, teams,
     /// session tokens and risk flags. Returns the meta record, `None` for a new store.
     fn visit(&self, visit: &mut dyn FnMut(Loaded)) -> Result<Option<Meta>, StoreError>;
     /// Reads everything needed to rebuild the World into one [`Snapshot`], for tests

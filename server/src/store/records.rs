@@ -261,6 +261,10 @@ pub enum Flow {
     VitalityEarned,
     /// A player's vitality → the shop (points, not grams).
     VitalitySpent,
+    /// Expired → a new ripe ball of the owner: a friend revived expired energy.
+    Revived,
+    /// Vitality mint → the reviver's vitality (points, not grams).
+    ReviveRewarded,
 }
 
 /// One movement of energy, or of vitality points for the vitality flows (their
@@ -494,6 +498,42 @@ pub struct VitalityTotals {
     pub earned: u64,
     /// Points ever spent.
     pub spent: u64,
+}
+
+/// An expired ball of a player, remembered for its revival window and as long again
+/// after it (see `game::revive`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revivable {
+    /// The expired ball.
+    pub ball_id: BallId,
+    /// Grams it held when it expired.
+    pub grams: u64,
+    /// When it expired.
+    pub expired_at: Millis,
+    /// The friend who revived it, once one has.
+    pub revived_by: Option<PlayerId>,
+}
+
+/// A player's revival state: their expired balls friends may revive, and how many of
+/// their friends' balls they revived today. A record of its own (key `y<player>`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevivalRecord {
+    /// Whose it is.
+    pub player: PlayerId,
+    /// The player's remembered expired balls, oldest first.
+    pub expired: Vec<Revivable>,
+    /// The game day `revived_today` counts for.
+    pub day: i64,
+    /// Friends' balls this player revived on `day`.
+    pub revived_today: u32,
+}
+
+/// Running totals of revivals (key `Y`), beside the ledger totals of the meta record
+/// whose layout predates them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevivalTotals {
+    /// Grams ever revived: moved from expired back into balls.
+    pub revived: u64,
 }
 
 #[cfg(test)]

@@ -10,7 +10,9 @@
 //! partner · `x<partner><ref>` partner receipt · `a<partner><seq>` partner audit entry
 //! · `g<flag>` risk flag · `j<task>` task · `h<player>` the player's standing with tasks
 //! · `u<sha256>` a host subject bound to a player · `c<campaign>` campaign
-//! · `v<player>` the player's vitality and shop counters · `V` the vitality totals.
+//! · `v<player>` the player's vitality and shop counters · `V` the vitality totals
+//! · `y<player>` the player's revivable expired balls and revivals today · `Y` the revival
+//! totals.
 //!
 //! Balls, friendships and feed entries are grouped per player and the ledger per commit: sled's memory
 //! and scan time grow with the number of keys, and rewriting a small record costs far
@@ -59,6 +61,8 @@ const HOST_BINDING: u8 = b'u';
 const CAMPAIGN: u8 = b'c';
 const VITALITY: u8 = b'v';
 const VITALITY_TOTALS: &[u8] = b"V";
+const REVIVAL: u8 = b'y';
+const REVIVAL_TOTALS: &[u8] = b"Y";
 
 /// The file that marks a directory as a Canopy store once it holds a world. Without it,
 /// a directory that has files in it is refused rather than silently reinitialised.
@@ -294,6 +298,12 @@ impl SledStore {
         if let Some(totals) = &batch.vitality_totals {
             write(VITALITY_TOTALS, Some(encode(totals)));
         }
+        for record in &batch.revivals {
+            write(&key(REVIVAL, record.player.0), Some(encode(record)));
+        }
+        if let Some(totals) = &batch.revival_totals {
+            write(REVIVAL_TOTALS, Some(encode(totals)));
+        }
         write(META, Some(encode(&batch.meta)));
         Ok(())
     }
@@ -520,6 +530,13 @@ impl Store for SledStore {
         })?;
         if let Some(bytes) = self.db.get(VITALITY_TOTALS).map_err(StoreError::from)? {
             visit(Loaded::VitalityTotals(decode(VITALITY_TOTALS, &bytes)?));
+        }
+        self.scan(REVIVAL, |_, value| {
+            visit(Loaded::Revival(value));
+            Ok(())
+        })?;
+        if let Some(bytes) = self.db.get(REVIVAL_TOTALS).map_err(StoreError::from)? {
+            visit(Loaded::RevivalTotals(decode(REVIVAL_TOTALS, &bytes)?));
         }
         self.scan(BALL, |_, balls: Vec<Ball>| {
             balls.into_iter().for_each(|ball| visit(Loaded::Ball(ball)));
@@ -825,6 +842,38 @@ mod tests {
             !durable.synced_blobs.is_empty(),
             "a commit of a large ledger record wrote a blob file and synced it"
         );
+    }
+
+    #[test]
+    fn revival_records_and_totals_are_there_after_reopening() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let record = crate::store::RevivalRecord {
+            player: PlayerId(3),
+            expired: vec![crate::store::Revivable {
+                ball_id: BallId(9),
+                grams: 52,
+                expired_at: 1_000,
+                revived_by: Some(PlayerId(4)),
+            }],
+            day: 7,
+            revived_today: 1,
+        };
+        let totals = crate::store::RevivalTotals { revived: 52 };
+        {
+            let store = SledStore::open(dir.path(), 8).expect("open");
+            store
+                .commit(&TickBatch {
+                    revivals: vec![record.clone()],
+                    revival_totals: Some(totals.clone()),
+                    ..TickBatch::default()
+                })
+                .expect("commit");
+        }
+        let store = SledStore::open(dir.path(), 8).expect("reopen");
+        let snapshot = store.load().expect("load");
+        assert_eq!(snapshot.revivals, vec![record]);
+        assert_eq!(snapshot.revival_totals, Some(totals));
+        assert!(snapshot.vitality.is_empty(), "`y` and `v` keys do not mix");
     }
 
     #[test]

@@ -9,7 +9,7 @@
 
 use canopy_server::config::Config;
 use canopy_server::game::components::{
-    ActionLog, Certificates, OwnedBalls, SocialLog, Vitality, Wallet,
+    ActionLog, Certificates, OwnedBalls, Revivals, SocialLog, Vitality, Wallet,
 };
 use canopy_server::game::resources::{Directory, Teams};
 use canopy_server::game::risk::RiskFlags;
@@ -786,6 +786,9 @@ pub fn audit(game: &Game, store: &MemoryStore) -> Result<(), String> {
     let mut collected_by: HashMap<PlayerId, u64> = HashMap::new();
     let mut sums = LedgerTotals::default();
     let mut vitality_sums = VitalityTotals::default();
+    let mut collecting_points: HashMap<PlayerId, u64> = HashMap::new();
+    let mut revived: u64 = 0;
+    let mut expired_balls: HashMap<BallId, u64> = HashMap::new();
     let mut plantings = Vec::new();
     let mut team_plantings = Vec::new();
     for entry in &ledger {
@@ -800,6 +803,8 @@ pub fn audit(game: &Game, store: &MemoryStore) -> Result<(), String> {
             Flow::Expired => sums.expired += entry.grams,
             Flow::Planted => sums.planted += entry.grams,
             Flow::VitalityEarned => vitality_sums.earned += entry.grams,
+            Flow::ReviveRewarded => vitality_sums.earned += entry.grams,
+            Flow::Revived => revived += entry.grams,
             Flow::VitalitySpent => vitality_sums.spent += entry.grams,
             Flow::TeamWatered | Flow::Held | Flow::Released | Flow::Forfeited => {}
         }
@@ -809,6 +814,12 @@ pub fn audit(game: &Game, store: &MemoryStore) -> Result<(), String> {
         ) && let Account::Balance(player) = entry.to
         {
             *collected_by.entry(player).or_default() += entry.grams;
+        }
+        if let (Flow::VitalityEarned, Account::Vitality(player)) = (entry.flow, entry.to) {
+            *collecting_points.entry(player).or_default() += entry.grams;
+        }
+        if let (Flow::Expired, Account::Ball(ball)) = (entry.flow, entry.from) {
+            expired_balls.insert(ball, entry.grams);
         }
         if let (Flow::Planted, Account::Balance(player), Account::Planted(certificate)) =
             (entry.flow, entry.from, entry.to)
@@ -854,10 +865,12 @@ pub fn audit(game: &Game, store: &MemoryStore) -> Result<(), String> {
                     (entry.from, entry.to),
                     (Account::Balance(_) | Account::Team(_), Account::Planted(_))
                 ),
-                Flow::VitalityEarned => matches!(
+                Flow::VitalityEarned | Flow::ReviveRewarded => matches!(
                     (entry.from, entry.to),
                     (Account::VitalityMint, Account::Vitality(_))
                 ),
+                Flow::Revived =>
+                    matches!((entry.from, entry.to), (Account::Expired, Account::Ball(_))),
                 Flow::VitalitySpent => matches!(
                     (entry.from, entry.to),
                     (Account::Vitality(_), Account::Shop)
@@ -1076,23 +1089,31 @@ pub fn audit(game: &Game, store: &MemoryStore) -> Result<(), String> {
         net(Account::Forfeited)
     );
 
-    // 3. In total.
-    let accounted = balances
-        + left_in_balls
-        + totals.in_team_trees
-        + totals.planted
-        + totals.expired
-        + held
-        + forfeited;
+    // 3. In total; revived grams went from expired back into balls.
+    ensure!(
+        game.revival_totals().revived == revived,
+        "revived {} g but the ledger's revivals sum to {revived} g",
+        game.revival_totals().revived
+    );
+    ensure!(
+        net(Account::Expired) == i128::from(totals.expired) - i128::from(revived),
+        "the ledger leaves {} g expired, not expired {} − revived {revived}",
+        net(Account::Expired),
+        totals.expired
+    );
+    let lost = totals.expired - revived;
+    let accounted =
+        balances + left_in_balls + totals.in_team_trees + totals.planted + lost + held + forfeited;
     ensure!(
         totals.created == accounted,
         "created {} != balances {balances} + left in balls {left_in_balls} + team trees {} \
-         + planted {} + expired {} + held {held} + forfeited {forfeited} = {accounted}",
+         + planted {} + (expired − revived) {lost} + held {held} + forfeited {forfeited} \
+         = {accounted}",
         totals.created,
         totals.in_team_trees,
         totals.planted,
-        totals.expired
     );
+    audit_revivals(game, &expired_balls, lost)?;
 
     // 4. Vitality, a currency of its own.
     let grams_per_point = game.config().shop.grams_per_vitality;
@@ -1109,15 +1130,11 @@ pub fn audit(game: &Game, store: &MemoryStore) -> Result<(), String> {
             record.points,
             net(Account::Vitality(id))
         );
+        let for_collecting = collecting_points.get(&id).copied().unwrap_or(0);
         ensure!(
-            inflow
-                .get(&key(Account::Vitality(id)))
-                .copied()
-                .unwrap_or(0)
-                == i128::from(wallet.total_collected / grams_per_point)
+            for_collecting == wallet.total_collected / grams_per_point
                 && record.carry_grams == wallet.total_collected % grams_per_point,
-            "player {id}: earned {:?} vitality (carrying {} g) for {} g collected",
-            inflow.get(&key(Account::Vitality(id))),
+            "player {id}: earned {for_collecting} vitality (carrying {} g) for {} g collected",
             record.carry_grams,
             wallet.total_collected
         );
@@ -1184,6 +1201,63 @@ pub fn audit(game: &Game, store: &MemoryStore) -> Result<(), String> {
     ensure!(
         snapshot.vitality_totals.unwrap_or_default() == vitality,
         "stored vitality totals lag the World"
+    );
+    for record in &snapshot.revivals {
+        let entity = directory.players[&record.player];
+        ensure!(
+            world.get::<Revivals>(entity).map(|r| &r.0) == Some(record),
+            "stored revival record of {} lags the World",
+            record.player
+        );
+    }
+    ensure!(
+        snapshot.revival_totals.unwrap_or_default() == game.revival_totals(),
+        "stored revival totals lag the World"
+    );
+    Ok(())
+}
+
+/// Revival's rules, from the World against the ledger: every remembered expired ball
+/// expired in the ledger with exactly its grams; the grams still revivable are part of
+/// what is lost to expiry; nobody revived more than `revive.per_day` today.
+fn audit_revivals(
+    game: &Game,
+    expired_balls: &HashMap<BallId, u64>,
+    lost: u64,
+) -> Result<(), String> {
+    let world = game.world();
+    let revive = &game.config().revive;
+    let window = revive.window_hours * rules::HOUR_MS;
+    let today = rules::game_day(game.now(), game.config().day.utc_offset_minutes);
+    let mut revivable = 0;
+    for &entity in world.resource::<Directory>().players.values() {
+        let record = &world
+            .get::<Revivals>(entity)
+            .ok_or("player without Revivals")?
+            .0;
+        for expired in &record.expired {
+            ensure!(
+                expired_balls.get(&expired.ball_id) == Some(&expired.grams),
+                "player {}: remembers ball {} expiring with {} g, the ledger does not",
+                record.player,
+                expired.ball_id,
+                expired.grams
+            );
+            if expired.revived_by.is_none() && game.now() < expired.expired_at + window {
+                revivable += expired.grams;
+            }
+        }
+        ensure!(
+            record.day != today || record.revived_today <= revive.per_day,
+            "player {} revived {} balls today, past {}",
+            record.player,
+            record.revived_today,
+            revive.per_day
+        );
+    }
+    ensure!(
+        revivable <= lost,
+        "{revivable} g revivable but only {lost} g lost to expiry"
     );
     Ok(())
 }
