@@ -1,8 +1,9 @@
 //! Cluster mode end to end: `bench/cluster/run.sh` starts a real 3-node NATS JetStream
 //! cluster and canopy-server shards on loopback; players register on any shard with ids
 //! that shard owns, logins on the wrong shard are redirected (and the CLI follows), the
-//! shard map refuses a shard that partitions differently, and the cluster keeps serving
-//! after one NATS node and one shard are SIGKILLed.
+//! shard map refuses a shard that partitions differently, the cluster keeps serving
+//! after one NATS node and one shard are SIGKILLed, and registration limits, host users
+//! and revoked tokens hold across shards.
 
 mod support;
 
@@ -26,6 +27,11 @@ struct LocalCluster {
 impl LocalCluster {
     /// Starts `shards` shards; `slot` keeps concurrently running tests on distinct ports.
     fn start(shards: u16, slot: u16) -> Result<Self> {
+        Self::start_with_env(shards, slot, &[])
+    }
+
+    /// Like [`Self::start`], with `env` in every shard's environment.
+    fn start_with_env(shards: u16, slot: u16, env: &[(&str, &str)]) -> Result<Self> {
         let temp = tempfile::tempdir()?;
         let dir = temp.path().join("cluster");
         // Below the ephemeral range, where other tests bind port 0.
@@ -37,6 +43,7 @@ impl LocalCluster {
             .arg("--server")
             .arg(bin_dir().join("canopy-server"))
             .env("CANOPY_SHARD_ARGS", "--clock manual")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -257,5 +264,105 @@ async fn a_shard_sigkilled_while_a_nats_node_is_down_restarts_and_rejoins() -> R
     assert_eq!(dan, 4, "shard 1 goes on with its next even id");
     let misrouted = login(&shard0, &bob_token).await?;
     assert_eq!(misrouted["error"]["redirect"], json!(shard1), "{misrouted}");
+    Ok(())
+}
+
+/// An HS256 JWT from the test host app for `subject`, valid for ten minutes.
+fn host_jwt(subject: &str) -> Result<String> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs();
+    let claims = json!({
+        "iss": HOST_ISSUER, "aud": "canopy", "sub": subject,
+        "iat": now, "nbf": now, "exp": now + 600,
+    });
+    Ok(jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(HOST_SECRET.as_bytes()),
+    )?)
+}
+
+const HOST_ISSUER: &str = "https://pay.example";
+const HOST_SECRET: &str = "a-shared-secret-of-at-least-32-bytes-0123456789";
+
+/// Sends `op` to the shard at `url`, following a `WRONG_SHARD` redirect once: (the URL
+/// that answered, the answer).
+async fn call_home(url: &str, op: &str, fields: Value) -> Result<(String, Value)> {
+    let first = Client::connect(url).await?.call(op, fields.clone()).await?;
+    let Some(home) = first["error"]["redirect"].as_str() else {
+        return Ok((url.to_owned(), first));
+    };
+    let again = Client::connect(home).await?.call(op, fields).await?;
+    Ok((home.to_owned(), again))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_host_users_and_revocations_hold_across_shards() -> Result<()> {
+    let secret_dir = tempfile::tempdir()?;
+    let secret = secret_dir.path().join("host-hs256.secret");
+    std::fs::write(&secret, HOST_SECRET)?;
+    let host = format!(
+        r#"{{issuer = "{HOST_ISSUER}", audience = "canopy", keys = [{{algorithm = "HS256", file = "{}"}}]}}"#,
+        path_str(&secret)?
+    );
+    let cluster = LocalCluster::start_with_env(
+        3,
+        2,
+        &[
+            ("CANOPY_ACCOUNTS__REGISTER_LIMITS", "true"),
+            ("CANOPY_ACCOUNTS__REGISTER_BURST", "3"),
+            ("CANOPY_ACCOUNTS__REGISTER_PER_HOUR", "1"),
+            ("CANOPY_ACCOUNTS__HOST", &host),
+        ],
+    )?;
+    let shards: Vec<String> = (0..3).map(|shard| cluster.game_url(shard)).collect();
+
+    // One allowance for the source, wherever it registers: each shard's own table has
+    // seen a single registration when the fourth is refused.
+    let mut tokens = Vec::new();
+    for (n, url) in shards.iter().enumerate() {
+        tokens.push(register(url, &format!("farm-{n}")).await?);
+    }
+    let fourth = Client::connect(&shards[0])
+        .await?
+        .call("register", json!({ "name": "farm-3" }))
+        .await?;
+    assert_eq!(fourth["error"]["code"], json!("RATE_LIMITED"), "{fourth}");
+
+    // A host user is one player, whichever shard the app reaches first.
+    let jwt = host_jwt("user-1")?;
+    let mut homes = Vec::new();
+    for url in &shards {
+        let (home, answer) = call_home(url, "host_login", json!({ "jwt": jwt })).await?;
+        assert_eq!(answer["ok"], json!(true), "{answer}");
+        homes.push((home, answer["player_id"].as_u64().context("player_id")?));
+    }
+    assert!(
+        homes.windows(2).all(|pair| pair[0] == pair[1]),
+        "one home and one player: {homes:?}"
+    );
+    let (home, player) = &homes[0];
+    let owner = usize::try_from((player - 1) % 3)?;
+    assert_eq!(
+        home, &shards[owner],
+        "the player lives where it was created"
+    );
+
+    // A token revoked at home is refused when it is presented anywhere.
+    let (victim, victim_token) = &tokens[1];
+    let mut session = Client::connect(&shards[1]).await?;
+    session
+        .ok("login", json!({ "token": victim_token }))
+        .await?;
+    session.ok("logout_all", json!({})).await?;
+    for url in &shards {
+        let (_, answer) = call_home(url, "login", json!({ "token": victim_token })).await?;
+        assert_eq!(
+            answer["error"]["code"],
+            json!("UNAUTHENTICATED"),
+            "player {victim}'s revoked token at {url}: {answer}"
+        );
+    }
     Ok(())
 }

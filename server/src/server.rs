@@ -133,7 +133,7 @@ pub async fn serve(
     let handshake_deadline = Duration::from_secs(config_rx.borrow().server.handshake_timeout_secs);
     let mut context = NetContext::new(handle.clone(), config_rx, metrics, tls.clone());
     if let Some(cluster) = &cluster {
-        context = context.routed_by(cluster.router.clone());
+        context = context.in_cluster(cluster.router.clone(), cluster.registrations.clone());
     }
     let net_task = tokio::spawn(net::serve(game_listener, context, stop_rx.clone()));
     let mut ops_stop = stop_rx.clone();

@@ -4,10 +4,12 @@
 //! Off by default (`[cluster] enabled = false`); see docs/SCALE-OUT.md.
 
 pub mod partition;
+pub mod registrations;
 pub mod routing;
 pub mod shard_map;
 
 pub use partition::Partition;
+pub use registrations::SharedRegistrations;
 pub use routing::Router;
 pub use shard_map::{JoinRefused, ShardMap};
 
@@ -15,6 +17,7 @@ use crate::config::ClusterConfig;
 use anyhow::Context;
 use async_nats::jetstream::{self, kv};
 use futures_util::StreamExt;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -32,6 +35,8 @@ const MAP_HISTORY: i64 = 16;
 pub struct Cluster {
     /// Routing by the current shard map.
     pub router: Router,
+    /// The `register` allowances every shard shares.
+    pub registrations: Arc<SharedRegistrations>,
     follower: tokio::task::JoinHandle<()>,
 }
 
@@ -54,7 +59,9 @@ pub async fn join(config: &ClusterConfig) -> anyhow::Result<Cluster> {
         .connect(config.nats_urls.as_slice())
         .await
         .with_context(|| format!("connecting to NATS at {:?}", config.nats_urls))?;
-    let (bucket, map) = enter(&jetstream::new(client), config, partition).await?;
+    let js = jetstream::new(client);
+    let (bucket, map) = enter(&js, config, partition).await?;
+    let registrations = SharedRegistrations::open(&js, config).await?;
     tracing::info!(
         shard = partition.shard,
         shards = partition.shards,
@@ -65,6 +72,7 @@ pub async fn join(config: &ClusterConfig) -> anyhow::Result<Cluster> {
     let follower = tokio::spawn(follow(bucket, map_tx));
     Ok(Cluster {
         router: Router::new(partition, map_rx),
+        registrations: Arc::new(registrations),
         follower,
     })
 }
@@ -141,25 +149,29 @@ async fn claim_place(
         let Some(next) = ShardMap::joined(stored.as_ref(), partition, url)? else {
             return Ok(stored.unwrap_or_default());
         };
-        let value = serde_json::to_vec(&next)?.into();
-        let written = match &entry {
-            Some(entry) => bucket
-                .update(shard_map::MAP_KEY, value, entry.revision)
-                .await
-                .map(drop)
-                .map_err(anyhow::Error::from),
-            None => bucket
-                .create(shard_map::MAP_KEY, value)
-                .await
-                .map(drop)
-                .map_err(anyhow::Error::from),
-        };
-        match written {
+        let value = serde_json::to_vec(&next)?;
+        let revision = entry.as_ref().map(|entry| entry.revision);
+        match write_if_unchanged(bucket, shard_map::MAP_KEY, revision, value).await {
             Ok(()) => return Ok(next),
             Err(err) => tracing::debug!(%err, "the shard map changed meanwhile; reading it again"),
         }
     }
     anyhow::bail!("could not write the shard map in {JOIN_ATTEMPTS} attempts")
+}
+
+/// Writes `value` under `key` if the key is still at `revision` (still absent when
+/// `None`): the compare-and-set every shared record of the cluster is changed by.
+async fn write_if_unchanged(
+    bucket: &kv::Store,
+    key: &str,
+    revision: Option<u64>,
+    value: Vec<u8>,
+) -> anyhow::Result<()> {
+    match revision {
+        Some(revision) => bucket.update(key, value.into(), revision).await.map(drop)?,
+        None => bucket.create(key, value.into()).await.map(drop)?,
+    }
+    Ok(())
 }
 
 /// Keeps `map` at the newest version in the bucket (a watch resumes by itself across

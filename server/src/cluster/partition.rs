@@ -3,6 +3,7 @@
 
 use crate::config::ClusterConfig;
 use canopy_shared::PlayerId;
+use sha2::{Digest, Sha256};
 
 /// This server's place among the shards. One server alone is shard 0 of 1, where every
 /// rule below reduces to what it was before cluster mode: ids 1, 2, 3… and plain tokens.
@@ -77,6 +78,20 @@ impl Partition {
         Ok(())
     }
 
+    /// The shard that holds the player of a host app's user: a hash of the JWT's issuer
+    /// and subject (SHA-256, stable across builds and machines), so every shard agrees
+    /// without a directory. Alone, always shard 0.
+    pub fn host_owner(self, issuer: &str, subject: &str) -> u64 {
+        let digest = Sha256::new()
+            .chain_update(issuer.as_bytes())
+            .chain_update([0])
+            .chain_update(subject.as_bytes())
+            .finalize();
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&digest[..8]);
+        u64::from_be_bytes(first) % self.shards
+    }
+
     /// The shard a cluster-mode token belongs to; `None` for a token without an id
     /// prefix (it can only be this shard's, or nobody's).
     pub fn token_owner(self, token: &str) -> Option<u64> {
@@ -142,6 +157,32 @@ mod tests {
         assert!(
             shard(0, 2).check_store(4).is_err(),
             "a single-node store of 4 players"
+        );
+    }
+
+    #[test]
+    fn host_users_spread_over_the_shards_the_same_way_everywhere() {
+        let three = shard(2, 3);
+        let mut per_shard = [0u32; 3];
+        for user in 0..300 {
+            let subject = format!("user-{user}");
+            let owner = three.host_owner("https://pay.example", &subject);
+            assert_eq!(
+                owner,
+                shard(0, 3).host_owner("https://pay.example", &subject)
+            );
+            per_shard[owner as usize] += 1;
+        }
+        assert!(per_shard.iter().all(|&n| n > 60), "spread: {per_shard:?}");
+        assert_eq!(
+            Partition::ALONE.host_owner("https://pay.example", "user-1"),
+            0
+        );
+        assert_eq!(
+            three.host_owner("https://pay.example", "user-1"),
+            1,
+            "a fixed function (SHA-256 of issuer, NUL, subject; the first 8 bytes big-endian \
+             modulo the shards): changing it would strand every host user's player"
         );
     }
 

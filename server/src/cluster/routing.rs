@@ -21,7 +21,18 @@ impl Router {
     /// `None` when this shard should handle the login; otherwise the refusal to send,
     /// naming the owner's game socket when the owner has joined.
     pub fn misrouted_login(&self, token: &str) -> Option<ErrorBody> {
-        let owner = self.partition.token_owner(token)?;
+        self.refer(self.partition.token_owner(token)?)
+    }
+
+    /// Like [`Self::misrouted_login`] for a `host_login`: a host user's player lives on
+    /// the shard its issuer and subject hash to, so the same user reaching any shard
+    /// always finds (or is created as) the same player.
+    pub fn misrouted_host_login(&self, issuer: &str, subject: &str) -> Option<ErrorBody> {
+        self.refer(self.partition.host_owner(issuer, subject))
+    }
+
+    /// `None` when `owner` is this shard; otherwise the redirect to it.
+    fn refer(&self, owner: u64) -> Option<ErrorBody> {
         if owner == self.partition.shard {
             return None;
         }

@@ -4,13 +4,13 @@
 mod host_jwt;
 pub mod open_files;
 pub(crate) mod rate_limit;
-mod registrations;
+pub(crate) mod registrations;
 mod session;
 mod unread;
 
 pub use rate_limit::{TokenBucket, Verdict};
 
-use crate::cluster::Router;
+use crate::cluster::{Router, SharedRegistrations};
 use crate::config::Config;
 use crate::game_loop::GameHandle;
 use crate::metrics::Metrics;
@@ -33,6 +33,8 @@ pub struct NetContext {
     pub tls: Arc<Tls>,
     /// The `register` allowance of each source address.
     registrations: Arc<registrations::RegistrationLimits>,
+    /// Cluster mode: the allowances every shard shares.
+    shared_registrations: Option<Arc<SharedRegistrations>>,
     /// Cluster mode: where logins of other shards' players go.
     pub router: Option<Router>,
     next_session: Arc<AtomicU64>,
@@ -52,15 +54,18 @@ impl NetContext {
             metrics,
             tls,
             registrations: Arc::default(),
+            shared_registrations: None,
             router: None,
             next_session: Arc::new(AtomicU64::new(0)),
         }
     }
 
-    /// This context with logins routed by the cluster's shard map.
-    pub fn routed_by(self, router: Router) -> Self {
+    /// This context in a cluster: logins routed by the shard map, registrations counted
+    /// against allowances every shard shares.
+    pub fn in_cluster(self, router: Router, registrations: Arc<SharedRegistrations>) -> Self {
         Self {
             router: Some(router),
+            shared_registrations: Some(registrations),
             ..self
         }
     }

@@ -1,4 +1,4 @@
-//! The token bucket of each connection (and of each registering address), and the
+//! The token bucket of each connection (and of each partner), and the
 //! strike count that turns sustained abuse into a closed connection.
 
 use std::time::{Duration, Instant};
@@ -57,7 +57,7 @@ impl TokenBucket {
     }
 
     /// Takes one token at `now` if there is one.
-    pub fn take(&mut self, now: Instant) -> bool {
+    fn take(&mut self, now: Instant) -> bool {
         let elapsed = now.saturating_duration_since(self.refilled).as_secs_f64();
         self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
         self.refilled = now;
@@ -66,19 +66,6 @@ impl TokenBucket {
             return true;
         }
         false
-    }
-
-    /// Applies a new rate and burst (after a config reload), keeping the tokens held.
-    pub fn retune(&mut self, rate: f64, burst: f64) {
-        self.rate = rate;
-        self.burst = burst;
-        self.tokens = self.tokens.min(burst);
-    }
-
-    /// Whether the bucket has been full since `now` (so forgetting it changes nothing).
-    pub(super) fn is_full_at(&self, now: Instant) -> bool {
-        let elapsed = now.saturating_duration_since(self.refilled).as_secs_f64();
-        self.tokens + elapsed * self.rate >= self.burst
     }
 }
 

@@ -7,8 +7,8 @@
 //! farm script costs the game nothing. Sources whose allowance is back to full are
 //! forgotten, so the table holds only addresses that registered recently.
 
-use super::rate_limit::TokenBucket;
 use crate::config::AccountsConfig;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
@@ -16,6 +16,10 @@ use std::time::{Duration, Instant};
 
 /// The window of the daily cap.
 const DAY: Duration = Duration::from_secs(24 * 60 * 60);
+/// [`DAY`] in milliseconds, the unit of an [`Allowance`]'s timeline.
+const DAY_MS: u64 = DAY.as_millis() as u64;
+/// An hour in milliseconds (as a float: the rate is per hour).
+const HOUR_MS: f64 = 3_600_000.0;
 
 /// Sources tracked before the table is swept of the forgettable ones (the threshold
 /// doubles when a sweep frees little, so sweeps stay rare under a real spread).
@@ -34,6 +38,14 @@ impl Source {
                 Self(IpAddr::V6(prefix.into()))
             }
             v4 => Self(v4),
+        }
+    }
+
+    /// A name for the source made of letters, digits and `-` only (a NATS KV key).
+    pub fn key(self) -> String {
+        match self.0 {
+            IpAddr::V4(v4) => format!("v4-{}", u32::from(v4)),
+            IpAddr::V6(v6) => format!("v6-{:032x}", u128::from(v6)),
         }
     }
 }
@@ -72,18 +84,81 @@ impl Refusal {
     }
 }
 
-/// One source's allowance.
-#[derive(Debug)]
-struct Allowance {
-    bucket: TokenBucket,
-    day_started: Instant,
+/// One source's allowance: a token bucket for the rate and a count over the day. Times
+/// are milliseconds on the caller's timeline (this process's monotonic clock here, Unix
+/// time when the shards of a cluster share allowances), so one piece of code serves both;
+/// whole milliseconds keep the refill exact (an hourly rate's token arrives on time).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Allowance {
+    tokens: f64,
+    refilled_at: u64,
+    day_started_at: u64,
     today: u32,
 }
 
-/// The allowances of every source that registered recently.
-#[derive(Debug, Default)]
+impl Allowance {
+    /// The allowance of a source that has not registered lately: a full bucket.
+    pub fn fresh(config: &AccountsConfig, now: u64) -> Self {
+        Self {
+            tokens: f64::from(config.register_burst),
+            refilled_at: now,
+            day_started_at: now,
+            today: 0,
+        }
+    }
+
+    /// Counts one registration at `now`, or says why it is refused (a refusal takes
+    /// nothing). The rate and the cap are read from `config` each time, so a reload
+    /// retunes every allowance.
+    pub fn admit(&mut self, config: &AccountsConfig, now: u64) -> Result<(), Refusal> {
+        self.refill(config, now);
+        if now.saturating_sub(self.day_started_at) >= DAY_MS {
+            self.day_started_at = now;
+            self.today = 0;
+        }
+        if self.today >= config.register_daily_cap {
+            return Err(Refusal::DailyCap);
+        }
+        if self.tokens < 1.0 {
+            return Err(Refusal::Rate);
+        }
+        self.tokens -= 1.0;
+        self.today += 1;
+        Ok(())
+    }
+
+    fn refill(&mut self, config: &AccountsConfig, now: u64) {
+        let elapsed = now.saturating_sub(self.refilled_at) as f64;
+        let gained = elapsed * config.register_per_hour / HOUR_MS;
+        self.tokens = (self.tokens + gained).min(f64::from(config.register_burst));
+        self.refilled_at = self.refilled_at.max(now);
+    }
+
+    /// Whether forgetting this allowance at `now` changes nothing: its day is over and
+    /// its bucket would be full again.
+    fn is_forgettable(&self, config: &AccountsConfig, now: u64) -> bool {
+        let mut refilled = self.clone();
+        refilled.refill(config, now);
+        now.saturating_sub(self.day_started_at) >= DAY_MS
+            && refilled.tokens >= f64::from(config.register_burst)
+    }
+}
+
+/// The allowances of every source that registered recently on this server.
+#[derive(Debug)]
 pub struct RegistrationLimits {
+    /// The zero of this table's timeline.
+    epoch: Instant,
     sources: Mutex<Table>,
+}
+
+impl Default for RegistrationLimits {
+    fn default() -> Self {
+        Self {
+            epoch: Instant::now(),
+            sources: Mutex::default(),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -99,35 +174,18 @@ impl RegistrationLimits {
         if !config.register_limits {
             return Ok(());
         }
-        let rate = config.register_per_hour / 3600.0;
-        let burst = f64::from(config.register_burst);
+        let now = millis(now.saturating_duration_since(self.epoch));
         // A panic elsewhere while holding the lock leaves the table usable.
         let mut table = self
             .sources
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        table.sweep(now);
-        let allowance = table
+        table.sweep(config, now);
+        table
             .allowances
             .entry(Source::of(ip))
-            .or_insert_with(|| Allowance {
-                bucket: TokenBucket::new(rate, burst, now),
-                day_started: now,
-                today: 0,
-            });
-        allowance.bucket.retune(rate, burst);
-        if now.saturating_duration_since(allowance.day_started) >= DAY {
-            allowance.day_started = now;
-            allowance.today = 0;
-        }
-        if allowance.today >= config.register_daily_cap {
-            return Err(Refusal::DailyCap);
-        }
-        if !allowance.bucket.take(now) {
-            return Err(Refusal::Rate);
-        }
-        allowance.today += 1;
-        Ok(())
+            .or_insert_with(|| Allowance::fresh(config, now))
+            .admit(config, now)
     }
 
     /// How many sources are tracked.
@@ -141,17 +199,20 @@ impl RegistrationLimits {
     }
 }
 
+/// Whole milliseconds of `span`.
+pub fn millis(span: Duration) -> u64 {
+    u64::try_from(span.as_millis()).unwrap_or(u64::MAX)
+}
+
 impl Table {
     /// Forgets the sources whose day is over and whose bucket is full again, once the
     /// table has grown past its threshold.
-    fn sweep(&mut self, now: Instant) {
+    fn sweep(&mut self, config: &AccountsConfig, now: u64) {
         if self.allowances.len() < self.sweep_at.max(FIRST_SWEEP_AT) {
             return;
         }
-        self.allowances.retain(|_, allowance| {
-            now.saturating_duration_since(allowance.day_started) < DAY
-                || !allowance.bucket.is_full_at(now)
-        });
+        self.allowances
+            .retain(|_, allowance| !allowance.is_forgettable(config, now));
         self.sweep_at = (self.allowances.len() * 2).max(FIRST_SWEEP_AT);
     }
 }

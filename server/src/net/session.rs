@@ -4,7 +4,9 @@
 
 use super::NetContext;
 use super::rate_limit::{TokenBucket, Verdict};
+use super::registrations::{Refusal, Source};
 use super::unread::UnreadBytes;
+use crate::cluster::Router;
 use crate::game::{Command, HostIdentity, Op, Origin, SessionId};
 use crate::game_loop::{Control, SessionLink};
 use crate::tls::MaybeTls;
@@ -37,6 +39,9 @@ const FRAMES_PER_WRITE: usize = 64;
 
 /// How long a closing session waits for the client's close answer.
 const CLOSE_DEADLINE: Duration = Duration::from_secs(2);
+/// How long a `register` waits for the cluster's shared allowance before this shard
+/// decides on its own limits alone.
+const SHARED_ALLOWANCE_PATIENCE: Duration = Duration::from_secs(2);
 
 type Sink = SplitSink<WebSocketStream<MaybeTls>, Message>;
 type Frames = SplitStream<WebSocketStream<MaybeTls>>;
@@ -329,7 +334,7 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, context: NetContext) {
                     }
                 };
                 if matches!(request, canopy_shared::Request::Register { .. })
-                    && let Err(message) = admit_registration(&context, peer)
+                    && let Err(message) = admit_registration(&context, peer).await
                 {
                     if !wire.refuse(Some(request_id), ErrorCode::RateLimited, &message).await { break }
                     continue;
@@ -359,16 +364,38 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, context: NetContext) {
     let _ = context.game.control(Control::Disconnect(session));
 }
 
-/// Counts a `register` against the source's allowance, or says why it is refused.
-fn admit_registration(context: &NetContext, peer: SocketAddr) -> Result<(), String> {
+/// Counts a `register` against the source's allowance (this server's, then in a
+/// cluster the one every shard shares), or says why it is refused.
+async fn admit_registration(context: &NetContext, peer: SocketAddr) -> Result<(), String> {
     let config = context.config.borrow().clone();
+    let refuse = |refusal: Refusal| {
+        context.metrics.count_refused_registration(refusal.label());
+        refusal.message(&config.accounts)
+    };
     context
         .registrations
         .admit(peer.ip(), &config.accounts, Instant::now())
-        .map_err(|refusal| {
-            context.metrics.count_refused_registration(refusal.label());
-            refusal.message(&config.accounts)
-        })
+        .map_err(refuse)?;
+    let Some(shared) = &context.shared_registrations else {
+        return Ok(());
+    };
+    let source = Source::of(peer.ip());
+    match tokio::time::timeout(
+        SHARED_ALLOWANCE_PATIENCE,
+        shared.admit(source, &config.accounts),
+    )
+    .await
+    {
+        Ok(Ok(verdict)) => verdict.map_err(refuse),
+        Ok(Err(err)) => {
+            tracing::warn!("admitting a registration on this shard's limits alone: {err:#}");
+            Ok(())
+        }
+        Err(_) => {
+            tracing::warn!("admitting a registration on this shard's limits alone: NATS is slow");
+            Ok(())
+        }
+    }
 }
 
 /// The host user a `host_login` JWT names, or the refusal: `FORBIDDEN` when the server
@@ -384,6 +411,15 @@ fn verify_host_jwt(context: &NetContext, jwt: &str) -> Result<HostIdentity, (Err
     super::host_jwt::verify(host, jwt).map_err(|message| (ErrorCode::Unauthenticated, message))
 }
 
+/// In a cluster, the redirect for a login whose player lives on another shard.
+fn misrouted(router: &Router, op: &Op) -> Option<ErrorBody> {
+    match op {
+        Op::Client(canopy_shared::Request::Login { token }) => router.misrouted_login(token),
+        Op::HostLogin(identity) => router.misrouted_host_login(&identity.issuer, &identity.subject),
+        _ => None,
+    }
+}
+
 /// Hands an op to the game thread, or refuses it when the queue is full or closed.
 async fn queue(
     context: &NetContext,
@@ -392,9 +428,8 @@ async fn queue(
     request_id: u64,
     op: Op,
 ) -> bool {
-    if let (Some(router), Op::Client(canopy_shared::Request::Login { token })) =
-        (&context.router, &op)
-        && let Some(refusal) = router.misrouted_login(token)
+    if let Some(router) = &context.router
+        && let Some(refusal) = misrouted(router, &op)
     {
         return wire
             .send(Message::Text(encode_err(Some(request_id), refusal).into()))
