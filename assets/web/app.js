@@ -22,6 +22,9 @@ const state = {
   balls: [], // own unpicked balls, in ripening order
   ripeSeen: new Set(), // ball ids a `ball_ripe` event announced
   species: [],
+  areas: [],
+  /** Square metres chosen per area in the plant view, kept across renders. */
+  areaM2: {},
   friends: [],
   incoming: [],
   outgoing: [],
@@ -124,7 +127,9 @@ const refreshers = {
     for (const id of state.ripeSeen) if (!ids.has(id)) state.ripeSeen.delete(id);
   },
   async species() {
-    state.species = (await net.request('species')).species;
+    const catalog = await net.request('species');
+    state.species = catalog.species;
+    state.areas = catalog.areas ?? [];
   },
   async friends() {
     const r = await net.request('friends');
@@ -756,6 +761,34 @@ const actions = {
           icon: 'seal',
           title: `You planted a ${species.name}!`,
           body: `Certificate No. ${r.certificate.id} — a real tree in ${r.certificate.region}.`,
+          ttl: 9000,
+        });
+      } catch (error) {
+        report(error);
+      }
+      later('me');
+    });
+  },
+
+  chooseArea(area, squareMetres) {
+    state.areaM2[area.id] = squareMetres;
+  },
+
+  protectArea(area, squareMetres, button) {
+    const m2 = Number.parseInt(String(squareMetres).trim(), 10);
+    if (!Number.isInteger(m2) || m2 < 1 || m2 > area.max_square_metres) {
+      toast({ kind: 'bad', body: `Choose 1 to ${area.max_square_metres} m².` });
+      return;
+    }
+    twoStep(button, `Spend ${grams(m2 * area.grams_per_m2)}?`, async () => {
+      try {
+        const r = await net.request('protect_area', { area: area.id, square_metres: m2 });
+        state.me.energy = r.energy;
+        toast({
+          kind: 'good',
+          icon: 'seal',
+          title: `You protected ${m2} m² of ${area.name}!`,
+          body: `Certificate No. ${r.certificate.id} — ${r.certificate.region}.`,
           ttl: 9000,
         });
       } catch (error) {

@@ -441,8 +441,44 @@ export function renderPlant(state, act) {
       );
     }),
   );
+  fill(
+    $('areas'),
+    state.areas.map((area) => {
+      const input = h('input', {
+        type: 'number',
+        class: 'area-m2',
+        min: '1',
+        max: String(area.max_square_metres),
+        value: String(state.areaM2[area.id] ?? 1),
+        'aria-label': `Square metres of ${area.name}`,
+        on: { input: (event) => act.chooseArea(area, event.currentTarget.value) },
+      });
+      return h(
+        'li',
+        { class: 'species-item area-item', data: { area: area.id } },
+        h(
+          'div',
+          { class: 'species-body' },
+          h('div', { class: 'species-name' }, h('b', {}, area.name), ' ', h('span', { class: 'zh' }, area.name_zh)),
+          h('small', { class: 'muted' }, `${area.region} · ${grams(area.grams_per_m2)} per m² · up to ${area.max_square_metres} m²`),
+        ),
+        input,
+        h(
+          'button',
+          {
+            type: 'button',
+            class: 'btn protect-btn',
+            disabled: energy < area.grams_per_m2,
+            on: { click: (event) => act.protectArea(area, input.value, event.currentTarget) },
+          },
+          'Protect',
+        ),
+      );
+    }),
+  );
+  $('holdings').textContent = `${state.me?.trees ?? 0} trees planted · ${state.me?.protected_m2 ?? 0} m² protected`;
   const certificates = [...(state.me?.certificates ?? [])].reverse();
-  const byId = new Map(state.species.map((s) => [s.id, s]));
+  const byId = new Map([...state.species, ...state.areas].map((s) => [s.id, s]));
   fill(
     $('certificates'),
     certificates.length === 0
@@ -455,7 +491,7 @@ export function renderPlant(state, act) {
             h('div', { class: 'cert-seal' }, icon('seal')),
             h('small', { class: 'cert-no' }, `Certificate No. ${c.id}`),
             h('b', { class: 'cert-species' }, s ? `${s.name} ${s.name_zh}` : c.species),
-            h('span', {}, `planted in ${c.region}`),
+            h('span', {}, c.kind === 'area' ? `${c.square_metres} m² protected in ${c.region}` : `planted in ${c.region}`),
             h('small', { class: 'muted' }, `${date(c.planted_at)} · ${grams(c.grams)}${c.team ? ` · team ${c.team}` : ''}`),
           );
         }),

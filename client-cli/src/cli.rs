@@ -422,6 +422,13 @@ pub enum GameCommand {
         /// Species id, see `species`
         species: String,
     },
+    /// Spend energy on square metres of a protected area (保护地), see `species`
+    ProtectArea {
+        /// The area's id, see `species`
+        area: String,
+        /// Square metres to protect
+        square_metres: u64,
+    },
     /// Use a prop from your inventory
     UseProp {
         /// Which prop

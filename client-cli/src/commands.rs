@@ -174,6 +174,13 @@ pub fn request_for(command: &GameCommand, facts: &Facts) -> Result<Request, CliE
             grams,
         },
         GameCommand::Plant { species } => Request::Plant { species },
+        GameCommand::ProtectArea {
+            area,
+            square_metres,
+        } => Request::ProtectArea {
+            area,
+            square_metres,
+        },
         GameCommand::UseProp { prop } => Request::UseProp { prop: prop.into() },
         GameCommand::Species => Request::Species {},
         GameCommand::Shop => Request::Shop {},

@@ -97,6 +97,9 @@ pub struct Config {
     /// The species catalog, loaded from `species.catalog`; cheapest first.
     #[serde(skip)]
     pub catalog: Vec<Species>,
+    /// The protected areas of the same catalog file; cheapest per square metre first.
+    #[serde(skip)]
+    pub areas: Vec<Area>,
 }
 
 /// `[server]`: network, tick and limits.
@@ -573,10 +576,31 @@ pub struct Species {
     pub verified: bool,
 }
 
+/// One protected area (保护地) of the catalog, protected with energy by the square
+/// metre.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct Area {
+    pub id: String,
+    pub name: String,
+    pub name_zh: String,
+    pub region: String,
+    /// Grams of energy per square metre.
+    pub grams_per_m2: u64,
+    /// Square metres one purchase may protect at most.
+    pub max_square_metres: u64,
+    #[serde(default)]
+    pub verified: bool,
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Catalog {
     species: Vec<Species>,
+    /// Absent from catalog files written before protected areas existed.
+    #[serde(default)]
+    areas: Vec<Area>,
 }
 
 impl Config {
@@ -613,6 +637,8 @@ impl Config {
         })?;
         config.catalog = catalog.species;
         config.catalog.sort_by_key(|species| species.grams);
+        config.areas = catalog.areas;
+        config.areas.sort_by_key(|area| area.grams_per_m2);
         if let Some(host) = &mut config.accounts.host {
             host.loaded = host
                 .keys
@@ -694,6 +720,11 @@ impl Config {
     /// The rule for an action kind.
     pub fn action(&self, kind: &str) -> Option<&ActionRule> {
         self.actions.get(kind)
+    }
+
+    /// A protected area by catalog id.
+    pub fn area(&self, id: &str) -> Option<&Area> {
+        self.areas.iter().find(|area| area.id == id)
     }
 
     /// A species by catalog id.
@@ -893,6 +924,19 @@ impl Config {
                 &format!("species.{}.grams", species.id),
                 species.grams > 0,
                 "must be positive",
+            )?;
+        }
+        for area in &self.areas {
+            check(
+                &format!("areas.{}", area.id),
+                area.grams_per_m2 > 0 && area.max_square_metres > 0,
+                "grams_per_m2 and max_square_metres must be positive",
+            )?;
+            check(
+                &format!("areas.{}.id", area.id),
+                self.species(&area.id).is_none()
+                    && self.areas.iter().filter(|a| a.id == area.id).count() == 1,
+                "must differ from every species and every other area",
             )?;
         }
         check(

@@ -345,6 +345,8 @@ mod conservation {
         "nothing_here",
     ];
 
+    const AREAS: [&str; 3] = ["qilian_mountains", "sanjiangyuan", "atlantis"];
+
     #[derive(Clone, Debug)]
     enum Step {
         Ride {
@@ -379,6 +381,11 @@ mod conservation {
             owner: usize,
             ball: usize,
         },
+        ProtectArea {
+            player: usize,
+            area: usize,
+            square_metres: u64,
+        },
         Restart,
     }
 
@@ -397,6 +404,9 @@ mod conservation {
                 .prop_map(|(player, prop)| Step::UseProp { player, prop }),
             3 => (p.clone(), p.clone(), 0..4usize)
                 .prop_map(|(reviver, owner, ball)| Step::Revive { reviver, owner, ball }),
+            2 => (p.clone(), 0..AREAS.len(), 0..5u64).prop_map(|(player, area, square_metres)| {
+                Step::ProtectArea { player, area, square_metres }
+            }),
             1 => Just(Step::Restart),
         ]
     }
@@ -424,6 +434,10 @@ mod conservation {
                 ErrorCode::NotFriends | ErrorCode::NotFound | ErrorCode::LimitReached
             ),
             Step::UseProp { .. } => code == ErrorCode::NotFound,
+            Step::ProtectArea { .. } => matches!(
+                code,
+                ErrorCode::NotFound | ErrorCode::BadRequest | ErrorCode::InsufficientEnergy
+            ),
             Step::Revive { .. } => matches!(
                 code,
                 ErrorCode::NotFriends
@@ -501,6 +515,12 @@ mod conservation {
                                 ball_id,
                             })
                         })
+                    }
+                    Step::ProtectArea { player, area, square_metres } => {
+                        Some((player, Request::ProtectArea {
+                            area: AREAS[area].to_owned(),
+                            square_metres,
+                        }))
                     }
                     Step::Restart => {
                         sim = sim.reload(sim.now());

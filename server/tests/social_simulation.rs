@@ -1764,13 +1764,17 @@ fn boards_rank_the_caller_and_their_friends_only() {
                 rank: 1,
                 player_id: bee.id,
                 name: "bee".into(),
-                grams: 200
+                grams: 200,
+                trees: 0,
+                protected_m2: 0,
             },
             BoardEntry {
                 rank: 2,
                 player_id: ant.id,
                 name: "ant".into(),
-                grams: 100
+                grams: 100,
+                trees: 0,
+                protected_m2: 0,
             },
         ]
     );

@@ -14,9 +14,9 @@
 use canopy_shared::event::{GoneReason, RipeBall};
 use canopy_shared::frame::{decode_request, encode_request};
 use canopy_shared::model::{
-    ActiveProp, BallView, BoardEntry, BoardPeriod, Certificate, FeedEntry, FeedKind, FriendView,
-    PendingRequestView, PlayerView, PropKind, PropsView, SpeciesView, Suggestion, TeamView,
-    TreeStage, WatchTarget,
+    ActiveProp, BallView, BoardEntry, BoardPeriod, Certificate, CertificateKind, FeedEntry,
+    FeedKind, FriendView, PendingRequestView, PlayerView, PropKind, PropsView, SpeciesView,
+    Suggestion, TeamView, TreeStage, WatchTarget,
 };
 use canopy_shared::reply::{
     BallsResult, CollectAllResult, Empty, FeedResult, FriendsResult, GramsEnergyResult,
@@ -97,6 +97,7 @@ fn request_slot(request: &Request) -> usize {
         Request::Buy { .. } => 40,
         Request::GiftProp { .. } => 41,
         Request::Revive { .. } => 42,
+        Request::ProtectArea { .. } => 43,
     }
 }
 
@@ -203,6 +204,10 @@ fn every_request() -> Vec<Request> {
             friend_id: friend,
             ball_id,
         },
+        Request::ProtectArea {
+            area: "sanjiangyuan".into(),
+            square_metres: 10,
+        },
     ]
 }
 
@@ -263,6 +268,8 @@ fn certificate(team: Option<&str>) -> Certificate {
         grams: 17_900,
         planted_at: 1_795_536_000_000,
         team: team.map(str::to_owned),
+        kind: CertificateKind::Tree,
+        square_metres: None,
     }
 }
 
@@ -370,6 +377,8 @@ fn bench_replies(c: &mut Criterion) {
                 held: 0,
                 holds: Vec::new(),
                 vitality: 1_234,
+                trees: 1,
+                protected_m2: 0,
             },
             balls: (0..3).map(ball).collect(),
         },
@@ -430,6 +439,7 @@ fn bench_replies(c: &mut Criterion) {
                     region: "Alxa, Inner Mongolia".into(),
                 })
                 .collect(),
+            areas: Vec::new(),
         },
     );
     reply(
@@ -491,6 +501,8 @@ fn bench_replies(c: &mut Criterion) {
                     player_id: PlayerId(80_000 + n),
                     name: name(80_000 + n),
                     grams: 36_000 - n * 100,
+                    trees: 1,
+                    protected_m2: 10,
                 })
                 .collect(),
         },

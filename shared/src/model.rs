@@ -94,14 +94,14 @@ pub enum TreeStage {
     Tree,
 }
 
-/// The promise that a real tree is planted.
+/// The promise that a real tree is planted, or a protected area protected.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Certificate {
     /// The certificate's id.
     pub id: CertificateId,
-    /// The species' catalog id.
+    /// The species' catalog id, or the protected area's.
     pub species: String,
-    /// Where the tree is planted.
+    /// Where the tree is planted or the area lies.
     pub region: String,
     /// Grams of energy it took.
     pub grams: u64,
@@ -109,6 +109,40 @@ pub struct Certificate {
     pub planted_at: Millis,
     /// The team's name for a co-planted tree, else `null`.
     pub team: Option<String>,
+    /// A tree or a protected area; `tree` from servers before areas existed.
+    #[serde(default)]
+    pub kind: CertificateKind,
+    /// Square metres protected, for an `area` certificate; `null` for a tree.
+    #[serde(default)]
+    pub square_metres: Option<u64>,
+}
+
+/// What a certificate certifies.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CertificateKind {
+    /// A real tree planted.
+    #[default]
+    Tree,
+    /// Square metres of a protected area (保护地) protected.
+    Area,
+}
+
+/// One protected area of the catalog, as the `species` op lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AreaView {
+    /// Catalog id (`sanjiangyuan`, ...).
+    pub id: String,
+    /// English name.
+    pub name: String,
+    /// Chinese name.
+    pub name_zh: String,
+    /// Where it lies.
+    pub region: String,
+    /// Grams of energy per square metre.
+    pub grams_per_m2: u64,
+    /// Square metres one `protect_area` may buy at most.
+    pub max_square_metres: u64,
 }
 
 /// A player's own profile, as `me` returns it.
@@ -140,6 +174,12 @@ pub struct PlayerView {
     /// Vitality points: earned by playing, spent in the shop, never stolen.
     #[serde(default)]
     pub vitality: u64,
+    /// Trees planted: the player's `tree` certificates (co-planted ones included).
+    #[serde(default)]
+    pub trees: u64,
+    /// Square metres of protected areas: the sum of the `area` certificates.
+    #[serde(default)]
+    pub protected_m2: u64,
 }
 
 /// One species of the catalog.
@@ -227,6 +267,12 @@ pub struct BoardEntry {
     pub name: String,
     /// Grams for the period.
     pub grams: u64,
+    /// Trees the player has planted (all time).
+    #[serde(default)]
+    pub trees: u64,
+    /// Square metres of protected areas the player has protected (all time).
+    #[serde(default)]
+    pub protected_m2: u64,
 }
 
 /// What a feed entry records.

@@ -4,8 +4,8 @@
 use crate::error::ErrorBody;
 use crate::ids::{BallId, Millis, PlayerId, TeamId};
 use crate::model::{
-    BallView, BoardEntry, Certificate, FeedEntry, FriendView, PendingRequestView, PlayerView,
-    PropsView, RevivableBall, ShopItemView, SpeciesView, Suggestion, TeamView,
+    AreaView, BallView, BoardEntry, Certificate, FeedEntry, FriendView, PendingRequestView,
+    PlayerView, PropsView, RevivableBall, ShopItemView, SpeciesView, Suggestion, TeamView,
 };
 use serde::{Deserialize, Serialize};
 
@@ -242,6 +242,9 @@ pub struct BuyResult {
 pub struct SpeciesResult {
     /// The catalog, cheapest first.
     pub species: Vec<SpeciesView>,
+    /// The protected areas of the catalog, cheapest per square metre first.
+    #[serde(default)]
+    pub areas: Vec<AreaView>,
 }
 
 /// `friends`.

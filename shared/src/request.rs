@@ -88,6 +88,14 @@ pub enum Request {
         /// The species' catalog id.
         species: String,
     },
+    /// Protect square metres of a protected area (保护地) with energy: an `area`
+    /// certificate.
+    ProtectArea {
+        /// The area's catalog id.
+        area: String,
+        /// Square metres to protect, 1 to the area's maximum.
+        square_metres: u64,
+    },
     /// Use a prop from the inventory.
     UseProp {
         /// Which prop.
@@ -257,6 +265,7 @@ impl Request {
             Self::HelpCollect { .. } => "help_collect",
             Self::Water { .. } => "water",
             Self::Plant { .. } => "plant",
+            Self::ProtectArea { .. } => "protect_area",
             Self::UseProp { .. } => "use_prop",
             Self::Species {} => "species",
             Self::FriendRequest { .. } => "friend_request",

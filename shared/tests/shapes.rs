@@ -13,9 +13,9 @@ use canopy_shared::frame::{
     ReplyFrame, ServerFrame, decode_request, decode_server_frame, encode_request,
 };
 use canopy_shared::model::{
-    ActiveProp, BallView, BoardEntry, BoardPeriod, Certificate, FeedEntry, FeedKind, FriendView,
-    PendingRequestView, PlayerView, PropKind, PropsView, RevivableBall, ShopItemView, SpeciesView,
-    Suggestion, TeamView, TreeStage, WatchTarget,
+    ActiveProp, AreaView, BallView, BoardEntry, BoardPeriod, Certificate, CertificateKind,
+    FeedEntry, FeedKind, FriendView, PendingRequestView, PlayerView, PropKind, PropsView,
+    RevivableBall, ShopItemView, SpeciesView, Suggestion, TeamView, TreeStage, WatchTarget,
 };
 use canopy_shared::reply::{
     BallsResult, BuyResult, CollectAllResult, Empty, FeedResult, FriendsResult, GramsEnergyResult,
@@ -137,14 +137,54 @@ fn certificate(team: Option<&str>) -> Certificate {
         grams: 17_900,
         planted_at: 1_700_100_000_000,
         team: team.map(str::to_owned),
+        kind: CertificateKind::Tree,
+        square_metres: None,
     }
 }
 
 fn certificate_json(team: Option<&str>) -> Value {
     json!({
         "id": 3, "species": "saxaul", "region": "Alxa, Inner Mongolia", "grams": 17_900,
-        "planted_at": 1_700_100_000_000_u64, "team": team
+        "planted_at": 1_700_100_000_000_u64, "team": team, "kind": "tree", "square_metres": null
     })
+}
+
+/// An `area` certificate, and how it reads on the wire.
+#[test]
+fn an_area_certificate_names_its_kind_and_square_metres() {
+    let area = Certificate {
+        id: CertificateId(4),
+        species: "sanjiangyuan".into(),
+        region: "Qinghai".into(),
+        grams: 180,
+        planted_at: 1_700_100_000_000,
+        team: None,
+        kind: CertificateKind::Area,
+        square_metres: Some(10),
+    };
+    assert_result(
+        &PlantResult {
+            certificate: area,
+            energy: 20,
+        },
+        json!({"certificate": {
+            "id": 4, "species": "sanjiangyuan", "region": "Qinghai", "grams": 180,
+            "planted_at": 1_700_100_000_000_u64, "team": null, "kind": "area", "square_metres": 10
+        }, "energy": 20}),
+    );
+    let before_areas: Certificate = serde_json::from_value(json!({
+        "id": 3, "species": "saxaul", "region": "Alxa, Inner Mongolia", "grams": 17_900,
+        "planted_at": 1_700_100_000_000_u64, "team": null
+    }))
+    .expect("a certificate from a server before areas decodes");
+    assert_eq!(before_areas, certificate(None), "as a tree");
+    assert_op(
+        json!({"id": 35, "op": "protect_area", "area": "sanjiangyuan", "square_metres": 10}),
+        Request::ProtectArea {
+            area: "sanjiangyuan".into(),
+            square_metres: 10,
+        },
+    );
 }
 
 fn props() -> PropsView {
@@ -851,6 +891,8 @@ fn me_result() {
             held: 0,
             holds: Vec::new(),
             vitality: 42,
+            trees: 1,
+            protected_m2: 10,
         },
         balls: vec![ball()],
     };
@@ -861,7 +903,7 @@ fn me_result() {
                 "id": 7, "name": "mei", "energy": 18_000, "total_collected": 36_000,
                 "tree": "tree", "certificates": [certificate_json(None)], "props": props_json(),
                 "protected_until": null, "held": 0, "holds": [],
-                "vitality": 42
+                "vitality": 42, "trees": 1, "protected_m2": 10
             },
             "balls": [ball_json()]
         }),
@@ -933,10 +975,21 @@ fn energy_results() {
                 grams: 17_900,
                 region: "Alxa, Inner Mongolia".into(),
             }],
+            areas: vec![AreaView {
+                id: "sanjiangyuan".into(),
+                name: "Sanjiangyuan".into(),
+                name_zh: "三江源".into(),
+                region: "Qinghai".into(),
+                grams_per_m2: 18,
+                max_square_metres: 100,
+            }],
         },
         json!({"species": [{
             "id": "saxaul", "name": "Saxaul", "name_zh": "梭梭", "grams": 17_900,
             "region": "Alxa, Inner Mongolia"
+        }], "areas": [{
+            "id": "sanjiangyuan", "name": "Sanjiangyuan", "name_zh": "三江源",
+            "region": "Qinghai", "grams_per_m2": 18, "max_square_metres": 100
         }]}),
     );
 }
@@ -1004,9 +1057,11 @@ fn friend_results() {
                 player_id: PlayerId(7),
                 name: "mei".into(),
                 grams: 36_000,
+                trees: 2,
+                protected_m2: 10,
             }],
         },
-        json!({"entries": [{"rank": 1, "player_id": 7, "name": "mei", "grams": 36_000}]}),
+        json!({"entries": [{"rank": 1, "player_id": 7, "name": "mei", "grams": 36_000, "trees": 2, "protected_m2": 10}]}),
     );
     assert_result(
         &FeedResult {

@@ -129,6 +129,19 @@ pub fn result(
                 planted.energy
             )
         }
+        Request::ProtectArea { .. } => {
+            let protected: PlantResult = typed(fields)?;
+            let certificate = &protected.certificate;
+            format!(
+                "Protected {} m² of {} in {}: certificate #{} for {} g. Energy: {} g.",
+                certificate.square_metres.unwrap_or(0),
+                certificate.species,
+                certificate.region,
+                certificate.id,
+                certificate.grams,
+                protected.energy
+            )
+        }
         Request::UseProp { prop } => {
             let props: PropsResult = typed(fields)?;
             format!(
@@ -197,6 +210,23 @@ pub fn result(
                     species.id, species.grams, species.name, species.name_zh, species.region
                 )
             }));
+            if !catalog.areas.is_empty() {
+                lines.push(format!(
+                    "{:<16} {:>9}  name, region (`protect-area <area> <m²>`)",
+                    "protected area", "g per m²"
+                ));
+                lines.extend(catalog.areas.iter().map(|area| {
+                    format!(
+                        "{:<16} {:>7} g  {} {} — {}, up to {} m² at a time",
+                        area.id,
+                        area.grams_per_m2,
+                        area.name,
+                        area.name_zh,
+                        area.region,
+                        area.max_square_metres
+                    )
+                }));
+            }
             lines.join("\n")
         }
         Request::FriendRequest { player_id } => {
@@ -281,10 +311,13 @@ pub fn result(
                     .iter()
                     .map(|entry| {
                         format!(
-                            "{:>4}. {:<32} {:>8} g",
+                            "{:>4}. {:<32} {:>8} g  {} tree{}, {} m² protected",
                             entry.rank,
                             view.who(entry.player_id),
-                            entry.grams
+                            entry.grams,
+                            entry.trees,
+                            if entry.trees == 1 { "" } else { "s" },
+                            entry.protected_m2
                         )
                     })
                     .collect::<Vec<_>>()
@@ -415,13 +448,21 @@ fn me(me: &MeResult, view: &View<'_>) -> String {
     }
     if !player.certificates.is_empty() {
         lines.push(format!(
+            "trees planted: {} · protected areas: {} m²",
+            player.trees, player.protected_m2
+        ));
+        lines.push(format!(
             "certificates: {}",
             player
                 .certificates
                 .iter()
                 .map(|certificate| format!(
-                    "#{} {} in {} ({} g{})",
+                    "#{} {}{} in {} ({} g{})",
                     certificate.id,
+                    certificate
+                        .square_metres
+                        .map(|m2| format!("{m2} m² of "))
+                        .unwrap_or_default(),
                     certificate.species,
                     certificate.region,
                     certificate.grams,

@@ -8,7 +8,7 @@ use super::resources::{
 };
 use super::state::{self, fail};
 use super::tasks::Publisher;
-use super::{account, audit, campaigns, host, risk, tokens};
+use super::{account, areas, audit, campaigns, host, risk, tokens};
 use super::{feed, friends, partners, props, revive, shop, tasks, teams, transfers};
 use crate::config::Reporter;
 use bevy_ecs::world::World;
@@ -174,6 +174,10 @@ fn apply_player_op(
         Request::Collect { ball_id } => encode(energy::collect(world, player, ball_id)),
         Request::CollectAll {} => encode(energy::collect_all(world, player)),
         Request::Plant { species } => encode(energy::plant(world, player, &species)),
+        Request::ProtectArea {
+            area,
+            square_metres,
+        } => encode(areas::protect_area(world, player, &area, square_metres)),
         Request::UseProp { prop } => encode(props::use_prop(world, player, prop)),
         Request::Species {} => encode(Ok(energy::species(world))),
         Request::Steal { friend_id, ball_id } => {

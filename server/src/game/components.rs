@@ -2,7 +2,9 @@
 //! Each player component is one slice of the [`PlayerRecord`] the store keeps.
 
 use crate::game::rules::KindUsage;
-use crate::store::{DailyLimits, PlayerRecord, PropsState, RevivalRecord, VitalityRecord};
+use crate::store::{
+    DailyLimits, PlayerRecord, PropsState, RevivalRecord, TreeCertificate, VitalityRecord,
+};
 use bevy_ecs::bundle::Bundle;
 use bevy_ecs::component::Component;
 use canopy_shared::model::Certificate;
@@ -117,7 +119,13 @@ impl PlayerBundle {
                 implausible_reports: record.implausible_reports,
             },
             props: Props(record.props),
-            certificates: Certificates(record.certificates),
+            certificates: Certificates(
+                record
+                    .certificates
+                    .into_iter()
+                    .map(Certificate::from)
+                    .collect(),
+            ),
             social: SocialLog {
                 limits: record.limits,
                 feed_next: record.feed_next,
@@ -160,7 +168,11 @@ pub fn to_record(
         step_balls: log.step_balls.clone(),
         implausible_reports: log.implausible_reports,
         props: props.0.clone(),
-        certificates: certificates.0.clone(),
+        certificates: certificates
+            .0
+            .iter()
+            .filter_map(TreeCertificate::of)
+            .collect(),
         limits: social.limits.clone(),
         feed_next: social.feed_next,
     }

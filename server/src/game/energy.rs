@@ -12,7 +12,7 @@ use super::{campaigns, views};
 use crate::config::Reporter;
 use crate::store::{Account, Ball, Flow};
 use bevy_ecs::world::World;
-use canopy_shared::model::{Certificate, FeedKind, SpeciesView};
+use canopy_shared::model::{Certificate, CertificateKind, FeedKind, SpeciesView};
 use canopy_shared::reply::{
     CollectAllResult, GramsEnergyResult, MeResult, PlantResult, RecordActionResult, SpeciesResult,
 };
@@ -306,6 +306,7 @@ pub fn species(world: &World) -> SpeciesResult {
                 region: s.region.clone(),
             })
             .collect(),
+        areas: super::areas::area_views(&config(world).areas),
     }
 }
 
@@ -344,6 +345,8 @@ pub fn new_certificate(world: &mut World, species: &str, team: Option<String>) -
         grams: species.grams,
         planted_at: now(world),
         team,
+        kind: CertificateKind::Tree,
+        square_metres: None,
     }
 }
 

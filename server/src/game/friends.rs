@@ -363,11 +363,18 @@ pub fn leaderboard(
         entries: rows
             .into_iter()
             .enumerate()
-            .map(|(index, (grams, player_id))| BoardEntry {
-                rank: index as u32 + 1,
-                player_id,
-                name: name_of(world, player_id),
-                grams,
+            .map(|(index, (grams, player_id))| {
+                let holdings = player_entity(world, player_id)
+                    .map(|entity| super::areas::holdings_of(world, entity))
+                    .unwrap_or_default();
+                BoardEntry {
+                    rank: index as u32 + 1,
+                    player_id,
+                    name: name_of(world, player_id),
+                    grams,
+                    trees: holdings.trees,
+                    protected_m2: holdings.protected_m2,
+                }
             })
             .collect(),
     })

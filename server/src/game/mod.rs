@@ -3,6 +3,7 @@
 //! [`Command`]s in and [`TickOutcome`]s out.
 
 pub mod account;
+pub mod areas;
 pub mod audit;
 pub mod campaigns;
 pub mod clock;
@@ -526,6 +527,7 @@ impl<'w> Rebuild<'w> {
             Loaded::VitalityTotals(totals) => self.vitality_totals = totals,
             Loaded::Revival(record) => self.add_revival(record),
             Loaded::RevivalTotals(totals) => self.revival_totals = totals,
+            Loaded::Areas(record) => self.add_areas(record),
         }
     }
 
@@ -539,6 +541,23 @@ impl<'w> Rebuild<'w> {
             .get_mut::<components::Revivals>(entity)
             .expect("player has Revivals")
             .0 = record;
+    }
+
+    /// Joins a player's area certificates to their tree certificates, in id order.
+    fn add_areas(&mut self, record: crate::store::AreaRecord) {
+        let directory = self.world.resource::<Directory>();
+        let Some(&entity) = directory.players.get(&record.player) else {
+            tracing::warn!(player = %record.player, "area record without a player skipped");
+            return;
+        };
+        let mut certificates = self
+            .world
+            .get_mut::<Certificates>(entity)
+            .expect("player has Certificates");
+        certificates
+            .0
+            .extend(record.certificates.into_iter().map(Into::into));
+        certificates.0.sort_by_key(|certificate| certificate.id);
     }
 
     fn add_vitality(&mut self, record: crate::store::VitalityRecord) {
@@ -653,6 +672,23 @@ fn gather_batch(world: &mut World) -> TickBatch {
         .iter()
         .filter_map(|&entity| world.get::<components::Revivals>(entity))
         .map(|revivals| revivals.0.clone())
+        .collect();
+    batch.areas = dirty
+        .areas
+        .iter()
+        .filter_map(|&entity| {
+            let player = world.get::<Profile>(entity)?.id;
+            let certificates = world
+                .get::<Certificates>(entity)?
+                .0
+                .iter()
+                .filter_map(crate::store::AreaCertificate::of)
+                .collect();
+            Some(crate::store::AreaRecord {
+                player,
+                certificates,
+            })
+        })
         .collect();
     if !batch.revivals.is_empty() {
         batch.revival_totals = Some(world.resource::<Ledger>().revival.clone());

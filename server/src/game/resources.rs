@@ -169,6 +169,8 @@ pub struct Dirty {
     pub vitality: HashSet<Entity>,
     /// Player entities whose revival record changed.
     pub revivals: HashSet<Entity>,
+    /// Player entities that bought a protected area.
+    pub areas: HashSet<Entity>,
 }
 
 /// Co-planting teams.

@@ -63,6 +63,7 @@ pub fn player_view(world: &World, entity: Entity, now: Millis, config: &Config) 
         .expect("player has Certificates")
         .0;
     let (held, holds) = super::risk::flags::holds_of(world, profile.id);
+    let holdings = super::areas::holdings(certificates);
     PlayerView {
         id: profile.id,
         name: profile.name.to_string(),
@@ -75,5 +76,7 @@ pub fn player_view(world: &World, entity: Entity, now: Millis, config: &Config) 
         held,
         holds,
         vitality: super::vitality::points(world, entity),
+        trees: holdings.trees,
+        protected_m2: holdings.protected_m2,
     }
 }

@@ -2,9 +2,9 @@
 //! tests can see how the game behaves when the disk does.
 
 use super::{
-    Ball, CampaignRecord, HostBinding, LedgerEntry, Loaded, Meta, PartnerReceipt, PartnerRecord,
-    PlayerRecord, RevivalRecord, RevivalTotals, SessionToken, SocialWrite, Store, StoreError,
-    TaskBook, TaskRecord, Team, TickBatch, TokenHash, VitalityRecord, VitalityTotals,
+    AreaRecord, Ball, CampaignRecord, HostBinding, LedgerEntry, Loaded, Meta, PartnerReceipt,
+    PartnerRecord, PlayerRecord, RevivalRecord, RevivalTotals, SessionToken, SocialWrite, Store,
+    StoreError, TaskBook, TaskRecord, Team, TickBatch, TokenHash, VitalityRecord, VitalityTotals,
 };
 use canopy_shared::admin::OpsCall;
 use canopy_shared::model::FeedEntry;
@@ -42,6 +42,7 @@ struct Contents {
     vitality_totals: Option<VitalityTotals>,
     revivals: BTreeMap<PlayerId, RevivalRecord>,
     revival_totals: Option<RevivalTotals>,
+    areas: BTreeMap<PlayerId, AreaRecord>,
 }
 
 /// A [`Store`] in memory. Clones share the same contents, so a test can keep a handle
@@ -97,6 +98,10 @@ impl Store for MemoryStore {
         if let Some(totals) = &contents.revival_totals {
             visit(Loaded::RevivalTotals(totals.clone()));
         }
+        contents
+            .areas
+            .values()
+            .for_each(|record| visit(Loaded::Areas(record.clone())));
         contents
             .balls
             .values()
@@ -242,6 +247,9 @@ impl Store for MemoryStore {
         }
         if let Some(totals) = &batch.revival_totals {
             contents.revival_totals = Some(totals.clone());
+        }
+        for record in &batch.areas {
+            contents.areas.insert(record.player, record.clone());
         }
         contents.meta = Some(batch.meta.clone());
         self.commits.fetch_add(1, Ordering::SeqCst);

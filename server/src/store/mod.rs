@@ -15,10 +15,10 @@ mod tap;
 
 pub use memory::MemoryStore;
 pub use records::{
-    Account, Ball, CampaignRecord, CampaignRecordV1, DailyLimits, Flow, HostBinding, LedgerEntry,
-    LedgerTotals, Meta, PartnerReceipt, PartnerRecord, PlayerRecord, PropsState, Revivable,
-    RevivalRecord, RevivalTotals, SessionToken, SocialWrite, TaskBook, TaskProgress, TaskRecord,
-    Team, VitalityRecord, VitalityTotals,
+    Account, AreaCertificate, AreaRecord, Ball, CampaignRecord, CampaignRecordV1, DailyLimits,
+    Flow, HostBinding, LedgerEntry, LedgerTotals, Meta, PartnerReceipt, PartnerRecord,
+    PlayerRecord, PropsState, Revivable, RevivalRecord, RevivalTotals, SessionToken, SocialWrite,
+    TaskBook, TaskProgress, TaskRecord, Team, TreeCertificate, VitalityRecord, VitalityTotals,
 };
 
 /// The SHA-256 of a session token: the key it is stored under.
@@ -98,6 +98,8 @@ pub struct TickBatch {
     pub revivals: Vec<RevivalRecord>,
     /// The revival totals, when they changed.
     pub revival_totals: Option<RevivalTotals>,
+    /// Players' protected-area certificates that changed, whole.
+    pub areas: Vec<AreaRecord>,
     /// Counters and the game clock after the tick.
     pub meta: Meta,
 }
@@ -127,6 +129,7 @@ impl TickBatch {
             + usize::from(self.vitality_totals.is_some())
             + self.revivals.len()
             + usize::from(self.revival_totals.is_some())
+            + self.areas.len()
             + 1
     }
 
@@ -175,6 +178,8 @@ pub struct Snapshot {
     pub revivals: Vec<RevivalRecord>,
     /// The revival totals, `None` before any ball was revived.
     pub revival_totals: Option<RevivalTotals>,
+    /// Every protected-area record.
+    pub areas: Vec<AreaRecord>,
 }
 
 /// One record of a store, as [`Store::visit`] hands it over.
@@ -215,6 +220,8 @@ pub enum Loaded {
     Revival(RevivalRecord),
     /// The revival totals.
     RevivalTotals(RevivalTotals),
+    /// A player's protected-area certificates; its player has been visited before it.
+    Areas(AreaRecord),
 }
 
 impl Snapshot {
@@ -238,6 +245,7 @@ impl Snapshot {
             Loaded::VitalityTotals(totals) => self.vitality_totals = Some(totals),
             Loaded::Revival(record) => self.revivals.push(record),
             Loaded::RevivalTotals(totals) => self.revival_totals = Some(totals),
+            Loaded::Areas(record) => self.areas.push(record),
         }
     }
 }
@@ -247,7 +255,7 @@ impl Snapshot {
 pub trait Store: Send + Sync {
     /// Hands every record needed to rebuild the World to `visit`, one at a time (so a
     /// big world is never held twice in memory): players first, then their vitality
-    /// records and the vitality totals, revival records and totals, then balls, then the social graph, teams,
+    /// records and the vitality totals, revival records and totals, protected-area records, then balls, then the social graph, teams,
     /// session tokens and risk flags. Returns the meta record, `None` for a new store.
     fn visit(&self, visit: &mut dyn FnMut(Loaded)) -> Result<Option<Meta>, StoreError>;
     /// Reads everything needed to rebuild the World into one [`Snapshot`], for tests

@@ -4,7 +4,7 @@
 use crate::game::rules::KindUsage;
 use bevy_ecs::component::Component;
 use canopy_shared::campaign::{CampaignStatus, NewCampaign};
-use canopy_shared::model::{Certificate, PropKind};
+use canopy_shared::model::{Certificate, CertificateKind, PropKind};
 use canopy_shared::partner::PartnerStatus;
 use canopy_shared::task::{Audience, TaskStatus};
 use canopy_shared::{
@@ -46,8 +46,8 @@ pub struct PlayerRecord {
     pub implausible_reports: u32,
     /// Props held and in effect.
     pub props: PropsState,
-    /// Certificates, oldest first.
-    pub certificates: Vec<Certificate>,
+    /// Tree certificates, oldest first (area certificates are an [`AreaRecord`]).
+    pub certificates: Vec<TreeCertificate>,
     /// Today's steal and watering counts.
     pub limits: DailyLimits,
     /// The sequence number the next feed entry gets.
@@ -77,6 +77,109 @@ impl PlayerRecord {
             feed_next: 0,
         }
     }
+}
+
+/// A tree certificate as the player record keeps it: the layout of the certificate
+/// before protected areas existed, so stores written then still load.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TreeCertificate {
+    /// The certificate's id.
+    pub id: CertificateId,
+    /// The species' catalog id.
+    pub species: String,
+    /// Where the tree is planted.
+    pub region: String,
+    /// Grams of energy it took.
+    pub grams: u64,
+    /// When it was planted.
+    pub planted_at: Millis,
+    /// The team's name for a co-planted tree.
+    pub team: Option<String>,
+}
+
+impl From<TreeCertificate> for Certificate {
+    fn from(tree: TreeCertificate) -> Self {
+        Certificate {
+            id: tree.id,
+            species: tree.species,
+            region: tree.region,
+            grams: tree.grams,
+            planted_at: tree.planted_at,
+            team: tree.team,
+            kind: CertificateKind::Tree,
+            square_metres: None,
+        }
+    }
+}
+
+impl TreeCertificate {
+    /// The stored form of a `tree` certificate; `None` for an area's.
+    pub fn of(certificate: &Certificate) -> Option<Self> {
+        (certificate.kind == CertificateKind::Tree).then(|| TreeCertificate {
+            id: certificate.id,
+            species: certificate.species.clone(),
+            region: certificate.region.clone(),
+            grams: certificate.grams,
+            planted_at: certificate.planted_at,
+            team: certificate.team.clone(),
+        })
+    }
+}
+
+/// One `area` certificate as the store keeps it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AreaCertificate {
+    /// The certificate's id.
+    pub id: CertificateId,
+    /// The area's catalog id.
+    pub area: String,
+    /// Where the area lies.
+    pub region: String,
+    /// Square metres protected.
+    pub square_metres: u64,
+    /// Grams of energy it took.
+    pub grams: u64,
+    /// When it was bought.
+    pub planted_at: Millis,
+}
+
+impl From<AreaCertificate> for Certificate {
+    fn from(area: AreaCertificate) -> Self {
+        Certificate {
+            id: area.id,
+            species: area.area,
+            region: area.region,
+            grams: area.grams,
+            planted_at: area.planted_at,
+            team: None,
+            kind: CertificateKind::Area,
+            square_metres: Some(area.square_metres),
+        }
+    }
+}
+
+impl AreaCertificate {
+    /// The stored form of an `area` certificate; `None` for a tree's.
+    pub fn of(certificate: &Certificate) -> Option<Self> {
+        (certificate.kind == CertificateKind::Area).then(|| AreaCertificate {
+            id: certificate.id,
+            area: certificate.species.clone(),
+            region: certificate.region.clone(),
+            square_metres: certificate.square_metres.unwrap_or(0),
+            grams: certificate.grams,
+            planted_at: certificate.planted_at,
+        })
+    }
+}
+
+/// A player's protected-area certificates, oldest first: a record of its own (key
+/// `z<player>`) beside the player record, whose layout predates them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AreaRecord {
+    /// Whose they are.
+    pub player: PlayerId,
+    /// The certificates.
+    pub certificates: Vec<AreaCertificate>,
 }
 
 /// A session token, kept under the SHA-256 of the token (never the token itself).

@@ -12,7 +12,7 @@
 //! · `u<sha256>` a host subject bound to a player · `c<campaign>` campaign
 //! · `v<player>` the player's vitality and shop counters · `V` the vitality totals
 //! · `y<player>` the player's revivable expired balls and revivals today · `Y` the revival
-//! totals.
+//! totals · `z<player>` the player's protected-area certificates.
 //!
 //! Balls, friendships and feed entries are grouped per player and the ledger per commit: sled's memory
 //! and scan time grow with the number of keys, and rewriting a small record costs far
@@ -63,6 +63,7 @@ const VITALITY: u8 = b'v';
 const VITALITY_TOTALS: &[u8] = b"V";
 const REVIVAL: u8 = b'y';
 const REVIVAL_TOTALS: &[u8] = b"Y";
+const AREAS: u8 = b'z';
 
 /// The file that marks a directory as a Canopy store once it holds a world. Without it,
 /// a directory that has files in it is refused rather than silently reinitialised.
@@ -304,6 +305,9 @@ impl SledStore {
         if let Some(totals) = &batch.revival_totals {
             write(REVIVAL_TOTALS, Some(encode(totals)));
         }
+        for record in &batch.areas {
+            write(&key(AREAS, record.player.0), Some(encode(record)));
+        }
         write(META, Some(encode(&batch.meta)));
         Ok(())
     }
@@ -538,6 +542,10 @@ impl Store for SledStore {
         if let Some(bytes) = self.db.get(REVIVAL_TOTALS).map_err(StoreError::from)? {
             visit(Loaded::RevivalTotals(decode(REVIVAL_TOTALS, &bytes)?));
         }
+        self.scan(AREAS, |_, value| {
+            visit(Loaded::Areas(value));
+            Ok(())
+        })?;
         self.scan(BALL, |_, balls: Vec<Ball>| {
             balls.into_iter().for_each(|ball| visit(Loaded::Ball(ball)));
             Ok(())

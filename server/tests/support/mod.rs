@@ -9,7 +9,7 @@
 
 use canopy_server::config::Config;
 use canopy_server::game::components::{
-    ActionLog, Certificates, OwnedBalls, Revivals, SocialLog, Vitality, Wallet,
+    ActionLog, Certificates, OwnedBalls, Profile, Revivals, SocialLog, Vitality, Wallet,
 };
 use canopy_server::game::resources::{Directory, Teams};
 use canopy_server::game::risk::RiskFlags;
@@ -17,7 +17,9 @@ use canopy_server::game::rules;
 use canopy_server::game::{
     AdminOp, ClockMode, Command, Game, Op, Origin, Recipient, Reply, SessionId, TickOutcome,
 };
-use canopy_server::store::{Account, Ball, Flow, LedgerTotals, MemoryStore, Store, VitalityTotals};
+use canopy_server::store::{
+    Account, AreaCertificate, Ball, Flow, LedgerTotals, MemoryStore, Store, VitalityTotals,
+};
 use canopy_shared::admin::{ClockTime, GrantProps, PartnerAction};
 use canopy_shared::frame::{ReplyFrame, ServerFrame, decode_server_frame};
 use canopy_shared::model::BoardPeriod;
@@ -1214,6 +1216,33 @@ pub fn audit(game: &Game, store: &MemoryStore) -> Result<(), String> {
         snapshot.revival_totals.unwrap_or_default() == game.revival_totals(),
         "stored revival totals lag the World"
     );
+    for &entity in directory.players.values() {
+        let certificates = &world
+            .get::<Certificates>(entity)
+            .ok_or("player without Certificates")?
+            .0;
+        let player = world
+            .get::<Profile>(entity)
+            .ok_or("player without Profile")?
+            .id;
+        let areas: Vec<AreaCertificate> = certificates
+            .iter()
+            .filter_map(AreaCertificate::of)
+            .collect();
+        let stored = snapshot
+            .areas
+            .iter()
+            .find(|record| record.player == player)
+            .map_or(&[][..], |record| &record.certificates[..]);
+        ensure!(
+            stored == &areas[..],
+            "stored area certificates of {player} lag the World"
+        );
+        ensure!(
+            certificates.windows(2).all(|pair| pair[0].id < pair[1].id),
+            "player {player}'s certificates are not in the order they were issued"
+        );
+    }
     Ok(())
 }
 
