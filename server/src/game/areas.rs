@@ -4,11 +4,10 @@
 //! `area` certificate; `me` and the boards count trees and square metres.
 
 use super::components::Certificates;
-use super::energy::issue_certificate;
+use super::energy::buy_certificate;
 use super::resources::{Counters, Dirty};
-use super::state::{config, debit_balance, fail, now, player_entity, record_flow};
+use super::state::{config, fail, now, player_entity};
 use crate::config::Area;
-use crate::store::{Account, Flow};
 use bevy_ecs::entity::Entity;
 use bevy_ecs::world::World;
 use canopy_shared::model::{AreaView, Certificate, CertificateKind};
@@ -96,8 +95,7 @@ pub fn protect_area(
         );
     };
     let grams = price(area, square_metres)?;
-    let energy = debit_balance(world, entity, grams)?;
-    let certificate = Certificate {
+    let protected = buy_certificate(world, player, entity, grams, |world| Certificate {
         id: CertificateId(Counters::take(
             &mut world.resource_mut::<Counters>().next_certificate,
         )),
@@ -108,20 +106,9 @@ pub fn protect_area(
         team: None,
         kind: CertificateKind::Area,
         square_metres: Some(square_metres),
-    };
-    record_flow(
-        world,
-        Flow::Planted,
-        grams,
-        Account::Balance(player),
-        Account::Planted(certificate.id),
-    );
+    })?;
     world.resource_mut::<Dirty>().areas.insert(entity);
-    issue_certificate(world, player, certificate.clone());
-    Ok(PlantResult {
-        certificate,
-        energy,
-    })
+    Ok(protected)
 }
 
 #[cfg(test)]

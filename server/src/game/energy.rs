@@ -11,6 +11,7 @@ use super::state::{
 use super::{campaigns, views};
 use crate::config::Reporter;
 use crate::store::{Account, Ball, Flow};
+use bevy_ecs::entity::Entity;
 use bevy_ecs::world::World;
 use canopy_shared::model::{Certificate, CertificateKind, FeedKind, SpeciesView};
 use canopy_shared::reply::{
@@ -359,8 +360,22 @@ pub fn plant(world: &mut World, player: PlayerId, species: &str) -> Result<Plant
             format!("no species `{species}` in the catalog"),
         );
     };
+    buy_certificate(world, player, entity, grams, |world| {
+        new_certificate(world, species, None)
+    })
+}
+
+/// Spends `grams` of the player's balance (`INSUFFICIENT_ENERGY`) on the certificate
+/// `make` numbers once the grams are taken, as a `Planted` flow, and issues it.
+pub fn buy_certificate(
+    world: &mut World,
+    player: PlayerId,
+    entity: Entity,
+    grams: u64,
+    make: impl FnOnce(&mut World) -> Certificate,
+) -> Result<PlantResult, ErrorBody> {
     let energy = debit_balance(world, entity, grams)?;
-    let certificate = new_certificate(world, species, None);
+    let certificate = make(world);
     record_flow(
         world,
         Flow::Planted,

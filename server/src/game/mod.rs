@@ -531,10 +531,23 @@ impl<'w> Rebuild<'w> {
         }
     }
 
+    /// The entity of the player a per-player record belongs to; `None` (logged) for a
+    /// record whose player is not in the store.
+    fn owner_of(&self, player: PlayerId, what: &str) -> Option<Entity> {
+        let entity = self
+            .world
+            .resource::<Directory>()
+            .players
+            .get(&player)
+            .copied();
+        if entity.is_none() {
+            tracing::warn!(player = %player, "{what} record without a player skipped");
+        }
+        entity
+    }
+
     fn add_revival(&mut self, record: crate::store::RevivalRecord) {
-        let directory = self.world.resource::<Directory>();
-        let Some(&entity) = directory.players.get(&record.player) else {
-            tracing::warn!(player = %record.player, "revival record without a player skipped");
+        let Some(entity) = self.owner_of(record.player, "revival") else {
             return;
         };
         self.world
@@ -545,9 +558,7 @@ impl<'w> Rebuild<'w> {
 
     /// Joins a player's area certificates to their tree certificates, in id order.
     fn add_areas(&mut self, record: crate::store::AreaRecord) {
-        let directory = self.world.resource::<Directory>();
-        let Some(&entity) = directory.players.get(&record.player) else {
-            tracing::warn!(player = %record.player, "area record without a player skipped");
+        let Some(entity) = self.owner_of(record.player, "area") else {
             return;
         };
         let mut certificates = self
@@ -561,9 +572,7 @@ impl<'w> Rebuild<'w> {
     }
 
     fn add_vitality(&mut self, record: crate::store::VitalityRecord) {
-        let directory = self.world.resource::<Directory>();
-        let Some(&entity) = directory.players.get(&record.player) else {
-            tracing::warn!(player = %record.player, "vitality record without a player skipped");
+        let Some(entity) = self.owner_of(record.player, "vitality") else {
             return;
         };
         self.world
