@@ -69,6 +69,18 @@ impl LocalCluster {
         format!("127.0.0.1:{}", self.base + 101 + 2 * shard)
     }
 
+    /// Shard `shard`'s `GET /admin/audit`.
+    fn audit(&self, shard: u16) -> Result<Value> {
+        let admin = Some(support::ADMIN_TOKEN);
+        let (status, audit) =
+            support::http(&self.ops_addr(shard), "GET", "/admin/audit", admin, None)?;
+        anyhow::ensure!(
+            status == 200,
+            "shard {shard}'s audit answered {status}: {audit}"
+        );
+        Ok(audit)
+    }
+
     fn pid(&self, name: &str) -> Result<String> {
         let pid = std::fs::read_to_string(self.dir.join(format!("{name}.pid")))?;
         Ok(pid.trim().to_owned())
@@ -363,6 +375,60 @@ async fn limits_host_users_and_revocations_hold_across_shards() -> Result<()> {
             json!("UNAUTHENTICATED"),
             "player {victim}'s revoked token at {url}: {answer}"
         );
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bots_pointed_at_one_shard_each_play_on_their_home_shard() -> Result<()> {
+    // A load test: no per-address registration limit (docs/LOAD-TESTING.md).
+    let cluster =
+        LocalCluster::start_with_env(3, 3, &[("CANOPY_ACCOUNTS__REGISTER_LIMITS", "false")])?;
+    let (status, view) = support::http(&cluster.ops_addr(1), "GET", "/cluster", None, None)?;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(
+        (view["shard"].as_u64(), view["shards"].as_u64()),
+        (Some(1), Some(3))
+    );
+    assert_eq!(view["urls"]["2"], json!(cluster.game_url(2)), "{view}");
+
+    let scratch = tempfile::tempdir()?;
+    let report_path = scratch.path().join("report.json");
+    let ops = |shard: u16| format!("http://{}", cluster.ops_addr(shard));
+    let run = Command::new(bin_dir().join("canopy"))
+        .args(["bots", "--players", "9", "--friends-per-player", "2"])
+        .args(["--duration", "2s", "--seed", "3", "--quiet"])
+        .args(["--server", &cluster.game_url(1), "--ops", &ops(1)])
+        .args(["--shard-ops", &ops(0), "--shard-ops", &ops(2)])
+        .args(["--admin-token", support::ADMIN_TOKEN])
+        .arg("--report")
+        .arg(&report_path)
+        .env("XDG_CONFIG_HOME", scratch.path())
+        .env_remove("CANOPY_SERVER")
+        .env_remove("CANOPY_PROFILE")
+        .output()?;
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&report_path)?)
+        .with_context(|| format!("no report: {run:?}"))?;
+    assert!(run.status.success(), "canopy bots: {run:?}\n{report}");
+    let placement = &report["setup"]["cluster"];
+    assert_eq!(placement["shards"], json!(3), "{report}");
+    assert_eq!(
+        placement["bots_per_shard"],
+        json!({"0": 3, "1": 3, "2": 3}),
+        "bot i registers on shard i % 3: {report}"
+    );
+    assert_eq!(
+        placement["redirected_logins"],
+        json!(6),
+        "the bots of shards 0 and 2 logged in at shard 1 and were sent home"
+    );
+    assert_eq!(placement["away_from_home"], json!(0), "{report}");
+    assert_eq!(report["violation_count"], json!(0), "{report}");
+    assert!(report["ops"].as_u64() > Some(0), "{report}");
+    for shard in 0..3 {
+        let audit = cluster.audit(shard)?;
+        assert_eq!(audit["players"], json!(3), "shard {shard}: {audit}");
+        assert_eq!(audit["balanced"], json!(true), "shard {shard}: {audit}");
     }
     Ok(())
 }

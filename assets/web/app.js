@@ -3,7 +3,7 @@
 
 import { meadowSvg, treeSvg } from './art.js';
 import { $, h, paintIcons, toast } from './dom.js';
-import { GameClock, GameSocket, gameSocketUrl } from './net.js';
+import { GameClock, GameSocket, gameSocketUrl, shardRedirect } from './net.js';
 import { countdown, errorText, grams, sourceLabel } from './text.js';
 import * as views from './views.js';
 
@@ -11,6 +11,9 @@ const socketUrl = gameSocketUrl(window.location);
 // Tokens are per server: a token of another server would only fail to log in.
 const TOKEN_KEY = `canopy.token:${socketUrl}`;
 const PING_EVERY_MS = 15_000;
+// Redirects followed in a row without a login: shards whose maps disagree would
+// otherwise bounce the page between them forever.
+const MAX_REDIRECTS = 2;
 const LIVE_KEPT = 60;
 
 const state = {
@@ -40,6 +43,7 @@ const state = {
   connection: { state: 'connecting' },
   loggedIn: false,
   everLoggedIn: false,
+  redirects: 0, // WRONG_SHARD redirects followed since the last login
 };
 
 const clock = new GameClock();
@@ -356,6 +360,7 @@ async function onOpen() {
     const r = await net.request('login', { token: state.token });
     await enterGame(r.player_id, r.name);
   } catch (error) {
+    if (followRedirect(error)) return;
     if (error.code === 'UNAUTHENTICATED') {
       forgetToken();
       state.loggedIn = false;
@@ -366,8 +371,23 @@ async function onOpen() {
   }
 }
 
+/**
+ * A cluster's shard answered that the player lives on another shard: reconnect there,
+ * where `onOpen` logs in again with the saved token (`beforeMove` saves a new one).
+ * False when there is nowhere to go (no redirect, or too many in a row).
+ */
+function followRedirect(error, beforeMove = () => {}) {
+  const url = shardRedirect(error);
+  if (!url || state.redirects >= MAX_REDIRECTS) return false;
+  state.redirects += 1;
+  beforeMove();
+  net.moveTo(url);
+  return true;
+}
+
 async function enterGame(playerId, playerName) {
   const returning = state.everLoggedIn;
+  state.redirects = 0;
   state.playerId = playerId;
   state.name = playerName;
   state.names.set(playerId, playerName);
@@ -921,6 +941,7 @@ function wire() {
       saveToken(token);
       await enterGame(r.player_id, r.name);
     } catch (error) {
+      if (followRedirect(error, () => saveToken(token))) return;
       const box = $('login-error');
       box.hidden = false;
       box.textContent = errorText({ ...error, op: 'login' });

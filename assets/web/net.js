@@ -3,13 +3,23 @@
 // socket drops (a server restart, a network blip) it reconnects with exponential backoff
 // and calls `onOpen` again, where the app logs back in.
 
-/** A failed request: `code` is a protocol error code, or `OFFLINE` / `TIMEOUT` here. */
+/**
+ * A failed request: `code` is a protocol error code, or `OFFLINE` / `TIMEOUT` here;
+ * `redirect` the shard to log in at instead, with a cluster's `WRONG_SHARD`.
+ */
 export class ProtocolError extends Error {
-  constructor(code, message, op) {
+  constructor(code, message, op, redirect = null) {
     super(message || code);
     this.code = code;
     this.op = op;
+    this.redirect = redirect;
   }
+}
+
+/** The game socket a cluster's `WRONG_SHARD` sends the client to, or null. */
+export function shardRedirect(error) {
+  const url = error?.code === 'WRONG_SHARD' ? error.redirect : null;
+  return typeof url === 'string' && /^wss?:\/\//.test(url) ? url : null;
 }
 
 /** Backoff before reconnect attempt n (0-based): 0.5 s doubling to 10 s, with jitter. */
@@ -83,6 +93,20 @@ export class GameSocket {
     });
   }
 
+  /**
+   * Moves to another game socket now (a cluster's redirect to the player's shard):
+   * requests in flight fail, and `onOpen` runs again once connected there.
+   */
+  moveTo(url) {
+    this.url = url;
+    this.attempt = 0;
+    const old = this.socket;
+    this.socket = null;
+    this.failPending();
+    old?.close(1000);
+    if (!this.stopped) this.connect();
+  }
+
   /** Reconnect now instead of waiting out the backoff. */
   retryNow() {
     if (this.socket === null && !this.stopped) this.connect();
@@ -118,7 +142,7 @@ export class GameSocket {
       waiter.resolve(result);
     } else {
       const error = frame.error ?? {};
-      waiter.reject(new ProtocolError(error.code ?? 'INTERNAL', error.message, waiter.op));
+      waiter.reject(new ProtocolError(error.code ?? 'INTERNAL', error.message, waiter.op, error.redirect ?? null));
     }
   }
 

@@ -89,6 +89,17 @@ impl OpsClient {
         Ok(format!("Bearer {token}"))
     }
 
+    /// GETs an open call (no token) and types its JSON answer.
+    pub(crate) fn get_open<T: DeserializeOwned>(&self, path: &str) -> Result<(T, Value), CliError> {
+        let answer = self.get(path)?;
+        typed(path, &answer)
+    }
+
+    /// The ops URL this client calls, `http://host:port`.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     /// GETs an admin call and types its JSON answer.
     pub(crate) fn get_admin<T: DeserializeOwned>(
         &self,

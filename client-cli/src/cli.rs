@@ -273,6 +273,10 @@ pub struct BotsArgs {
     /// play in the steady-state style (writes that can succeed)
     #[arg(long, value_name = "N", conflicts_with = "friends_per_player")]
     pub generated_world: Option<u64>,
+    /// The ops HTTP of another shard of a cluster (repeat for each shard but `--ops`'s):
+    /// the bots register on every shard and credit and ripen through each one's ops
+    #[arg(long, value_name = "URL")]
+    pub shard_ops: Vec<String>,
 }
 
 /// Other kinds of load `canopy bots` runs instead of the game mix.

@@ -2,16 +2,17 @@
 //! result is printed — the same way for one-shot commands and `canopy play` lines.
 
 use crate::cli::GameCommand;
-use crate::connection::{Connection, Pushed};
+use crate::connection::{Connection, Pushed, ReplyOutcome};
 use crate::error::CliError;
 use crate::names::Names;
 use crate::profile::{Profile, ProfileStore};
 use crate::render::{self, View};
+use crate::shard_redirect::{self, GameLink};
 use crate::time_text::local_date;
 use canopy_shared::reply::{
     FriendsResult, HostLoginResult, LoginResult, PingResult, RefreshResult, RegisterResult,
 };
-use canopy_shared::{ErrorBody, ErrorCode, Millis, PlayerId, Request};
+use canopy_shared::{Millis, PlayerId, Request};
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 
@@ -232,32 +233,44 @@ pub async fn game_time(conn: &Connection) -> Result<Millis, CliError> {
 
 /// Logs the connection in with the context's token. A cluster shard that does not hold
 /// the player answers `WRONG_SHARD` with the URL of the one that does: the connection is
-/// then replaced by one to that shard (once; a second redirect is an error), and
-/// `ctx.server_url` names it from then on.
+/// then replaced by one to that shard ([`shard_redirect::log_in`]), and `ctx.server_url`
+/// names it from then on.
 pub async fn login(
     conn: &mut Connection,
     events: &mut mpsc::UnboundedReceiver<Pushed>,
     ctx: &mut Context,
 ) -> Result<LoginResult, CliError> {
     let token = ctx.token.clone().ok_or_else(|| no_player(ctx))?;
-    let request = Request::Login { token };
-    let login: LoginResult = match conn.call_as(&request).await {
-        Err(CliError::Server(ErrorBody {
-            code: ErrorCode::WrongShard,
-            redirect: Some(url),
-            ..
-        })) => {
-            let (home, home_events) = Connection::connect(&url).await?;
-            std::mem::replace(conn, home).close().await;
-            *events = home_events;
-            ctx.server_url = url;
-            conn.call_as(&request).await?
-        }
-        other => other?,
-    };
+    let mut link = CliLink { conn, events };
+    let logged = shard_redirect::log_in(&mut link, &token).await?;
+    if let Some(url) = logged.moved_to {
+        ctx.server_url = url;
+    }
+    let login: LoginResult = crate::connection::typed(logged.outcome?)?;
     ctx.player = Some(login.player_id);
     ctx.names.learn(login.player_id, &login.name);
     Ok(login)
+}
+
+/// The CLI's connection and its events, moved together to another shard.
+struct CliLink<'a> {
+    conn: &'a mut Connection,
+    events: &'a mut mpsc::UnboundedReceiver<Pushed>,
+}
+
+impl GameLink for CliLink<'_> {
+    type Error = CliError;
+
+    async fn call_once(&mut self, request: &Request) -> Result<ReplyOutcome, CliError> {
+        self.conn.call(request).await
+    }
+
+    async fn move_to(&mut self, url: &str) -> Result<(), CliError> {
+        let (home, home_events) = Connection::connect(url).await?;
+        std::mem::replace(self.conn, home).close().await;
+        *self.events = home_events;
+        Ok(())
+    }
 }
 
 /// The usage error for a command that needs a player when there is no token.

@@ -15,6 +15,7 @@ mod play;
 mod profile;
 mod render;
 mod risk_admin;
+mod shard_redirect;
 mod time_text;
 
 use clap::Parser;

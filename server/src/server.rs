@@ -129,6 +129,7 @@ pub async fn serve(
         partner_gate: Arc::default(),
         risk_graph,
         tls: tls.clone(),
+        cluster: cluster.as_ref().map(|cluster| cluster.router.clone()),
     };
     let handshake_deadline = Duration::from_secs(config_rx.borrow().server.handshake_timeout_secs);
     let mut context = NetContext::new(handle.clone(), config_rx, metrics, tls.clone());

@@ -20,6 +20,21 @@ pub struct PartnerAction {
     pub reference: String,
 }
 
+/// `GET /cluster`: which shard answers and where every shard's game socket is, so a
+/// client given one shard can reach the others (docs/SCALE-OUT.md). A server alone is
+/// shard 0 of 1 with no URLs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterView {
+    /// The shard that answered.
+    pub shard: u64,
+    /// How many shards the players are partitioned over.
+    pub shards: u64,
+    /// The shard map's epoch (0 alone).
+    pub epoch: u64,
+    /// The game socket URL of every shard that has joined, by shard.
+    pub urls: std::collections::BTreeMap<u64, String>,
+}
+
 /// `POST /admin/props`: grant props to a player.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GrantProps {

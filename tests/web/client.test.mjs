@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const WEB = join(ROOT, 'assets', 'web');
 const { ERROR_MESSAGES, errorText, countdown, feedLine, grams } = await import(join(WEB, 'text.js'));
-const { GameClock, backoffMs, gameSocketUrl } = await import(join(WEB, 'net.js'));
+const { GameClock, GameSocket, ProtocolError, backoffMs, gameSocketUrl, shardRedirect } = await import(join(WEB, 'net.js'));
 
 const snake = (name) => name.replace(/([a-z0-9])([A-Z])/g, '$1_$2');
 
@@ -108,4 +108,40 @@ test('countdowns, grams and feed lines read well', () => {
   assert.equal(line({ kind: 'helped', actor: 2, target: 1 }), 'bob collected 9 g for you');
   assert.equal(line({ kind: 'protected_block', actor: 2, target: 1 }), 'Your cover stopped bob from stealing');
   assert.equal(line({ kind: 'certificate', actor: null, target: 1, grams: 17900 }), 'You planted a tree (17,900 g) and earned a certificate');
+});
+
+test('a WRONG_SHARD with a redirect moves the socket to the player\'s shard', () => {
+  const error = (code, redirect) => new ProtocolError(code, 'm', 'login', redirect);
+  assert.equal(shardRedirect(error('WRONG_SHARD', 'ws://b:1/ws')), 'ws://b:1/ws');
+  assert.equal(shardRedirect(error('WRONG_SHARD', 'wss://b/ws')), 'wss://b/ws');
+  assert.equal(shardRedirect(error('WRONG_SHARD', null)), null, 'a shard not yet in the map');
+  assert.equal(shardRedirect(error('WRONG_SHARD', 'javascript:alert(1)')), null);
+  assert.equal(shardRedirect(error('UNAUTHENTICATED', 'ws://b:1/ws')), null);
+
+  // A socket that never opens on its own: the test sees which URLs were dialled.
+  const dialled = [];
+  class FakeSocket {
+    constructor(url) {
+      this.url = url;
+      this.readyState = 0;
+      this.closed = null;
+      dialled.push(this);
+    }
+    addEventListener() {}
+    close(code) {
+      this.closed = code;
+    }
+  }
+  const saved = globalThis.WebSocket;
+  globalThis.WebSocket = FakeSocket;
+  try {
+    const net = new GameSocket('ws://a:1/ws', { onOpen() {}, onEvent() {}, onStatus() {} });
+    net.start();
+    net.moveTo('ws://b:1/ws');
+    assert.deepEqual(dialled.map((socket) => socket.url), ['ws://a:1/ws', 'ws://b:1/ws']);
+    assert.equal(dialled[0].closed, 1000, 'the old socket is closed');
+    assert.equal(net.url, 'ws://b:1/ws', 'reconnects after a drop go to the new shard');
+  } finally {
+    globalThis.WebSocket = saved;
+  }
 });

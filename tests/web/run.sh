@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The browser client's tests: fast checks of assets/web/ (client.test.mjs), then the
 # end-to-end tests (e2e.test.mjs, tasks.test.mjs) in which headless Chromium plays the
-# page served by a real canopy-server. Installs what a fresh machine lacks: Debian's chromium (and Node.js),
+# page served by a real canopy-server, and cluster.test.mjs against a local cluster
+# (bench/cluster/run.sh, which installs nats-server into a virtualenv when missing). Installs what a fresh machine lacks: Debian's chromium (and Node.js),
 # playwright-core from package-lock.json. Screenshots go to target/web-e2e/.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -28,4 +29,4 @@ fi
 
 cd "$here"
 npm ci --no-audit --no-fund --loglevel=error
-node --test --test-reporter=spec client.test.mjs e2e.test.mjs tasks.test.mjs review.test.mjs
+node --test --test-reporter=spec client.test.mjs e2e.test.mjs tasks.test.mjs review.test.mjs cluster.test.mjs

@@ -18,6 +18,7 @@ mod progress;
 mod report;
 mod runner;
 mod setup;
+mod shards;
 mod stats;
 mod wire;
 mod writes;
@@ -30,6 +31,7 @@ use crate::cli::{BotsArgs, BotsMode, GlobalArgs};
 use crate::error::{CliError, EXIT_OK, EXIT_SERVER_ERROR};
 use progress::Progress;
 use report::{ConfigReport, Report, mix_map};
+use shards::Shards;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,7 +56,13 @@ pub fn run(args: &BotsArgs, global: &GlobalArgs) -> Result<u8, CliError> {
         .admin_token
         .clone()
         .unwrap_or_else(|| setup::DEFAULT_ADMIN_TOKEN.to_owned());
-    let ops = Arc::new(OpsClient::new(&global.ops, Some(admin_token))?);
+    let ops = Arc::new(OpsClient::new(&global.ops, Some(admin_token.clone()))?);
+    let shard_ops = args
+        .shard_ops
+        .iter()
+        .map(|url| OpsClient::new(url, Some(admin_token.clone())))
+        .collect::<Result<_, _>>()?;
+    let shards = Arc::new(Shards::discover(&settings.server_url, ops, shard_ops)?);
     let seed = args.seed.unwrap_or_else(rand::random);
     let config = ConfigReport {
         players: args.players,
@@ -100,7 +108,7 @@ pub fn run(args: &BotsArgs, global: &GlobalArgs) -> Result<u8, CliError> {
         .build()
         .map_err(|err| CliError::Local(format!("cannot start the async runtime: {err}")))?;
     let report = runtime.block_on(async {
-        let world = setup::build(&options, ops, &progress).await?;
+        let world = setup::build(&options, shards, &progress).await?;
         progress.say(&format!(
             "run: {} bots for {} s ({})",
             world.seats.len(),

@@ -64,6 +64,22 @@ pub struct SetupReport {
     pub game_time: u64,
     /// Ripe balls the bots held when the run started.
     pub ripe_balls: usize,
+    /// In a cluster: where the bots' sessions are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterPlacement>,
+}
+
+/// Where the bots of a cluster run play.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterPlacement {
+    /// How many shards.
+    pub shards: usize,
+    /// Bots whose player each shard holds.
+    pub bots_per_shard: std::collections::BTreeMap<u64, usize>,
+    /// Logins answered `WRONG_SHARD` at `--server` and followed to the player's shard.
+    pub redirected_logins: usize,
+    /// Sessions on a shard that does not hold their player (0 unless a redirect failed).
+    pub away_from_home: usize,
 }
 
 /// One op's numbers; latencies are in milliseconds, 0 when the op never ran.
@@ -358,6 +374,22 @@ impl Report {
             s.grams_per_player,
             s.ripe_balls
         );
+        if let Some(cluster) = &s.cluster {
+            let per_shard: Vec<String> = cluster
+                .bots_per_shard
+                .iter()
+                .map(|(shard, bots)| format!("shard {shard}: {bots}"))
+                .collect();
+            let _ = writeln!(
+                out,
+                "cluster: {} shards, bots {}; {} logins redirected home, {} sessions away \
+                 from home",
+                cluster.shards,
+                per_shard.join(", "),
+                cluster.redirected_logins,
+                cluster.away_from_home
+            );
+        }
         let _ = writeln!(
             out,
             "run: {:.1} s, {} ops, {:.1} ops/s\n",
@@ -529,6 +561,7 @@ mod tests {
             clock_advanced_ms: Some(31 * 3_600_000),
             game_time: 1_795_647_600_000,
             ripe_balls: 100,
+            cluster: None,
         };
         recorder.write("steal", WriteOutcome::Write { succeeded: true });
         recorder.write("water", WriteOutcome::Write { succeeded: false });

@@ -194,6 +194,7 @@ impl Bot {
             know,
             player,
             limiter,
+            ..
         } = &mut self.seat;
         let events = &mut self.events;
         let outcome = wire

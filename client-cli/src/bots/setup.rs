@@ -10,10 +10,12 @@ use crate::bots::knowledge::{GameClock, Knowledge};
 use crate::bots::pace::TokenBucket;
 use crate::bots::plan::Planned;
 use crate::bots::progress::Progress;
-use crate::bots::report::SetupReport;
+use crate::bots::report::{ClusterPlacement, SetupReport};
+use crate::bots::shards::Shards;
 use crate::bots::wire::{Wire, WireError};
 use crate::connection::ReplyOutcome;
 use crate::error::CliError;
+use crate::shard_redirect;
 use crate::time_text::local_date;
 use canopy_shared::admin::{ClockAdvance, ClockTime, PartnerAction};
 use canopy_shared::reply::{
@@ -69,6 +71,8 @@ pub struct Seat {
     pub player: PlayerId,
     /// Its connection, logged in as the player.
     pub wire: Wire,
+    /// Whether its login was redirected to another shard.
+    pub redirected: bool,
     /// Keeps it under the server's per-connection rate limit.
     pub limiter: TokenBucket,
     /// What it knows.
@@ -76,6 +80,17 @@ pub struct Seat {
 }
 
 impl Seat {
+    /// A seat for `player` that knows nothing yet.
+    fn new(player: PlayerId, wire: Wire, redirected: bool, limiter: TokenBucket) -> Self {
+        Self {
+            player,
+            wire,
+            redirected,
+            limiter,
+            know: Knowledge::new(player, Vec::new()),
+        }
+    }
+
     /// Sends one setup request at the bot's pace; events are ignored.
     async fn call(&mut self, request: &Request) -> Result<ReplyOutcome, WireError> {
         self.limiter.take().await;
@@ -109,15 +124,15 @@ enum OpsAccess {
 /// Builds the world.
 pub async fn build(
     options: &SetupOptions,
-    ops: Arc<OpsClient>,
+    shards: Arc<Shards>,
     progress: &Progress,
 ) -> Result<World, CliError> {
     if let Some(world) = options.generated_world {
-        return build_generated(options, world, ops, progress).await;
+        return build_generated(options, world, shards, progress).await;
     }
     let started = Instant::now();
     let mut notes = Vec::new();
-    let access = probe_ops(ops.clone()).await;
+    let access = probe_every_ops(&shards).await;
     if let OpsAccess::Unusable(why) = &access {
         notes.push(format!(
             "the ops HTTP could not be used ({why}): no partner actions and no clock moves; \
@@ -125,7 +140,7 @@ pub async fn build(
         ));
     }
 
-    let mut seats = register_all(options, progress).await?;
+    let mut seats = register_all(options, &shards, progress).await?;
     let hello = hello(&mut seats[0]).await?;
 
     let mut rng = SmallRng::seed_from_u64(options.seed);
@@ -135,7 +150,7 @@ pub async fn build(
     let mut partner_actions = 0;
     let mut grams = 0;
     if !matches!(access, OpsAccess::Unusable(_)) {
-        let (count, credited) = grant_actions(&seats, ops.clone(), progress, &mut notes).await;
+        let (count, credited) = grant_actions(&seats, &shards, progress, &mut notes).await;
         partner_actions = count;
         grams += credited;
     }
@@ -149,7 +164,7 @@ pub async fn build(
 
     let (clock, clock_advanced_ms) = match access {
         OpsAccess::Manual => {
-            let advanced = advance_clock(ops).await?;
+            let advanced = advance_every_clock(&shards).await?;
             // Let the game loop ripen the balls before the bots look (a few ticks).
             let tick = Duration::from_millis(1_000 / u64::from(hello.tick_rate_hz.max(1)));
             tokio::time::sleep(tick * 3).await;
@@ -176,6 +191,7 @@ pub async fn build(
     };
 
     let ripe_balls = learn_all(&mut seats, &clock).await;
+    let cluster = shards.is_cluster().then(|| placement(&seats, &shards));
     let players = seats.len();
     let report = SetupReport {
         seconds: (started.elapsed().as_secs_f64() * 1_000.0).round() / 1_000.0,
@@ -197,6 +213,7 @@ pub async fn build(
         clock_advanced_ms,
         game_time: clock.now(),
         ripe_balls,
+        cluster,
     };
     Ok(World {
         seats,
@@ -206,6 +223,26 @@ pub async fn build(
     })
 }
 
+/// Where the bots' sessions ended up: by shard, and how many are not on the shard that
+/// holds their player (0 when every redirect was followed).
+fn placement(seats: &[Seat], shards: &Shards) -> ClusterPlacement {
+    let mut bots_per_shard = BTreeMap::new();
+    let mut away_from_home = 0;
+    for seat in seats {
+        let home = shards.home_of(seat.player);
+        *bots_per_shard.entry(home as u64).or_default() += 1;
+        if seat.wire.url() != shards.game_url(home) {
+            away_from_home += 1;
+        }
+    }
+    ClusterPlacement {
+        shards: shards.count(),
+        bots_per_shard,
+        redirected_logins: seats.iter().filter(|seat| seat.redirected).count(),
+        away_from_home,
+    }
+}
+
 /// Builds the world from a generated one: logs each bot in as one of its players (a
 /// seeded sample of `1..=world`, token `gen-<id>`), asks `friends` and `me` to learn its
 /// friends, balance and balls, and reads the clock. Nothing is written: the balls are
@@ -213,12 +250,12 @@ pub async fn build(
 async fn build_generated(
     options: &SetupOptions,
     world: u64,
-    ops: Arc<OpsClient>,
+    shards: Arc<Shards>,
     progress: &Progress,
 ) -> Result<World, CliError> {
     let started = Instant::now();
     let mut notes = Vec::new();
-    let access = probe_ops(ops).await;
+    let access = probe_every_ops(&shards).await;
     let mut rng = SmallRng::seed_from_u64(options.seed);
     let players = generated_players(world, options.players, &mut rng);
     let mut seats = login_all(options, &players, progress).await?;
@@ -267,6 +304,7 @@ async fn build_generated(
         clock_advanced_ms: None,
         game_time: clock.now(),
         ripe_balls,
+        cluster: shards.is_cluster().then(|| placement(&seats, &shards)),
     };
     Ok(World {
         seats,
@@ -348,35 +386,38 @@ fn generated_token(player: PlayerId) -> String {
 }
 
 async fn login_one(options: &SetupOptions, player: PlayerId) -> Result<Seat, String> {
-    let mut wire = Wire::connect(&options.server_url).await?;
-    let mut limiter = TokenBucket::new(
+    let mut limiter = bot_limiter(options);
+    limiter.take().await;
+    let (wire, redirected) = log_in_at(&options.server_url, &generated_token(player), player)
+        .await
+        .map_err(|why| format!("{why}: is this the generated world?"))?;
+    Ok(Seat::new(player, wire, redirected, limiter))
+}
+
+/// A bot's pace, from the options.
+fn bot_limiter(options: &SetupOptions) -> TokenBucket {
+    TokenBucket::new(
         options.bot_max_rate,
         crate::bots::BOT_BURST,
         tokio::time::Instant::now(),
-    );
-    limiter.take().await;
-    let request = Request::Login {
-        token: generated_token(player),
-    };
-    let outcome = wire
-        .call(&request, |_| {})
-        .await
-        .map_err(|err| err.to_string())?;
-    let fields = outcome.map_err(|err| err.to_string())?;
+    )
+}
+
+/// Opens a session at `url` and logs in as `player` with `token`, following the
+/// cluster's redirect home; returns the wire and whether it was redirected.
+async fn log_in_at(url: &str, token: &str, player: PlayerId) -> Result<(Wire, bool), String> {
+    let mut wire = Wire::connect(url).await?;
+    let logged = shard_redirect::log_in(&mut wire, token).await?;
+    let fields = logged.outcome.map_err(|err| format!("login: {err}"))?;
     let logged_in: LoginResult = crate::bots::knowledge::typed(&fields)
         .ok_or_else(|| "the login reply has no player_id".to_owned())?;
     if logged_in.player_id != player {
         return Err(format!(
-            "the token logged in as player {}: is this the generated world?",
+            "the token logged in as player {}, not {player}",
             logged_in.player_id
         ));
     }
-    Ok(Seat {
-        player,
-        wire,
-        limiter,
-        know: Knowledge::new(player, Vec::new()),
-    })
+    Ok((wire, logged.moved_to.is_some()))
 }
 
 /// Every bot asks `friends` and starts knowing them. Returns the friendships the bots
@@ -411,6 +452,32 @@ async fn learn_friends(seats: &mut [Seat], progress: &Progress) -> Result<usize,
         }
     }
     Ok(pairs.len())
+}
+
+/// Probes every shard's ops HTTP; the cluster is as usable as its least usable shard.
+async fn probe_every_ops(shards: &Shards) -> OpsAccess {
+    let mut access = OpsAccess::Manual;
+    for ops in shards.every_ops() {
+        access = match (access, probe_ops(ops.clone()).await) {
+            (OpsAccess::Unusable(why), _) | (_, OpsAccess::Unusable(why)) => {
+                OpsAccess::Unusable(why)
+            }
+            (OpsAccess::Wall, _) | (_, OpsAccess::Wall) => OpsAccess::Wall,
+            (OpsAccess::Manual, OpsAccess::Manual) => OpsAccess::Manual,
+        };
+    }
+    access
+}
+
+/// Moves every shard's manual clock so that every ball is ripe; returns the latest of
+/// their new times (shards started at different moments read slightly different
+/// manual clocks).
+async fn advance_every_clock(shards: &Shards) -> Result<Millis, CliError> {
+    let mut latest = 0;
+    for ops in shards.every_ops() {
+        latest = latest.max(advance_clock(ops.clone()).await?);
+    }
+    Ok(latest)
 }
 
 /// Asks the ops HTTP to move the clock by 0 ms: 200 on a manual clock, 409 (`CONFLICT`)
@@ -448,13 +515,18 @@ async fn advance_clock(ops: Arc<OpsClient>) -> Result<Millis, CliError> {
     Ok(clock.time)
 }
 
-/// Opens one connection per player and registers them, a bounded number at a time.
-async fn register_all(options: &SetupOptions, progress: &Progress) -> Result<Vec<Seat>, CliError> {
+/// Opens one connection per player and registers them, a bounded number at a time; in
+/// a cluster, bot `i` registers on shard `i % shards`.
+async fn register_all(
+    options: &SetupOptions,
+    shards: &Shards,
+    progress: &Progress,
+) -> Result<Vec<Seat>, CliError> {
     let opened = open_seats(
         progress,
         "register",
         (0..options.players).collect(),
-        |index| register_one(options, index),
+        |index| register_one(options, shards, index),
         |seats, seconds| format!("setup: registered {seats} players in {seconds:.1} s"),
     );
     opened.await.map_err(|(index, why)| {
@@ -465,13 +537,21 @@ async fn register_all(options: &SetupOptions, progress: &Progress) -> Result<Vec
     })
 }
 
-async fn register_one(options: &SetupOptions, index: usize) -> Result<Seat, String> {
-    let mut wire = Wire::connect(&options.server_url).await?;
-    let mut limiter = TokenBucket::new(
-        options.bot_max_rate,
-        crate::bots::BOT_BURST,
-        tokio::time::Instant::now(),
-    );
+/// Registers bot `index`. Alone, the registering connection is the bot's session. In a
+/// cluster the bot registers on its shard, then opens its session at `--server` and
+/// follows the redirect home, as an app that keeps one entry address does.
+async fn register_one(
+    options: &SetupOptions,
+    shards: &Shards,
+    index: usize,
+) -> Result<Seat, String> {
+    let home = if shards.is_cluster() {
+        shards.game_url(index).to_owned()
+    } else {
+        options.server_url.clone()
+    };
+    let mut wire = Wire::connect(&home).await?;
+    let mut limiter = bot_limiter(options);
     limiter.take().await;
     let name = format!("bot-{index}");
     let outcome = wire
@@ -487,12 +567,14 @@ async fn register_one(options: &SetupOptions, index: usize) -> Result<Seat, Stri
     })?;
     let registered: RegisterResult = crate::bots::knowledge::typed(&fields)
         .ok_or_else(|| "the register reply has no player_id".to_owned())?;
-    Ok(Seat {
-        player: registered.player_id,
-        wire,
-        limiter,
-        know: Knowledge::new(registered.player_id, Vec::new()),
-    })
+    let player = registered.player_id;
+    let mut redirected = false;
+    if shards.is_cluster() {
+        wire.close().await;
+        limiter.take().await;
+        (wire, redirected) = log_in_at(&options.server_url, &registered.token, player).await?;
+    }
+    Ok(Seat::new(player, wire, redirected, limiter))
 }
 
 async fn hello(seat: &mut Seat) -> Result<HelloResult, CliError> {
@@ -630,7 +712,7 @@ async fn run_edges(
 /// credited and the grams they made.
 async fn grant_actions(
     seats: &[Seat],
-    ops: Arc<OpsClient>,
+    shards: &Shards,
     progress: &Progress,
     notes: &mut Vec<String>,
 ) -> (usize, u64) {
@@ -651,7 +733,7 @@ async fn grant_actions(
     let bar = progress.phase("actions", actions.len() as u64);
     let outcomes: Vec<Result<u64, String>> = stream::iter(actions)
         .map(|action| {
-            let ops = ops.clone();
+            let ops = shards.ops_of(action.player_id);
             let bar = bar.clone();
             async move {
                 let outcome = tokio::task::spawn_blocking(move || {

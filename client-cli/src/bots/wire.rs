@@ -4,6 +4,7 @@
 //! One request is in flight at a time.
 
 use crate::connection::{ReplyOutcome, connect_without_nagle};
+use crate::shard_redirect::GameLink;
 use canopy_shared::frame::{ServerFrame, decode_server_frame, encode_request};
 use canopy_shared::{Event, Request};
 use futures_util::{SinkExt, StreamExt};
@@ -45,6 +46,8 @@ pub enum Pushed {
 pub struct Wire {
     socket: Socket,
     next_id: u64,
+    /// The game socket it is connected to.
+    url: String,
 }
 
 impl Wire {
@@ -54,12 +57,21 @@ impl Wire {
             .await
             .map_err(|_| format!("no handshake within {} s", CONNECT_TIMEOUT.as_secs()))?
             .map_err(|err| err.to_string())?;
-        Ok(Self { socket, next_id: 1 })
+        Ok(Self::from_socket(socket, url))
     }
 
-    /// Wraps a socket that is already open.
-    pub fn from_socket(socket: Socket) -> Self {
-        Self { socket, next_id: 1 }
+    /// Wraps a socket that is already open to `url`.
+    pub fn from_socket(socket: Socket, url: &str) -> Self {
+        Self {
+            socket,
+            next_id: 1,
+            url: url.to_owned(),
+        }
+    }
+
+    /// The game socket this wire is connected to.
+    pub fn url(&self) -> &str {
+        &self.url
     }
 
     /// The socket, for a caller that reads it on its own from now on.
@@ -141,6 +153,22 @@ impl Wire {
                 }
             });
         }
+    }
+}
+
+impl GameLink for Wire {
+    type Error = String;
+
+    async fn call_once(&mut self, request: &Request) -> Result<ReplyOutcome, String> {
+        self.call(request, |_| {})
+            .await
+            .map_err(|err| err.to_string())
+    }
+
+    async fn move_to(&mut self, url: &str) -> Result<(), String> {
+        let home = Wire::connect(url).await?;
+        std::mem::replace(self, home).close().await;
+        Ok(())
     }
 }
 

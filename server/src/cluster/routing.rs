@@ -18,6 +18,11 @@ impl Router {
         Self { partition, map }
     }
 
+    /// This shard's place and the newest shard map it has seen (`GET /cluster`).
+    pub fn view(&self) -> (Partition, ShardMap) {
+        (self.partition, self.map.borrow().clone())
+    }
+
     /// `None` when this shard should handle the login; otherwise the refusal to send,
     /// naming the owner's game socket when the owner has joined.
     pub fn misrouted_login(&self, token: &str) -> Option<ErrorBody> {

@@ -24,6 +24,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
+use canopy_shared::admin::ClusterView;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -51,6 +52,8 @@ pub struct OpsState {
     pub partner_gate: Arc<partner_gate::PartnerGate>,
     /// The risk graph analysis: its latest report, and a run on demand.
     pub risk_graph: crate::risk_graph::GraphHandle,
+    /// In cluster mode, this shard's place and the shard map it follows.
+    pub cluster: Option<crate::cluster::Router>,
 }
 
 /// The ops router: open routes, then each role's routes behind its gate.
@@ -95,6 +98,7 @@ pub fn router(state: OpsState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(healthz))
         .route("/metrics", get(metrics))
+        .route("/cluster", get(cluster_view))
         .route("/partner/v1/actions", post(partner_api::report_action))
         .route("/partner/v1/tasks", post(partner_api::create_task))
         .route(
@@ -131,6 +135,28 @@ async fn metrics(State(state): State<OpsState>) -> impl IntoResponse {
         )],
         state.metrics.render(),
     )
+}
+
+/// Where the shards are. Open like `/healthz`: the same URLs reach any client in
+/// `WRONG_SHARD` redirects.
+async fn cluster_view(State(state): State<OpsState>) -> axum::Json<ClusterView> {
+    axum::Json(match &state.cluster {
+        Some(router) => {
+            let (partition, map) = router.view();
+            ClusterView {
+                shard: partition.shard,
+                shards: partition.shards,
+                epoch: map.epoch,
+                urls: map.urls,
+            }
+        }
+        None => ClusterView {
+            shard: 0,
+            shards: 1,
+            epoch: 0,
+            urls: std::collections::BTreeMap::new(),
+        },
+    })
 }
 
 /// Reloads the config file (and `CANOPY_*` variables), publishing it on success.
