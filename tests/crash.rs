@@ -355,3 +355,76 @@ async fn acknowledged_changes_survive_random_sigkills() -> Result<()> {
     );
     Ok(())
 }
+
+/// A rain round in flight when the server is SIGKILLed keeps every tap it acknowledged;
+/// when its end passed while the server was down, the first tick after the restart
+/// settles it, and a second crash and restart never credit it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rain_round_whose_end_passed_while_down_settles_exactly_once() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let server = Server::start_manual(dir.path())?;
+    let (mut client, _id, token) = support::player(&server, "mei").await?;
+    let round = client.ok("rain_start", json!({})).await?["round"].clone();
+    let starts_at = round["starts_at"].as_u64().context("starts_at")?;
+    let ends_at = round["ends_at"].as_u64().context("ends_at")?;
+    let mut now = client.ok("ping", json!({})).await?["time"]
+        .as_u64()
+        .context("time")?;
+    let mut balls: Vec<(u64, u64, u64)> = round["balls"]
+        .as_array()
+        .context("balls")?
+        .iter()
+        .filter_map(|ball| {
+            let mid = ball["appear_ms"].as_u64()? + ball["fall_ms"].as_u64()? / 2;
+            Some((
+                starts_at + mid,
+                ball["ball"].as_u64()?,
+                ball["grams"].as_u64()?,
+            ))
+        })
+        .collect();
+    balls.sort_unstable();
+    let mut caught = 0;
+    for &(at, ball, grams) in balls.iter().step_by(4) {
+        now = server.advance(at - now)?;
+        let tap = json!({"round_id": round["round_id"], "ball": ball, "at": at});
+        assert_eq!(client.ok("rain_tap", tap).await?["grams"], json!(grams));
+        caught += grams;
+    }
+    assert!(now < ends_at, "the round is still in flight at the kill");
+    server.kill()?;
+
+    let after_the_end = ends_at + 60_000;
+    let args = [
+        "--clock",
+        "manual",
+        "--clock-start",
+        &after_the_end.to_string(),
+    ];
+    for restart in 0..2 {
+        let server = Server::start(dir.path(), &args)?;
+        let mut client = login(&server, &token).await?;
+        let me = client.ok("me", json!({})).await?;
+        assert_eq!(
+            me["player"]["energy"],
+            json!(caught),
+            "restart {restart}: the acknowledged taps are credited once"
+        );
+        assert_eq!(client.ok("rain", json!({})).await?["round"], Value::Null);
+        let (status, audit) = http(
+            &server.ops_addr,
+            "GET",
+            "/admin/audit",
+            Some(support::ADMIN_TOKEN),
+            None,
+        )?;
+        assert_eq!(status, 200, "{audit}");
+        assert_eq!(audit["balanced"], json!(true), "{audit}");
+        assert_eq!(
+            (&audit["rained"], &audit["rain_rounds"]),
+            (&json!(caught), &json!(1))
+        );
+        server.kill()?;
+    }
+    Ok(())
+}

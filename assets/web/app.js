@@ -619,6 +619,20 @@ function onEvent(event) {
       later('me');
       break;
     }
+    // The round ended on the server's clock: its grams are in the balance now.
+    case 'rain_ended': {
+      const text = `Energy rain: ${event.caught} balls, +${grams(event.grams)} and +${event.vitality} vitality`;
+      live('rain_ended', text);
+      toast({ kind: 'good', icon: 'drop', title: 'Rain over', body: text, ttl: 8000 });
+      later('me');
+      break;
+    }
+    case 'rain_chance': {
+      const text = `${name(event.from)} gave you one more energy rain round today`;
+      live('rain_chance', text);
+      toast({ kind: 'friend', icon: 'friends', title: 'A rain chance!', body: text });
+      break;
+    }
     case 'server_shutdown':
       live('server_shutdown', 'The server is restarting');
       banner('The server is restarting — we will reconnect and log you back in.');

@@ -75,6 +75,10 @@ pub struct Config {
     /// embedded default's `[revive]`.
     #[serde(default)]
     pub revive: ReviveConfig,
+    /// Absent from config files written before the energy rain existed: those get the
+    /// embedded default's `[rain]`.
+    #[serde(default)]
+    pub rain: RainConfig,
     pub actions: BTreeMap<String, ActionRule>,
     pub risk: RiskConfig,
     /// Absent from config files written before named ops tokens existed: those keep
@@ -281,6 +285,59 @@ impl Default for ReviveConfig {
     /// The embedded default's `[revive]`.
     fn default() -> Self {
         embedded_section("revive")
+    }
+}
+
+/// `[rain]`: the energy rain (能量雨). Hot: a reload shapes the next round; a round in
+/// flight keeps the parameters it started with.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RainConfig {
+    /// How long a round lasts.
+    pub duration_ms: u64,
+    /// The time between `rain_start` and the round's start, for the client's countdown.
+    pub lead_ms: u64,
+    /// Columns the balls fall in.
+    pub lanes: u8,
+    /// Balls per round.
+    pub balls: u32,
+    /// Grams of a perfect round.
+    pub total_grams: u64,
+    /// The fastest fall of a ball, top to bottom.
+    pub fall_ms_min: u64,
+    /// The slowest fall.
+    pub fall_ms_max: u64,
+    /// How far a tap's `at` may be from the server's clock, either way.
+    pub tap_tolerance_ms: u64,
+    /// Chances a player may give friends per game day.
+    pub gifts_per_day: u32,
+    /// Caught grams worth one vitality point.
+    pub grams_per_vitality: u64,
+}
+
+impl RainConfig {
+    /// The parameters a round started now gets.
+    pub fn params(&self) -> canopy_shared::rain::RainParams {
+        canopy_shared::rain::RainParams {
+            duration_ms: self.duration_ms,
+            lanes: self.lanes,
+            balls: self.balls,
+            total_grams: self.total_grams,
+            fall_ms_min: self.fall_ms_min,
+            fall_ms_max: self.fall_ms_max,
+        }
+    }
+}
+
+impl Default for RainConfig {
+    /// The embedded default's `[rain]`.
+    fn default() -> Self {
+        let mut table: toml::Table =
+            toml::from_str(DEFAULT_CONFIG).expect("the embedded default config parses");
+        table
+            .remove("rain")
+            .and_then(|rain| RainConfig::deserialize(rain).ok())
+            .expect("the embedded default config has a valid [rain]")
     }
 }
 
@@ -945,7 +1002,27 @@ impl Config {
             "must be positive",
         )?;
         self.validate_shop()?;
+        self.validate_rain()?;
         campaigns::validate(&self.campaigns, |kind| self.action(kind).is_some())
+    }
+
+    fn validate_rain(&self) -> Result<(), ConfigError> {
+        if let Some(problem) = self.rain.params().problem() {
+            return Err(ConfigError::Invalid {
+                field: "rain".into(),
+                reason: problem.into(),
+            });
+        }
+        check(
+            "rain.grams_per_vitality",
+            self.rain.grams_per_vitality > 0,
+            "must be positive",
+        )?;
+        check(
+            "rain.balls",
+            self.rain.balls <= 1_000,
+            "at most 1000 balls a round",
+        )
     }
 
     fn validate_shop(&self) -> Result<(), ConfigError> {

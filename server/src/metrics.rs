@@ -240,9 +240,10 @@ impl Metrics {
         self.risk_forfeited_grams.set(forfeited as i64);
     }
 
-    /// Sets the ledger gauges from the totals.
-    pub fn set_ledger(&self, totals: &crate::store::LedgerTotals) {
+    /// Sets the ledger gauges from the totals and the grams the energy rain credited.
+    pub fn set_ledger(&self, totals: &crate::store::LedgerTotals, rained: u64) {
         for (flow, grams) in [
+            ("rained", rained),
             ("created", totals.created),
             ("collected", totals.collected),
             ("stolen", totals.stolen),

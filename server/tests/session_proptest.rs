@@ -49,6 +49,10 @@ const OPS: &[&str] = &[
     "shop",
     "buy",
     "gift_prop",
+    "rain",
+    "rain_start",
+    "rain_tap",
+    "rain_gift",
     "teleport",
     "",
 ];
@@ -68,6 +72,9 @@ const FIELDS: &[&str] = &[
     "limit",
     "before",
     "period",
+    "round_id",
+    "ball",
+    "at",
     "team_id",
     "item",
 ];

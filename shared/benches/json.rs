@@ -98,6 +98,10 @@ fn request_slot(request: &Request) -> usize {
         Request::GiftProp { .. } => 41,
         Request::Revive { .. } => 42,
         Request::ProtectArea { .. } => 43,
+        Request::Rain {} => 44,
+        Request::RainStart {} => 45,
+        Request::RainTap { .. } => 46,
+        Request::RainGift { .. } => 47,
     }
 }
 
@@ -208,6 +212,14 @@ fn every_request() -> Vec<Request> {
             area: "sanjiangyuan".into(),
             square_metres: 10,
         },
+        Request::Rain {},
+        Request::RainStart {},
+        Request::RainTap {
+            round_id: 9_041,
+            ball: 17,
+            at: 1_795_536_004_250,
+        },
+        Request::RainGift { friend_id: friend },
     ]
 }
 
@@ -216,7 +228,7 @@ fn bench_decode(c: &mut Criterion) {
     let slots: Vec<usize> = requests.iter().map(request_slot).collect();
     assert_eq!(
         slots,
-        (0..=37).collect::<Vec<_>>(),
+        (0..=47).collect::<Vec<_>>(),
         "one of each request, in order"
     );
     let mut group = c.benchmark_group("decode_request");

@@ -174,6 +174,12 @@ pub struct AuditReport {
     /// Grams of expired balls friends may still revive (part of `expired − revived`).
     #[serde(default)]
     pub revivable: u64,
+    /// Grams the energy rain credited to balances (outside `created`).
+    #[serde(default)]
+    pub rained: u64,
+    /// Energy rain rounds settled.
+    #[serde(default)]
+    pub rain_rounds: u64,
 }
 
 /// `POST /admin/backup`: write a consistent copy of the live store to a file.

@@ -65,6 +65,10 @@ pub enum ErrorCode {
     InsufficientVitality,
     /// Another friend already revived this expired ball.
     AlreadyRevived,
+    /// A rain tap's `at` is further from the server's clock than the tolerance.
+    BadTiming,
+    /// The rain ball tapped was not on screen at `at` by the server's simulation.
+    OffScreen,
 }
 
 impl ErrorCode {
@@ -100,6 +104,8 @@ impl ErrorCode {
             Self::WrongShard => "WRONG_SHARD",
             Self::InsufficientVitality => "INSUFFICIENT_VITALITY",
             Self::AlreadyRevived => "ALREADY_REVIVED",
+            Self::BadTiming => "BAD_TIMING",
+            Self::OffScreen => "OFF_SCREEN",
         }
     }
 }

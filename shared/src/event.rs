@@ -162,6 +162,25 @@ pub enum Event {
         /// Grams revived.
         grams: u64,
     },
+    /// The player's energy rain round ended on the server's clock; its caught grams
+    /// are in the balance now.
+    RainEnded {
+        /// The round.
+        round_id: u64,
+        /// Balls caught.
+        caught: u32,
+        /// Grams credited.
+        grams: u64,
+        /// The balance after the credit.
+        energy: u64,
+        /// Vitality points the round earned.
+        vitality: u64,
+    },
+    /// A friend gave the player one more energy rain round today.
+    RainChance {
+        /// The friend.
+        from: PlayerId,
+    },
 }
 
 impl Event {
@@ -187,6 +206,8 @@ impl Event {
             Event::ServerShutdown { .. } => "server_shutdown",
             Event::PropGift { .. } => "prop_gift",
             Event::EnergyRevived { .. } => "energy_revived",
+            Event::RainEnded { .. } => "rain_ended",
+            Event::RainChance { .. } => "rain_chance",
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod frame;
 pub mod ids;
 pub mod model;
 pub mod partner;
+pub mod rain;
 pub mod reply;
 pub mod request;
 pub mod risk;

@@ -1,6 +1,6 @@
 //! Requests: `{"id": <u64>, "op": "<name>", ...fields}`.
 
-use crate::ids::{BallId, PlayerId, TaskId, TeamId};
+use crate::ids::{BallId, Millis, PlayerId, TaskId, TeamId};
 use crate::model::{BoardPeriod, PropKind, WatchTarget};
 use serde::{Deserialize, Serialize};
 
@@ -243,6 +243,26 @@ pub enum Request {
         /// The expired ball.
         ball_id: BallId,
     },
+    /// The caller's energy rain today: rounds left, chances to give, the round in
+    /// flight.
+    Rain {},
+    /// Start a round of the energy rain, if one is left today.
+    RainStart {},
+    /// Catch one ball of the caller's round in flight.
+    RainTap {
+        /// The round.
+        round_id: u64,
+        /// The ball's index in the round.
+        ball: u32,
+        /// When the player tapped it, on the server's game clock (`starts_at` plus the
+        /// time into the round).
+        at: Millis,
+    },
+    /// Give a friend one more round today; unlocks one more for the caller too.
+    RainGift {
+        /// Who receives the chance.
+        friend_id: PlayerId,
+    },
 }
 
 impl Request {
@@ -293,6 +313,10 @@ impl Request {
             Self::Buy { .. } => "buy",
             Self::GiftProp { .. } => "gift_prop",
             Self::Revive { .. } => "revive",
+            Self::Rain {} => "rain",
+            Self::RainStart {} => "rain_start",
+            Self::RainTap { .. } => "rain_tap",
+            Self::RainGift { .. } => "rain_gift",
         }
     }
 

@@ -17,6 +17,10 @@ use canopy_shared::model::{
     FeedEntry, FeedKind, FriendView, PendingRequestView, PlayerView, PropKind, PropsView,
     RevivableBall, ShopItemView, SpeciesView, Suggestion, TeamView, TreeStage, WatchTarget,
 };
+use canopy_shared::rain::{
+    RainBall, RainGiftResult, RainParams, RainRoundView, RainStartResult, RainStatusResult,
+    RainTapResult,
+};
 use canopy_shared::reply::{
     BallsResult, BuyResult, CollectAllResult, Empty, FeedResult, FriendsResult, GramsEnergyResult,
     HelloResult, HelpCollectResult, HostLoginResult, LeaderboardResult, LoginResult,
@@ -421,6 +425,96 @@ fn shop_results() {
             props: props(),
         },
         json!({"item": "stealth", "vitality": 55, "props": props_json()}),
+    );
+}
+
+/// The energy rain table: `rain`, `rain_start`, `rain_tap`, `rain_gift`.
+#[test]
+fn rain_ops_decode_and_round_trip() {
+    assert_op(json!({"id": 34, "op": "rain"}), Request::Rain {});
+    assert_op(json!({"id": 35, "op": "rain_start"}), Request::RainStart {});
+    assert_op(
+        json!({"id": 36, "op": "rain_tap", "round_id": 4, "ball": 7, "at": 1_700_000_001_250u64}),
+        Request::RainTap {
+            round_id: 4,
+            ball: 7,
+            at: 1_700_000_001_250,
+        },
+    );
+    assert_op(
+        json!({"id": 37, "op": "rain_gift", "friend_id": 8}),
+        Request::RainGift {
+            friend_id: PlayerId(8),
+        },
+    );
+}
+
+/// `rain_start`, `rain_tap`, `rain_gift` and `rain` results.
+#[test]
+fn rain_results() {
+    let params = RainParams {
+        duration_ms: 15_000,
+        lanes: 5,
+        balls: 1,
+        total_grams: 4,
+        fall_ms_min: 2_000,
+        fall_ms_max: 2_000,
+    };
+    let round = RainRoundView {
+        round_id: 4,
+        seed: 99,
+        params,
+        starts_at: 1_000,
+        ends_at: 16_000,
+        tolerance_ms: 1_000,
+        balls: vec![RainBall {
+            ball: 0,
+            lane: 2,
+            appear_ms: 300,
+            fall_ms: 2_000,
+            grams: 4,
+        }],
+        caught: vec![0],
+    };
+    let round_json = json!({
+        "round_id": 4, "seed": 99,
+        "params": {"duration_ms": 15000, "lanes": 5, "balls": 1, "total_grams": 4,
+                   "fall_ms_min": 2000, "fall_ms_max": 2000},
+        "starts_at": 1000, "ends_at": 16000, "tolerance_ms": 1000,
+        "balls": [{"ball": 0, "lane": 2, "appear_ms": 300, "fall_ms": 2000, "grams": 4}],
+        "caught": [0]
+    });
+    assert_result(
+        &RainStartResult {
+            round: round.clone(),
+            rounds_left: 0,
+        },
+        json!({"round": round_json.clone(), "rounds_left": 0}),
+    );
+    assert_result(
+        &RainTapResult {
+            round_id: 4,
+            ball: 0,
+            grams: 4,
+            caught_grams: 4,
+        },
+        json!({"round_id": 4, "ball": 0, "grams": 4, "caught_grams": 4}),
+    );
+    assert_result(
+        &RainGiftResult {
+            rounds_left: 1,
+            gifts_left: 0,
+        },
+        json!({"rounds_left": 1, "gifts_left": 0}),
+    );
+    assert_result(
+        &RainStatusResult {
+            rounds_left: 0,
+            gifts_left: 1,
+            gift_received: true,
+            round: Some(round),
+        },
+        json!({"rounds_left": 0, "gifts_left": 1, "gift_received": true, "round": round_json}),
     );
 }
 
@@ -1170,7 +1264,9 @@ const _EVERY_EVENT_IS_A_CASE: fn(&Event) = |event| match event {
     | Event::TaskCompleted { .. }
     | Event::ServerShutdown { .. }
     | Event::PropGift { .. }
-    | Event::EnergyRevived { .. } => {}
+    | Event::EnergyRevived { .. }
+    | Event::RainEnded { .. }
+    | Event::RainChance { .. } => {}
 };
 
 #[test]
@@ -1324,6 +1420,21 @@ fn every_event_has_its_protocol_shape() {
             },
             json!({"event": "energy_revived", "by": 8, "ball_id": 90, "expired_ball_id": 41, "grams": 52}),
         ),
+        (
+            Event::RainEnded {
+                round_id: 4,
+                caught: 12,
+                grams: 51,
+                energy: 251,
+                vitality: 5,
+            },
+            json!({"event": "rain_ended", "round_id": 4, "caught": 12, "grams": 51,
+                   "energy": 251, "vitality": 5}),
+        ),
+        (
+            Event::RainChance { from: PlayerId(8) },
+            json!({"event": "rain_chance", "from": 8}),
+        ),
     ];
 
     for (event, expected) in &cases {
@@ -1360,6 +1471,8 @@ fn every_event_has_its_protocol_shape() {
             "server_shutdown",
             "prop_gift",
             "energy_revived",
+            "rain_ended",
+            "rain_chance",
         ],
         "every event of PROTOCOL.md, in its table's order"
     );
@@ -1370,7 +1483,7 @@ fn every_event_has_its_protocol_shape() {
 // ---------------------------------------------------------------------------------------
 
 /// PROTOCOL.md's list, in its order.
-const PROTOCOL_CODES: [(ErrorCode, &str); 29] = [
+const PROTOCOL_CODES: [(ErrorCode, &str); 31] = [
     (ErrorCode::BadRequest, "BAD_REQUEST"),
     (ErrorCode::UnsupportedVersion, "UNSUPPORTED_VERSION"),
     (ErrorCode::Unauthenticated, "UNAUTHENTICATED"),
@@ -1400,6 +1513,8 @@ const PROTOCOL_CODES: [(ErrorCode, &str); 29] = [
     (ErrorCode::WrongShard, "WRONG_SHARD"),
     (ErrorCode::InsufficientVitality, "INSUFFICIENT_VITALITY"),
     (ErrorCode::AlreadyRevived, "ALREADY_REVIVED"),
+    (ErrorCode::BadTiming, "BAD_TIMING"),
+    (ErrorCode::OffScreen, "OFF_SCREEN"),
 ];
 
 /// The code's position in [`PROTOCOL_CODES`]; exhaustive, so a new code must be listed.
@@ -1434,6 +1549,8 @@ fn protocol_position(code: ErrorCode) -> usize {
         ErrorCode::WrongShard => 26,
         ErrorCode::InsufficientVitality => 27,
         ErrorCode::AlreadyRevived => 28,
+        ErrorCode::BadTiming => 29,
+        ErrorCode::OffScreen => 30,
     }
 }
 

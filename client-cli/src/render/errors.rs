@@ -38,14 +38,22 @@ pub fn explain(code: ErrorCode) -> &'static str {
         ErrorCode::RiskDenied => "the server's risk checks refused this as abnormal activity",
         ErrorCode::BudgetExhausted => "the task's budget is spent; the task has closed",
         ErrorCode::NotAccepted => "the player has not accepted that task (`task-accept ID`)",
-        ErrorCode::NotEligible => "the task is not open to that player",
-        ErrorCode::OutsideWindow => "the task has not started yet or is over",
+        ErrorCode::NotEligible => {
+            "the task is not open to that player, or (energy rain) you have no round played \
+             to give a chance for"
+        }
+        ErrorCode::OutsideWindow => "the task or the energy rain round has not started or is over",
         ErrorCode::TaskClosed => "the task is paused or closed",
         ErrorCode::WrongShard => {
             "this player lives on another shard of the cluster: connect there (--server)"
         }
         ErrorCode::InsufficientVitality => "your vitality is too low for that item (see `shop`)",
         ErrorCode::AlreadyRevived => "another friend already revived that ball",
+        ErrorCode::BadTiming => {
+            "the tap's time is further from the server's clock than the round's tolerance \
+             (a slow network or a wrong clock)"
+        }
+        ErrorCode::OffScreen => "that rain ball was not on screen at the time of the tap",
     }
 }
 

@@ -66,6 +66,20 @@ fn describe(event: &Event, view: &View<'_>) -> String {
                 )
             }
         }
+        Event::RainEnded {
+            round_id,
+            caught,
+            grams,
+            energy,
+            vitality,
+        } => format!(
+            "Energy rain round #{round_id} over: {caught} balls caught, {grams} g credited \
+             (balance {energy} g), +{vitality} vitality."
+        ),
+        Event::RainChance { from } => format!(
+            "{} gave you one more energy rain round today: `rain`.",
+            view.who(*from)
+        ),
         Event::PropGift { from, prop } => format!(
             "{} gave you a {}: `use-prop {}`.",
             view.who(*from),

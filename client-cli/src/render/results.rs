@@ -5,6 +5,7 @@ use crate::connection::typed;
 use crate::error::CliError;
 use canopy_shared::Request;
 use canopy_shared::model::{FeedEntry, FeedKind, TeamView, WatchTarget};
+use canopy_shared::rain::{RainGiftResult, RainStartResult, RainStatusResult, RainTapResult};
 use canopy_shared::reply::{
     BallsResult, BuyResult, CollectAllResult, FeedResult, FriendsResult, GramsEnergyResult,
     HelloResult, HelpCollectResult, HostLoginResult, LeaderboardResult, LoginResult,
@@ -199,6 +200,54 @@ pub fn result(
                 view.who(*friend_id),
                 prop.as_str(),
                 view.props(&props.props)
+            )
+        }
+        Request::Rain {} => {
+            let rain: RainStatusResult = typed(fields)?;
+            let round = match &rain.round {
+                Some(round) => format!(
+                    " Round #{} in flight until {}, {} caught.",
+                    round.round_id,
+                    view.date(round.ends_at),
+                    round.caught.len()
+                ),
+                None => String::new(),
+            };
+            format!(
+                "Energy rain: {} rounds left today, {} chances to give.{round}",
+                rain.rounds_left, rain.gifts_left
+            )
+        }
+        Request::RainStart {} => {
+            let started: RainStartResult = typed(fields)?;
+            format!(
+                "Round #{} of {} balls ({} g in all) starts {}; {} rounds left after it.",
+                started.round.round_id,
+                started.round.balls.len(),
+                started
+                    .round
+                    .balls
+                    .iter()
+                    .map(|ball| ball.grams)
+                    .sum::<u64>(),
+                view.date(started.round.starts_at),
+                started.rounds_left
+            )
+        }
+        Request::RainTap { .. } => {
+            let tapped: RainTapResult = typed(fields)?;
+            format!(
+                "Caught ball {} ({} g); {} g this round.",
+                tapped.ball, tapped.grams, tapped.caught_grams
+            )
+        }
+        Request::RainGift { friend_id } => {
+            let given: RainGiftResult = typed(fields)?;
+            format!(
+                "Gave {} an energy rain chance. Rounds left: {}; chances left: {}.",
+                view.who(*friend_id),
+                given.rounds_left,
+                given.gifts_left
             )
         }
         Request::Species {} => {

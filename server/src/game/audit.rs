@@ -1,8 +1,9 @@
 //! The conservation audit behind `GET /admin/audit`: the three identities of GAME.md
 //! ("Fair play"), checked over the World and the store's whole ledger, with the risk
 //! engine's held and forfeited grams in the sum and each flag's hold matched to the
-//! ledger, and vitality's own identity (docs/GAME-PROPS.md). It reads everything, so it
-//! is an operator's tool, not something for every tick.
+//! ledger, vitality's own identity (docs/GAME-PROPS.md) and the energy rain's grams
+//! (docs/RAIN.md). It reads everything, so it is an operator's tool, not something for
+//! every tick.
 
 use super::campaigns::Campaigns;
 use super::components::{Profile, Revivals, Vitality, Wallet};
@@ -33,6 +34,8 @@ struct LedgerView {
     expired_balls: HashMap<BallId, u64>,
     /// Grams revived, summed over the ledger.
     revived: u64,
+    /// Grams the energy rain credited.
+    rained: u64,
     entries: u64,
 }
 
@@ -47,6 +50,7 @@ fn ledger_balances(world: &World) -> Result<LedgerView, ErrorBody> {
     let mut vitality = HashMap::new();
     let mut vitality_sums = VitalityTotals::default();
     let (mut expired_balls, mut revived) = (HashMap::new(), 0);
+    let mut rained = 0;
     let pending = &world.resource::<Ledger>().pending;
     for entry in entries.iter().chain(pending) {
         let grams = i128::from(entry.grams);
@@ -72,6 +76,7 @@ fn ledger_balances(world: &World) -> Result<LedgerView, ErrorBody> {
                     expired_balls.insert(ball, entry.grams);
                 }
             }
+            Flow::Rained => rained += entry.grams,
             _ => {}
         }
     }
@@ -85,6 +90,7 @@ fn ledger_balances(world: &World) -> Result<LedgerView, ErrorBody> {
         vitality_sums,
         expired_balls,
         revived,
+        rained,
         entries: (entries.len() + pending.len()) as u64,
     })
 }
@@ -143,6 +149,13 @@ pub fn audit(world: &mut World) -> Result<AuditReport, ErrorBody> {
     let (held, forfeited) = flags.held_and_forfeited();
     let totals = world.resource::<Ledger>().totals.clone();
     let revival = audit_revival(world, &ledger, &mut problems);
+    let rain = world.resource::<Ledger>().rain.clone();
+    if rain.grams != ledger.rained {
+        problems.push(format!(
+            "energy rain credited {} g but the ledger's rain entries say {} g",
+            rain.grams, ledger.rained
+        ));
+    }
     let accounted = balances
         + in_balls
         + totals.in_team_trees
@@ -150,11 +163,11 @@ pub fn audit(world: &mut World) -> Result<AuditReport, ErrorBody> {
         + totals.expired.saturating_sub(revival.revived)
         + held
         + forfeited;
-    if totals.created != accounted {
+    if totals.created + rain.grams != accounted {
         problems.push(format!(
-            "created {} g ≠ balances + balls + team trees + planted + (expired − revived) + \
-             held + forfeited = {accounted} g",
-            totals.created
+            "created {} g + rained {} g ≠ balances + balls + team trees + planted + \
+             (expired − revived) + held + forfeited = {accounted} g",
+            totals.created, rain.grams
         ));
     }
     let budgets = audit_task_budgets(world, &ledger, &mut problems);
@@ -186,6 +199,8 @@ pub fn audit(world: &mut World) -> Result<AuditReport, ErrorBody> {
         vitality_balances: vitality.held,
         revived: revival.revived,
         revivable: revival.revivable,
+        rained: rain.grams,
+        rain_rounds: rain.rounds,
     })
 }
 

@@ -9,7 +9,7 @@ use super::resources::{
 use super::state::{self, fail};
 use super::tasks::Publisher;
 use super::{account, areas, audit, campaigns, host, risk, tokens};
-use super::{feed, friends, partners, props, revive, shop, tasks, teams, transfers};
+use super::{feed, friends, partners, props, rain, revive, shop, tasks, teams, transfers};
 use crate::config::Reporter;
 use bevy_ecs::world::World;
 use canopy_shared::admin::ClockTime;
@@ -232,6 +232,12 @@ fn apply_player_op(
         Request::Revive { friend_id, ball_id } => {
             encode(revive::revive(world, player, friend_id, ball_id))
         }
+        Request::Rain {} => encode(rain::status(world, player)),
+        Request::RainStart {} => encode(rain::start(world, player)),
+        Request::RainTap { round_id, ball, at } => {
+            encode(rain::tap(world, player, round_id, ball, at))
+        }
+        Request::RainGift { friend_id } => encode(rain::gift(world, player, friend_id)),
         Request::Hello { .. }
         | Request::Register { .. }
         | Request::Login { .. }

@@ -3,7 +3,8 @@
 
 use crate::game::rules::KindUsage;
 use crate::store::{
-    DailyLimits, PlayerRecord, PropsState, RevivalRecord, TreeCertificate, VitalityRecord,
+    DailyLimits, PlayerRecord, PropsState, RainRecord, RevivalRecord, TreeCertificate,
+    VitalityRecord,
 };
 use bevy_ecs::bundle::Bundle;
 use bevy_ecs::component::Component;
@@ -76,6 +77,10 @@ pub struct Vitality(pub VitalityRecord);
 /// their own.
 #[derive(Component, Clone, Debug, Default)]
 pub struct Revivals(pub RevivalRecord);
+/// The player's energy rain: today's rounds and chances and the round in flight,
+/// stored as a record of its own.
+#[derive(Component, Clone, Debug, Default)]
+pub struct Rain(pub RainRecord);
 
 /// The player's live balls, in creation order. Rebuilt from the balls at start.
 #[derive(Component, Clone, Debug, Default)]
@@ -92,6 +97,7 @@ pub struct PlayerBundle {
     social: SocialLog,
     vitality: Vitality,
     revivals: Revivals,
+    rain: Rain,
     balls: OwnedBalls,
     risk: crate::game::risk::RiskLog,
 }
@@ -137,6 +143,10 @@ impl PlayerBundle {
             revivals: Revivals(RevivalRecord {
                 player: record.id,
                 ..RevivalRecord::default()
+            }),
+            rain: Rain(RainRecord {
+                player: record.id,
+                ..RainRecord::default()
             }),
             balls: OwnedBalls::default(),
             risk: crate::game::risk::RiskLog::default(),

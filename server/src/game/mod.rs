@@ -15,6 +15,7 @@ pub mod friends;
 pub mod host;
 pub mod partners;
 pub mod props;
+pub mod rain;
 pub mod resources;
 pub mod revive;
 pub mod risk;
@@ -124,6 +125,7 @@ impl Game {
             |w: &mut World| w.init_resource::<tasks::TaskCenter>(),
             |w: &mut World| w.init_resource::<host::HostSubjects>(),
             |w: &mut World| w.init_resource::<campaigns::Campaigns>(),
+            |w: &mut World| w.init_resource::<rain::RainRounds>(),
         ] {
             resource(&mut world);
         }
@@ -158,6 +160,7 @@ impl Game {
                 commands::apply_commands,
                 time_systems::ripen_due_balls,
                 time_systems::expire_due_balls,
+                rain::settle_due_rounds,
                 tokens::expire_tokens,
                 stealable::announce_stealable,
             )
@@ -254,6 +257,11 @@ impl Game {
     /// Vitality totals, for metrics and audits.
     pub fn vitality_totals(&self) -> crate::store::VitalityTotals {
         self.world.resource::<Ledger>().vitality.clone()
+    }
+
+    /// Energy rain totals, for metrics and audits.
+    pub fn rain_totals(&self) -> crate::store::RainTotals {
+        self.world.resource::<Ledger>().rain.clone()
     }
 
     /// The sessions a player has open, for routing their events.
@@ -463,6 +471,7 @@ struct Rebuild<'w> {
     legacy_tokens: Vec<LegacyToken>,
     vitality_totals: crate::store::VitalityTotals,
     revival_totals: crate::store::RevivalTotals,
+    rain_totals: crate::store::RainTotals,
 }
 
 impl<'w> Rebuild<'w> {
@@ -474,6 +483,7 @@ impl<'w> Rebuild<'w> {
             legacy_tokens: Vec::new(),
             vitality_totals: crate::store::VitalityTotals::default(),
             revival_totals: crate::store::RevivalTotals::default(),
+            rain_totals: crate::store::RainTotals::default(),
         }
     }
 
@@ -528,6 +538,8 @@ impl<'w> Rebuild<'w> {
             Loaded::Revival(record) => self.add_revival(record),
             Loaded::RevivalTotals(totals) => self.revival_totals = totals,
             Loaded::Areas(record) => self.add_areas(record),
+            Loaded::Rain(record) => self.add_rain(record),
+            Loaded::RainTotals(totals) => self.rain_totals = totals,
         }
     }
 
@@ -581,6 +593,26 @@ impl<'w> Rebuild<'w> {
             .0 = record;
     }
 
+    /// A player's energy rain record; a round still in flight goes back on the
+    /// settling queue, so one whose end passed while the server was down settles on the
+    /// first tick.
+    fn add_rain(&mut self, record: crate::store::RainRecord) {
+        let directory = self.world.resource::<Directory>();
+        let Some(&entity) = directory.players.get(&record.player) else {
+            tracing::warn!(player = %record.player, "rain record without a player skipped");
+            return;
+        };
+        if let Some(round) = &record.round {
+            self.world
+                .resource_mut::<rain::RainRounds>()
+                .queue(round.ends_at, record.player);
+        }
+        self.world
+            .get_mut::<components::Rain>(entity)
+            .expect("player has Rain")
+            .0 = record;
+    }
+
     fn add_player(&mut self, record: crate::store::PlayerRecord) {
         let (id, legacy) = (record.id, record.legacy_token_hash);
         let entity = self.world.spawn(PlayerBundle::from_record(record)).id();
@@ -628,6 +660,7 @@ impl<'w> Rebuild<'w> {
         self.world.insert_resource(Ledger {
             vitality: self.vitality_totals,
             revival: self.revival_totals,
+            rain: self.rain_totals,
             ..Ledger::default()
         });
         self.legacy_tokens
@@ -701,6 +734,15 @@ fn gather_batch(world: &mut World) -> TickBatch {
         .collect();
     if !batch.revivals.is_empty() {
         batch.revival_totals = Some(world.resource::<Ledger>().revival.clone());
+    }
+    batch.rain = dirty
+        .rain
+        .iter()
+        .filter_map(|&entity| world.get::<components::Rain>(entity))
+        .map(|rain| rain.0.clone())
+        .collect();
+    if !batch.rain.is_empty() {
+        batch.rain_totals = Some(world.resource::<Ledger>().rain.clone());
     }
     let teams = world.resource::<Teams>();
     batch.teams = dirty

@@ -3,7 +3,7 @@
 
 use crate::config::Config;
 use crate::store::{
-    Account, Flow, HostBinding, LedgerEntry, LedgerTotals, RevivalTotals, SessionToken,
+    Account, Flow, HostBinding, LedgerEntry, LedgerTotals, RainTotals, RevivalTotals, SessionToken,
     SocialWrite, Store, Team, TokenHash, VitalityTotals,
 };
 use bevy_ecs::entity::Entity;
@@ -90,6 +90,8 @@ pub struct Ledger {
     pub vitality: VitalityTotals,
     /// Revival totals since the world began.
     pub revival: RevivalTotals,
+    /// Energy rain totals since the world began, and the next round id.
+    pub rain: RainTotals,
     /// Entries of the current tick, drained into the store batch.
     pub pending: Vec<LedgerEntry>,
 }
@@ -125,6 +127,7 @@ impl Ledger {
             Flow::VitalityEarned | Flow::ReviveRewarded => self.vitality.earned += grams,
             Flow::VitalitySpent => self.vitality.spent += grams,
             Flow::Revived => self.revival.revived += grams,
+            Flow::Rained => self.rain.grams += grams,
         }
         self.pending.push(LedgerEntry {
             id,
@@ -171,6 +174,8 @@ pub struct Dirty {
     pub revivals: HashSet<Entity>,
     /// Player entities that bought a protected area.
     pub areas: HashSet<Entity>,
+    /// Player entities whose energy rain record changed.
+    pub rain: HashSet<Entity>,
 }
 
 /// Co-planting teams.

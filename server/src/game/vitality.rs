@@ -68,17 +68,24 @@ pub fn earn_for_collecting(world: &mut World, entity: Entity, grams: u64) {
     let record = rolled(world, entity);
     let (points, carry) = points_for_grams(record.carry_grams, grams, grams_per_point);
     record.carry_grams = carry;
-    if points > 0 {
-        let player = record.player;
-        record.points += points;
-        record_flow(
-            world,
-            Flow::VitalityEarned,
-            points,
-            Account::VitalityMint,
-            Account::Vitality(player),
-        );
+    earn(world, entity, points);
+}
+
+/// Credits `points` of vitality earned by playing (nothing for 0).
+pub fn earn(world: &mut World, entity: Entity, points: u64) {
+    if points == 0 {
+        return;
     }
+    let record = rolled(world, entity);
+    record.points += points;
+    let player = record.player;
+    record_flow(
+        world,
+        Flow::VitalityEarned,
+        points,
+        Account::VitalityMint,
+        Account::Vitality(player),
+    );
 }
 
 /// Gives a reviver their `points` for reviving a friend's ball; returns their balance.

@@ -3,8 +3,9 @@
 
 use super::{
     AreaRecord, Ball, CampaignRecord, HostBinding, LedgerEntry, Loaded, Meta, PartnerReceipt,
-    PartnerRecord, PlayerRecord, RevivalRecord, RevivalTotals, SessionToken, SocialWrite, Store,
-    StoreError, TaskBook, TaskRecord, Team, TickBatch, TokenHash, VitalityRecord, VitalityTotals,
+    PartnerRecord, PlayerRecord, RainRecord, RainTotals, RevivalRecord, RevivalTotals,
+    SessionToken, SocialWrite, Store, StoreError, TaskBook, TaskRecord, Team, TickBatch, TokenHash,
+    VitalityRecord, VitalityTotals,
 };
 use canopy_shared::admin::OpsCall;
 use canopy_shared::model::FeedEntry;
@@ -43,6 +44,8 @@ struct Contents {
     revivals: BTreeMap<PlayerId, RevivalRecord>,
     revival_totals: Option<RevivalTotals>,
     areas: BTreeMap<PlayerId, AreaRecord>,
+    rain: BTreeMap<PlayerId, RainRecord>,
+    rain_totals: Option<RainTotals>,
 }
 
 /// A [`Store`] in memory. Clones share the same contents, so a test can keep a handle
@@ -102,6 +105,13 @@ impl Store for MemoryStore {
             .areas
             .values()
             .for_each(|record| visit(Loaded::Areas(record.clone())));
+        contents
+            .rain
+            .values()
+            .for_each(|record| visit(Loaded::Rain(record.clone())));
+        if let Some(totals) = &contents.rain_totals {
+            visit(Loaded::RainTotals(totals.clone()));
+        }
         contents
             .balls
             .values()
@@ -250,6 +260,12 @@ impl Store for MemoryStore {
         }
         for record in &batch.areas {
             contents.areas.insert(record.player, record.clone());
+        }
+        for record in &batch.rain {
+            contents.rain.insert(record.player, record.clone());
+        }
+        if let Some(totals) = &batch.rain_totals {
+            contents.rain_totals = Some(totals.clone());
         }
         contents.meta = Some(batch.meta.clone());
         self.commits.fetch_add(1, Ordering::SeqCst);

@@ -17,8 +17,9 @@ pub use memory::MemoryStore;
 pub use records::{
     Account, AreaCertificate, AreaRecord, Ball, CampaignRecord, CampaignRecordV1, DailyLimits,
     Flow, HostBinding, LedgerEntry, LedgerTotals, Meta, PartnerReceipt, PartnerRecord,
-    PlayerRecord, PropsState, Revivable, RevivalRecord, RevivalTotals, SessionToken, SocialWrite,
-    TaskBook, TaskProgress, TaskRecord, Team, TreeCertificate, VitalityRecord, VitalityTotals,
+    PlayerRecord, PropsState, RainRecord, RainRound, RainRoundTaps, RainTap, RainTotals, Revivable,
+    RevivalRecord, RevivalTotals, SessionToken, SocialWrite, TaskBook, TaskProgress, TaskRecord,
+    Team, TreeCertificate, VitalityRecord, VitalityTotals,
 };
 
 /// The SHA-256 of a session token: the key it is stored under.
@@ -100,6 +101,10 @@ pub struct TickBatch {
     pub revival_totals: Option<RevivalTotals>,
     /// Players' protected-area certificates that changed, whole.
     pub areas: Vec<AreaRecord>,
+    /// Players' energy rain records that changed, whole.
+    pub rain: Vec<RainRecord>,
+    /// The energy rain totals, when they changed.
+    pub rain_totals: Option<RainTotals>,
     /// Counters and the game clock after the tick.
     pub meta: Meta,
 }
@@ -130,6 +135,8 @@ impl TickBatch {
             + self.revivals.len()
             + usize::from(self.revival_totals.is_some())
             + self.areas.len()
+            + self.rain.len()
+            + usize::from(self.rain_totals.is_some())
             + 1
     }
 
@@ -180,6 +187,10 @@ pub struct Snapshot {
     pub revival_totals: Option<RevivalTotals>,
     /// Every protected-area record.
     pub areas: Vec<AreaRecord>,
+    /// Every energy rain record.
+    pub rain: Vec<RainRecord>,
+    /// The energy rain totals, `None` before the first round.
+    pub rain_totals: Option<RainTotals>,
 }
 
 /// One record of a store, as [`Store::visit`] hands it over.
@@ -222,6 +233,10 @@ pub enum Loaded {
     RevivalTotals(RevivalTotals),
     /// A player's protected-area certificates; its player has been visited before it.
     Areas(AreaRecord),
+    /// A player's energy rain record; its player has been visited before it.
+    Rain(RainRecord),
+    /// The energy rain totals.
+    RainTotals(RainTotals),
 }
 
 impl Snapshot {
@@ -246,6 +261,8 @@ impl Snapshot {
             Loaded::Revival(record) => self.revivals.push(record),
             Loaded::RevivalTotals(totals) => self.revival_totals = Some(totals),
             Loaded::Areas(record) => self.areas.push(record),
+            Loaded::Rain(record) => self.rain.push(record),
+            Loaded::RainTotals(totals) => self.rain_totals = Some(totals),
         }
     }
 }
@@ -255,8 +272,9 @@ impl Snapshot {
 pub trait Store: Send + Sync {
     /// Hands every record needed to rebuild the World to `visit`, one at a time (so a
     /// big world is never held twice in memory): players first, then their vitality
-    /// records and the vitality totals, revival records and totals, protected-area records, then balls, then the social graph, teams,
-    /// session tokens and risk flags. Returns the meta record, `None` for a new store.
+    /// records and the vitality totals, revival records and totals, protected-area records,
+    /// energy rain records and totals, then balls, then the social graph, teams, session
+    /// tokens and risk flags. Returns the meta record, `None` for a new store.
     fn visit(&self, visit: &mut dyn FnMut(Loaded)) -> Result<Option<Meta>, StoreError>;
     /// Reads everything needed to rebuild the World into one [`Snapshot`], for tests
     /// and tools that inspect a store.

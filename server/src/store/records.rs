@@ -333,6 +333,8 @@ pub enum Account {
     Vitality(PlayerId),
     /// Where vitality points go: the shop.
     Shop,
+    /// Where energy rain grams come from: the rain's own mint.
+    Rain,
 }
 
 /// Why grams moved.
@@ -368,6 +370,8 @@ pub enum Flow {
     Revived,
     /// Vitality mint → the reviver's vitality (points, not grams).
     ReviveRewarded,
+    /// Rain → a player's balance: the grams caught in an energy rain round.
+    Rained,
 }
 
 /// One movement of energy, or of vitality points for the vitality flows (their
@@ -637,6 +641,97 @@ pub struct RevivalRecord {
 pub struct RevivalTotals {
     /// Grams ever revived: moved from expired back into balls.
     pub revived: u64,
+}
+/// A player's energy rain: today's rounds and chances, the round in flight and the
+/// tap timing of recent rounds. A record of its own (key `w<player>`), written when it
+/// changes: every acknowledged tap is in it, so a round survives a crash whole.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RainRecord {
+    /// Whose it is.
+    pub player: PlayerId,
+    /// The game day the counts are for.
+    pub day: i64,
+    /// Rounds started today.
+    pub rounds_started: u32,
+    /// Chances given to friends today.
+    pub gifts_given: u32,
+    /// Chances received from friends today.
+    pub gifts_received: u32,
+    /// The round in flight, until it is settled.
+    pub round: Option<RainRound>,
+    /// The taps of the last settled rounds, oldest first, for the `rain_precision` rule.
+    pub recent: Vec<RainRoundTaps>,
+}
+
+impl RainRecord {
+    /// Clears the daily counts on a new game day.
+    pub fn roll(&mut self, day: i64) {
+        if self.day != day {
+            self.day = day;
+            self.rounds_started = 0;
+            self.gifts_given = 0;
+            self.gifts_received = 0;
+        }
+    }
+}
+
+/// A round of the energy rain in flight.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RainRound {
+    /// The round's id.
+    pub id: u64,
+    /// The seed of its balls.
+    pub seed: u64,
+    /// The parameters of its balls, as they were when it started.
+    pub params: canopy_shared::rain::RainParams,
+    /// When it starts.
+    pub starts_at: Millis,
+    /// When it ends and is settled.
+    pub ends_at: Millis,
+    /// The taps accepted, in order.
+    pub taps: Vec<RainTap>,
+}
+
+impl RainRound {
+    /// Grams of the balls caught so far.
+    pub fn caught_grams(&self) -> u64 {
+        self.taps.iter().map(|tap| tap.grams).sum()
+    }
+}
+
+/// One accepted tap: the ball, its grams, and when it was tapped and received.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RainTap {
+    /// The ball's index.
+    pub ball: u32,
+    /// Its grams.
+    pub grams: u64,
+    /// When the player says they tapped it, after the round's start.
+    pub at_ms: u64,
+    /// How long after its appearance that was.
+    pub reaction_ms: u64,
+}
+
+/// The taps of one settled round, for judging precision over several rounds.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RainRoundTaps {
+    /// The round's id.
+    pub round: u64,
+    /// Balls in the round.
+    pub balls: u32,
+    /// The taps accepted, in order.
+    pub taps: Vec<RainTap>,
+}
+
+/// Running totals of the energy rain, and the next round id (key `W`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RainTotals {
+    /// The id the next round gets.
+    pub next_round: u64,
+    /// Rounds settled.
+    pub rounds: u64,
+    /// Grams credited by settled rounds.
+    pub grams: u64,
 }
 
 #[cfg(test)]

@@ -12,7 +12,8 @@
 //! · `u<sha256>` a host subject bound to a player · `c<campaign>` campaign
 //! · `v<player>` the player's vitality and shop counters · `V` the vitality totals
 //! · `y<player>` the player's revivable expired balls and revivals today · `Y` the revival
-//! totals · `z<player>` the player's protected-area certificates.
+//! totals · `z<player>` the player's protected-area certificates
+//! · `w<player>` the player's energy rain · `W` the energy rain totals.
 //!
 //! Balls, friendships and feed entries are grouped per player and the ledger per commit: sled's memory
 //! and scan time grow with the number of keys, and rewriting a small record costs far
@@ -64,6 +65,8 @@ const VITALITY_TOTALS: &[u8] = b"V";
 const REVIVAL: u8 = b'y';
 const REVIVAL_TOTALS: &[u8] = b"Y";
 const AREAS: u8 = b'z';
+const RAIN: u8 = b'w';
+const RAIN_TOTALS: &[u8] = b"W";
 
 /// The file that marks a directory as a Canopy store once it holds a world. Without it,
 /// a directory that has files in it is refused rather than silently reinitialised.
@@ -308,6 +311,12 @@ impl SledStore {
         for record in &batch.areas {
             write(&key(AREAS, record.player.0), Some(encode(record)));
         }
+        for record in &batch.rain {
+            write(&key(RAIN, record.player.0), Some(encode(record)));
+        }
+        if let Some(totals) = &batch.rain_totals {
+            write(RAIN_TOTALS, Some(encode(totals)));
+        }
         write(META, Some(encode(&batch.meta)));
         Ok(())
     }
@@ -546,6 +555,13 @@ impl Store for SledStore {
             visit(Loaded::Areas(value));
             Ok(())
         })?;
+        self.scan(RAIN, |_, value| {
+            visit(Loaded::Rain(value));
+            Ok(())
+        })?;
+        if let Some(bytes) = self.db.get(RAIN_TOTALS).map_err(StoreError::from)? {
+            visit(Loaded::RainTotals(decode(RAIN_TOTALS, &bytes)?));
+        }
         self.scan(BALL, |_, balls: Vec<Ball>| {
             balls.into_iter().for_each(|ball| visit(Loaded::Ball(ball)));
             Ok(())
@@ -913,6 +929,50 @@ mod tests {
         let snapshot = store.load().expect("load");
         assert_eq!(snapshot.vitality, vec![record]);
         assert_eq!(snapshot.vitality_totals, Some(totals));
+    }
+
+    #[test]
+    fn rain_records_with_their_taps_and_the_totals_are_there_after_reopening() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let params = crate::config::Config::default_embedded().rain.params();
+        let record = crate::store::RainRecord {
+            player: PlayerId(7),
+            day: 20_000,
+            rounds_started: 1,
+            round: Some(crate::store::RainRound {
+                id: 3,
+                seed: 99,
+                params,
+                starts_at: 1_000,
+                ends_at: 16_000,
+                taps: vec![crate::store::RainTap {
+                    ball: 4,
+                    grams: 5,
+                    at_ms: 2_100,
+                    reaction_ms: 700,
+                }],
+            }),
+            ..crate::store::RainRecord::default()
+        };
+        let totals = crate::store::RainTotals {
+            next_round: 4,
+            rounds: 2,
+            grams: 170,
+        };
+        {
+            let store = SledStore::open(dir.path(), 8).expect("open");
+            store
+                .commit(&TickBatch {
+                    rain: vec![record.clone()],
+                    rain_totals: Some(totals.clone()),
+                    ..TickBatch::default()
+                })
+                .expect("commit");
+        }
+        let store = SledStore::open(dir.path(), 8).expect("reopen");
+        let snapshot = store.load().expect("load");
+        assert_eq!(snapshot.rain, vec![record]);
+        assert_eq!(snapshot.rain_totals, Some(totals));
     }
 
     #[test]

@@ -9,7 +9,7 @@
 
 use canopy_server::config::Config;
 use canopy_server::game::components::{
-    ActionLog, Certificates, OwnedBalls, Profile, Revivals, SocialLog, Vitality, Wallet,
+    ActionLog, Certificates, OwnedBalls, Profile, Rain, Revivals, SocialLog, Vitality, Wallet,
 };
 use canopy_server::game::resources::{Directory, Teams};
 use canopy_server::game::risk::RiskFlags;
@@ -727,6 +727,7 @@ enum AccountKind {
     VitalityMint,
     Vitality,
     Shop,
+    Rain,
 }
 
 /// A hashable name for a ledger account.
@@ -747,6 +748,7 @@ fn key(account: Account) -> AccountKey {
         Account::VitalityMint => (AccountKind::VitalityMint, 0),
         Account::Vitality(id) => (AccountKind::Vitality, id.0),
         Account::Shop => (AccountKind::Shop, 0),
+        Account::Rain => (AccountKind::Rain, 0),
     }
 }
 
@@ -791,6 +793,9 @@ pub fn audit(game: &Game, store: &MemoryStore) -> Result<(), String> {
     let mut collecting_points: HashMap<PlayerId, u64> = HashMap::new();
     let mut revived: u64 = 0;
     let mut expired_balls: HashMap<BallId, u64> = HashMap::new();
+    let mut rained: u64 = 0;
+    let mut rain_points: HashMap<PlayerId, u64> = HashMap::new();
+    let rain_grams_per_point = game.config().rain.grams_per_vitality;
     let mut plantings = Vec::new();
     let mut team_plantings = Vec::new();
     for entry in &ledger {
@@ -808,7 +813,11 @@ pub fn audit(game: &Game, store: &MemoryStore) -> Result<(), String> {
             Flow::ReviveRewarded => vitality_sums.earned += entry.grams,
             Flow::Revived => revived += entry.grams,
             Flow::VitalitySpent => vitality_sums.spent += entry.grams,
+            Flow::Rained => rained += entry.grams,
             Flow::TeamWatered | Flow::Held | Flow::Released | Flow::Forfeited => {}
+        }
+        if let (Flow::Rained, Account::Balance(player)) = (entry.flow, entry.to) {
+            *rain_points.entry(player).or_default() += entry.grams / rain_grams_per_point;
         }
         if matches!(
             entry.flow,
@@ -877,6 +886,8 @@ pub fn audit(game: &Game, store: &MemoryStore) -> Result<(), String> {
                     (entry.from, entry.to),
                     (Account::Vitality(_), Account::Shop)
                 ),
+                Flow::Rained =>
+                    matches!((entry.from, entry.to), (Account::Rain, Account::Balance(_))),
             },
             "ledger entry moves between the wrong accounts for its flow: {entry:?}"
         );
@@ -906,6 +917,12 @@ pub fn audit(game: &Game, store: &MemoryStore) -> Result<(), String> {
     ensure!(
         net(Account::Mint) == -i128::from(totals.created),
         "the mint issued something other than `created`"
+    );
+    let rain = game.rain_totals();
+    ensure!(
+        rain.grams == rained && net(Account::Rain) == -i128::from(rained),
+        "the rain credited {} g by its totals, {rained} g by the ledger",
+        rain.grams
     );
 
     // 1. Per ball.
@@ -1107,10 +1124,10 @@ pub fn audit(game: &Game, store: &MemoryStore) -> Result<(), String> {
     let accounted =
         balances + left_in_balls + totals.in_team_trees + totals.planted + lost + held + forfeited;
     ensure!(
-        totals.created == accounted,
-        "created {} != balances {balances} + left in balls {left_in_balls} + team trees {} \
-         + planted {} + (expired − revived) {lost} + held {held} + forfeited {forfeited} \
-         = {accounted}",
+        totals.created + rained == accounted,
+        "created {} + rained {rained} != balances {balances} + left in balls {left_in_balls} \
+         + team trees {} + planted {} + (expired − revived) {lost} + held {held} \
+         + forfeited {forfeited} = {accounted}",
         totals.created,
         totals.in_team_trees,
         totals.planted,
@@ -1132,11 +1149,13 @@ pub fn audit(game: &Game, store: &MemoryStore) -> Result<(), String> {
             record.points,
             net(Account::Vitality(id))
         );
-        let for_collecting = collecting_points.get(&id).copied().unwrap_or(0);
+        let for_playing = collecting_points.get(&id).copied().unwrap_or(0);
+        let for_rain = rain_points.get(&id).copied().unwrap_or(0);
         ensure!(
-            for_collecting == wallet.total_collected / grams_per_point
+            for_playing == wallet.total_collected / grams_per_point + for_rain
                 && record.carry_grams == wallet.total_collected % grams_per_point,
-            "player {id}: earned {for_collecting} vitality (carrying {} g) for {} g collected",
+            "player {id}: earned {for_playing} vitality (carrying {} g) for {} g collected \
+             and {for_rain} points of rain",
             record.carry_grams,
             wallet.total_collected
         );
@@ -1212,6 +1231,14 @@ pub fn audit(game: &Game, store: &MemoryStore) -> Result<(), String> {
             record.player
         );
     }
+    for record in &snapshot.rain {
+        let entity = directory.players[&record.player];
+        ensure!(
+            world.get::<Rain>(entity).map(|r| &r.0) == Some(record),
+            "stored energy rain of {} lags the World",
+            record.player
+        );
+    }
     ensure!(
         snapshot.revival_totals.unwrap_or_default() == game.revival_totals(),
         "stored revival totals lag the World"
@@ -1243,6 +1270,10 @@ pub fn audit(game: &Game, store: &MemoryStore) -> Result<(), String> {
             "player {player}'s certificates are not in the order they were issued"
         );
     }
+    ensure!(
+        snapshot.rain_totals.unwrap_or_default() == rain,
+        "stored energy rain totals lag the World"
+    );
     Ok(())
 }
 
