@@ -180,6 +180,37 @@ fn the_window_opens_at_expiry_and_is_over_24_hours_later() {
 }
 
 #[test]
+fn the_window_runs_from_the_ball_s_own_expiry_even_when_the_server_was_down() {
+    let mut world = forest(Config::default_embedded());
+    world.sim.partner_many(world.mei.id, "metro", 2);
+    world.sim.advance_to(local(4, 6, 0));
+    let down_until = local(4, 7, 0) + 20 * HOUR;
+    let mut restarted = world.sim.reload(down_until);
+    assert_eq!(
+        restarted.now(),
+        down_until,
+        "the clock resumes after the outage"
+    );
+    let (mei, lin) = (restarted.login(&world.mei), restarted.login(&world.lin));
+    restarted.advance(1);
+    let listed = revivable(&mut restarted, &lin, mei.id);
+    assert_eq!(listed.len(), 2);
+    assert_eq!(
+        (listed[0].expired_at, listed[0].until),
+        (local(4, 7, 0), local(5, 7, 0)),
+        "24 h from when the ball expired, not from when the server noticed"
+    );
+    restarted.advance_to(local(5, 7, 0) - 1);
+    revive(&mut restarted, &lin, mei.id, listed[0].ball_id).expect("still in the window");
+    restarted.advance(1);
+    assert_eq!(
+        code_of(revive(&mut restarted, &lin, mei.id, listed[1].ball_id)),
+        ErrorCode::OutsideWindow
+    );
+    restarted.assert_conserved();
+}
+
+#[test]
 fn each_ball_is_revived_once() {
     let mut world = forest(Config::default_embedded());
     let_expire(&mut world, 1);

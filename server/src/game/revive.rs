@@ -75,7 +75,9 @@ fn record(world: &World, entity: Entity) -> &RevivalRecord {
 }
 
 /// Called as a ball expires: it becomes revivable (unless it was revived itself or
-/// held nothing), and the owner's entries no longer remembered are dropped.
+/// held nothing) from its own expiry time, even when the expiry is handled later (a
+/// busy tick, a server that was down), and the owner's entries no longer remembered
+/// are dropped.
 pub fn remember_expired(world: &mut World, ball: &Ball) {
     if ball.left == 0 || ball.source == REVIVED_SOURCE {
         return;
@@ -91,7 +93,7 @@ pub fn remember_expired(world: &mut World, ball: &Ball) {
     record.expired.push(Revivable {
         ball_id: ball.id,
         grams: ball.left,
-        expired_at: now,
+        expired_at: ball.expires_at,
         revived_by: None,
     });
 }
