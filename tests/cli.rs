@@ -456,3 +456,63 @@ fn a_scripted_play_session_prints_events() -> Result<()> {
     );
     Ok(())
 }
+
+/// `canopy rain --auto` plays a whole round against a wall-clock server: it catches some
+/// balls and misses others, and the balance the server credited at the round's end is
+/// what the CLI says it caught.
+#[test]
+fn rain_auto_plays_a_round_and_the_server_credits_what_it_caught() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let server = Server::start(&dir.path().join("data"), &[])?;
+    let canopy = Canopy::new(&server, dir.path());
+    let (mei, lin) = (
+        canopy.register("mei", "mei")?,
+        canopy.register("lin", "lin")?,
+    );
+    canopy.ok(&["--profile", "mei", "friend-request", &lin.to_string()])?;
+    canopy.ok(&["--profile", "lin", "friend-accept", &mei.to_string()])?;
+
+    let played = canopy.ok(&["--profile", "mei", "rain", "--auto"])?;
+    let caught_grams = played
+        .split_once(" balls caught, ")
+        .and_then(|(_, rest)| rest.split_once(" g"))
+        .and_then(|(grams, _)| grams.parse::<u64>().ok())
+        .with_context(|| format!("the round's summary names the grams: {played}"))?;
+    let caught_balls = played
+        .split_once(" over: ")
+        .and_then(|(_, rest)| rest.split_once(" of 30"))
+        .and_then(|(balls, _)| balls.parse::<u32>().ok())
+        .with_context(|| format!("the round's summary names the balls: {played}"))?;
+    assert!(
+        (1..30).contains(&caught_balls),
+        "human-like: some caught, some missed: {played}"
+    );
+    assert!(
+        played.ends_with(&format!("balance {caught_grams} g.\n")),
+        "{played}"
+    );
+
+    let me: Value = serde_json::from_str(canopy.ok(&["--profile", "mei", "--json", "me"])?.trim())?;
+    assert_eq!(me["player"]["energy"].as_u64(), Some(caught_grams));
+    let status: Value = serde_json::from_str(
+        canopy
+            .ok(&["--profile", "mei", "--json", "rain-status"])?
+            .trim(),
+    )?;
+    assert_eq!(
+        (
+            status["rounds_left"].as_u64(),
+            status["gifts_left"].as_u64()
+        ),
+        (Some(0), Some(1))
+    );
+    let gift = canopy.ok(&["--profile", "mei", "rain-gift", &lin.to_string()])?;
+    assert!(gift.contains("Rounds left: 1"), "{gift}");
+    let refused = canopy.fails(&["--profile", "mei", "rain-gift", &lin.to_string()], 2)?;
+    assert!(refused.stderr.contains("NOT_ELIGIBLE"), "{refused:?}");
+
+    let audit = server.audit()?;
+    assert_eq!(audit["balanced"], Value::Bool(true), "{audit}");
+    assert_eq!(audit["rained"].as_u64(), Some(caught_grams));
+    Ok(())
+}

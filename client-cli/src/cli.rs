@@ -455,6 +455,21 @@ pub enum GameCommand {
         /// Which prop
         prop: PropArg,
     },
+    /// Play one round of the energy rain: type a lane number and Enter to catch its
+    /// lowest ball, or --auto
+    Rain {
+        /// Play by itself, with human reaction times and some misses
+        #[arg(long)]
+        auto: bool,
+    },
+    /// Your energy rain today: rounds left, chances to give, the round in flight
+    RainStatus,
+    /// Give a friend one more energy rain round today (unlocks one more for you)
+    RainGift {
+        /// The friend's player id
+        #[arg(value_parser = parse_player_id)]
+        friend: PlayerId,
+    },
     /// Revive a friend's expired ball (see `friend-balls`): they get its energy back,
     /// you earn vitality
     Revive {

@@ -190,6 +190,9 @@ pub fn request_for(command: &GameCommand, facts: &Facts) -> Result<Request, CliE
             friend_id: friend,
             prop: prop.into(),
         },
+        GameCommand::Rain { .. } => Request::RainStart {},
+        GameCommand::RainStatus => Request::Rain {},
+        GameCommand::RainGift { friend } => Request::RainGift { friend_id: friend },
         GameCommand::Revive { friend, ball } => Request::Revive {
             friend_id: friend,
             ball_id: ball,
@@ -335,6 +338,9 @@ pub async fn execute(
              or --force to replace it (its token is then lost)",
             ctx.profile_name, existing.name, existing.player_id
         )));
+    }
+    if let GameCommand::Rain { auto } = command {
+        return crate::rain::play(conn, ctx, *auto).await;
     }
     let now = if needs_clock(command) {
         Some(game_time(conn).await?)

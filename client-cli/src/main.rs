@@ -13,6 +13,7 @@ mod names;
 mod partner;
 mod play;
 mod profile;
+mod rain;
 mod render;
 mod risk_admin;
 mod shard_redirect;
