@@ -280,3 +280,63 @@ fn bots_play_a_generated_world_and_most_writes_succeed() -> Result<()> {
     assert!(output.contains("writes: "), "{output}");
     Ok(())
 }
+
+/// The risk scenario (docs/RISK.md): two cheaters of every kind next to honest bots
+/// playing at a person's pace. Each kind must be caught by the rule made for it, and no
+/// honest bot flagged by any rule.
+#[test]
+fn every_kind_of_cheater_is_caught_and_no_honest_bot_is_flagged() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let start = support::START.to_string();
+    let server = Server::start_with_env(
+        &dir.path().join("data"),
+        &["--clock", "manual", "--clock-start", &start],
+        &[("CANOPY_RISK__ENABLED", "true")],
+    )?;
+    let path = dir.path().join("report.json");
+    let (code, report, output) = bots(
+        &server,
+        &path,
+        &[
+            "--players",
+            "24",
+            "--friends-per-player",
+            "6",
+            "--duration",
+            "3s",
+            "--rate",
+            "12",
+            "--seed",
+            "13",
+            "--cheaters",
+            "2",
+            "--cheat",
+            "all",
+        ],
+    )?;
+    let pretty = serde_json::to_string_pretty(&report["risk"])?;
+    assert_eq!(code, 0, "a clean run exits 0:\n{output}\n{pretty}");
+    let risk = &report["risk"];
+    assert_eq!(risk["honest_players"], 24, "{pretty}");
+    let rules = risk["rules"].as_array().context("rules")?;
+    let row = |rule: &str| rules.iter().find(|row| row["rule"] == rule);
+    for (rule, cheaters) in [
+        ("steps_rate", 2),
+        ("steps_early", 2),
+        ("steal_reaction", 2),
+        ("partner_velocity", 2),
+        ("water_funnel", 2),
+        ("new_account_star", 2 + 2 * 12),
+        ("ring", 3),
+    ] {
+        let row = row(rule).with_context(|| format!("no row for {rule}: {pretty}"))?;
+        assert_eq!(row["cheaters"], cheaters, "{rule}: {pretty}");
+        assert_eq!(row["caught"], cheaters, "{rule} caught them all: {pretty}");
+    }
+    for row in rules {
+        assert_eq!(row["honest_flagged"], 0, "{}: {pretty}", row["rule"]);
+    }
+    assert_eq!(risk["honest_flagged"], 0, "{pretty}");
+    assert!(risk["graph"]["rings"].as_u64() >= Some(1), "{pretty}");
+    Ok(())
+}

@@ -277,6 +277,20 @@ pub struct BotsArgs {
     /// the bots register on every shard and credit and ripen through each one's ops
     #[arg(long, value_name = "URL")]
     pub shard_ops: Vec<String>,
+    /// Cheater accounts of each kind --cheat names, played next to the honest --players
+    /// on a server run with --clock manual; the report scores the risk engine's rules
+    /// on them (docs/RISK.md)
+    #[arg(
+        long,
+        default_value_t = 0,
+        value_name = "N",
+        conflicts_with = "generated_world"
+    )]
+    pub cheaters: usize,
+    /// Kinds of cheater: sniper, steps, funnel, ring, partner-replay or all (comma
+    /// separated, or the flag repeated)
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "KIND")]
+    pub cheat: Vec<crate::bots::Cheat>,
 }
 
 /// Other kinds of load `canopy bots` runs instead of the game mix.

@@ -6,7 +6,10 @@
 //! `writes`). With `--generated-world` the bots play a world `canopy-server generate`
 //! wrote instead of setting one up, in the steady-state style (`plan::Style`).
 //! `canopy bots idle` instead opens many connections and holds them idle (`idle`).
+//! With `--cheaters N --cheat KIND` cheater personas play next to the honest bots and
+//! the report scores the risk engine's rules on them (`cheaters`).
 
+mod cheaters;
 mod checks;
 mod graph;
 mod idle;
@@ -23,12 +26,15 @@ mod stats;
 mod wire;
 mod writes;
 
+pub use cheaters::Cheat;
 pub use mix::{Mix, parse_mix};
 
 use crate::admin::OpsClient;
 use crate::app::{Settings, print_line};
 use crate::cli::{BotsArgs, BotsMode, GlobalArgs};
 use crate::error::{CliError, EXIT_OK, EXIT_SERVER_ERROR};
+use canopy_shared::PlayerId;
+use knowledge::{GameClock, Knowledge};
 use progress::Progress;
 use report::{ConfigReport, Report, mix_map};
 use shards::Shards;
@@ -62,7 +68,11 @@ pub fn run(args: &BotsArgs, global: &GlobalArgs) -> Result<u8, CliError> {
         .iter()
         .map(|url| OpsClient::new(url, Some(admin_token.clone())))
         .collect::<Result<_, _>>()?;
-    let shards = Arc::new(Shards::discover(&settings.server_url, ops, shard_ops)?);
+    let shards = Arc::new(Shards::discover(
+        &settings.server_url,
+        ops.clone(),
+        shard_ops,
+    )?);
     let seed = args.seed.unwrap_or_else(rand::random);
     let config = ConfigReport {
         players: args.players,
@@ -81,15 +91,32 @@ pub fn run(args: &BotsArgs, global: &GlobalArgs) -> Result<u8, CliError> {
         server: settings.server_url.clone(),
         ops: crate::admin::normalize_ops_url(&global.ops)?,
         generated_world: args.generated_world,
+        cheaters: args.cheaters,
+        cheat: cheaters::Cheat::expand(&args.cheat)
+            .into_iter()
+            .map(|cheat| cheat.name().to_owned())
+            .collect(),
     };
+    let cast = (args.cheaters > 0).then(|| cheaters::Cast::new(&args.cheat, args.cheaters));
+    if cast.is_some() && shards.is_cluster() {
+        return Err(CliError::Usage(
+            "--cheaters plays against one server; the scenario does not run on a cluster yet"
+                .into(),
+        ));
+    }
     let options = setup::SetupOptions {
-        players: args.players,
+        players: args.players + cast.as_ref().map_or(0, cheaters::Cast::old_accounts),
         friends_per_player: args.friends_per_player,
         server_url: settings.server_url.clone(),
         utc_offset: global.utc_offset,
         bot_max_rate: args.bot_max_rate,
         seed,
         generated_world: args.generated_world,
+        age_ms: if cast.is_some() {
+            cheaters::ACCOUNT_AGE_MS
+        } else {
+            0
+        },
     };
     let run_options = runner::RunOptions {
         duration: Duration::from_millis(args.duration_ms),
@@ -108,24 +135,45 @@ pub fn run(args: &BotsArgs, global: &GlobalArgs) -> Result<u8, CliError> {
         .build()
         .map_err(|err| CliError::Local(format!("cannot start the async runtime: {err}")))?;
     let report = runtime.block_on(async {
-        let world = setup::build(&options, shards, &progress).await?;
+        let world = setup::build(&options, shards.clone(), &progress).await?;
+        let (seats, clock, roles) = match &cast {
+            Some(cast) => {
+                let stage = cheaters::Stage {
+                    setup: &options,
+                    ops: ops.clone(),
+                    shards: shards.clone(),
+                    progress: &progress,
+                };
+                let (seats, clock, roles) =
+                    cheat(&stage, cast, world.seats, &world.clock, args.players, seed).await?;
+                (seats, clock, Some(roles))
+            }
+            None => (world.seats, world.clock, None),
+        };
+        let honest: std::collections::BTreeSet<PlayerId> =
+            seats.iter().map(|seat| seat.player).collect();
         progress.say(&format!(
             "run: {} bots for {} s ({})",
-            world.seats.len(),
+            seats.len(),
             args.duration_ms / 1_000,
             match args.rate {
                 Some(rate) => format!("open loop at {rate} req/s"),
                 None => "closed loop".to_owned(),
             }
         ));
-        let (elapsed, tally) = runner::run(world.seats, &world.clock, run_options, &progress).await;
-        Ok::<_, CliError>(Report::new(
+        let (elapsed, tally) = runner::run(seats, &clock, run_options, &progress).await;
+        let mut report = Report::new(
             config,
             world.report,
             elapsed.as_secs_f64(),
             &tally,
             world.notes,
-        ))
+        );
+        if let Some(roles) = roles {
+            progress.say("risk: a last graph analysis, then the flags");
+            report.risk = Some(cheaters::judge(&ops, &roles, &honest).await?);
+        }
+        Ok::<_, CliError>(report)
     })?;
     // Connections still closing must not hold up the exit.
     runtime.shutdown_timeout(Duration::from_secs(1));
@@ -136,6 +184,33 @@ pub fn run(args: &BotsArgs, global: &GlobalArgs) -> Result<u8, CliError> {
         global.json,
         report.is_clean(),
     )
+}
+
+/// Plays the cheaters (the seats after the first `honest`) next to the honest players
+/// on the manual clock; answers the honest seats, ready to run on the moved clock, and
+/// who cheated how.
+async fn cheat(
+    stage: &cheaters::Stage<'_>,
+    cast: &cheaters::Cast,
+    mut seats: Vec<setup::Seat>,
+    clock: &GameClock,
+    honest: usize,
+    seed: u64,
+) -> Result<(Vec<setup::Seat>, GameClock, cheaters::Roles), CliError> {
+    if clock.kind_name() != "manual" {
+        return Err(CliError::Usage(
+            "--cheaters needs a server run with --clock manual (the scenario moves its clock)"
+                .into(),
+        ));
+    }
+    let old = seats.split_off(honest);
+    let (roles, now) = cheaters::play(stage, cast, &mut seats, old, clock.now(), seed).await?;
+    let clock = GameClock::manual(now, stage.setup.utc_offset);
+    for seat in &mut seats {
+        seat.know = Knowledge::new(seat.player, seat.know.friends.clone());
+    }
+    setup::learn_all(&mut seats, &clock).await;
+    Ok((seats, clock, roles))
 }
 
 /// Writes the report's JSON to `path` when one is given, prints the report (JSON or
@@ -176,6 +251,9 @@ fn validate(args: &BotsArgs) -> Result<(), CliError> {
         return usage(format!(
             "--friends-per-player is at most {MAX_FRIENDS} (the server's friends.max)"
         ));
+    }
+    if (args.cheaters > 0) == args.cheat.is_empty() {
+        return usage("--cheaters N and --cheat KIND go together".into());
     }
     if !args.bot_max_rate.is_finite() || args.bot_max_rate < 0.0 {
         return usage("--bot-max-rate must be 0 (no cap) or more".into());
@@ -263,6 +341,23 @@ mod tests {
         let args = bots(&["--generated-world", "200", "--players", "50"])?;
         assert_eq!(args.generated_world, Some(200));
         assert!(validate(&args).is_ok());
+        let args = bots(&[
+            "--cheaters",
+            "3",
+            "--cheat",
+            "sniper,steps",
+            "--cheat",
+            "ring",
+        ])?;
+        assert_eq!(args.cheat, [Cheat::Sniper, Cheat::Steps, Cheat::Ring]);
+        assert!(validate(&args).is_ok());
+        assert!(bots(&["--cheaters", "3", "--cheat", "bot-farm"]).is_err());
+        for alone in [&["--cheaters", "3"][..], &["--cheat", "all"]] {
+            assert!(
+                matches!(validate(&bots(alone)?), Err(CliError::Usage(_))),
+                "{alone:?} should be refused"
+            );
+        }
         let args = bots(&["--generated-world", "200", "--players", "201"])?;
         assert!(
             matches!(validate(&args), Err(CliError::Usage(_))),

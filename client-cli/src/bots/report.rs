@@ -37,6 +37,12 @@ pub struct ConfigReport {
     /// `N` players instead of registering their own.
     #[serde(default)]
     pub generated_world: Option<u64>,
+    /// With `--cheaters N`: cheater accounts of each kind of `cheat`.
+    #[serde(default)]
+    pub cheaters: usize,
+    /// The kinds of cheater asked for (`all` expanded).
+    #[serde(default)]
+    pub cheat: Vec<String>,
 }
 
 /// What setup built.
@@ -273,6 +279,9 @@ pub struct Report {
     pub violation_count: u64,
     /// Remarks: how the world was set up, what could not be done.
     pub notes: Vec<String>,
+    /// With `--cheaters`: what the risk engine caught, rule by rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub risk: Option<crate::bots::cheaters::RiskReport>,
 }
 
 impl Report {
@@ -322,6 +331,7 @@ impl Report {
             violations_by_check: owned(&tally.violations_by_check),
             violation_count: tally.violation_count,
             notes,
+            risk: None,
         }
     }
 
@@ -454,6 +464,9 @@ impl Report {
         for note in &self.notes {
             let _ = writeln!(out, "note: {note}");
         }
+        if let Some(risk) = &self.risk {
+            let _ = writeln!(out, "{}", risk.to_text());
+        }
         out.trim_end().to_owned()
     }
 }
@@ -548,6 +561,8 @@ mod tests {
             server: "ws://127.0.0.1:7878/ws".into(),
             ops: "http://127.0.0.1:7879".into(),
             generated_world: None,
+            cheaters: 0,
+            cheat: Vec::new(),
         };
         let setup = SetupReport {
             seconds: 1.25,

@@ -44,6 +44,8 @@ const WALK_STEPS: u64 = 10_000;
 pub const RIPEN_ADVANCE_MS: u64 = 31 * 3_600_000;
 /// The server's built-in admin token, used when none is given (local play only).
 pub const DEFAULT_ADMIN_TOKEN: &str = "canopy-admin";
+/// A game day in ms.
+pub const DAY_MS: u64 = 86_400_000;
 
 /// What setup needs.
 #[derive(Clone, Debug)]
@@ -63,6 +65,9 @@ pub struct SetupOptions {
     /// Log in as players of a generated world of this many players instead of
     /// registering and befriending.
     pub generated_world: Option<u64>,
+    /// How far to move a manual clock after the friendships are made, so the accounts
+    /// are this old when they play (0: not at all).
+    pub age_ms: u64,
 }
 
 /// One bot's seat: its connection, its pace and what it knows.
@@ -92,7 +97,7 @@ impl Seat {
     }
 
     /// Sends one setup request at the bot's pace; events are ignored.
-    async fn call(&mut self, request: &Request) -> Result<ReplyOutcome, WireError> {
+    pub(super) async fn call(&mut self, request: &Request) -> Result<ReplyOutcome, WireError> {
         self.limiter.take().await;
         self.wire.call(request, |_| {}).await
     }
@@ -147,10 +152,20 @@ pub async fn build(
     let edges = friend_graph(options.players, options.friends_per_player, &mut rng);
     let friendships = befriend(&mut seats, &edges, progress, &mut notes).await;
 
+    if options.age_ms > 0 && matches!(access, OpsAccess::Manual) {
+        advance_every_clock(&shards, options.age_ms).await?;
+        progress.say(&format!(
+            "setup: manual clock moved {} days so the accounts are that old",
+            options.age_ms / DAY_MS
+        ));
+    }
+
     let mut partner_actions = 0;
     let mut grams = 0;
     if !matches!(access, OpsAccess::Unusable(_)) {
-        let (count, credited) = grant_actions(&seats, &shards, progress, &mut notes).await;
+        let players: Vec<PlayerId> = seats.iter().map(|seat| seat.player).collect();
+        let (count, credited) =
+            grant_actions(&players, "bots", &shards, progress, &mut notes).await;
         partner_actions = count;
         grams += credited;
     }
@@ -164,7 +179,7 @@ pub async fn build(
 
     let (clock, clock_advanced_ms) = match access {
         OpsAccess::Manual => {
-            let advanced = advance_every_clock(&shards).await?;
+            let advanced = advance_every_clock(&shards, RIPEN_ADVANCE_MS).await?;
             // Let the game loop ripen the balls before the bots look (a few ticks).
             let tick = Duration::from_millis(1_000 / u64::from(hello.tick_rate_hz.max(1)));
             tokio::time::sleep(tick * 3).await;
@@ -469,13 +484,12 @@ async fn probe_every_ops(shards: &Shards) -> OpsAccess {
     access
 }
 
-/// Moves every shard's manual clock so that every ball is ripe; returns the latest of
-/// their new times (shards started at different moments read slightly different
-/// manual clocks).
-async fn advance_every_clock(shards: &Shards) -> Result<Millis, CliError> {
+/// Moves every shard's manual clock by `ms`; returns the latest of their new times
+/// (shards started at different moments read slightly different manual clocks).
+async fn advance_every_clock(shards: &Shards, ms: u64) -> Result<Millis, CliError> {
     let mut latest = 0;
     for ops in shards.every_ops() {
-        latest = latest.max(advance_clock(ops.clone()).await?);
+        latest = latest.max(advance_clock(ops.clone(), ms).await?);
     }
     Ok(latest)
 }
@@ -500,15 +514,10 @@ async fn probe_ops(ops: Arc<OpsClient>) -> OpsAccess {
     }
 }
 
-/// Moves the manual clock forward so that every ball is ripe; returns the new time.
-async fn advance_clock(ops: Arc<OpsClient>) -> Result<Millis, CliError> {
+/// Moves the manual clock forward by `ms`; returns the new time.
+pub(super) async fn advance_clock(ops: Arc<OpsClient>, ms: u64) -> Result<Millis, CliError> {
     let (clock, _): (ClockTime, _) = tokio::task::spawn_blocking(move || {
-        ops.post(
-            "/admin/clock/advance",
-            Some(&ClockAdvance {
-                ms: RIPEN_ADVANCE_MS,
-            }),
-        )
+        ops.post("/admin/clock/advance", Some(&ClockAdvance { ms }))
     })
     .await
     .map_err(|err| CliError::Local(format!("the clock call failed: {err}")))??;
@@ -537,13 +546,23 @@ async fn register_all(
     })
 }
 
-/// Registers bot `index`. Alone, the registering connection is the bot's session. In a
-/// cluster the bot registers on its shard, then opens its session at `--server` and
-/// follows the redirect home, as an app that keeps one entry address does.
 async fn register_one(
     options: &SetupOptions,
     shards: &Shards,
     index: usize,
+) -> Result<Seat, String> {
+    register_named(options, shards, index, format!("bot-{index}")).await
+}
+
+/// Registers a player called `name`. Alone, the registering connection is the bot's
+/// session. In a cluster the bot registers on shard `index % shards`, then opens its
+/// session at `--server` and follows the redirect home, as an app that keeps one entry
+/// address does.
+pub(super) async fn register_named(
+    options: &SetupOptions,
+    shards: &Shards,
+    index: usize,
+    name: String,
 ) -> Result<Seat, String> {
     let home = if shards.is_cluster() {
         shards.game_url(index).to_owned()
@@ -553,7 +572,6 @@ async fn register_one(
     let mut wire = Wire::connect(&home).await?;
     let mut limiter = bot_limiter(options);
     limiter.take().await;
-    let name = format!("bot-{index}");
     let outcome = wire
         .call(&Request::Register { name }, |_| {})
         .await
@@ -589,7 +607,9 @@ async fn ping(seat: &mut Seat) -> Result<Millis, CliError> {
     Ok(result.time)
 }
 
-async fn setup_call<T: serde::de::DeserializeOwned>(
+/// Sends one request at the seat's pace and types its reply; a refusal or no reply
+/// is an error naming the op.
+pub(super) async fn setup_call<T: serde::de::DeserializeOwned>(
     seat: &mut Seat,
     request: &Request,
 ) -> Result<T, CliError> {
@@ -605,7 +625,7 @@ async fn setup_call<T: serde::de::DeserializeOwned>(
 
 /// Makes the friendships: every `from` sends `friend_request`, then every `to` accepts.
 /// Returns how many friendships exist; each seat learns its friends.
-async fn befriend(
+pub(super) async fn befriend(
     seats: &mut [Seat],
     edges: &[Edge],
     progress: &Progress,
@@ -708,24 +728,25 @@ async fn run_edges(
     per_seat.into_iter().flatten().collect()
 }
 
-/// Credits every player the [`GRANTS`] through the partner channel. Returns the actions
-/// credited and the grams they made.
-async fn grant_actions(
-    seats: &[Seat],
+/// Credits every player the [`GRANTS`] through the partner channel, with refs starting
+/// `prefix`. Returns the actions credited and the grams they made.
+pub(super) async fn grant_actions(
+    players: &[PlayerId],
+    prefix: &str,
     shards: &Shards,
     progress: &Progress,
     notes: &mut Vec<String>,
 ) -> (usize, u64) {
     let started = Instant::now();
     let mut actions = Vec::new();
-    for seat in seats {
+    for &player in players {
         for (kind, count) in GRANTS {
             for n in 0..count {
                 actions.push(PartnerAction {
-                    player_id: seat.player,
+                    player_id: player,
                     kind: kind.to_owned(),
                     quantity: None,
-                    reference: format!("bots-{kind}-{n}"),
+                    reference: format!("{prefix}-{kind}-{n}"),
                 });
             }
         }
@@ -819,7 +840,7 @@ async fn walk_all(
 }
 
 /// Every bot asks `me` to learn its balance and balls. Returns the ripe balls in all.
-async fn learn_all(seats: &mut [Seat], clock: &GameClock) -> usize {
+pub(super) async fn learn_all(seats: &mut [Seat], clock: &GameClock) -> usize {
     let counts: Vec<usize> = stream::iter(seats.iter_mut())
         .map(|seat| async move {
             let Seat {
