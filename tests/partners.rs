@@ -408,8 +408,8 @@ async fn tasks_reward_accepted_completions_within_their_rules() -> Result<()> {
         unreachable!("waited for a task_completed event");
     };
     assert_eq!(
-        (grams, Value::from(ball_id.0)),
-        (30, first.body["ball"]["ball_id"].clone())
+        (grams, ball_id.map(|id| Value::from(id.0))),
+        (30, Some(first.body["ball"]["ball_id"].clone()))
     );
     let retried = complete(&server, &shop, task, alice_id, "alice-1")?;
     assert_eq!(
@@ -880,5 +880,105 @@ async fn configured_campaigns_follow_the_file_and_keep_what_they_paid() -> Resul
     assert_eq!(audit["campaign_budgets"], 100, "{audit}");
     assert_eq!(audit["campaign_disbursed"], 50, "{audit}");
     assert_eq!(audit["campaign_remaining"], 50, "{audit}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_prop_reward_lands_in_the_inventory_within_its_budget_of_props() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let server = Server::start_manual(dir.path())?;
+    let shop = Partner::register_with(&server, &[], 600, true)?;
+    let mut task = json!({
+        "title": "Recycle a bottle", "reward_prop": {"prop": "protection_cover", "count": 2},
+        "audience": "all", "starts_at": support::START,
+        "ends_at": support::START + 48 * support::HOUR, "per_player_limit": 1,
+        "budget_props": 5, "ref": "bottles",
+    });
+    task["reward_grams"] = json!(10);
+    let mixed = shop.call(&server, "/partner/v1/tasks", &task)?;
+    assert_eq!(code(&mixed), "BAD_REQUEST", "grams and props at once");
+    task["reward_grams"] = json!(0);
+    task["ref"] = json!("bottles-2");
+    let published = shop.call(&server, "/partner/v1/tasks", &task)?;
+    assert_eq!(published.status, 200, "{}", published.body);
+    assert_eq!(
+        (
+            &published.body["budget_props"],
+            &published.body["budget_grams"]
+        ),
+        (&json!(5), &json!(0))
+    );
+    let task_id = published.body["task_id"].as_u64().context("task_id")?;
+
+    let mut players = Vec::new();
+    for name in ["ann", "ben", "cid"] {
+        let (mut client, id, token) = player(&server, name).await?;
+        let listed = client.ok("tasks", json!({})).await?;
+        assert_eq!(listed["tasks"][0]["reward_prop"]["count"], 2, "{listed}");
+        client
+            .ok("task_accept", json!({"task_id": task_id}))
+            .await?;
+        players.push((client, id, token));
+    }
+    for (n, (client, id, _)) in players.iter_mut().take(2).enumerate() {
+        let reward = complete(&server, &shop, task_id, *id, &format!("done-{id}"))?;
+        assert_eq!(reward.status, 200, "{}", reward.body);
+        assert_eq!(
+            reward.body["prop"],
+            json!({"prop": "protection_cover", "count": 2})
+        );
+        assert_eq!(reward.body["remaining_props"], 5 - 2 * (n as u64 + 1));
+        assert!(
+            reward.body.get("ball").is_none(),
+            "no ball: {}",
+            reward.body
+        );
+        let event = client
+            .wait_event(|event| matches!(event, canopy_shared::Event::TaskCompleted { .. }))
+            .await?;
+        let canopy_shared::Event::TaskCompleted { ball_id, prop, .. } = event else {
+            unreachable!("waited for a task_completed event");
+        };
+        assert_eq!((ball_id, prop.map(|p| p.count)), (None, Some(2)));
+        let me = client.ok("me", json!({})).await?;
+        assert_eq!(
+            me["player"]["props"]["inventory"]["protection_cover"], 2,
+            "{me}"
+        );
+    }
+    let cid = &players[2].1;
+    let refused = complete(&server, &shop, task_id, *cid, "done-cid")?;
+    assert_eq!(
+        (refused.status, code(&refused)),
+        (422, "BUDGET_EXHAUSTED"),
+        "1 prop left cannot cover a reward of 2: {}",
+        refused.body
+    );
+    let twice = complete(&server, &shop, task_id, players[0].1, "done-again")?;
+    assert_eq!(code(&twice), "BUDGET_EXHAUSTED", "the task closed itself");
+
+    let audit = server.audit()?;
+    assert_eq!(
+        (
+            &audit["task_prop_budgets"],
+            &audit["task_props_disbursed"],
+            &audit["task_props_remaining"]
+        ),
+        (&json!(5), &json!(4), &json!(1)),
+        "{audit}"
+    );
+    assert_eq!(audit["task_budgets"], 0, "no grams budget: {audit}");
+
+    let server = {
+        server.stop()?;
+        Server::start_manual(dir.path())?
+    };
+    let mut ann = support::login(&server, &players[0].2).await?;
+    let me = ann.ok("me", json!({})).await?;
+    assert_eq!(
+        me["player"]["props"]["inventory"]["protection_cover"], 2,
+        "the reward is durable: {me}"
+    );
+    server.audit()?;
     Ok(())
 }

@@ -4,7 +4,7 @@
 import { meadowSvg, treeSvg } from './art.js';
 import { $, h, paintIcons, toast } from './dom.js';
 import { GameClock, GameSocket, gameSocketUrl, shardRedirect } from './net.js';
-import { countdown, errorText, grams, sourceLabel } from './text.js';
+import { countdown, errorText, grams, rewardText, sourceLabel } from './text.js';
 import * as views from './views.js';
 
 const socketUrl = gameSocketUrl(window.location);
@@ -590,7 +590,8 @@ function onEvent(event) {
     // The publisher confirmed a completion; the reward ball comes with its own `ball_new`.
     case 'task_completed': {
       const task = state.tasks.list.find((t) => t.task_id === event.task_id);
-      const text = `Task reward: +${grams(event.grams)} for ${task ? `"${task.title}"` : `task #${event.task_id}`} — ripe on your tree`;
+      const where = event.prop ? 'in your props' : 'ripe on your tree';
+      const text = `Task reward: +${rewardText(event.grams, event.prop)} for ${task ? `"${task.title}"` : `task #${event.task_id}`} — ${where}`;
       live('task_completed', text);
       toast({ kind: 'good', icon: 'task', title: 'Task done!', body: text, ttl: 9000 });
       later('me', 'tasks');

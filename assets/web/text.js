@@ -151,6 +151,11 @@ export const PROPS = {
   stealth: { name: 'Stealth', blurb: 'Your steals show as "someone" for 24 h.' },
 };
 
+/** A task's reward in words: grams, or props (`{prop, count}`) for a prop reward. */
+export function rewardText(gramsReward, prop) {
+  return prop ? `${PROPS[prop.prop]?.name ?? prop.prop} ×${prop.count}` : grams(gramsReward);
+}
+
 /**
  * One line of the feed, from the point of view of `me`. `name(id)` gives a display name
  * (`null` ids are players hidden by stealth).

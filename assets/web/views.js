@@ -3,7 +3,7 @@
 
 import { ballSvg, treeSvg } from './art.js';
 import { $, fill, h, icon } from './dom.js';
-import { PROPS, STAGES, ago, countdown, date, dateTime, feedLine, grams, sourceLabel } from './text.js';
+import { PROPS, STAGES, ago, countdown, date, dateTime, feedLine, grams, rewardText, sourceLabel } from './text.js';
 
 /** Where balls float around the tree, in % of the scene (x, y). */
 const SLOTS = [
@@ -303,7 +303,7 @@ export function renderTasks(state, act) {
           return h(
             'li',
             { class: `task ${kind}`, data: { taskId: task.task_id, state: kind, completions: task.completions } },
-            h('span', { class: 'task-reward' }, icon('leaf'), grams(task.reward_grams)),
+            h('span', { class: 'task-reward' }, icon(task.reward_prop ? 'shield' : 'leaf'), rewardText(task.reward_grams, task.reward_prop)),
             h(
               'div',
               { class: 'who task-body' },

@@ -139,7 +139,7 @@ pub struct AuditReport {
     pub ledger_entries: u64,
     /// Each identity that failed, in words (empty when balanced).
     pub problems: Vec<String>,
-    /// Grams of every task's budget (an addition: each task's budget = disbursed +
+    /// Grams of every grams-reward task's budget (an addition: each task's budget = disbursed +
     /// remaining, and its disbursed grams = its rewards in the ledger).
     #[serde(default)]
     pub task_budgets: u64,
@@ -149,6 +149,16 @@ pub struct AuditReport {
     /// Grams left in task budgets.
     #[serde(default)]
     pub task_remaining: u64,
+    /// Props of every prop-reward task's budget (an addition: budget = disbursed +
+    /// remaining, and its disbursed props = its prop rewards in the ledger).
+    #[serde(default)]
+    pub task_prop_budgets: u64,
+    /// Props given by tasks, all put in players' inventories.
+    #[serde(default)]
+    pub task_props_disbursed: u64,
+    /// Props left in task budgets.
+    #[serde(default)]
+    pub task_props_remaining: u64,
     /// Grams of every campaign's budget (an addition, with the same identity as tasks).
     #[serde(default)]
     pub campaign_budgets: u64,

@@ -129,14 +129,18 @@ pub enum Event {
         reason: String,
     },
     /// A task's publisher confirmed the player completed it: the reward is a new ball
-    /// (also announced with `ball_new`).
+    /// (also announced with `ball_new`) or props, already in the inventory.
     TaskCompleted {
         /// The task.
         task_id: crate::ids::TaskId,
-        /// Grams rewarded.
+        /// Grams rewarded (0 for a prop reward).
         grams: u64,
-        /// The reward ball.
-        ball_id: crate::ids::BallId,
+        /// The reward ball; absent for a prop reward.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ball_id: Option<crate::ids::BallId>,
+        /// The props rewarded; absent for a grams reward.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        prop: Option<crate::task::PropReward>,
     },
     /// The server is stopping.
     ServerShutdown {

@@ -1,9 +1,9 @@
 //! The task center's contract: a task as partners and ops publish it, as players see
-//! it, and the bodies of its calls. A task rewards grams of energy from a budget that
-//! is never overspent.
+//! it, and the bodies of its calls. A task rewards grams of energy, or props, from a
+//! budget that is never overspent.
 
 use crate::ids::{Millis, PartnerId, PlayerId, TaskId};
-use crate::model::BallView;
+use crate::model::{BallView, PropKind};
 use serde::{Deserialize, Serialize};
 
 /// Who a task is open to. JSON: `"all"`, `{"new_players": {"within_days": 30}}`,
@@ -28,6 +28,15 @@ pub enum Audience {
     Players(Vec<PlayerId>),
 }
 
+/// A reward of props instead of grams. JSON: `{"prop": "protection_cover", "count": 1}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PropReward {
+    /// Which prop.
+    pub prop: PropKind,
+    /// How many per completion (1–100).
+    pub count: u32,
+}
+
 /// Where a task is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -50,8 +59,13 @@ pub struct NewTask {
     /// Up to 500 characters.
     #[serde(default)]
     pub description: String,
-    /// Grams of energy each completion earns (1–1,000,000).
+    /// Grams of energy each completion earns (1–1,000,000); 0 or absent with
+    /// `reward_prop`.
+    #[serde(default)]
     pub reward_grams: u64,
+    /// Props each completion gives instead of grams (absent: a grams reward).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reward_prop: Option<PropReward>,
     /// Who may accept it.
     pub audience: Audience,
     /// When completions start to count (game clock).
@@ -60,8 +74,14 @@ pub struct NewTask {
     pub ends_at: Millis,
     /// Completions rewarded per player (1–1000).
     pub per_player_limit: u32,
-    /// Total grams the task may ever disburse.
+    /// Total grams the task may ever disburse (a grams reward); 0 or absent with
+    /// `reward_prop`.
+    #[serde(default)]
     pub budget_grams: u64,
+    /// Total props the task may ever give (a prop reward: its budget counts props, so
+    /// it covers `budget_props / count` completions); 0 or absent with `reward_grams`.
+    #[serde(default)]
+    pub budget_props: u64,
     /// The partner's idempotency key (partner calls only; ignored from ops).
     #[serde(rename = "ref", default)]
     pub reference: String,
@@ -78,8 +98,11 @@ pub struct TaskView {
     pub title: String,
     /// Description.
     pub description: String,
-    /// Grams per completion.
+    /// Grams per completion (0 for a prop reward).
     pub reward_grams: u64,
+    /// Props per completion; `null` for a grams reward.
+    #[serde(default)]
+    pub reward_prop: Option<PropReward>,
     /// Who may accept it.
     pub audience: Audience,
     /// Window start.
@@ -88,12 +111,21 @@ pub struct TaskView {
     pub ends_at: Millis,
     /// Completions rewarded per player.
     pub per_player_limit: u32,
-    /// Total budget.
+    /// Total budget in grams (0 for a prop reward).
     pub budget_grams: u64,
     /// Grams disbursed so far.
     pub disbursed_grams: u64,
     /// Grams left: always `budget_grams - disbursed_grams`.
     pub remaining_grams: u64,
+    /// Total budget in props (0 for a grams reward).
+    #[serde(default)]
+    pub budget_props: u64,
+    /// Props given so far.
+    #[serde(default)]
+    pub disbursed_props: u64,
+    /// Props left: always `budget_props - disbursed_props`.
+    #[serde(default)]
+    pub remaining_props: u64,
     /// Completions rewarded so far.
     pub completions: u64,
     /// Open, paused, closed or exhausted.
@@ -128,19 +160,27 @@ pub struct CompleteTask {
     pub reference: String,
 }
 
-/// The answer of a completion: the reward, as a ball on the player's tree.
+/// The answer of a completion: the reward, as a ball on the player's tree or as props
+/// in their inventory.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskReward {
     /// The task.
     pub task_id: TaskId,
     /// The player rewarded.
     pub player_id: PlayerId,
-    /// Grams rewarded.
+    /// Grams rewarded (0 for a prop reward).
     pub grams: u64,
-    /// The reward ball (source `task`).
-    pub ball: BallView,
-    /// The task's budget left after this reward.
+    /// The reward ball (source `task`); absent for a prop reward.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ball: Option<BallView>,
+    /// The task's budget left after this reward, in grams (0 for a prop reward).
     pub remaining_grams: u64,
+    /// The props rewarded; absent for a grams reward.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prop: Option<PropReward>,
+    /// The task's budget left after a prop reward, in props; absent for grams.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remaining_props: Option<u64>,
 }
 
 /// A task as a player sees it in `tasks`.
@@ -152,8 +192,11 @@ pub struct PlayerTask {
     pub title: String,
     /// Description.
     pub description: String,
-    /// Grams per completion.
+    /// Grams per completion (0 for a prop reward).
     pub reward_grams: u64,
+    /// Props per completion; absent for a grams reward.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reward_prop: Option<PropReward>,
     /// Window end (exclusive).
     pub ends_at: Millis,
     /// Completions rewarded per player.

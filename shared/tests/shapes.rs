@@ -1394,9 +1394,23 @@ fn every_event_has_its_protocol_shape() {
             Event::TaskCompleted {
                 task_id: canopy_shared::TaskId(3),
                 grams: 30,
-                ball_id: BallId(12),
+                ball_id: Some(BallId(12)),
+                prop: None,
             },
             json!({"event": "task_completed", "task_id": 3, "grams": 30, "ball_id": 12}),
+        ),
+        (
+            Event::TaskCompleted {
+                task_id: canopy_shared::TaskId(4),
+                grams: 0,
+                ball_id: None,
+                prop: Some(canopy_shared::task::PropReward {
+                    prop: PropKind::ProtectionCover,
+                    count: 2,
+                }),
+            },
+            json!({"event": "task_completed", "task_id": 4, "grams": 0,
+                   "prop": {"prop": "protection_cover", "count": 2}}),
         ),
         (
             Event::ServerShutdown {

@@ -106,6 +106,19 @@ test('a browser player accepts a published task and gets its reward live', async
       await ball.waitFor({ state: 'detached' });
     });
 
+    await step('a prop reward is listed as props and arrives in the inventory', async () => {
+      const covers = await server.admin('/admin/tasks', newTask('Plant a street tree', {
+        reward_prop: { prop: 'protection_cover', count: 2 }, per_player_limit: 1, budget_props: 4,
+      }));
+      await carol.tab('tasks');
+      await row(covers).locator('[data-action=accept-task]').click();
+      await carol.page.locator(`#tasks .task[data-task-id="${covers.task_id}"][data-state=accepted]`).waitFor();
+      assert.match(await row(covers).locator('.task-reward').innerText(), /Protection cover ×2/);
+      const given = await server.admin(`/admin/tasks/${covers.task_id}/complete`, { player_id: carol.id });
+      assert.deepEqual([given.prop, given.remaining_props, given.ball], [{ prop: 'protection_cover', count: 2 }, 2, undefined]);
+      await carol.toast(/Task reward: \+Protection cover ×2 for "Plant a street tree" — in your props/);
+    });
+
     await step('the audit balances the budgets against the reward', async () => {
       const audit = await server.adminGet('/admin/audit');
       assert.deepEqual(audit.problems, []);
@@ -113,6 +126,7 @@ test('a browser player accepts a published task and gets its reward live', async
       assert.equal(audit.task_budgets, 3 * REWARD + 800);
       assert.equal(audit.task_disbursed, REWARD);
       assert.equal(audit.task_remaining, 2 * REWARD + 800);
+      assert.deepEqual([audit.task_prop_budgets, audit.task_props_disbursed, audit.task_props_remaining], [4, 2, 2]);
     });
 
     await step('no page errors', async () => {

@@ -19,7 +19,18 @@ fn describe(event: &Event, view: &View<'_>) -> String {
             task_id,
             grams,
             ball_id,
-        } => format!("Task #{task_id} completed: {grams} g in ball #{ball_id}."),
+            prop,
+        } => match (prop, ball_id) {
+            (Some(prop), _) => format!(
+                "Task #{task_id} completed: {} × {} added to your props.",
+                prop.count,
+                prop.prop.as_str()
+            ),
+            (None, Some(ball_id)) => {
+                format!("Task #{task_id} completed: {grams} g in ball #{ball_id}.")
+            }
+            (None, None) => format!("Task #{task_id} completed: {grams} g."),
+        },
         Event::BallNew { ball } => format!(
             "New ball #{}: {} g from {}, ripens {}.",
             ball.ball_id,

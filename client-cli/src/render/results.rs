@@ -452,10 +452,13 @@ pub fn result(
 /// One task in a line: its reward, window and the player's progress.
 fn task_line(task: &PlayerTask, view: &View<'_>) -> String {
     format!(
-        "Task #{} {}: {} g each, {}/{} done, {}, until {}{}",
+        "Task #{} {}: {} each, {}/{} done, {}, until {}{}",
         task.task_id,
         task.title,
-        task.reward_grams,
+        match task.reward_prop {
+            Some(reward) => format!("{} × {}", reward.count, reward.prop.as_str()),
+            None => format!("{} g", task.reward_grams),
+        },
         task.completions,
         task.per_player_limit,
         if task.accepted {

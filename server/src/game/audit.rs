@@ -170,7 +170,7 @@ pub fn audit(world: &mut World) -> Result<AuditReport, ErrorBody> {
             totals.created, rain.grams
         ));
     }
-    let budgets = audit_task_budgets(world, &ledger, &mut problems);
+    let (budgets, prop_budgets) = audit_task_budgets(world, &ledger, &mut problems);
     let campaign_budgets = audit_campaign_budgets(world, &ledger, &mut problems);
     let vitality = audit_vitality(world, &ledger, &mut problems);
     problems.truncate(100);
@@ -191,6 +191,9 @@ pub fn audit(world: &mut World) -> Result<AuditReport, ErrorBody> {
         task_budgets: budgets.budget,
         task_disbursed: budgets.disbursed,
         task_remaining: budgets.remaining,
+        task_prop_budgets: prop_budgets.budget,
+        task_props_disbursed: prop_budgets.disbursed,
+        task_props_remaining: prop_budgets.remaining,
         campaign_budgets: campaign_budgets.budget,
         campaign_disbursed: campaign_budgets.disbursed,
         campaign_remaining: campaign_budgets.remaining,
@@ -217,6 +220,7 @@ fn audit_campaign_budgets(
         let paid = ledger.campaigns.get(&campaign.id).copied().unwrap_or(0);
         check_budget(
             &format!("campaign {}", campaign.id),
+            "g",
             (budget, campaign.disbursed_grams, campaign.remaining_grams),
             paid,
             problems,
@@ -225,21 +229,24 @@ fn audit_campaign_budgets(
     totals
 }
 
-/// Budget = disbursed + remaining, and disbursed = what the ledger paid out.
+/// Budget = disbursed + remaining, and disbursed = what the ledger paid out, all in
+/// `unit` (grams, or props for a prop reward).
 fn check_budget(
     what: &str,
+    unit: &str,
     (budget, disbursed, remaining): (u64, u64, u64),
     paid: i128,
     problems: &mut Vec<String>,
 ) {
     if budget != disbursed + remaining {
         problems.push(format!(
-            "{what}: budget {budget} g ≠ disbursed {disbursed} g + remaining {remaining} g"
+            "{what}: budget {budget} {unit} ≠ disbursed {disbursed} {unit} + remaining \
+             {remaining} {unit}"
         ));
     }
     if i128::from(disbursed) != paid {
         problems.push(format!(
-            "{what}: disbursed {disbursed} g but the ledger paid out {paid} g"
+            "{what}: disbursed {disbursed} {unit} but the ledger paid out {paid} {unit}"
         ));
     }
 }
@@ -262,24 +269,25 @@ impl BudgetTotals {
 
 /// The budget identity of every task: budget = disbursed + remaining, and what it
 /// disbursed is exactly what the ledger paid out of its budget (into reward balls,
-/// which the identities above follow into balances).
+/// which the identities above follow into balances, or props into inventories).
+/// Returns the totals of grams-reward and of prop-reward tasks.
 fn audit_task_budgets(
     world: &World,
     ledger: &LedgerView,
     problems: &mut Vec<String>,
-) -> BudgetTotals {
-    let mut totals = BudgetTotals::default();
+) -> (BudgetTotals, BudgetTotals) {
+    let (mut grams, mut props) = (BudgetTotals::default(), BudgetTotals::default());
     for task in world.resource::<TaskCenter>().by_id.values() {
-        let parts = (
-            task.budget_grams,
-            task.disbursed_grams,
-            task.remaining_grams,
-        );
+        let parts = (task.budget, task.disbursed, task.remaining);
+        let (totals, unit) = match task.reward_prop {
+            None => (&mut grams, "g"),
+            Some(_) => (&mut props, "props"),
+        };
         totals.add(parts.0, parts.1, parts.2);
         let paid = ledger.tasks.get(&task.id).copied().unwrap_or(0);
-        check_budget(&format!("task {}", task.id), parts, paid, problems);
+        check_budget(&format!("task {}", task.id), unit, parts, paid, problems);
     }
-    totals
+    (grams, props)
 }
 
 /// Revival's totals as the audit reports them.

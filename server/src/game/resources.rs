@@ -128,6 +128,8 @@ impl Ledger {
             Flow::VitalitySpent => self.vitality.spent += grams,
             Flow::Revived => self.revival.revived += grams,
             Flow::Rained => self.rain.grams += grams,
+            // Props, not grams: the task budgets' audit counts them.
+            Flow::PropsRewarded => {}
         }
         self.pending.push(LedgerEntry {
             id,

@@ -7,16 +7,20 @@
 //! thread applies commands one at a time, so no two completions can both see the last
 //! reward's worth of budget; a crash loses the whole batch or none of it.
 
-use super::components::{Certificates, Profile};
+use super::components::{Certificates, Profile, Props};
 use super::resources::Teams;
-use super::state::{NewBall, config, fail, notify, now, player_entity, record_flow, spawn_ball};
+use super::state::{
+    NewBall, config, fail, notify, now, player_entity, record_flow, spawn_ball, touch_player,
+};
 use super::views;
 use crate::store::{Account, Flow, TaskBook, TaskProgress, TaskRecord};
+use bevy_ecs::entity::Entity;
 use bevy_ecs::resource::Resource;
 use bevy_ecs::world::World;
+use canopy_shared::model::BallView;
 use canopy_shared::reply::{TaskAcceptResult, TasksResult};
 use canopy_shared::task::{
-    Audience, NewTask, PlayerTask, TaskList, TaskReward, TaskStatus, TaskView,
+    Audience, NewTask, PlayerTask, PropReward, TaskList, TaskReward, TaskStatus, TaskView,
 };
 use canopy_shared::{ErrorBody, ErrorCode, Event, Millis, PartnerId, PlayerId, TaskId};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -27,6 +31,8 @@ const MAX_TITLE_CHARS: usize = 80;
 const MAX_DESCRIPTION_CHARS: usize = 500;
 /// The largest reward.
 const MAX_REWARD_GRAMS: u64 = 1_000_000;
+/// The most props one completion may give.
+const MAX_REWARD_PROPS: u32 = 100;
 /// The highest per-player limit.
 const MAX_PER_PLAYER: u32 = 1_000;
 /// The longest list of players in an audience.
@@ -84,21 +90,29 @@ impl TaskCenter {
     }
 }
 
-/// A task as its publisher sees it.
+/// A task as its publisher sees it: the budget under the names of its unit.
 pub fn view(task: &TaskRecord) -> TaskView {
+    let (grams, props) = match task.reward_prop {
+        None => ((task.budget, task.disbursed, task.remaining), (0, 0, 0)),
+        Some(_) => ((0, 0, 0), (task.budget, task.disbursed, task.remaining)),
+    };
     TaskView {
         task_id: task.id,
         partner_id: task.partner,
         title: task.title.clone(),
         description: task.description.clone(),
         reward_grams: task.reward_grams,
+        reward_prop: task.reward_prop,
         audience: task.audience.clone(),
         starts_at: task.starts_at,
         ends_at: task.ends_at,
         per_player_limit: task.per_player_limit,
-        budget_grams: task.budget_grams,
-        disbursed_grams: task.disbursed_grams,
-        remaining_grams: task.remaining_grams,
+        budget_grams: grams.0,
+        disbursed_grams: grams.1,
+        remaining_grams: grams.2,
+        budget_props: props.0,
+        disbursed_props: props.1,
+        remaining_props: props.2,
         completions: task.completions,
         status: task.status,
     }
@@ -115,17 +129,9 @@ fn validate(new: &NewTask, now: Millis) -> Result<(), ErrorBody> {
             "`description` has at most 500 characters",
         );
     }
-    if !(1..=MAX_REWARD_GRAMS).contains(&new.reward_grams) {
-        return fail(ErrorCode::BadRequest, "`reward_grams` is 1 to 1000000");
-    }
+    validate_reward(new)?;
     if !(1..=MAX_PER_PLAYER).contains(&new.per_player_limit) {
         return fail(ErrorCode::BadRequest, "`per_player_limit` is 1 to 1000");
-    }
-    if new.budget_grams < new.reward_grams {
-        return fail(
-            ErrorCode::BadRequest,
-            "`budget_grams` must cover at least one reward",
-        );
     }
     if new.ends_at <= new.starts_at || new.ends_at <= now {
         return fail(
@@ -134,6 +140,49 @@ fn validate(new: &NewTask, now: Millis) -> Result<(), ErrorBody> {
         );
     }
     validate_audience(&new.audience)
+}
+
+/// A task rewards either grams from a budget in grams or props from a budget in
+/// props, and its budget covers at least one reward.
+fn validate_reward(new: &NewTask) -> Result<(), ErrorBody> {
+    match new.reward_prop {
+        None => {
+            if !(1..=MAX_REWARD_GRAMS).contains(&new.reward_grams) {
+                return fail(ErrorCode::BadRequest, "`reward_grams` is 1 to 1000000");
+            }
+            if new.budget_props != 0 {
+                return fail(
+                    ErrorCode::BadRequest,
+                    "`budget_props` goes with `reward_prop`; a grams reward takes `budget_grams`",
+                );
+            }
+            if new.budget_grams < new.reward_grams {
+                return fail(
+                    ErrorCode::BadRequest,
+                    "`budget_grams` must cover at least one reward",
+                );
+            }
+        }
+        Some(reward) => {
+            if new.reward_grams != 0 || new.budget_grams != 0 {
+                return fail(
+                    ErrorCode::BadRequest,
+                    "a task rewards grams (`reward_grams`, `budget_grams`) or props \
+                     (`reward_prop`, `budget_props`), not both",
+                );
+            }
+            if !(1..=MAX_REWARD_PROPS).contains(&reward.count) {
+                return fail(ErrorCode::BadRequest, "`reward_prop.count` is 1 to 100");
+            }
+            if new.budget_props < u64::from(reward.count) {
+                return fail(
+                    ErrorCode::BadRequest,
+                    "`budget_props` must cover at least one reward",
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Refuses an audience that can hold nobody or too many listed players.
@@ -158,6 +207,10 @@ pub fn create(
     new: &NewTask,
 ) -> Result<TaskView, ErrorBody> {
     validate(new, now(world))?;
+    let budget = match new.reward_prop {
+        None => new.budget_grams,
+        Some(_) => new.budget_props,
+    };
     let mut center = world.resource_mut::<TaskCenter>();
     center.next_id += 1;
     let task = TaskRecord {
@@ -173,11 +226,12 @@ pub fn create(
         starts_at: new.starts_at,
         ends_at: new.ends_at,
         per_player_limit: new.per_player_limit,
-        budget_grams: new.budget_grams,
-        disbursed_grams: 0,
-        remaining_grams: new.budget_grams,
+        budget,
+        disbursed: 0,
+        remaining: budget,
         completions: 0,
         status: TaskStatus::Open,
+        reward_prop: new.reward_prop,
     };
     let answer = view(&task);
     center.dirty_tasks.insert(task.id);
@@ -306,11 +360,12 @@ fn player_view(world: &World, task: &TaskRecord, player: PlayerId) -> PlayerTask
         title: task.title.clone(),
         description: task.description.clone(),
         reward_grams: task.reward_grams,
+        reward_prop: task.reward_prop,
         ends_at: task.ends_at,
         per_player_limit: task.per_player_limit,
         accepted: progress.is_some(),
         completions: progress.map_or(0, |progress| progress.completions),
-        budget_left: task.remaining_grams >= task.reward_grams,
+        budget_left: task.remaining >= task.reward_units(),
     }
 }
 
@@ -394,21 +449,85 @@ pub fn complete(
             ),
         );
     }
-    if task.remaining_grams < task.reward_grams {
+    let cost = task.reward_units();
+    if task.remaining < cost {
         exhaust(world, id);
         return fail(
             ErrorCode::BudgetExhausted,
             format!(
-                "task {id} has {} g left, less than its reward",
-                task.remaining_grams
+                "task {id} has {} {} left, less than its reward",
+                task.remaining,
+                unit_name(&task)
             ),
         );
     }
+    let (ball, prop) = match task.reward_prop {
+        None => (Some(reward_ball(world, &task, owner_entity, player)), None),
+        Some(reward) => {
+            reward_props(world, &task, owner_entity, player, reward);
+            (None, Some(reward))
+        }
+    };
+    let mut center = world.resource_mut::<TaskCenter>();
+    let record = center.by_id.get_mut(&id).expect("checked above");
+    record.disbursed += cost;
+    record.remaining -= cost;
+    record.completions += 1;
+    if record.remaining < cost {
+        record.status = TaskStatus::Exhausted;
+    }
+    let remaining = record.remaining;
+    center.dirty_tasks.insert(id);
+    if let Some(progress) = center
+        .books
+        .get_mut(&player)
+        .and_then(|book| book.get_mut(&id))
+    {
+        progress.completions += 1;
+    }
+    center.dirty_books.insert(player);
+    notify(
+        world,
+        player,
+        Event::TaskCompleted {
+            task_id: id,
+            grams: task.reward_grams,
+            ball_id: ball.as_ref().map(|ball| ball.ball_id),
+            prop,
+        },
+    );
+    Ok(TaskReward {
+        task_id: id,
+        player_id: player,
+        grams: task.reward_grams,
+        ball,
+        remaining_grams: if prop.is_none() { remaining } else { 0 },
+        prop,
+        remaining_props: prop.map(|_| remaining),
+    })
+}
+
+/// What the task's budget counts, for messages.
+fn unit_name(task: &TaskRecord) -> &'static str {
+    if task.reward_prop.is_some() {
+        "props"
+    } else {
+        "g"
+    }
+}
+
+/// A grams reward: a ripe, unstealable ball created from the task's budget.
+fn reward_ball(
+    world: &mut World,
+    task: &TaskRecord,
+    owner_entity: Entity,
+    owner: PlayerId,
+) -> BallView {
     let ball = spawn_ball(
         world,
         NewBall {
             owner_entity,
-            owner: player,
+            owner,
             source: "task".into(),
             grams: task.reward_grams,
             ripe_at: now(world),
@@ -419,45 +538,36 @@ pub fn complete(
         world,
         Flow::Created,
         task.reward_grams,
-        Account::TaskBudget(id),
+        Account::TaskBudget(task.id),
         Account::Ball(ball.id),
     );
-    let mut center = world.resource_mut::<TaskCenter>();
-    let record = center.by_id.get_mut(&id).expect("checked above");
-    record.disbursed_grams += record.reward_grams;
-    record.remaining_grams -= record.reward_grams;
-    record.completions += 1;
-    if record.remaining_grams < record.reward_grams {
-        record.status = TaskStatus::Exhausted;
-    }
-    let remaining_grams = record.remaining_grams;
-    center.dirty_tasks.insert(id);
-    if let Some(progress) = center
-        .books
-        .get_mut(&player)
-        .and_then(|book| book.get_mut(&id))
-    {
-        progress.completions += 1;
-    }
-    center.dirty_books.insert(player);
     let view = views::ball_view(&ball, now(world), &config(world));
-    notify(world, player, Event::BallNew { ball: view.clone() });
-    notify(
+    notify(world, owner, Event::BallNew { ball: view.clone() });
+    view
+}
+
+/// A prop reward: the props join the player's inventory (written with the player's
+/// record in the same batch), and the ledger records them leaving the task's budget.
+fn reward_props(
+    world: &mut World,
+    task: &TaskRecord,
+    owner_entity: Entity,
+    owner: PlayerId,
+    reward: PropReward,
+) {
+    let mut props = world
+        .get_mut::<Props>(owner_entity)
+        .expect("player has Props");
+    let held = props.0.inventory.entry(reward.prop).or_insert(0);
+    *held = held.saturating_add(reward.count);
+    touch_player(world, owner_entity);
+    record_flow(
         world,
-        player,
-        Event::TaskCompleted {
-            task_id: id,
-            grams: task.reward_grams,
-            ball_id: ball.id,
-        },
+        Flow::PropsRewarded,
+        u64::from(reward.count),
+        Account::TaskBudget(task.id),
+        Account::Inventory(owner),
     );
-    Ok(TaskReward {
-        task_id: id,
-        player_id: player,
-        grams: task.reward_grams,
-        ball: view,
-        remaining_grams,
-    })
 }
 
 fn exhaust(world: &mut World, id: TaskId) {

@@ -19,7 +19,7 @@ pub use records::{
     Flow, HostBinding, LedgerEntry, LedgerTotals, Meta, PartnerReceipt, PartnerRecord,
     PlayerRecord, PropsState, RainRecord, RainRound, RainRoundTaps, RainTap, RainTotals, Revivable,
     RevivalRecord, RevivalTotals, SessionToken, SocialWrite, TaskBook, TaskProgress, TaskRecord,
-    Team, TreeCertificate, VitalityRecord, VitalityTotals,
+    TaskRecordV1, Team, TreeCertificate, VitalityRecord, VitalityTotals,
 };
 
 /// The SHA-256 of a session token: the key it is stored under.

@@ -6,7 +6,7 @@ use bevy_ecs::component::Component;
 use canopy_shared::campaign::{CampaignStatus, NewCampaign};
 use canopy_shared::model::{Certificate, CertificateKind, PropKind};
 use canopy_shared::partner::PartnerStatus;
-use canopy_shared::task::{Audience, TaskStatus};
+use canopy_shared::task::{Audience, PropReward, TaskStatus};
 use canopy_shared::{
     BallId, CampaignId, CertificateId, ErrorBody, Millis, PartnerId, PlayerId, TaskId, TeamId,
 };
@@ -335,6 +335,9 @@ pub enum Account {
     Shop,
     /// Where energy rain grams come from: the rain's own mint.
     Rain,
+    /// A player's inventory of props, where a task's prop rewards go (entries to it
+    /// count props, not grams).
+    Inventory(PlayerId),
 }
 
 /// Why grams moved.
@@ -372,6 +375,8 @@ pub enum Flow {
     ReviveRewarded,
     /// Rain → a player's balance: the grams caught in an energy rain round.
     Rained,
+    /// A task's budget → a player's inventory: a prop reward (props, not grams).
+    PropsRewarded,
 }
 
 /// One movement of energy, or of vitality points for the vitality flows (their
@@ -468,9 +473,10 @@ pub struct PartnerReceipt {
     pub answer: Result<String, ErrorBody>,
 }
 
-/// A task of the task center, whole. `budget_grams = disbursed_grams +
-/// remaining_grams` always: a reward moves grams from `remaining` to `disbursed` in
-/// the same commit as its ball and ledger entry.
+/// A task of the task center, whole. `budget = disbursed + remaining` always, in the
+/// task's unit (grams, or props for a prop reward): a reward moves its units from
+/// `remaining` to `disbursed` in the same commit as its ball or props and its ledger
+/// entry.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskRecord {
     /// The task's id.
@@ -481,7 +487,7 @@ pub struct TaskRecord {
     pub title: String,
     /// Description.
     pub description: String,
-    /// Grams per completion.
+    /// Grams per completion (0 for a prop reward).
     pub reward_grams: u64,
     /// Who may accept it.
     pub audience: Audience,
@@ -491,16 +497,68 @@ pub struct TaskRecord {
     pub ends_at: Millis,
     /// Completions rewarded per player.
     pub per_player_limit: u32,
-    /// Total budget.
-    pub budget_grams: u64,
-    /// Grams disbursed.
-    pub disbursed_grams: u64,
-    /// Grams left.
-    pub remaining_grams: u64,
+    /// Total budget, in the task's unit.
+    pub budget: u64,
+    /// Units disbursed.
+    pub disbursed: u64,
+    /// Units left.
+    pub remaining: u64,
     /// Completions rewarded.
     pub completions: u64,
     /// Open, paused, closed or exhausted.
     pub status: TaskStatus,
+    /// The props each completion gives instead of grams; the budget then counts props.
+    pub reward_prop: Option<PropReward>,
+}
+
+impl TaskRecord {
+    /// What one completion costs the budget: its grams, or its count of props.
+    pub fn reward_units(&self) -> u64 {
+        self.reward_prop
+            .map_or(self.reward_grams, |reward| u64::from(reward.count))
+    }
+}
+
+/// A task as stores wrote it before prop rewards: the same fields without
+/// `reward_prop`. Only read, as a fallback, by the sled store.
+#[derive(Deserialize)]
+pub struct TaskRecordV1 {
+    id: TaskId,
+    partner: Option<PartnerId>,
+    title: String,
+    description: String,
+    reward_grams: u64,
+    audience: Audience,
+    starts_at: Millis,
+    ends_at: Millis,
+    per_player_limit: u32,
+    budget: u64,
+    disbursed: u64,
+    remaining: u64,
+    completions: u64,
+    status: TaskStatus,
+}
+
+impl From<TaskRecordV1> for TaskRecord {
+    fn from(old: TaskRecordV1) -> Self {
+        Self {
+            id: old.id,
+            partner: old.partner,
+            title: old.title,
+            description: old.description,
+            reward_grams: old.reward_grams,
+            audience: old.audience,
+            starts_at: old.starts_at,
+            ends_at: old.ends_at,
+            per_player_limit: old.per_player_limit,
+            budget: old.budget,
+            disbursed: old.disbursed,
+            remaining: old.remaining,
+            completions: old.completions,
+            status: old.status,
+            reward_prop: None,
+        }
+    }
 }
 
 /// One player's standing with one task.

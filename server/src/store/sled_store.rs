@@ -25,7 +25,7 @@ use super::friend_lists::FriendList;
 use super::tap::BackupTap;
 use super::{
     Ball, CampaignRecord, CampaignRecordV1, LedgerEntry, Loaded, Meta, PartnerReceipt, SocialWrite,
-    Store, StoreError, TickBatch,
+    Store, StoreError, TaskRecordV1, TickBatch,
 };
 use canopy_shared::admin::{BackupReport, OpsCall};
 use canopy_shared::model::FeedEntry;
@@ -607,10 +607,12 @@ impl Store for SledStore {
             visit(Loaded::RiskFlag(flag));
             Ok(())
         })?;
-        self.scan(TASK, |_, task| {
-            visit(Loaded::Task(task));
-            Ok(())
-        })?;
+        for item in self.db.scan_prefix([TASK]) {
+            let (key, value) = item.map_err(StoreError::from)?;
+            visit(Loaded::Task(decode_evolved::<_, TaskRecordV1>(
+                &key, &value,
+            )?));
+        }
         for item in self.db.scan_prefix([CAMPAIGN]) {
             let (key, value) = item.map_err(StoreError::from)?;
             let campaign = decode_evolved::<CampaignRecord, CampaignRecordV1>(&key, &value)?;
@@ -766,7 +768,7 @@ impl Store for SledStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Account, Flow};
+    use crate::store::{Account, Flow, TaskRecord};
     use canopy_shared::BallId;
 
     #[test]
@@ -805,6 +807,47 @@ mod tests {
         let read: CampaignRecord = decode_evolved::<_, CampaignRecordV1>(b"c", &encode(&new))
             .expect("the new layout loads");
         assert_eq!(read, new);
+    }
+
+    #[test]
+    fn a_task_written_before_prop_rewards_loads_as_a_grams_task() {
+        use canopy_shared::task::{Audience, TaskStatus};
+        use canopy_shared::{PartnerId, TaskId};
+        let old_layout = encode(&(
+            TaskId(7),
+            Some(PartnerId(2)),
+            "Ride".to_owned(),
+            String::new(),
+            30u64,
+            Audience::All,
+            1u64,
+            2u64,
+            1u32,
+            (90u64, 60u64, 30u64, 2u64),
+            TaskStatus::Open,
+        ));
+        let task: TaskRecord =
+            decode_evolved::<_, TaskRecordV1>(b"j", &old_layout).expect("the old layout loads");
+        assert_eq!(
+            (
+                task.id,
+                task.reward_units(),
+                task.budget,
+                task.remaining,
+                task.reward_prop
+            ),
+            (TaskId(7), 30, 90, 30, None)
+        );
+        let prop_task = TaskRecord {
+            reward_prop: Some(canopy_shared::task::PropReward {
+                prop: canopy_shared::model::PropKind::Stealth,
+                count: 3,
+            }),
+            ..task
+        };
+        let read: TaskRecord = decode_evolved::<_, TaskRecordV1>(b"j", &encode(&prop_task))
+            .expect("the new layout loads");
+        assert_eq!((read.reward_units(), read), (3, prop_task));
     }
 
     fn ball(id: u64) -> Ball {

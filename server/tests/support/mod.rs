@@ -728,6 +728,7 @@ enum AccountKind {
     Vitality,
     Shop,
     Rain,
+    Inventory,
 }
 
 /// A hashable name for a ledger account.
@@ -749,6 +750,7 @@ fn key(account: Account) -> AccountKey {
         Account::Vitality(id) => (AccountKind::Vitality, id.0),
         Account::Shop => (AccountKind::Shop, 0),
         Account::Rain => (AccountKind::Rain, 0),
+        Account::Inventory(id) => (AccountKind::Inventory, id.0),
     }
 }
 
@@ -814,7 +816,11 @@ pub fn audit(game: &Game, store: &MemoryStore) -> Result<(), String> {
             Flow::Revived => revived += entry.grams,
             Flow::VitalitySpent => vitality_sums.spent += entry.grams,
             Flow::Rained => rained += entry.grams,
-            Flow::TeamWatered | Flow::Held | Flow::Released | Flow::Forfeited => {}
+            Flow::TeamWatered
+            | Flow::Held
+            | Flow::Released
+            | Flow::Forfeited
+            | Flow::PropsRewarded => {}
         }
         if let (Flow::Rained, Account::Balance(player)) = (entry.flow, entry.to) {
             *rain_points.entry(player).or_default() += entry.grams / rain_grams_per_point;
@@ -888,6 +894,10 @@ pub fn audit(game: &Game, store: &MemoryStore) -> Result<(), String> {
                 ),
                 Flow::Rained =>
                     matches!((entry.from, entry.to), (Account::Rain, Account::Balance(_))),
+                Flow::PropsRewarded => matches!(
+                    (entry.from, entry.to),
+                    (Account::TaskBudget(_), Account::Inventory(_))
+                ),
             },
             "ledger entry moves between the wrong accounts for its flow: {entry:?}"
         );
