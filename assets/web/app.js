@@ -5,6 +5,7 @@ import { meadowSvg, treeSvg } from './art.js';
 import { $, h, paintIcons, toast } from './dom.js';
 import { GameClock, GameSocket, gameSocketUrl, shardRedirect } from './net.js';
 import { countdown, errorText, grams, rewardText, sourceLabel } from './text.js';
+import { Rain } from './rain.js';
 import * as views from './views.js';
 
 const socketUrl = gameSocketUrl(window.location);
@@ -48,6 +49,7 @@ const state = {
 
 const clock = new GameClock();
 const net = new GameSocket(socketUrl, { onOpen, onEvent, onStatus });
+const rain = new Rain(net, clock, () => syncClock());
 
 // ---------------------------------------------------------------------------------------
 // Storage
@@ -396,6 +398,7 @@ async function enterGame(playerId, playerName) {
   state.watching = NOT_WATCHING; // a new login has none on the server
   banner(null);
   await refresh('me', 'species', 'friends');
+  await rain.refresh().catch(report);
   route();
   if (returning) toast({ kind: 'good', icon: 'leaf', body: 'Reconnected — welcome back to your forest.', ttl: 3500 });
 }
@@ -625,6 +628,7 @@ function onEvent(event) {
       const text = `Energy rain: ${event.caught} balls, +${grams(event.grams)} and +${event.vitality} vitality`;
       live('rain_ended', text);
       toast({ kind: 'good', icon: 'drop', title: 'Rain over', body: text, ttl: 8000 });
+      rain.ended(event);
       later('me');
       break;
     }
@@ -632,6 +636,7 @@ function onEvent(event) {
       const text = `${name(event.from)} gave you one more energy rain round today`;
       live('rain_chance', text);
       toast({ kind: 'friend', icon: 'friends', title: 'A rain chance!', body: text });
+      rain.refresh().catch(report);
       break;
     }
     case 'server_shutdown':
@@ -963,6 +968,7 @@ function wire() {
     }
   });
   $('collect-all').addEventListener('click', () => actions.collectAll());
+  $('rain-start').addEventListener('click', () => rain.start());
   $('steps-form').addEventListener('submit', (event) => {
     event.preventDefault();
     actions.reportSteps($('steps').value);

@@ -27,8 +27,10 @@ export const PATIENCE_MS = 60_000;
 
 /** A canopy-server child process on loopback ports, with its own data directory. */
 export class Server {
-  constructor(dataDir) {
+  /** `clock: 'wall'` runs the game clock in real time (the energy rain is played live). */
+  constructor(dataDir, { clock = 'manual' } = {}) {
     this.dataDir = dataDir;
+    this.clock = clock;
     this.child = null;
     this.log = [];
     this.gameAddr = null;
@@ -56,8 +58,8 @@ export class Server {
   async startOnce({ sameAddresses }) {
     const listen = sameAddresses ? this.gameAddr : '127.0.0.1:0';
     const opsListen = sameAddresses ? this.opsAddr : '127.0.0.1:0';
-    const args = ['--listen', listen, '--ops-listen', opsListen, '--data-dir', this.dataDir,
-      '--clock', 'manual', '--clock-start', String(START)];
+    const clock = this.clock === 'manual' ? ['--clock', 'manual', '--clock-start', String(START)] : [];
+    const args = ['--listen', listen, '--ops-listen', opsListen, '--data-dir', this.dataDir, ...clock];
     const child = spawn(SERVER_BIN, args, {
       // The tests register many players from loopback: no per-address limit on `register`.
       env: {

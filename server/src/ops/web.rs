@@ -43,6 +43,7 @@ const ASSETS: &[Asset] = &[
     asset!("art.js", JS),
     asset!("dom.js", JS),
     asset!("views.js", JS),
+    asset!("rain.js", JS),
     asset!("favicon.svg", SVG),
     asset!("review.html", HTML),
     asset!("review.css", CSS),
