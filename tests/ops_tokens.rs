@@ -379,3 +379,53 @@ async fn every_ops_call_is_in_the_audit_log_with_its_token_and_result() -> Resul
     );
     Ok(())
 }
+
+#[test]
+fn an_admin_token_file_named_in_the_environment_rotates_on_reload() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("admin.token");
+    std::fs::write(&file, "first-secret-token\n")?;
+    let file_arg = file.to_string_lossy().into_owned();
+    let server = Server::start_with_env(
+        &dir.path().join("data"),
+        &[],
+        &[("CANOPY_ADMIN_TOKEN_FILE", &file_arg)],
+    )?;
+    let ops = server.ops_addr.as_str();
+    let tick = |token: &str| {
+        http(
+            ops,
+            "POST",
+            "/admin/tick-rate",
+            Some(token),
+            Some(json!({"hz": 20})),
+        )
+    };
+    assert_eq!(tick("first-secret-token")?.0, 200);
+    assert_eq!(
+        tick(ADMIN_TOKEN)?.0,
+        401,
+        "the file replaces the built-in token"
+    );
+
+    std::fs::write(&file, "second-secret-token\n")?;
+    let (status, answer) = http(
+        ops,
+        "POST",
+        "/admin/reload",
+        Some("first-secret-token"),
+        Some(json!({})),
+    )?;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        tick("first-secret-token")?.0,
+        401,
+        "the old token ends at the reload"
+    );
+    assert_eq!(
+        tick("second-secret-token")?.0,
+        200,
+        "the new one works without a restart"
+    );
+    Ok(())
+}

@@ -1,6 +1,8 @@
 //! Built-in TLS with a certificate generated in the test: the game socket speaks
 //! `wss://` and the ops port `https://`, a plain client is refused, and a reload picks
-//! up a new certificate for new connections while an open session keeps going.
+//! up a new certificate for new connections while an open session keeps going. The
+//! `canopy` CLI, its bots and its admin commands work over TLS when told to trust the
+//! certificate (`--ca-cert`), and refuse a server they do not trust.
 
 mod support;
 
@@ -8,8 +10,9 @@ use anyhow::{Context, Result};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use std::path::Path;
+use std::process::{Command, Output};
 use std::sync::Arc;
-use support::{PATIENCE, Server};
+use support::{ADMIN_TOKEN, PATIENCE, START, Server, bin_dir};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
@@ -136,5 +139,169 @@ async fn both_ports_speak_tls_and_a_reload_rotates_the_certificate() -> Result<(
         me["ok"], true,
         "the session opened before the reload goes on: {me}"
     );
+    Ok(())
+}
+
+/// Runs the `canopy` CLI with `args`, its profiles under `home`.
+fn canopy(home: &Path, args: &[&str]) -> Result<Output> {
+    Ok(Command::new(bin_dir().join("canopy"))
+        .args(args)
+        .env("XDG_CONFIG_HOME", home)
+        .env("HOME", home)
+        .env_remove("CANOPY_SERVER")
+        .env_remove("CANOPY_PROFILE")
+        .env_remove("CANOPY_OPS")
+        .env_remove("CANOPY_CA_CERT")
+        .output()?)
+}
+
+/// The JSON a successful command printed.
+fn json_of(output: &Output) -> Result<Value> {
+    anyhow::ensure!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    serde_json::from_str(stdout.trim()).with_context(|| format!("not JSON: {stdout}"))
+}
+
+/// `localhost:<port>` of a `127.0.0.1:<port>` address: the name the certificate holds.
+fn localhost(addr: &str) -> Result<String> {
+    let (_, port) = addr.rsplit_once(':').context("an address with a port")?;
+    Ok(format!("localhost:{port}"))
+}
+
+#[test]
+fn the_cli_its_bots_and_admin_commands_speak_tls_to_a_trusted_server() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    new_certificate(dir.path())?;
+    let ca = dir.path().join("cert.pem").display().to_string();
+    let key = dir.path().join("key.pem").display().to_string();
+    let server = Server::start_with_env(
+        &dir.path().join("data"),
+        &["--clock", "manual", "--clock-start", &START.to_string()],
+        &[
+            ("CANOPY_TLS__CERT_FILE", &ca),
+            ("CANOPY_TLS__KEY_FILE", &key),
+        ],
+    )?;
+    let game = format!("wss://{}/ws", localhost(&server.game_addr)?);
+    let ops = format!("https://{}", localhost(&server.ops_addr)?);
+    let home = dir.path().join("home");
+
+    let untrusted = canopy(&home, &["--server", &game, "register", "eve"])?;
+    assert!(!untrusted.status.success(), "an unknown issuer is refused");
+    let said = String::from_utf8_lossy(&untrusted.stderr);
+    assert!(said.contains("certificate"), "{said}");
+
+    let registered = json_of(&canopy(
+        &home,
+        &[
+            "--server",
+            &game,
+            "--ca-cert",
+            &ca,
+            "--json",
+            "register",
+            "ann",
+        ],
+    )?)?;
+    let ann = registered["player_id"].as_u64().context("player_id")?;
+    // The profile keeps the wss:// server: later commands need only the trust.
+    let walked = json_of(&canopy(
+        &home,
+        &["--ca-cert", &ca, "--json", "walk", "5000"],
+    )?)?;
+    assert_eq!(walked["grams"], json!(100), "{walked}");
+    let me = json_of(&canopy(&home, &["--ca-cert", &ca, "--json", "me"])?)?;
+    assert_eq!(me["player"]["id"], json!(ann), "{me}");
+
+    let admin = [
+        "--ops",
+        &ops,
+        "--admin-token",
+        ADMIN_TOKEN,
+        "--json",
+        "admin",
+    ];
+    let untrusted = canopy(&home, &[&admin[..], &["advance", "1000ms"]].concat())?;
+    let said = String::from_utf8_lossy(&untrusted.stderr);
+    assert!(
+        !untrusted.status.success() && said.contains("certificate"),
+        "{untrusted:?}"
+    );
+    let advanced = json_of(&canopy(
+        &home,
+        &[&["--ca-cert", &ca][..], &admin, &["advance", "1000ms"]].concat(),
+    )?)?;
+    assert_eq!(advanced["time"], json!(START + 1000), "{advanced}");
+
+    let report_path = dir.path().join("bots.json");
+    let bots = canopy(
+        &home,
+        &[
+            "bots",
+            "--server",
+            &game,
+            "--ops",
+            &ops,
+            "--ca-cert",
+            &ca,
+            "--admin-token",
+            ADMIN_TOKEN,
+            "--players",
+            "6",
+            "--friends-per-player",
+            "2",
+            "--duration",
+            "2s",
+            "--seed",
+            "5",
+            "--quiet",
+            "--report",
+            &report_path.display().to_string(),
+        ],
+    )?;
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&report_path)?)
+        .with_context(|| format!("no report: {bots:?}"))?;
+    assert!(bots.status.success(), "{bots:?}\n{report}");
+    assert_eq!(report["setup"]["clock"], json!("manual"), "{report}");
+    assert!(
+        report["setup"]["partner_actions"].as_u64() > Some(0),
+        "{report}"
+    );
+    assert!(report["ops"].as_u64() > Some(0), "{report}");
+    assert_eq!(report["violation_count"], json!(0), "{report}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_stalled_handshake_on_the_ops_port_does_not_hold_up_other_clients() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let trusted = new_certificate(dir.path())?;
+    let cert = dir.path().join("cert.pem").display().to_string();
+    let key = dir.path().join("key.pem").display().to_string();
+    // An hour for a handshake: a server that waits for one before the next would keep
+    // the second client waiting far past the test's patience.
+    let server = Server::start_with_env(
+        &dir.path().join("data"),
+        &[],
+        &[
+            ("CANOPY_TLS__CERT_FILE", &cert),
+            ("CANOPY_TLS__KEY_FILE", &key),
+            ("CANOPY_SERVER__HANDSHAKE_TIMEOUT_SECS", "3600"),
+        ],
+    )?;
+    // Connected, and silent: its ClientHello never comes.
+    let stalled = TcpStream::connect(&server.ops_addr).await?;
+    let health = tokio::time::timeout(
+        PATIENCE,
+        https(
+            &server,
+            &trusted,
+            "GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+        ),
+    )
+    .await
+    .context("the second client waited behind the stalled handshake")??;
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    drop(stalled);
     Ok(())
 }

@@ -7,6 +7,7 @@ use crate::error::CliError;
 use crate::names::Names;
 use crate::render::{self, View};
 use crate::time_text::format_duration;
+use crate::trust::Trust;
 use canopy_shared::admin::{
     AdminError, AuditLog, BackupReport, BackupRequest, ClockAdvance, ClockTime, GrantProps,
     RevokeTokens, TickRate,
@@ -39,14 +40,17 @@ struct Answer {
 }
 
 impl OpsClient {
-    /// A client for `base` (`http://127.0.0.1:7879`; a missing scheme means `http://`).
-    pub fn new(base: &str, admin_token: Option<String>) -> Result<Self, CliError> {
+    /// A client for `base` (`http://127.0.0.1:7879`; a missing scheme means `http://`;
+    /// `https://` trusts `trust`'s roots).
+    pub fn new(base: &str, admin_token: Option<String>, trust: &Trust) -> Result<Self, CliError> {
         let base = normalize_ops_url(base)?;
-        let agent: ureq::Agent = ureq::Agent::config_builder()
+        let mut config = ureq::Agent::config_builder()
             .http_status_as_error(false)
-            .timeout_global(Some(OPS_TIMEOUT))
-            .build()
-            .into();
+            .timeout_global(Some(OPS_TIMEOUT));
+        if base.starts_with("https://") {
+            config = config.tls_config(trust.ureq_config()?);
+        }
+        let agent: ureq::Agent = config.build().into();
         Ok(Self {
             base,
             admin_token,
@@ -195,22 +199,19 @@ fn typed<T: DeserializeOwned>(path: &str, answer: &Answer) -> Result<(T, Value),
     Ok((typed, value))
 }
 
-/// `http://host:port` from what the user typed: adds `http://` when no scheme is given
-/// and drops a trailing slash. TLS is not supported (the ops port is plain HTTP).
+/// `http://host:port` (or `https://`) from what the user typed: adds `http://` when no
+/// scheme is given and drops a trailing slash.
 pub fn normalize_ops_url(text: &str) -> Result<String, CliError> {
     let text = text.trim().trim_end_matches('/');
     if text.is_empty() {
         return Err(CliError::Usage("the ops URL is empty".into()));
     }
-    if text.starts_with("https://") {
-        return Err(CliError::Usage(
-            "the ops HTTP is plain http:// (this client has no TLS)".into(),
-        ));
-    }
-    if text.starts_with("http://") {
+    if text.starts_with("http://") || text.starts_with("https://") {
         Ok(text.to_owned())
     } else if text.contains("://") {
-        Err(CliError::Usage(format!("`{text}` is not an http:// URL")))
+        Err(CliError::Usage(format!(
+            "`{text}` is not an http:// or https:// URL"
+        )))
     } else {
         Ok(format!("http://{text}"))
     }
@@ -414,7 +415,10 @@ mod tests {
             normalize_ops_url("http://127.0.0.1:7879/")?,
             "http://127.0.0.1:7879"
         );
-        assert!(normalize_ops_url("https://example.test").is_err());
+        assert_eq!(
+            normalize_ops_url("https://ops.example.test/")?,
+            "https://ops.example.test"
+        );
         assert!(normalize_ops_url("ws://127.0.0.1:7878").is_err());
         assert!(normalize_ops_url(" ").is_err());
         Ok(())
@@ -422,7 +426,7 @@ mod tests {
 
     #[test]
     fn admin_calls_without_a_token_are_refused_locally() -> Result<(), CliError> {
-        let client = OpsClient::new("127.0.0.1:1", None)?;
+        let client = OpsClient::new("127.0.0.1:1", None, &Trust::default())?;
         let outcome = execute(&client, &AdminCommand::Reload, OutputMode::Human, 480);
         assert!(matches!(outcome, Err(CliError::Usage(_))), "{outcome:?}");
         Ok(())

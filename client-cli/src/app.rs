@@ -9,7 +9,9 @@ use crate::error::{CliError, EXIT_OK};
 use crate::names::Names;
 use crate::play;
 use crate::profile::ProfileStore;
+use crate::trust::Trust;
 use std::io::Write;
+use std::sync::Arc;
 
 /// The settings of one invocation, after flags, environment and profile are merged.
 #[derive(Clone, Debug)]
@@ -30,6 +32,8 @@ pub struct Settings {
     pub ops_url: String,
     /// The admin token, if any.
     pub admin_token: Option<String>,
+    /// The certificates trusted over TLS.
+    pub trust: Arc<Trust>,
 }
 
 impl Settings {
@@ -55,6 +59,7 @@ impl Settings {
             utc_offset: global.utc_offset,
             ops_url: global.ops.clone(),
             admin_token: global.admin_token.clone(),
+            trust: Trust::new(global.ca_cert.as_deref()),
         })
     }
 
@@ -69,36 +74,32 @@ impl Settings {
             token: self.token.clone(),
             names: Names::default(),
             player: None,
+            trust: self.trust.clone(),
         }
     }
 }
 
-/// `ws://host:port/ws` from what the user typed: `host:port` gets `ws://` and `/ws`;
-/// a URL without a path gets `/ws`. TLS (`wss://`) is not supported by this client.
+/// `ws://host:port/ws` (or `wss://`) from what the user typed: `host:port` gets `ws://`
+/// and `/ws`; a URL without a path gets `/ws`.
 pub fn normalize_server_url(text: &str) -> Result<String, CliError> {
     let text = text.trim();
     if text.is_empty() {
         return Err(CliError::Usage("the server URL is empty".into()));
     }
-    if text.starts_with("wss://") {
-        return Err(CliError::Usage(
-            "wss:// is not supported: this client speaks plain ws:// (no TLS)".into(),
-        ));
-    }
-    let rest = match text.split_once("://") {
-        Some(("ws", rest)) => rest,
+    let (scheme, rest) = match text.split_once("://") {
+        Some((scheme @ ("ws" | "wss"), rest)) => (scheme, rest),
         Some((scheme, _)) => {
             return Err(CliError::Usage(format!(
-                "`{text}` is not a ws:// URL (scheme `{scheme}`); the game socket looks like \
-                 {DEFAULT_SERVER}"
+                "`{text}` is not a ws:// or wss:// URL (scheme `{scheme}`); the game socket \
+                 looks like {DEFAULT_SERVER}"
             )));
         }
-        None => text,
+        None => ("ws", text),
     };
     if rest.contains('/') {
-        Ok(format!("ws://{rest}"))
+        Ok(format!("{scheme}://{rest}"))
     } else {
-        Ok(format!("ws://{rest}/ws"))
+        Ok(format!("{scheme}://{rest}/ws"))
     }
 }
 
@@ -130,7 +131,8 @@ fn output_mode(global: &crate::cli::GlobalArgs) -> OutputMode {
 pub fn run(cli: Cli) -> Result<u8, CliError> {
     match cli.command {
         TopCommand::Admin(command) => {
-            let client = OpsClient::new(&cli.global.ops, cli.global.admin_token.clone())?;
+            let trust = Trust::new(cli.global.ca_cert.as_deref());
+            let client = OpsClient::new(&cli.global.ops, cli.global.admin_token.clone(), &trust)?;
             let output = output_mode(&cli.global);
             let text = admin::execute(&client, &command, output, cli.global.utc_offset)?;
             print_line(&text);
@@ -142,7 +144,8 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
         }
         TopCommand::Bots(args) => crate::bots::run(&args, &cli.global),
         TopCommand::Partner(args) => {
-            let client = OpsClient::new(&cli.global.ops, None)?;
+            let trust = Trust::new(cli.global.ca_cert.as_deref());
+            let client = OpsClient::new(&cli.global.ops, None, &trust)?;
             let output = output_mode(&cli.global);
             print_line(&crate::partner::execute(&client, &args, output)?);
             Ok(EXIT_OK)
@@ -171,7 +174,7 @@ async fn one_shot(settings: &Settings, command: &GameCommand) -> Result<String, 
         // saved by the command names the player's own shard.
         ctx.token = Some(token.clone());
     }
-    let (mut conn, mut events) = Connection::connect(&ctx.server_url).await?;
+    let (mut conn, mut events) = Connection::connect(&ctx.server_url, &ctx.trust).await?;
     let outcome = async {
         if commands::needs_login(command) || matches!(command, GameCommand::Login { .. }) {
             commands::login(&mut conn, &mut events, &mut ctx).await?;
@@ -204,7 +207,10 @@ mod tests {
             normalize_server_url("ws://127.0.0.1:7878/ws")?,
             "ws://127.0.0.1:7878/ws"
         );
-        assert!(normalize_server_url("wss://example.test/ws").is_err());
+        assert_eq!(
+            normalize_server_url("wss://example.test")?,
+            "wss://example.test/ws"
+        );
         assert!(normalize_server_url("http://127.0.0.1:7878").is_err());
         assert!(normalize_server_url("").is_err());
         Ok(())

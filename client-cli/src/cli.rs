@@ -61,6 +61,10 @@ pub struct GlobalArgs {
     /// Ops HTTP base URL for `admin` commands
     #[arg(long, global = true, env = "CANOPY_OPS", default_value = DEFAULT_OPS, value_name = "URL")]
     pub ops: String,
+    /// A PEM file of certificates to trust for wss:// and https:// besides the
+    /// platform's roots (a private CA, or a server's self-signed certificate)
+    #[arg(long, global = true, env = "CANOPY_CA_CERT", value_name = "PEM")]
+    pub ca_cert: Option<std::path::PathBuf>,
     /// Admin token for `admin` calls
     #[arg(
         long,

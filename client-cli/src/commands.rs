@@ -44,6 +44,8 @@ pub struct Context {
     pub names: Names,
     /// The logged-in player.
     pub player: Option<PlayerId>,
+    /// The certificates trusted over TLS.
+    pub trust: std::sync::Arc<crate::trust::Trust>,
 }
 
 impl Context {
@@ -244,7 +246,11 @@ pub async fn login(
     ctx: &mut Context,
 ) -> Result<LoginResult, CliError> {
     let token = ctx.token.clone().ok_or_else(|| no_player(ctx))?;
-    let mut link = CliLink { conn, events };
+    let mut link = CliLink {
+        conn,
+        events,
+        trust: &ctx.trust,
+    };
     let logged = shard_redirect::log_in(&mut link, &token).await?;
     if let Some(url) = logged.moved_to {
         ctx.server_url = url;
@@ -259,6 +265,7 @@ pub async fn login(
 struct CliLink<'a> {
     conn: &'a mut Connection,
     events: &'a mut mpsc::UnboundedReceiver<Pushed>,
+    trust: &'a crate::trust::Trust,
 }
 
 impl GameLink for CliLink<'_> {
@@ -269,7 +276,7 @@ impl GameLink for CliLink<'_> {
     }
 
     async fn move_to(&mut self, url: &str) -> Result<(), CliError> {
-        let (home, home_events) = Connection::connect(url).await?;
+        let (home, home_events) = Connection::connect(url, self.trust).await?;
         std::mem::replace(self.conn, home).close().await;
         *self.events = home_events;
         Ok(())

@@ -7,6 +7,7 @@
 //! request and its reply.
 
 use crate::error::CliError;
+use crate::trust::Trust;
 use canopy_shared::frame::{ServerFrame, decode_server_frame, encode_request};
 use canopy_shared::{ErrorBody, Event, Request};
 use futures_util::stream::{SplitSink, SplitStream};
@@ -23,20 +24,24 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+/// A game socket, plain or TLS.
+pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
-/// Opens a game socket with Nagle's algorithm off: requests are small frames, each
-/// flushed whole, and waiting for the server's delayed ACK would add up to 40 ms.
-pub async fn connect_without_nagle(
-    url: &str,
-) -> Result<
-    (
-        WebSocketStream<MaybeTlsStream<TcpStream>>,
-        tokio_tungstenite::tungstenite::handshake::client::Response,
-    ),
-    tokio_tungstenite::tungstenite::Error,
-> {
-    tokio_tungstenite::connect_async_with_config(url, None, true).await
+/// Opens a game socket (`ws://`, or `wss://` trusting `trust`'s roots) with Nagle's
+/// algorithm off: requests are small frames, each flushed whole, and waiting for the
+/// server's delayed ACK would add up to 40 ms. `Err` says why, in words.
+pub async fn connect_without_nagle(url: &str, trust: &Trust) -> Result<Socket, String> {
+    let connector = if url.starts_with("wss://") {
+        let config = trust.rustls_config().map_err(|err| err.to_string())?;
+        Some(tokio_tungstenite::Connector::Rustls(config))
+    } else {
+        None
+    };
+    let (socket, _response) =
+        tokio_tungstenite::connect_async_tls_with_config(url, None, true, connector)
+            .await
+            .map_err(|err| err.to_string())?;
+    Ok(socket)
 }
 
 /// A reply's result fields, or the error the server answered.
@@ -89,12 +94,15 @@ impl Connection {
     /// channel, which closes when the connection ends. The channel is unbounded so the
     /// reader never stalls a reply behind an event nobody has read yet; the listener
     /// drains it continuously (or drops it to ignore events).
-    pub async fn connect(url: &str) -> Result<(Self, mpsc::UnboundedReceiver<Pushed>), CliError> {
+    pub async fn connect(
+        url: &str,
+        trust: &Trust,
+    ) -> Result<(Self, mpsc::UnboundedReceiver<Pushed>), CliError> {
         let cannot = |why: String| CliError::Connection(format!("cannot connect to {url}: {why}"));
-        let (socket, _response) = tokio::time::timeout(CONNECT_TIMEOUT, connect_without_nagle(url))
+        let socket = tokio::time::timeout(CONNECT_TIMEOUT, connect_without_nagle(url, trust))
             .await
             .map_err(|_| cannot(format!("no answer within {} s", CONNECT_TIMEOUT.as_secs())))?
-            .map_err(|err| cannot(err.to_string()))?;
+            .map_err(cannot)?;
         let (writer, reader) = socket.split();
         let pending = Arc::new(Mutex::new(Pending::default()));
         let (events_tx, events_rx) = mpsc::unbounded_channel();

@@ -18,6 +18,7 @@ mod render;
 mod risk_admin;
 mod shard_redirect;
 mod time_text;
+mod trust;
 
 use clap::Parser;
 use clap::error::ErrorKind;

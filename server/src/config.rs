@@ -113,6 +113,11 @@ pub struct Config {
 pub struct ServerConfig {
     pub tick_rate_hz: u32,
     pub admin_token: String,
+    /// A file whose first line is the admin token, read at start and at every reload
+    /// (so a token the environment points at rotates without a restart); it replaces
+    /// `admin_token` when set. `CANOPY_ADMIN_TOKEN_FILE` sets it.
+    #[serde(default)]
+    pub admin_token_file: Option<PathBuf>,
     pub max_frame_bytes: usize,
     pub command_queue_capacity: usize,
     pub max_commands_per_tick: usize,
@@ -370,6 +375,10 @@ pub struct OpsConfig {
     /// Named tokens with roles (default: none).
     #[serde(default)]
     pub tokens: Vec<OpsToken>,
+    /// A TOML file of more `[[tokens]]` entries (the same fields), read at start and at
+    /// every reload, so tokens kept outside the config rotate without a restart.
+    #[serde(default)]
+    pub tokens_file: Option<PathBuf>,
     /// Ops calls the audit log keeps, newest; older ones are dropped.
     #[serde(default = "default_audit_log_keep")]
     pub audit_log_keep: usize,
@@ -379,6 +388,7 @@ impl Default for OpsConfig {
     fn default() -> Self {
         Self {
             tokens: Vec::new(),
+            tokens_file: None,
             audit_log_keep: default_audit_log_keep(),
         }
     }
@@ -696,6 +706,7 @@ impl Config {
         config.catalog.sort_by_key(|species| species.grams);
         config.areas = catalog.areas;
         config.areas.sort_by_key(|area| area.grams_per_m2);
+        config.read_token_files()?;
         if let Some(host) = &mut config.accounts.host {
             host.loaded = host
                 .keys
@@ -730,6 +741,31 @@ impl Config {
         self.server.max_connections = server.max_connections;
         self.server.outbox_capacity = server.outbox_capacity;
         self
+    }
+
+    /// Reads `server.admin_token_file` into `server.admin_token` and appends the entries
+    /// of `ops.tokens_file` to `ops.tokens`; validation then checks them like any other.
+    fn read_token_files(&mut self) -> Result<(), ConfigError> {
+        if let Some(path) = &self.server.admin_token_file {
+            let text = read(path)?;
+            self.server.admin_token = text.lines().next().unwrap_or_default().trim().to_owned();
+        }
+        if let Some(path) = &self.ops.tokens_file {
+            /// The shape of an `ops.tokens_file`.
+            #[derive(Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct TokensFile {
+                #[serde(default)]
+                tokens: Vec<OpsToken>,
+            }
+            let file: TokensFile =
+                toml::from_str(&read(path)?).map_err(|err| ConfigError::Parse {
+                    origin: path.display().to_string(),
+                    message: err.to_string(),
+                })?;
+            self.ops.tokens.extend(file.tokens);
+        }
+        Ok(())
     }
 
     fn validate_cluster(&self) -> Result<(), ConfigError> {
@@ -1082,7 +1118,8 @@ fn check(field: &str, ok: bool, reason: &str) -> Result<(), ConfigError> {
 }
 
 /// Sets `CANOPY_<SECTION>__<KEY>=value` (TOML value syntax, or a bare string) into the
-/// table, and `CANOPY_ADMIN_TOKEN` into `server.admin_token`. Variables without `__` are
+/// table, `CANOPY_ADMIN_TOKEN` into `server.admin_token` and `CANOPY_ADMIN_TOKEN_FILE`
+/// into `server.admin_token_file`. Variables without `__` are
 /// flags of the binary, not config.
 fn apply_env_overrides(
     table: &mut toml::Table,
@@ -1094,6 +1131,8 @@ fn apply_env_overrides(
         };
         let path: Vec<String> = if rest == "ADMIN_TOKEN" {
             vec!["server".into(), "admin_token".into()]
+        } else if rest == "ADMIN_TOKEN_FILE" {
+            vec!["server".into(), "admin_token_file".into()]
         } else if rest.contains("__") {
             rest.split("__").map(str::to_lowercase).collect()
         } else {
@@ -1131,6 +1170,44 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn token_files_are_read_at_every_load_and_checked_like_the_config() {
+        let dir = tempfile::tempdir().expect("a temporary dir");
+        let admin = dir.path().join("admin.token");
+        let tokens = dir.path().join("tokens.toml");
+        std::fs::write(&admin, "first-secret\n").expect("written");
+        let hash = "ab".repeat(32);
+        std::fs::write(
+            &tokens,
+            format!("[[tokens]]\nname = \"grafana\"\nrole = \"viewer\"\nsha256 = \"{hash}\"\n"),
+        )
+        .expect("written");
+        let vars = env(&[
+            ("CANOPY_ADMIN_TOKEN", "ignored-when-a-file-is-named"),
+            ("CANOPY_ADMIN_TOKEN_FILE", admin.to_str().expect("UTF-8")),
+            ("CANOPY_OPS__TOKENS_FILE", tokens.to_str().expect("UTF-8")),
+        ]);
+        let first = Config::load(None, vars.clone()).expect("loads");
+        assert_eq!(first.server.admin_token, "first-secret");
+        assert_eq!(first.ops.tokens.len(), 1);
+        assert_eq!(first.ops.tokens[0].name, "grafana");
+
+        std::fs::write(&admin, "second-secret\n").expect("written");
+        let reloaded = Config::load(None, vars.clone()).expect("loads");
+        assert_eq!(
+            reloaded.server.admin_token, "second-secret",
+            "reread, not cached"
+        );
+
+        std::fs::write(&admin, "short\n").expect("written");
+        let err = Config::load(None, vars.clone()).expect_err("too short");
+        assert!(err.to_string().contains("server.admin_token"), "{err}");
+        std::fs::remove_file(&tokens).expect("removed");
+        std::fs::write(&admin, "second-secret\n").expect("written");
+        let err = Config::load(None, vars).expect_err("a named file must exist");
+        assert!(err.to_string().contains("tokens.toml"), "{err}");
     }
 
     #[test]

@@ -140,11 +140,7 @@ pub async fn serve(
     let mut ops_stop = stop_rx.clone();
     let ops_task = tokio::spawn(
         axum::serve(
-            OpsListener {
-                listener: ops_listener,
-                tls,
-                deadline: handshake_deadline,
-            },
+            OpsListener::new(ops_listener, tls, handshake_deadline)?,
             ops::router(ops_state.clone()),
         )
         .with_graceful_shutdown(async move {

@@ -13,6 +13,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, mpsc};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::ServerConfig;
 use tokio_rustls::rustls::crypto::ring;
@@ -141,16 +142,71 @@ impl AsyncWrite for MaybeTls {
     }
 }
 
-/// The ops port's listener: accepts TCP and, when TLS is on, completes the handshake
-/// before handing the connection to the HTTP server. A failed or slow handshake is
-/// dropped and the next connection accepted.
+/// Ops connections whose TLS handshakes run at once; more wait in the kernel's backlog.
+const MAX_OPS_HANDSHAKES: usize = 256;
+
+/// The ops port's listener. A task accepts TCP and runs each connection's TLS handshake
+/// (when TLS is on) on a task of its own, bounded by the handshake deadline, so a slow
+/// or stalled client delays no other ops call; finished connections are handed to the
+/// HTTP server in the order their handshakes end. A failed handshake is dropped.
 pub struct OpsListener {
-    /// The TCP listener.
-    pub listener: TcpListener,
-    /// The TLS side shared with the game socket.
-    pub tls: Arc<Tls>,
-    /// How long a handshake may take.
-    pub deadline: Duration,
+    ready: mpsc::Receiver<(MaybeTls, SocketAddr)>,
+    local_addr: SocketAddr,
+    acceptor: tokio::task::JoinHandle<()>,
+}
+
+impl OpsListener {
+    /// Starts accepting on `listener`, with handshakes of at most `deadline`.
+    pub fn new(listener: TcpListener, tls: Arc<Tls>, deadline: Duration) -> io::Result<Self> {
+        let local_addr = listener.local_addr()?;
+        let (ready_tx, ready) = mpsc::channel(MAX_OPS_HANDSHAKES);
+        let acceptor = tokio::spawn(accept_ops(listener, tls, deadline, ready_tx));
+        Ok(Self {
+            ready,
+            local_addr,
+            acceptor,
+        })
+    }
+}
+
+impl Drop for OpsListener {
+    fn drop(&mut self) {
+        self.acceptor.abort();
+    }
+}
+
+/// Accepts ops connections until the listener is dropped, each handshake on its own task.
+async fn accept_ops(
+    listener: TcpListener,
+    tls: Arc<Tls>,
+    deadline: Duration,
+    ready: mpsc::Sender<(MaybeTls, SocketAddr)>,
+) {
+    let handshakes = Arc::new(Semaphore::new(MAX_OPS_HANDSHAKES));
+    loop {
+        let Ok(permit) = handshakes.clone().acquire_owned().await else {
+            return;
+        };
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(err) => {
+                tracing::warn!(%err, "ops accept failed; pausing accepts");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let (tls, ready) = (tls.clone(), ready.clone());
+        tokio::spawn(async move {
+            let _permit = permit;
+            match tls.accept(stream, deadline).await {
+                // The HTTP server has stopped when nobody receives: drop the connection.
+                Ok(stream) => {
+                    let _ = ready.send((stream, peer)).await;
+                }
+                Err(err) => tracing::debug!(%peer, %err, "ops TLS handshake failed"),
+            }
+        });
+    }
 }
 
 impl axum::serve::Listener for OpsListener {
@@ -158,23 +214,14 @@ impl axum::serve::Listener for OpsListener {
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            let (stream, peer) = match self.listener.accept().await {
-                Ok(accepted) => accepted,
-                Err(err) => {
-                    tracing::warn!(%err, "ops accept failed; pausing accepts");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            };
-            match self.tls.accept(stream, self.deadline).await {
-                Ok(stream) => return (stream, peer),
-                Err(err) => tracing::debug!(%peer, %err, "ops TLS handshake failed"),
-            }
+        match self.ready.recv().await {
+            Some(accepted) => accepted,
+            // The accepting task ended (the runtime is shutting down): accept no more.
+            None => std::future::pending().await,
         }
     }
 
     fn local_addr(&self) -> io::Result<Self::Addr> {
-        self.listener.local_addr()
+        Ok(self.local_addr)
     }
 }

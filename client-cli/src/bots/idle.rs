@@ -444,7 +444,7 @@ async fn open(index: usize, plan: &Plan) -> Result<(Socket, Option<String>), Str
                 CONNECT_TIMEOUT.as_secs()
             )
         })??;
-    let mut wire = Wire::from_socket(socket, &plan.url);
+    let mut wire = Wire::from_socket(socket, &plan.url, Arc::default());
     let token = match &plan.login {
         Login::None => None,
         Login::Register => {

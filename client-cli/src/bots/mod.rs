@@ -62,11 +62,15 @@ pub fn run(args: &BotsArgs, global: &GlobalArgs) -> Result<u8, CliError> {
         .admin_token
         .clone()
         .unwrap_or_else(|| setup::DEFAULT_ADMIN_TOKEN.to_owned());
-    let ops = Arc::new(OpsClient::new(&global.ops, Some(admin_token.clone()))?);
+    let ops = Arc::new(OpsClient::new(
+        &global.ops,
+        Some(admin_token.clone()),
+        &settings.trust,
+    )?);
     let shard_ops = args
         .shard_ops
         .iter()
-        .map(|url| OpsClient::new(url, Some(admin_token.clone())))
+        .map(|url| OpsClient::new(url, Some(admin_token.clone()), &settings.trust))
         .collect::<Result<_, _>>()?;
     let shards = Arc::new(Shards::discover(
         &settings.server_url,
@@ -117,6 +121,7 @@ pub fn run(args: &BotsArgs, global: &GlobalArgs) -> Result<u8, CliError> {
         } else {
             0
         },
+        trust: settings.trust.clone(),
     };
     let run_options = runner::RunOptions {
         duration: Duration::from_millis(args.duration_ms),

@@ -17,6 +17,7 @@ use crate::connection::ReplyOutcome;
 use crate::error::CliError;
 use crate::shard_redirect;
 use crate::time_text::local_date;
+use crate::trust::Trust;
 use canopy_shared::admin::{ClockAdvance, ClockTime, PartnerAction};
 use canopy_shared::reply::{
     FriendsResult, HelloResult, LoginResult, PingResult, RecordActionResult, RegisterResult,
@@ -68,6 +69,8 @@ pub struct SetupOptions {
     /// How far to move a manual clock after the friendships are made, so the accounts
     /// are this old when they play (0: not at all).
     pub age_ms: u64,
+    /// The certificates trusted over `wss://`.
+    pub trust: Arc<Trust>,
 }
 
 /// One bot's seat: its connection, its pace and what it knows.
@@ -403,7 +406,7 @@ fn generated_token(player: PlayerId) -> String {
 async fn login_one(options: &SetupOptions, player: PlayerId) -> Result<Seat, String> {
     let mut limiter = bot_limiter(options);
     limiter.take().await;
-    let (wire, redirected) = log_in_at(&options.server_url, &generated_token(player), player)
+    let (wire, redirected) = log_in_at(options, &generated_token(player), player)
         .await
         .map_err(|why| format!("{why}: is this the generated world?"))?;
     Ok(Seat::new(player, wire, redirected, limiter))
@@ -418,10 +421,14 @@ fn bot_limiter(options: &SetupOptions) -> TokenBucket {
     )
 }
 
-/// Opens a session at `url` and logs in as `player` with `token`, following the
+/// Opens a session at `--server` and logs in as `player` with `token`, following the
 /// cluster's redirect home; returns the wire and whether it was redirected.
-async fn log_in_at(url: &str, token: &str, player: PlayerId) -> Result<(Wire, bool), String> {
-    let mut wire = Wire::connect(url).await?;
+async fn log_in_at(
+    options: &SetupOptions,
+    token: &str,
+    player: PlayerId,
+) -> Result<(Wire, bool), String> {
+    let mut wire = Wire::connect(&options.server_url, &options.trust).await?;
     let logged = shard_redirect::log_in(&mut wire, token).await?;
     let fields = logged.outcome.map_err(|err| format!("login: {err}"))?;
     let logged_in: LoginResult = crate::bots::knowledge::typed(&fields)
@@ -569,7 +576,7 @@ pub(super) async fn register_named(
     } else {
         options.server_url.clone()
     };
-    let mut wire = Wire::connect(&home).await?;
+    let mut wire = Wire::connect(&home, &options.trust).await?;
     let mut limiter = bot_limiter(options);
     limiter.take().await;
     let outcome = wire
@@ -590,7 +597,7 @@ pub(super) async fn register_named(
     if shards.is_cluster() {
         wire.close().await;
         limiter.take().await;
-        (wire, redirected) = log_in_at(&options.server_url, &registered.token, player).await?;
+        (wire, redirected) = log_in_at(options, &registered.token, player).await?;
     }
     Ok(Seat::new(player, wire, redirected, limiter))
 }

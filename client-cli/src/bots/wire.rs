@@ -5,17 +5,17 @@
 
 use crate::connection::{ReplyOutcome, connect_without_nagle};
 use crate::shard_redirect::GameLink;
+use crate::trust::Trust;
 use canopy_shared::frame::{ServerFrame, decode_server_frame, encode_request};
 use canopy_shared::{Event, Request};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 /// A bot's WebSocket.
-pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub use crate::connection::Socket;
 
 /// How long to wait for the WebSocket handshake.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -48,24 +48,26 @@ pub struct Wire {
     next_id: u64,
     /// The game socket it is connected to.
     url: String,
+    /// The certificates trusted over TLS, for a move to another shard.
+    trust: Arc<Trust>,
 }
 
 impl Wire {
     /// Connects to a game socket URL.
-    pub async fn connect(url: &str) -> Result<Self, String> {
-        let (socket, _response) = tokio::time::timeout(CONNECT_TIMEOUT, connect_without_nagle(url))
+    pub async fn connect(url: &str, trust: &Arc<Trust>) -> Result<Self, String> {
+        let socket = tokio::time::timeout(CONNECT_TIMEOUT, connect_without_nagle(url, trust))
             .await
-            .map_err(|_| format!("no handshake within {} s", CONNECT_TIMEOUT.as_secs()))?
-            .map_err(|err| err.to_string())?;
-        Ok(Self::from_socket(socket, url))
+            .map_err(|_| format!("no handshake within {} s", CONNECT_TIMEOUT.as_secs()))??;
+        Ok(Self::from_socket(socket, url, trust.clone()))
     }
 
     /// Wraps a socket that is already open to `url`.
-    pub fn from_socket(socket: Socket, url: &str) -> Self {
+    pub fn from_socket(socket: Socket, url: &str, trust: Arc<Trust>) -> Self {
         Self {
             socket,
             next_id: 1,
             url: url.to_owned(),
+            trust,
         }
     }
 
@@ -166,7 +168,7 @@ impl GameLink for Wire {
     }
 
     async fn move_to(&mut self, url: &str) -> Result<(), String> {
-        let home = Wire::connect(url).await?;
+        let home = Wire::connect(url, &self.trust).await?;
         std::mem::replace(self, home).close().await;
         Ok(())
     }

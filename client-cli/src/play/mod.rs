@@ -31,7 +31,7 @@ use tokio::sync::mpsc;
 /// Runs a play session; returns the exit status.
 pub async fn run(settings: &Settings) -> Result<u8, CliError> {
     let ctx = settings.context();
-    let (conn, pushed) = Connection::connect(&ctx.server_url).await?;
+    let (conn, pushed) = Connection::connect(&ctx.server_url, &ctx.trust).await?;
     let interactive = std::io::stdin().is_terminal();
     let mut session = Session {
         conn,
@@ -276,10 +276,11 @@ impl Session {
             PlayLine::Admin(command) => {
                 let ops = self.settings.ops_url.clone();
                 let token = self.settings.admin_token.clone();
+                let trust = self.settings.trust.clone();
                 let output = self.ctx.output;
                 let offset = self.ctx.utc_offset;
                 let outcome = tokio::task::spawn_blocking(move || {
-                    let client = OpsClient::new(&ops, token)?;
+                    let client = OpsClient::new(&ops, token, &trust)?;
                     admin::execute(&client, &command, output, offset)
                 })
                 .await

@@ -102,7 +102,11 @@ mod tests {
 
     #[test]
     fn the_next_local_time_is_always_ahead() -> Result<(), CliError> {
-        let ops = Arc::new(OpsClient::new("127.0.0.1:9", None)?);
+        let ops = Arc::new(OpsClient::new(
+            "127.0.0.1:9",
+            None,
+            &crate::trust::Trust::default(),
+        )?);
         // 2026-11-26 00:00 UTC is 08:00 at UTC+8.
         let midnight_utc = 1_795_651_200_000;
         let director = Director::new(ops, midnight_utc, 480);
