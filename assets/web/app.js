@@ -467,8 +467,9 @@ function onEvent(event) {
         ball.source === 'water'
           ? `A water ball of ${grams(ball.amount)} landed on your tree`
           : `New energy growing: ${grams(ball.amount)} from ${sourceLabel(ball.source)}`;
-      // A task's reward ball is announced by its `task_completed`.
-      if (known < 0 && ball.source !== 'task') {
+      // A task's reward ball is announced by its `task_completed`, a revived ball by its
+      // `energy_revived`.
+      if (known < 0 && ball.source !== 'task' && ball.source !== 'revived') {
         live('ball_new', text);
         toast({ kind: 'info', icon: 'leaf', body: text, ttl: 4000 });
       }
@@ -570,9 +571,12 @@ function onEvent(event) {
     }
     case 'certificate': {
       const c = event.certificate;
-      const text = `Certificate No. ${c.id}: a ${c.species.replaceAll('_', ' ')} tree planted in ${c.region}${c.team ? ` with team ${c.team}` : ''}`;
+      const area = c.kind === 'area';
+      const text = area
+        ? `Certificate No. ${c.id}: ${c.square_metres} m² of ${c.species.replaceAll('_', ' ')} protected in ${c.region}`
+        : `Certificate No. ${c.id}: a ${c.species.replaceAll('_', ' ')} tree planted in ${c.region}${c.team ? ` with team ${c.team}` : ''}`;
       live('certificate', text);
-      toast({ kind: 'good', icon: 'seal', title: 'A real tree!', body: text, ttl: 10000 });
+      toast({ kind: 'good', icon: 'seal', title: area ? 'A protected area!' : 'A real tree!', body: text, ttl: 10000 });
       later('me');
       break;
     }

@@ -29,4 +29,4 @@ fi
 
 cd "$here"
 npm ci --no-audit --no-fund --loglevel=error
-node --test --test-reporter=spec client.test.mjs e2e.test.mjs tasks.test.mjs review.test.mjs rain.test.mjs cluster.test.mjs
+node --test --test-reporter=spec client.test.mjs e2e.test.mjs tasks.test.mjs props.test.mjs review.test.mjs rain.test.mjs cluster.test.mjs
