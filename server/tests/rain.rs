@@ -380,6 +380,49 @@ fn a_round_keeps_its_parameters_through_a_reload_of_the_config() {
     assert_eq!(catch(&mut sim, &mei, &round, &ball), ball.grams);
 }
 
+/// Plays a round catching every ball exactly `reaction_ms` after it appears.
+fn play_precisely(sim: &mut Sim, player: &Player, reaction_ms: u64) -> u64 {
+    let round = start(sim, player).expect("a round is left");
+    let mut caught = 0;
+    for ball in &round.round.balls {
+        let at = round.round.starts_at + ball.appear_ms + reaction_ms;
+        if at > sim.now() {
+            sim.advance_to(at);
+        }
+        caught += tap(sim, player, round.round.round_id, ball.ball, at)
+            .expect("on screen")
+            .grams;
+    }
+    sim.advance_to(round.round.ends_at);
+    caught
+}
+
+#[test]
+fn rounds_played_with_inhuman_precision_are_flagged_for_review_and_still_credited() {
+    let mut sim = Sim::with_config(canopy_server::config::Config::default_embedded());
+    let bot = sim.register("bot");
+    let mut credited = 0;
+    for day in 0..3 {
+        sim.advance_to(local(day, 9, 0));
+        credited += play_precisely(&mut sim, &bot, 120);
+        let list: canopy_shared::risk::FlagList = sim
+            .admin(AdminOp::RiskFlags(canopy_shared::risk::FlagQuery {
+                status: None,
+                player_id: Some(bot.id),
+            }))
+            .expect("flags list");
+        let flagged = list.flags.iter().any(|flag| flag.rule == "rain_precision");
+        assert_eq!(flagged, day == 2, "judged over three rounds (day {day})");
+    }
+    assert_eq!(
+        sim.me(&bot).player.energy,
+        credited,
+        "review only: nothing held"
+    );
+    assert_eq!(credited, 3 * sim.config.rain.total_grams);
+    sim.assert_conserved();
+}
+
 mod conservation {
     use super::*;
     use proptest::prelude::*;

@@ -29,6 +29,38 @@ pub struct RiskConfig {
     pub water_funnel: WaterFunnel,
     /// The graph signals, computed off the game thread.
     pub graph: GraphSettings,
+    /// Energy rain taps too precise or too regular for a person, over several rounds.
+    /// Absent from config files written before the rain: those get the embedded default.
+    #[serde(default)]
+    pub rain_precision: RainPrecision,
+}
+
+/// `[risk.rain_precision]`: over a player's last `rounds` energy rain rounds (with at
+/// least `min_taps` taps among them), a share of balls caught of `max_catch_share` or
+/// more, or reaction times (tap − appearance) spread less than `min_reaction_spread_ms`
+/// (standard deviation).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct RainPrecision {
+    pub enabled: bool,
+    pub decision: String,
+    pub rounds: i64,
+    pub min_taps: i64,
+    pub max_catch_share: f64,
+    pub min_reaction_spread_ms: f64,
+}
+
+impl Default for RainPrecision {
+    /// The embedded default's `[risk.rain_precision]`.
+    fn default() -> Self {
+        toml::from_str::<toml::Table>(super::DEFAULT_CONFIG)
+            .ok()
+            .and_then(|mut table| table.remove("risk"))
+            .and_then(|risk| risk.get("rain_precision").cloned())
+            .and_then(|rule| RainPrecision::deserialize(rule).ok())
+            .expect("the embedded default config has a valid [risk.rain_precision]")
+    }
 }
 
 /// `[risk.graph]`: the graph analysis (`ring`, `dense_block`, `new_account_star`).
@@ -71,7 +103,8 @@ rule_switch!(
     StealCoverage,
     PartnerVelocity,
     WaterFunnel,
-    GraphSettings
+    GraphSettings,
+    RainPrecision
 );
 
 /// `[risk.steps_rate]`.
@@ -151,6 +184,7 @@ impl RiskConfig {
             ("partner_velocity", &self.partner_velocity.decision),
             ("water_funnel", &self.water_funnel.decision),
             ("graph", &self.graph.decision),
+            ("rain_precision", &self.rain_precision.decision),
         ];
         for (rule, decision) in decisions {
             check(
@@ -204,6 +238,8 @@ impl RiskConfig {
             ),
             ("risk.graph.max_blocks", self.graph.max_blocks),
             ("risk.graph.min_star_givers", self.graph.min_star_givers),
+            ("risk.rain_precision.rounds", self.rain_precision.rounds),
+            ("risk.rain_precision.min_taps", self.rain_precision.min_taps),
         ] {
             check(field, count > 0, "must be positive")?;
         }
@@ -214,6 +250,19 @@ impl RiskConfig {
                 Some(Decision::Allow | Decision::Review)
             ),
             "must be allow or review: a graph finding has no action to hold or deny",
+        )?;
+        check(
+            "risk.rain_precision.decision",
+            matches!(
+                Decision::parse(&self.rain_precision.decision),
+                Some(Decision::Allow | Decision::Review)
+            ),
+            "must be allow or review: a settled round has nothing left to hold or deny",
+        )?;
+        check(
+            "risk.rain_precision.min_reaction_spread_ms",
+            self.rain_precision.min_reaction_spread_ms >= 0.0,
+            "must not be negative",
         )?;
         check(
             "risk.steps_rate.max_steps_per_second",
@@ -235,6 +284,10 @@ impl RiskConfig {
                 self.water_funnel.suspicious_share,
             ),
             ("risk.graph.new_share", self.graph.new_share),
+            (
+                "risk.rain_precision.max_catch_share",
+                self.rain_precision.max_catch_share,
+            ),
         ] {
             check(field, (0.0..=1.0).contains(&share), "must be within 0–1")?;
         }

@@ -9,7 +9,7 @@ use super::state::{
     config, credit_balance, fail, notify, now, player_entity, record_flow, touch_player,
 };
 use super::transfers::require_friends;
-use super::{rules, vitality};
+use super::{risk, rules, vitality};
 use crate::store::{Account, Flow, RainRecord, RainRound, RainRoundTaps, RainTap};
 use bevy_ecs::entity::Entity;
 use bevy_ecs::resource::Resource;
@@ -374,6 +374,7 @@ fn settle(world: &mut World, entity: Entity, player: PlayerId) {
             vitality: points,
         },
     );
+    risk::check_rain(world, player);
 }
 
 #[cfg(test)]

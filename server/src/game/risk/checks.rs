@@ -3,8 +3,10 @@
 //! applies their decisions; the tests here pin each at its threshold.
 
 use crate::config::risk::{
-    PartnerVelocity, StealCoverage, StealReaction, StepsEarly, StepsRate, WaterFunnel,
+    PartnerVelocity, RainPrecision, StealCoverage, StealReaction, StepsEarly, StepsRate,
+    WaterFunnel,
 };
+use crate::store::RainRoundTaps;
 use canopy_shared::risk::{Decision, Evidence};
 use canopy_shared::{BallId, Millis, PlayerId};
 use std::collections::BTreeMap;
@@ -125,6 +127,61 @@ pub fn steal_reaction(rule: &StealReaction, delays: &[u64], balls: &[BallId]) ->
     })
 }
 
+/// `rain_precision`: the last `rounds` settled energy rain rounds (oldest first in
+/// `recent`), once they hold `min_taps` taps: a catch share of `max_catch_share` or
+/// more, or a reaction-time spread (standard deviation) under `min_reaction_spread_ms`.
+pub fn rain_precision(rule: &RainPrecision, recent: &[RainRoundTaps]) -> Option<Trip> {
+    let decision = rule.decision()?;
+    let wanted = rule.rounds as usize;
+    if recent.len() < wanted {
+        return None;
+    }
+    let rounds = &recent[recent.len() - wanted..];
+    let reactions: Vec<f64> = rounds
+        .iter()
+        .flat_map(|round| round.taps.iter().map(|tap| tap.reaction_ms as f64))
+        .collect();
+    let taps = reactions.len();
+    if taps < rule.min_taps as usize {
+        return None;
+    }
+    let balls: u64 = rounds.iter().map(|round| u64::from(round.balls)).sum();
+    let share = taps as f64 / balls.max(1) as f64;
+    let mean = reactions.iter().sum::<f64>() / taps as f64;
+    let spread = (reactions.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / taps as f64).sqrt();
+    let reason = if share >= rule.max_catch_share {
+        format!(
+            "you caught {:.0} % of the balls of your last {wanted} energy rain rounds: more \
+             than a person catches",
+            share * 100.0
+        )
+    } else if spread < rule.min_reaction_spread_ms {
+        format!(
+            "your energy rain taps over {wanted} rounds came {mean:.0} ms after each ball \
+             appeared, within {spread:.0} ms of each other: more regular than a person taps"
+        )
+    } else {
+        return None;
+    };
+    Some(Trip {
+        rule: "rain_precision",
+        decision,
+        reason,
+        evidence: Evidence {
+            numbers: numbers(&[
+                ("rounds", wanted as f64),
+                ("taps", taps as f64),
+                ("catch_share", share),
+                ("share_limit", rule.max_catch_share),
+                ("reaction_mean_ms", mean),
+                ("reaction_spread_ms", spread),
+                ("spread_limit_ms", rule.min_reaction_spread_ms),
+            ]),
+            ..Evidence::default()
+        },
+    })
+}
+
 /// `steal_coverage`: `taken` distinct balls stolen in the window, out of `taken +
 /// untaken` ripe balls of the thief's friends, over at least `min_balls`.
 pub fn steal_coverage(
@@ -223,6 +280,83 @@ mod tests {
 
     fn risk() -> crate::config::RiskConfig {
         Config::default_embedded().risk
+    }
+
+    /// A settled round of `balls` balls with a tap per reaction time.
+    fn rain_round(balls: u32, reactions: &[u64]) -> RainRoundTaps {
+        RainRoundTaps {
+            round: 1,
+            balls,
+            taps: reactions
+                .iter()
+                .enumerate()
+                .map(|(ball, &reaction_ms)| crate::store::RainTap {
+                    ball: ball as u32,
+                    grams: 4,
+                    at_ms: 1_000 + reaction_ms,
+                    reaction_ms,
+                })
+                .collect(),
+        }
+    }
+
+    /// Reactions spread evenly between 300 and 300 + `width` ms: standard deviation
+    /// about `width` / 3.46.
+    fn spread(count: usize, width: u64) -> Vec<u64> {
+        (0..count as u64)
+            .map(|i| 300 + i * width / (count as u64 - 1))
+            .collect()
+    }
+
+    #[test]
+    fn rain_precision_trips_on_catching_97_percent_over_three_rounds() {
+        let rule = risk().rain_precision;
+        let human = spread(28, 600);
+        let caught_29 = spread(29, 600);
+        // 28 + 28 + 29 of 90 balls: 94 %; 29 + 29 + 29: 96.7 %; 29 + 29 + 30: 97.8 %.
+        let three = |a: &[u64], b: &[u64], c: &[u64]| {
+            vec![rain_round(30, a), rain_round(30, b), rain_round(30, c)]
+        };
+        assert_eq!(
+            rain_precision(&rule, &three(&human, &human, &caught_29)),
+            None
+        );
+        assert_eq!(
+            rain_precision(&rule, &three(&caught_29, &caught_29, &caught_29)),
+            None,
+            "96.7 % is under 97 %"
+        );
+        let trip = rain_precision(&rule, &three(&caught_29, &caught_29, &spread(30, 600)))
+            .expect("97.8 % of the balls");
+        assert_eq!(
+            (trip.rule, trip.decision),
+            ("rain_precision", Decision::Review)
+        );
+        assert!(trip.reason.contains("98 %"), "{}", trip.reason);
+        assert_eq!(
+            rain_precision(&rule, &three(&caught_29, &caught_29, &spread(30, 600))[1..]),
+            None,
+            "two rounds are not several"
+        );
+    }
+
+    #[test]
+    fn rain_precision_trips_on_reactions_spread_under_40_ms() {
+        let rule = risk().rain_precision;
+        // 10 taps a round, evenly spread over `width` ms: sd = width × 0.3191 (n = 10).
+        let rounds = |width: u64| vec![rain_round(30, &spread(10, width)); 3];
+        let trip = rain_precision(&rule, &rounds(120)).expect("sd 38 ms");
+        assert!(trip.evidence.numbers["reaction_spread_ms"] < 40.0);
+        assert_eq!(rain_precision(&rule, &rounds(130)), None, "sd 41 ms");
+        let few = vec![rain_round(30, &spread(6, 0)); 3];
+        assert_eq!(
+            rain_precision(&rule, &few),
+            None,
+            "18 taps are too few to judge"
+        );
+        let mut off = risk().rain_precision;
+        off.enabled = false;
+        assert_eq!(rain_precision(&off, &rounds(0)), None);
     }
 
     #[test]

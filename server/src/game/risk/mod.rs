@@ -192,6 +192,28 @@ fn is_new_or_empty(world: &World, entity: Entity) -> bool {
     young || empty
 }
 
+/// An energy rain round of `player` was settled: `rain_precision` over their recent
+/// rounds. A settled round has nothing to hold or deny: the rule raises a flag for
+/// review.
+pub fn check_rain(world: &mut World, player: PlayerId) {
+    let config = config(world);
+    if !config.risk.enabled {
+        return;
+    }
+    let Ok(entity) = player_entity(world, player) else {
+        return;
+    };
+    let recent = &world
+        .get::<super::components::Rain>(entity)
+        .expect("every player entity has Rain")
+        .0
+        .recent;
+    let trips: Vec<Trip> = checks::rain_precision(&config.risk.rain_precision, recent)
+        .into_iter()
+        .collect();
+    flags::decide(world, player, trips);
+}
+
 /// Adds a transfer to the flow window of the graph analysis (when it runs).
 pub fn record_transfer(
     world: &World,
