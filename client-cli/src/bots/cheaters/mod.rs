@@ -19,7 +19,7 @@ use crate::bots::progress::Progress;
 use crate::bots::setup::{DAY_MS, Seat, SetupOptions, grant_actions};
 use crate::bots::shards::Shards;
 use crate::error::CliError;
-use canopy_shared::{Millis, PlayerId};
+use canopy_shared::{Millis, PlayerId, Request};
 use clock::Director;
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
@@ -199,9 +199,10 @@ pub async fn play(
         director.date()
     ));
     let date = director.date();
-    collect(honest).await;
-    collect(&mut steppers).await;
-    collect(&mut snipers).await;
+    // People open the app and collect what is ripe.
+    for seats in [&mut *honest, &mut steppers, &mut snipers] {
+        send_all(seats, Request::CollectAll {}).await;
+    }
     let everyone: Vec<PlayerId> = honest
         .iter()
         .map(|seat| seat.player)
@@ -275,7 +276,9 @@ pub async fn play(
     )
     .await;
 
-    touch(honest).await;
+    // A ping keeps each honest seat from being closed as idle
+    // (`server.idle_timeout_secs` of wall time) while it waits for its run.
+    send_all(honest, Request::Ping {}).await;
     // The day's balls ripen at 07:00 the morning after: it is 00:05 now.
     let ripening = director.next_local(7 * HOUR_MS) + DAY_MS;
     director.jump_to(ripening - 60_000).await?;
@@ -307,7 +310,9 @@ pub async fn play(
         ));
     }
 
-    touch(honest).await;
+    // A ping keeps each honest seat from being closed as idle
+    // (`server.idle_timeout_secs` of wall time) while it waits for its run.
+    send_all(honest, Request::Ping {}).await;
     director.jump_to(ripening + 5 * 60_000).await?;
     let mut givers: Vec<(&mut Seat, PlayerId)> = Vec::new();
     for farm in funnels.iter_mut() {
@@ -351,25 +356,15 @@ pub async fn play(
     Ok((roles, director.now()))
 }
 
-/// Every seat pings the server, so that a seat waiting for its run is not closed as
-/// idle (`server.idle_timeout_secs` of wall time) while the cheaters play.
-async fn touch(seats: &mut [Seat]) {
+/// Every seat sends `request` at once. What each answer says does not matter: a
+/// `collect_all` with nothing ripe collects nothing, and a seat that cannot answer
+/// shows in the run, which reports it.
+async fn send_all(seats: &mut [Seat], request: Request) {
     use futures_util::StreamExt;
+    let request = &request;
     futures_util::stream::iter(seats.iter_mut())
         .for_each_concurrent(None, |seat| async move {
-            // A seat that cannot answer shows in the run, which reports it.
-            let _ = seat.call(&canopy_shared::Request::Ping {}).await;
-        })
-        .await;
-}
-
-/// Every seat collects what is ripe, as a person opening the app does.
-async fn collect(seats: &mut [Seat]) {
-    use futures_util::StreamExt;
-    futures_util::stream::iter(seats.iter_mut())
-        .for_each_concurrent(None, |seat| async move {
-            // A forest with nothing ripe answers with nothing collected; either is fine.
-            let _ = seat.call(&canopy_shared::Request::CollectAll {}).await;
+            let _ = seat.call(request).await;
         })
         .await;
 }
