@@ -721,17 +721,8 @@ async fn campaigns_pay_their_bonuses_over_a_simulated_week() -> Result<()> {
         server.advance(day)?;
     }
 
-    let (status, listed) = http(
-        &server.ops_addr,
-        "GET",
-        "/admin/campaigns",
-        Some(ADMIN_TOKEN),
-        None,
-    )?;
-    assert_eq!(status, 200, "{listed}");
-    let paid: Vec<(u64, u64, &str)> = listed["campaigns"]
-        .as_array()
-        .context("campaigns")?
+    let listed = listed_campaigns(&server)?;
+    let paid: Vec<(u64, u64, &str)> = listed
         .iter()
         .map(|c| {
             (
@@ -782,8 +773,8 @@ fn invoice_campaign(budget: u64) -> String {
     )
 }
 
-/// The configured campaign as `GET /admin/campaigns` lists it: (id, disbursed, status).
-fn configured_campaign(server: &Server) -> Result<(u64, u64, String)> {
+/// Every campaign, as `GET /admin/campaigns` lists them.
+fn listed_campaigns(server: &Server) -> Result<Vec<Value>> {
     let (status, listed) = http(
         &server.ops_addr,
         "GET",
@@ -792,9 +783,14 @@ fn configured_campaign(server: &Server) -> Result<(u64, u64, String)> {
         None,
     )?;
     anyhow::ensure!(status == 200, "{listed}");
-    let campaigns = listed["campaigns"].as_array().context("campaigns")?;
-    anyhow::ensure!(campaigns.len() == 1, "one campaign: {listed}");
-    let campaign = &campaigns[0];
+    Ok(listed["campaigns"].as_array().context("campaigns")?.clone())
+}
+
+/// The configured campaign as `GET /admin/campaigns` lists it: (id, disbursed, status).
+fn configured_campaign(server: &Server) -> Result<(u64, u64, String)> {
+    let listed = listed_campaigns(server)?;
+    anyhow::ensure!(listed.len() == 1, "one campaign: {listed:?}");
+    let campaign = &listed[0];
     anyhow::ensure!(campaign["config_key"] == "invoice_bonus", "{campaign}");
     Ok((
         campaign["campaign_id"].as_u64().context("campaign_id")?,
