@@ -33,6 +33,7 @@ export const ERROR_MESSAGES = {
   BAD_TIMING: "That tap arrived too late for the server's clock — the connection is slow.",
   OFF_SCREEN: 'Missed: that ball was no longer falling.',
   TASK_CLOSED: 'That task is paused or closed.',
+  SHARD_TIMEOUT: "Your friend's server is slow to answer; it will still happen once it does.",
   WRONG_SHARD: 'Your forest lives on another server of this cluster. Open the game there to log in.',
   OFFLINE: "You're offline — reconnecting to the forest…",
   TIMEOUT: "The server didn't answer in time. Please try again.",

@@ -9,8 +9,8 @@ use crate::render::{self, View};
 use crate::time_text::format_duration;
 use crate::trust::Trust;
 use canopy_shared::admin::{
-    AdminError, AuditLog, BackupReport, BackupRequest, ClockAdvance, ClockTime, GrantProps,
-    RevokeTokens, TickRate,
+    AdminError, AuditLog, AuditReport, BackupReport, BackupRequest, ClockAdvance, ClockTime,
+    ClusterAuditReport, GrantProps, RevokeTokens, TickRate,
 };
 use canopy_shared::model::PropKind;
 use canopy_shared::reply::{LogoutAllResult, PropsResult, RecordActionResult};
@@ -296,6 +296,7 @@ pub fn execute(
                 )
             })
         }
+        AdminCommand::Audit { cluster } => audit(client, *cluster, json),
         AdminCommand::AuditLog { limit } => {
             let (log, raw): (AuditLog, _) =
                 client.get_admin(&format!("/admin/audit-log?limit={limit}"))?;
@@ -399,6 +400,65 @@ pub fn execute(
             })
         }
     }
+}
+
+/// `canopy admin audit [--cluster]`: the conservation audit, of one server or of every
+/// shard with the grams in flight between them.
+fn audit(client: &OpsClient, cluster: bool, json: bool) -> Result<String, CliError> {
+    if cluster {
+        let (report, raw): (ClusterAuditReport, _) =
+            client.get_admin("/admin/audit?cluster=true")?;
+        return Ok(if json {
+            raw.to_string()
+        } else {
+            audit_text(
+                report.balanced,
+                &format!(
+                    "{} shards: created {} g = held {} g + in flight {} g ({} messages); \
+                     consistent cut after {} read(s)",
+                    report.shards.len(),
+                    report.created,
+                    report.accounted,
+                    report.in_flight,
+                    report.transfers_in_flight,
+                    report.rounds
+                ),
+                &report.problems,
+            )
+        });
+    }
+    let (report, raw): (AuditReport, _) = client.get_admin("/admin/audit")?;
+    Ok(if json {
+        raw.to_string()
+    } else {
+        audit_text(
+            report.balanced,
+            &format!(
+                "created {} g: balances {} g, balls {} g, team trees {} g, planted {} g, \
+                 expired {} g, held {} g, forfeited {} g; sent to other shards {} g, \
+                 arrived {} g",
+                report.created,
+                report.balances,
+                report.in_balls,
+                report.in_team_trees,
+                report.planted,
+                report.expired,
+                report.held,
+                report.forfeited,
+                report.sent_to_shards,
+                report.arrived_from_shards
+            ),
+            &report.problems,
+        )
+    })
+}
+
+fn audit_text(balanced: bool, summary: &str, problems: &[String]) -> String {
+    let verdict = if balanced { "Balanced" } else { "NOT balanced" };
+    std::iter::once(format!("{verdict}: {summary}"))
+        .chain(problems.iter().map(|problem| format!("  - {problem}")))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 #[cfg(test)]

@@ -670,6 +670,12 @@ pub enum AdminCommand {
         #[arg(value_parser = parse_player_id)]
         player: PlayerId,
     },
+    /// Check that energy is conserved: every gram created is held somewhere
+    Audit {
+        /// Over every shard of a cluster, with the grams in flight between them
+        #[arg(long)]
+        cluster: bool,
+    },
     /// Who did what on the ops port: the newest ops calls, newest first
     AuditLog {
         /// How many calls

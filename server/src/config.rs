@@ -414,6 +414,15 @@ pub struct ClusterConfig {
     pub advertise_url: String,
     pub map_bucket: String,
     pub map_replicas: usize,
+    /// How long an op on another shard's player waits for that shard's decision before
+    /// the client hears `SHARD_TIMEOUT` (and a steal's cap reservation is released).
+    #[serde(default = "default_remote_timeout_ms")]
+    pub remote_timeout_ms: u64,
+}
+
+/// `cluster.remote_timeout_ms` when a config does not set it.
+fn default_remote_timeout_ms() -> u64 {
+    5_000
 }
 
 impl Default for ClusterConfig {
@@ -427,6 +436,7 @@ impl Default for ClusterConfig {
             advertise_url: "ws://127.0.0.1:7878/ws".to_owned(),
             map_bucket: "canopy-shards".to_owned(),
             map_replicas: 3,
+            remote_timeout_ms: default_remote_timeout_ms(),
         }
     }
 }
@@ -807,6 +817,11 @@ impl Config {
             "cluster.map_replicas",
             (1..=5).contains(&cluster.map_replicas),
             "must be 1–5 (3 on a 3-node NATS cluster)",
+        )?;
+        check(
+            "cluster.remote_timeout_ms",
+            (100..=600_000).contains(&cluster.remote_timeout_ms),
+            "must be 100–600000 (a tenth of a second to ten minutes)",
         )
     }
 

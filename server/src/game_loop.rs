@@ -49,6 +49,11 @@ pub enum Control {
     Reload(Arc<Config>),
     /// A new tick rate.
     TickRate(u32),
+    /// Cluster mode: a delivery from the cluster part, answered once its batch is durable.
+    Remote(
+        Box<crate::game::remote::Delivery>,
+        oneshot::Sender<AdminAnswer>,
+    ),
 }
 
 /// Handles the async side uses to reach the game thread; every message also wakes it.
@@ -125,6 +130,8 @@ pub struct GameLoop {
     /// published.
     partners: watch::Sender<Arc<PartnerCredentials>>,
     partners_published: u64,
+    /// Cluster mode: where durable outbox messages and confirmations go.
+    relay: Option<mpsc::UnboundedSender<crate::game::remote::Dispatch>>,
 }
 
 impl GameLoop {
@@ -158,8 +165,15 @@ impl GameLoop {
             metrics,
             partners,
             partners_published,
+            relay: None,
         };
         (game_loop, handle)
+    }
+
+    /// Cluster mode: hands every batch's messages and confirmations, once durable, to
+    /// the cluster part's relay.
+    pub fn relay_to(&mut self, relay: mpsc::UnboundedSender<crate::game::remote::Dispatch>) {
+        self.relay = Some(relay);
     }
 
     /// Applies commands as they come and ticks at the tick rate until stopped, then one
@@ -254,14 +268,9 @@ impl GameLoop {
                 self.metrics.sessions.set(self.links.len() as i64);
             }
             Control::Disconnect(session) => self.forget(session),
-            Control::Admin(op, answer) => {
-                self.next_admin_key += 1;
-                self.admin_waiters.insert(self.next_admin_key, answer);
-                self.game.submit(Command {
-                    origin: crate::game::Origin::Admin(self.next_admin_key),
-                    request_id: 0,
-                    op: crate::game::Op::Admin(op),
-                });
+            Control::Admin(op, answer) => self.submit_for(crate::game::Op::Admin(op), answer),
+            Control::Remote(delivery, answer) => {
+                self.submit_for(crate::game::Op::Remote(delivery), answer);
             }
             Control::Reload(config) => {
                 self.tick_rate_hz = config.server.tick_rate_hz;
@@ -274,6 +283,17 @@ impl GameLoop {
                 self.game.set_config(Arc::new(config));
             }
         }
+    }
+
+    /// Queues an op whose answer goes to a waiter off the game thread.
+    fn submit_for(&mut self, op: crate::game::Op, answer: oneshot::Sender<AdminAnswer>) {
+        self.next_admin_key += 1;
+        self.admin_waiters.insert(self.next_admin_key, answer);
+        self.game.submit(Command {
+            origin: crate::game::Origin::Admin(self.next_admin_key),
+            request_id: 0,
+            op,
+        });
     }
 
     fn forget(&mut self, session: SessionId) {
@@ -302,6 +322,13 @@ impl GameLoop {
             let (revision, credentials) = self.game.partner_credentials();
             self.partners.send_replace(Arc::new(credentials));
             self.partners_published = revision;
+        }
+        if let Some(relay) = &self.relay {
+            for dispatch in outcome.dispatch {
+                // The relay lives as long as the server; a stopping one loses nothing
+                // durable: unconfirmed messages are published again at the next start.
+                let _ = relay.send(dispatch);
+            }
         }
         let (held, forfeited) = self.game.risk_holds();
         self.metrics.set_risk(&outcome.risk_trips, held, forfeited);

@@ -99,10 +99,16 @@ pub async fn serve(
         None,
     )
     .with_context(|| format!("loading the world from {}", options.data_dir.display()))?;
-    let cluster = join_cluster(&config, &game).await?;
+    let mut cluster = join_cluster(&config, &game).await?;
     let metrics = Arc::new(Metrics::new());
     let flows = game.flow_sink();
-    let (game_loop, handle) = GameLoop::new(game, metrics.clone());
+    let unconfirmed = game.unconfirmed_messages();
+    let (mut game_loop, handle) = GameLoop::new(game, metrics.clone());
+    if let Some(cluster) = &mut cluster {
+        let (dispatch_tx, dispatches) = tokio::sync::mpsc::unbounded_channel();
+        game_loop.relay_to(dispatch_tx);
+        cluster.serve(handle.clone(), store.clone(), unconfirmed, dispatches);
+    }
     let game_thread = std::thread::Builder::new()
         .name("game".into())
         .spawn(move || game_loop.run())
@@ -130,6 +136,7 @@ pub async fn serve(
         risk_graph,
         tls: tls.clone(),
         cluster: cluster.as_ref().map(|cluster| cluster.router.clone()),
+        cluster_audit: cluster.as_ref().map(Cluster::auditor),
     };
     let handshake_deadline = Duration::from_secs(config_rx.borrow().server.handshake_timeout_secs);
     let mut context = NetContext::new(handle.clone(), config_rx, metrics, tls.clone());

@@ -190,6 +190,53 @@ pub struct AuditReport {
     /// Energy rain rounds settled.
     #[serde(default)]
     pub rain_rounds: u64,
+    /// Cluster mode (an addition): grams this shard debited into transfers to other
+    /// shards (a steal decided here, a watering given here, a refund sent back).
+    #[serde(default)]
+    pub sent_to_shards: u64,
+    /// Cluster mode (an addition): grams this shard credited from other shards'
+    /// transfers. Here, created + arrived = held anywhere on this shard + sent.
+    #[serde(default)]
+    pub arrived_from_shards: u64,
+    /// Cluster mode (an addition): messages carrying grams that this shard sent and the
+    /// receiver has not confirmed yet.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub open_transfers: Vec<OpenTransfer>,
+}
+
+/// Grams that left this shard in a message the receiving shard has not confirmed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenTransfer {
+    /// The message's id (its `Nats-Msg-Id`): transfer id and leg.
+    pub message: String,
+    /// The receiving shard.
+    pub to_shard: u64,
+    /// Grams it carries.
+    pub grams: u64,
+}
+
+/// `GET /admin/audit?cluster=true`: every shard's audit and the transfers in flight
+/// between them, from one consistent cut.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterAuditReport {
+    /// Whether every shard balances and the grams in flight are exactly the grams
+    /// sent but not yet arrived.
+    pub balanced: bool,
+    /// Grams ever created (by green actions and the energy rain), over every shard.
+    pub created: u64,
+    /// Grams held in balances, balls, team trees, planted trees, expiry and risk holds,
+    /// over every shard.
+    pub accounted: u64,
+    /// Grams debited on one shard and not yet credited on another.
+    pub in_flight: u64,
+    /// Messages carrying those grams.
+    pub transfers_in_flight: u64,
+    /// Rounds of reading every shard until one was a consistent cut.
+    pub rounds: u32,
+    /// Each identity that failed, in words.
+    pub problems: Vec<String>,
+    /// Every shard's own audit, by shard.
+    pub shards: Vec<AuditReport>,
 }
 
 /// `POST /admin/backup`: write a consistent copy of the live store to a file.

@@ -69,6 +69,9 @@ pub enum ErrorCode {
     BadTiming,
     /// The rain ball tapped was not on screen at `at` by the server's simulation.
     OffScreen,
+    /// Cluster mode: the other player's shard did not decide in time; the op stays
+    /// queued and takes effect if and when that shard decides it.
+    ShardTimeout,
 }
 
 impl ErrorCode {
@@ -106,6 +109,7 @@ impl ErrorCode {
             Self::AlreadyRevived => "ALREADY_REVIVED",
             Self::BadTiming => "BAD_TIMING",
             Self::OffScreen => "OFF_SCREEN",
+            Self::ShardTimeout => "SHARD_TIMEOUT",
         }
     }
 }

@@ -1497,7 +1497,7 @@ fn every_event_has_its_protocol_shape() {
 // ---------------------------------------------------------------------------------------
 
 /// PROTOCOL.md's list, in its order.
-const PROTOCOL_CODES: [(ErrorCode, &str); 31] = [
+const PROTOCOL_CODES: [(ErrorCode, &str); 32] = [
     (ErrorCode::BadRequest, "BAD_REQUEST"),
     (ErrorCode::UnsupportedVersion, "UNSUPPORTED_VERSION"),
     (ErrorCode::Unauthenticated, "UNAUTHENTICATED"),
@@ -1529,6 +1529,7 @@ const PROTOCOL_CODES: [(ErrorCode, &str); 31] = [
     (ErrorCode::AlreadyRevived, "ALREADY_REVIVED"),
     (ErrorCode::BadTiming, "BAD_TIMING"),
     (ErrorCode::OffScreen, "OFF_SCREEN"),
+    (ErrorCode::ShardTimeout, "SHARD_TIMEOUT"),
 ];
 
 /// The code's position in [`PROTOCOL_CODES`]; exhaustive, so a new code must be listed.
@@ -1565,6 +1566,7 @@ fn protocol_position(code: ErrorCode) -> usize {
         ErrorCode::AlreadyRevived => 28,
         ErrorCode::BadTiming => 29,
         ErrorCode::OffScreen => 30,
+        ErrorCode::ShardTimeout => 31,
     }
 }
 

@@ -54,6 +54,9 @@ pub fn explain(code: ErrorCode) -> &'static str {
              (a slow network or a wrong clock)"
         }
         ErrorCode::OffScreen => "that rain ball was not on screen at the time of the tap",
+        ErrorCode::ShardTimeout => {
+            "the other player's shard has not answered yet; the op stays queued there"
+        }
     }
 }
 

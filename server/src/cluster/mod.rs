@@ -1,13 +1,18 @@
 //! Cluster mode: the only part of the server that talks to NATS. It joins the shard map
-//! in JetStream KV, follows its changes, and routes logins that belong to another shard.
-//! The game never sees any of it: ids and tokens come from the pure [`Partition`].
+//! in JetStream KV, follows its changes, routes logins that belong to another shard,
+//! relays the game's messages to and from other shards, and answers and gathers the
+//! cluster-wide audit. The game never sees any of it: ids and tokens come from the pure
+//! [`Partition`], messages are records of its batches and deliveries into it.
 //! Off by default (`[cluster] enabled = false`); see docs/SCALE-OUT.md.
 
+pub mod audit;
 pub mod partition;
 pub mod registrations;
+pub mod relay;
 pub mod routing;
 pub mod shard_map;
 
+pub use audit::ClusterAuditor;
 pub use partition::Partition;
 pub use registrations::SharedRegistrations;
 pub use routing::Router;
@@ -31,18 +36,62 @@ const JOIN_ATTEMPTS: usize = 20;
 /// Versions of the map the bucket keeps, for operators reading its history.
 const MAP_HISTORY: i64 = 16;
 
-/// A shard's membership in the cluster; dropping it stops following the map.
+/// A shard's membership in the cluster; dropping it stops following the map, relaying
+/// and answering audits.
 pub struct Cluster {
     /// Routing by the current shard map.
     pub router: Router,
     /// The `register` allowances every shard shares.
     pub registrations: Arc<SharedRegistrations>,
-    follower: tokio::task::JoinHandle<()>,
+    client: async_nats::Client,
+    config: ClusterConfig,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        self.follower.abort();
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+impl Cluster {
+    /// Starts relaying the game's messages (first every message still unconfirmed from
+    /// before a restart, then each batch's `dispatches`) and answering audit queries.
+    pub fn serve(
+        &mut self,
+        game: crate::game_loop::GameHandle,
+        store: std::sync::Arc<dyn crate::store::Store>,
+        unconfirmed: Vec<crate::store::outbox::Envelope>,
+        dispatches: tokio::sync::mpsc::UnboundedReceiver<crate::game::remote::Dispatch>,
+    ) {
+        let shard = self.config.shard;
+        let relay = relay::run(
+            self.client.clone(),
+            shard,
+            self.config.map_replicas,
+            Duration::from_millis(self.config.remote_timeout_ms),
+            game.clone(),
+            unconfirmed,
+            dispatches,
+        );
+        self.tasks.push(tokio::spawn(async move {
+            if let Err(err) = relay.await {
+                tracing::error!("the relay to other shards stopped: {err:#}");
+            }
+        }));
+        let answers = audit::answer(self.client.clone(), shard, game, store);
+        self.tasks.push(tokio::spawn(async move {
+            if let Err(err) = answers.await {
+                tracing::error!("audit queries are not answered: {err:#}");
+            }
+        }));
+    }
+
+    /// The cluster-wide audit, from this shard.
+    pub fn auditor(&self) -> ClusterAuditor {
+        ClusterAuditor::new(self.client.clone(), self.config.shards)
     }
 }
 
@@ -59,7 +108,7 @@ pub async fn join(config: &ClusterConfig) -> anyhow::Result<Cluster> {
         .connect(config.nats_urls.as_slice())
         .await
         .with_context(|| format!("connecting to NATS at {:?}", config.nats_urls))?;
-    let js = jetstream::new(client);
+    let js = jetstream::new(client.clone());
     let (bucket, map) = enter(&js, config, partition).await?;
     let registrations = SharedRegistrations::open(&js, config).await?;
     tracing::info!(
@@ -73,7 +122,9 @@ pub async fn join(config: &ClusterConfig) -> anyhow::Result<Cluster> {
     Ok(Cluster {
         router: Router::new(partition, map_rx),
         registrations: Arc::new(registrations),
-        follower,
+        client,
+        config: config.clone(),
+        tasks: vec![follower],
     })
 }
 

@@ -7,6 +7,7 @@
 
 use super::campaigns::Campaigns;
 use super::components::{Profile, Revivals, Vitality, Wallet};
+use super::remote::RemoteOps;
 use super::resources::{Ledger, StoreHandle};
 use super::revive;
 use super::risk::RiskFlags;
@@ -36,6 +37,9 @@ struct LedgerView {
     revived: u64,
     /// Grams the energy rain credited.
     rained: u64,
+    /// Grams moved into transfers to other shards, and out of transfers from them.
+    sent: u64,
+    arrived: u64,
     entries: u64,
 }
 
@@ -51,6 +55,7 @@ fn ledger_balances(world: &World) -> Result<LedgerView, ErrorBody> {
     let mut vitality_sums = VitalityTotals::default();
     let (mut expired_balls, mut revived) = (HashMap::new(), 0);
     let mut rained = 0;
+    let (mut sent, mut arrived) = (0u64, 0u64);
     let pending = &world.resource::<Ledger>().pending;
     for entry in entries.iter().chain(pending) {
         let grams = i128::from(entry.grams);
@@ -66,6 +71,12 @@ fn ledger_balances(world: &World) -> Result<LedgerView, ErrorBody> {
                 Account::Vitality(player) => *vitality.entry(player).or_default() += sign * grams,
                 _ => {}
             }
+        }
+        if matches!(entry.to, Account::Transfer(_)) {
+            sent += entry.grams;
+        }
+        if matches!(entry.from, Account::Transfer(_)) {
+            arrived += entry.grams;
         }
         match entry.flow {
             Flow::VitalityEarned | Flow::ReviveRewarded => vitality_sums.earned += entry.grams,
@@ -91,6 +102,8 @@ fn ledger_balances(world: &World) -> Result<LedgerView, ErrorBody> {
         expired_balls,
         revived,
         rained,
+        sent,
+        arrived,
         entries: (entries.len() + pending.len()) as u64,
     })
 }
@@ -163,11 +176,12 @@ pub fn audit(world: &mut World) -> Result<AuditReport, ErrorBody> {
         + totals.expired.saturating_sub(revival.revived)
         + held
         + forfeited;
-    if totals.created + rain.grams != accounted {
+    if totals.created + rain.grams + ledger.arrived != accounted + ledger.sent {
         problems.push(format!(
-            "created {} g + rained {} g ≠ balances + balls + team trees + planted + \
-             (expired − revived) + held + forfeited = {accounted} g",
-            totals.created, rain.grams
+            "created {} g + rained {} g + arrived from other shards {} g ≠ balances + balls + \
+             team trees + planted + (expired − revived) + held + forfeited = {accounted} g + \
+             sent to other shards {} g",
+            totals.created, rain.grams, ledger.arrived, ledger.sent
         ));
     }
     let (budgets, prop_budgets) = audit_task_budgets(world, &ledger, &mut problems);
@@ -204,6 +218,9 @@ pub fn audit(world: &mut World) -> Result<AuditReport, ErrorBody> {
         revivable: revival.revivable,
         rained: rain.grams,
         rain_rounds: rain.rounds,
+        sent_to_shards: ledger.sent,
+        arrived_from_shards: ledger.arrived,
+        open_transfers: world.resource::<RemoteOps>().open_transfers(),
     })
 }
 

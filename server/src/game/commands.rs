@@ -8,7 +8,7 @@ use super::resources::{
 };
 use super::state::{self, fail};
 use super::tasks::Publisher;
-use super::{account, areas, audit, campaigns, host, risk, tokens};
+use super::{account, areas, audit, campaigns, host, remote, risk, tokens};
 use super::{feed, friends, partners, props, rain, revive, shop, tasks, teams, transfers};
 use crate::config::Reporter;
 use bevy_ecs::world::World;
@@ -65,6 +65,7 @@ fn apply(world: &mut World, command: Command) {
         Op::Admin(AdminOp::CampaignCreate(_)) => "admin_campaign_create",
         Op::Admin(AdminOp::CampaignClose(_)) => "admin_campaign_close",
         Op::Admin(AdminOp::CampaignList) => "admin_campaign_list",
+        Op::Remote(_) => "cluster_delivery",
     };
     let outcome = if let Some(failure) = world.resource::<Health>().store_failure.clone() {
         fail(
@@ -74,12 +75,18 @@ fn apply(world: &mut World, command: Command) {
     } else {
         match (origin, op) {
             (Origin::Session(session), Op::Client(request)) => {
-                apply_client(world, session, request)
+                match remote::begin(world, session, request_id, &request) {
+                    // Answered when the other player's shard has decided.
+                    Some(Ok(())) => return,
+                    Some(Err(refusal)) => Err(refusal),
+                    None => apply_client(world, session, request),
+                }
             }
             (Origin::Session(session), Op::HostLogin(identity)) => {
                 encode(host::host_login(world, session, &identity))
             }
             (Origin::Admin(_), Op::Admin(op)) => apply_admin(world, op),
+            (Origin::Admin(_), Op::Remote(delivery)) => encode(remote::deliver(world, *delivery)),
             _ => fail(
                 ErrorCode::Forbidden,
                 "player ops come from sessions, admin ops from the ops port",

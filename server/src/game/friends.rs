@@ -10,6 +10,8 @@ use super::transfers::require_friends;
 use super::views;
 use crate::social::Social;
 use crate::store::SocialWrite;
+use crate::store::outbox::SocialOp;
+use bevy_ecs::resource::Resource;
 use bevy_ecs::world::World;
 use canopy_shared::model::{
     BoardEntry, BoardPeriod, FriendView, PendingRequestView, Suggestion, WatchTarget,
@@ -29,7 +31,40 @@ fn request_ttl_ms(world: &World) -> u64 {
     config(world).friends.request_ttl_days * rules::DAY_MS
 }
 
-fn name_of(world: &World, player: PlayerId) -> String {
+/// Cluster mode: what this shard knows of a player of another shard while it decides
+/// that player's friendship op; empty otherwise.
+#[derive(Resource, Default)]
+pub struct Visitor(Option<VisitorFacts>);
+
+/// A visiting player's id, friend count and name, as their own shard sent them.
+pub struct VisitorFacts {
+    /// The player.
+    pub id: PlayerId,
+    /// Their friends, on every shard.
+    pub friends: u32,
+    /// Their name.
+    pub name: String,
+}
+
+fn visitor(world: &World, player: PlayerId) -> Option<&VisitorFacts> {
+    world
+        .get_resource::<Visitor>()
+        .and_then(|visitor| visitor.0.as_ref())
+        .filter(|facts| facts.id == player)
+}
+
+fn friend_count(world: &World, player: PlayerId) -> usize {
+    match visitor(world, player) {
+        Some(facts) => facts.friends as usize,
+        None => world.resource::<Social>().graph.friend_count(player),
+    }
+}
+
+/// A player's name (a visiting player's as their shard sent it), empty if unknown.
+pub fn name_of(world: &World, player: PlayerId) -> String {
+    if let Some(facts) = visitor(world, player) {
+        return facts.name.clone();
+    }
     player_entity(world, player)
         .ok()
         .and_then(|entity| world.get::<Profile>(entity))
@@ -50,9 +85,8 @@ fn not_self(me: PlayerId, other: PlayerId) -> Result<(), ErrorBody> {
 
 fn check_limit(world: &World, players: [PlayerId; 2]) -> Result<(), ErrorBody> {
     let max = config(world).friends.max;
-    let social = world.resource::<Social>();
     for player in players {
-        if social.graph.friend_count(player) >= max {
+        if friend_count(world, player) >= max {
             return fail(
                 ErrorCode::LimitReached,
                 format!("player {player} already has {max} friends"),
@@ -178,6 +212,64 @@ pub fn unblock(world: &mut World, me: PlayerId, other: PlayerId) -> Result<Empty
         social_write(world, SocialWrite::Block(me, other, false));
     }
     Ok(Empty {})
+}
+
+/// Cluster mode, on the target's shard: decides `op` of a player of another shard
+/// (`actor`) on `target`, a player of this one, by the same rules as on one node, and
+/// returns the graph changes made, for the actor's shard to make too.
+pub fn decide_for_visitor(
+    world: &mut World,
+    op: SocialOp,
+    actor: VisitorFacts,
+    target: PlayerId,
+) -> Result<Vec<SocialWrite>, ErrorBody> {
+    let me = actor.id;
+    world.insert_resource(Visitor(Some(actor)));
+    let first_write = world.resource::<Dirty>().social.len();
+    let decided = match op {
+        SocialOp::Request => request(world, me, target),
+        SocialOp::Accept => accept(world, me, target),
+        SocialOp::Decline => decline(world, me, target),
+        SocialOp::Unfriend => unfriend(world, me, target),
+        SocialOp::Block => block(world, me, target),
+        SocialOp::Unblock => unblock(world, me, target),
+    };
+    world.insert_resource(Visitor(None));
+    decided.map(|_| world.resource::<Dirty>().social[first_write..].to_vec())
+}
+
+/// Cluster mode, on the actor's shard: makes the graph changes the target's shard
+/// decided, so each shard holds every edge of its own players.
+pub fn apply_decided(world: &mut World, writes: &[SocialWrite]) {
+    for &write in writes {
+        let mut social = world.resource_mut::<Social>();
+        let changed = match write {
+            SocialWrite::Friendship(a, b, true) => social.graph.befriend(a, b),
+            SocialWrite::Friendship(a, b, false) => social.graph.unfriend(a, b),
+            SocialWrite::Request(from, to, Some(sent)) => {
+                social.add_request(from, to, sent);
+                true
+            }
+            SocialWrite::Request(from, to, None) => social.remove_request(from, to),
+            SocialWrite::Block(blocker, blocked, true) => social.block(blocker, blocked),
+            SocialWrite::Block(blocker, blocked, false) => social.unblock(blocker, blocked),
+        };
+        if !changed {
+            continue;
+        }
+        social_write(world, write);
+        match write {
+            SocialWrite::Friendship(a, b, true) => {
+                notify(world, a, Event::FriendAdded { player_id: b });
+                notify(world, b, Event::FriendAdded { player_id: a });
+            }
+            SocialWrite::Friendship(a, b, false) => {
+                notify(world, a, Event::FriendRemoved { player_id: b });
+                notify(world, b, Event::FriendRemoved { player_id: a });
+            }
+            _ => {}
+        }
+    }
 }
 
 fn pending_views(world: &World, requests: BTreeMap<PlayerId, u64>) -> Vec<PendingRequestView> {

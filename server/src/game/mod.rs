@@ -16,6 +16,7 @@ pub mod host;
 pub mod partners;
 pub mod props;
 pub mod rain;
+pub mod remote;
 pub mod resources;
 pub mod revive;
 pub mod risk;
@@ -76,6 +77,8 @@ pub struct TickOutcome {
     pub store_error: Option<String>,
     /// Risk rules tripped, by rule and decision, for metrics.
     pub risk_trips: Vec<(&'static str, canopy_shared::risk::Decision)>,
+    /// Cluster mode: messages to publish and confirmations to send, now durable.
+    pub dispatch: Vec<remote::Dispatch>,
 }
 
 /// The simulation and its schedules.
@@ -126,6 +129,8 @@ impl Game {
             |w: &mut World| w.init_resource::<host::HostSubjects>(),
             |w: &mut World| w.init_resource::<campaigns::Campaigns>(),
             |w: &mut World| w.init_resource::<rain::RainRounds>(),
+            |w: &mut World| w.init_resource::<remote::RemoteOps>(),
+            |w: &mut World| w.init_resource::<friends::Visitor>(),
         ] {
             resource(&mut world);
         }
@@ -286,6 +291,11 @@ impl Game {
         self.world.resource::<partners::Partners>().revision
     }
 
+    /// Cluster mode: the messages sent and not yet confirmed, to publish again at start.
+    pub fn unconfirmed_messages(&self) -> Vec<crate::store::outbox::Envelope> {
+        self.world.resource::<remote::RemoteOps>().unconfirmed()
+    }
+
     /// Read access for audits and tests.
     pub fn world(&self) -> &World {
         &self.world
@@ -346,6 +356,11 @@ impl Game {
         self.world.clear_trackers();
         let batch = gather_batch(&mut self.world);
         let outbox = std::mem::take(&mut *self.world.resource_mut::<Outbox>());
+        // Published only if the batch that wrote them becomes durable.
+        let dispatch = self
+            .world
+            .resource_mut::<remote::RemoteOps>()
+            .take_dispatch();
         let mut outcome = TickOutcome {
             batch_records: batch.len(),
             commands,
@@ -365,6 +380,7 @@ impl Game {
             outcome.replies = outbox.replies;
             outcome.events = outbox.events;
             outcome.closes = outbox.closes;
+            outcome.dispatch = dispatch;
             return outcome;
         }
         let started = Instant::now();
@@ -378,6 +394,7 @@ impl Game {
                 outcome.replies = outbox.replies;
                 outcome.events = outbox.events;
                 outcome.closes = outbox.closes;
+                outcome.dispatch = dispatch;
             }
             Err(err) => {
                 let failure = err.to_string();
@@ -540,6 +557,7 @@ impl<'w> Rebuild<'w> {
             Loaded::Areas(record) => self.add_areas(record),
             Loaded::Rain(record) => self.add_rain(record),
             Loaded::RainTotals(totals) => self.rain_totals = totals,
+            Loaded::Outbox(record) => self.world.resource_mut::<remote::RemoteOps>().load(record),
         }
     }
 
@@ -750,6 +768,7 @@ fn gather_batch(world: &mut World) -> TickBatch {
         .iter()
         .filter_map(|id| teams.by_id.get(id).cloned())
         .collect();
+    (batch.outbox, batch.inbox) = world.resource_mut::<remote::RemoteOps>().take_writes();
     partners::gather(world, &mut batch);
     tasks::gather(world, &mut batch);
     campaigns::gather(world, &mut batch);

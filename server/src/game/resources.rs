@@ -130,6 +130,8 @@ impl Ledger {
             Flow::Rained => self.rain.grams += grams,
             // Props, not grams: the task budgets' audit counts them.
             Flow::PropsRewarded => {}
+            // Counted from the ledger's transfer accounts (see `audit`).
+            Flow::Arrived => {}
         }
         self.pending.push(LedgerEntry {
             id,
@@ -300,6 +302,8 @@ pub enum Op {
     HostLogin(HostIdentity),
     /// An admin call.
     Admin(AdminOp),
+    /// Cluster mode: a message, confirmation or timeout from the cluster part.
+    Remote(Box<super::remote::Delivery>),
 }
 
 /// One command for the game thread.

@@ -159,9 +159,26 @@ pub async fn audit_log(State(state): State<OpsState>, uri: Uri) -> Response {
 }
 
 /// `GET /admin/audit`: the conservation identities over the whole world and ledger.
-/// Read-only, so any role may call it.
-pub async fn audit(State(state): State<OpsState>) -> Response {
-    call_game(&state, AdminOp::Audit).await
+/// With `?cluster=true` (cluster mode), over every shard and the transfers in flight
+/// between them. Read-only, so any role may call it.
+pub async fn audit(State(state): State<OpsState>, uri: Uri) -> Response {
+    match uri.query().filter(|query| !query.is_empty()) {
+        None | Some("cluster=false") => call_game(&state, AdminOp::Audit).await,
+        Some("cluster=true") => match &state.cluster_audit {
+            Some(auditor) => match auditor.audit().await {
+                Ok(report) => Json(report).into_response(),
+                Err(err) => error(ErrorCode::Internal, format!("{err:#}")),
+            },
+            None => error(
+                ErrorCode::Conflict,
+                "this server runs alone (cluster mode is off): its audit is the whole world",
+            ),
+        },
+        Some(_) => error(
+            ErrorCode::BadRequest,
+            "the only query is `?cluster=true` (every shard of the cluster)",
+        ),
+    }
 }
 
 /// `POST /admin/reload`: 200, or 400 naming the config error (the old config stays).

@@ -54,6 +54,8 @@ pub struct OpsState {
     pub risk_graph: crate::risk_graph::GraphHandle,
     /// In cluster mode, this shard's place and the shard map it follows.
     pub cluster: Option<crate::cluster::Router>,
+    /// Cluster mode: the cluster-wide audit (`GET /admin/audit?cluster=true`).
+    pub cluster_audit: Option<crate::cluster::ClusterAuditor>,
 }
 
 /// The ops router: open routes, then each role's routes behind its gate.

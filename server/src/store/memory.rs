@@ -1,6 +1,7 @@
 //! An in-memory [`Store`] for simulation tests, with a switch that makes commits fail so
 //! tests can see how the game behaves when the disk does.
 
+use super::outbox::{MessageKey, OutboxRecord};
 use super::{
     AreaRecord, Ball, CampaignRecord, HostBinding, LedgerEntry, Loaded, Meta, PartnerReceipt,
     PartnerRecord, PlayerRecord, RainRecord, RainTotals, RevivalRecord, RevivalTotals,
@@ -46,6 +47,8 @@ struct Contents {
     areas: BTreeMap<PlayerId, AreaRecord>,
     rain: BTreeMap<PlayerId, RainRecord>,
     rain_totals: Option<RainTotals>,
+    outbox: BTreeMap<MessageKey, OutboxRecord>,
+    inbox: BTreeSet<MessageKey>,
 }
 
 /// A [`Store`] in memory. Clones share the same contents, so a test can keep a handle
@@ -154,6 +157,10 @@ impl Store for MemoryStore {
             .campaigns
             .values()
             .for_each(|campaign| visit(Loaded::Campaign(campaign.clone())));
+        contents
+            .outbox
+            .values()
+            .for_each(|record| visit(Loaded::Outbox(record.clone())));
         Ok(contents.meta.clone())
     }
 
@@ -267,9 +274,20 @@ impl Store for MemoryStore {
         if let Some(totals) = &batch.rain_totals {
             contents.rain_totals = Some(totals.clone());
         }
+        for (message, record) in &batch.outbox {
+            match record {
+                Some(record) => contents.outbox.insert(*message, record.clone()),
+                None => contents.outbox.remove(message),
+            };
+        }
+        contents.inbox.extend(batch.inbox.iter().copied());
         contents.meta = Some(batch.meta.clone());
         self.commits.fetch_add(1, Ordering::SeqCst);
         Ok(())
+    }
+
+    fn applied(&self, message: MessageKey) -> Result<bool, StoreError> {
+        Ok(self.lock().inbox.contains(&message))
     }
 
     fn receipt(

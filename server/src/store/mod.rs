@@ -9,6 +9,7 @@ pub mod backup;
 mod durable;
 mod friend_lists;
 mod memory;
+pub mod outbox;
 mod records;
 mod sled_store;
 mod tap;
@@ -105,6 +106,10 @@ pub struct TickBatch {
     pub rain: Vec<RainRecord>,
     /// The energy rain totals, when they changed.
     pub rain_totals: Option<RainTotals>,
+    /// Cluster mode: messages to other shards written (`Some`) or confirmed (`None`).
+    pub outbox: Vec<(outbox::MessageKey, Option<outbox::OutboxRecord>)>,
+    /// Cluster mode: messages from other shards applied in this batch, kept for good.
+    pub inbox: Vec<outbox::MessageKey>,
     /// Counters and the game clock after the tick.
     pub meta: Meta,
 }
@@ -137,6 +142,8 @@ impl TickBatch {
             + self.areas.len()
             + self.rain.len()
             + usize::from(self.rain_totals.is_some())
+            + self.outbox.len()
+            + self.inbox.len()
             + 1
     }
 
@@ -191,6 +198,8 @@ pub struct Snapshot {
     pub rain: Vec<RainRecord>,
     /// The energy rain totals, `None` before the first round.
     pub rain_totals: Option<RainTotals>,
+    /// Cluster mode: messages sent and not yet confirmed.
+    pub outbox: Vec<outbox::OutboxRecord>,
 }
 
 /// One record of a store, as [`Store::visit`] hands it over.
@@ -237,6 +246,8 @@ pub enum Loaded {
     Rain(RainRecord),
     /// The energy rain totals.
     RainTotals(RainTotals),
+    /// Cluster mode: a message sent and not yet confirmed.
+    Outbox(outbox::OutboxRecord),
 }
 
 impl Snapshot {
@@ -263,6 +274,7 @@ impl Snapshot {
             Loaded::Areas(record) => self.areas.push(record),
             Loaded::Rain(record) => self.rain.push(record),
             Loaded::RainTotals(totals) => self.rain_totals = Some(totals),
+            Loaded::Outbox(record) => self.outbox.push(record),
         }
     }
 }
@@ -321,6 +333,8 @@ pub trait Store: Send + Sync {
         before: u64,
         limit: usize,
     ) -> Result<Vec<PartnerAuditEntry>, StoreError>;
+    /// Cluster mode: whether the message `key` from another shard was applied here.
+    fn applied(&self, key: outbox::MessageKey) -> Result<bool, StoreError>;
     /// The whole ledger in id order, for audits.
     fn ledger(&self) -> Result<Vec<LedgerEntry>, StoreError>;
     /// Up to `limit` feed entries of `player` with sequence numbers below `before`,

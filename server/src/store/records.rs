@@ -248,8 +248,9 @@ pub struct Team {
     pub progress: u64,
 }
 
-/// A change to the social graph, as the store writes it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A change to the social graph, as the store writes it (and, in cluster mode, as the
+/// other player's shard decided it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SocialWrite {
     /// A friendship began (`true`) or ended.
     Friendship(PlayerId, PlayerId, bool),
@@ -338,6 +339,9 @@ pub enum Account {
     /// A player's inventory of props, where a task's prop rewards go (entries to it
     /// count props, not grams).
     Inventory(PlayerId),
+    /// Cluster mode: grams between shards. The sending shard moves grams into it, the
+    /// receiving shard out of it, so over all shards it holds what is in flight.
+    Transfer(super::outbox::TransferId),
 }
 
 /// Why grams moved.
@@ -377,6 +381,8 @@ pub enum Flow {
     Rained,
     /// A task's budget → a player's inventory: a prop reward (props, not grams).
     PropsRewarded,
+    /// Cluster mode: a transfer from another shard → a balance or a ball here.
+    Arrived,
 }
 
 /// One movement of energy, or of vitality points for the vitality flows (their

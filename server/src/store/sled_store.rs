@@ -14,6 +14,9 @@
 //! · `y<player>` the player's revivable expired balls and revivals today · `Y` the revival
 //! totals · `z<player>` the player's protected-area certificates
 //! · `w<player>` the player's energy rain · `W` the energy rain totals.
+//! totals · `z<player>` the player's protected-area certificates.
+//! · `w<shard><seq><leg>` a message to another shard not yet confirmed (cluster mode)
+//! · `i<shard><seq><leg>` a message from another shard applied here, kept for good.
 //!
 //! Balls, friendships and feed entries are grouped per player and the ledger per commit: sled's memory
 //! and scan time grow with the number of keys, and rewriting a small record costs far
@@ -22,6 +25,7 @@
 use super::backup::{self, BackupError, Record};
 use super::durable::{DurableFiles, sync_dir};
 use super::friend_lists::FriendList;
+use super::outbox::{Leg, MessageKey};
 use super::tap::BackupTap;
 use super::{
     Ball, CampaignRecord, CampaignRecordV1, LedgerEntry, Loaded, Meta, PartnerReceipt, SocialWrite,
@@ -67,6 +71,8 @@ const REVIVAL_TOTALS: &[u8] = b"Y";
 const AREAS: u8 = b'z';
 const RAIN: u8 = b'w';
 const RAIN_TOTALS: &[u8] = b"W";
+const OUTBOX: u8 = b'w';
+const INBOX: u8 = b'i';
 
 /// The file that marks a directory as a Canopy store once it holds a world. Without it,
 /// a directory that has files in it is refused rather than silently reinitialised.
@@ -317,6 +323,12 @@ impl SledStore {
         if let Some(totals) = &batch.rain_totals {
             write(RAIN_TOTALS, Some(encode(totals)));
         }
+        for (message, record) in &batch.outbox {
+            write(&message_key(OUTBOX, *message), record.as_ref().map(encode));
+        }
+        for message in &batch.inbox {
+            write(&message_key(INBOX, *message), Some(Vec::new()));
+        }
         write(META, Some(encode(&batch.meta)));
         Ok(())
     }
@@ -397,6 +409,18 @@ fn pair_key(prefix: u8, a: u64, b: u64) -> [u8; 17] {
     let mut key = [prefix; 17];
     key[1..9].copy_from_slice(&a.to_be_bytes());
     key[9..].copy_from_slice(&b.to_be_bytes());
+    key
+}
+
+/// The key of one message of a cross-shard operation.
+fn message_key(prefix: u8, message: MessageKey) -> [u8; 18] {
+    let mut key = [prefix; 18];
+    let pair = pair_key(prefix, message.transfer.shard, message.transfer.seq);
+    key[1..17].copy_from_slice(&pair[1..]);
+    key[17] = match message.leg {
+        Leg::Request => 0,
+        Leg::Outcome => 1,
+    };
     key
 }
 
@@ -622,6 +646,10 @@ impl Store for SledStore {
             visit(Loaded::TaskBook(PlayerId(id_of(key)?), book));
             Ok(())
         })?;
+        self.scan(OUTBOX, |_, record| {
+            visit(Loaded::Outbox(record));
+            Ok(())
+        })?;
         Ok(meta)
     }
 
@@ -657,6 +685,12 @@ impl Store for SledStore {
 
     fn backup(&self, to: &Path) -> Result<BackupReport, BackupError> {
         backup::write_backup(self, to)
+    }
+
+    fn applied(&self, message: MessageKey) -> Result<bool, StoreError> {
+        self.db
+            .contains_key(message_key(INBOX, message))
+            .map_err(StoreError::from)
     }
 
     fn receipt(

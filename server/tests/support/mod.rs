@@ -729,6 +729,7 @@ enum AccountKind {
     Shop,
     Rain,
     Inventory,
+    Transfer,
 }
 
 /// A hashable name for a ledger account.
@@ -751,6 +752,7 @@ fn key(account: Account) -> AccountKey {
         Account::Shop => (AccountKind::Shop, 0),
         Account::Rain => (AccountKind::Rain, 0),
         Account::Inventory(id) => (AccountKind::Inventory, id.0),
+        Account::Transfer(id) => (AccountKind::Transfer, id.seq),
     }
 }
 
@@ -820,7 +822,8 @@ pub fn audit(game: &Game, store: &MemoryStore) -> Result<(), String> {
             | Flow::Held
             | Flow::Released
             | Flow::Forfeited
-            | Flow::PropsRewarded => {}
+            | Flow::PropsRewarded
+            | Flow::Arrived => {}
         }
         if let (Flow::Rained, Account::Balance(player)) = (entry.flow, entry.to) {
             *rain_points.entry(player).or_default() += entry.grams / rain_grams_per_point;
@@ -898,6 +901,8 @@ pub fn audit(game: &Game, store: &MemoryStore) -> Result<(), String> {
                     (entry.from, entry.to),
                     (Account::TaskBudget(_), Account::Inventory(_))
                 ),
+                // One server alone never receives grams from another shard.
+                Flow::Arrived => false,
             },
             "ledger entry moves between the wrong accounts for its flow: {entry:?}"
         );

@@ -1,0 +1,640 @@
+//! Cluster mode inside the game: an op on a player of another shard. The acting
+//! player's shard checks its side and writes a request into the transactional outbox
+//! of its batch; the other player's shard decides (once, whatever JetStream delivers
+//! twice: its inbox record is written in the same batch as the effect) and writes the
+//! outcome into its own outbox; the acting shard applies the outcome (once) and only
+//! then answers the client. Grams between shards go through [`Account::Transfer`].
+//! Nothing here knows NATS: messages leave as [`Dispatch`]es after the batch is durable
+//! and come in as [`Delivery`]s.
+
+use super::components::{SocialLog, Wallet};
+use super::friends::{self, VisitorFacts};
+use super::resources::{Counters, Outbox, Reply, SessionId, Sessions, StoreHandle};
+use super::rules;
+use super::state::{config, credit_balance, fail, now, player_entity, record_flow};
+use super::stealable::hits_allowed;
+use super::transfers::{self, Thief};
+use crate::cluster::Partition;
+use crate::store::outbox::{
+    Envelope, Leg, Message, MessageKey, OutboxRecord, Reservation, SocialOp, TransferId,
+};
+use crate::store::{Account, Flow};
+use bevy_ecs::resource::Resource;
+use bevy_ecs::world::World;
+use canopy_shared::admin::OpenTransfer;
+use canopy_shared::reply::{Empty, GramsEnergyResult, HelpCollectResult, WaterResult};
+use canopy_shared::{ErrorBody, ErrorCode, PlayerId, Request};
+use serde::Serialize;
+use std::collections::{HashMap, HashSet};
+
+/// What the cluster part hands the game.
+#[derive(Clone, Debug)]
+pub enum Delivery {
+    /// A message from another shard, as JetStream delivered it (perhaps again).
+    Message(Envelope),
+    /// The receiver applied the message `key` sent from here: its record can go.
+    Confirmed(MessageKey),
+    /// An operation begun here saw no outcome in the configured time.
+    TimedOut(TransferId),
+}
+
+/// What the game hands the cluster part, once the batch that made it is durable.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Dispatch {
+    /// Publish a message of the outbox (new, or still unconfirmed at start).
+    Publish(Envelope),
+    /// Tell `to_shard` that its message `key` was applied here.
+    Confirm {
+        /// The shard that sent it.
+        to_shard: u64,
+        /// The message.
+        key: MessageKey,
+    },
+    /// The receiver confirmed `key`: stop publishing it.
+    Forget(MessageKey),
+}
+
+/// A client's reply that waits for another shard's decision.
+struct Parked {
+    session: SessionId,
+    request_id: u64,
+    op: &'static str,
+}
+
+/// The shard's side of cross-shard operations.
+#[derive(Resource, Default)]
+pub struct RemoteOps {
+    /// Messages sent and not yet confirmed, as the store holds them.
+    open: HashMap<MessageKey, OutboxRecord>,
+    /// Replies waiting for an outcome; lost with the process (the client then asks again).
+    parked: HashMap<TransferId, Parked>,
+    /// This batch's outbox writes.
+    writes: Vec<(MessageKey, Option<OutboxRecord>)>,
+    /// Messages applied in this batch, for the inbox.
+    applied: HashSet<MessageKey>,
+    /// What to tell the cluster part once the batch is durable.
+    dispatch: Vec<Dispatch>,
+}
+
+impl RemoteOps {
+    /// Adds an outbox record read from the store at start.
+    pub fn load(&mut self, record: OutboxRecord) {
+        self.open.insert(record.envelope.key, record);
+    }
+
+    /// Every message still unconfirmed, to publish again after a restart.
+    pub fn unconfirmed(&self) -> Vec<Envelope> {
+        let mut envelopes: Vec<Envelope> = self
+            .open
+            .values()
+            .map(|record| record.envelope.clone())
+            .collect();
+        envelopes.sort_by_key(|envelope| envelope.key);
+        envelopes
+    }
+
+    /// Messages carrying grams that the receiver has not confirmed, for the audit.
+    pub fn open_transfers(&self) -> Vec<OpenTransfer> {
+        let mut open: Vec<OpenTransfer> = self
+            .open
+            .values()
+            .filter(|record| record.envelope.grams > 0)
+            .map(|record| OpenTransfer {
+                message: record.envelope.key.to_string(),
+                to_shard: record.envelope.to_shard,
+                grams: record.envelope.grams,
+            })
+            .collect();
+        open.sort_by(|a, b| a.message.cmp(&b.message));
+        open
+    }
+
+    /// This batch's outbox writes and inbox records, for its commit.
+    pub fn take_writes(&mut self) -> (Vec<(MessageKey, Option<OutboxRecord>)>, Vec<MessageKey>) {
+        let mut inbox: Vec<MessageKey> = self.applied.drain().collect();
+        inbox.sort();
+        (std::mem::take(&mut self.writes), inbox)
+    }
+
+    /// What to tell the cluster part now that the batch is durable.
+    pub fn take_dispatch(&mut self) -> Vec<Dispatch> {
+        std::mem::take(&mut self.dispatch)
+    }
+
+    /// Grams of `player`'s daily steal cap held by steals still being decided on `day`.
+    fn reserved(&self, player: PlayerId, day: i64) -> u64 {
+        self.open
+            .values()
+            .filter_map(|record| record.reservation)
+            .filter(|held| held.player == player && held.day == day && !held.released)
+            .map(|held| held.grams)
+            .sum()
+    }
+
+    fn write(&mut self, key: MessageKey, record: Option<OutboxRecord>) {
+        match &record {
+            Some(record) => self.open.insert(key, record.clone()),
+            None => self.open.remove(&key),
+        };
+        self.writes.push((key, record));
+    }
+}
+
+fn partition(world: &World) -> Partition {
+    Partition::from_config(&config(world).cluster)
+}
+
+/// The other player of an op that may involve another shard.
+fn other_player(request: &Request) -> Option<PlayerId> {
+    match *request {
+        Request::Steal { friend_id, .. }
+        | Request::HelpCollect { friend_id, .. }
+        | Request::Water { friend_id, .. } => Some(friend_id),
+        Request::FriendRequest { player_id }
+        | Request::FriendAccept { player_id }
+        | Request::FriendDecline { player_id }
+        | Request::Unfriend { player_id }
+        | Request::Block { player_id }
+        | Request::Unblock { player_id } => Some(player_id),
+        _ => None,
+    }
+}
+
+/// Begins `request` when it involves a player of another shard: `None` when it does not
+/// (it runs as on one node), `Some(Ok)` when it waits for the other shard's decision
+/// (answered then), `Some(Err)` when this shard refuses it at once.
+pub fn begin(
+    world: &mut World,
+    session: SessionId,
+    request_id: u64,
+    request: &Request,
+) -> Option<Result<(), ErrorBody>> {
+    let partition = partition(world);
+    if partition.shards == 1 {
+        return None;
+    }
+    let player = world.resource::<Sessions>().player(session)?;
+    let other = other_player(request)?;
+    if partition.owns(other) {
+        return None;
+    }
+    let to_shard = partition.owner(other);
+    let transfer = TransferId {
+        shard: partition.shard,
+        seq: Counters::take(&mut world.resource_mut::<Counters>().next_ledger),
+    };
+    let begun = match *request {
+        Request::Steal { ball_id, .. } => begin_steal(world, player, other, ball_id),
+        Request::HelpCollect { ball_id, .. } => transfers::require_friends(world, player, other)
+            .map(|()| {
+                let message = Message::HelpCollect {
+                    helper: player,
+                    owner: other,
+                    ball: ball_id,
+                };
+                (message, 0, None)
+            }),
+        Request::Water { grams, .. } => begin_water(world, transfer, player, other, grams),
+        _ => social_op(request).map(|op| {
+            let message = Message::Social {
+                op,
+                actor: player,
+                target: other,
+                actor_friends: friend_count(world, player),
+                actor_name: friends::name_of(world, player),
+            };
+            (message, 0, None)
+        }),
+    };
+    Some(begun.map(|(message, grams, reservation)| {
+        send(
+            world,
+            Envelope {
+                key: MessageKey {
+                    transfer,
+                    leg: Leg::Request,
+                },
+                from_shard: partition.shard,
+                to_shard,
+                grams,
+                message,
+            },
+            reservation,
+        );
+        world.resource_mut::<RemoteOps>().parked.insert(
+            transfer,
+            Parked {
+                session,
+                request_id,
+                op: request.op_name(),
+            },
+        );
+    }))
+}
+
+fn friend_count(world: &World, player: PlayerId) -> u32 {
+    let count = world
+        .resource::<crate::social::Social>()
+        .graph
+        .friend_count(player);
+    u32::try_from(count).unwrap_or(u32::MAX)
+}
+
+fn social_op(request: &Request) -> Result<SocialOp, ErrorBody> {
+    Ok(match request {
+        Request::FriendRequest { .. } => SocialOp::Request,
+        Request::FriendAccept { .. } => SocialOp::Accept,
+        Request::FriendDecline { .. } => SocialOp::Decline,
+        Request::Unfriend { .. } => SocialOp::Unfriend,
+        Request::Block { .. } => SocialOp::Block,
+        Request::Unblock { .. } => SocialOp::Unblock,
+        _ => return fail(ErrorCode::Internal, "not an op between two players"),
+    })
+}
+
+/// A message, the grams it carries and the cap it reserves.
+type Begun = (Message, u64, Option<Reservation>);
+
+/// The thief's side: the friendship, then the day's allowance, reserved until the
+/// owner's shard decides (the owner's shard checks the ball first, as on one node).
+fn begin_steal(
+    world: &mut World,
+    thief: PlayerId,
+    owner: PlayerId,
+    ball: canopy_shared::BallId,
+) -> Result<Begun, ErrorBody> {
+    let entity = transfers::roll_limits(world, thief)?;
+    transfers::require_friends(world, thief, owner)?;
+    let day = rules::game_day(now(world), config(world).day.utc_offset_minutes);
+    let reserved = world.resource::<RemoteOps>().reserved(thief, day);
+    let allowance = transfers::steal_allowance(world, entity).saturating_sub(reserved);
+    let message = Message::Steal {
+        thief,
+        owner,
+        ball,
+        allowance,
+        hits_allowed: hits_allowed(world, thief, now(world)),
+        visible: transfers::visible_actor(world, thief).is_some(),
+    };
+    let reservation = Reservation {
+        player: thief,
+        day,
+        grams: allowance,
+        released: false,
+    };
+    Ok((message, 0, Some(reservation)))
+}
+
+/// The giver's side: every check of `water` is the giver's, so the grams leave now,
+/// into the transfer; the friend's shard makes the ball.
+fn begin_water(
+    world: &mut World,
+    transfer: TransferId,
+    giver: PlayerId,
+    friend: PlayerId,
+    grams: u64,
+) -> Result<Begun, ErrorBody> {
+    let (entity, _verdict) = transfers::check_water(world, giver, friend, grams, false)?;
+    transfers::debit_water(world, entity, friend, grams)?;
+    record_flow(
+        world,
+        Flow::Watered,
+        grams,
+        Account::Balance(giver),
+        Account::Transfer(transfer),
+    );
+    Ok((
+        Message::Water {
+            giver,
+            friend,
+            grams,
+        },
+        grams,
+        None,
+    ))
+}
+
+fn send(world: &mut World, envelope: Envelope, reservation: Option<Reservation>) {
+    let mut remote = world.resource_mut::<RemoteOps>();
+    remote.dispatch.push(Dispatch::Publish(envelope.clone()));
+    remote.write(
+        envelope.key,
+        Some(OutboxRecord {
+            envelope,
+            reservation,
+        }),
+    );
+}
+
+/// Applies what the cluster part delivered; the answer goes back once durable.
+pub fn deliver(world: &mut World, delivery: Delivery) -> Result<Empty, ErrorBody> {
+    match delivery {
+        Delivery::Message(envelope) => receive(world, envelope)?,
+        Delivery::Confirmed(key) => {
+            let mut remote = world.resource_mut::<RemoteOps>();
+            if remote.open.contains_key(&key) {
+                remote.write(key, None);
+                remote.dispatch.push(Dispatch::Forget(key));
+            }
+        }
+        Delivery::TimedOut(transfer) => time_out(world, transfer),
+    }
+    Ok(Empty {})
+}
+
+/// Applies a message once: a duplicate changes nothing (an outcome is confirmed again,
+/// in case the first confirmation was lost).
+fn receive(world: &mut World, envelope: Envelope) -> Result<(), ErrorBody> {
+    let key = envelope.key;
+    let seen = world.resource::<RemoteOps>().applied.contains(&key)
+        || world
+            .resource::<StoreHandle>()
+            .0
+            .applied(key)
+            .map_err(|err| ErrorBody::new(ErrorCode::Internal, err.to_string()))?;
+    let confirm = Dispatch::Confirm {
+        to_shard: envelope.from_shard,
+        key,
+    };
+    if seen {
+        if key.leg == Leg::Outcome {
+            world.resource_mut::<RemoteOps>().dispatch.push(confirm);
+        }
+        return Ok(());
+    }
+    world.resource_mut::<RemoteOps>().applied.insert(key);
+    match key.leg {
+        Leg::Request => decide(world, envelope),
+        Leg::Outcome => {
+            let request = MessageKey {
+                transfer: key.transfer,
+                leg: Leg::Request,
+            };
+            let mut remote = world.resource_mut::<RemoteOps>();
+            remote.dispatch.push(confirm);
+            let Some(asked) = remote
+                .open
+                .get(&request)
+                .map(|record| record.envelope.clone())
+            else {
+                tracing::error!(%key, "an outcome of an operation not begun here; ignored");
+                return Ok(());
+            };
+            remote.write(request, None);
+            remote.dispatch.push(Dispatch::Forget(request));
+            conclude(world, key.transfer, &asked.message, envelope);
+        }
+    }
+    Ok(())
+}
+
+/// On the other player's shard: decides a request and sends the outcome back.
+fn decide(world: &mut World, request: Envelope) {
+    let transfer = request.key.transfer;
+    let (outcome, grams) = match request.message {
+        Message::Social {
+            op,
+            actor,
+            target,
+            actor_friends,
+            actor_name,
+        } => {
+            let visitor = VisitorFacts {
+                id: actor,
+                friends: actor_friends,
+                name: actor_name,
+            };
+            let decided = friends::decide_for_visitor(world, op, visitor, target);
+            (Message::SocialDecided(decided), 0)
+        }
+        Message::Steal {
+            thief,
+            owner,
+            ball,
+            allowance,
+            hits_allowed,
+            visible,
+        } => {
+            let thief = Thief {
+                id: thief,
+                allowance,
+                hits_allowed,
+                visible,
+            };
+            let taken = transfers::require_friends(world, thief.id, owner).and_then(|()| {
+                transfers::take_share(world, &thief, owner, ball, Account::Transfer(transfer))
+            });
+            match taken {
+                // A held steal keeps its grams here under the flag: none travel.
+                Ok((grams, held)) => {
+                    let travelling = if held.is_some() { 0 } else { grams };
+                    (Message::StealDecided(Ok(grams)), travelling)
+                }
+                Err(error) => (Message::StealDecided(Err(error)), 0),
+            }
+        }
+        Message::HelpCollect {
+            helper,
+            owner,
+            ball,
+        } => {
+            let collected = transfers::require_friends(world, helper, owner)
+                .and_then(|()| transfers::collect_for_owner(world, helper, owner, ball));
+            (
+                Message::HelpDecided(collected.map(|result| result.grams)),
+                0,
+            )
+        }
+        Message::Water {
+            giver,
+            friend,
+            grams,
+        } => match receive_water(world, transfer, giver, friend, grams) {
+            Ok(ball) => (Message::WaterDecided(Ok(ball)), 0),
+            Err(error) => (Message::WaterDecided(Err(error)), grams),
+        },
+        other => {
+            tracing::error!(?other, "an outcome sent as a request; ignored");
+            return;
+        }
+    };
+    send(
+        world,
+        Envelope {
+            key: MessageKey {
+                transfer,
+                leg: Leg::Outcome,
+            },
+            from_shard: request.to_shard,
+            to_shard: request.from_shard,
+            grams,
+            message: outcome,
+        },
+        None,
+    );
+}
+
+/// The friend's side of a watering from another shard: the ball, paid from the transfer.
+fn receive_water(
+    world: &mut World,
+    transfer: TransferId,
+    giver: PlayerId,
+    friend: PlayerId,
+    grams: u64,
+) -> Result<canopy_shared::BallId, ErrorBody> {
+    transfers::require_friends(world, giver, friend)?;
+    let friend_entity = player_entity(world, friend)?;
+    let ball = transfers::spawn_water_ball(
+        world,
+        giver,
+        (friend, friend_entity),
+        grams,
+        (Flow::Arrived, Account::Transfer(transfer)),
+    );
+    transfers::announce_water(world, giver, friend, &ball);
+    Ok(ball.id)
+}
+
+/// On the acting player's shard: applies the outcome and answers the waiting client.
+fn conclude(world: &mut World, transfer: TransferId, asked: &Message, outcome: Envelope) {
+    let carried = outcome.grams;
+    let answer = match outcome.message {
+        Message::SocialDecided(decided) => decided.map(|writes| {
+            friends::apply_decided(world, &writes);
+            encode(&Empty {})
+        }),
+        Message::StealDecided(taken) => match asked {
+            Message::Steal { thief, .. } => {
+                taken.and_then(|grams| credit_thief(world, transfer, *thief, grams, carried))
+            }
+            _ => fail(ErrorCode::Internal, "a steal's outcome for another op"),
+        },
+        Message::HelpDecided(collected) => {
+            collected.map(|grams| encode(&HelpCollectResult { grams }))
+        }
+        Message::WaterDecided(made) => match *asked {
+            Message::Water {
+                giver,
+                friend,
+                grams,
+            } => conclude_water(world, transfer, (giver, friend, grams), made),
+            _ => fail(ErrorCode::Internal, "a watering's outcome for another op"),
+        },
+        other => {
+            tracing::error!(?other, "a request sent as an outcome; ignored");
+            return;
+        }
+    };
+    answer_parked(world, transfer, answer);
+}
+
+/// Credits a steal decided on the owner's shard: the `carried` grams (none when the
+/// owner's shard holds them under a risk flag). A late outcome (after the reservation
+/// was released) is credited all the same: the owner's shard already debited it.
+fn credit_thief(
+    world: &mut World,
+    transfer: TransferId,
+    thief: PlayerId,
+    grams: u64,
+    carried: u64,
+) -> Result<String, ErrorBody> {
+    let entity = transfers::roll_limits(world, thief)?;
+    world
+        .get_mut::<SocialLog>(entity)
+        .expect("player has SocialLog")
+        .limits
+        .stolen += grams;
+    let energy = if carried > 0 {
+        record_flow(
+            world,
+            Flow::Arrived,
+            carried,
+            Account::Transfer(transfer),
+            Account::Balance(thief),
+        );
+        credit_balance(world, entity, carried, true)
+    } else {
+        world
+            .get::<Wallet>(entity)
+            .expect("player has Wallet")
+            .energy
+    };
+    Ok(encode(&GramsEnergyResult { grams, energy }))
+}
+
+/// Answers a watering: the ball, or the refusal with the grams back to the giver.
+fn conclude_water(
+    world: &mut World,
+    transfer: TransferId,
+    (giver, friend, grams): (PlayerId, PlayerId, u64),
+    made: Result<canopy_shared::BallId, ErrorBody>,
+) -> Result<String, ErrorBody> {
+    match made {
+        Ok(ball_id) => {
+            let entity = player_entity(world, giver)?;
+            let energy = world
+                .get::<Wallet>(entity)
+                .expect("player has Wallet")
+                .energy;
+            Ok(encode(&WaterResult { energy, ball_id }))
+        }
+        Err(refusal) => {
+            transfers::refund_water(world, giver, friend, grams, Account::Transfer(transfer))?;
+            Err(refusal)
+        }
+    }
+}
+
+/// No outcome in time: the client hears `SHARD_TIMEOUT` and a steal's reservation is
+/// released; the outcome, when it comes, is still applied.
+fn time_out(world: &mut World, transfer: TransferId) {
+    let request = MessageKey {
+        transfer,
+        leg: Leg::Request,
+    };
+    let mut remote = world.resource_mut::<RemoteOps>();
+    if let Some(record) = remote.open.get(&request)
+        && let Some(reservation) = record.reservation
+        && !reservation.released
+    {
+        let mut record = record.clone();
+        record.reservation = Some(Reservation {
+            released: true,
+            ..reservation
+        });
+        remote.write(request, Some(record));
+    }
+    answer_parked(
+        world,
+        transfer,
+        fail(
+            ErrorCode::ShardTimeout,
+            "the other player's shard has not decided yet; the op stays queued and takes \
+             effect when it does",
+        ),
+    );
+}
+
+fn encode<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("protocol results serialize to JSON")
+}
+
+/// Sends the waiting client its answer, if it still waits.
+fn answer_parked(world: &mut World, transfer: TransferId, answer: Result<String, ErrorBody>) {
+    let Some(parked) = world.resource_mut::<RemoteOps>().parked.remove(&transfer) else {
+        return;
+    };
+    let code = answer
+        .as_ref()
+        .map_or_else(|error| error.code.as_str(), |_| "ok");
+    let text = match answer {
+        Ok(fields) => canopy_shared::reply::encode_ok_fields(parked.request_id, &fields),
+        Err(error) => canopy_shared::reply::encode_err(Some(parked.request_id), error),
+    };
+    let mut outbox = world.resource_mut::<Outbox>();
+    outbox.results.push((parked.op, code));
+    outbox.replies.push(Reply::Session {
+        session: parked.session,
+        text,
+    });
+}

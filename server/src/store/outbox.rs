@@ -1,0 +1,192 @@
+//! Cluster mode's messages between shards, as the store keeps them: the transactional
+//! outbox (messages written in the same commit as the change that sends them, kept
+//! until the receiving shard confirms) and the idempotent inbox (a permanent record of
+//! every message applied, written in the same commit as its effect).
+
+use super::records::SocialWrite;
+use canopy_shared::{BallId, ErrorBody, PlayerId};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A cross-shard operation: the shard that began it and that shard's sequence number,
+/// so shards number their operations without asking each other.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct TransferId {
+    /// The shard that began it.
+    pub shard: u64,
+    /// Its number on that shard.
+    pub seq: u64,
+}
+
+impl fmt::Display for TransferId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.shard, self.seq)
+    }
+}
+
+/// Which way a message of an operation goes: the request to the shard that decides, or
+/// the outcome back to the shard that asked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Leg {
+    /// From the acting player's shard to the other player's.
+    Request,
+    /// The decision, back to the acting player's shard.
+    Outcome,
+}
+
+/// One message of one operation: what the outbox and the inbox are keyed by, and its
+/// `Nats-Msg-Id`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct MessageKey {
+    /// The operation.
+    pub transfer: TransferId,
+    /// The leg.
+    pub leg: Leg,
+}
+
+impl fmt::Display for MessageKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let leg = match self.leg {
+            Leg::Request => "request",
+            Leg::Outcome => "outcome",
+        };
+        write!(f, "{}-{leg}", self.transfer)
+    }
+}
+
+impl std::str::FromStr for MessageKey {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let bad = || format!("`{text}` is not a message id (SHARD-SEQ-request|outcome)");
+        let mut parts = text.splitn(3, '-');
+        let mut number = || parts.next().and_then(|part| part.parse::<u64>().ok());
+        let (shard, seq) = (number().ok_or_else(bad)?, number().ok_or_else(bad)?);
+        let leg = match parts.next() {
+            Some("request") => Leg::Request,
+            Some("outcome") => Leg::Outcome,
+            _ => return Err(bad()),
+        };
+        Ok(Self {
+            transfer: TransferId { shard, seq },
+            leg,
+        })
+    }
+}
+
+/// A friendship op that the other player's shard decides.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SocialOp {
+    /// `friend_request`.
+    Request,
+    /// `friend_accept`.
+    Accept,
+    /// `friend_decline`.
+    Decline,
+    /// `unfriend`.
+    Unfriend,
+    /// `block`.
+    Block,
+    /// `unblock`.
+    Unblock,
+}
+
+/// What travels between shards.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Message {
+    /// A friendship op by `actor` (of the sending shard) on `target` (of the receiving
+    /// one), with what the receiving shard cannot know about the actor.
+    Social {
+        /// Which op.
+        op: SocialOp,
+        /// Who acts.
+        actor: PlayerId,
+        /// On whom.
+        target: PlayerId,
+        /// The actor's friend count, for the friend limit.
+        actor_friends: u32,
+        /// The actor's name, for the `friend_request` event.
+        actor_name: String,
+    },
+    /// The decision on a `Social` request: the graph changes both shards make, or why not.
+    SocialDecided(Result<Vec<SocialWrite>, ErrorBody>),
+    /// `steal` by a thief of the sending shard; the thief's daily cap allowance is
+    /// reserved there.
+    Steal {
+        /// The thief.
+        thief: PlayerId,
+        /// The ball's owner.
+        owner: PlayerId,
+        /// The ball.
+        ball: BallId,
+        /// Grams the thief may still steal today (reserved on the thief's shard).
+        allowance: u64,
+        /// Hits per ball the thief's props allow.
+        hits_allowed: u8,
+        /// Whether the owner may see who stole (no stealth card).
+        visible: bool,
+    },
+    /// The decision on a `Steal`: grams debited from the ball into the transfer, or why not.
+    StealDecided(Result<u64, ErrorBody>),
+    /// `help_collect` by a helper of the sending shard.
+    HelpCollect {
+        /// The helper.
+        helper: PlayerId,
+        /// The ball's owner.
+        owner: PlayerId,
+        /// The ball.
+        ball: BallId,
+    },
+    /// The decision on a `HelpCollect`: grams collected for the owner, or why not.
+    HelpDecided(Result<u64, ErrorBody>),
+    /// `water`: `grams` already debited from the giver into the transfer.
+    Water {
+        /// The giver.
+        giver: PlayerId,
+        /// The friend watered.
+        friend: PlayerId,
+        /// Grams carried.
+        grams: u64,
+    },
+    /// The decision on a `Water`: the new water ball, or why not (the grams come back).
+    WaterDecided(Result<BallId, ErrorBody>),
+}
+
+/// A message on its way: the outbox's record and what JetStream carries.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// The operation and leg.
+    pub key: MessageKey,
+    /// The sending shard.
+    pub from_shard: u64,
+    /// The receiving shard.
+    pub to_shard: u64,
+    /// Grams carried: debited on the sending shard into the transfer, credited on the
+    /// receiving one when it applies the message (a steal's outcome, a watering, the
+    /// grams of a refused watering going back).
+    pub grams: u64,
+    /// What it says.
+    pub message: Message,
+}
+
+/// Part of the thief's daily steal cap held by a steal still being decided elsewhere.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reservation {
+    /// The thief.
+    pub player: PlayerId,
+    /// The game day it counts for.
+    pub day: i64,
+    /// Grams held.
+    pub grams: u64,
+    /// Whether it was released because no outcome came in time.
+    pub released: bool,
+}
+
+/// An outbox record: a message sent and not yet confirmed by its receiver.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxRecord {
+    /// The message.
+    pub envelope: Envelope,
+    /// The cap reserved for it, for a steal.
+    pub reservation: Option<Reservation>,
+}

@@ -1,0 +1,382 @@
+//! The cross-shard protocol in process: two Games as shards 0 and 1 of a cluster, with
+//! the test carrying their messages as the relay would, and delivering some of them
+//! twice, as JetStream may after a restart. Each op is decided once, answered once, and
+//! each shard's audit balances with the grams in flight.
+
+use canopy_server::config::Config;
+use canopy_server::game::remote::{Delivery, Dispatch};
+use canopy_server::game::{AdminOp, ClockMode, Command, Game, Op, Origin, Reply, SessionId};
+use canopy_server::store::MemoryStore;
+use canopy_server::store::outbox::{Envelope, Leg, MessageKey};
+use canopy_shared::admin::{AuditReport, PartnerAction};
+use canopy_shared::frame::{ServerFrame, decode_server_frame};
+use canopy_shared::{ErrorBody, ErrorCode, Event, PlayerId, Request};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+const START: u64 = 1_795_536_000_000;
+const HOUR: u64 = 3_600_000;
+const SESSION: SessionId = SessionId(1);
+
+/// What one batch of a shard answered and sent.
+#[derive(Default)]
+struct Batch {
+    /// Replies to the player's session, by request id.
+    replies: HashMap<u64, Result<Value, ErrorBody>>,
+    /// Admin answers, in order.
+    admin: Vec<Result<Value, ErrorBody>>,
+    events: Vec<Event>,
+    published: Vec<Envelope>,
+    confirms: Vec<(u64, MessageKey)>,
+}
+
+struct Shard {
+    game: Game,
+    next_id: u64,
+}
+
+impl Shard {
+    fn new(index: u64) -> Self {
+        let mut config = Config::default_embedded();
+        config.cluster.enabled = true;
+        config.cluster.shards = 2;
+        config.cluster.shard = index;
+        config.risk.enabled = false;
+        let mut game = Game::load(
+            Arc::new(config),
+            Arc::new(MemoryStore::new()),
+            ClockMode::Manual,
+            Some(START),
+            Some(7 + index),
+        )
+        .expect("a memory store loads");
+        game.connect(SESSION);
+        Self { game, next_id: 0 }
+    }
+
+    fn run(&mut self) -> Batch {
+        let outcome = self.game.apply_waiting();
+        assert_eq!(outcome.store_error, None);
+        let mut batch = Batch::default();
+        for reply in outcome.replies {
+            match reply {
+                Reply::Session { text, .. } => match decode_server_frame(&text) {
+                    Ok(ServerFrame::Reply(frame)) => {
+                        let id = frame.id.expect("replies echo their id");
+                        batch.replies.insert(id, frame.into_result());
+                    }
+                    other => panic!("not a reply: {other:?}"),
+                },
+                Reply::Admin { result, .. } => batch.admin.push(
+                    result.map(|json| serde_json::from_str(&json).expect("admin answers are JSON")),
+                ),
+            }
+        }
+        batch.events = outcome.events.into_iter().map(|(_, event)| event).collect();
+        for dispatch in outcome.dispatch {
+            match dispatch {
+                Dispatch::Publish(envelope) => batch.published.push(envelope),
+                Dispatch::Confirm { to_shard, key } => batch.confirms.push((to_shard, key)),
+                Dispatch::Forget(_) => {}
+            }
+        }
+        batch
+    }
+
+    /// Sends a request of the shard's one player; returns its id.
+    fn submit(&mut self, request: Request) -> u64 {
+        self.next_id += 1;
+        self.game.submit(Command {
+            origin: Origin::Session(SESSION),
+            request_id: self.next_id,
+            op: Op::Client(request),
+        });
+        self.next_id
+    }
+
+    fn admin(&mut self, op: AdminOp) -> Result<Value, ErrorBody> {
+        self.game.submit(Command {
+            origin: Origin::Admin(1),
+            request_id: 0,
+            op: Op::Admin(op),
+        });
+        self.run().admin.remove(0)
+    }
+
+    fn deliver(&mut self, delivery: Delivery) -> Batch {
+        self.game.submit(Command {
+            origin: Origin::Admin(1),
+            request_id: 0,
+            op: Op::Remote(Box::new(delivery)),
+        });
+        let batch = self.run();
+        assert!(
+            matches!(batch.admin.first(), Some(Ok(_))),
+            "a delivery is applied: {:?}",
+            batch.admin
+        );
+        batch
+    }
+
+    fn audit(&mut self) -> AuditReport {
+        let report = self.admin(AdminOp::Audit).expect("the audit answers");
+        let report: AuditReport = serde_json::from_value(report).expect("an audit report");
+        assert!(report.balanced, "{:?}", report.problems);
+        report
+    }
+
+    fn register(&mut self, name: &str) -> PlayerId {
+        let id = self.submit(Request::Register {
+            name: name.to_owned(),
+        });
+        let registered = self.run().replies.remove(&id).expect("answered");
+        PlayerId(
+            registered.expect("registered")["player_id"]
+                .as_u64()
+                .expect("an id"),
+        )
+    }
+
+    fn partner_metro(&mut self, player: PlayerId, reference: &str) -> u64 {
+        let answer = self
+            .admin(AdminOp::PartnerAction(PartnerAction {
+                player_id: player,
+                kind: "metro".into(),
+                quantity: None,
+                reference: reference.into(),
+            }))
+            .expect("the action is credited");
+        answer["ball"]["ball_id"].as_u64().expect("a ball")
+    }
+}
+
+/// The one message a batch published.
+fn only(mut published: Vec<Envelope>) -> Envelope {
+    assert_eq!(published.len(), 1, "{published:?}");
+    published.remove(0)
+}
+
+/// Runs `request` of shard `from`'s player against shard `to`: the request travels, is
+/// decided (delivered twice: the second changes nothing), the outcome travels back
+/// (twice too) and the confirmation clears the deciding shard's outbox. Returns the
+/// answer and the deciding shard's events.
+fn round_trip(
+    from: &mut Shard,
+    to: &mut Shard,
+    request: Request,
+) -> (Result<Value, ErrorBody>, Vec<Event>) {
+    let id = from.submit(request);
+    let sent = from.run();
+    assert!(
+        sent.replies.is_empty(),
+        "the reply waits for the other shard"
+    );
+    let asked = only(sent.published);
+    assert_eq!(asked.key.leg, Leg::Request);
+    let decided = to.deliver(Delivery::Message(asked.clone()));
+    let outcome = only(decided.published);
+    assert_eq!(outcome.key.leg, Leg::Outcome);
+    let again = to.deliver(Delivery::Message(asked));
+    assert!(
+        again.published.is_empty() && again.events.is_empty(),
+        "decided once"
+    );
+    let mut answered = from.deliver(Delivery::Message(outcome.clone()));
+    let answer = answered
+        .replies
+        .remove(&id)
+        .expect("answered with the outcome");
+    assert_eq!(answered.confirms, vec![(outcome.from_shard, outcome.key)]);
+    let twice = from.deliver(Delivery::Message(outcome.clone()));
+    assert!(twice.replies.is_empty(), "answered once");
+    assert_eq!(
+        twice.confirms.len(),
+        1,
+        "a duplicate outcome is confirmed again"
+    );
+    to.deliver(Delivery::Confirmed(outcome.key));
+    assert!(
+        to.audit().open_transfers.is_empty(),
+        "the confirmed outcome left the outbox"
+    );
+    (answer, decided.events)
+}
+
+fn code(answer: Result<Value, ErrorBody>) -> ErrorCode {
+    answer.expect_err("refused").code
+}
+
+#[test]
+fn friendship_steal_and_water_between_shards_apply_once_and_balance() {
+    let (mut zero, mut one) = (Shard::new(0), Shard::new(1));
+    let ann = zero.register("ann");
+    let bob = one.register("bob");
+    assert_eq!((ann, bob), (PlayerId(1), PlayerId(2)));
+
+    let (nobody, _) = round_trip(
+        &mut zero,
+        &mut one,
+        Request::FriendRequest {
+            player_id: PlayerId(40),
+        },
+    );
+    assert_eq!(
+        code(nobody),
+        ErrorCode::NotFound,
+        "the other shard has no player 40"
+    );
+
+    let (asked, events) = round_trip(
+        &mut zero,
+        &mut one,
+        Request::FriendRequest { player_id: bob },
+    );
+    asked.expect("the request is stored on both shards");
+    assert!(
+        events.iter().any(|event| matches!(event, Event::FriendRequest { from, name } if *from == ann && name == "ann")),
+        "bob hears of it on his shard: {events:?}"
+    );
+    let (again, _) = round_trip(
+        &mut zero,
+        &mut one,
+        Request::FriendRequest { player_id: bob },
+    );
+    assert_eq!(code(again), ErrorCode::Conflict, "pending");
+    let (accepted, _) = round_trip(
+        &mut one,
+        &mut zero,
+        Request::FriendAccept { player_id: ann },
+    );
+    accepted.expect("accepted");
+
+    let ball = one.partner_metro(bob, "m1");
+    one.admin(AdminOp::AdvanceClock(31 * HOUR))
+        .expect("the clock moves");
+    let (stolen, events) = round_trip(
+        &mut zero,
+        &mut one,
+        Request::Steal {
+            friend_id: bob,
+            ball_id: canopy_shared::BallId(ball),
+        },
+    );
+    let stolen = stolen.expect("stolen");
+    let grams = stolen["grams"].as_u64().expect("grams");
+    assert!((5..=15).contains(&grams), "10–30 % of 52 g, got {grams}");
+    assert_eq!(stolen["energy"], grams, "credited once");
+    assert!(
+        events
+            .iter()
+            .any(|event| matches!(event, Event::EnergyStolen { by: Some(by), .. } if *by == ann))
+    );
+    let (twice, _) = round_trip(
+        &mut zero,
+        &mut one,
+        Request::Steal {
+            friend_id: bob,
+            ball_id: canopy_shared::BallId(ball),
+        },
+    );
+    assert_eq!(code(twice), ErrorCode::AlreadyStolen);
+    let (zero_audit, one_audit) = (zero.audit(), one.audit());
+    assert_eq!(
+        (zero_audit.arrived_from_shards, one_audit.sent_to_shards),
+        (grams, grams)
+    );
+    assert_eq!(zero_audit.balances, grams);
+    assert_eq!(one_audit.in_balls, 52 - grams);
+
+    let own = zero.partner_metro(ann, "m2");
+    zero.admin(AdminOp::AdvanceClock(31 * HOUR))
+        .expect("the clock moves");
+    let id = zero.submit(Request::Collect {
+        ball_id: canopy_shared::BallId(own),
+    });
+    zero.run()
+        .replies
+        .remove(&id)
+        .expect("answered")
+        .expect("collected");
+    let id = zero.submit(Request::Water {
+        friend_id: bob,
+        grams: 10,
+    });
+    let sent = zero.run();
+    assert!(sent.replies.is_empty(), "the reply waits for the ball");
+    let watering = only(sent.published);
+    let in_flight = zero.audit();
+    assert_eq!(in_flight.sent_to_shards, 10, "debited into the transfer");
+    assert_eq!(in_flight.open_transfers.len(), 1);
+    assert_eq!(in_flight.open_transfers[0].grams, 10);
+    let made = one.deliver(Delivery::Message(watering.clone()));
+    assert!(
+        made.events
+            .iter()
+            .any(|event| matches!(event, Event::Watered { grams: 10, .. }))
+    );
+    let outcome = only(made.published);
+    assert!(
+        one.deliver(Delivery::Message(watering)).events.is_empty(),
+        "one ball"
+    );
+    let mut answered = zero.deliver(Delivery::Message(outcome));
+    let watered = answered
+        .replies
+        .remove(&id)
+        .expect("answered")
+        .expect("watered");
+    assert_eq!(watered["energy"], grams + 52 - 10);
+    assert!(
+        zero.audit().open_transfers.is_empty(),
+        "confirmed by the outcome"
+    );
+    assert_eq!(one.audit().in_balls, 52 - grams + 10);
+}
+
+#[test]
+fn a_steal_without_an_outcome_in_time_releases_its_reservation_and_is_credited_late() {
+    let (mut zero, mut one) = (Shard::new(0), Shard::new(1));
+    let ann = zero.register("ann");
+    let bob = one.register("bob");
+    round_trip(
+        &mut zero,
+        &mut one,
+        Request::FriendRequest { player_id: bob },
+    )
+    .0
+    .expect("asked");
+    round_trip(
+        &mut one,
+        &mut zero,
+        Request::FriendAccept { player_id: ann },
+    )
+    .0
+    .expect("accepted");
+    let ball = one.partner_metro(bob, "m1");
+    one.admin(AdminOp::AdvanceClock(31 * HOUR))
+        .expect("the clock moves");
+
+    let id = zero.submit(Request::Steal {
+        friend_id: bob,
+        ball_id: canopy_shared::BallId(ball),
+    });
+    let asked = only(zero.run().published);
+    let mut timed_out = zero.deliver(Delivery::TimedOut(asked.key.transfer));
+    assert_eq!(
+        code(timed_out.replies.remove(&id).expect("answered")),
+        ErrorCode::ShardTimeout
+    );
+    let outcome = only(one.deliver(Delivery::Message(asked)).published);
+    let late = zero.deliver(Delivery::Message(outcome.clone()));
+    assert!(late.replies.is_empty(), "the client was answered already");
+    let grams = outcome.grams;
+    assert!(grams > 0);
+    let (zero_audit, one_audit) = (zero.audit(), one.audit());
+    assert_eq!(zero_audit.balances, grams, "the late outcome is credited");
+    assert_eq!(
+        zero_audit.arrived_from_shards + one_audit.in_balls,
+        52,
+        "nothing lost, nothing doubled"
+    );
+}
