@@ -76,11 +76,7 @@ impl Cluster {
             unconfirmed,
             dispatches,
         );
-        self.tasks.push(tokio::spawn(async move {
-            if let Err(err) = relay.await {
-                tracing::error!("the relay to other shards stopped: {err:#}");
-            }
-        }));
+        self.tasks.push(tokio::spawn(relay));
         let answers = audit::answer(self.client.clone(), shard, game, store);
         self.tasks.push(tokio::spawn(async move {
             if let Err(err) = answers.await {

@@ -48,8 +48,9 @@ fn subject(shard: u64) -> String {
     format!("canopy.transfers.{shard}")
 }
 
-/// Creates (or finds) the stream and this shard's durable consumer, then runs the
-/// inbound and outbound halves until the server stops.
+/// Runs the outbound half at once (publishing retries until the stream exists) and the
+/// inbound half as soon as the stream and this shard's consumer can be had, until the
+/// server stops.
 pub async fn run(
     client: async_nats::Client,
     shard: u64,
@@ -58,8 +59,27 @@ pub async fn run(
     game: GameHandle,
     unconfirmed: Vec<Envelope>,
     dispatches: mpsc::UnboundedReceiver<Dispatch>,
-) -> anyhow::Result<()> {
+) {
     let js = jetstream::new(client);
+    let outbound = Outbound {
+        js: js.clone(),
+        shard,
+        remote_timeout,
+        game: game.clone(),
+        unconfirmed: HashMap::new(),
+    };
+    tokio::join!(
+        inbound(js, shard, replicas, game),
+        outbound.run(unconfirmed, dispatches)
+    );
+}
+
+/// Creates (or finds) the stream and this shard's durable consumer.
+async fn open_consumer(
+    js: &jetstream::Context,
+    shard: u64,
+    replicas: usize,
+) -> anyhow::Result<consumer::Consumer<consumer::pull::Config>> {
     let stream = js
         .get_or_create_stream(stream::Config {
             name: STREAM.to_owned(),
@@ -72,7 +92,7 @@ pub async fn run(
         })
         .await
         .context("creating the stream of messages between shards")?;
-    let consumer = stream
+    stream
         .get_or_create_consumer(
             &format!("shard-{shard}"),
             consumer::pull::Config {
@@ -85,25 +105,20 @@ pub async fn run(
             },
         )
         .await
-        .context("creating this shard's consumer")?;
-    let outbound = Outbound {
-        js,
-        shard,
-        remote_timeout,
-        game: game.clone(),
-        unconfirmed: HashMap::new(),
-    };
-    tokio::select! {
-        result = inbound(consumer, game) => result,
-        () = outbound.run(unconfirmed, dispatches) => Ok(()),
-    }
+        .context("creating this shard's consumer")
 }
 
 /// Hands every delivered message to the game and acknowledges it once applied durably.
-async fn inbound(
-    consumer: consumer::Consumer<consumer::pull::Config>,
-    game: GameHandle,
-) -> anyhow::Result<()> {
+async fn inbound(js: jetstream::Context, shard: u64, replicas: usize, game: GameHandle) {
+    let consumer = loop {
+        match open_consumer(&js, shard, replicas).await {
+            Ok(consumer) => break consumer,
+            Err(err) => {
+                tracing::warn!("cannot open this shard's messages yet ({err:#}); retrying");
+                tokio::time::sleep(RETRY_PAUSE).await;
+            }
+        }
+    };
     loop {
         let messages = match consumer.messages().await {
             Ok(messages) => messages,
