@@ -15,7 +15,7 @@
 //! totals · `z<player>` the player's protected-area certificates
 //! · `w<player>` the player's energy rain · `W` the energy rain totals.
 //! totals · `z<player>` the player's protected-area certificates.
-//! · `w<shard><seq><leg>` a message to another shard not yet confirmed (cluster mode)
+//! · `O<shard><seq><leg>` a message to another shard not yet confirmed (cluster mode)
 //! · `i<shard><seq><leg>` a message from another shard applied here, kept for good.
 //!
 //! Balls, friendships and feed entries are grouped per player and the ledger per commit: sled's memory
@@ -71,7 +71,7 @@ const REVIVAL_TOTALS: &[u8] = b"Y";
 const AREAS: u8 = b'z';
 const RAIN: u8 = b'w';
 const RAIN_TOTALS: &[u8] = b"W";
-const OUTBOX: u8 = b'w';
+const OUTBOX: u8 = b'O';
 const INBOX: u8 = b'i';
 
 /// The file that marks a directory as a Canopy store once it holds a world. Without it,
@@ -1006,6 +1006,51 @@ mod tests {
         let snapshot = store.load().expect("load");
         assert_eq!(snapshot.vitality, vec![record]);
         assert_eq!(snapshot.vitality_totals, Some(totals));
+    }
+
+    #[test]
+    fn outbox_records_and_inbox_marks_survive_reopening_beside_every_other_record() {
+        use crate::store::outbox::{Envelope, Message, OutboxRecord, TransferId};
+        let dir = tempfile::tempdir().expect("temp dir");
+        let key = |seq, leg| MessageKey {
+            transfer: TransferId { shard: 1, seq },
+            leg,
+        };
+        let record = OutboxRecord {
+            envelope: Envelope {
+                key: key(7, Leg::Outcome),
+                from_shard: 1,
+                to_shard: 0,
+                grams: 12,
+                message: Message::StealDecided(Ok(12)),
+            },
+            reservation: None,
+        };
+        {
+            let store = SledStore::open(dir.path(), 8).expect("open");
+            store
+                .commit(&TickBatch {
+                    outbox: vec![(key(7, Leg::Outcome), Some(record.clone()))],
+                    inbox: vec![key(7, Leg::Request)],
+                    ..TickBatch::default()
+                })
+                .expect("commit");
+        }
+        let store = SledStore::open(dir.path(), 8).expect("reopen");
+        assert_eq!(store.load().expect("load").outbox, vec![record]);
+        assert!(store.applied(key(7, Leg::Request)).expect("lookup"));
+        assert!(!store.applied(key(7, Leg::Outcome)).expect("lookup"));
+        store
+            .commit(&TickBatch {
+                outbox: vec![(key(7, Leg::Outcome), None)],
+                ..TickBatch::default()
+            })
+            .expect("commit");
+        assert!(store.load().expect("load").outbox.is_empty(), "confirmed");
+        assert!(
+            store.applied(key(7, Leg::Request)).expect("lookup"),
+            "kept for good"
+        );
     }
 
     #[test]
