@@ -456,7 +456,7 @@ async fn limits_host_users_and_revocations_hold_across_shards() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn players_of_two_shards_befriend_steal_water_and_help_by_the_same_rules() -> Result<()> {
-    let cluster = LocalCluster::start(2, 4)?;
+    let cluster = LocalCluster::start(2, 7)?;
     let (shard0, shard1) = (cluster.game_url(0), cluster.game_url(1));
     let (mut ann, ann_id) = player(&shard0, "ann").await?;
     let (mut bob, bob_id) = player(&shard1, "bob").await?;
@@ -556,7 +556,7 @@ async fn players_of_two_shards_befriend_steal_water_and_help_by_the_same_rules()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_steal_whose_owners_shard_was_killed_is_applied_once_after_its_restart() -> Result<()> {
     let mut cluster =
-        LocalCluster::start_with_env(2, 5, &[("CANOPY_CLUSTER__REMOTE_TIMEOUT_MS", "1500")])?;
+        LocalCluster::start_with_env(2, 8, &[("CANOPY_CLUSTER__REMOTE_TIMEOUT_MS", "1500")])?;
     let (shard0, shard1) = (cluster.game_url(0), cluster.game_url(1));
     let (mut ann, ann_id) = player(&shard0, "ann").await?;
     let (mut bob, bob_id) = player(&shard1, "bob").await?;
@@ -645,7 +645,7 @@ async fn timed_steals(
 async fn steal_latency_and_cpu() -> Result<()> {
     // 45 steals a group of at most 15 g stay under the thief's 1500 g daily cap.
     const OWNERS: usize = 9;
-    let cluster = LocalCluster::start(2, 6)?;
+    let cluster = LocalCluster::start(2, 9)?;
     let (mut thief, thief_id) = player(&cluster.game_url(0), "thief").await?;
     let mut owners = Vec::new();
     for index in 0..2 * OWNERS {
