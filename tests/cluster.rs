@@ -645,7 +645,15 @@ async fn timed_steals(
 async fn steal_latency_and_cpu() -> Result<()> {
     // 45 steals a group of at most 15 g stay under the thief's 1500 g daily cap.
     const OWNERS: usize = 9;
-    let cluster = LocalCluster::start(2, 9)?;
+    // A load: no per-address registration limit (docs/LOAD-TESTING.md).
+    let cluster = LocalCluster::start_with_env(
+        2,
+        9,
+        &[
+            ("CANOPY_ACCOUNTS__REGISTER_LIMITS", "false"),
+            ("CANOPY_SERVER__RATE_LIMIT_BURST", "1000"),
+        ],
+    )?;
     let (mut thief, thief_id) = player(&cluster.game_url(0), "thief").await?;
     let mut owners = Vec::new();
     for index in 0..2 * OWNERS {
