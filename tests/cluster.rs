@@ -385,7 +385,7 @@ async fn call_home(url: &str, op: &str, fields: Value) -> Result<(String, Value)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn limits_host_users_and_revocations_hold_across_shards() -> Result<()> {
+async fn limits_host_users_revocations_and_risk_rules_hold_across_shards() -> Result<()> {
     let secret_dir = tempfile::tempdir()?;
     let secret = secret_dir.path().join("host-hs256.secret");
     std::fs::write(&secret, HOST_SECRET)?;
@@ -451,7 +451,37 @@ async fn limits_host_users_and_revocations_hold_across_shards() -> Result<()> {
             "player {victim}'s revoked token at {url}: {answer}"
         );
     }
+
+    // The risk engine judges a player on its own shard, with that shard's counters: a
+    // partner replaying rides past the daily cap is denied there, and the flag waits in
+    // that shard's review queue (docs/RISK.md, "Cluster mode").
+    let (rider, _) = &tokens[2];
+    let ops = cluster.ops_addr(2);
+    let ride = |n: u32| json!({"player_id": rider, "kind": "metro", "ref": format!("ride-{n}")});
+    for n in 0..5 {
+        let (status, answer) = admin(&ops, "POST", "/admin/actions", Some(ride(n)))?;
+        assert_eq!(status, 200, "{answer}");
+    }
+    let (status, answer) = admin(&ops, "POST", "/admin/actions", Some(ride(5)))?;
+    assert_eq!(status, 422, "{answer}");
+    assert_eq!(answer["error"]["code"], json!("RISK_DENIED"), "{answer}");
+    let flags = format!("/admin/risk/flags?player_id={rider}");
+    let (_, home) = admin(&ops, "GET", &flags, None)?;
+    let rules: Vec<&Value> = home["flags"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|flag| &flag["rule"])
+        .collect();
+    assert_eq!(rules, [&json!("partner_velocity")], "{home}");
+    let (_, elsewhere) = admin(&cluster.ops_addr(0), "GET", &flags, None)?;
+    assert_eq!(elsewhere["flags"], json!([]), "{elsewhere}");
     Ok(())
+}
+
+/// An ops call with the default admin token (the shards listen on loopback only).
+fn admin(addr: &str, method: &str, path: &str, body: Option<Value>) -> Result<(u16, Value)> {
+    support::http(addr, method, path, Some(support::ADMIN_TOKEN), body)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
