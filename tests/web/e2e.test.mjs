@@ -8,29 +8,17 @@
 // chromium; run.sh beside this file does both. Screenshots go to target/web-e2e/.
 
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { ARTIFACTS, HOUR, METRO_GRAMS, Player, START, Server } from './harness.mjs';
+import { ARTIFACTS, HOUR, METRO_GRAMS, orderedSteps, Player, scratchDir, Server, START } from './harness.mjs';
 
 test('two browser players befriend, one steals the other\'s ripe energy, both reconnect', async (t) => {
-  await mkdir(ARTIFACTS, { recursive: true });
-  const scratch = await mkdtemp(join(tmpdir(), 'canopy-web-e2e-'));
+  const scratch = await scratchDir('e2e');
   const server = new Server(join(scratch, 'data'));
   const alice = new Player('alice');
   const bob = new Player('bob');
-  // Steps run in order; once one fails the rest are skipped rather than timing out.
-  let failed = false;
-  const step = (name, fn) =>
-    t.test(name, { skip: failed && 'an earlier step failed' }, async () => {
-      try {
-        await fn();
-      } catch (error) {
-        failed = true;
-        throw error;
-      }
-    });
+  const step = orderedSteps(t);
   try {
     await server.start();
     await Promise.all([alice.launch(scratch), bob.launch(scratch)]);
@@ -185,7 +173,7 @@ test('two browser players befriend, one steals the other\'s ripe energy, both re
       assert.deepEqual([...alice.errors, ...bob.errors], []);
     });
   } finally {
-    if (failed) {
+    if (step.failed) {
       for (const player of [alice, bob]) {
         await player.page?.screenshot({ path: join(ARTIFACTS, `failure-${player.name}.png`) }).catch(() => {});
         console.error(await player.diagnose());

@@ -3,7 +3,8 @@
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdir, mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
@@ -134,6 +135,31 @@ export class Server {
     assert.equal(response.status, 200, `POST ${path} answered ${response.status}: ${text}`);
     return text ? JSON.parse(text) : null;
   }
+}
+
+/** A fresh scratch directory for one scenario (and the artifacts directory, made once). */
+export async function scratchDir(scenario) {
+  await mkdir(ARTIFACTS, { recursive: true });
+  return mkdtemp(join(tmpdir(), `canopy-web-${scenario}-`));
+}
+
+/**
+ * The `step` of a scenario: a subtest of `t` that runs in order, skipped once an
+ * earlier step failed rather than timing out on a page left in the wrong state;
+ * `step.failed` tells the scenario's clean-up to keep screenshots and logs.
+ */
+export function orderedSteps(t) {
+  const step = (name, fn) =>
+    t.test(name, { skip: step.failed && 'an earlier step failed' }, async () => {
+      try {
+        await fn();
+      } catch (error) {
+        step.failed = true;
+        throw error;
+      }
+    });
+  step.failed = false;
+  return step;
 }
 
 export function withTimeout(promise, ms, what) {

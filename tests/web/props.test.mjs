@@ -6,29 +6,17 @@
 // Needs target/debug/canopy-server and Debian's chromium; run.sh beside this file does both.
 
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { ARTIFACTS, HOUR, METRO_GRAMS, Player, Server } from './harness.mjs';
+import { ARTIFACTS, HOUR, METRO_GRAMS, orderedSteps, Player, scratchDir, Server } from './harness.mjs';
 
 test('a friend revives expired energy; its owner protects an area with it', async (t) => {
-  await mkdir(ARTIFACTS, { recursive: true });
-  const scratch = await mkdtemp(join(tmpdir(), 'canopy-web-props-'));
+  const scratch = await scratchDir('props');
   const server = new Server(join(scratch, 'data'));
   const alice = new Player('alice');
   const bob = new Player('bob');
-  // Steps run in order; once one fails the rest are skipped rather than timing out.
-  let failed = false;
-  const step = (name, fn) =>
-    t.test(name, { skip: failed && 'an earlier step failed' }, async () => {
-      try {
-        await fn();
-      } catch (error) {
-        failed = true;
-        throw error;
-      }
-    });
+  const step = orderedSteps(t);
   try {
     await server.start();
     await Promise.all([alice.launch(scratch), bob.launch(scratch)]);
@@ -120,7 +108,7 @@ test('a friend revives expired energy; its owner protects an area with it', asyn
       assert.deepEqual([...alice.errors, ...bob.errors], []);
     });
   } finally {
-    if (failed) {
+    if (step.failed) {
       for (const player of [alice, bob]) {
         await player.page?.screenshot({ path: join(ARTIFACTS, `failure-props-${player.name}.png`) }).catch(() => {});
         console.error(await player.diagnose());

@@ -8,27 +8,16 @@
 // Needs target/debug/canopy-server and Debian's chromium; run.sh beside this file does both.
 
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { ARTIFACTS, Player, Server } from './harness.mjs';
+import { ARTIFACTS, orderedSteps, Player, scratchDir, Server } from './harness.mjs';
 
 test('a browser player plays the energy rain; the server credits exactly the balls caught', async (t) => {
-  await mkdir(ARTIFACTS, { recursive: true });
-  const scratch = await mkdtemp(join(tmpdir(), 'canopy-web-rain-'));
+  const scratch = await scratchDir('rain');
   const server = new Server(join(scratch, 'data'), { clock: 'wall' });
   const dora = new Player('dora');
-  let failed = false;
-  const step = (name, fn) =>
-    t.test(name, { skip: failed && 'an earlier step failed' }, async () => {
-      try {
-        await fn();
-      } catch (error) {
-        failed = true;
-        throw error;
-      }
-    });
+  const step = orderedSteps(t);
   try {
     await server.start();
     await dora.launch(scratch);
@@ -109,7 +98,7 @@ test('a browser player plays the energy rain; the server credits exactly the bal
       assert.deepEqual(dora.errors, []);
     });
   } finally {
-    if (failed) {
+    if (step.failed) {
       await dora.page?.screenshot({ path: join(ARTIFACTS, 'failure-dora-rain.png') }).catch(() => {});
       console.error(await dora.diagnose());
       console.error(`server log (last lines):\n${server.log.slice(-40).join('\n')}`);

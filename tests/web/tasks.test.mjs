@@ -6,11 +6,10 @@
 // Needs target/debug/canopy-server and Debian's chromium; run.sh beside this file does both.
 
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { ARTIFACTS, HOUR, Player, START, Server } from './harness.mjs';
+import { ARTIFACTS, HOUR, orderedSteps, Player, scratchDir, Server, START } from './harness.mjs';
 
 const REWARD = 120;
 
@@ -27,21 +26,10 @@ function newTask(title, fields) {
 }
 
 test('a browser player accepts a published task and gets its reward live', async (t) => {
-  await mkdir(ARTIFACTS, { recursive: true });
-  const scratch = await mkdtemp(join(tmpdir(), 'canopy-web-tasks-'));
+  const scratch = await scratchDir('tasks');
   const server = new Server(join(scratch, 'data'));
   const carol = new Player('carol');
-  // Steps run in order; once one fails the rest are skipped rather than timing out.
-  let failed = false;
-  const step = (name, fn) =>
-    t.test(name, { skip: failed && 'an earlier step failed' }, async () => {
-      try {
-        await fn();
-      } catch (error) {
-        failed = true;
-        throw error;
-      }
-    });
+  const step = orderedSteps(t);
   try {
     await server.start();
     await carol.launch(scratch);
@@ -133,7 +121,7 @@ test('a browser player accepts a published task and gets its reward live', async
       assert.deepEqual(carol.errors, []);
     });
   } finally {
-    if (failed) {
+    if (step.failed) {
       await carol.page?.screenshot({ path: join(ARTIFACTS, 'failure-carol-tasks.png') }).catch(() => {});
       console.error(await carol.diagnose());
       console.error(`server log (last lines):\n${server.log.slice(-40).join('\n')}`);
