@@ -517,19 +517,7 @@ async fn players_of_two_shards_befriend_steal_water_and_help_by_the_same_rules()
         "bob's shard decides by its own clock"
     );
     cluster.advance(1, 31 * HOUR)?;
-    let stolen = ann
-        .ok("steal", json!({"friend_id": bob_id, "ball_id": ball}))
-        .await?;
-    let grams = stolen["grams"].as_u64().unwrap_or_default();
-    assert!((5..=15).contains(&grams), "10–30 % of 52 g, got {grams}");
-    assert_eq!(stolen["energy"], grams);
-    let event = bob
-        .wait_event(|e| matches!(e, Event::EnergyStolen { .. }))
-        .await?;
-    assert!(
-        matches!(event, Event::EnergyStolen { by: Some(by), grams: g, .. } if by.0 == ann_id && g == grams),
-        "{event:?}"
-    );
+    let grams = support::steal_heard(&mut ann, ann_id, &mut bob, bob_id, ball).await?;
     assert_eq!(
         ann.error_code("steal", json!({"friend_id": bob_id, "ball_id": ball}))
             .await?,

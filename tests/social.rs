@@ -63,23 +63,7 @@ async fn friends_steal_water_and_help_with_events_on_both_sides() -> Result<()> 
         .unwrap_or_default();
     assert_eq!(hand, 36, "70 % of 52 g is stealable: {friends}");
 
-    let stolen = bob
-        .ok("steal", json!({"friend_id": alice_id, "ball_id": ball}))
-        .await?;
-    let grams = stolen["grams"].as_u64().unwrap_or_default();
-    assert!((5..=15).contains(&grams), "10–30 % of 52 g, got {grams}");
-    assert_eq!(stolen["energy"], grams);
-    let event = alice
-        .wait_event(|e| matches!(e, Event::EnergyStolen { .. }))
-        .await?;
-    assert_eq!(
-        event,
-        Event::EnergyStolen {
-            by: Some(canopy_shared::PlayerId(bob_id)),
-            ball_id: canopy_shared::BallId(ball),
-            grams
-        }
-    );
+    let grams = support::steal_heard(&mut bob, bob_id, &mut alice, alice_id, ball).await?;
     assert_eq!(
         bob.error_code("steal", json!({"friend_id": alice_id, "ball_id": ball}))
             .await?,

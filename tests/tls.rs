@@ -31,6 +31,25 @@ fn new_certificate(dir: &Path) -> Result<CertificateDer<'static>> {
     Ok(generated.cert.der().clone())
 }
 
+/// A server with its data in `dir` serving TLS on both ports with a new certificate
+/// (returned, for clients to trust), started with `args` and `env` besides.
+fn start_tls(
+    dir: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Result<(Server, CertificateDer<'static>)> {
+    let certificate = new_certificate(dir)?;
+    let cert = dir.join("cert.pem").display().to_string();
+    let key = dir.join("key.pem").display().to_string();
+    let mut tls_env = vec![
+        ("CANOPY_TLS__CERT_FILE", cert.as_str()),
+        ("CANOPY_TLS__KEY_FILE", key.as_str()),
+    ];
+    tls_env.extend_from_slice(env);
+    let server = Server::start_with_env(&dir.join("data"), args, &tls_env)?;
+    Ok((server, certificate))
+}
+
 /// A TLS connection to `addr` trusting only `trusted`.
 async fn tls_connect(
     addr: &str,
@@ -91,17 +110,7 @@ async fn https(
 #[tokio::test]
 async fn both_ports_speak_tls_and_a_reload_rotates_the_certificate() -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let first = new_certificate(dir.path())?;
-    let cert = dir.path().join("cert.pem").display().to_string();
-    let key = dir.path().join("key.pem").display().to_string();
-    let server = Server::start_with_env(
-        &dir.path().join("data"),
-        &[],
-        &[
-            ("CANOPY_TLS__CERT_FILE", &cert),
-            ("CANOPY_TLS__KEY_FILE", &key),
-        ],
-    )?;
+    let (server, first) = start_tls(dir.path(), &[], &[])?;
 
     let mut ws = wss(&server, &first).await?;
     let registered = call(&mut ws, json!({"id": 1, "op": "register", "name": "ant"})).await?;
@@ -171,17 +180,13 @@ fn localhost(addr: &str) -> Result<String> {
 #[test]
 fn the_cli_its_bots_and_admin_commands_speak_tls_to_a_trusted_server() -> Result<()> {
     let dir = tempfile::tempdir()?;
-    new_certificate(dir.path())?;
-    let ca = dir.path().join("cert.pem").display().to_string();
-    let key = dir.path().join("key.pem").display().to_string();
-    let server = Server::start_with_env(
-        &dir.path().join("data"),
-        &["--clock", "manual", "--clock-start", &START.to_string()],
-        &[
-            ("CANOPY_TLS__CERT_FILE", &ca),
-            ("CANOPY_TLS__KEY_FILE", &key),
-        ],
+    let start = START.to_string();
+    let (server, _) = start_tls(
+        dir.path(),
+        &["--clock", "manual", "--clock-start", &start],
+        &[],
     )?;
+    let ca = dir.path().join("cert.pem").display().to_string();
     let game = format!("wss://{}/ws", localhost(&server.game_addr)?);
     let ops = format!("https://{}", localhost(&server.ops_addr)?);
     let home = dir.path().join("home");
@@ -275,19 +280,12 @@ fn the_cli_its_bots_and_admin_commands_speak_tls_to_a_trusted_server() -> Result
 #[tokio::test]
 async fn a_stalled_handshake_on_the_ops_port_does_not_hold_up_other_clients() -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let trusted = new_certificate(dir.path())?;
-    let cert = dir.path().join("cert.pem").display().to_string();
-    let key = dir.path().join("key.pem").display().to_string();
     // An hour for a handshake: a server that waits for one before the next would keep
     // the second client waiting far past the test's patience.
-    let server = Server::start_with_env(
-        &dir.path().join("data"),
+    let (server, trusted) = start_tls(
+        dir.path(),
         &[],
-        &[
-            ("CANOPY_TLS__CERT_FILE", &cert),
-            ("CANOPY_TLS__KEY_FILE", &key),
-            ("CANOPY_SERVER__HANDSHAKE_TIMEOUT_SECS", "3600"),
-        ],
+        &[("CANOPY_SERVER__HANDSHAKE_TIMEOUT_SECS", "3600")],
     )?;
     // Connected, and silent: its ClientHello never comes.
     let stalled = TcpStream::connect(&server.ops_addr).await?;

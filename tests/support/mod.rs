@@ -613,3 +613,31 @@ pub fn tokens_inline(tokens: &[(&str, &str, &str)]) -> Result<String> {
         .collect();
     Ok(format!("[{}]", entries?.join(", ")))
 }
+
+/// The first steal from a fresh 52 g ball: `thief` (player `thief_id`, with no energy
+/// before) takes 10–30 % of it and `owner` hears `energy_stolen` naming the thief, the
+/// ball and the grams. Returns the grams.
+pub async fn steal_heard(
+    thief: &mut Client,
+    thief_id: u64,
+    owner: &mut Client,
+    owner_id: u64,
+    ball: u64,
+) -> Result<u64> {
+    let stolen = thief
+        .ok("steal", json!({"friend_id": owner_id, "ball_id": ball}))
+        .await?;
+    let grams = stolen["grams"].as_u64().unwrap_or_default();
+    anyhow::ensure!((5..=15).contains(&grams), "10–30 % of 52 g, got {grams}");
+    anyhow::ensure!(stolen["energy"] == grams, "the thief's energy: {stolen}");
+    let event = owner
+        .wait_event(|e| matches!(e, Event::EnergyStolen { .. }))
+        .await?;
+    let expected = Event::EnergyStolen {
+        by: Some(canopy_shared::PlayerId(thief_id)),
+        ball_id: canopy_shared::BallId(ball),
+        grams,
+    };
+    anyhow::ensure!(event == expected, "{event:?}, expected {expected:?}");
+    Ok(grams)
+}

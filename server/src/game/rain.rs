@@ -380,20 +380,12 @@ fn settle(world: &mut World, entity: Entity, player: PlayerId) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use canopy_shared::rain::RainParams;
 
     fn round() -> RainRound {
         RainRound {
             id: 9,
             seed: 1234,
-            params: RainParams {
-                duration_ms: 15_000,
-                lanes: 5,
-                balls: 30,
-                total_grams: 120,
-                fall_ms_min: 1_800,
-                fall_ms_max: 3_000,
-            },
+            params: crate::config::RainConfig::default().params(),
             starts_at: 100_000,
             ends_at: 115_000,
             taps: Vec::new(),
