@@ -340,3 +340,79 @@ fn every_kind_of_cheater_is_caught_and_no_honest_bot_is_flagged() -> Result<()> 
     assert!(risk["graph"]["rings"].as_u64() >= Some(1), "{pretty}");
     Ok(())
 }
+
+/// Rain bots play the energy rain on a server whose clock runs (rounds shortened to
+/// 4 s): their taps are judged against each round's schedule, every settled round
+/// against its accepted taps (grams, balance, vitality), and the rounds against the
+/// day's allowance; chances given to friends unlock second rounds; the server's audit
+/// (whose identities include the rain's grams) balances afterwards.
+#[test]
+fn rain_bots_play_rounds_the_server_judges_and_credits_exactly() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let server = Server::start_with_env(
+        &dir.path().join("data"),
+        &[],
+        &[
+            ("CANOPY_RAIN__DURATION_MS", "4000"),
+            ("CANOPY_RAIN__LEAD_MS", "500"),
+            ("CANOPY_RAIN__BALLS", "10"),
+            ("CANOPY_RAIN__TOTAL_GRAMS", "40"),
+            ("CANOPY_RAIN__FALL_MS_MIN", "1500"),
+            ("CANOPY_RAIN__FALL_MS_MAX", "2500"),
+        ],
+    )?;
+    let path = dir.path().join("report.json");
+    let (code, report, output) = bots(
+        &server,
+        &path,
+        &[
+            "--players",
+            "8",
+            "--friends-per-player",
+            "3",
+            "--rain",
+            "4",
+            "--duration",
+            "16s",
+            "--seed",
+            "11",
+        ],
+    )?;
+    let pretty = serde_json::to_string_pretty(&report)?;
+    assert_eq!(code, 0, "a clean run exits 0:\n{output}\n{pretty}");
+    assert_eq!(report["config"]["rain"], 4, "{pretty}");
+    assert_eq!(report["violation_count"], 0, "{pretty}");
+    assert_eq!(
+        report["unexpected_errors"],
+        Value::Object(Default::default()),
+        "{pretty}"
+    );
+    let rain = &report["rain"];
+    assert!(
+        rain["rounds"].as_u64() > Some(4),
+        "every rain bot settled its first round, and a chance given unlocked more: {pretty}"
+    );
+    assert!(rain["caught"].as_u64() > Some(0), "{pretty}");
+    assert!(
+        rain["caught"].as_u64() < rain["balls"].as_u64(),
+        "human misses: {pretty}"
+    );
+    assert!(ok_count(&report, "rain_gift") >= 1, "{pretty}");
+    assert!(ok_count(&report, "rain_tap") >= 1, "{pretty}");
+    assert!(
+        report["events"]["rain_ended"].as_u64() > Some(4),
+        "{pretty}"
+    );
+    assert!(output.contains("rain: 4 bots"), "{output}");
+    // A round the bots stopped waiting for at the deadline still settles on the server.
+    let audit = server.audit()?;
+    assert!(
+        audit["rained"].as_u64() >= rain["grams"].as_u64(),
+        "{audit}"
+    );
+    assert!(
+        audit["rain_rounds"].as_u64() >= rain["rounds"].as_u64(),
+        "{audit}"
+    );
+    Ok(())
+}

@@ -295,6 +295,16 @@ pub struct BotsArgs {
     /// separated, or the flag repeated)
     #[arg(long, value_enum, value_delimiter = ',', value_name = "KIND")]
     pub cheat: Vec<crate::bots::Cheat>,
+    /// Bots of --players that play the energy rain instead of the mix (rounds, taps with
+    /// human timing, chances given to friends), each judged against the round's
+    /// schedule; needs a server whose clock runs (not --clock manual)
+    #[arg(
+        long,
+        default_value_t = 0,
+        value_name = "N",
+        conflicts_with = "cheaters"
+    )]
+    pub rain: usize,
 }
 
 /// Other kinds of load `canopy bots` runs instead of the game mix.

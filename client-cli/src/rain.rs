@@ -16,7 +16,7 @@ use tokio::time::Instant;
 
 /// The server's game clock as seen from here: one `ping`, corrected by half its round
 /// trip, then the local monotonic clock.
-struct ServerClock {
+pub struct ServerClock {
     at_ping: Millis,
     pinged: Instant,
 }
@@ -25,19 +25,25 @@ impl ServerClock {
     async fn sync(conn: &Connection) -> Result<Self, CliError> {
         let sent = Instant::now();
         let time = crate::commands::game_time(conn).await?;
-        let half_trip = sent.elapsed() / 2;
-        Ok(Self {
-            at_ping: time + half_trip.as_millis() as Millis,
-            pinged: sent + half_trip,
-        })
+        Ok(Self::from_ping(time, sent))
     }
 
-    fn now(&self) -> Millis {
+    /// The clock from a `ping` sent at `sent` whose reply, just in, read `time`.
+    pub fn from_ping(time: Millis, sent: Instant) -> Self {
+        let half_trip = sent.elapsed() / 2;
+        Self {
+            at_ping: time + half_trip.as_millis() as Millis,
+            pinged: sent + half_trip,
+        }
+    }
+
+    /// The server's clock now.
+    pub fn now(&self) -> Millis {
         self.at_ping + self.pinged.elapsed().as_millis() as Millis
     }
 
     /// The local instant the server's clock reads `at`.
-    fn instant_of(&self, at: Millis) -> Instant {
+    pub fn instant_of(&self, at: Millis) -> Instant {
         self.pinged + Duration::from_millis(at.saturating_sub(self.at_ping))
     }
 }

@@ -126,6 +126,14 @@ pub enum Check {
     ViewInconsistent,
     /// An `ok` reply without the fields the protocol promises.
     BadShape,
+    /// An energy rain tap judged against the round's own schedule wrongly: refused
+    /// while its ball was on screen, or caught for other grams than the ball's.
+    RainTapWrong,
+    /// A settled rain round that credited other grams, balance or vitality than its
+    /// accepted taps earned.
+    RainCreditMismatch,
+    /// A rain round started past the day's allowance, or refused within it.
+    RainRoundsWrong,
 }
 
 impl Check {
@@ -147,6 +155,9 @@ impl Check {
             Self::StealableWrong => "stealable_wrong",
             Self::ViewInconsistent => "view_inconsistent",
             Self::BadShape => "bad_shape",
+            Self::RainTapWrong => "rain_tap_wrong",
+            Self::RainCreditMismatch => "rain_credit_mismatch",
+            Self::RainRoundsWrong => "rain_rounds_wrong",
         }
     }
 }

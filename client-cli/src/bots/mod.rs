@@ -18,6 +18,7 @@ mod mix;
 mod pace;
 mod plan;
 mod progress;
+mod rain;
 mod report;
 mod runner;
 mod setup;
@@ -100,6 +101,7 @@ pub fn run(args: &BotsArgs, global: &GlobalArgs) -> Result<u8, CliError> {
             .into_iter()
             .map(|cheat| cheat.name().to_owned())
             .collect(),
+        rain: args.rain,
     };
     let cast = (args.cheaters > 0).then(|| cheaters::Cast::new(&args.cheat, args.cheaters));
     if cast.is_some() && shards.is_cluster() {
@@ -133,6 +135,7 @@ pub fn run(args: &BotsArgs, global: &GlobalArgs) -> Result<u8, CliError> {
         } else {
             plan::Style::Mixed
         },
+        rain: args.rain,
     };
     let progress = Progress::new(args.quiet);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -155,6 +158,12 @@ pub fn run(args: &BotsArgs, global: &GlobalArgs) -> Result<u8, CliError> {
             }
             None => (world.seats, world.clock, None),
         };
+        if args.rain > 0 && clock.is_manual() {
+            return Err(CliError::Usage(
+                "--rain needs a server whose clock runs: on --clock manual a round never ends"
+                    .into(),
+            ));
+        }
         let honest: std::collections::BTreeSet<PlayerId> =
             seats.iter().map(|seat| seat.player).collect();
         progress.say(&format!(
@@ -255,6 +264,12 @@ fn validate(args: &BotsArgs) -> Result<(), CliError> {
     if args.friends_per_player > MAX_FRIENDS {
         return usage(format!(
             "--friends-per-player is at most {MAX_FRIENDS} (the server's friends.max)"
+        ));
+    }
+    if args.rain > args.players {
+        return usage(format!(
+            "--rain {} is more than the {} --players (rain bots are players)",
+            args.rain, args.players
         ));
     }
     if (args.cheaters > 0) == args.cheat.is_empty() {

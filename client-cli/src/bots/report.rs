@@ -4,7 +4,7 @@
 
 use crate::bots::mix::{Action, Mix};
 use crate::bots::plan::OPS;
-use crate::bots::stats::{OpTally, Tally};
+use crate::bots::stats::{OpTally, RainTally, Tally};
 use crate::bots::writes::{WRITE_OPS, WriteCount, WriteTally};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -43,6 +43,9 @@ pub struct ConfigReport {
     /// The kinds of cheater asked for (`all` expanded).
     #[serde(default)]
     pub cheat: Vec<String>,
+    /// With `--rain N`: bots of `players` that play the energy rain instead of the mix.
+    #[serde(default)]
+    pub rain: usize,
 }
 
 /// What setup built.
@@ -282,6 +285,9 @@ pub struct Report {
     /// With `--cheaters`: what the risk engine caught, rule by rule.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub risk: Option<crate::bots::cheaters::RiskReport>,
+    /// With `--rain`: the energy rain rounds the rain bots saw settled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rain: Option<RainTally>,
 }
 
 impl Report {
@@ -295,6 +301,7 @@ impl Report {
     ) -> Self {
         let ops: u64 = tally.per_op.values().map(|op| op.count).sum();
         notes.extend(tally.transport_samples.iter().cloned());
+        let rain = (config.rain > 0).then_some(tally.rain);
         Self {
             config,
             setup,
@@ -332,6 +339,7 @@ impl Report {
             violation_count: tally.violation_count,
             notes,
             risk: None,
+            rain,
         }
     }
 
@@ -410,9 +418,16 @@ impl Report {
             "{:<13}{:>9}{:>9}{:>10}{:>10}{:>10}{:>10}{:>10}",
             "op", "count", "errors", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "max ms"
         );
+        let others = self
+            .per_op
+            .keys()
+            .map(String::as_str)
+            .filter(|op| !OPS.contains(op));
         for (op, r) in OPS
             .iter()
-            .filter_map(|op| self.per_op.get(*op).map(|r| (op, r)))
+            .copied()
+            .chain(others)
+            .filter_map(|op| self.per_op.get(op).map(|r| (op, r)))
         {
             let _ = writeln!(
                 out,
@@ -466,6 +481,13 @@ impl Report {
         }
         if let Some(risk) = &self.risk {
             let _ = writeln!(out, "{}", risk.to_text());
+        }
+        if let Some(rain) = &self.rain {
+            let _ = writeln!(
+                out,
+                "rain: {} bots, {} rounds settled, {} of {} balls caught, {} g credited",
+                c.rain, rain.rounds, rain.caught, rain.balls, rain.grams
+            );
         }
         out.trim_end().to_owned()
     }
@@ -563,6 +585,7 @@ mod tests {
             generated_world: None,
             cheaters: 0,
             cheat: Vec::new(),
+            rain: 0,
         };
         let setup = SetupReport {
             seconds: 1.25,

@@ -7,6 +7,7 @@ use crate::bots::mix::Mix;
 use crate::bots::pace::Schedule;
 use crate::bots::plan::{Planned, Style, follow_up, plan};
 use crate::bots::progress::Progress;
+use crate::bots::rain::RainBot;
 use crate::bots::setup::Seat;
 use crate::bots::stats::{EventCounts, Recorder, Tally};
 use crate::bots::wire::{Pushed, Wire, WireError};
@@ -35,6 +36,8 @@ pub struct RunOptions {
     pub seed: u64,
     /// How bots turn actions into requests.
     pub style: Style,
+    /// The last this many seats play the energy rain instead of the mix.
+    pub rain: usize,
 }
 
 /// Runs every bot until the deadline; returns how long it took (until the last reply
@@ -57,6 +60,17 @@ pub async fn run(
                 .seed
                 .wrapping_add((index as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
         );
+        if index >= bots - options.rain.min(bots) {
+            let bot = RainBot {
+                seat,
+                clock: clock.clone(),
+                deadline,
+                recorder: recorder.clone(),
+                rng,
+            };
+            tasks.spawn(bot.run());
+            continue;
+        }
         let schedule = match options.rate {
             Some(rate) => Schedule::open(rate, bots, start, rng.random()),
             None => Schedule::Closed,

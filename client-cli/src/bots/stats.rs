@@ -92,6 +92,21 @@ pub struct Tally {
     pub disconnected: u64,
     /// Writes sent and those that succeeded, by op.
     pub writes: WriteTally,
+    /// Energy rain rounds the rain bots saw settled.
+    pub rain: RainTally,
+}
+
+/// What the rain bots' settled rounds held and caught.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RainTally {
+    /// Rounds settled.
+    pub rounds: u64,
+    /// Balls that fell in them.
+    pub balls: u64,
+    /// Balls caught.
+    pub caught: u64,
+    /// Grams credited.
+    pub grams: u64,
 }
 
 /// Collects the numbers of all bots. Each reply takes the lock once, briefly.
@@ -117,6 +132,7 @@ impl Tally {
             transport_samples: Vec::new(),
             disconnected: 0,
             writes: WriteTally::default(),
+            rain: RainTally::default(),
         }
     }
 }
@@ -204,6 +220,15 @@ impl Recorder {
         if outcome != WriteOutcome::Read {
             self.lock().writes.count(op, outcome);
         }
+    }
+
+    /// Records one settled energy rain round.
+    pub fn rain_round(&self, balls: u64, caught: u64, grams: u64) {
+        let rain = &mut self.lock().rain;
+        rain.rounds += 1;
+        rain.balls += balls;
+        rain.caught += caught;
+        rain.grams += grams;
     }
 
     /// Records a bot whose connection ended early.
