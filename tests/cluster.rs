@@ -503,7 +503,23 @@ async fn players_of_two_shards_befriend_steal_water_and_help_by_the_same_rules()
             .await?,
         "NOT_FRIENDS"
     );
-    befriend(&mut ann, ann_id, &mut bob, bob_id).await?;
+    assert_eq!(
+        ann.error_code("friend_balls", json!({"friend_id": bob_id}))
+            .await?,
+        "NOT_FRIENDS"
+    );
+    ann.ok("friend_request", json!({"player_id": bob_id}))
+        .await?;
+    bob.wait_event(|e| matches!(e, Event::FriendRequest { from, .. } if from.0 == ann_id))
+        .await?;
+    let asking = ann.ok("friends", json!({})).await?;
+    assert_eq!(asking["outgoing"][0]["name"], "bob", "{asking}");
+    let asked = bob.ok("friends", json!({})).await?;
+    assert_eq!(asked["incoming"][0]["name"], "ann", "{asked}");
+    bob.ok("friend_accept", json!({"player_id": ann_id}))
+        .await?;
+    ann.wait_event(|e| matches!(e, Event::FriendAdded { player_id } if player_id.0 == bob_id))
+        .await?;
     assert_eq!(
         bob.error_code("friend_request", json!({"player_id": ann_id}))
             .await?,
@@ -517,12 +533,28 @@ async fn players_of_two_shards_befriend_steal_water_and_help_by_the_same_rules()
         "bob's shard decides by its own clock"
     );
     cluster.advance(1, 31 * HOUR)?;
+    let (row, balls) = remote_views(&mut ann, bob_id).await?;
+    assert_eq!(row["name"], "bob", "{row}");
+    assert_eq!(balls[0]["ball_id"], json!(ball), "{balls}");
+    assert_eq!(balls[0]["amount"], json!(52), "{balls}");
+    let offered = balls[0]["stealable"].as_u64().unwrap_or_default();
+    assert!(offered > 0, "ripe on bob's clock: {balls}");
+    assert_eq!(row["stealable_grams"], json!(offered), "{row}");
     let grams = support::steal_heard(&mut ann, ann_id, &mut bob, bob_id, ball).await?;
     assert_eq!(
         ann.error_code("steal", json!({"friend_id": bob_id, "ball_id": ball}))
             .await?,
         "ALREADY_STOLEN"
     );
+    let (row, balls) = remote_views(&mut ann, bob_id).await?;
+    assert_eq!(balls[0]["amount"], json!(52 - grams), "{balls}");
+    assert_eq!(balls[0]["stolen"], json!(grams), "{balls}");
+    assert_eq!(
+        balls[0]["stealable"],
+        json!(0),
+        "one hit per thief: {balls}"
+    );
+    assert_eq!(row["stealable_grams"], json!(0), "{row}");
 
     let own = cluster.metro(0, ann_id, "m2")?;
     cluster.advance(0, 31 * HOUR)?;
@@ -552,6 +584,21 @@ async fn players_of_two_shards_befriend_steal_water_and_help_by_the_same_rules()
         10,
         "help goes to the owner"
     );
+    cluster.admin(
+        1,
+        "POST",
+        "/admin/props",
+        Some(json!({"player_id": bob_id, "prop": "protection_cover", "count": 1})),
+    )?;
+    bob.ok("use_prop", json!({"prop": "protection_cover"}))
+        .await?;
+    let covered = bob.ok("me", json!({})).await?["player"]["protected_until"].clone();
+    assert!(covered.is_u64(), "{covered}");
+    let (row, _) = remote_views(&mut ann, bob_id).await?;
+    assert_eq!(
+        row["protected_until"], covered,
+        "bob's cover, as his shard sees it"
+    );
 
     let audit = cluster.settled_audit(0, |_| true)?;
     assert_eq!(audit["created"], json!(104), "{audit}");
@@ -568,7 +615,28 @@ async fn players_of_two_shards_befriend_steal_water_and_help_by_the_same_rules()
         "NOT_FRIENDS",
         "the unfriending reached both shards"
     );
+    assert_eq!(
+        ann.error_code("friend_balls", json!({"friend_id": bob_id}))
+            .await?,
+        "NOT_FRIENDS"
+    );
+    assert_eq!(ann.ok("friends", json!({})).await?["friends"], json!([]));
     Ok(())
+}
+
+/// A friend of another shard as `viewer` sees them: their `friends` row (the only
+/// one) and their `friend_balls`.
+async fn remote_views(viewer: &mut Client, friend: u64) -> Result<(Value, Value)> {
+    let listed = viewer.ok("friends", json!({})).await?;
+    let rows = listed["friends"].as_array().context("friends")?;
+    anyhow::ensure!(
+        rows.len() == 1 && rows[0]["player_id"] == json!(friend),
+        "{listed}"
+    );
+    let balls = viewer
+        .ok("friend_balls", json!({ "friend_id": friend }))
+        .await?;
+    Ok((rows[0].clone(), balls["balls"].clone()))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -584,6 +652,16 @@ async fn a_steal_whose_owners_shard_was_killed_is_applied_once_after_its_restart
     drop(bob);
 
     cluster.kill("shard-1")?;
+    for (view, fields) in [
+        ("friends", json!({})),
+        ("friend_balls", json!({ "friend_id": bob_id })),
+    ] {
+        assert_eq!(
+            ann.error_code(view, fields).await?,
+            "SHARD_TIMEOUT",
+            "{view}: bob's shard is down"
+        );
+    }
     assert_eq!(
         ann.error_code("steal", json!({"friend_id": bob_id, "ball_id": ball}))
             .await?,

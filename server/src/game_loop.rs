@@ -54,6 +54,12 @@ pub enum Control {
         Box<crate::game::remote::Delivery>,
         oneshot::Sender<AdminAnswer>,
     ),
+    /// Cluster mode: another shard's read of this shard's players, answered with the
+    /// view's JSON.
+    View(
+        Box<crate::game::remote_views::ViewQuery>,
+        oneshot::Sender<AdminAnswer>,
+    ),
 }
 
 /// Handles the async side uses to reach the game thread; every message also wakes it.
@@ -272,6 +278,7 @@ impl GameLoop {
             Control::Remote(delivery, answer) => {
                 self.submit_for(crate::game::Op::Remote(delivery), answer);
             }
+            Control::View(query, answer) => self.submit_for(crate::game::Op::View(query), answer),
             Control::Reload(config) => {
                 self.tick_rate_hz = config.server.tick_rate_hz;
                 self.game.set_config(config);

@@ -5,6 +5,7 @@
 
 use canopy_server::config::Config;
 use canopy_server::game::remote::{Delivery, Dispatch};
+use canopy_server::game::remote_views::{ViewAnswer, ViewQuery};
 use canopy_server::game::{AdminOp, ClockMode, Command, Game, Op, Origin, Reply, SessionId};
 use canopy_server::store::MemoryStore;
 use canopy_server::store::outbox::{Envelope, Leg, MessageKey};
@@ -29,6 +30,8 @@ struct Batch {
     events: Vec<Event>,
     published: Vec<Envelope>,
     confirms: Vec<(u64, MessageKey)>,
+    /// Views asked of other shards: (query, shard, view).
+    asked: Vec<(u64, u64, ViewQuery)>,
 }
 
 struct Shard {
@@ -38,9 +41,14 @@ struct Shard {
 
 impl Shard {
     fn new(index: u64) -> Self {
+        Self::of(index, 2)
+    }
+
+    /// Shard `index` of `shards`.
+    fn of(index: u64, shards: u64) -> Self {
         let mut config = Config::default_embedded();
         config.cluster.enabled = true;
-        config.cluster.shards = 2;
+        config.cluster.shards = shards;
         config.cluster.shard = index;
         config.risk.enabled = false;
         let mut game = Game::load(
@@ -79,6 +87,11 @@ impl Shard {
                 Dispatch::Publish(envelope) => batch.published.push(envelope),
                 Dispatch::Confirm { to_shard, key } => batch.confirms.push((to_shard, key)),
                 Dispatch::Forget(_) => {}
+                Dispatch::Ask {
+                    query,
+                    to_shard,
+                    view,
+                } => batch.asked.push((query, to_shard, view)),
             }
         }
         batch
@@ -117,6 +130,19 @@ impl Shard {
             batch.admin
         );
         batch
+    }
+
+    /// Answers another shard's view, as its game loop would.
+    fn answer_view(&mut self, view: ViewQuery) -> Result<ViewAnswer, ErrorBody> {
+        self.game.submit(Command {
+            origin: Origin::Admin(1),
+            request_id: 0,
+            op: Op::View(Box::new(view)),
+        });
+        self.run()
+            .admin
+            .remove(0)
+            .map(|json| serde_json::from_value(json).expect("a view answer"))
     }
 
     fn audit(&mut self) -> AuditReport {
@@ -378,5 +404,99 @@ fn a_steal_without_an_outcome_in_time_releases_its_reservation_and_is_credited_l
         zero_audit.arrived_from_shards + one_audit.in_balls,
         52,
         "nothing lost, nothing doubled"
+    );
+}
+
+/// Makes the players of two shards friends.
+fn befriend(a: &mut Shard, a_id: PlayerId, b: &mut Shard, b_id: PlayerId) {
+    let asked = round_trip(a, b, Request::FriendRequest { player_id: b_id }).0;
+    asked.expect("asked");
+    let accepted = round_trip(b, a, Request::FriendAccept { player_id: a_id }).0;
+    accepted.expect("accepted");
+}
+
+#[test]
+fn a_view_over_friends_of_two_other_shards_waits_for_both_or_times_out() {
+    let mut shards: Vec<Shard> = (0..3).map(|index| Shard::of(index, 3)).collect();
+    let [zero, one, two] = shards.as_mut_slice() else {
+        unreachable!("three shards")
+    };
+    let ann = zero.register("ann");
+    let bob = one.register("bob");
+    let cy = two.register("cy");
+    befriend(zero, ann, one, bob);
+    befriend(zero, ann, two, cy);
+    let ball = one.partner_metro(bob, "m1");
+    one.admin(AdminOp::AdvanceClock(31 * HOUR))
+        .expect("the clock moves");
+
+    let id = zero.submit(Request::Friends {});
+    let mut sent = zero.run();
+    assert!(sent.replies.is_empty(), "the reply waits for both shards");
+    sent.asked.sort_by_key(|(_, shard, _)| *shard);
+    let [(query, 1, to_one), (same, 2, to_two)] = sent.asked.as_slice() else {
+        panic!("one view per shard: {:?}", sent.asked)
+    };
+    assert_eq!(query, same, "one client view");
+    let from_one = one.answer_view(to_one.clone());
+    let first = zero.deliver(Delivery::Answered {
+        query: *query,
+        answer: from_one,
+    });
+    assert!(first.replies.is_empty(), "shard 2 has not answered yet");
+    let from_two = two.answer_view(to_two.clone());
+    let mut done = zero.deliver(Delivery::Answered {
+        query: *query,
+        answer: from_two,
+    });
+    let listed = done
+        .replies
+        .remove(&id)
+        .expect("answered")
+        .expect("friends");
+    let rows = listed["friends"].as_array().expect("rows");
+    let names: Vec<&str> = rows.iter().filter_map(|row| row["name"].as_str()).collect();
+    assert_eq!(names, ["bob", "cy"], "every friend, in id order: {listed}");
+    let offered = rows[0]["stealable_grams"].as_u64().expect("grams");
+    assert!(offered > 0, "bob's ball is ripe: {listed}");
+    assert_eq!(rows[1]["stealable_grams"], 0, "{listed}");
+
+    let id = zero.submit(Request::FriendBalls { friend_id: bob });
+    let asked = zero.run().asked;
+    let [(query, 1, view)] = asked.as_slice() else {
+        panic!("bob's shard is asked: {asked:?}")
+    };
+    let mut timed_out = zero.deliver(Delivery::Answered {
+        query: *query,
+        answer: Err(ErrorBody::new(ErrorCode::ShardTimeout, "no answer")),
+    });
+    assert_eq!(
+        code(timed_out.replies.remove(&id).expect("answered")),
+        ErrorCode::ShardTimeout
+    );
+    let late = one.answer_view(view.clone());
+    let ViewAnswer::Balls(balls) = late.clone().expect("bob's balls") else {
+        panic!("balls: {late:?}")
+    };
+    assert_eq!(balls.balls[0].ball_id.0, ball);
+    assert_eq!(
+        balls.balls[0].stealable, offered,
+        "the same offer as in `friends`"
+    );
+    let after = zero.deliver(Delivery::Answered {
+        query: *query,
+        answer: late,
+    });
+    assert!(after.replies.is_empty(), "answered once");
+
+    let unknown = zero.submit(Request::FriendBalls {
+        friend_id: PlayerId(41),
+    });
+    let mut refused = zero.run();
+    assert!(refused.asked.is_empty(), "refused on the asking shard");
+    assert_eq!(
+        code(refused.replies.remove(&unknown).expect("answered")),
+        ErrorCode::NotFriends,
+        "as on one node"
     );
 }

@@ -2504,7 +2504,7 @@ mod random_play {
     use super::{SHRUB, with_shrub};
     use canopy_server::game::resources::{Directory, Teams};
     use canopy_server::game::rules::game_day;
-    use canopy_server::game::stealable::stealable_from;
+    use canopy_server::game::stealable::{hits_allowed, stealable_from};
     use canopy_server::game::{Recipient, SessionId};
     use canopy_server::social::Social;
     use canopy_shared::model::{PropKind, WatchTarget};
@@ -3070,7 +3070,9 @@ mod random_play {
                 prop_assert!(online[index], "{:?} is offline", session);
                 let me = players[index].id;
                 prop_assert!(seen.graph.are_friends(me, friend));
-                let now = stealable_from(sim.game.world(), friend, me);
+                let world = sim.game.world();
+                let allowed = hits_allowed(world, me, sim.now());
+                let now = stealable_from(world, friend, me, allowed);
                 prop_assert_eq!(*grams, now, "to {} about {}", me, friend);
             }
         }

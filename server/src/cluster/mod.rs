@@ -11,6 +11,7 @@ pub mod registrations;
 pub mod relay;
 pub mod routing;
 pub mod shard_map;
+pub mod views;
 
 pub use audit::ClusterAuditor;
 pub use partition::Partition;
@@ -58,7 +59,8 @@ impl Drop for Cluster {
 
 impl Cluster {
     /// Starts relaying the game's messages (first every message still unconfirmed from
-    /// before a restart, then each batch's `dispatches`) and answering audit queries.
+    /// before a restart, then each batch's `dispatches`) and answering other shards'
+    /// reads of this shard's players and audit queries.
     pub fn serve(
         &mut self,
         game: crate::game_loop::GameHandle,
@@ -77,6 +79,12 @@ impl Cluster {
             dispatches,
         );
         self.tasks.push(tokio::spawn(relay));
+        let views = views::answer(self.client.clone(), shard, game.clone());
+        self.tasks.push(tokio::spawn(async move {
+            if let Err(err) = views.await {
+                tracing::error!("view queries are not answered: {err:#}");
+            }
+        }));
         let answers = audit::answer(self.client.clone(), shard, game, store);
         self.tasks.push(tokio::spawn(async move {
             if let Err(err) = answers.await {

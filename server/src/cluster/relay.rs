@@ -210,6 +210,12 @@ impl Outbound {
                     Some(Dispatch::Forget(key)) => {
                         self.unconfirmed.remove(&key);
                     }
+                    Some(Dispatch::Ask { query, to_shard, view }) => super::views::ask(
+                        self.js.client(),
+                        self.game.clone(),
+                        self.remote_timeout,
+                        (query, to_shard, view),
+                    ),
                     None => return,
                 },
                 _ = republish.tick() => self.republish_stale(),

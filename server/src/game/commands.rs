@@ -8,7 +8,7 @@ use super::resources::{
 };
 use super::state::{self, fail};
 use super::tasks::Publisher;
-use super::{account, areas, audit, campaigns, host, remote, risk, tokens};
+use super::{account, areas, audit, campaigns, host, remote, remote_views, risk, tokens};
 use super::{feed, friends, partners, props, rain, revive, shop, tasks, teams, transfers};
 use crate::config::Reporter;
 use bevy_ecs::world::World;
@@ -66,6 +66,7 @@ fn apply(world: &mut World, command: Command) {
         Op::Admin(AdminOp::CampaignClose(_)) => "admin_campaign_close",
         Op::Admin(AdminOp::CampaignList) => "admin_campaign_list",
         Op::Remote(_) => "cluster_delivery",
+        Op::View(_) => "cluster_view",
     };
     let outcome = if let Some(failure) = world.resource::<Health>().store_failure.clone() {
         fail(
@@ -75,7 +76,9 @@ fn apply(world: &mut World, command: Command) {
     } else {
         match (origin, op) {
             (Origin::Session(session), Op::Client(request)) => {
-                match remote::begin(world, session, request_id, &request) {
+                let begun = remote::begin(world, session, request_id, &request)
+                    .or_else(|| remote_views::begin(world, session, request_id, &request));
+                match begun {
                     // Answered when the other player's shard has decided.
                     Some(Ok(())) => return,
                     Some(Err(refusal)) => Err(refusal),
@@ -87,6 +90,7 @@ fn apply(world: &mut World, command: Command) {
             }
             (Origin::Admin(_), Op::Admin(op)) => apply_admin(world, op),
             (Origin::Admin(_), Op::Remote(delivery)) => encode(remote::deliver(world, *delivery)),
+            (Origin::Admin(_), Op::View(query)) => encode(remote_views::answer(world, &query)),
             _ => fail(
                 ErrorCode::Forbidden,
                 "player ops come from sessions, admin ops from the ops port",

@@ -284,32 +284,44 @@ fn pending_views(world: &World, requests: BTreeMap<PlayerId, u64>) -> Vec<Pendin
 }
 
 /// `friends`: each friend with what the caller could steal now, and pending requests.
+/// In cluster mode these are the friends and requests of this shard's players; those of
+/// other shards are added by `remote_views`.
 pub fn list(world: &World, me: PlayerId) -> Result<FriendsResult, ErrorBody> {
     player_entity(world, me)?;
     let (now, ttl) = (now(world), request_ttl_ms(world));
+    let allowed = hits_allowed(world, me, now);
     let social = world.resource::<Social>();
     let mut ids: Vec<PlayerId> = social.graph.friends(me).collect();
     ids.sort();
     let friends = ids
         .into_iter()
-        .filter_map(|friend| {
-            let entity = player_entity(world, friend).ok()?;
-            let wallet = world.get::<Wallet>(entity)?;
-            let props = &world.get::<Props>(entity)?.0;
-            Some(FriendView {
-                player_id: friend,
-                name: name_of(world, friend),
-                energy: wallet.energy,
-                total_collected: wallet.total_collected,
-                stealable_grams: stealable_from(world, friend, me),
-                protected_until: views::protected_until(props, now),
-            })
-        })
+        .filter_map(|friend| friend_row(world, me, allowed, friend))
         .collect();
     Ok(FriendsResult {
         friends,
         incoming: pending_views(world, social.incoming(me, now, ttl)),
         outgoing: pending_views(world, social.outgoing(me, now, ttl)),
+    })
+}
+
+/// A row of `friends`: `friend` as `viewer`, who may hit a ball `allowed` times, sees
+/// them; `None` when `friend` is not a player of this shard.
+pub fn friend_row(
+    world: &World,
+    viewer: PlayerId,
+    allowed: u8,
+    friend: PlayerId,
+) -> Option<FriendView> {
+    let entity = player_entity(world, friend).ok()?;
+    let wallet = world.get::<Wallet>(entity)?;
+    let props = &world.get::<Props>(entity)?.0;
+    Some(FriendView {
+        player_id: friend,
+        name: name_of(world, friend),
+        energy: wallet.energy,
+        total_collected: wallet.total_collected,
+        stealable_grams: stealable_from(world, friend, viewer, allowed),
+        protected_until: views::protected_until(props, now(world)),
     })
 }
 
@@ -320,10 +332,20 @@ pub fn friend_balls(
     friend: PlayerId,
 ) -> Result<BallsResult, ErrorBody> {
     require_friends(world, me, friend)?;
+    balls_seen_by(world, me, hits_allowed(world, me, now(world)), friend)
+}
+
+/// `owner`'s balls as `viewer`, who may hit a ball `allowed` times, sees them (the
+/// viewer may be a player of another shard).
+pub fn balls_seen_by(
+    world: &World,
+    viewer: PlayerId,
+    allowed: u8,
+    owner: PlayerId,
+) -> Result<BallsResult, ErrorBody> {
     let (now, config) = (now(world), config(world));
-    let entity = player_entity(world, friend)?;
-    let protected = is_protected(world, friend, now);
-    let allowed = hits_allowed(world, me, now);
+    let entity = player_entity(world, owner)?;
+    let protected = is_protected(world, owner, now);
     let mut balls = owned_balls(world, entity);
     balls.sort_by_key(|ball| (ball.ripe_at, ball.id));
     Ok(BallsResult {
@@ -334,7 +356,7 @@ pub fn friend_balls(
                 view.stealable = if protected {
                     0
                 } else {
-                    ball_stealable_for(ball, me, allowed, now, &config)
+                    ball_stealable_for(ball, viewer, allowed, now, &config)
                 };
                 view
             })

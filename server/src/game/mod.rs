@@ -17,6 +17,7 @@ pub mod partners;
 pub mod props;
 pub mod rain;
 pub mod remote;
+pub mod remote_views;
 pub mod resources;
 pub mod revive;
 pub mod risk;
@@ -130,6 +131,7 @@ impl Game {
             |w: &mut World| w.init_resource::<campaigns::Campaigns>(),
             |w: &mut World| w.init_resource::<rain::RainRounds>(),
             |w: &mut World| w.init_resource::<remote::RemoteOps>(),
+            |w: &mut World| w.init_resource::<remote_views::RemoteViews>(),
             |w: &mut World| w.init_resource::<friends::Visitor>(),
         ] {
             resource(&mut world);

@@ -9,6 +9,7 @@
 
 use super::components::{SocialLog, Wallet};
 use super::friends::{self, VisitorFacts};
+use super::remote_views::{self, ViewAnswer, ViewQuery};
 use super::resources::{Counters, Outbox, Reply, SessionId, Sessions, StoreHandle};
 use super::rules;
 use super::state::{config, credit_balance, fail, now, player_entity, record_flow};
@@ -36,6 +37,14 @@ pub enum Delivery {
     Confirmed(MessageKey),
     /// An operation begun here saw no outcome in the configured time.
     TimedOut(TransferId),
+    /// Another shard's answer to a view asked from here ([`Dispatch::Ask`]), or
+    /// `SHARD_TIMEOUT` when it gave none in the configured time.
+    Answered {
+        /// The view, as numbered here.
+        query: u64,
+        /// The owner's shard's answer.
+        answer: Result<ViewAnswer, ErrorBody>,
+    },
 }
 
 /// What the game hands the cluster part, once the batch that made it is durable.
@@ -52,13 +61,45 @@ pub enum Dispatch {
     },
     /// The receiver confirmed `key`: stop publishing it.
     Forget(MessageKey),
+    /// Ask `to_shard` for a view of its players (a read: nothing to keep or confirm);
+    /// the answer comes back as [`Delivery::Answered`].
+    Ask {
+        /// The view, as numbered here.
+        query: u64,
+        /// The shard that owns the players.
+        to_shard: u64,
+        /// What to read.
+        view: ViewQuery,
+    },
 }
 
-/// A client's reply that waits for another shard's decision.
-struct Parked {
-    session: SessionId,
-    request_id: u64,
-    op: &'static str,
+/// A client's reply that waits for another shard.
+pub struct Parked {
+    /// The client's session.
+    pub session: SessionId,
+    /// The request's id.
+    pub request_id: u64,
+    /// The request's op, for metrics.
+    pub op: &'static str,
+}
+
+impl Parked {
+    /// Sends the client `answer`: the result's JSON object, or the error.
+    pub fn answer(self, world: &mut World, answer: Result<String, ErrorBody>) {
+        let code = answer
+            .as_ref()
+            .map_or_else(|error| error.code.as_str(), |_| "ok");
+        let text = match answer {
+            Ok(fields) => canopy_shared::reply::encode_ok_fields(self.request_id, &fields),
+            Err(error) => canopy_shared::reply::encode_err(Some(self.request_id), error),
+        };
+        let mut outbox = world.resource_mut::<Outbox>();
+        outbox.results.push((self.op, code));
+        outbox.replies.push(Reply::Session {
+            session: self.session,
+            text,
+        });
+    }
 }
 
 /// The shard's side of cross-shard operations.
@@ -116,6 +157,11 @@ impl RemoteOps {
         (std::mem::take(&mut self.writes), inbox)
     }
 
+    /// Hands the cluster part `dispatch` once the batch is durable.
+    pub fn dispatch(&mut self, dispatch: Dispatch) {
+        self.dispatch.push(dispatch);
+    }
+
     /// What to tell the cluster part now that the batch is durable.
     pub fn take_dispatch(&mut self) -> Vec<Dispatch> {
         std::mem::take(&mut self.dispatch)
@@ -140,7 +186,8 @@ impl RemoteOps {
     }
 }
 
-fn partition(world: &World) -> Partition {
+/// How this shard partitions players (alone: one shard).
+pub fn partition(world: &World) -> Partition {
     Partition::from_config(&config(world).cluster)
 }
 
@@ -338,6 +385,7 @@ pub fn deliver(world: &mut World, delivery: Delivery) -> Result<Empty, ErrorBody
             }
         }
         Delivery::TimedOut(transfer) => time_out(world, transfer),
+        Delivery::Answered { query, answer } => remote_views::answered(world, query, answer),
     }
     Ok(Empty {})
 }
@@ -624,17 +672,5 @@ fn answer_parked(world: &mut World, transfer: TransferId, answer: Result<String,
     let Some(parked) = world.resource_mut::<RemoteOps>().parked.remove(&transfer) else {
         return;
     };
-    let code = answer
-        .as_ref()
-        .map_or_else(|error| error.code.as_str(), |_| "ok");
-    let text = match answer {
-        Ok(fields) => canopy_shared::reply::encode_ok_fields(parked.request_id, &fields),
-        Err(error) => canopy_shared::reply::encode_err(Some(parked.request_id), error),
-    };
-    let mut outbox = world.resource_mut::<Outbox>();
-    outbox.results.push((parked.op, code));
-    outbox.replies.push(Reply::Session {
-        session: parked.session,
-        text,
-    });
+    parked.answer(world, answer);
 }

@@ -304,6 +304,8 @@ pub enum Op {
     Admin(AdminOp),
     /// Cluster mode: a message, confirmation or timeout from the cluster part.
     Remote(Box<super::remote::Delivery>),
+    /// Cluster mode: another shard reads some of this shard's players.
+    View(Box<super::remote_views::ViewQuery>),
 }
 
 /// One command for the game thread.

@@ -63,12 +63,14 @@ fn cover_up(world: &World, player: Entity, now: Millis) -> bool {
         .is_some_and(|props| props.0.is_active(PropKind::ProtectionCover, now))
 }
 
-/// Grams `thief` could steal from `owner` now, over all of the owner's balls.
-pub fn stealable_from(world: &World, owner: PlayerId, thief: PlayerId) -> u64 {
+/// Grams `thief`, who may hit a ball `allowed` times (see [`hits_allowed`]; the thief
+/// may be a player of another shard), could steal from `owner` now, over all of the
+/// owner's balls.
+pub fn stealable_from(world: &World, owner: PlayerId, thief: PlayerId, allowed: u8) -> u64 {
     let (now, config) = (now(world), config(world));
     let mut offer = Offer::default();
     offer.load(world, owner, now);
-    offer.grams_for(world, thief, now, &config)
+    offer.grams_with(thief, allowed, now, &config)
 }
 
 /// What an owner offers thieves now: their live, ripe, stealable balls, borrowed from
@@ -117,6 +119,10 @@ impl<'w> Offer<'w> {
         } else {
             1
         };
+        self.grams_with(thief, allowed, now, config)
+    }
+
+    fn grams_with(&self, thief: PlayerId, allowed: u8, now: Millis, config: &Config) -> u64 {
         self.balls
             .iter()
             .map(|ball| ball_stealable_for(ball, thief, allowed, now, config))

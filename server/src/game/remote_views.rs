@@ -1,0 +1,286 @@
+//! Cluster mode: the views over friends of other shards (`friends`, `friend_balls`). A
+//! read changes nothing, so it needs no outbox: the asking shard checks its side (the
+//! friendship, which each shard stores for its own players), parks the client's reply
+//! and hands the cluster part one query per shard that owns some of the players
+//! ([`Dispatch::Ask`]). Each owner's shard answers from its own World, as a command of
+//! its game loop ([`answer`]), by the same code as on one node. The answers come back
+//! as deliveries ([`answered`]); the client hears once every shard answered, or
+//! `SHARD_TIMEOUT` when one did not in `cluster.remote_timeout_ms`. Nothing here waits:
+//! a tick never blocks on another shard.
+
+use super::friends;
+use super::remote::{self, Dispatch, Parked, RemoteOps};
+use super::resources::{SessionId, Sessions};
+use super::state::{fail, now};
+use super::stealable::hits_allowed;
+use super::transfers::require_friends;
+use crate::social::Social;
+use bevy_ecs::resource::Resource;
+use bevy_ecs::world::World;
+use canopy_shared::model::FriendView;
+use canopy_shared::reply::{BallsResult, FriendsResult};
+use canopy_shared::{ErrorBody, ErrorCode, PlayerId, Request};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// A read of some of another shard's players, as the asking shard sends it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum ViewQuery {
+    /// The `friends` rows of `players` as `viewer` sees them (a pending requester's
+    /// row gives the name).
+    Friends {
+        /// The asking player.
+        viewer: PlayerId,
+        /// Hits the viewer may make on one ball (two under a double-click card).
+        hits_allowed: u8,
+        /// Players of the answering shard.
+        players: Vec<PlayerId>,
+    },
+    /// `owner`'s balls as `viewer` sees them: `friend_balls`.
+    Balls {
+        /// The asking player.
+        viewer: PlayerId,
+        /// Hits the viewer may make on one ball.
+        hits_allowed: u8,
+        /// A player of the answering shard.
+        owner: PlayerId,
+    },
+}
+
+/// The owner's shard's answer to a [`ViewQuery`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum ViewAnswer {
+    /// The rows of the players it holds.
+    Friends(Vec<FriendView>),
+    /// The owner's balls.
+    Balls(BallsResult),
+}
+
+/// What a parked view gathers until every shard asked has answered.
+enum Gathering {
+    /// This shard's part of `friends`, and which of the other shards' players are
+    /// friends (the others are pending requests, which take only the name).
+    Friends {
+        result: FriendsResult,
+        remote_friends: HashSet<PlayerId>,
+    },
+    /// `friend_balls` (one shard answers it whole).
+    Balls(Option<BallsResult>),
+}
+
+/// A client's view waiting for other shards.
+struct Waiting {
+    reply: Parked,
+    shards_left: usize,
+    gathering: Gathering,
+}
+
+/// The views this shard waits for, numbered in memory (a read asked before a restart
+/// has no client left to answer).
+#[derive(Resource, Default)]
+pub struct RemoteViews {
+    next: u64,
+    waiting: HashMap<u64, Waiting>,
+}
+
+/// Begins a view that involves players of other shards: `None` when it involves none
+/// (it runs as on one node), `Some(Ok)` when it waits for their shards (answered then),
+/// `Some(Err)` when this shard refuses it at once.
+pub fn begin(
+    world: &mut World,
+    session: SessionId,
+    request_id: u64,
+    request: &Request,
+) -> Option<Result<(), ErrorBody>> {
+    let partition = remote::partition(world);
+    if partition.shards == 1 {
+        return None;
+    }
+    let viewer = world.resource::<Sessions>().player(session)?;
+    let hits_allowed = hits_allowed(world, viewer, now(world));
+    let (gathering, queries) = match *request {
+        Request::Friends {} => {
+            let result = match friends::list(world, viewer) {
+                Ok(result) => result,
+                Err(refusal) => return Some(Err(refusal)),
+            };
+            let remote_friends: HashSet<PlayerId> = world
+                .resource::<Social>()
+                .graph
+                .friends(viewer)
+                .filter(|&friend| !partition.owns(friend))
+                .collect();
+            let requesters = result.incoming.iter().chain(&result.outgoing);
+            let mut by_shard: BTreeMap<u64, Vec<PlayerId>> = BTreeMap::new();
+            for player in remote_friends
+                .iter()
+                .copied()
+                .chain(requesters.map(|pending| pending.player_id))
+                .filter(|&player| !partition.owns(player))
+            {
+                by_shard
+                    .entry(partition.owner(player))
+                    .or_default()
+                    .push(player);
+            }
+            if by_shard.is_empty() {
+                return None;
+            }
+            let queries = by_shard
+                .into_iter()
+                .map(|(shard, mut players)| {
+                    players.sort();
+                    players.dedup();
+                    let view = ViewQuery::Friends {
+                        viewer,
+                        hits_allowed,
+                        players,
+                    };
+                    (shard, view)
+                })
+                .collect();
+            let gathering = Gathering::Friends {
+                result,
+                remote_friends,
+            };
+            (gathering, queries)
+        }
+        Request::FriendBalls { friend_id } => {
+            if partition.owns(friend_id) {
+                return None;
+            }
+            if let Err(refusal) = require_friends(world, viewer, friend_id) {
+                return Some(Err(refusal));
+            }
+            let view = ViewQuery::Balls {
+                viewer,
+                hits_allowed,
+                owner: friend_id,
+            };
+            (
+                Gathering::Balls(None),
+                vec![(partition.owner(friend_id), view)],
+            )
+        }
+        _ => return None,
+    };
+    let mut views = world.resource_mut::<RemoteViews>();
+    views.next += 1;
+    let query = views.next;
+    views.waiting.insert(
+        query,
+        Waiting {
+            reply: Parked {
+                session,
+                request_id,
+                op: request.op_name(),
+            },
+            shards_left: queries.len(),
+            gathering,
+        },
+    );
+    let mut remote = world.resource_mut::<RemoteOps>();
+    for (to_shard, view) in queries {
+        remote.dispatch(Dispatch::Ask {
+            query,
+            to_shard,
+            view,
+        });
+    }
+    Some(Ok(()))
+}
+
+/// On the owner's shard: reads the players a view asks for, by the one-node code.
+pub fn answer(world: &World, query: &ViewQuery) -> Result<ViewAnswer, ErrorBody> {
+    match *query {
+        ViewQuery::Friends {
+            viewer,
+            hits_allowed,
+            ref players,
+        } => Ok(ViewAnswer::Friends(
+            players
+                .iter()
+                .filter_map(|&player| friends::friend_row(world, viewer, hits_allowed, player))
+                .collect(),
+        )),
+        ViewQuery::Balls {
+            viewer,
+            hits_allowed,
+            owner,
+        } => {
+            require_friends(world, viewer, owner)?;
+            friends::balls_seen_by(world, viewer, hits_allowed, owner).map(ViewAnswer::Balls)
+        }
+    }
+}
+
+/// On the asking shard: adds one shard's answer to the view waiting for it, and answers
+/// the client when it was the last (or at once with a refusal or a timeout).
+pub fn answered(world: &mut World, query: u64, answer: Result<ViewAnswer, ErrorBody>) {
+    let mut views = world.resource_mut::<RemoteViews>();
+    // Gone when another shard's refusal or timeout answered the client already.
+    let Some(waiting) = views.waiting.get_mut(&query) else {
+        return;
+    };
+    let refusal = match answer {
+        Ok(answer) => {
+            waiting.gather(answer);
+            if waiting.shards_left > 0 {
+                return;
+            }
+            None
+        }
+        Err(refusal) => Some(refusal),
+    };
+    let Some(waiting) = views.waiting.remove(&query) else {
+        return;
+    };
+    let reply = match refusal {
+        Some(refusal) => Err(refusal),
+        None => waiting.gathering.finish(),
+    };
+    waiting.reply.answer(world, reply);
+}
+
+impl Waiting {
+    fn gather(&mut self, answer: ViewAnswer) {
+        self.shards_left = self.shards_left.saturating_sub(1);
+        match (&mut self.gathering, answer) {
+            (
+                Gathering::Friends {
+                    result,
+                    remote_friends,
+                },
+                ViewAnswer::Friends(rows),
+            ) => {
+                for row in rows {
+                    for pending in result.incoming.iter_mut().chain(&mut result.outgoing) {
+                        if pending.player_id == row.player_id {
+                            pending.name.clone_from(&row.name);
+                        }
+                    }
+                    if remote_friends.contains(&row.player_id) {
+                        result.friends.push(row);
+                    }
+                }
+                result.friends.sort_by_key(|row| row.player_id);
+            }
+            (Gathering::Balls(balls), ViewAnswer::Balls(answer)) => *balls = Some(answer),
+            (_, answer) => tracing::error!(?answer, "an answer for another view; ignored"),
+        }
+    }
+}
+
+impl Gathering {
+    /// The client's result, every shard having answered.
+    fn finish(self) -> Result<String, ErrorBody> {
+        let encoded = match self {
+            Self::Friends { result, .. } => serde_json::to_string(&result),
+            Self::Balls(Some(balls)) => serde_json::to_string(&balls),
+            Self::Balls(None) => {
+                return fail(ErrorCode::Internal, "the friend's shard sent no balls");
+            }
+        };
+        Ok(encoded.expect("protocol results serialize to JSON"))
+    }
+}
