@@ -89,6 +89,9 @@ pub struct ClusterPlacement {
     pub redirected_logins: usize,
     /// Sessions on a shard that does not hold their player (0 unless a redirect failed).
     pub away_from_home: usize,
+    /// Friendships between the bots whose two players live on different shards.
+    #[serde(default)]
+    pub cross_shard_friendships: usize,
 }
 
 /// One op's numbers; latencies are in milliseconds, 0 when the op never ran.

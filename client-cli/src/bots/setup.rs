@@ -153,7 +153,6 @@ pub async fn build(
 
     let mut rng = SmallRng::seed_from_u64(options.seed);
     let edges = friend_graph(options.players, options.friends_per_player, &mut rng);
-    let edges = within_shards(edges, &seats, &shards, &mut notes);
     let friendships = befriend(&mut seats, &edges, progress, &mut notes).await;
 
     if options.age_ms > 0 && matches!(access, OpsAccess::Manual) {
@@ -254,11 +253,23 @@ fn placement(seats: &[Seat], shards: &Shards) -> ClusterPlacement {
             away_from_home += 1;
         }
     }
+    let home_of = |player: PlayerId| shards.home_of(player);
+    let cross_shard_friendships = seats
+        .iter()
+        .flat_map(|seat| {
+            seat.know
+                .friends
+                .iter()
+                .map(move |&friend| (seat.player, friend))
+        })
+        .filter(|&(player, friend)| player < friend && home_of(player) != home_of(friend))
+        .count();
     ClusterPlacement {
         shards: shards.count(),
         bots_per_shard,
         redirected_logins: seats.iter().filter(|seat| seat.redirected).count(),
         away_from_home,
+        cross_shard_friendships,
     }
 }
 
@@ -629,34 +640,6 @@ pub(super) async fn setup_call<T: serde::de::DeserializeOwned>(
     crate::bots::knowledge::typed(&fields).ok_or_else(|| {
         CliError::Connection(format!("the `{op}` reply does not have the expected shape"))
     })
-}
-
-/// In a cluster, keeps only the friendships between bots of the same shard: friendships
-/// across shards work, but the `friends` and `friend_balls` views do not show friends of
-/// other shards yet (docs/SCALE-OUT.md), and the bots play from those views.
-fn within_shards(
-    edges: Vec<Edge>,
-    seats: &[Seat],
-    shards: &Shards,
-    notes: &mut Vec<String>,
-) -> Vec<Edge> {
-    if !shards.is_cluster() {
-        return edges;
-    }
-    let home = |seat: usize| shards.home_of(seats[seat].player);
-    let total = edges.len();
-    let kept: Vec<Edge> = edges
-        .into_iter()
-        .filter(|edge| home(edge.from) == home(edge.to))
-        .collect();
-    if kept.len() < total {
-        notes.push(format!(
-            "cluster: {} of {total} planned friendships joined bots of different shards and were \
-             left out (the friends views do not list other shards' friends yet)",
-            total - kept.len()
-        ));
-    }
-    kept
 }
 
 /// Makes the friendships: every `from` sends `friend_request`, then every `to` accepts.
