@@ -134,7 +134,7 @@ fn main() {
     let chunks: Vec<Arc<[FlowEdge]>> = flows.chunks(16_384).map(Arc::from).collect();
     drop(flows);
     let settings = Config::default_embedded().risk.graph;
-    let report = analyze(&chunks, DAY_START, DAY_START + DAY_MS, &settings);
+    let report = analyze(&chunks, DAY_START, &settings);
     let rings_found = rings
         .iter()
         .filter(|ring| {

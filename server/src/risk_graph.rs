@@ -4,10 +4,11 @@
 //!
 //! - `ring`: strongly connected components of the watering graph (`tarjan_scc`) of at
 //!   least `min_ring_size` players, mostly new or empty accounts;
-//! - `dense_block`: FRAUDAR-style greedy peeling of the giver → receiver graph
-//!   (weighted by grams): the densest block found, reported when a few receivers are fed
-//!   by at least `min_block_givers` givers; peeled out and searched again, up to
-//!   `max_blocks` times;
+//! - `dense_block`: FRAUDAR's greedy peeling of the giver → receiver graph (grams,
+//!   column-weighted by the receiver's givers): the densest block found, split into its
+//!   connected parts, each reported when a few receivers are fed by at least
+//!   `min_block_givers` givers, mostly new or empty; peeled out and searched again, up
+//!   to `max_blocks` times;
 //! - `new_account_star`: one receiver fed by at least `min_star_givers` distinct new or
 //!   empty accounts.
 //!
@@ -57,7 +58,8 @@ impl GraphHandle {
 
 /// Runs the analysis every `risk.graph.interval_secs` and when asked, each run on a
 /// blocking thread over a snapshot of the flows, until `stop`. Findings go to the game
-/// thread as one admin command, which raises their flags durably.
+/// thread as one admin command, which raises their flags durably; the report is
+/// published once they are raised, stamped with the game time they were.
 pub async fn run(
     handle: GraphHandle,
     flows: FlowSink,
@@ -66,6 +68,7 @@ pub async fn run(
     metrics: Arc<Metrics>,
     mut stop: watch::Receiver<bool>,
 ) {
+    let mut runs = 0;
     loop {
         let interval = config.borrow_and_update().risk.graph.interval_secs;
         tokio::select! {
@@ -80,9 +83,9 @@ pub async fn run(
         let flows = flows.clone();
         let analysis = tokio::task::spawn_blocking(move || {
             let (chunks, since) = flows.snapshot(risk.graph.window_secs as u64 * 1000);
-            analyze(&chunks, since, crate::game::clock::wall_now(), &risk.graph)
+            analyze(&chunks, since, &risk.graph)
         });
-        let Ok(report) = analysis.await else {
+        let Ok(mut report) = analysis.await else {
             tracing::error!("the risk graph analysis panicked");
             continue;
         };
@@ -104,10 +107,6 @@ pub async fn run(
             .chain(&report.stars)
             .cloned()
             .collect();
-        *handle.latest.lock().unwrap_or_else(PoisonError::into_inner) = report;
-        if findings.is_empty() {
-            continue;
-        }
         let (answer, answered) = oneshot::channel();
         if game
             .control(Control::Admin(AdminOp::RiskGraphFindings(findings), answer))
@@ -115,8 +114,26 @@ pub async fn run(
         {
             return;
         }
-        let _ = answered.await;
+        let raised = match answered.await {
+            Ok(Ok(answer)) => serde_json::from_str::<Raised>(&answer).ok(),
+            _ => None,
+        };
+        let Some(raised) = raised else {
+            tracing::error!("the game thread did not take the risk graph findings");
+            continue;
+        };
+        runs += 1;
+        report.run = runs;
+        report.ran_at = raised.at;
+        *handle.latest.lock().unwrap_or_else(PoisonError::into_inner) = report;
     }
+}
+
+/// The part of the game thread's answer to a run's findings the report needs: the game
+/// time the flags were raised at, the report's `ran_at`.
+#[derive(serde::Deserialize)]
+struct Raised {
+    at: canopy_shared::Millis,
 }
 
 /// The flows of a snapshot, aggregated per (giver, receiver).
@@ -154,14 +171,9 @@ fn aggregate(chunks: &[Arc<[FlowEdge]>], since: u64) -> Flows {
     flows
 }
 
-/// Runs every signal over the flows since `since`; `now` and the run's duration go
-/// into the report.
-pub fn analyze(
-    chunks: &[Arc<[FlowEdge]>],
-    since: u64,
-    now: u64,
-    settings: &GraphSettings,
-) -> GraphReport {
+/// Runs every signal over the flows since `since`, and times it. The report's `ran_at`
+/// and `run` are left for the caller, which knows the game clock.
+pub fn analyze(chunks: &[Arc<[FlowEdge]>], since: u64, settings: &GraphSettings) -> GraphReport {
     let started = Instant::now();
     let flows = aggregate(chunks, since);
     let players: FxHashSet<PlayerId> = flows.pairs.keys().flat_map(|&(a, b)| [a, b]).collect();
@@ -169,13 +181,13 @@ pub fn analyze(
     let dense_blocks = dense_blocks(&flows, settings);
     let stars = stars(&flows, settings);
     GraphReport {
-        ran_at: now,
         took_ms: started.elapsed().as_millis() as u64,
         flows: flows.count,
         players: players.len() as u64,
         rings,
         dense_blocks,
         stars,
+        ..GraphReport::default()
     }
 }
 
@@ -263,6 +275,9 @@ fn components(graph: &DiGraph<PlayerId, u64>) -> Vec<Vec<NodeIndex>> {
     })
 }
 
+/// A giver → receiver pair and the grams between them.
+type Edge = ((PlayerId, PlayerId), u64);
+
 /// A side of the bipartite giver → receiver graph: a player as giver or as receiver.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 enum Side {
@@ -270,11 +285,15 @@ enum Side {
     Receiver(PlayerId),
 }
 
-/// `dense_block`: FRAUDAR-style greedy peeling. Start from the whole bipartite graph;
-/// repeatedly remove the node with the least weight left on it; the densest state
-/// seen (grams inside over nodes) is the block. A block fed by at least
-/// `min_block_givers` givers into at most `max_block_receivers` receivers is reported,
-/// then its edges are removed and the search runs again.
+/// `dense_block`: FRAUDAR's greedy peeling of the giver → receiver graph. Start from
+/// the whole graph; repeatedly remove the node with the least weight left on it; the
+/// densest state seen (weight inside over nodes) is the block. Equally dense farms peel
+/// as one block, so the block is split into its connected parts and each part is judged
+/// on its own: at least `min_block_givers` givers feeding at most `max_block_receivers`
+/// receivers, and at least `new_share` of those givers new or empty accounts (an honest
+/// player who stole from ten friends, or a popular one watered by ten, has the shape
+/// but old givers). Then the block's edges are removed and the peel runs again, up to
+/// `max_blocks` times.
 fn dense_blocks(flows: &Flows, settings: &GraphSettings) -> Vec<GraphFinding> {
     let mut edges: FxHashMap<(PlayerId, PlayerId), u64> = flows.pairs.clone();
     let mut found = Vec::new();
@@ -282,63 +301,104 @@ fn dense_blocks(flows: &Flows, settings: &GraphSettings) -> Vec<GraphFinding> {
         let Some(block) = densest_block(&edges) else {
             break;
         };
-        let givers: Vec<PlayerId> = block
+        let inside: FxHashSet<Side> = block.into_iter().collect();
+        let in_block = |(from, to): &(PlayerId, PlayerId)| {
+            inside.contains(&Side::Giver(*from)) && inside.contains(&Side::Receiver(*to))
+        };
+        let block_edges: Vec<Edge> = edges
             .iter()
-            .filter_map(|side| match side {
-                Side::Giver(player) => Some(*player),
-                Side::Receiver(_) => None,
-            })
+            .filter(|(pair, _)| in_block(pair))
+            .map(|(&pair, &grams)| (pair, grams))
             .collect();
-        let receivers: Vec<PlayerId> = block
-            .iter()
-            .filter_map(|side| match side {
-                Side::Receiver(player) => Some(*player),
-                Side::Giver(_) => None,
-            })
-            .collect();
-        let inside: FxHashSet<Side> = block.iter().copied().collect();
-        let grams: u64 = edges
-            .iter()
-            .filter(|((from, to), _)| {
-                inside.contains(&Side::Giver(*from)) && inside.contains(&Side::Receiver(*to))
-            })
-            .map(|(_, grams)| grams)
-            .sum();
-        edges.retain(|(from, to), _| {
-            !(inside.contains(&Side::Giver(*from)) && inside.contains(&Side::Receiver(*to)))
-        });
-        if givers.len() >= settings.min_block_givers as usize
-            && receivers.len() <= settings.max_block_receivers as usize
-        {
-            let density = grams as f64 / block.len() as f64;
-            let mut players = givers.clone();
-            players.extend(&receivers);
-            players.sort_unstable();
-            players.dedup();
-            found.push(GraphFinding {
-                rule: "dense_block".to_owned(),
-                receiver: (receivers.len() == 1).then(|| receivers[0]),
-                grams,
-                score: density,
-                reason: format!(
-                    "{} accounts feed {} g into {} player{} as one dense block",
-                    givers.len(),
-                    grams,
-                    receivers.len(),
-                    if receivers.len() == 1 { "" } else { "s" }
-                ),
-                players,
-            });
-        }
+        edges.retain(|pair, _| !in_block(pair));
+        found.extend(
+            connected_parts(block_edges)
+                .iter()
+                .filter_map(|part| judge_block(part, flows, settings)),
+        );
     }
+    found.sort_by_key(|finding| Reverse(finding.players.len()));
     found
 }
 
-/// The densest block by greedy peeling (Charikar's 2-approximation, as FRAUDAR uses),
-/// with a lazy min-heap of each node's remaining weight.
+/// The edges of a block grouped by the connected parts they form.
+fn connected_parts(edges: Vec<Edge>) -> Vec<Vec<Edge>> {
+    let mut index: FxHashMap<Side, usize> = FxHashMap::default();
+    for &((from, to), _) in &edges {
+        for side in [Side::Giver(from), Side::Receiver(to)] {
+            let next = index.len();
+            index.entry(side).or_insert(next);
+        }
+    }
+    let mut sets = petgraph::unionfind::UnionFind::<usize>::new(index.len());
+    for &((from, to), _) in &edges {
+        sets.union(index[&Side::Giver(from)], index[&Side::Receiver(to)]);
+    }
+    let mut parts: FxHashMap<usize, Vec<Edge>> = FxHashMap::default();
+    for edge in edges {
+        let root = sets.find_mut(index[&Side::Giver(edge.0.0)]);
+        parts.entry(root).or_default().push(edge);
+    }
+    parts.into_values().collect()
+}
+
+/// A part of a dense block, reported if it is shaped like a farm and fed by mostly new
+/// or empty accounts.
+fn judge_block(edges: &[Edge], flows: &Flows, settings: &GraphSettings) -> Option<GraphFinding> {
+    let mut givers: Vec<PlayerId> = edges.iter().map(|((from, _), _)| *from).collect();
+    let mut receivers: Vec<PlayerId> = edges.iter().map(|((_, to), _)| *to).collect();
+    for side in [&mut givers, &mut receivers] {
+        side.sort_unstable();
+        side.dedup();
+    }
+    if givers.len() < settings.min_block_givers as usize
+        || receivers.len() > settings.max_block_receivers as usize
+    {
+        return None;
+    }
+    let share = new_share(&givers, flows);
+    if share < settings.new_share {
+        return None;
+    }
+    let grams: u64 = edges.iter().map(|(_, grams)| grams).sum();
+    let density = grams as f64 / (givers.len() + receivers.len()) as f64;
+    let mut players = givers.clone();
+    players.extend(&receivers);
+    players.sort_unstable();
+    players.dedup();
+    Some(GraphFinding {
+        rule: "dense_block".to_owned(),
+        receiver: (receivers.len() == 1).then(|| receivers[0]),
+        grams,
+        score: density,
+        reason: format!(
+            "{} accounts, {:.0} % of them new or empty, feed {grams} g into {} player{} as \
+             one dense block",
+            givers.len(),
+            share * 100.0,
+            receivers.len(),
+            if receivers.len() == 1 { "" } else { "s" }
+        ),
+        players,
+    })
+}
+
+/// FRAUDAR's column weight, in thousandths: an edge into a receiver with `givers`
+/// distinct givers weighs its grams over ln(givers + 5), so edges into popular
+/// receivers (where camouflage goes) count for less.
+fn column_weighted(grams: u64, givers: usize) -> u64 {
+    ((grams as f64 * 1000.0 / (givers as f64 + 5.0).ln()).round() as u64).max(1)
+}
+
+/// The densest block by greedy peeling (Charikar's 2-approximation, as FRAUDAR uses) of
+/// the column-weighted graph, with a lazy min-heap of each node's remaining weight.
 fn densest_block(edges: &FxHashMap<(PlayerId, PlayerId), u64>) -> Option<Vec<Side>> {
     if edges.is_empty() {
         return None;
+    }
+    let mut givers_of: FxHashMap<PlayerId, usize> = FxHashMap::default();
+    for &(_, to) in edges.keys() {
+        *givers_of.entry(to).or_default() += 1;
     }
     let mut index: FxHashMap<Side, usize> = FxHashMap::default();
     let mut sides: Vec<Side> = Vec::new();
@@ -352,15 +412,16 @@ fn densest_block(edges: &FxHashMap<(PlayerId, PlayerId), u64>) -> Option<Vec<Sid
     };
     let mut total: u64 = 0;
     for (&(from, to), &grams) in edges {
+        let weight = column_weighted(grams, givers_of[&to]);
         let a = id(Side::Giver(from), &mut sides, &mut adjacency);
         let b = id(Side::Receiver(to), &mut sides, &mut adjacency);
-        adjacency[a].push((b, grams));
-        adjacency[b].push((a, grams));
-        total += grams;
+        adjacency[a].push((b, weight));
+        adjacency[b].push((a, weight));
+        total += weight;
     }
     let mut weight: Vec<u64> = adjacency
         .iter()
-        .map(|list| list.iter().map(|(_, grams)| grams).sum())
+        .map(|list| list.iter().map(|(_, edge)| edge).sum())
         .collect();
     let mut removed = vec![false; sides.len()];
     let mut heap: BinaryHeap<Reverse<(u64, usize)>> = weight
@@ -379,9 +440,9 @@ fn densest_block(edges: &FxHashMap<(PlayerId, PlayerId), u64>) -> Option<Vec<Sid
         order.push(node);
         total -= weight[node];
         left -= 1;
-        for &(other, grams) in &adjacency[node] {
+        for &(other, edge) in &adjacency[node] {
             if !removed[other] {
-                weight[other] -= grams;
+                weight[other] -= edge;
                 heap.push(Reverse((weight[other], other)));
             }
         }
@@ -473,7 +534,7 @@ mod tests {
     }
 
     fn run(flows: Vec<FlowEdge>) -> GraphReport {
-        analyze(&[flows.into()], 0, 1, &settings())
+        analyze(&[flows.into()], 0, &settings())
     }
 
     #[test]
@@ -529,6 +590,71 @@ mod tests {
         let star = report.stars.first().expect("a star of new accounts");
         assert_eq!(star.receiver, Some(PlayerId(500)));
         assert_eq!(star.players.len(), 21);
+    }
+
+    fn farm(givers: std::ops::RangeInclusive<u64>, receivers: &[u64]) -> Vec<FlowEdge> {
+        givers
+            .flat_map(|giver| {
+                receivers.iter().flat_map(move |&receiver| {
+                    (0..3).map(move |_| flow(giver, receiver, FlowKind::Water, 66, true))
+                })
+            })
+            .collect()
+    }
+
+    #[test]
+    fn equally_dense_farms_are_each_a_block() {
+        let mut flows = honest();
+        flows.extend(farm(1..=12, &[500]));
+        flows.extend(farm(101..=112, &[600]));
+        let report = run(flows);
+        let receivers: Vec<Option<PlayerId>> = report
+            .dense_blocks
+            .iter()
+            .map(|block| block.receiver)
+            .collect();
+        assert_eq!(receivers.len(), 2, "{:?}", report.dense_blocks);
+        assert!(receivers.contains(&Some(PlayerId(500))));
+        assert!(receivers.contains(&Some(PlayerId(600))));
+        assert!(
+            report
+                .dense_blocks
+                .iter()
+                .all(|block| block.players.len() == 13)
+        );
+    }
+
+    #[test]
+    fn a_thief_of_many_old_friends_is_no_block() {
+        let mut flows = honest();
+        for victim in 1..=15u64 {
+            for _ in 0..4 {
+                flows.push(flow(victim, 500, FlowKind::Steal, 60, false));
+            }
+        }
+        let report = run(flows);
+        assert!(report.dense_blocks.is_empty(), "{:?}", report.dense_blocks);
+    }
+
+    /// A farm watering two main accounts, each also watered by old friends: no star
+    /// (under `new_share` of each main's givers are new), but the peel leaves the
+    /// lighter old givers out of the block, whose givers are all new.
+    #[test]
+    fn a_farm_diluted_by_old_givers_is_a_block_but_no_star() {
+        let mut flows = honest();
+        flows.extend(farm(1..=12, &[500, 501]));
+        for friend in 201..=206u64 {
+            for main in [500, 501] {
+                flows.push(flow(friend, main, FlowKind::Water, 33, false));
+            }
+        }
+        let report = run(flows);
+        assert!(report.stars.is_empty(), "{:?}", report.stars);
+        let block = report.dense_blocks.first().expect("the farm is a block");
+        let mut expected: Vec<PlayerId> = (1..=12).map(PlayerId).collect();
+        expected.extend([PlayerId(500), PlayerId(501)]);
+        assert_eq!(block.players, expected);
+        assert_eq!(report.dense_blocks.len(), 1);
     }
 
     #[test]

@@ -167,8 +167,12 @@ pub struct GraphFinding {
 /// `GET /admin/risk/graph`: the latest graph analysis.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct GraphReport {
-    /// When it ran (game time); 0 before the first run.
+    /// When it ran (game time: when its flags were raised); 0 before the first run.
     pub ran_at: Millis,
+    /// Which run of the server it is (1 for the first after a start); 0 before the
+    /// first. Two runs at the same game time (a manual clock) differ here.
+    #[serde(default)]
+    pub run: u64,
     /// How long it took.
     pub took_ms: u64,
     /// Flows in the window it read.

@@ -302,7 +302,8 @@ fn apply_admin(world: &mut World, op: AdminOp) -> Outcome {
         AdminOp::RiskReview(id, to) => encode(risk::flags::review(world, id, to)),
         AdminOp::RiskGraphFindings(findings) => {
             let flagged = risk::raise_graph_flags(world, findings);
-            encode(Ok(serde_json::json!({ "flagged": flagged })))
+            let at = state::now(world);
+            encode(Ok(serde_json::json!({ "flagged": flagged, "at": at })))
         }
         AdminOp::AdvanceClock(ms) => encode(match world.resource_mut::<GameClock>().advance(ms) {
             Some(time) => Ok(ClockTime { time }),

@@ -168,8 +168,8 @@ impl RiskReport {
     }
 }
 
-/// Starts a graph analysis and waits for its report (a new one: its `ran_at` is the
-/// server's wall clock, whatever the game clock says) and the flags it raises.
+/// Starts a graph analysis and waits for its report (a new one: its `run` is another)
+/// and the flags it raises.
 pub async fn run_graph(ops: &Arc<OpsClient>) -> Result<GraphReport, CliError> {
     let before = graph_report(ops).await?;
     let started = ops.clone();
@@ -178,7 +178,7 @@ pub async fn run_graph(ops: &Arc<OpsClient>) -> Result<GraphReport, CliError> {
     let waited = Instant::now();
     let report = loop {
         let report = graph_report(ops).await?;
-        if report != before || waited.elapsed() > GRAPH_PATIENCE {
+        if report.run != before.run || waited.elapsed() > GRAPH_PATIENCE {
             break report;
         }
         tokio::time::sleep(POLL).await;
