@@ -324,9 +324,11 @@ fn every_kind_of_cheater_is_caught_and_no_honest_bot_is_flagged() -> Result<()> 
         ("steps_rate", 2),
         ("steps_early", 2),
         ("steal_reaction", 2),
+        ("steal_coverage", 2),
         ("partner_velocity", 2),
         ("water_funnel", 2),
         ("new_account_star", 2 + 2 * 12),
+        ("dense_block", 2 + 2 * 12),
         ("ring", 3),
     ] {
         let row = row(rule).with_context(|| format!("no row for {rule}: {pretty}"))?;

@@ -250,6 +250,61 @@ fn a_sniper_stealing_every_ball_as_it_ripens_is_flagged_for_review() {
     audited(&mut sim);
 }
 
+/// A thief who takes `want` of the 40 metro balls of eight friends, one after another
+/// as a sweep does, with the day's steal cap at `cap` grams (each hit takes 13 g);
+/// answers the rules flagged.
+fn sweep(cap: u64, want: usize) -> Vec<String> {
+    let mut config = Config::default_embedded();
+    config.steal.min_share = 0.25;
+    config.steal.max_share = 0.25;
+    config.steal.daily_cap_grams = cap;
+    let mut sim = Sim::with_config(config);
+    let thief = sim.register("thief");
+    let mut victims = Vec::new();
+    for n in 0..8 {
+        let victim = sim.register(&format!("victim{n}"));
+        sim.befriend(&thief, &victim);
+        sim.partner_many(victim.id, "metro", 5);
+        victims.push(victim);
+    }
+    sim.advance_to(local(1, 7, 0));
+    let mut taken = 0;
+    'sweep: for victim in &victims {
+        for ball in sim.me(victim).balls {
+            if taken == want {
+                break 'sweep;
+            }
+            match sim.steal(&thief, victim.id, ball.ball_id) {
+                Ok(_) => taken += 1,
+                Err(refused) => {
+                    assert_eq!(refused.code, ErrorCode::LimitReached);
+                    break 'sweep;
+                }
+            }
+        }
+    }
+    assert_eq!(taken, 24, "24 hits of 13 g");
+    audited(&mut sim);
+    flags(&mut sim, Some(FlagStatus::Open), Some(thief.id))
+        .into_iter()
+        .map(|flag| flag.rule)
+        .collect()
+}
+
+#[test]
+fn steal_coverage_counts_only_the_balls_a_thief_may_still_take() {
+    let stopped = sweep(1500, 24);
+    assert!(
+        !stopped.contains(&"steal_coverage".to_owned()),
+        "24 of 40 ripe balls taken, the rest left by choice: {stopped:?}"
+    );
+    let capped = sweep(24 * 13, usize::MAX);
+    assert!(
+        capped.contains(&"steal_coverage".to_owned()),
+        "24 balls taken until the daily cap, none left that it could take: {capped:?}"
+    );
+}
+
 #[test]
 fn flags_and_holds_survive_a_restart_and_release_after_it() {
     let mut sim = risky();
@@ -388,7 +443,7 @@ fn a_graph_analysis_of_the_flows_flags_every_player_of_a_star() {
         .game
         .flow_sink()
         .snapshot(settings.window_secs as u64 * 1000);
-    let report = canopy_server::risk_graph::analyze(&chunks, since, sim.now(), &settings);
+    let report = canopy_server::risk_graph::analyze(&chunks, since, &settings);
     assert_eq!(report.flows, 12);
     assert_eq!(report.stars.len(), 1, "{report:?}");
     let findings = report.stars.clone();

@@ -165,7 +165,12 @@ pub fn take_share(
         .0
         .random_range(config.steal.min_share..=config.steal.max_share);
     let grams = rules::steal_hit_grams(ball.full, share, available, thief.allowance);
-    let verdict = risk::check_steal(world, thief.id, &ball);
+    let verdict = risk::check_steal(
+        world,
+        thief.id,
+        &ball,
+        thief.allowance.saturating_sub(grams),
+    );
     verdict.refuse_if_denied()?;
 
     ball.left -= grams;

@@ -6,6 +6,7 @@
 //! the scenario and its measured table.
 
 mod clock;
+mod covers;
 mod farms;
 mod replay;
 mod sniper;
@@ -37,6 +38,8 @@ const MIN_RING: usize = 3;
 /// `water_funnel.new_account_days` (7), as honest players' accounts mostly are.
 pub const ACCOUNT_AGE_MS: u64 = 8 * DAY_MS;
 const HOUR_MS: u64 = 3_600_000;
+/// How long after the 07:00 ripening the honest players' covers end.
+const COVER_AFTER_RIPENING_MS: u64 = 2_000;
 
 /// A kind of cheater (`--cheat`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, clap::ValueEnum)]
@@ -157,8 +160,11 @@ pub struct Stage<'a> {
 ///   partners report the day's actions for everyone (balls ripening at 07:00 next
 ///   day); the step changers' cron job runs; the replayed partner's reports arrive; the
 ///   farms and rings are registered and befriended;
-/// - day 2, 06:59: the snipers poll their friends' balls and camp on the 07:00
-///   ripening while the clock runs at real speed until 07:00:05;
+/// - day 1, 07:00:02: one honest player in four raises a protection cover (it ends at
+///   day 2, 07:00:02);
+/// - day 2, from 06:55 every two minutes: the snipers poll and sweep their friends'
+///   balls; at 06:59 they camp on the 07:00 ripening and the covers' ends while the
+///   clock runs at real speed until 07:00:05;
 /// - 07:05: the farms and rings collect and water; a graph analysis runs;
 /// - 09:30 and 12:30: the honest players' phones sync their steps.
 ///
@@ -281,33 +287,17 @@ pub async fn play(
     send_all(honest, Request::Ping {}).await;
     // The day's balls ripen at 07:00 the morning after: it is 00:05 now.
     let ripening = director.next_local(7 * HOUR_MS) + DAY_MS;
-    director.jump_to(ripening - 60_000).await?;
     if !snipers.is_empty() {
-        let mut targets = Vec::with_capacity(snipers.len());
-        for seat in snipers.iter_mut() {
-            targets.push(sniper::poll(seat, director.now()).await?);
-        }
-        let balls: usize = targets.iter().map(Vec::len).sum();
+        // Covers raised now (they last `props.protection_cover_hours`, 24 by default)
+        // end just after tomorrow's ripening, inside the snipers' camp.
+        director
+            .jump_to(ripening - DAY_MS + COVER_AFTER_RIPENING_MS)
+            .await?;
+        let raised = covers::raise(&stage.ops, honest, &mut notes).await;
         stage.progress.say(&format!(
-            "risk: {} snipers camp on {balls} balls ripening at 07:00",
-            snipers.len()
+            "risk: {raised} honest players raise a protection cover"
         ));
-        director.jump_to(ripening - 1_000).await?;
-        roles.started.insert(Cheat::Sniper, director.now());
-        let until = ripening + 5_000;
-        let camps = futures_util::future::join_all(
-            snipers
-                .iter_mut()
-                .zip(&targets)
-                .map(|(seat, targets)| sniper::camp(seat, targets, director.watch(), until)),
-        );
-        let (clock, camps) = futures_util::future::join(director.run_real_time(until), camps).await;
-        clock?;
-        roles.notes.push(format!(
-            "sniper: {} steals within 5 s of the ripening, {} fired too early (NOT_RIPE)",
-            camps.iter().map(|camp| camp.steals).sum::<u64>(),
-            camps.iter().map(|camp| camp.early).sum::<u64>()
-        ));
+        snipe(stage, &mut director, &mut snipers, ripening, &mut roles).await?;
     }
 
     // A ping keeps each honest seat from being closed as idle
@@ -354,6 +344,68 @@ pub async fn play(
     }
     roles.notes.extend(notes);
     Ok((roles, director.now()))
+}
+
+/// The snipers' morning: they poll every [`sniper::POLL_MS`] from 06:55, sweeping
+/// what is ripe; the 06:59 poll finds the balls ripening at 07:00 and the covers
+/// ending just after, which they camp on while the clock runs at real speed until
+/// 07:00:05; the 07:01 and 07:03 polls sweep what is left.
+async fn snipe(
+    stage: &Stage<'_>,
+    director: &mut Director,
+    snipers: &mut [Seat],
+    ripening: Millis,
+    roles: &mut Roles,
+) -> Result<(), CliError> {
+    let mut hauls = vec![sniper::Haul::default(); snipers.len()];
+    let polls = [-5i64, -3, -1, 1, 3].map(|minutes| ripening as i64 + minutes * 60_000);
+    let camp_start = ripening - 1_000;
+    let camp_end = ripening + 5_000;
+    for at in polls {
+        director.jump_to(at as Millis).await?;
+        let now = director.now();
+        let targets: Vec<Vec<sniper::Target>> = futures_util::future::try_join_all(
+            snipers
+                .iter_mut()
+                .zip(hauls.iter_mut())
+                .map(|(seat, haul)| sniper::poll(seat, now, haul)),
+        )
+        .await?;
+        if hauls.iter().any(|haul| haul.swept > 0) {
+            roles.started.entry(Cheat::Sniper).or_insert(now);
+        }
+        if now >= camp_start || now + sniper::POLL_MS < camp_start {
+            continue;
+        }
+        let balls: usize = targets.iter().map(Vec::len).sum();
+        stage.progress.say(&format!(
+            "risk: {} snipers camp on {balls} balls ripening (or uncovered) at 07:00",
+            snipers.len()
+        ));
+        director.jump_to(camp_start).await?;
+        roles.started.entry(Cheat::Sniper).or_insert(camp_start);
+        let camps = futures_util::future::join_all(
+            snipers.iter_mut().zip(hauls.iter_mut()).zip(&targets).map(
+                |((seat, haul), targets)| {
+                    sniper::camp(seat, targets, director.watch(), camp_end, haul)
+                },
+            ),
+        );
+        let (clock, _) = futures_util::future::join(director.run_real_time(camp_end), camps).await;
+        clock?;
+    }
+    let sum = |count: fn(&sniper::Haul) -> u64| hauls.iter().map(count).sum::<u64>();
+    roles.notes.push(format!(
+        "sniper: {} steals on polls (balls found ripe), {} within 5 s of a ripening or a \
+         cover's end, {} fired too early (NOT_RIPE or PROTECTED); {} of {} snipers stopped \
+         by the daily steal cap",
+        sum(|haul| haul.swept),
+        sum(|haul| haul.sniped),
+        sum(|haul| haul.early),
+        hauls.iter().filter(|haul| haul.capped).count(),
+        hauls.len()
+    ));
+    Ok(())
 }
 
 /// Every seat sends `request` at once. What each answer says does not matter: a

@@ -106,9 +106,14 @@ pub fn check_action(
     flags::decide(world, player, trips)
 }
 
-/// A steal of `ball` by `thief` about to happen: `steal_reaction` and
-/// `steal_coverage`.
-pub fn check_steal(world: &mut World, thief: PlayerId, ball: &Ball) -> Verdict {
+/// A steal of `ball` by `thief` about to happen, after which the thief may still steal
+/// `allowance_left` grams today: `steal_reaction` and `steal_coverage`.
+pub fn check_steal(
+    world: &mut World,
+    thief: PlayerId,
+    ball: &Ball,
+    allowance_left: u64,
+) -> Verdict {
     let config = config(world);
     if !config.risk.enabled {
         return allow();
@@ -153,7 +158,7 @@ pub fn check_steal(world: &mut World, thief: PlayerId, ball: &Ball) -> Verdict {
     .collect();
     let coverage = &config.risk.steal_coverage;
     if taken.len() as f64 > coverage.max_share * coverage.min_balls as f64 {
-        let untaken = untaken_ripe_balls(world, thief, &taken);
+        let untaken = untaken_ripe_balls(world, thief, &taken, allowance_left);
         let taken: Vec<BallId> = taken.into_iter().collect();
         let owners: Vec<PlayerId> = owners.into_iter().collect();
         trips.extend(checks::steal_coverage(coverage, &taken, untaken, &owners));
@@ -162,9 +167,19 @@ pub fn check_steal(world: &mut World, thief: PlayerId, ball: &Ball) -> Verdict {
 }
 
 /// Ripe balls of `thief`'s friends the thief could still take from and has not:
-/// the rest of `steal_coverage`'s denominator. Run only when the thief has taken
-/// enough balls in the window for the rule to possibly trip.
-fn untaken_ripe_balls(world: &World, thief: PlayerId, taken: &BTreeSet<BallId>) -> usize {
+/// the rest of `steal_coverage`'s denominator (none once the steal uses up the thief's
+/// daily allowance: balls a thief may not take are not balls they chose to leave). Run
+/// only when the thief has taken enough balls in the window for the rule to possibly
+/// trip.
+fn untaken_ripe_balls(
+    world: &World,
+    thief: PlayerId,
+    taken: &BTreeSet<BallId>,
+    allowance_left: u64,
+) -> usize {
+    if allowance_left == 0 {
+        return 0;
+    }
     let (now, config) = (now(world), config(world));
     let allowed = hits_allowed(world, thief, now);
     let friends: Vec<PlayerId> = world.resource::<Social>().graph.friends(thief).collect();
