@@ -1,17 +1,19 @@
 //! The cross-shard protocol in process: two Games as shards 0 and 1 of a cluster, with
 //! the test carrying their messages as the relay would, and delivering some of them
-//! twice, as JetStream may after a restart. Each op is decided once, answered once, and
-//! each shard's audit balances with the grams in flight.
+//! twice, as JetStream may after a restart. Each op (friendship, steal, water, prop gift,
+//! revival, rain chance) is decided once, answered once, and each shard's audit
+//! balances with the grams and props in flight.
 
 use canopy_server::config::Config;
 use canopy_server::game::remote::{Delivery, Dispatch};
 use canopy_server::game::remote_views::{ViewAnswer, ViewQuery};
 use canopy_server::game::{AdminOp, ClockMode, Command, Game, Op, Origin, Reply, SessionId};
 use canopy_server::store::MemoryStore;
-use canopy_server::store::outbox::{Envelope, Leg, MessageKey};
-use canopy_shared::admin::{AuditReport, PartnerAction};
+use canopy_server::store::outbox::{Envelope, Leg, Message, MessageKey};
+use canopy_shared::admin::{AuditReport, GrantProps, PartnerAction};
 use canopy_shared::frame::{ServerFrame, decode_server_frame};
-use canopy_shared::{ErrorBody, ErrorCode, Event, PlayerId, Request};
+use canopy_shared::model::PropKind;
+use canopy_shared::{BallId, ErrorBody, ErrorCode, Event, PlayerId, Request};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -46,7 +48,10 @@ impl Shard {
 
     /// Shard `index` of `shards`.
     fn of(index: u64, shards: u64) -> Self {
-        let mut config = Config::default_embedded();
+        Self::with_config(index, shards, Config::default_embedded())
+    }
+
+    fn with_config(index: u64, shards: u64, mut config: Config) -> Self {
         config.cluster.enabled = true;
         config.cluster.shards = shards;
         config.cluster.shard = index;
@@ -106,6 +111,18 @@ impl Shard {
             op: Op::Client(request),
         });
         self.next_id
+    }
+
+    /// A request answered by this shard alone (refused or served here).
+    fn call(&mut self, request: Request) -> Result<Value, ErrorBody> {
+        let id = self.submit(request);
+        let mut batch = self.run();
+        assert!(batch.published.is_empty(), "nothing leaves the shard");
+        batch.replies.remove(&id).expect("answered at once")
+    }
+
+    fn me(&mut self) -> Value {
+        self.call(Request::Me {}).expect("me")["player"].clone()
     }
 
     fn admin(&mut self, op: AdminOp) -> Result<Value, ErrorBody> {
@@ -222,8 +239,12 @@ fn round_trip(
         "a duplicate outcome is confirmed again"
     );
     to.deliver(Delivery::Confirmed(outcome.key));
+    let confirmed = outcome.key.to_string();
     assert!(
-        to.audit().open_transfers.is_empty(),
+        !to.audit()
+            .open_transfers
+            .iter()
+            .any(|open| open.message == confirmed),
         "the confirmed outcome left the outbox"
     );
     (answer, decided.events)
@@ -498,5 +519,239 @@ fn a_view_over_friends_of_two_other_shards_waits_for_both_or_times_out() {
         code(refused.replies.remove(&unknown).expect("answered")),
         ErrorCode::NotFriends,
         "as on one node"
+    );
+}
+
+/// Ann of shard 0 and bob of shard 1, friends.
+fn friends_across(zero: &mut Shard, one: &mut Shard) -> (PlayerId, PlayerId) {
+    let ann = zero.register("ann");
+    let bob = one.register("bob");
+    befriend(zero, ann, one, bob);
+    (ann, bob)
+}
+
+/// Props sent and not arrived over both shards, which must be the props in messages
+/// not yet applied.
+fn props_sent_not_arrived(zero: &mut Shard, one: &mut Shard) -> i64 {
+    [zero.audit(), one.audit()]
+        .iter()
+        .map(|audit| audit.props_sent_to_shards as i64 - audit.props_arrived_from_shards as i64)
+        .sum()
+}
+
+#[test]
+fn prop_gifts_between_shards_arrive_once_and_a_refused_one_comes_back() {
+    let (mut zero, mut one) = (Shard::new(0), Shard::new(1));
+    let (ann, bob) = friends_across(&mut zero, &mut one);
+    assert_eq!(
+        code(zero.call(Request::GiftProp {
+            friend_id: bob,
+            prop: PropKind::Stealth
+        })),
+        ErrorCode::NotFound,
+        "the giver's shard refuses a prop not held"
+    );
+    zero.admin(AdminOp::GrantProps(GrantProps {
+        player_id: ann,
+        prop: PropKind::Stealth,
+        count: 2,
+    }))
+    .expect("granted");
+    let gift = Request::GiftProp {
+        friend_id: bob,
+        prop: PropKind::Stealth,
+    };
+    let (given, events) = round_trip(&mut zero, &mut one, gift.clone());
+    assert_eq!(given.expect("given")["props"]["inventory"]["stealth"], 1);
+    assert!(
+        events.iter().any(
+            |event| matches!(event, Event::PropGift { from, prop: PropKind::Stealth } if *from == ann)
+        ),
+        "bob hears of it on his shard: {events:?}"
+    );
+    assert_eq!(
+        one.me()["props"]["inventory"]["stealth"],
+        1,
+        "credited once"
+    );
+    assert_eq!(
+        (
+            zero.audit().props_sent_to_shards,
+            one.audit().props_arrived_from_shards
+        ),
+        (1, 1)
+    );
+
+    let id = zero.submit(gift);
+    let asked = only(zero.run().published);
+    assert_eq!(
+        zero.me()["props"]["inventory"]["stealth"],
+        0,
+        "taken at once"
+    );
+    let in_flight = zero.audit().open_transfers;
+    assert_eq!((in_flight.len(), in_flight[0].props), (1, 1));
+    assert_eq!(props_sent_not_arrived(&mut zero, &mut one), 1, "in flight");
+    round_trip(&mut one, &mut zero, Request::Unfriend { player_id: ann })
+        .0
+        .expect("unfriended meanwhile");
+    let refused = one.deliver(Delivery::Message(asked.clone()));
+    assert!(refused.events.is_empty());
+    let outcome = only(refused.published);
+    assert_eq!(outcome.message.props(), 1, "the prop goes back");
+    assert!(one.deliver(Delivery::Message(asked)).published.is_empty());
+    assert_eq!(
+        props_sent_not_arrived(&mut zero, &mut one),
+        1,
+        "on its way back"
+    );
+    let mut answered = zero.deliver(Delivery::Message(outcome.clone()));
+    assert_eq!(
+        code(answered.replies.remove(&id).expect("answered")),
+        ErrorCode::NotFriends
+    );
+    assert!(zero.deliver(Delivery::Message(outcome)).replies.is_empty());
+    let ann_now = zero.me();
+    assert_eq!(ann_now["props"]["inventory"]["stealth"], 1, "back once");
+    assert_eq!(one.me()["props"]["inventory"]["stealth"], 1);
+    assert_eq!(props_sent_not_arrived(&mut zero, &mut one), 0);
+    let shop = zero.call(Request::Shop {}).expect("the shop");
+    assert_eq!(shop["gifts_left"], 2, "the refused gift does not count");
+}
+
+#[test]
+fn revivals_between_shards_are_decided_by_the_owner_and_rewarded_once() {
+    let mut config = Config::default_embedded();
+    config.revive.per_day = 2;
+    let (mut zero, mut one) = (
+        Shard::with_config(0, 2, config.clone()),
+        Shard::with_config(1, 2, config),
+    );
+    let (ann, bob) = friends_across(&mut zero, &mut one);
+    let balls = ["m1", "m2", "m3"].map(|reference| BallId(one.partner_metro(bob, reference)));
+    one.admin(AdminOp::AdvanceClock(31 * HOUR + 73 * HOUR))
+        .expect("ripe, then expired an hour ago");
+    let revive = |ball| Request::Revive {
+        friend_id: bob,
+        ball_id: ball,
+    };
+
+    let (revived, events) = round_trip(&mut zero, &mut one, revive(balls[0]));
+    let revived = revived.expect("revived");
+    assert_eq!(
+        (&revived["grams"], &revived["vitality"]),
+        (&52.into(), &5.into())
+    );
+    assert!(
+        events
+            .iter()
+            .any(|event| matches!(event, Event::EnergyRevived { by, grams: 52, .. } if *by == ann)),
+        "{events:?}"
+    );
+    assert_eq!(
+        code(round_trip(&mut zero, &mut one, revive(balls[0])).0),
+        ErrorCode::AlreadyRevived,
+        "decided by the owner's shard"
+    );
+    assert_eq!(
+        code(round_trip(&mut zero, &mut one, revive(BallId(900))).0),
+        ErrorCode::NotFound
+    );
+
+    let second = zero.submit(revive(balls[1]));
+    let asked_second = only(zero.run().published);
+    let third = zero.submit(revive(balls[2]));
+    let asked_third = only(zero.run().published);
+    assert!(
+        matches!(
+            asked_third.message,
+            Message::Revive {
+                may_revive: false,
+                ..
+            }
+        ),
+        "the last revival of the day is reserved by the one in flight"
+    );
+    let limited = only(one.deliver(Delivery::Message(asked_third)).published);
+    let made = only(one.deliver(Delivery::Message(asked_second)).published);
+    assert_eq!(
+        code(
+            zero.deliver(Delivery::Message(limited))
+                .replies
+                .remove(&third)
+                .expect("answered")
+        ),
+        ErrorCode::LimitReached
+    );
+    let mut answered = zero.deliver(Delivery::Message(made.clone()));
+    assert_eq!(
+        answered
+            .replies
+            .remove(&second)
+            .expect("answered")
+            .expect("revived")["vitality"],
+        10
+    );
+    assert!(zero.deliver(Delivery::Message(made)).replies.is_empty());
+    assert_eq!(zero.me()["vitality"], 10, "rewarded once per revival");
+    let (zero_audit, one_audit) = (zero.audit(), one.audit());
+    assert_eq!(zero_audit.vitality_earned, 10);
+    assert_eq!((one_audit.revived, one_audit.in_balls), (104, 104));
+}
+
+#[test]
+fn a_rain_chance_between_shards_unlocks_the_givers_round_only_when_received() {
+    let (mut zero, mut one) = (Shard::new(0), Shard::new(1));
+    let (ann, bob) = friends_across(&mut zero, &mut one);
+    let gift = Request::RainGift { friend_id: bob };
+    assert_eq!(
+        code(zero.call(gift.clone())),
+        ErrorCode::NotEligible,
+        "the giver's shard: no round played yet"
+    );
+    zero.call(Request::RainStart {}).expect("a round");
+    let (given, events) = round_trip(&mut zero, &mut one, gift.clone());
+    let given = given.expect("given");
+    assert_eq!(
+        (&given["rounds_left"], &given["gifts_left"]),
+        (&1.into(), &0.into())
+    );
+    assert!(
+        events
+            .iter()
+            .any(|event| matches!(event, Event::RainChance { from } if *from == ann))
+    );
+    assert_eq!(
+        one.call(Request::Rain {}).expect("status")["rounds_left"],
+        2
+    );
+
+    zero.admin(AdminOp::AdvanceClock(20_000))
+        .expect("the round ends");
+    zero.call(Request::RainStart {})
+        .expect("the unlocked round");
+    let id = zero.submit(gift.clone());
+    let asked = only(zero.run().published);
+    assert_eq!(
+        code(zero.call(gift)),
+        ErrorCode::NotEligible,
+        "the chance in flight is reserved"
+    );
+    let mut timed_out = zero.deliver(Delivery::TimedOut(asked.key.transfer));
+    assert_eq!(
+        code(timed_out.replies.remove(&id).expect("answered")),
+        ErrorCode::ShardTimeout
+    );
+    let refused = only(one.deliver(Delivery::Message(asked)).published);
+    assert!(
+        matches!(&refused.message, Message::RainGiftDecided(Err(error)) if error.code == ErrorCode::LimitReached),
+        "bob received one today: {refused:?}"
+    );
+    assert!(zero.deliver(Delivery::Message(refused)).replies.is_empty());
+    let status = zero.call(Request::Rain {}).expect("status");
+    assert_eq!(
+        (&status["rounds_left"], &status["gifts_left"]),
+        (&0.into(), &1.into()),
+        "no round unlocked by a refused chance; the released one may be given again"
     );
 }

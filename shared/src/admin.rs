@@ -198,13 +198,22 @@ pub struct AuditReport {
     /// transfers. Here, created + arrived = held anywhere on this shard + sent.
     #[serde(default)]
     pub arrived_from_shards: u64,
-    /// Cluster mode (an addition): messages carrying grams that this shard sent and the
-    /// receiver has not confirmed yet.
+    /// Cluster mode (an addition): props this shard took from inventories into gifts to
+    /// other shards' players (and refused gifts sent back).
+    #[serde(default)]
+    pub props_sent_to_shards: u64,
+    /// Cluster mode (an addition): props this shard put into inventories from other
+    /// shards' gifts (and refused gifts come back).
+    #[serde(default)]
+    pub props_arrived_from_shards: u64,
+    /// Cluster mode (an addition): messages carrying grams or props that this shard
+    /// sent and the receiver has not confirmed yet.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub open_transfers: Vec<OpenTransfer>,
 }
 
-/// Grams that left this shard in a message the receiving shard has not confirmed.
+/// Grams or props that left this shard in a message the receiving shard has not
+/// confirmed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OpenTransfer {
     /// The message's id (its `Nats-Msg-Id`): transfer id and leg.
@@ -213,6 +222,13 @@ pub struct OpenTransfer {
     pub to_shard: u64,
     /// Grams it carries.
     pub grams: u64,
+    /// Props it carries (an addition: a `gift_prop` between shards).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub props: u64,
+}
+
+fn is_zero(count: &u64) -> bool {
+    *count == 0
 }
 
 /// `GET /admin/audit?cluster=true`: every shard's audit and the transfers in flight
@@ -229,8 +245,13 @@ pub struct ClusterAuditReport {
     pub accounted: u64,
     /// Grams debited on one shard and not yet credited on another.
     pub in_flight: u64,
-    /// Messages carrying those grams.
+    /// Messages carrying those grams or props.
     pub transfers_in_flight: u64,
+    /// Props taken from an inventory on one shard and not yet put into one on another
+    /// (an addition: `gift_prop` between shards); equal, over a consistent cut, to the
+    /// shards' props sent − arrived.
+    #[serde(default)]
+    pub props_in_flight: u64,
     /// Rounds of reading every shard until one was a consistent cut.
     pub rounds: u32,
     /// Each identity that failed, in words.

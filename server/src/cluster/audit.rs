@@ -9,7 +9,7 @@ use crate::game_loop::{Control, GameHandle};
 use crate::store::Store;
 use crate::store::outbox::MessageKey;
 use anyhow::Context;
-use canopy_shared::admin::{AuditReport, ClusterAuditReport};
+use canopy_shared::admin::{AuditReport, ClusterAuditReport, OpenTransfer};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -137,10 +137,12 @@ impl ClusterAuditor {
         }
         let read = last.context("no read of the shards")?;
         let problem = format!(
-            "no consistent cut in {MAX_ROUNDS} reads: sent − arrived = {} g but {} g are in \
-             messages not yet applied",
+            "no consistent cut in {MAX_ROUNDS} reads: sent − arrived = {} g and {} props but \
+             {} g and {} props are in messages not yet applied",
             read.sent_not_arrived(),
-            read.in_flight
+            read.props_sent_not_arrived(),
+            read.in_flight,
+            read.props_in_flight
         );
         let mut report = read.report(MAX_ROUNDS);
         report.balanced = false;
@@ -155,20 +157,18 @@ impl ClusterAuditor {
         for shard in 0..self.shards {
             shards.push(self.ask::<AuditReport>(shard, &Query::Report).await?);
         }
-        let mut by_receiver: BTreeMap<u64, Vec<(String, u64)>> = BTreeMap::new();
+        let mut by_receiver: BTreeMap<u64, Vec<&OpenTransfer>> = BTreeMap::new();
         for open in shards.iter().flat_map(|report| &report.open_transfers) {
-            by_receiver
-                .entry(open.to_shard)
-                .or_default()
-                .push((open.message.clone(), open.grams));
+            by_receiver.entry(open.to_shard).or_default().push(open);
         }
-        let (mut in_flight, mut messages) = (0u64, 0u64);
+        let (mut in_flight, mut props_in_flight, mut messages) = (0u64, 0u64, 0u64);
         for (receiver, open) in by_receiver {
-            let keys = open.iter().map(|(key, _)| key.clone()).collect();
+            let keys = open.iter().map(|open| open.message.clone()).collect();
             let applied: Vec<bool> = self.ask(receiver, &Query::Applied(keys)).await?;
-            for ((_, grams), applied) in open.iter().zip(applied) {
+            for (open, applied) in open.iter().zip(applied) {
                 if !applied {
-                    in_flight += grams;
+                    in_flight += open.grams;
+                    props_in_flight += open.props;
                     messages += 1;
                 }
             }
@@ -176,6 +176,7 @@ impl ClusterAuditor {
         Ok(Read {
             shards,
             in_flight,
+            props_in_flight,
             messages,
         })
     }
@@ -185,6 +186,7 @@ impl ClusterAuditor {
 struct Read {
     shards: Vec<AuditReport>,
     in_flight: u64,
+    props_in_flight: u64,
     messages: u64,
 }
 
@@ -196,8 +198,20 @@ impl Read {
             .sum()
     }
 
+    fn props_sent_not_arrived(&self) -> i128 {
+        self.shards
+            .iter()
+            .map(|shard| {
+                i128::from(shard.props_sent_to_shards) - i128::from(shard.props_arrived_from_shards)
+            })
+            .sum()
+    }
+
+    /// Whether every gram and every prop sent and not arrived is in a message not yet
+    /// applied.
     fn consistent(&self) -> bool {
         self.sent_not_arrived() == i128::from(self.in_flight)
+            && self.props_sent_not_arrived() == i128::from(self.props_in_flight)
     }
 
     fn report(self, rounds: u32) -> ClusterAuditReport {
@@ -242,6 +256,7 @@ impl Read {
             accounted,
             in_flight: self.in_flight,
             transfers_in_flight: self.messages,
+            props_in_flight: self.props_in_flight,
             rounds,
             problems,
             shards: self.shards,

@@ -40,6 +40,9 @@ struct LedgerView {
     /// Grams moved into transfers to other shards, and out of transfers from them.
     sent: u64,
     arrived: u64,
+    /// Props moved into gifts to other shards, and out of gifts from them.
+    props_sent: u64,
+    props_arrived: u64,
     entries: u64,
 }
 
@@ -56,6 +59,7 @@ fn ledger_balances(world: &World) -> Result<LedgerView, ErrorBody> {
     let (mut expired_balls, mut revived) = (HashMap::new(), 0);
     let mut rained = 0;
     let (mut sent, mut arrived) = (0u64, 0u64);
+    let (mut props_sent, mut props_arrived) = (0u64, 0u64);
     let pending = &world.resource::<Ledger>().pending;
     for entry in entries.iter().chain(pending) {
         let grams = i128::from(entry.grams);
@@ -72,11 +76,16 @@ fn ledger_balances(world: &World) -> Result<LedgerView, ErrorBody> {
                 _ => {}
             }
         }
+        let (to_shards, from_shards) = if entry.flow == Flow::PropsGifted {
+            (&mut props_sent, &mut props_arrived)
+        } else {
+            (&mut sent, &mut arrived)
+        };
         if matches!(entry.to, Account::Transfer(_)) {
-            sent += entry.grams;
+            *to_shards += entry.grams;
         }
         if matches!(entry.from, Account::Transfer(_)) {
-            arrived += entry.grams;
+            *from_shards += entry.grams;
         }
         match entry.flow {
             Flow::VitalityEarned | Flow::ReviveRewarded => vitality_sums.earned += entry.grams,
@@ -104,6 +113,8 @@ fn ledger_balances(world: &World) -> Result<LedgerView, ErrorBody> {
         rained,
         sent,
         arrived,
+        props_sent,
+        props_arrived,
         entries: (entries.len() + pending.len()) as u64,
     })
 }
@@ -220,6 +231,8 @@ pub fn audit(world: &mut World) -> Result<AuditReport, ErrorBody> {
         rain_rounds: rain.rounds,
         sent_to_shards: ledger.sent,
         arrived_from_shards: ledger.arrived,
+        props_sent_to_shards: ledger.props_sent,
+        props_arrived_from_shards: ledger.props_arrived,
         open_transfers: world.resource::<RemoteOps>().open_transfers(),
     })
 }

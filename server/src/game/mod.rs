@@ -17,6 +17,7 @@ pub mod partners;
 pub mod props;
 pub mod rain;
 pub mod remote;
+mod remote_gifts;
 pub mod remote_views;
 pub mod resources;
 pub mod revive;

@@ -282,21 +282,52 @@ pub fn gift(
 ) -> Result<RainGiftResult, ErrorBody> {
     let giver_entity = player_entity(world, giver)?;
     require_friends(world, giver, friend)?;
-    let friend_entity = player_entity(world, friend)?;
+    player_entity(world, friend)?;
+    check_giver(world, giver_entity, 0)?;
+    receive_chance(world, giver, friend)?;
+    Ok(count_given(world, giver_entity))
+}
+
+/// The giver's side of `rain_gift`, with `pending` chances of theirs still being
+/// decided on other shards: `NOT_ELIGIBLE` or `LIMIT_REACHED` (see [`giver_refusal`]).
+pub fn check_giver(world: &World, giver: Entity, pending: u32) -> Result<(), ErrorBody> {
     let per_day = config(world).rain.gifts_per_day;
-    let record = as_of_today(world, giver_entity);
-    if record.gifts_given >= record.rounds_started {
-        return fail(
+    match giver_refusal(&as_of_today(world, giver), pending, per_day) {
+        Some(refusal) => Err(refusal),
+        None => Ok(()),
+    }
+}
+
+/// Why a giver with this record and `pending` chances in flight may not give one more:
+/// every round played allows one chance (`NOT_ELIGIBLE`), within `per_day`
+/// (`LIMIT_REACHED`).
+pub fn giver_refusal(record: &RainRecord, pending: u32, per_day: u32) -> Option<ErrorBody> {
+    let given = record.gifts_given + pending;
+    if given >= record.rounds_started {
+        return Some(ErrorBody::new(
             ErrorCode::NotEligible,
             "play a round first: each round played lets you give one chance",
-        );
+        ));
     }
-    if record.gifts_given >= per_day {
-        return fail(
+    if given >= per_day {
+        return Some(ErrorBody::new(
             ErrorCode::LimitReached,
             format!("you may give {per_day} chances a day"),
-        );
+        ));
     }
+    None
+}
+
+/// The friend's side of `rain_gift` (the giver may live on another shard): one more
+/// round for the friend today and a `rain_chance` event, unless they are no longer
+/// friends or the friend already received a chance today (`LIMIT_REACHED`).
+pub fn receive_chance(
+    world: &mut World,
+    giver: PlayerId,
+    friend: PlayerId,
+) -> Result<(), ErrorBody> {
+    require_friends(world, giver, friend)?;
+    let friend_entity = player_entity(world, friend)?;
     if as_of_today(world, friend_entity).gifts_received >= GIFTS_RECEIVED_PER_DAY {
         return fail(
             ErrorCode::LimitReached,
@@ -304,14 +335,19 @@ pub fn gift(
         );
     }
     rolled(world, friend_entity).gifts_received += 1;
-    let record = rolled(world, giver_entity);
+    notify(world, friend, Event::RainChance { from: giver });
+    Ok(())
+}
+
+/// Counts a chance the friend received: the giver's extra round is unlocked.
+pub fn count_given(world: &mut World, giver: Entity) -> RainGiftResult {
+    let per_day = config(world).rain.gifts_per_day;
+    let record = rolled(world, giver);
     record.gifts_given += 1;
-    let result = RainGiftResult {
+    RainGiftResult {
         rounds_left: rounds_left(record),
         gifts_left: gifts_left(record, per_day),
-    };
-    notify(world, friend, Event::RainChance { from: giver });
-    Ok(result)
+    }
 }
 
 /// Settles every round whose end time has come: its caught grams go to the balance
@@ -476,6 +512,28 @@ mod tests {
         assert_eq!(gifts_left(&record, 5), 0, "the daily limit holds");
         record.roll(record.day + 1);
         assert_eq!((rounds_left(&record), gifts_left(&record, 5)), (1, 0));
+    }
+
+    #[test]
+    fn a_giver_needs_a_round_per_chance_within_the_limit_counting_those_in_flight() {
+        let code = |started, given, pending| {
+            let record = RainRecord {
+                rounds_started: started,
+                gifts_given: given,
+                ..RainRecord::default()
+            };
+            giver_refusal(&record, pending, 2).map(|refusal| refusal.code)
+        };
+        assert_eq!(code(1, 0, 0), None);
+        assert_eq!(code(0, 0, 0), Some(ErrorCode::NotEligible));
+        assert_eq!(
+            code(1, 0, 1),
+            Some(ErrorCode::NotEligible),
+            "a chance in flight uses the round up"
+        );
+        assert_eq!(code(3, 1, 0), None);
+        assert_eq!(code(3, 2, 0), Some(ErrorCode::LimitReached));
+        assert_eq!(code(3, 1, 1), Some(ErrorCode::LimitReached));
     }
 
     #[test]

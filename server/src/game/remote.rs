@@ -9,6 +9,8 @@
 
 use super::components::{SocialLog, Wallet};
 use super::friends::{self, VisitorFacts};
+use super::rain;
+use super::remote_gifts as gifts;
 use super::remote_views::{self, ViewAnswer, ViewQuery};
 use super::resources::{Counters, Outbox, Reply, SessionId, Sessions, StoreHandle};
 use super::rules;
@@ -134,17 +136,19 @@ impl RemoteOps {
         envelopes
     }
 
-    /// Messages carrying grams that the receiver has not confirmed, for the audit.
+    /// Messages carrying grams or props that the receiver has not confirmed, for the
+    /// audit.
     pub fn open_transfers(&self) -> Vec<OpenTransfer> {
         let mut open: Vec<OpenTransfer> = self
             .open
             .values()
-            .filter(|record| record.envelope.grams > 0)
             .map(|record| OpenTransfer {
                 message: record.envelope.key.to_string(),
                 to_shard: record.envelope.to_shard,
                 grams: record.envelope.grams,
+                props: record.envelope.message.props(),
             })
+            .filter(|open| open.grams > 0 || open.props > 0)
             .collect();
         open.sort_by(|a, b| a.message.cmp(&b.message));
         open
@@ -167,13 +171,15 @@ impl RemoteOps {
         std::mem::take(&mut self.dispatch)
     }
 
-    /// Grams of `player`'s daily steal cap held by steals still being decided on `day`.
-    fn reserved(&self, player: PlayerId, day: i64) -> u64 {
+    /// How much of `player`'s allowance for `day` is held by the ops of a `kind` still
+    /// being decided elsewhere (grams of the steal cap, revivals, rain chances).
+    pub(super) fn reserved(&self, player: PlayerId, day: i64, kind: fn(&Message) -> bool) -> u64 {
         self.open
             .values()
+            .filter(|record| kind(&record.envelope.message))
             .filter_map(|record| record.reservation)
             .filter(|held| held.player == player && held.day == day && !held.released)
-            .map(|held| held.grams)
+            .map(|held| held.amount)
             .sum()
     }
 
@@ -196,7 +202,10 @@ fn other_player(request: &Request) -> Option<PlayerId> {
     match *request {
         Request::Steal { friend_id, .. }
         | Request::HelpCollect { friend_id, .. }
-        | Request::Water { friend_id, .. } => Some(friend_id),
+        | Request::Water { friend_id, .. }
+        | Request::GiftProp { friend_id, .. }
+        | Request::Revive { friend_id, .. }
+        | Request::RainGift { friend_id } => Some(friend_id),
         Request::FriendRequest { player_id }
         | Request::FriendAccept { player_id }
         | Request::FriendDecline { player_id }
@@ -242,6 +251,9 @@ pub fn begin(
                 (message, 0, None)
             }),
         Request::Water { grams, .. } => begin_water(world, transfer, player, other, grams),
+        Request::GiftProp { prop, .. } => gifts::begin_prop(world, transfer, player, other, prop),
+        Request::Revive { ball_id, .. } => gifts::begin_revive(world, player, other, ball_id),
+        Request::RainGift { .. } => gifts::begin_rain(world, player, other),
         _ => social_op(request).map(|op| {
             let message = Message::Social {
                 op,
@@ -299,8 +311,8 @@ fn social_op(request: &Request) -> Result<SocialOp, ErrorBody> {
     })
 }
 
-/// A message, the grams it carries and the cap it reserves.
-type Begun = (Message, u64, Option<Reservation>);
+/// A message, the grams it carries and the allowance it reserves.
+pub(super) type Begun = (Message, u64, Option<Reservation>);
 
 /// The thief's side: the friendship, then the day's allowance, reserved until the
 /// owner's shard decides (the owner's shard checks the ball first, as on one node).
@@ -313,7 +325,11 @@ fn begin_steal(
     let entity = transfers::roll_limits(world, thief)?;
     transfers::require_friends(world, thief, owner)?;
     let day = rules::game_day(now(world), config(world).day.utc_offset_minutes);
-    let reserved = world.resource::<RemoteOps>().reserved(thief, day);
+    let reserved = world
+        .resource::<RemoteOps>()
+        .reserved(thief, day, |message| {
+            matches!(message, Message::Steal { .. })
+        });
     let allowance = transfers::steal_allowance(world, entity).saturating_sub(reserved);
     let message = Message::Steal {
         thief,
@@ -326,7 +342,7 @@ fn begin_steal(
     let reservation = Reservation {
         player: thief,
         day,
-        grams: allowance,
+        amount: allowance,
         released: false,
     };
     Ok((message, 0, Some(reservation)))
@@ -501,6 +517,29 @@ fn decide(world: &mut World, request: Envelope) {
             Ok(ball) => (Message::WaterDecided(Ok(ball)), 0),
             Err(error) => (Message::WaterDecided(Err(error)), grams),
         },
+        Message::PropGift {
+            giver,
+            friend,
+            prop,
+        } => (
+            Message::PropGiftDecided(gifts::receive_prop(world, transfer, giver, friend, prop)),
+            0,
+        ),
+        Message::Revive {
+            reviver,
+            owner,
+            ball,
+            may_revive,
+        } => (
+            Message::ReviveDecided(gifts::decide_revive(
+                world, reviver, owner, ball, may_revive,
+            )),
+            0,
+        ),
+        Message::RainGift { giver, friend } => (
+            Message::RainGiftDecided(rain::receive_chance(world, giver, friend)),
+            0,
+        ),
         other => {
             tracing::error!(?other, "an outcome sent as a request; ignored");
             return;
@@ -568,6 +607,28 @@ fn conclude(world: &mut World, transfer: TransferId, asked: &Message, outcome: E
             } => conclude_water(world, transfer, (giver, friend, grams), made),
             _ => fail(ErrorCode::Internal, "a watering's outcome for another op"),
         },
+        Message::PropGiftDecided(given) => match *asked {
+            Message::PropGift { giver, prop, .. } => {
+                gifts::conclude_prop(world, transfer, giver, prop, given)
+                    .map(|props| encode(&props))
+            }
+            _ => fail(ErrorCode::Internal, "a gift's outcome for another op"),
+        },
+        Message::ReviveDecided(revived) => match *asked {
+            Message::Revive { reviver, .. } => revived
+                .and_then(|made| gifts::conclude_revive(world, reviver, made))
+                .map(|result| encode(&result)),
+            _ => fail(ErrorCode::Internal, "a revival's outcome for another op"),
+        },
+        Message::RainGiftDecided(received) => match *asked {
+            Message::RainGift { giver, .. } => received
+                .and_then(|()| gifts::conclude_rain(world, giver))
+                .map(|result| encode(&result)),
+            _ => fail(
+                ErrorCode::Internal,
+                "a rain chance's outcome for another op",
+            ),
+        },
         other => {
             tracing::error!(?other, "a request sent as an outcome; ignored");
             return;
@@ -633,8 +694,9 @@ fn conclude_water(
     }
 }
 
-/// No outcome in time: the client hears `SHARD_TIMEOUT` and a steal's reservation is
-/// released; the outcome, when it comes, is still applied.
+/// No outcome in time: the client hears `SHARD_TIMEOUT` and the op's reservation (a
+/// steal's cap, a revival, a rain chance) is released; the outcome, when it comes, is
+/// still applied.
 fn time_out(world: &mut World, transfer: TransferId) {
     let request = MessageKey {
         transfer,

@@ -131,7 +131,7 @@ impl Ledger {
             // Props, not grams: the task budgets' audit counts them.
             Flow::PropsRewarded => {}
             // Counted from the ledger's transfer accounts (see `audit`).
-            Flow::Arrived => {}
+            Flow::Arrived | Flow::PropsGifted => {}
         }
         self.pending.push(LedgerEntry {
             id,

@@ -185,29 +185,35 @@ fn find_revivable(
     }
 }
 
-/// Counts one revival against the reviver's daily limit, or `LIMIT_REACHED`.
-fn count_revival(world: &mut World, reviver: Entity) -> Result<(), ErrorBody> {
+/// Revivals the reviver may still make today.
+pub fn revivals_left(world: &World, reviver: Entity) -> u32 {
     let config = config(world);
     let day = rules::game_day(now(world), config.day.utc_offset_minutes);
-    let per_day = config.revive.per_day;
-    let revived_today = {
-        let record = record(world, reviver);
-        if record.day == day {
-            record.revived_today
-        } else {
-            0
-        }
+    let record = record(world, reviver);
+    let revived_today = if record.day == day {
+        record.revived_today
+    } else {
+        0
     };
-    if revived_today >= per_day {
-        return fail(
-            ErrorCode::LimitReached,
-            format!("you may revive {per_day} balls a day"),
-        );
-    }
+    config.revive.per_day.saturating_sub(revived_today)
+}
+
+/// Counts one revival against the reviver's day (a late one from another shard may go
+/// past the limit: the owner's shard already made the ball).
+pub fn count_revival(world: &mut World, reviver: Entity) {
+    let day = rules::game_day(now(world), config(world).day.utc_offset_minutes);
     let record = record_mut(world, reviver);
-    record.day = day;
-    record.revived_today = revived_today + 1;
-    Ok(())
+    if record.day != day {
+        record.day = day;
+        record.revived_today = 0;
+    }
+    record.revived_today += 1;
+}
+
+/// The reviver's vitality for one revival; returns their balance.
+pub fn reward(world: &mut World, reviver: Entity) -> u64 {
+    let points = config(world).revive.vitality;
+    vitality::reward_reviver(world, reviver, points)
 }
 
 /// `revive`: bring a friend's expired ball back as a new ripe ball of theirs.
@@ -219,9 +225,38 @@ pub fn revive(
 ) -> Result<ReviveResult, ErrorBody> {
     let reviver_entity = player_entity(world, reviver)?;
     require_friends(world, reviver, owner)?;
+    let may_revive = revivals_left(world, reviver_entity) > 0;
+    let (new_ball, grams) = revive_for_owner(world, reviver, owner, ball_id, may_revive)?;
+    count_revival(world, reviver_entity);
+    Ok(ReviveResult {
+        ball_id: new_ball,
+        grams,
+        vitality: reward(world, reviver_entity),
+    })
+}
+
+/// The owner's side of `revive` (the reviver may live on another shard): checks the
+/// ball (`NOT_FOUND`, `GONE`, `OUTSIDE_WINDOW`, `ALREADY_REVIVED`), then whether the
+/// reviver `may_revive` today (`LIMIT_REACHED`), and makes the owner's new ripe ball
+/// from the expired grams. Returns the new ball and its grams.
+pub fn revive_for_owner(
+    world: &mut World,
+    reviver: PlayerId,
+    owner: PlayerId,
+    ball_id: BallId,
+    may_revive: bool,
+) -> Result<(BallId, u64), ErrorBody> {
     let owner_entity = player_entity(world, owner)?;
     let at = find_revivable(world, owner, owner_entity, ball_id)?;
-    count_revival(world, reviver_entity)?;
+    if !may_revive {
+        return fail(
+            ErrorCode::LimitReached,
+            format!(
+                "you may revive {} balls a day",
+                config(world).revive.per_day
+            ),
+        );
+    }
     let expired = &mut record_mut(world, owner_entity).expired[at];
     expired.revived_by = Some(reviver);
     let grams = expired.grams;
@@ -244,7 +279,6 @@ pub fn revive(
         Account::Expired,
         Account::Ball(ball.id),
     );
-    let vitality = vitality::reward_reviver(world, reviver_entity, config.revive.vitality);
     notify(
         world,
         owner,
@@ -262,11 +296,7 @@ pub fn revive(
             grams,
         },
     );
-    Ok(ReviveResult {
-        ball_id: ball.id,
-        grams,
-        vitality,
-    })
+    Ok((ball.id, grams))
 }
 
 #[cfg(test)]

@@ -119,39 +119,89 @@ pub fn gift_prop(
 ) -> Result<PropsResult, ErrorBody> {
     let giver_entity = player_entity(world, giver)?;
     require_friends(world, giver, friend)?;
-    let friend_entity = player_entity(world, friend)?;
+    player_entity(world, friend)?;
+    give_prop(world, giver_entity, prop)?;
+    receive_prop(world, giver, friend, prop)?;
+    Ok(props_of(world, giver_entity))
+}
+
+/// The giver's side of `gift_prop`: refuses a prop the giver does not hold
+/// (`NOT_FOUND`) or a gift past the daily limit (`LIMIT_REACHED`), else takes the prop
+/// from the inventory and counts the gift.
+pub fn give_prop(world: &mut World, giver: Entity, prop: PropKind) -> Result<(), ErrorBody> {
     let held = world
-        .get::<Props>(giver_entity)
+        .get::<Props>(giver)
         .expect("player has Props")
         .0
         .inventory
         .get(&prop)
         .copied()
         .unwrap_or(0);
+    let per_day = config(world).shop.gifts_per_day;
+    check_gift(
+        prop,
+        held,
+        vitality::as_of_today(world, giver).gifts_today,
+        per_day,
+    )?;
+    vitality::rolled(world, giver).gifts_today += 1;
+    move_prop(world, giver, prop, |held| held - 1);
+    Ok(())
+}
+
+/// Refuses a gift of `prop` when none is `held` (`NOT_FOUND`) or `given_today` reached
+/// `per_day` (`LIMIT_REACHED`), in that order.
+pub fn check_gift(
+    prop: PropKind,
+    held: u32,
+    given_today: u32,
+    per_day: u32,
+) -> Result<(), ErrorBody> {
     if held == 0 {
         return fail(
             ErrorCode::NotFound,
             format!("no {} in the inventory", prop.as_str()),
         );
     }
-    let per_day = config(world).shop.gifts_per_day;
-    if vitality::as_of_today(world, giver_entity).gifts_today >= per_day {
+    if given_today >= per_day {
         return fail(
             ErrorCode::LimitReached,
             format!("you may give {per_day} props a day"),
         );
     }
-    vitality::rolled(world, giver_entity).gifts_today += 1;
-    move_prop(world, giver_entity, prop, |held| held - 1);
+    Ok(())
+}
+
+/// The friend's side of `gift_prop` (the giver may live on another shard): the prop
+/// goes into the friend's inventory and the friend hears `prop_gift`. Refused when
+/// they are no longer friends or the friend does not exist.
+pub fn receive_prop(
+    world: &mut World,
+    giver: PlayerId,
+    friend: PlayerId,
+    prop: PropKind,
+) -> Result<(), ErrorBody> {
+    require_friends(world, giver, friend)?;
+    let friend_entity = player_entity(world, friend)?;
     move_prop(world, friend_entity, prop, |held| held + 1);
     notify(world, friend, Event::PropGift { from: giver, prop });
-    let props = &world
-        .get::<Props>(giver_entity)
-        .expect("player has Props")
-        .0;
-    Ok(PropsResult {
+    Ok(())
+}
+
+/// Undoes [`give_prop`] for a gift the friend's shard refused: the prop comes back and
+/// today's count drops again.
+pub fn return_prop(world: &mut World, giver: Entity, prop: PropKind) {
+    let record = vitality::rolled(world, giver);
+    record.gifts_today = record.gifts_today.saturating_sub(1);
+    move_prop(world, giver, prop, |held| held + 1);
+}
+
+/// A player's props, as `gift_prop` answers.
+pub fn props_of(world: &World, entity: Entity) -> PropsResult {
+    let props = &world.get::<Props>(entity).expect("player has Props").0;
+    PropsResult {
         props: views::props_view(props, now(world)),
-    })
+    }
 }
 
 /// Changes how many of `prop` a player holds.
@@ -220,6 +270,20 @@ mod tests {
             .expect_err("monthly limit")
             .message;
         assert!(message.contains("1 a month"), "{message}");
+    }
+
+    #[test]
+    fn a_gift_needs_the_prop_first_then_room_in_the_daily_limit() {
+        let code =
+            |held, given| check_gift(PropKind::Stealth, held, given, 3).map_err(|error| error.code);
+        assert_eq!(code(1, 2), Ok(()));
+        assert_eq!(code(0, 0), Err(ErrorCode::NotFound));
+        assert_eq!(
+            code(0, 3),
+            Err(ErrorCode::NotFound),
+            "the prop is checked first"
+        );
+        assert_eq!(code(5, 3), Err(ErrorCode::LimitReached));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! every message applied, written in the same commit as its effect).
 
 use super::records::SocialWrite;
+use canopy_shared::model::PropKind;
 use canopy_shared::{BallId, ErrorBody, PlayerId};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -150,6 +151,52 @@ pub enum Message {
     },
     /// The decision on a `Water`: the new water ball, or why not (the grams come back).
     WaterDecided(Result<BallId, ErrorBody>),
+    /// `gift_prop`: one `prop`, already taken from the giver's inventory (and counted
+    /// against the giver's daily gift limit) into the transfer.
+    PropGift {
+        /// The giver.
+        giver: PlayerId,
+        /// The friend it goes to.
+        friend: PlayerId,
+        /// Which prop.
+        prop: PropKind,
+    },
+    /// The decision on a `PropGift`: credited, or why not (the prop comes back).
+    PropGiftDecided(Result<(), ErrorBody>),
+    /// `revive` of the owner's expired ball by a reviver of the sending shard.
+    Revive {
+        /// The reviver.
+        reviver: PlayerId,
+        /// The ball's owner.
+        owner: PlayerId,
+        /// The expired ball.
+        ball: BallId,
+        /// Whether the reviver has a revival left today (one is reserved there).
+        may_revive: bool,
+    },
+    /// The decision on a `Revive`: the owner's new ripe ball and its grams, or why not.
+    ReviveDecided(Result<(BallId, u64), ErrorBody>),
+    /// `rain_gift`: one energy rain chance, reserved on the giver's shard.
+    RainGift {
+        /// The giver.
+        giver: PlayerId,
+        /// The friend who receives the chance.
+        friend: PlayerId,
+    },
+    /// The decision on a `RainGift`: received (the giver's extra round is unlocked on
+    /// the giver's shard), or why not.
+    RainGiftDecided(Result<(), ErrorBody>),
+}
+
+impl Message {
+    /// Props the message carries (a gift, or a refused gift going back), for the audit
+    /// of props in flight.
+    pub fn props(&self) -> u64 {
+        match self {
+            Self::PropGift { .. } | Self::PropGiftDecided(Err(_)) => 1,
+            _ => 0,
+        }
+    }
 }
 
 /// A message on its way: the outbox's record and what JetStream carries.
@@ -169,15 +216,17 @@ pub struct Envelope {
     pub message: Message,
 }
 
-/// Part of the thief's daily steal cap held by a steal still being decided elsewhere.
+/// Part of a player's daily allowance held by an op still being decided elsewhere: the
+/// thief's steal cap in grams, or one of the reviver's revivals, or one of the giver's
+/// rain chances (which, follows from the op's message).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reservation {
-    /// The thief.
+    /// The player whose allowance it is.
     pub player: PlayerId,
     /// The game day it counts for.
     pub day: i64,
-    /// Grams held.
-    pub grams: u64,
+    /// How much is held: grams of a steal cap, else a count.
+    pub amount: u64,
     /// Whether it was released because no outcome came in time.
     pub released: bool,
 }
@@ -187,6 +236,6 @@ pub struct Reservation {
 pub struct OutboxRecord {
     /// The message.
     pub envelope: Envelope,
-    /// The cap reserved for it, for a steal.
+    /// The allowance reserved for it (a steal, a revival, a rain chance).
     pub reservation: Option<Reservation>,
 }

@@ -383,6 +383,10 @@ pub enum Flow {
     PropsRewarded,
     /// Cluster mode: a transfer from another shard → a balance or a ball here.
     Arrived,
+    /// Cluster mode, props not grams: a giver's inventory → a transfer to the friend's
+    /// shard (`gift_prop`), and a transfer → the friend's inventory there (or the
+    /// giver's again, when the friend's shard refused).
+    PropsGifted,
 }
 
 /// One movement of energy, or of vitality points for the vitality flows (their

@@ -823,7 +823,8 @@ pub fn audit(game: &Game, store: &MemoryStore) -> Result<(), String> {
             | Flow::Released
             | Flow::Forfeited
             | Flow::PropsRewarded
-            | Flow::Arrived => {}
+            | Flow::Arrived
+            | Flow::PropsGifted => {}
         }
         if let (Flow::Rained, Account::Balance(player)) = (entry.flow, entry.to) {
             *rain_points.entry(player).or_default() += entry.grams / rain_grams_per_point;
@@ -901,8 +902,8 @@ pub fn audit(game: &Game, store: &MemoryStore) -> Result<(), String> {
                     (entry.from, entry.to),
                     (Account::TaskBudget(_), Account::Inventory(_))
                 ),
-                // One server alone never receives grams from another shard.
-                Flow::Arrived => false,
+                // One server alone never receives grams or props from another shard.
+                Flow::Arrived | Flow::PropsGifted => false,
             },
             "ledger entry moves between the wrong accounts for its flow: {entry:?}"
         );
