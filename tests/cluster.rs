@@ -4,9 +4,10 @@
 //! shard map refuses a shard that partitions differently, the cluster keeps serving
 //! after one NATS node and one shard are SIGKILLed, registration limits, host users and
 //! revoked tokens hold across shards, players of different shards befriend, steal,
-//! water and help each other with the same rules and codes as on one node, and a steal
-//! whose owner's shard is SIGKILLed before it decides is applied exactly once after the
-//! restart, with the cluster-wide audit balanced.
+//! water and help each other with the same rules and codes as on one node, give props,
+//! revive expired energy and give rain chances to each other, and a steal, a prop gift,
+//! a revival and a rain chance sent while the other shard is SIGKILLed are each applied
+//! exactly once after the restart, with the cluster-wide audit balanced.
 
 mod support;
 
@@ -109,9 +110,16 @@ impl LocalCluster {
 
     /// Gives `player` of shard `shard` a metro ball of 52 g; returns its id.
     fn metro(&self, shard: u16, player: u64, reference: &str) -> Result<u64> {
+        self.metro_ball(shard, player, reference)?["ball_id"]
+            .as_u64()
+            .context("a ball")
+    }
+
+    /// Like [`Self::metro`], returning the whole ball (its times).
+    fn metro_ball(&self, shard: u16, player: u64, reference: &str) -> Result<Value> {
         let body = json!({"player_id": player, "kind": "metro", "quantity": 1, "ref": reference});
         let answer = self.admin(shard, "POST", "/admin/actions", Some(body))?;
-        answer["ball"]["ball_id"].as_u64().context("a ball")
+        Ok(answer["ball"].clone())
     }
 
     /// The cluster-wide audit asked at shard `shard` once no gram is in flight and
@@ -639,17 +647,128 @@ async fn remote_views(viewer: &mut Client, friend: u64) -> Result<(Value, Value)
     Ok((rows[0].clone(), balls["balls"].clone()))
 }
 
+/// Logs in again with `token` at `url` and keeps the session.
+async fn session(url: &str, token: &str) -> Result<Client> {
+    let mut client = Client::connect(url).await?;
+    client.ok("login", json!({ "token": token })).await?;
+    Ok(client)
+}
+
+/// Asks `op` of `client` until `done` holds of the answer (an outcome from another
+/// shard may still be on its way).
+async fn answer_until(
+    client: &mut Client,
+    op: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Result<Value> {
+    let started = Instant::now();
+    loop {
+        let answer = client.ok(op, json!({})).await?;
+        if done(&answer) {
+            return Ok(answer);
+        }
+        if started.elapsed() > PATIENCE {
+            bail!("`{op}` still answers {answer} after {PATIENCE:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// One player's prop gift, revival of an expired ball and rain chance to friends of
+/// another shard, each with a refusal, then a steal and one of each sent while the
+/// other shard is down: every one is applied exactly once after the restarts, and the
+/// cluster audit balances with the grams and props in flight.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_steal_whose_owners_shard_was_killed_is_applied_once_after_its_restart() -> Result<()> {
+async fn steals_and_gifts_whose_other_shard_was_killed_apply_once_after_its_restart() -> Result<()>
+{
     let mut cluster =
         LocalCluster::start_with_env(2, 8, &[("CANOPY_CLUSTER__REMOTE_TIMEOUT_MS", "1500")])?;
     let (shard0, shard1) = (cluster.game_url(0), cluster.game_url(1));
-    let (mut ann, ann_id) = player(&shard0, "ann").await?;
-    let (mut bob, bob_id) = player(&shard1, "bob").await?;
+    let (ann_id, ann_token) = register(&shard0, "ann").await?;
+    let (bob_id, bob_token) = register(&shard1, "bob").await?;
+    let (cat_id, cat_token) = register(&shard1, "cat").await?;
+    let mut ann = session(&shard0, &ann_token).await?;
+    let mut bob = session(&shard1, &bob_token).await?;
+    let mut cat = session(&shard1, &cat_token).await?;
     befriend(&mut ann, ann_id, &mut bob, bob_id).await?;
+    befriend(&mut ann, ann_id, &mut cat, cat_id).await?;
+
+    // Two of bob's balls expire an hour before the third (reported later) is stolen.
+    let expiring = [
+        cluster.metro_ball(1, bob_id, "e1")?,
+        cluster.metro_ball(1, bob_id, "e2")?,
+    ];
+    let at = |field: &str| expiring[0][field].as_u64().unwrap_or_default();
+    cluster.advance(1, at("ripe_at") - at("created_at"))?;
     let ball = cluster.metro(1, bob_id, "m1")?;
-    cluster.advance(1, 31 * HOUR)?;
-    drop(bob);
+    cluster.advance(1, at("expires_at") + HOUR / 60 - at("ripe_at"))?;
+    let revivable = |seen: &Value| -> Vec<Value> {
+        let listed = seen["revivable"].as_array().cloned().unwrap_or_default();
+        listed.iter().map(|ball| ball["ball_id"].clone()).collect()
+    };
+    let seen = ann.ok("friend_balls", json!({"friend_id": bob_id})).await?;
+    let expired = revivable(&seen);
+    assert_eq!(
+        expired,
+        expiring.map(|ball| ball["ball_id"].clone()),
+        "ann sees bob's expired balls, from his shard: {seen}"
+    );
+
+    let stealth = json!({"friend_id": bob_id, "prop": "stealth"});
+    assert_eq!(
+        ann.error_code("gift_prop", stealth.clone()).await?,
+        "NOT_FOUND",
+        "no prop to give yet"
+    );
+    let grant = json!({"player_id": ann_id, "prop": "stealth", "count": 4});
+    cluster.admin(0, "POST", "/admin/props", Some(grant))?;
+    ann.ok("gift_prop", stealth.clone()).await?;
+    bob.wait_event(|e| matches!(e, Event::PropGift { from, .. } if from.0 == ann_id))
+        .await?;
+    let revived = ann
+        .ok(
+            "revive",
+            json!({"friend_id": bob_id, "ball_id": expired[0]}),
+        )
+        .await?;
+    assert_eq!(
+        (&revived["grams"], &revived["vitality"]),
+        (&json!(52), &json!(5))
+    );
+    bob.wait_event(|e| matches!(e, Event::EnergyRevived { by, .. } if by.0 == ann_id))
+        .await?;
+    let seen = ann.ok("friend_balls", json!({"friend_id": bob_id})).await?;
+    assert_eq!(
+        revivable(&seen),
+        [expired[1].clone()],
+        "revived once: {seen}"
+    );
+    assert_eq!(
+        ann.error_code(
+            "revive",
+            json!({"friend_id": bob_id, "ball_id": expired[0]})
+        )
+        .await?,
+        "ALREADY_REVIVED",
+        "bob's shard decides"
+    );
+    ann.ok("rain_start", json!({})).await?;
+    let given = ann.ok("rain_gift", json!({"friend_id": bob_id})).await?;
+    assert_eq!(
+        given["rounds_left"], 1,
+        "the receiver accepted: one more round"
+    );
+    bob.wait_event(|e| matches!(e, Event::RainChance { from } if from.0 == ann_id))
+        .await?;
+    cluster.advance(0, 20_000)?;
+    ann.ok("rain_start", json!({})).await?;
+    assert_eq!(
+        ann.error_code("rain_gift", json!({"friend_id": bob_id}))
+            .await?,
+        "LIMIT_REACHED",
+        "bob's shard: one chance received a day"
+    );
+    drop((bob, cat));
 
     cluster.kill("shard-1")?;
     for (view, fields) in [
@@ -662,12 +781,21 @@ async fn a_steal_whose_owners_shard_was_killed_is_applied_once_after_its_restart
             "{view}: bob's shard is down"
         );
     }
-    assert_eq!(
-        ann.error_code("steal", json!({"friend_id": bob_id, "ball_id": ball}))
-            .await?,
-        "SHARD_TIMEOUT",
-        "the owner's shard is down: the thief hears so, the steal stays queued"
-    );
+    for (op, fields) in [
+        ("steal", json!({"friend_id": bob_id, "ball_id": ball})),
+        ("gift_prop", stealth.clone()),
+        (
+            "revive",
+            json!({"friend_id": bob_id, "ball_id": expired[1]}),
+        ),
+        ("rain_gift", json!({"friend_id": cat_id})),
+    ] {
+        assert_eq!(
+            ann.error_code(op, fields).await?,
+            "SHARD_TIMEOUT",
+            "`{op}`: the other shard is down, the op stays queued"
+        );
+    }
     cluster.kill("shard-0")?;
     cluster.restart("shard-0")?;
     cluster.wait_healthy(0)?;
@@ -675,7 +803,12 @@ async fn a_steal_whose_owners_shard_was_killed_is_applied_once_after_its_restart
     cluster.wait_healthy(1)?;
 
     let audit = cluster.settled_audit(0, |audit| {
-        audit["shards"][0]["arrived_from_shards"] != json!(0)
+        let stolen = audit["shards"][0]["arrived_from_shards"]
+            .as_u64()
+            .unwrap_or(0);
+        stolen != 0
+            && audit["shards"][1]["revived"] == json!(104)
+            && audit["shards"][0]["vitality_earned"] == json!(10 + stolen / 10)
     })?;
     let stolen = audit["shards"][0]["arrived_from_shards"]
         .as_u64()
@@ -688,10 +821,38 @@ async fn a_steal_whose_owners_shard_was_killed_is_applied_once_after_its_restart
     );
     assert_eq!(
         audit["shards"][1]["in_balls"],
-        json!(52 - stolen),
-        "{audit}"
+        json!(52 - stolen + 104),
+        "the stolen ball's rest and two revived balls: {audit}"
     );
     assert_eq!(audit["shards"][0]["balances"], json!(stolen), "{audit}");
+    assert_eq!(audit["props_in_flight"], json!(0), "{audit}");
+    assert_eq!(
+        (
+            &audit["shards"][0]["props_sent_to_shards"],
+            &audit["shards"][1]["props_arrived_from_shards"]
+        ),
+        (&json!(2), &json!(2)),
+        "two props given, each arrived once: {audit}"
+    );
+
+    let mut ann = session(&shard0, &ann_token).await?;
+    let mut bob = session(&shard1, &bob_token).await?;
+    let mut cat = session(&shard1, &cat_token).await?;
+    assert_eq!(
+        cat.ok("rain", json!({})).await?["gift_received"],
+        json!(true)
+    );
+    answer_until(&mut ann, "rain", |rain| rain["rounds_left"] == json!(1)).await?;
+    ann.ok("gift_prop", stealth.clone()).await?;
+    assert_eq!(
+        ann.error_code("gift_prop", stealth).await?,
+        "LIMIT_REACHED",
+        "the gift sent while bob's shard was down counts once of three a day"
+    );
+    let bob_props =
+        bob.ok("me", json!({})).await?["player"]["props"]["inventory"]["stealth"].clone();
+    assert_eq!(bob_props, json!(3), "three gifts, each credited once");
+    cluster.settled_audit(1, |_| true)?;
     Ok(())
 }
 
