@@ -403,7 +403,7 @@ pub fn execute(
 }
 
 /// `canopy admin audit [--cluster]`: the conservation audit, of one server or of every
-/// shard with the grams in flight between them.
+/// shard with the grams and props in flight between them.
 fn audit(client: &OpsClient, cluster: bool, json: bool) -> Result<String, CliError> {
     if cluster {
         let (report, raw): (ClusterAuditReport, _) =
@@ -414,13 +414,14 @@ fn audit(client: &OpsClient, cluster: bool, json: bool) -> Result<String, CliErr
             audit_text(
                 report.balanced,
                 &format!(
-                    "{} shards: created {} g = held {} g + in flight {} g ({} messages); \
-                     consistent cut after {} read(s)",
+                    "{} shards: created {} g = held {} g + in flight {} g ({} messages, \
+                     {} props in flight); consistent cut after {} read(s)",
                     report.shards.len(),
                     report.created,
                     report.accounted,
                     report.in_flight,
                     report.transfers_in_flight,
+                    report.props_in_flight,
                     report.rounds
                 ),
                 &report.problems,
