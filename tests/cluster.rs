@@ -870,15 +870,27 @@ fn cpu_ticks(pid: &str) -> Result<u64> {
     Ok(field(11)? + field(12)?)
 }
 
+/// The CPU ticks the processes `names` of the cluster have used so far.
+fn cluster_cpu_ticks(cluster: &LocalCluster, names: &[&str]) -> Result<u64> {
+    names
+        .iter()
+        .map(|name| cpu_ticks(&cluster.pid(name)?))
+        .sum()
+}
+
+/// The cluster's processes whose CPU a steal costs: its two shards and its NATS nodes.
+const SHARDS: [&str; 2] = ["shard-0", "shard-1"];
+const NATS_NODES: [&str; 3] = ["nats-1", "nats-2", "nats-3"];
+
 /// Steals of one thief on shard 0 from `owners` (each with 5 ripe balls): the latency of
-/// each reply and the CPU ticks both shards used meanwhile.
+/// each reply, and the CPU ticks both shards and the NATS nodes used meanwhile.
 async fn timed_steals(
     cluster: &LocalCluster,
     thief: &mut Client,
     owners: &[(u16, u64, Vec<u64>)],
-) -> Result<(Vec<Duration>, u64)> {
-    let pids = [cluster.pid("shard-0")?, cluster.pid("shard-1")?];
-    let before: u64 = pids.iter().map(|pid| cpu_ticks(pid)).sum::<Result<u64>>()?;
+) -> Result<(Vec<Duration>, u64, u64)> {
+    let shards_before = cluster_cpu_ticks(cluster, &SHARDS)?;
+    let nats_before = cluster_cpu_ticks(cluster, &NATS_NODES)?;
     let mut latencies = Vec::new();
     for (_, owner, balls) in owners {
         for ball in balls {
@@ -889,14 +901,16 @@ async fn timed_steals(
             latencies.push(started.elapsed());
         }
     }
-    let after: u64 = pids.iter().map(|pid| cpu_ticks(pid)).sum::<Result<u64>>()?;
+    let shards = cluster_cpu_ticks(cluster, &SHARDS)? - shards_before;
+    let nats = cluster_cpu_ticks(cluster, &NATS_NODES)? - nats_before;
     latencies.sort();
-    Ok((latencies, after - before))
+    Ok((latencies, shards, nats))
 }
 
 /// A measurement, not a check: `cargo test --release --test cluster -- --ignored
 /// --nocapture steal_latency_and_cpu` prints the p50/p99 latency and the CPU per steal
-/// of same-shard and cross-shard steals on this machine (docs/PERFORMANCE.md).
+/// (of the shards and of the NATS nodes) of same-shard and cross-shard steals on this
+/// machine (docs/PERFORMANCE.md).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a measurement for docs/PERFORMANCE.md, not a test"]
 async fn steal_latency_and_cpu() -> Result<()> {
@@ -932,14 +946,19 @@ async fn steal_latency_and_cpu() -> Result<()> {
             .filter(|(owner_shard, _, _)| *owner_shard == shard)
             .cloned()
             .collect();
-        let (latencies, ticks) = timed_steals(&cluster, &mut thief, &group).await?;
+        let (latencies, shard_ticks, nats_ticks) =
+            timed_steals(&cluster, &mut thief, &group).await?;
         let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
+        let per_steal =
+            |ticks: u64| ticks as f64 * 1000.0 / ticks_per_second / latencies.len() as f64;
         println!(
-            "{name}: {} steals, p50 {:?}, p99 {:?}, CPU of both shards {:.2} ms per steal",
+            "{name}: {} steals, p50 {:?}, p99 {:?}, CPU per steal: both shards {:.2} ms, \
+             the 3 NATS nodes {:.2} ms",
             latencies.len(),
             at(0.5),
             at(0.99),
-            ticks as f64 * 1000.0 / ticks_per_second / latencies.len() as f64
+            per_steal(shard_ticks),
+            per_steal(nats_ticks)
         );
     }
     Ok(())
