@@ -68,6 +68,11 @@ def main():
             for group, seconds in cpu_seconds.items()
         },
         "bots_per_shard": report["setup"].get("cluster", {}).get("bots_per_shard"),
+        "friendships": report["setup"].get("friendships"),
+        "cross_shard_friendships": report["setup"]
+        .get("cluster", {})
+        .get("cross_shard_friendships", 0),
+        "writes": report.get("writes"),
         "violations": report["violation_count"],
         "unexpected_errors": report["unexpected_errors"],
         "transport_errors": report["transport_errors"],
