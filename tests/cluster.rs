@@ -540,7 +540,13 @@ async fn players_of_two_shards_befriend_steal_water_and_help_by_the_same_rules()
         "NOT_RIPE",
         "bob's shard decides by its own clock"
     );
+    ann.ok("watch", json!({"what": "forest", "friend_id": bob_id}))
+        .await?;
     cluster.advance(1, 31 * HOUR)?;
+    ann.wait_event(|e| matches!(e, Event::FriendStealable { friend_id, grams } if friend_id.0 == bob_id && *grams > 0))
+        .await?;
+    ann.wait_event(|e| matches!(e, Event::ForestChanged { owner_id, stealable_grams, .. } if owner_id.0 == bob_id && *stealable_grams > 0))
+        .await?;
     let (row, balls) = remote_views(&mut ann, bob_id).await?;
     assert_eq!(row["name"], "bob", "{row}");
     assert_eq!(balls[0]["ball_id"], json!(ball), "{balls}");

@@ -34,6 +34,8 @@ struct Batch {
     confirms: Vec<(u64, MessageKey)>,
     /// Views asked of other shards: (query, shard, view).
     asked: Vec<(u64, u64, ViewQuery)>,
+    /// Players told changed to other shards: (shard, stealable, forests).
+    changed: Vec<(u64, Vec<PlayerId>, Vec<PlayerId>)>,
 }
 
 struct Shard {
@@ -97,6 +99,11 @@ impl Shard {
                     to_shard,
                     view,
                 } => batch.asked.push((query, to_shard, view)),
+                Dispatch::Changed {
+                    to_shard,
+                    stealable,
+                    forests,
+                } => batch.changed.push((to_shard, stealable, forests)),
             }
         }
         batch
@@ -754,4 +761,70 @@ fn a_rain_chance_between_shards_unlocks_the_givers_round_only_when_received() {
         (&0.into(), &1.into()),
         "no round unlocked by a refused chance; the released one may be given again"
     );
+}
+
+#[test]
+fn a_session_watching_a_friends_forest_on_another_shard_hears_its_changes() {
+    let (mut zero, mut one) = (Shard::new(0), Shard::new(1));
+    let (_, bob) = friends_across(&mut zero, &mut one);
+    let watch = zero.submit(Request::Watch {
+        what: canopy_shared::model::WatchTarget::Forest,
+        friend_id: Some(bob),
+    });
+    let watching = zero.run().replies.remove(&watch).expect("answered");
+    watching.expect("ann may watch her friend's forest");
+
+    one.game.submit(Command {
+        origin: Origin::Admin(1),
+        request_id: 0,
+        op: Op::Admin(AdminOp::PartnerAction(PartnerAction {
+            player_id: bob,
+            kind: "metro".into(),
+            quantity: None,
+            reference: "m1".into(),
+        })),
+    });
+    let made = one.run();
+    assert_eq!(
+        made.changed,
+        vec![(0, vec![], vec![bob])],
+        "shard 0 holds a friend of bob's; the new ball is not ripe yet"
+    );
+    let heard = zero.deliver(Delivery::Changed {
+        stealable: vec![],
+        forests: vec![bob],
+    });
+    let [(query, 1, view)] = heard.asked.as_slice() else {
+        panic!("bob's forest is read from his shard: {:?}", heard.asked)
+    };
+    let answer = one.answer_view(view.clone());
+    let pushed = zero.deliver(Delivery::Answered {
+        query: *query,
+        answer,
+    });
+    let [
+        Event::ForestChanged {
+            owner_id, balls, ..
+        },
+    ] = pushed.events.as_slice()
+    else {
+        panic!("one forest_changed: {:?}", pushed.events)
+    };
+    assert_eq!(*owner_id, bob);
+    assert_eq!(balls.len(), 1, "the new ball: {balls:?}");
+
+    let unwatch = zero.submit(Request::Unwatch {
+        what: canopy_shared::model::WatchTarget::Forest,
+        friend_id: None,
+    });
+    zero.run()
+        .replies
+        .remove(&unwatch)
+        .expect("answered")
+        .expect("unwatched");
+    let quiet = zero.deliver(Delivery::Changed {
+        stealable: vec![bob],
+        forests: vec![],
+    });
+    assert!(quiet.asked.is_empty(), "nobody here watches bob any more");
 }

@@ -85,6 +85,12 @@ impl Cluster {
                 tracing::error!("view queries are not answered: {err:#}");
             }
         }));
+        let changes = views::listen(self.client.clone(), shard, game.clone());
+        self.tasks.push(tokio::spawn(async move {
+            if let Err(err) = changes.await {
+                tracing::error!("other shards' changes are not heard: {err:#}");
+            }
+        }));
         let answers = audit::answer(self.client.clone(), shard, game, store);
         self.tasks.push(tokio::spawn(async move {
             if let Err(err) = answers.await {

@@ -216,6 +216,9 @@ impl Outbound {
                         self.remote_timeout,
                         (query, to_shard, view),
                     ),
+                    Some(Dispatch::Changed { to_shard, stealable, forests }) => {
+                        super::views::tell(self.js.client(), to_shard, stealable, forests);
+                    }
                     None => return,
                 },
                 _ = republish.tick() => self.republish_stale(),

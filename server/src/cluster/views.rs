@@ -1,6 +1,8 @@
 //! Reads of other shards' players (the `friends` and `friend_balls` views over remote
-//! friends) as NATS request/reply on `canopy.views.<shard>`. A read changes nothing, so
-//! it is no JetStream message: no outbox, no inbox, no retry. The owner's shard answers
+//! friends, and the reads behind `watch` pushes) as NATS request/reply on
+//! `canopy.views.<shard>`, and the news that players changed, for the watching sessions
+//! of other shards, on `canopy.changes.<shard>`. Neither changes anything, so neither
+//! is a JetStream message: no outbox, no inbox, no retry. The owner's shard answers
 //! from its game (a command of its game loop, answered after that batch); the asking
 //! shard hands the answer, or `SHARD_TIMEOUT` when none came within
 //! `cluster.remote_timeout_ms`, to its own game.
@@ -9,14 +11,74 @@ use crate::game::remote::Delivery;
 use crate::game::remote_views::{ViewAnswer, ViewQuery};
 use crate::game_loop::{AdminAnswer, Control, GameHandle};
 use anyhow::Context;
-use canopy_shared::{ErrorBody, ErrorCode};
+use canopy_shared::{ErrorBody, ErrorCode, PlayerId};
 use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use tokio::sync::oneshot;
 
 /// The subject shard `shard` answers reads on.
 fn subject(shard: u64) -> String {
     format!("canopy.views.{shard}")
+}
+
+/// The subject shard `shard` hears other shards' changed players on.
+fn changes_subject(shard: u64) -> String {
+    format!("canopy.changes.{shard}")
+}
+
+/// What `canopy.changes.<shard>` carries.
+#[derive(Serialize, Deserialize)]
+struct Changes {
+    stealable: Vec<PlayerId>,
+    forests: Vec<PlayerId>,
+}
+
+/// Tells `to_shard` that these players of this shard changed, in a task of its own.
+pub fn tell(
+    client: async_nats::Client,
+    to_shard: u64,
+    stealable: Vec<PlayerId>,
+    forests: Vec<PlayerId>,
+) {
+    let payload =
+        serde_json::to_vec(&Changes { stealable, forests }).expect("player ids serialize");
+    tokio::spawn(async move {
+        if let Err(err) = client
+            .publish(changes_subject(to_shard), payload.into())
+            .await
+        {
+            tracing::debug!(%err, to_shard, "changed players could not be told");
+        }
+    });
+}
+
+/// Hands the game every change of other shards' players it hears, until the connection
+/// closes.
+pub async fn listen(
+    client: async_nats::Client,
+    shard: u64,
+    game: GameHandle,
+) -> anyhow::Result<()> {
+    let mut changes = client
+        .subscribe(changes_subject(shard))
+        .await
+        .context("subscribing to other shards' changes")?;
+    while let Some(message) = changes.next().await {
+        let Ok(Changes { stealable, forests }) = serde_json::from_slice(&message.payload) else {
+            tracing::warn!(subject = %message.subject, "dropping changes that are not Canopy's");
+            continue;
+        };
+        let delivery = Delivery::Changed { stealable, forests };
+        let (applied, _) = oneshot::channel();
+        if game
+            .control(Control::Remote(Box::new(delivery), applied))
+            .is_err()
+        {
+            break;
+        }
+    }
+    Ok(())
 }
 
 /// Answers other shards' reads of this shard's players until the connection closes.

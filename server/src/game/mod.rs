@@ -19,6 +19,7 @@ pub mod rain;
 pub mod remote;
 mod remote_gifts;
 pub mod remote_views;
+pub mod remote_watch;
 pub mod resources;
 pub mod revive;
 pub mod risk;

@@ -12,6 +12,7 @@ use super::friends::{self, VisitorFacts};
 use super::rain;
 use super::remote_gifts as gifts;
 use super::remote_views::{self, ViewAnswer, ViewQuery};
+use super::remote_watch;
 use super::resources::{Counters, Outbox, Reply, SessionId, Sessions, StoreHandle};
 use super::rules;
 use super::state::{config, credit_balance, fail, now, player_entity, record_flow};
@@ -47,6 +48,15 @@ pub enum Delivery {
         /// The owner's shard's answer.
         answer: Result<ViewAnswer, ErrorBody>,
     },
+    /// Players of another shard changed: what thieves could take from them
+    /// (`stealable`), or only their forest (`forests`); for the sessions here that
+    /// watch them.
+    Changed {
+        /// Owners whose stealable energy changed.
+        stealable: Vec<PlayerId>,
+        /// Owners whose forest alone changed.
+        forests: Vec<PlayerId>,
+    },
 }
 
 /// What the game hands the cluster part, once the batch that made it is durable.
@@ -72,6 +82,16 @@ pub enum Dispatch {
         to_shard: u64,
         /// What to read.
         view: ViewQuery,
+    },
+    /// Tell `to_shard`, which holds friends of these players, that they changed (for
+    /// its sessions that watch them; nothing to keep or confirm).
+    Changed {
+        /// The shard.
+        to_shard: u64,
+        /// Owners whose stealable energy changed.
+        stealable: Vec<PlayerId>,
+        /// Owners whose forest alone changed.
+        forests: Vec<PlayerId>,
     },
 }
 
@@ -402,6 +422,9 @@ pub fn deliver(world: &mut World, delivery: Delivery) -> Result<Empty, ErrorBody
         }
         Delivery::TimedOut(transfer) => time_out(world, transfer),
         Delivery::Answered { query, answer } => remote_views::answered(world, query, answer),
+        Delivery::Changed { stealable, forests } => {
+            remote_watch::changed(world, &stealable, &forests);
+        }
     }
     Ok(Empty {})
 }

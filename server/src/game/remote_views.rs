@@ -10,6 +10,7 @@
 
 use super::friends;
 use super::remote::{self, Dispatch, Parked, RemoteOps};
+use super::remote_watch::{self, Push};
 use super::resources::{SessionId, Sessions};
 use super::state::{fail, now};
 use super::stealable::hits_allowed;
@@ -76,11 +77,32 @@ struct Waiting {
 }
 
 /// The views this shard waits for, numbered in memory (a read asked before a restart
-/// has no client left to answer).
+/// has no client left to answer): clients' views, and the reads behind pushes to
+/// sessions watching players of other shards (`remote_watch`).
 #[derive(Resource, Default)]
 pub struct RemoteViews {
     next: u64,
     waiting: HashMap<u64, Waiting>,
+    pushes: HashMap<u64, Push>,
+}
+
+impl RemoteViews {
+    fn number(&mut self) -> u64 {
+        self.next += 1;
+        self.next
+    }
+}
+
+/// Asks `to_shard` for `view`, to push what it answers to watching sessions.
+pub fn ask_for_push(world: &mut World, to_shard: u64, view: ViewQuery, push: Push) {
+    let mut views = world.resource_mut::<RemoteViews>();
+    let query = views.number();
+    views.pushes.insert(query, push);
+    world.resource_mut::<RemoteOps>().dispatch(Dispatch::Ask {
+        query,
+        to_shard,
+        view,
+    });
 }
 
 /// Begins a view that involves players of other shards: `None` when it involves none
@@ -165,8 +187,7 @@ pub fn begin(
         _ => return None,
     };
     let mut views = world.resource_mut::<RemoteViews>();
-    views.next += 1;
-    let query = views.next;
+    let query = views.number();
     views.waiting.insert(
         query,
         Waiting {
@@ -218,6 +239,14 @@ pub fn answer(world: &World, query: &ViewQuery) -> Result<ViewAnswer, ErrorBody>
 /// the client when it was the last (or at once with a refusal or a timeout).
 pub fn answered(world: &mut World, query: u64, answer: Result<ViewAnswer, ErrorBody>) {
     let mut views = world.resource_mut::<RemoteViews>();
+    if let Some(push) = views.pushes.remove(&query) {
+        // A push that cannot be read is not sent: the watching client still sees the
+        // friend's state when it next asks.
+        if let Ok(answer) = answer {
+            remote_watch::push(world, push, answer);
+        }
+        return;
+    }
     // Gone when another shard's refusal or timeout answered the client already.
     let Some(waiting) = views.waiting.get_mut(&query) else {
         return;

@@ -143,6 +143,7 @@ pub fn announce_stealable(world: &mut World) {
     if changed.is_empty() && forests.is_empty() {
         return;
     }
+    super::remote_watch::tell_other_shards(world, &changed, &forests);
     let mut events = Vec::new();
     announce_friend_stealable(world, &changed, &mut events);
     // A cover changes what every ball of the forest offers without changing a ball.
