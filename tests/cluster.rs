@@ -16,7 +16,7 @@ use canopy_shared::Event;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use support::{ADMIN_TOKEN, Client, HOUR, PATIENCE, bin_dir};
 
 /// A local cluster started by `bench/cluster/run.sh`, stopped with SIGTERM on drop.
@@ -1175,5 +1175,203 @@ async fn a_shard_paused_and_resumed_serves_again_with_nothing_lost() -> Result<(
         "a new session is served and sees the walk's ball"
     );
     assert_eq!(audit["balanced"], json!(true), "{audit}");
+    Ok(())
+}
+
+/// A partner registered through one shard's admin API: its id and key.
+fn cluster_partner(cluster: &LocalCluster, shard: u16) -> Result<(u64, String)> {
+    let answer = cluster.admin(
+        shard,
+        "POST",
+        "/admin/partners",
+        Some(
+            json!({"name": "Metro Co", "kinds": ["metro"], "may_publish_tasks": true,
+                    "rate_per_minute": 60000}),
+        ),
+    )?;
+    let id = answer["partner"]["partner_id"]
+        .as_u64()
+        .context("partner_id")?;
+    Ok((
+        id,
+        answer["api_key"].as_str().context("api_key")?.to_owned(),
+    ))
+}
+
+/// Waits until `call` answers `status`.
+fn wait_for_status(
+    what: &str,
+    status: u16,
+    call: impl Fn() -> Result<support::HttpAnswer>,
+) -> Result<()> {
+    let started = Instant::now();
+    loop {
+        let answer = call()?;
+        if answer.status == status {
+            return Ok(());
+        }
+        if started.elapsed() > PATIENCE {
+            bail!("{what}: still {} {}", answer.status, answer.body);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn task_budgets_and_partners_hold_across_shards() -> Result<()> {
+    // The budget covers REWARDS rewards; each shard's player alone tries more than that.
+    const REWARDS: u64 = 10;
+    const TRIES_PER_PLAYER: u64 = 12;
+    let cluster =
+        LocalCluster::start_with_env(3, 6, &[("CANOPY_ACCOUNTS__REGISTER_LIMITS", "false")])?;
+    let (partner, key) = cluster_partner(&cluster, 0)?;
+    let post = |shard: u16, key: &str, path: &str, body: &Value| {
+        support::partner_post(&cluster.ops_addr(shard), partner, key, path, body)
+    };
+
+    // Registered on shard 0, the partner publishes a task at shard 1 once shard 1 knows
+    // it, and every shard's player can take the task on.
+    let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as u64;
+    let task = json!({"title": "Ride", "description": "", "reward_grams": 30,
+        "audience": "all", "starts_at": 0, "ends_at": now + 30 * 24 * HOUR,
+        "per_player_limit": 100, "budget_grams": 30 * REWARDS, "ref": "publish-1"});
+    wait_for_status("shard 1 knows the partner", 200, || {
+        post(1, &key, "/partner/v1/tasks", &task)
+    })?;
+    let published = post(1, &key, "/partner/v1/tasks", &task)?;
+    let task_id = published.body["task_id"].as_u64().context("task_id")?;
+    let mut players = Vec::new();
+    for shard in 0..3 {
+        let (mut client, id) = player(&cluster.game_url(shard), &format!("p{shard}")).await?;
+        let started = Instant::now();
+        while client
+            .call("task_accept", json!({"task_id": task_id}))
+            .await?["ok"]
+            != json!(true)
+        {
+            anyhow::ensure!(
+                started.elapsed() < PATIENCE,
+                "shard {shard} never adopted the task"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        players.push(id);
+    }
+
+    // Completions for all three players at once, each sent to a shard in turn (so most
+    // are forwarded to the player's shard): exactly REWARDS are rewarded.
+    let completions: Vec<(u16, u64, String)> = (0..TRIES_PER_PLAYER)
+        .flat_map(|n| {
+            players.iter().enumerate().map(move |(home, &player)| {
+                (
+                    (home as u64 + n) as u16 % 3,
+                    player,
+                    format!("done-{player}-{n}"),
+                )
+            })
+        })
+        .collect();
+    let path = format!("/partner/v1/tasks/{task_id}/complete");
+    let answers: Vec<Result<support::HttpAnswer>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = completions
+            .chunks(6)
+            .map(|chunk| {
+                let (post, path, key) = (&post, &path, &key);
+                scope.spawn(move || {
+                    chunk
+                        .iter()
+                        .map(|(shard, player, reference)| {
+                            // A partner retries a call that timed out with its `ref`.
+                            let body = json!({"player_id": player, "ref": reference});
+                            let timed_out = |answer: &Result<support::HttpAnswer>| {
+                                answer.as_ref().is_ok_and(|answer| {
+                                    answer.body["error"]["code"] == json!("SHARD_TIMEOUT")
+                                })
+                            };
+                            let mut answer = post(*shard, key, path, &body);
+                            for _ in 0..5 {
+                                if !timed_out(&answer) {
+                                    break;
+                                }
+                                answer = post(*shard, key, path, &body);
+                            }
+                            answer
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|worker| worker.join().unwrap_or_default())
+            .collect()
+    });
+    let mut outcomes = std::collections::BTreeMap::new();
+    for answer in answers {
+        let answer = answer?;
+        let outcome = match answer.status {
+            200 => "rewarded".to_owned(),
+            _ => answer.body["error"]["code"]
+                .as_str()
+                .unwrap_or("?")
+                .to_owned(),
+        };
+        *outcomes.entry(outcome).or_insert(0u64) += 1;
+    }
+    let tries = TRIES_PER_PLAYER * 3;
+    assert_eq!(
+        outcomes,
+        [
+            ("BUDGET_EXHAUSTED".to_owned(), tries - REWARDS),
+            ("rewarded".to_owned(), REWARDS)
+        ]
+        .into_iter()
+        .collect(),
+    );
+    let audit = cluster.settled_audit(2, |_| true)?;
+    let split = &audit["task_grams"];
+    assert_eq!(split["budget"], json!(30 * REWARDS), "{audit}");
+    assert_eq!(split["unallotted"], json!(0), "{audit}");
+    assert_eq!(split["on_shards"], json!(30 * REWARDS), "{audit}");
+    assert_eq!(split["stranded"], json!(0), "{audit}");
+    let disbursed: u64 = (0..3)
+        .map(|shard| {
+            cluster.audit(shard)?["task_disbursed"]
+                .as_u64()
+                .context("disbursed")
+        })
+        .sum::<Result<u64>>()?;
+    assert_eq!(disbursed, 30 * REWARDS, "{audit}");
+
+    // A key rotated at shard 2 is refused at shard 0 (a call outside the partner's scope
+    // shows which key shard 0 takes without crediting anything), the new one served.
+    let rotated = cluster.admin(
+        2,
+        "POST",
+        &format!("/admin/partners/{partner}/rotate-key"),
+        None,
+    )?;
+    let new_key = rotated["api_key"].as_str().context("api_key")?.to_owned();
+    let probe = json!({"player_id": players[0], "kind": "bus", "ref": "probe"});
+    wait_for_status("shard 0 refuses the old key", 401, || {
+        post(0, &key, "/partner/v1/actions", &probe)
+    })?;
+    let answer = post(0, &new_key, "/partner/v1/actions", &probe)?;
+    assert_eq!(
+        answer.status, 403,
+        "the new key, out of scope: {}",
+        answer.body
+    );
+    // Suspended at shard 1, refused at shard 0.
+    cluster.admin(
+        1,
+        "POST",
+        &format!("/admin/partners/{partner}/suspend"),
+        None,
+    )?;
+    let ride = json!({"player_id": players[0], "kind": "metro", "ref": "ride-1"});
+    wait_for_status("shard 0 refuses the suspended partner", 403, || {
+        post(0, &new_key, "/partner/v1/actions", &ride)
+    })?;
     Ok(())
 }

@@ -5,9 +5,7 @@
 mod support;
 
 use anyhow::{Context, Result};
-use canopy_shared::partner::{
-    self, NONCE_HEADER, PARTNER_HEADER, SIGNATURE_HEADER, Signing, TIMESTAMP_HEADER,
-};
+use canopy_shared::partner;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -15,13 +13,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use support::{ADMIN_TOKEN, HttpAnswer, Server, http, http_raw, player};
 
 const ACTIONS: &str = "/partner/v1/actions";
-
-/// A nonce unique within this test process (each test has a server of its own).
-fn fresh_nonce() -> String {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-    let next = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    format!("nonce-{next:010}")
-}
 
 fn unix_now() -> Result<u64> {
     Ok(SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs())
@@ -63,20 +54,7 @@ impl Partner {
     /// The three signature headers for `body` sent to `path` at `timestamp`, signed
     /// with `key`.
     fn headers(&self, key: &str, path: &str, timestamp: u64, body: &str) -> Vec<(String, String)> {
-        let nonce = fresh_nonce();
-        let signing = Signing {
-            method: "POST",
-            path,
-            timestamp,
-            nonce: &nonce,
-        };
-        let signature = partner::signature(&partner::key_digest(key), &signing, body.as_bytes());
-        vec![
-            (PARTNER_HEADER.to_owned(), self.id.to_string()),
-            (TIMESTAMP_HEADER.to_owned(), timestamp.to_string()),
-            (NONCE_HEADER.to_owned(), nonce),
-            (SIGNATURE_HEADER.to_owned(), signature),
-        ]
+        support::partner_headers(self.id, key, path, timestamp, body)
     }
 
     /// POSTs `body` to `path` with the given headers.
@@ -105,9 +83,7 @@ impl Partner {
         path: &str,
         body: &Value,
     ) -> Result<HttpAnswer> {
-        let body = body.to_string();
-        let headers = self.headers(key, path, unix_now()?, &body);
-        Self::send(server, path, &headers, &body)
+        support::partner_post(&server.ops_addr, self.id, key, path, body)
     }
 }
 

@@ -411,11 +411,20 @@ fn audit(client: &OpsClient, cluster: bool, json: bool) -> Result<String, CliErr
         return Ok(if json {
             raw.to_string()
         } else {
+            let tasks = &report.task_grams;
+            let budgets = if tasks.budget > 0 {
+                format!(
+                    "; task budgets {} g = unallotted {} g + on the shards {} g + stranded {} g",
+                    tasks.budget, tasks.unallotted, tasks.on_shards, tasks.stranded
+                )
+            } else {
+                String::new()
+            };
             audit_text(
                 report.balanced,
                 &format!(
                     "{} shards: created {} g = held {} g + in flight {} g ({} messages, \
-                     {} props in flight); consistent cut after {} read(s)",
+                     {} props in flight); consistent cut after {} read(s){budgets}",
                     report.shards.len(),
                     report.created,
                     report.accounted,

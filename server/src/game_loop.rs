@@ -98,6 +98,16 @@ impl GameHandle {
         Ok(())
     }
 
+    /// Sends an admin op to the game thread and waits for its durable answer.
+    pub async fn ask(&self, op: crate::game::AdminOp) -> AdminAnswer {
+        let stopping = || ErrorBody::new(ErrorCode::ShuttingDown, "the server is stopping");
+        let (answer_tx, answer_rx) = oneshot::channel();
+        if self.control(Control::Admin(op, answer_tx)).is_err() {
+            return Err(stopping());
+        }
+        answer_rx.await.unwrap_or_else(|_| Err(stopping()))
+    }
+
     /// Asks the game thread to run one last tick and stop.
     pub fn stop(&self) {
         self.stopping.store(true, Ordering::SeqCst);

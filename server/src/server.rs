@@ -137,6 +137,7 @@ pub async fn serve(
         tls: tls.clone(),
         cluster: cluster.as_ref().map(|cluster| cluster.router.clone()),
         cluster_audit: cluster.as_ref().map(Cluster::auditor),
+        cluster_services: cluster.as_ref().and_then(Cluster::services),
     };
     let handshake_deadline = Duration::from_secs(config_rx.borrow().server.handshake_timeout_secs);
     let mut context = NetContext::new(handle.clone(), config_rx, metrics, tls.clone());

@@ -258,6 +258,31 @@ pub struct ClusterAuditReport {
     pub problems: Vec<String>,
     /// Every shard's own audit, by shard.
     pub shards: Vec<AuditReport>,
+    /// Budgets of grams-reward tasks across the shards (an addition, docs/PARTNERS.md).
+    #[serde(default)]
+    pub task_grams: BudgetSplit,
+    /// Budgets of prop-reward tasks across the shards, in props (an addition).
+    #[serde(default)]
+    pub task_props: BudgetSplit,
+}
+
+/// Where the cluster's task budgets are (an addition to the cluster audit): each task's
+/// allotment ledger keeps `budget = unallotted + allotted`, and the shards hold
+/// (disbursed + remaining) at most what was allotted to them; the difference is budget
+/// stranded by a crash between an allotment and its record, given back at the next
+/// refill.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BudgetSplit {
+    /// The tasks' budgets, summed over their ledgers.
+    pub budget: u64,
+    /// Not yet allotted to any shard.
+    pub unallotted: u64,
+    /// Allotted to the shards, as the ledgers count it.
+    pub allotted: u64,
+    /// What the shards hold of it: their tasks' disbursed + remaining.
+    pub on_shards: u64,
+    /// Allotted, not yet recorded by its shard: `allotted − on_shards`.
+    pub stranded: u64,
 }
 
 /// `POST /admin/backup`: write a consistent copy of the live store to a file.

@@ -641,3 +641,54 @@ pub async fn steal_heard(
     anyhow::ensure!(event == expected, "{event:?}, expected {expected:?}");
     Ok(grams)
 }
+
+/// A nonce unique within this test process.
+pub fn fresh_nonce() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let next = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("nonce-{next:010}")
+}
+
+/// The four headers of a partner's `POST` of `body` to `path` at `timestamp` (Unix
+/// seconds), signed with `key` as docs/PARTNERS.md says.
+pub fn partner_headers(
+    partner_id: u64,
+    key: &str,
+    path: &str,
+    timestamp: u64,
+    body: &str,
+) -> Vec<(String, String)> {
+    use canopy_shared::partner::{self, Signing};
+    let nonce = fresh_nonce();
+    let signing = Signing {
+        method: "POST",
+        path,
+        timestamp,
+        nonce: &nonce,
+    };
+    let signature = partner::signature(&partner::key_digest(key), &signing, body.as_bytes());
+    vec![
+        (partner::PARTNER_HEADER.to_owned(), partner_id.to_string()),
+        (partner::TIMESTAMP_HEADER.to_owned(), timestamp.to_string()),
+        (partner::NONCE_HEADER.to_owned(), nonce),
+        (partner::SIGNATURE_HEADER.to_owned(), signature),
+    ]
+}
+
+/// A partner's `POST` of `body` to `path` at the ops port `addr`, signed now with `key`.
+pub fn partner_post(
+    addr: &str,
+    partner_id: u64,
+    key: &str,
+    path: &str,
+    body: &Value,
+) -> Result<HttpAnswer> {
+    let body = body.to_string();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
+    let headers = partner_headers(partner_id, key, path, now.as_secs(), &body);
+    let headers: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_str()))
+        .collect();
+    http_raw(addr, "POST", path, &headers, &body)
+}

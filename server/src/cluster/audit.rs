@@ -4,12 +4,15 @@
 //! must be exactly the grams of the messages still in flight (sent, not yet applied by
 //! their receiver), and every gram ever created must be held somewhere or in flight.
 
+use super::budgets::{self, Ledger};
 use crate::game::AdminOp;
 use crate::game_loop::{Control, GameHandle};
 use crate::store::Store;
 use crate::store::outbox::MessageKey;
 use anyhow::Context;
-use canopy_shared::admin::{AuditReport, ClusterAuditReport, OpenTransfer};
+use async_nats::jetstream::kv;
+use canopy_shared::TaskId;
+use canopy_shared::admin::{AuditReport, BudgetSplit, ClusterAuditReport, OpenTransfer};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -96,12 +99,17 @@ async fn applied(store: &Arc<dyn Store>, keys: Vec<String>) -> anyhow::Result<St
 pub struct ClusterAuditor {
     client: async_nats::Client,
     shards: u64,
+    budgets: kv::Store,
 }
 
 impl ClusterAuditor {
-    /// An auditor over `shards` shards.
-    pub fn new(client: async_nats::Client, shards: u64) -> Self {
-        Self { client, shards }
+    /// An auditor over `shards` shards and the task budgets' ledgers in `budgets`.
+    pub fn new(client: async_nats::Client, shards: u64, budgets: kv::Store) -> Self {
+        Self {
+            client,
+            shards,
+            budgets,
+        }
     }
 
     async fn ask<T: for<'de> Deserialize<'de>>(
@@ -151,7 +159,8 @@ impl ClusterAuditor {
     }
 
     /// Every shard's audit, then, for the messages carrying grams that are open, whether
-    /// their receivers applied them.
+    /// their receivers applied them, then the task budgets' ledgers (after the shards:
+    /// an allotment taken in between only looks stranded, never overspent).
     async fn read(&self) -> anyhow::Result<Read> {
         let mut shards = Vec::new();
         for shard in 0..self.shards {
@@ -173,11 +182,13 @@ impl ClusterAuditor {
                 }
             }
         }
+        let ledgers = budgets::ledgers(&self.budgets).await?;
         Ok(Read {
             shards,
             in_flight,
             props_in_flight,
             messages,
+            ledgers,
         })
     }
 }
@@ -188,6 +199,7 @@ struct Read {
     in_flight: u64,
     props_in_flight: u64,
     messages: u64,
+    ledgers: BTreeMap<TaskId, Ledger>,
 }
 
 impl Read {
@@ -244,6 +256,27 @@ impl Read {
                     .map(move |problem| format!("shard {index}: {problem}"))
             })
             .collect();
+        for (task, ledger) in &self.ledgers {
+            if !ledger.balanced() {
+                problems.push(format!(
+                    "task {task}'s ledger: budget {} ≠ unallotted {} + allotted {}",
+                    ledger.budget,
+                    ledger.unallotted,
+                    ledger.allotted.values().sum::<u64>()
+                ));
+            }
+        }
+        let task_grams = self.split(false, |shard| shard.task_budgets);
+        let task_props = self.split(true, |shard| shard.task_prop_budgets);
+        for (split, unit) in [(&task_grams, "g"), (&task_props, "props")] {
+            if split.on_shards > split.allotted {
+                problems.push(format!(
+                    "the shards hold {} {unit} of task budgets, more than the {} {unit} \
+                     allotted to them",
+                    split.on_shards, split.allotted
+                ));
+            }
+        }
         if created != accounted + self.in_flight {
             problems.push(format!(
                 "created {created} g ≠ held on the shards {accounted} g + in flight {} g",
@@ -260,6 +293,27 @@ impl Read {
             rounds,
             problems,
             shards: self.shards,
+            task_grams,
+            task_props,
+        }
+    }
+
+    /// The ledgers of one unit against what the shards hold of them.
+    fn split(&self, props: bool, held: impl Fn(&AuditReport) -> u64) -> BudgetSplit {
+        let ledgers = self.ledgers.values().filter(|ledger| ledger.props == props);
+        let (mut budget, mut unallotted, mut allotted) = (0, 0, 0);
+        for ledger in ledgers {
+            budget += ledger.budget;
+            unallotted += ledger.unallotted;
+            allotted += ledger.allotted.values().sum::<u64>();
+        }
+        let on_shards = self.shards.iter().map(held).sum::<u64>();
+        BudgetSplit {
+            budget,
+            unallotted,
+            allotted,
+            on_shards,
+            stranded: allotted.saturating_sub(on_shards),
         }
     }
 }

@@ -6,7 +6,9 @@
 //! Off by default (`[cluster] enabled = false`); see docs/SCALE-OUT.md.
 
 pub mod audit;
+pub mod budgets;
 pub mod partition;
+pub mod partners;
 pub mod registrations;
 pub mod relay;
 pub mod routing;
@@ -14,7 +16,9 @@ pub mod shard_map;
 pub mod views;
 
 pub use audit::ClusterAuditor;
+pub use budgets::Budgets;
 pub use partition::Partition;
+pub use partners::PartnerRegistry;
 pub use registrations::SharedRegistrations;
 pub use routing::Router;
 pub use shard_map::{JoinRefused, ShardMap};
@@ -23,6 +27,7 @@ use crate::config::ClusterConfig;
 use anyhow::Context;
 use async_nats::jetstream::{self, kv};
 use futures_util::StreamExt;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -46,7 +51,22 @@ pub struct Cluster {
     pub registrations: Arc<SharedRegistrations>,
     client: async_nats::Client,
     config: ClusterConfig,
+    /// The task definitions and budget ledgers (`cluster::budgets`).
+    budget_bucket: kv::Store,
+    /// The partner registry (`cluster::partners`).
+    partner_bucket: kv::Store,
+    /// Set by [`Cluster::serve`].
+    services: Option<Services>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// What the ops side uses of the cluster once the game runs.
+#[derive(Clone)]
+pub struct Services {
+    /// Task budgets across the shards.
+    pub budgets: Arc<Budgets>,
+    /// The partner registry and the routing of partner calls.
+    pub partners: Arc<PartnerRegistry>,
 }
 
 impl Drop for Cluster {
@@ -91,17 +111,55 @@ impl Cluster {
                 tracing::error!("other shards' changes are not heard: {err:#}");
             }
         }));
-        let answers = audit::answer(self.client.clone(), shard, game, store);
+        let answers = audit::answer(self.client.clone(), shard, game.clone(), store);
         self.tasks.push(tokio::spawn(async move {
             if let Err(err) = answers.await {
                 tracing::error!("audit queries are not answered: {err:#}");
             }
         }));
+        let budgets = Arc::new(Budgets::new(
+            self.budget_bucket.clone(),
+            &self.config,
+            game.clone(),
+        ));
+        let partners = Arc::new(PartnerRegistry::new(
+            self.partner_bucket.clone(),
+            self.client.clone(),
+            &self.config,
+            game.clone(),
+            budgets.clone(),
+        ));
+        self.tasks.push(tokio::spawn(partners::follow(
+            self.partner_bucket.clone(),
+            game.clone(),
+        )));
+        self.tasks.push(tokio::spawn(budgets::follow(
+            self.budget_bucket.clone(),
+            shard,
+            game.clone(),
+        )));
+        let forwarded =
+            partners::serve_forwarded(self.client.clone(), shard, game, budgets.clone());
+        self.tasks.push(tokio::spawn(async move {
+            if let Err(err) = forwarded.await {
+                tracing::error!("forwarded partner calls are not served: {err:#}");
+            }
+        }));
+        self.services = Some(Services { budgets, partners });
+    }
+
+    /// Task budgets and partner calls across the shards, once [`Cluster::serve`] ran.
+    pub fn services(&self) -> Option<Services> {
+        self.services.clone()
     }
 
     /// The cluster-wide audit, from this shard.
     pub fn auditor(&self) -> ClusterAuditor {
-        ClusterAuditor::new(self.client.clone(), self.config.shards)
+        ClusterAuditor::new(
+            self.client.clone(),
+            self.config.shards,
+            self.budget_bucket.clone(),
+        )
     }
 }
 
@@ -121,6 +179,8 @@ pub async fn join(config: &ClusterConfig) -> anyhow::Result<Cluster> {
     let js = jetstream::new(client.clone());
     let (bucket, map) = enter(&js, config, partition).await?;
     let registrations = SharedRegistrations::open(&js, config).await?;
+    let budget_bucket = budgets::open_bucket(&js, config).await?;
+    let partner_bucket = partners::open_bucket(&js, config).await?;
     tracing::info!(
         shard = partition.shard,
         shards = partition.shards,
@@ -134,6 +194,9 @@ pub async fn join(config: &ClusterConfig) -> anyhow::Result<Cluster> {
         registrations: Arc::new(registrations),
         client,
         config: config.clone(),
+        budget_bucket,
+        partner_bucket,
+        services: None,
         tasks: vec![follower],
     })
 }
@@ -233,6 +296,56 @@ async fn write_if_unchanged(
         None => bucket.create(key, value.into()).await.map(drop)?,
     }
     Ok(())
+}
+
+/// Opens a bucket of records every shard shares (task budgets, partners), created
+/// (replicated like the shard map, one value per key) by the first shard.
+async fn open_shared_bucket(
+    js: &jetstream::Context,
+    config: &ClusterConfig,
+    name: &str,
+    description: &str,
+) -> anyhow::Result<kv::Store> {
+    if let Ok(bucket) = js.get_key_value(name).await {
+        return Ok(bucket);
+    }
+    js.create_key_value(kv::Config {
+        bucket: name.to_owned(),
+        description: description.to_owned(),
+        history: 1,
+        num_replicas: config.map_replicas,
+        storage: jetstream::stream::StorageType::File,
+        ..Default::default()
+    })
+    .await
+    .with_context(|| format!("creating the KV bucket {name}"))
+}
+
+/// Hands `adopt` the value of every put under `keys` (a KV key pattern): first each
+/// key's newest value, then every change, for as long as the shard runs (a watch that
+/// ends is reopened). A value `adopt` refuses is logged and skipped.
+async fn follow_puts<F, Adopted>(bucket: kv::Store, keys: &str, mut adopt: F)
+where
+    F: FnMut(Vec<u8>) -> Adopted,
+    Adopted: Future<Output = anyhow::Result<()>>,
+{
+    loop {
+        match bucket.watch_with_history(keys).await {
+            Ok(mut changes) => {
+                while let Some(change) = changes.next().await {
+                    let Ok(entry) = change else { break };
+                    if entry.operation != kv::Operation::Put {
+                        continue;
+                    }
+                    if let Err(err) = adopt(entry.value.to_vec()).await {
+                        tracing::error!("{keys} of {}: not adopted: {err:#}", bucket.name);
+                    }
+                }
+            }
+            Err(err) => tracing::warn!(%err, "cannot watch {keys} of {}; retrying", bucket.name),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
 }
 
 /// Keeps `map` at the newest version in the bucket (a watch resumes by itself across

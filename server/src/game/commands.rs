@@ -65,6 +65,10 @@ fn apply(world: &mut World, command: Command) {
         Op::Admin(AdminOp::CampaignCreate(_)) => "admin_campaign_create",
         Op::Admin(AdminOp::CampaignClose(_)) => "admin_campaign_close",
         Op::Admin(AdminOp::CampaignList) => "admin_campaign_list",
+        Op::Admin(AdminOp::TaskAdopt(_)) => "cluster_task_adopt",
+        Op::Admin(AdminOp::TaskAllot { .. }) => "cluster_task_allot",
+        Op::Admin(AdminOp::PartnerAdopt(_)) => "cluster_partner_adopt",
+        Op::Admin(AdminOp::PartnerRecord(_)) => "cluster_partner_record",
         Op::Remote(_) => "cluster_delivery",
         Op::View(_) => "cluster_view",
     };
@@ -292,6 +296,10 @@ fn apply_admin(world: &mut World, op: AdminOp) -> Outcome {
         AdminOp::CampaignCreate(new) => encode(campaigns::create(world, &new)),
         AdminOp::CampaignClose(id) => encode(campaigns::close(world, id)),
         AdminOp::CampaignList => encode(Ok(campaigns::list(world))),
+        AdminOp::TaskAdopt(definition) => encode(Ok(tasks::adopt(world, &definition))),
+        AdminOp::TaskAllot { task, total, dry } => encode(tasks::allot(world, task, total, dry)),
+        AdminOp::PartnerAdopt(record) => encode(Ok(partners::adopt(world, &record))),
+        AdminOp::PartnerRecord(partner) => encode(partners::record(world, partner)),
         AdminOp::Audit => encode(audit::audit(world)),
         AdminOp::RevokeTokens(player) => encode(
             state::player_entity(world, player)

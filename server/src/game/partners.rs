@@ -100,8 +100,9 @@ impl Credential {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PartnerCredentials(pub BTreeMap<PartnerId, Credential>);
 
-/// A partner call authenticated by the ops side, for the game to apply.
-#[derive(Clone, Debug)]
+/// A partner call authenticated by the ops side, for the game to apply (in cluster
+/// mode, on the shard of the player it names: `cluster::partners` carries it there).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct PartnerCall {
     /// Who signed it.
     pub partner: PartnerId,
@@ -116,7 +117,7 @@ pub struct PartnerCall {
 }
 
 /// What a partner call asks.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub enum PartnerRequest {
     /// Report a green action for a player.
     Action(PartnerAction),
@@ -138,7 +139,9 @@ impl PartnerRequest {
         }
     }
 
-    fn player(&self) -> Option<PlayerId> {
+    /// The player the call is about, if any: in cluster mode it is applied on that
+    /// player's shard.
+    pub fn player(&self) -> Option<PlayerId> {
         match self {
             Self::Action(action) => Some(action.player_id),
             Self::CompleteTask(_, completion) => Some(completion.player_id),
@@ -186,8 +189,9 @@ pub fn add(
     kinds.sort();
     kinds.dedup();
     let created_at = now(world);
+    let partition = crate::cluster::Partition::from_config(&config.cluster);
     let mut partners = world.resource_mut::<Partners>();
-    partners.next_id += 1;
+    partners.next_id = partition.next_player_id(partners.next_id);
     let record = PartnerRecord {
         id: PartnerId(partners.next_id),
         name: name.to_owned(),
@@ -204,6 +208,36 @@ pub fn add(
     partners.changed(record.id);
     partners.by_id.insert(record.id, record);
     Ok(answer)
+}
+
+/// Cluster mode: adopts a partner as the cluster's registry holds it (registered,
+/// rotated, suspended or reactivated on any shard). This shard keeps its own count of
+/// audit entries: the partner's calls about this shard's players are audited here.
+pub fn adopt(world: &mut World, shared: &PartnerRecord) -> PartnerView {
+    let mut partners = world.resource_mut::<Partners>();
+    partners.next_id = partners.next_id.max(shared.id.0);
+    let audit_next = partners
+        .by_id
+        .get(&shared.id)
+        .map_or(1, |record| record.audit_next);
+    let record = PartnerRecord {
+        audit_next,
+        ..shared.clone()
+    };
+    let answer = view(&record);
+    if partners.by_id.get(&shared.id) != Some(&record) {
+        partners.by_id.insert(record.id, record);
+        partners.changed(shared.id);
+    }
+    answer
+}
+
+/// A partner's record as it stands here (the cluster's registry copies it).
+pub fn record(world: &World, partner: PartnerId) -> Result<PartnerRecord, ErrorBody> {
+    match world.resource::<Partners>().by_id.get(&partner) {
+        Some(record) => Ok(record.clone()),
+        None => fail(ErrorCode::NotFound, format!("no partner {partner}")),
+    }
 }
 
 /// Every partner.
@@ -286,6 +320,11 @@ pub fn apply_call(world: &mut World, call: &PartnerCall) -> Result<String, Error
             .and_then(|publisher| tasks::complete(world, publisher, *task, completion.player_id))
             .map(|reward| (json(&reward), reward.grams)),
     };
+    if let Err(error) = &outcome
+        && tasks::is_allotment_needed(error)
+    {
+        return Err(error.clone());
+    }
     let grams = outcome.as_ref().map_or(0, |(_, grams)| *grams);
     let answer = outcome.map(|(text, _)| text);
     audit(world, call, &answer, grams);

@@ -280,6 +280,22 @@ pub enum AdminOp {
     CampaignClose(canopy_shared::CampaignId),
     /// List every campaign.
     CampaignList,
+    /// Cluster mode: adopt a task as the cluster's bucket defines it.
+    TaskAdopt(Box<canopy_shared::task::TaskView>),
+    /// Cluster mode: this shard's allotment of a task's budget is now this total (and
+    /// with `dry`, the ledger has no more to give).
+    TaskAllot {
+        /// The task.
+        task: canopy_shared::TaskId,
+        /// What the allotment ledger counts as allotted to this shard.
+        total: u64,
+        /// Whether the ledger's unallotted budget cannot cover one more reward.
+        dry: bool,
+    },
+    /// Cluster mode: adopt a partner as the cluster's registry holds it.
+    PartnerAdopt(Box<crate::store::PartnerRecord>),
+    /// A partner's whole record, key digest included, for the cluster's registry.
+    PartnerRecord(canopy_shared::PartnerId),
 }
 
 /// A host app user, as a verified `host_login` JWT names them.

@@ -13,6 +13,7 @@ use super::state::{
     NewBall, config, fail, notify, now, player_entity, record_flow, spawn_ball, touch_player,
 };
 use super::views;
+use crate::cluster::Partition;
 use crate::store::{Account, Flow, TaskBook, TaskProgress, TaskRecord};
 use bevy_ecs::entity::Entity;
 use bevy_ecs::resource::Resource;
@@ -39,6 +40,8 @@ const MAX_PER_PLAYER: u32 = 1_000;
 const MAX_LISTED_PLAYERS: usize = 10_000;
 /// A day on the game clock.
 const DAY_MS: u64 = 86_400_000;
+/// The message of [`allotment_needed`], by which the ops side recognises it.
+const ALLOTMENT_NEEDED: &str = "this shard's allotment of the task's budget is spent";
 
 /// Who publishes (and may change and confirm) a task.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -211,9 +214,10 @@ pub fn create(
         None => new.budget_grams,
         Some(_) => new.budget_props,
     };
+    let partition = Partition::from_config(&config(world).cluster);
     let mut center = world.resource_mut::<TaskCenter>();
-    center.next_id += 1;
-    let task = TaskRecord {
+    center.next_id = partition.next_player_id(center.next_id);
+    let mut task = TaskRecord {
         id: TaskId(center.next_id),
         partner: match publisher {
             Publisher::Ops => None,
@@ -234,6 +238,12 @@ pub fn create(
         reward_prop: new.reward_prop,
     };
     let answer = view(&task);
+    if partition.shards > 1 {
+        // The budget is the cluster's (`cluster::budgets`): this shard holds only what
+        // it takes from it, allotment by allotment.
+        task.budget = 0;
+        task.remaining = 0;
+    }
     center.dirty_tasks.insert(task.id);
     center.by_id.insert(task.id, task);
     Ok(answer)
@@ -365,7 +375,9 @@ fn player_view(world: &World, task: &TaskRecord, player: PlayerId) -> PlayerTask
         per_player_limit: task.per_player_limit,
         accepted: progress.is_some(),
         completions: progress.map_or(0, |progress| progress.completions),
-        budget_left: task.remaining >= task.reward_units(),
+        budget_left: task.remaining >= task.reward_units()
+            || (task.status == TaskStatus::Open
+                && Partition::from_config(&config(world).cluster).shards > 1),
     }
 }
 
@@ -450,7 +462,13 @@ pub fn complete(
         );
     }
     let cost = task.reward_units();
+    // In cluster mode the budget is the cluster's: this shard's part running out asks
+    // for more (`allot` exhausts the task once the cluster has none left).
+    let shared = Partition::from_config(&config(world).cluster).shards > 1;
     if task.remaining < cost {
+        if shared {
+            return Err(allotment_needed(id));
+        }
         exhaust(world, id);
         return fail(
             ErrorCode::BudgetExhausted,
@@ -473,7 +491,7 @@ pub fn complete(
     record.disbursed += cost;
     record.remaining -= cost;
     record.completions += 1;
-    if record.remaining < cost {
+    if record.remaining < cost && !shared {
         record.status = TaskStatus::Exhausted;
     }
     let remaining = record.remaining;
@@ -568,6 +586,77 @@ fn reward_props(
         Account::TaskBudget(task.id),
         Account::Inventory(owner),
     );
+}
+
+/// Cluster mode: the refusal that asks the ops side for more of the task's budget
+/// before the call is answered. Internal: the ops side takes an allotment
+/// (`cluster::budgets`) and sends the call again, and nothing of the call was applied,
+/// stored or audited.
+pub fn allotment_needed(task: TaskId) -> ErrorBody {
+    ErrorBody::new(
+        ErrorCode::BudgetExhausted,
+        format!("{ALLOTMENT_NEEDED} (task {task})"),
+    )
+}
+
+/// Whether a refusal is [`allotment_needed`].
+pub fn is_allotment_needed(error: &ErrorBody) -> bool {
+    error.code == ErrorCode::BudgetExhausted && error.message.starts_with(ALLOTMENT_NEEDED)
+}
+
+/// Cluster mode: adopts a task another shard (or this one) published, as its
+/// definition stands in the cluster's bucket. A new task starts with nothing allotted
+/// here; a known one follows its definition's status, except that closed and exhausted
+/// stay final. Returns the task as this shard holds it.
+pub fn adopt(world: &mut World, definition: &TaskView) -> TaskView {
+    let mut center = world.resource_mut::<TaskCenter>();
+    let id = definition.task_id;
+    center.next_id = center.next_id.max(id.0);
+    let task = center.by_id.entry(id).or_insert_with(|| TaskRecord {
+        id,
+        partner: definition.partner_id,
+        title: definition.title.clone(),
+        description: definition.description.clone(),
+        reward_grams: definition.reward_grams,
+        audience: definition.audience.clone(),
+        starts_at: definition.starts_at,
+        ends_at: definition.ends_at,
+        per_player_limit: definition.per_player_limit,
+        budget: 0,
+        disbursed: 0,
+        remaining: 0,
+        completions: 0,
+        status: TaskStatus::Open,
+        reward_prop: definition.reward_prop,
+    });
+    if !matches!(task.status, TaskStatus::Closed | TaskStatus::Exhausted) {
+        task.status = definition.status;
+    }
+    let held = view(task);
+    center.dirty_tasks.insert(id);
+    held
+}
+
+/// Cluster mode: this shard has now been allotted `total` of the task's budget in all
+/// (the allotment ledger's `allotted[shard]`), so what it has not recorded yet is added
+/// to its budget and what it has left. With `dry`, the ledger has nothing more to allot:
+/// once what is left here cannot cover a reward, the task is exhausted on this shard.
+/// Returns what is left here.
+pub fn allot(world: &mut World, id: TaskId, total: u64, dry: bool) -> Result<u64, ErrorBody> {
+    let mut center = world.resource_mut::<TaskCenter>();
+    let Some(task) = center.by_id.get_mut(&id) else {
+        return fail(ErrorCode::NotFound, format!("no task {id}"));
+    };
+    if total > task.budget {
+        task.remaining += total - task.budget;
+        task.budget = total;
+    }
+    if dry && task.remaining < task.reward_units() && task.status == TaskStatus::Open {
+        task.status = TaskStatus::Exhausted;
+    }
+    let remaining = task.remaining;
+    center.dirty_tasks.insert(id);
+    Ok(remaining)
 }
 
 fn exhaust(world: &mut World, id: TaskId) {

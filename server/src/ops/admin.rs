@@ -18,7 +18,6 @@ use canopy_shared::admin::{
 };
 use canopy_shared::{ErrorBody, ErrorCode};
 use std::path::PathBuf;
-use tokio::sync::oneshot;
 
 /// The HTTP status for an error code.
 fn status(code: ErrorCode) -> StatusCode {
@@ -29,7 +28,9 @@ fn status(code: ErrorCode) -> StatusCode {
         ErrorCode::NotFound => StatusCode::NOT_FOUND,
         ErrorCode::Conflict => StatusCode::CONFLICT,
         ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-        ErrorCode::Overloaded | ErrorCode::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::Overloaded | ErrorCode::ShuttingDown | ErrorCode::ShardTimeout => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
         ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         _ => StatusCode::UNPROCESSABLE_ENTITY,
     }
@@ -63,17 +64,17 @@ pub(super) fn body<T>(payload: Result<Json<T>, JsonRejection>) -> Result<T, Erro
 
 /// Sends an admin op to the game thread and waits for its durable answer.
 pub(super) async fn ask_game(state: &OpsState, op: AdminOp) -> Result<String, ErrorBody> {
-    let stopping = || ErrorBody::new(ErrorCode::ShuttingDown, "the server is stopping");
-    let (answer_tx, answer_rx) = oneshot::channel();
-    if state.game.control(Control::Admin(op, answer_tx)).is_err() {
-        return Err(stopping());
-    }
-    answer_rx.await.unwrap_or_else(|_| Err(stopping()))
+    state.game.ask(op).await
 }
 
 /// [`ask_game`], answered as HTTP.
 pub(super) async fn call_game(state: &OpsState, op: AdminOp) -> Response {
-    match ask_game(state, op).await {
+    answered(ask_game(state, op).await)
+}
+
+/// A game answer as HTTP: its JSON text, or its error.
+pub(super) fn answered(answer: Result<String, ErrorBody>) -> Response {
+    match answer {
         Ok(text) => json_text(text),
         Err(body) => error(body.code, body.message),
     }

@@ -56,6 +56,8 @@ pub struct OpsState {
     pub cluster: Option<crate::cluster::Router>,
     /// Cluster mode: the cluster-wide audit (`GET /admin/audit?cluster=true`).
     pub cluster_audit: Option<crate::cluster::ClusterAuditor>,
+    /// Cluster mode: task budgets and the partner registry across the shards.
+    pub cluster_services: Option<crate::cluster::Services>,
 }
 
 /// The ops router: open routes, then each role's routes behind its gate.

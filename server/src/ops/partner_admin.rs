@@ -4,6 +4,7 @@
 
 use super::OpsState;
 use super::admin::{ask_game, body, call_game, error};
+use crate::cluster::partners::Change;
 use crate::game::AdminOp;
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
@@ -12,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use canopy_shared::partner::{
     self, API_KEY_PREFIX, NewPartner, PartnerAudit, PartnerKey, PartnerStatus, PartnerView,
 };
-use canopy_shared::{ErrorCode, PartnerId};
+use canopy_shared::{ErrorBody, ErrorCode, PartnerId};
 use serde::Deserialize;
 
 /// The most audit entries one page holds.
@@ -25,27 +26,44 @@ fn new_api_key() -> String {
     format!("{API_KEY_PREFIX}{}", partner::to_hex(&bytes))
 }
 
-/// Runs an op that sets a partner's key and answers the partner with the key: the
-/// one time it is shown.
-async fn with_new_key(state: &OpsState, op: impl FnOnce([u8; 32]) -> AdminOp) -> Response {
+/// Sets a partner's key with `set` and answers the partner with the key: the one time
+/// it is shown.
+async fn with_new_key<F>(set: impl FnOnce([u8; 32]) -> F) -> Response
+where
+    F: Future<Output = Result<PartnerView, ErrorBody>>,
+{
     let api_key = new_api_key();
-    let answer = ask_game(state, op(partner::key_digest(&api_key))).await;
-    match answer.map(|text| serde_json::from_str::<PartnerView>(&text)) {
-        Ok(Ok(partner)) => Json(PartnerKey { partner, api_key }).into_response(),
-        Ok(Err(err)) => error(ErrorCode::Internal, format!("the game's answer: {err}")),
+    match set(partner::key_digest(&api_key)).await {
+        Ok(partner) => Json(PartnerKey { partner, api_key }).into_response(),
         Err(body) => error(body.code, body.message),
     }
 }
 
-/// `POST /admin/partners`: registers a partner and answers its API key.
+/// Asks the game for a change of a partner and reads its answer.
+async fn partner_change(state: &OpsState, op: AdminOp) -> Result<PartnerView, ErrorBody> {
+    let text = ask_game(state, op).await?;
+    serde_json::from_str(&text)
+        .map_err(|err| ErrorBody::new(ErrorCode::Internal, format!("the game's answer: {err}")))
+}
+
+/// `POST /admin/partners`: registers a partner and answers its API key. In cluster
+/// mode the partner is published to the cluster's registry before the answer.
 pub async fn add(
     State(state): State<OpsState>,
     payload: Result<Json<NewPartner>, JsonRejection>,
 ) -> Response {
-    match body(payload) {
-        Ok(new) => with_new_key(&state, |digest| AdminOp::PartnerAdd(Box::new(new), digest)).await,
-        Err(body) => error(body.code, body.message),
-    }
+    let new = match body(payload) {
+        Ok(new) => new,
+        Err(body) => return error(body.code, body.message),
+    };
+    with_new_key(|digest| async move {
+        let partner = partner_change(&state, AdminOp::PartnerAdd(Box::new(new), digest)).await?;
+        if let Some(cluster) = &state.cluster_services {
+            cluster.partners.registered(partner.partner_id).await?;
+        }
+        Ok(partner)
+    })
+    .await
 }
 
 /// `GET /admin/partners`.
@@ -56,8 +74,17 @@ pub async fn list(State(state): State<OpsState>) -> Response {
 /// `POST /admin/partners/{id}/rotate-key`: a new key, answered once; the old one is
 /// refused from the answer on.
 pub async fn rotate_key(State(state): State<OpsState>, Path(id): Path<u64>) -> Response {
-    with_new_key(&state, |digest| {
-        AdminOp::PartnerRotateKey(PartnerId(id), digest)
+    let partner = PartnerId(id);
+    with_new_key(|digest| async move {
+        match &state.cluster_services {
+            Some(cluster) => {
+                cluster
+                    .partners
+                    .change(partner, Change::Rotate(digest))
+                    .await
+            }
+            None => partner_change(&state, AdminOp::PartnerRotateKey(partner, digest)).await,
+        }
     })
     .await
 }
@@ -73,7 +100,20 @@ pub async fn activate(State(state): State<OpsState>, Path(id): Path<u64>) -> Res
 }
 
 async fn set_status(state: OpsState, id: u64, status: PartnerStatus) -> Response {
-    call_game(&state, AdminOp::PartnerSetStatus(PartnerId(id), status)).await
+    let partner = PartnerId(id);
+    let changed = match &state.cluster_services {
+        Some(cluster) => {
+            cluster
+                .partners
+                .change(partner, Change::Status(status))
+                .await
+        }
+        None => partner_change(&state, AdminOp::PartnerSetStatus(partner, status)).await,
+    };
+    match changed {
+        Ok(view) => Json(view).into_response(),
+        Err(body) => error(body.code, body.message),
+    }
 }
 
 /// The query of an audit page.

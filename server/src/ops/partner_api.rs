@@ -6,7 +6,7 @@
 //! [`PartnerGate`]: super::partner_gate::PartnerGate
 
 use super::OpsState;
-use super::admin::{call_game, error};
+use super::admin::{answered, call_game, error};
 use super::partner_gate::{self, GateRefusal, Request};
 use crate::game::AdminOp;
 use crate::game::partners::{PartnerCall, PartnerRequest};
@@ -94,7 +94,10 @@ async fn serve(
         body_sha256: Sha256::digest(body).into(),
         request,
     };
-    call_game(state, AdminOp::PartnerCall(Box::new(call))).await
+    match &state.cluster_services {
+        Some(cluster) => answered(cluster.partners.call(call).await),
+        None => call_game(state, AdminOp::PartnerCall(Box::new(call))).await,
+    }
 }
 
 /// `POST /partner/v1/actions`: a green action for a player, with the same rules and

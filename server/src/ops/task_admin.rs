@@ -1,25 +1,32 @@
 //! Ops calls of the task center (behind the role gates of `ops/mod.rs`): publish a
-//! task, change its status, confirm a completion of an ops task, list every task.
+//! task, change its status, confirm a completion of an ops task, list every task. In
+//! cluster mode tasks and status changes are published to every shard, and completions
+//! take their budget from this shard's allotments (`cluster::budgets`).
 
 use super::OpsState;
-use super::admin::{body, call_game, error};
+use super::admin::{answered, ask_game, body, call_game, error};
 use crate::game::AdminOp;
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::response::Response;
-use canopy_shared::TaskId;
 use canopy_shared::task::{CompleteTask, NewTask, TaskStatusChange};
+use canopy_shared::{ErrorCode, TaskId};
 
 /// `POST /admin/tasks`.
 pub async fn create(
     State(state): State<OpsState>,
     payload: Result<Json<NewTask>, JsonRejection>,
 ) -> Response {
-    match body(payload) {
-        Ok(new) => call_game(&state, AdminOp::TaskCreate(Box::new(new))).await,
-        Err(body) => error(body.code, body.message),
-    }
+    let new = match body(payload) {
+        Ok(new) => new,
+        Err(body) => return error(body.code, body.message),
+    };
+    let answer = ask_game(&state, AdminOp::TaskCreate(Box::new(new))).await;
+    answered(match (&state.cluster_services, answer) {
+        (Some(cluster), Ok(text)) => cluster.budgets.publish(&text).await.map(|()| text),
+        (_, answer) => answer,
+    })
 }
 
 /// `GET /admin/tasks`.
@@ -33,10 +40,20 @@ pub async fn set_status(
     Path(id): Path<u64>,
     payload: Result<Json<TaskStatusChange>, JsonRejection>,
 ) -> Response {
-    match body(payload) {
-        Ok(change) => call_game(&state, AdminOp::TaskSetStatus(TaskId(id), change.status)).await,
-        Err(body) => error(body.code, body.message),
-    }
+    let change = match body(payload) {
+        Ok(change) => change,
+        Err(body) => return error(body.code, body.message),
+    };
+    let (task, status) = (TaskId(id), change.status);
+    let answer = ask_game(&state, AdminOp::TaskSetStatus(task, status)).await;
+    answered(match (&state.cluster_services, answer) {
+        (Some(cluster), Ok(text)) => cluster
+            .budgets
+            .publish_status(task, status)
+            .await
+            .map(|()| text),
+        (_, answer) => answer,
+    })
 }
 
 /// `POST /admin/tasks/{id}/complete`.
@@ -45,14 +62,30 @@ pub async fn complete(
     Path(id): Path<u64>,
     payload: Result<Json<CompleteTask>, JsonRejection>,
 ) -> Response {
-    match body(payload) {
-        Ok(completion) => {
-            call_game(
-                &state,
-                AdminOp::TaskComplete(TaskId(id), completion.player_id),
-            )
-            .await
-        }
-        Err(body) => error(body.code, body.message),
+    let completion = match body(payload) {
+        Ok(completion) => completion,
+        Err(body) => return error(body.code, body.message),
+    };
+    let (task, player) = (TaskId(id), completion.player_id);
+    let Some(cluster) = &state.cluster_services else {
+        return call_game(&state, AdminOp::TaskComplete(task, player)).await;
+    };
+    let partition = state.cluster.as_ref().map(|router| router.view().0);
+    if let Some(partition) = partition
+        && !partition.owns(player)
+    {
+        let shard = partition.owner(player);
+        return error(
+            ErrorCode::WrongShard,
+            format!(
+                "player {player} lives on shard {shard}: confirm the completion at its ops port"
+            ),
+        );
     }
+    answered(
+        cluster
+            .budgets
+            .run(AdminOp::TaskComplete(task, player), task)
+            .await,
+    )
 }

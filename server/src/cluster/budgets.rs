@@ -1,0 +1,373 @@
+//! Task budgets across shards: a task's budget is the cluster's, while its players are
+//! spread over the shards. Definitions live in a replicated JetStream KV bucket
+//! (`task.<id>`, the task as its publisher sees it) that every shard adopts into its game;
+//! each task's allotment ledger (`ledger.task.<id>`) hands the budget out to the shards in
+//! chunks, by compare-and-set, so that in every revision
+//! `budget = unallotted + Σ allotted[shard]` and no shard ever spends more than it took.
+//!
+//! A completion is rewarded from the player's shard's allotment in one commit, as on one
+//! server. When the allotment cannot cover it the game answers "allotment needed"
+//! (`tasks::allotment_needed`, never sent on the wire); [`Budgets::run`] takes a chunk
+//! from the ledger, hands the game its new total and sends the call again. The order is
+//! compare-and-set first, local record second: a crash in between strands the chunk in
+//! `allotted[shard]` without spending it twice, and the next adoption or refill hands
+//! the game the absolute total, so the stranded chunk comes back. See docs/PARTNERS.md.
+
+use crate::config::ClusterConfig;
+use crate::game::AdminOp;
+use crate::game::tasks;
+use crate::game_loop::GameHandle;
+use anyhow::Context;
+use async_nats::jetstream::{self, kv};
+use canopy_shared::task::{TaskStatus, TaskView};
+use canopy_shared::{ErrorBody, ErrorCode, TaskId};
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+/// The bucket's name.
+const BUCKET: &str = "canopy-budgets";
+/// How many compare-and-set rounds one change may lose to other shards.
+const ATTEMPTS: usize = 32;
+/// How many allotments one call may take before it gives up (each covers at least one
+/// reward, so only a stream of other shards' refusals could use them all).
+const REFILLS_PER_CALL: usize = 16;
+
+/// Where the allotments of one task's budget stand.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ledger {
+    /// The task's whole budget (grams, or props for a prop reward).
+    pub budget: u64,
+    /// What one reward costs it: allotments are whole rewards.
+    pub unit: u64,
+    /// Whether the budget counts props (a prop reward) rather than grams.
+    #[serde(default)]
+    pub props: bool,
+    /// Not yet handed to any shard.
+    pub unallotted: u64,
+    /// Handed to each shard, in all, by shard.
+    pub allotted: BTreeMap<u64, u64>,
+}
+
+impl Ledger {
+    /// A task's ledger before any shard took from it.
+    pub fn new(budget: u64, unit: u64, props: bool) -> Self {
+        Self {
+            budget,
+            unit,
+            props,
+            unallotted: budget,
+            allotted: BTreeMap::new(),
+        }
+    }
+
+    /// The next chunk for one of `shards` shards: half of an even share of what is left
+    /// (so a busy shard comes back while idle shards still find budget), never less than
+    /// one reward, always whole rewards; 0 when what is left cannot cover a reward.
+    pub fn chunk(&self, shards: u64) -> u64 {
+        let unit = self.unit.max(1);
+        let share = self.unallotted / (2 * shards.max(1)) / unit * unit;
+        let whole = self.unallotted / unit * unit;
+        share.max(unit).min(whole)
+    }
+
+    /// Moves the next chunk to `shard`; returns its new total.
+    pub fn allot(&mut self, shard: u64, shards: u64) -> u64 {
+        let chunk = self.chunk(shards);
+        self.unallotted -= chunk;
+        let total = self.allotted.entry(shard).or_insert(0);
+        *total += chunk;
+        *total
+    }
+
+    /// Whether the ledger cannot cover one more reward.
+    pub fn dry(&self) -> bool {
+        self.unallotted < self.unit.max(1)
+    }
+
+    /// `budget = unallotted + Σ allotted`.
+    pub fn balanced(&self) -> bool {
+        u128::from(self.budget)
+            == u128::from(self.unallotted)
+                + self.allotted.values().map(|&v| u128::from(v)).sum::<u128>()
+    }
+}
+
+fn definition_key(task: TaskId) -> String {
+    format!("task.{}", task.0)
+}
+
+fn ledger_key(task: TaskId) -> String {
+    format!("ledger.task.{}", task.0)
+}
+
+/// Opens the bucket, created by the first shard.
+pub async fn open_bucket(
+    js: &jetstream::Context,
+    config: &ClusterConfig,
+) -> anyhow::Result<kv::Store> {
+    super::open_shared_bucket(
+        js,
+        config,
+        BUCKET,
+        "Canopy's task definitions and budget allotments",
+    )
+    .await
+}
+
+/// One shard's side of the cluster's task budgets.
+pub struct Budgets {
+    bucket: kv::Store,
+    shard: u64,
+    shards: u64,
+    game: GameHandle,
+    /// One refill at a time per task on this shard.
+    refills: Mutex<HashMap<TaskId, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// The refusal of a call that needs the ledger when NATS cannot answer.
+fn unreachable_ledger(err: &anyhow::Error) -> ErrorBody {
+    tracing::warn!("the budget ledger cannot be reached: {err:#}");
+    ErrorBody::new(
+        ErrorCode::ShardTimeout,
+        format!("the cluster's budget ledger cannot be reached ({err:#}); retry with the same ref"),
+    )
+}
+
+impl Budgets {
+    /// This shard's side, over the bucket [`open_bucket`] opened.
+    pub fn new(bucket: kv::Store, config: &ClusterConfig, game: GameHandle) -> Self {
+        Self {
+            bucket,
+            shard: config.shard,
+            shards: config.shards,
+            game,
+            refills: Mutex::default(),
+        }
+    }
+
+    /// Runs a game call that may reward a completion of `task`, taking allotments from
+    /// the ledger for as long as the game asks for them.
+    pub async fn run(&self, op: AdminOp, task: TaskId) -> Result<String, ErrorBody> {
+        for _ in 0..REFILLS_PER_CALL {
+            let answer = self.game.ask(op.clone()).await;
+            if !matches!(&answer, Err(error) if tasks::is_allotment_needed(error)) {
+                return answer;
+            }
+            let lock = self.refill_lock(task);
+            let _refilling = lock.lock().await;
+            // A refill that finished while this call waited may cover it already.
+            let answer = self.game.ask(op.clone()).await;
+            if !matches!(&answer, Err(error) if tasks::is_allotment_needed(error)) {
+                return answer;
+            }
+            let (total, dry) = self
+                .refill(task)
+                .await
+                .map_err(|err| unreachable_ledger(&err))?;
+            self.game
+                .ask(AdminOp::TaskAllot { task, total, dry })
+                .await?;
+        }
+        Err(ErrorBody::new(
+            ErrorCode::ShardTimeout,
+            format!("task {task}: other shards kept taking its budget; retry with the same ref"),
+        ))
+    }
+
+    fn refill_lock(&self, task: TaskId) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self
+            .refills
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        locks.entry(task).or_default().clone()
+    }
+
+    /// Takes the next chunk of the task's budget for this shard by compare-and-set;
+    /// returns this shard's new total and whether the ledger is dry after it.
+    async fn refill(&self, task: TaskId) -> anyhow::Result<(u64, bool)> {
+        for _ in 0..ATTEMPTS {
+            let (mut ledger, revision) = self
+                .ledger(task)
+                .await?
+                .with_context(|| format!("task {task} has no allotment ledger"))?;
+            if ledger.chunk(self.shards) == 0 {
+                let total = ledger.allotted.get(&self.shard).copied().unwrap_or(0);
+                return Ok((total, true));
+            }
+            let total = ledger.allot(self.shard, self.shards);
+            let value = serde_json::to_vec(&ledger)?;
+            match super::write_if_unchanged(&self.bucket, &ledger_key(task), Some(revision), value)
+                .await
+            {
+                Ok(()) => return Ok((total, ledger.dry())),
+                Err(err) => tracing::debug!(%err, "another shard took from the ledger; again"),
+            }
+        }
+        anyhow::bail!("lost task {task}'s ledger to other shards {ATTEMPTS} times")
+    }
+
+    /// The task's ledger and its revision, if it has one.
+    async fn ledger(&self, task: TaskId) -> anyhow::Result<Option<(Ledger, u64)>> {
+        let entry = self
+            .bucket
+            .entry(ledger_key(task))
+            .await
+            .context("reading an allotment ledger")?
+            .filter(|entry| entry.operation == kv::Operation::Put);
+        entry
+            .map(|entry| {
+                let ledger = serde_json::from_slice(&entry.value)
+                    .context("a stored allotment ledger is not one")?;
+                Ok((ledger, entry.revision))
+            })
+            .transpose()
+    }
+
+    /// Publishes a task this shard created (the game's answer to its creation, with the
+    /// whole budget): its definition and its ledger, each only if absent, so a retry of
+    /// the creation (answered from its `ref`) publishes again harmlessly.
+    pub async fn publish(&self, answer: &str) -> Result<(), ErrorBody> {
+        let published = async {
+            let task: TaskView = serde_json::from_str(answer)?;
+            let ledger = match task.reward_prop {
+                None => Ledger::new(task.budget_grams, task.reward_grams, false),
+                Some(prop) => Ledger::new(task.budget_props, u64::from(prop.count), true),
+            };
+            let ledger = serde_json::to_vec(&ledger)?;
+            create_if_absent(&self.bucket, &ledger_key(task.task_id), ledger).await?;
+            let definition = serde_json::to_vec(&task)?;
+            create_if_absent(&self.bucket, &definition_key(task.task_id), definition).await
+        };
+        published.await.map_err(|err| unreachable_ledger(&err))
+    }
+
+    /// Publishes a task's new status (paused, open, closed) for every shard to adopt.
+    pub async fn publish_status(&self, task: TaskId, status: TaskStatus) -> Result<(), ErrorBody> {
+        let published = async {
+            for _ in 0..ATTEMPTS {
+                let entry = self
+                    .bucket
+                    .entry(definition_key(task))
+                    .await?
+                    .with_context(|| format!("task {task} is not published"))?;
+                let mut definition: TaskView = serde_json::from_slice(&entry.value)?;
+                if definition.status == status {
+                    return Ok(());
+                }
+                definition.status = status;
+                let value = serde_json::to_vec(&definition)?;
+                let key = definition_key(task);
+                if super::write_if_unchanged(&self.bucket, &key, Some(entry.revision), value)
+                    .await
+                    .is_ok()
+                {
+                    return Ok(());
+                }
+            }
+            anyhow::bail!("lost task {task}'s definition to other shards {ATTEMPTS} times")
+        };
+        published.await.map_err(|err| unreachable_ledger(&err))
+    }
+}
+
+/// Every task's ledger, for the cluster audit.
+pub async fn ledgers(bucket: &kv::Store) -> anyhow::Result<BTreeMap<TaskId, Ledger>> {
+    let mut keys = bucket.keys().await.context("listing the budget ledgers")?;
+    let mut ledgers = BTreeMap::new();
+    while let Some(key) = keys.next().await {
+        let key = key.context("listing the budget ledgers")?;
+        let Some(id) = key
+            .strip_prefix("ledger.task.")
+            .and_then(|id| id.parse().ok())
+        else {
+            continue;
+        };
+        if let Some(value) = bucket.get(&key).await? {
+            ledgers.insert(TaskId(id), serde_json::from_slice(&value)?);
+        }
+    }
+    Ok(ledgers)
+}
+
+async fn create_if_absent(bucket: &kv::Store, key: &str, value: Vec<u8>) -> anyhow::Result<()> {
+    match bucket.create(key, value.into()).await {
+        Ok(_) => Ok(()),
+        Err(err) if err.kind() == kv::CreateErrorKind::AlreadyExists => Ok(()),
+        Err(err) => Err(err).with_context(|| format!("publishing {key}")),
+    }
+}
+
+/// Adopts every task definition into the game as it appears or changes (first all of
+/// them, at start), and hands the game what the ledger counts as allotted to this shard,
+/// so a chunk stranded by a crash comes back.
+pub async fn follow(bucket: kv::Store, shard: u64, game: GameHandle) {
+    super::follow_puts(bucket.clone(), "task.*", |value| {
+        let (bucket, game) = (bucket.clone(), game.clone());
+        async move { adopt(&bucket, shard, &game, &value).await }
+    })
+    .await;
+}
+
+async fn adopt(
+    bucket: &kv::Store,
+    shard: u64,
+    game: &GameHandle,
+    value: &[u8],
+) -> anyhow::Result<()> {
+    let definition: TaskView = serde_json::from_slice(value).context("not a task definition")?;
+    let task = definition.task_id;
+    game.ask(AdminOp::TaskAdopt(Box::new(definition)))
+        .await
+        .map_err(|error| anyhow::anyhow!("{error}"))?;
+    let Some(value) = bucket.get(ledger_key(task)).await? else {
+        return Ok(());
+    };
+    let ledger: Ledger = serde_json::from_slice(&value)?;
+    let total = ledger.allotted.get(&shard).copied().unwrap_or(0);
+    if total > 0 {
+        game.ask(AdminOp::TaskAllot {
+            task,
+            total,
+            dry: false,
+        })
+        .await
+        .map_err(|error| anyhow::anyhow!("{error}"))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_are_whole_rewards_and_never_more_than_is_left() {
+        let mut ledger = Ledger::new(1_000, 30, false);
+        assert_eq!(
+            ledger.chunk(3),
+            150,
+            "1000 / 6 = 166, down to whole rewards"
+        );
+        let mut taken = 0;
+        while ledger.chunk(3) > 0 {
+            let before = ledger.allotted.get(&1).copied().unwrap_or(0);
+            taken += ledger.allot(1, 3) - before;
+            assert!(ledger.balanced());
+        }
+        assert_eq!(taken, 990, "33 rewards of 30 g");
+        assert_eq!(ledger.unallotted, 10);
+        assert!(ledger.dry());
+    }
+
+    #[test]
+    fn a_small_rest_still_goes_out_one_reward_at_a_time() {
+        let mut ledger = Ledger::new(60, 30, false);
+        assert_eq!(ledger.chunk(3), 30);
+        assert_eq!(ledger.allot(0, 3), 30);
+        assert_eq!(ledger.allot(2, 3), 30);
+        assert_eq!(ledger.chunk(3), 0);
+        assert!(ledger.balanced() && ledger.dry());
+    }
+}

@@ -1,0 +1,299 @@
+//! Partners in cluster mode. The registry is the cluster's: each partner's record (key
+//! digest, version, status, scopes) lives in a replicated JetStream KV bucket, written
+//! by compare-and-set by whichever shard's ops API registers, rotates, suspends or
+//! reactivates it, and adopted by every shard's game, so every shard authenticates the
+//! partner's calls alike and a rotation or suspension holds everywhere.
+//!
+//! A partner call may reach any shard. The receiving shard checks its signature, window,
+//! nonce and rate; a call about a player (an action, a task completion) is then applied
+//! by the player's shard — forwarded over NATS request-reply when it is another — where
+//! its `ref` receipt and audit entry are written in the same commit as its effect. Calls
+//! about no player (publishing a task, changing its status) are applied where they
+//! arrive and published (`cluster::budgets`). See docs/PARTNERS.md.
+
+use super::Partition;
+use super::budgets::Budgets;
+use crate::config::ClusterConfig;
+use crate::game::AdminOp;
+use crate::game::partners::{PartnerCall, PartnerRequest};
+use crate::game_loop::GameHandle;
+use crate::store::PartnerRecord;
+use anyhow::Context;
+use async_nats::jetstream::{self, kv};
+use canopy_shared::partner::PartnerView;
+use canopy_shared::{ErrorBody, ErrorCode, PartnerId};
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The bucket's name.
+const BUCKET: &str = "canopy-partners";
+/// How many compare-and-set rounds one change may lose to another shard's.
+const ATTEMPTS: usize = 16;
+/// How long a forwarded call may take on the player's shard, refills of its task's
+/// allotment included, before the partner is told to retry it (with the same `ref`,
+/// so a call applied late is answered from its receipt, never applied twice).
+const FORWARD_TIMEOUT: Duration = Duration::from_secs(15);
+
+fn key(partner: PartnerId) -> String {
+    format!("partner.{}", partner.0)
+}
+
+fn calls_subject(shard: u64) -> String {
+    format!("canopy.partner-calls.{shard}")
+}
+
+/// A forwarded call's answer, as the player's shard sends it back.
+#[derive(Serialize, Deserialize)]
+enum Answer {
+    Ok(String),
+    Refused(canopy_shared::ErrorCode, String),
+}
+
+/// Opens the bucket, created by the first shard.
+pub async fn open_bucket(
+    js: &jetstream::Context,
+    config: &ClusterConfig,
+) -> anyhow::Result<kv::Store> {
+    super::open_shared_bucket(js, config, BUCKET, "Canopy's partner registry").await
+}
+
+/// A change the ops API makes to a partner.
+pub enum Change {
+    /// A new key, by its digest: the version goes up by one.
+    Rotate([u8; 32]),
+    /// Suspend or reactivate.
+    Status(canopy_shared::partner::PartnerStatus),
+}
+
+/// One shard's side of the partner registry and of partner calls.
+pub struct PartnerRegistry {
+    bucket: kv::Store,
+    client: async_nats::Client,
+    partition: Partition,
+    game: GameHandle,
+    budgets: Arc<Budgets>,
+}
+
+fn unreachable_registry(err: &anyhow::Error) -> ErrorBody {
+    tracing::warn!("the partner registry cannot be reached: {err:#}");
+    ErrorBody::new(
+        ErrorCode::ShardTimeout,
+        format!("the cluster's partner registry cannot be reached ({err:#}); try again"),
+    )
+}
+
+impl PartnerRegistry {
+    /// This shard's side, over the bucket [`open_bucket`] opened.
+    pub fn new(
+        bucket: kv::Store,
+        client: async_nats::Client,
+        config: &ClusterConfig,
+        game: GameHandle,
+        budgets: Arc<Budgets>,
+    ) -> Self {
+        Self {
+            bucket,
+            client,
+            partition: Partition::from_config(config),
+            game,
+            budgets,
+        }
+    }
+
+    /// Publishes a partner this shard registered (create-if-absent).
+    pub async fn registered(&self, partner: PartnerId) -> Result<(), ErrorBody> {
+        let record = self.local_record(partner).await?;
+        let published = async {
+            let value = serde_json::to_vec(&record)?;
+            match self.bucket.create(key(partner), value.into()).await {
+                Ok(_) => Ok(()),
+                Err(err) if err.kind() == kv::CreateErrorKind::AlreadyExists => Ok(()),
+                Err(err) => Err(anyhow::Error::new(err).context("publishing a partner")),
+            }
+        };
+        published.await.map_err(|err| unreachable_registry(&err))
+    }
+
+    async fn local_record(&self, partner: PartnerId) -> Result<PartnerRecord, ErrorBody> {
+        let text = self.game.ask(AdminOp::PartnerRecord(partner)).await?;
+        serde_json::from_str(&text)
+            .map_err(|err| ErrorBody::new(ErrorCode::Internal, format!("a partner record: {err}")))
+    }
+
+    /// Changes a partner in the registry by compare-and-set, then adopts it here before
+    /// answering, so the change holds on this shard from the answer on and on every
+    /// other shard as soon as it sees the bucket change.
+    pub async fn change(
+        &self,
+        partner: PartnerId,
+        change: Change,
+    ) -> Result<PartnerView, ErrorBody> {
+        for _ in 0..ATTEMPTS {
+            let entry = self
+                .bucket
+                .entry(key(partner))
+                .await
+                .map_err(|err| unreachable_registry(&err.into()))?
+                .filter(|entry| entry.operation == kv::Operation::Put);
+            let (mut record, revision) = match entry {
+                Some(entry) => (
+                    serde_json::from_slice::<PartnerRecord>(&entry.value).map_err(|err| {
+                        ErrorBody::new(ErrorCode::Internal, format!("a stored partner: {err}"))
+                    })?,
+                    Some(entry.revision),
+                ),
+                // Registered here before it could be published: this is its first copy.
+                None => (self.local_record(partner).await?, None),
+            };
+            match change {
+                Change::Rotate(digest) => {
+                    record.key_digest = digest;
+                    record.key_version += 1;
+                }
+                Change::Status(status) => record.status = status,
+            }
+            let value = serde_json::to_vec(&record)
+                .map_err(|err| ErrorBody::new(ErrorCode::Internal, err.to_string()))?;
+            if super::write_if_unchanged(&self.bucket, &key(partner), revision, value)
+                .await
+                .is_ok()
+            {
+                let answer = self
+                    .game
+                    .ask(AdminOp::PartnerAdopt(Box::new(record)))
+                    .await?;
+                return serde_json::from_str(&answer)
+                    .map_err(|err| ErrorBody::new(ErrorCode::Internal, err.to_string()));
+            }
+        }
+        Err(ErrorBody::new(
+            ErrorCode::Conflict,
+            format!("partner {partner} kept changing on other shards; try again"),
+        ))
+    }
+
+    /// Applies an authenticated partner call: on the player's shard when it names one
+    /// (forwarded there if that is another), else here.
+    pub async fn call(&self, call: PartnerCall) -> Result<String, ErrorBody> {
+        match call.request.player() {
+            Some(player) if !self.partition.owns(player) => {
+                self.forward(self.partition.owner(player), &call).await
+            }
+            _ => apply(&self.game, &self.budgets, call).await,
+        }
+    }
+
+    async fn forward(&self, shard: u64, call: &PartnerCall) -> Result<String, ErrorBody> {
+        let payload = serde_json::to_vec(call)
+            .map_err(|err| ErrorBody::new(ErrorCode::Internal, err.to_string()))?;
+        let timed_out = || {
+            ErrorBody::new(
+                ErrorCode::ShardTimeout,
+                format!("shard {shard}, the player's, did not answer; retry with the same ref"),
+            )
+        };
+        let reply = tokio::time::timeout(
+            FORWARD_TIMEOUT,
+            self.client.request(calls_subject(shard), payload.into()),
+        )
+        .await
+        .map_err(|_| timed_out())?
+        .map_err(|err| {
+            tracing::warn!(%err, shard, "a partner call could not be forwarded");
+            timed_out()
+        })?;
+        match serde_json::from_slice::<Answer>(&reply.payload) {
+            Ok(Answer::Ok(text)) => Ok(text),
+            Ok(Answer::Refused(code, message)) => Err(ErrorBody::new(code, message)),
+            Err(err) => Err(ErrorBody::new(
+                ErrorCode::Internal,
+                format!("shard {shard} answered something else: {err}"),
+            )),
+        }
+    }
+}
+
+/// Applies a call on this shard: a completion takes allotments as it needs them; a task
+/// this call publishes or changes is published for the other shards.
+pub async fn apply(
+    game: &GameHandle,
+    budgets: &Budgets,
+    call: PartnerCall,
+) -> Result<String, ErrorBody> {
+    match &call.request {
+        PartnerRequest::CompleteTask(task, _) => {
+            let task = *task;
+            budgets
+                .run(AdminOp::PartnerCall(Box::new(call)), task)
+                .await
+        }
+        PartnerRequest::CreateTask(_) => {
+            let answer = game.ask(AdminOp::PartnerCall(Box::new(call))).await?;
+            budgets.publish(&answer).await?;
+            Ok(answer)
+        }
+        PartnerRequest::SetTaskStatus(task, change) => {
+            let (task, status) = (*task, change.status);
+            let answer = game.ask(AdminOp::PartnerCall(Box::new(call))).await?;
+            budgets.publish_status(task, status).await?;
+            Ok(answer)
+        }
+        PartnerRequest::Action(_) => game.ask(AdminOp::PartnerCall(Box::new(call))).await,
+    }
+}
+
+/// Applies the partner calls other shards forward to this one, each in its own task.
+pub async fn serve_forwarded(
+    client: async_nats::Client,
+    shard: u64,
+    game: GameHandle,
+    budgets: Arc<Budgets>,
+) -> anyhow::Result<()> {
+    let mut calls = client
+        .subscribe(calls_subject(shard))
+        .await
+        .context("subscribing to forwarded partner calls")?;
+    while let Some(message) = calls.next().await {
+        let Some(reply) = message.reply else { continue };
+        let (client, game, budgets) = (client.clone(), game.clone(), budgets.clone());
+        tokio::spawn(async move {
+            let answer = match serde_json::from_slice::<PartnerCall>(&message.payload) {
+                Ok(call) => apply(&game, &budgets, call).await,
+                Err(err) => Err(ErrorBody::new(
+                    ErrorCode::BadRequest,
+                    format!("not a partner call: {err}"),
+                )),
+            };
+            let answer = match answer {
+                Ok(text) => Answer::Ok(text),
+                Err(error) => Answer::Refused(error.code, error.message),
+            };
+            let Ok(body) = serde_json::to_vec(&answer) else {
+                return;
+            };
+            if let Err(err) = client.publish(reply, body.into()).await {
+                tracing::warn!(%err, "a forwarded partner call's answer could not be sent");
+            }
+        });
+    }
+    Ok(())
+}
+
+/// Adopts every partner of the registry into the game as it appears or changes (first
+/// all of them, at start).
+pub async fn follow(bucket: kv::Store, game: GameHandle) {
+    super::follow_puts(bucket, "partner.*", |value| {
+        let game = game.clone();
+        async move {
+            let record: PartnerRecord =
+                serde_json::from_slice(&value).context("not a partner record")?;
+            game.ask(AdminOp::PartnerAdopt(Box::new(record)))
+                .await
+                .map(drop)
+                .map_err(|error| anyhow::anyhow!("{error}"))
+        }
+    })
+    .await;
+}
