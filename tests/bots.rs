@@ -418,3 +418,48 @@ fn rain_bots_play_rounds_the_server_judges_and_credits_exactly() -> Result<()> {
     );
     Ok(())
 }
+
+/// The props loop in the mix: setup leaves every player a day of expired balls that
+/// friends may revive; bots revive them, earn vitality by collecting, buy props in the
+/// shop and give them to friends, every reply judged (props and vitality adding up,
+/// daily limits, revived grams as listed), and the audit balances afterwards.
+#[test]
+fn the_props_loop_plays_in_the_mix_and_adds_up() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let server = Server::start_manual(&dir.path().join("data"))?;
+    let path = dir.path().join("report.json");
+    let (code, report, output) = bots(
+        &server,
+        &path,
+        &[
+            "--players",
+            "20",
+            "--friends-per-player",
+            "4",
+            "--duration",
+            "6s",
+            "--mix",
+            "collect=30,steal=15,water=5,read=5,revive=20,shop=15,gift=10",
+            "--seed",
+            "5",
+        ],
+    )?;
+    let pretty = serde_json::to_string_pretty(&report)?;
+    assert_eq!(code, 0, "a clean run exits 0:\n{output}\n{pretty}");
+    assert_eq!(
+        report["setup"]["partner_actions"], 200,
+        "two days of 5: {pretty}"
+    );
+    assert_eq!(report["violation_count"], 0, "{pretty}");
+    for op in ["revive", "buy", "gift_prop"] {
+        assert!(ok_count(&report, op) >= 1, "an {op} succeeded: {pretty}");
+    }
+    for event in ["energy_revived", "prop_gift"] {
+        assert!(
+            report["events"][event].as_u64() >= Some(1),
+            "{event}: {pretty}"
+        );
+    }
+    server.audit()?;
+    Ok(())
+}

@@ -9,10 +9,11 @@
 
 use crate::bots::knowledge::{GameClock, Knowledge, typed};
 use crate::bots::plan::Planned;
+use crate::bots::props;
 use crate::connection::ReplyOutcome;
 use canopy_shared::reply::{
     BallsResult, CollectAllResult, FeedResult, FriendsResult, GramsEnergyResult, LeaderboardResult,
-    MeResult, WaterResult,
+    MeResult, ShopResult, WaterResult,
 };
 use canopy_shared::{ErrorCode, PlayerId};
 use serde::de::DeserializeOwned;
@@ -37,7 +38,7 @@ const ANY_OP: [ErrorCode; 3] = [
 
 /// Refusals the rules call for in normal play: a bot hits them without anything being
 /// wrong (a ball not ripe yet, already emptied, a daily limit reached).
-const RULE_REFUSALS: [ErrorCode; 7] = [
+const RULE_REFUSALS: [ErrorCode; 10] = [
     ErrorCode::NotRipe,
     ErrorCode::Gone,
     ErrorCode::Protected,
@@ -45,6 +46,9 @@ const RULE_REFUSALS: [ErrorCode; 7] = [
     ErrorCode::NothingLeft,
     ErrorCode::InsufficientEnergy,
     ErrorCode::LimitReached,
+    ErrorCode::InsufficientVitality,
+    ErrorCode::AlreadyRevived,
+    ErrorCode::OutsideWindow,
 ];
 
 /// The error codes each op may answer, from docs/PROTOCOL.md (with `GONE` for a steal of
@@ -65,6 +69,17 @@ pub fn listed_codes(op: &str) -> &'static [ErrorCode] {
         ],
         "friend_balls" => &[NotFriends],
         "water" => &[NotFriends, InsufficientEnergy, LimitReached, BadRequest],
+        "buy" => &[NotFound, LimitReached, InsufficientVitality],
+        "gift_prop" => &[NotFriends, NotFound, LimitReached, BadRequest],
+        "revive" => &[
+            NotFriends,
+            NotFound,
+            OutsideWindow,
+            Gone,
+            AlreadyRevived,
+            LimitReached,
+            BadRequest,
+        ],
         _ => &[],
     }
 }
@@ -126,6 +141,12 @@ pub enum Check {
     ViewInconsistent,
     /// An `ok` reply without the fields the protocol promises.
     BadShape,
+    /// Props or vitality that do not add up: a purchase that did not add its props or
+    /// cost more than the bot had, a gift that did not take the prop, a revival of
+    /// other grams than listed or without its vitality.
+    PropsMismatch,
+    /// A purchase, gift or revival accepted past its daily limit.
+    PropsOverDailyLimit,
     /// An energy rain tap judged against the round's own schedule wrongly: refused
     /// while its ball was on screen, or caught for other grams than the ball's.
     RainTapWrong,
@@ -155,6 +176,8 @@ impl Check {
             Self::StealableWrong => "stealable_wrong",
             Self::ViewInconsistent => "view_inconsistent",
             Self::BadShape => "bad_shape",
+            Self::PropsMismatch => "props_mismatch",
+            Self::PropsOverDailyLimit => "props_over_daily_limit",
             Self::RainTapWrong => "rain_tap_wrong",
             Self::RainCreditMismatch => "rain_credit_mismatch",
             Self::RainRoundsWrong => "rain_rounds_wrong",
@@ -434,6 +457,16 @@ fn judge_ok(
                 );
             }
         }
+        Planned::Shop => {
+            found.typed::<ShopResult>(op, fields);
+        }
+        Planned::Buy { .. } | Planned::GiftProp { .. } | Planned::Revive { .. } => {
+            if !know.uncertain {
+                found
+                    .0
+                    .extend(props::judge_ok(&know.props, planned, fields));
+            }
+        }
         Planned::Feed => {
             let Some(result) = found.typed::<FeedResult>(op, fields) else {
                 return;
@@ -580,7 +613,9 @@ fn judge_error(
         (
             Planned::Steal { friend, .. }
             | Planned::Water { friend, .. }
-            | Planned::FriendBalls { friend },
+            | Planned::FriendBalls { friend }
+            | Planned::GiftProp { friend, .. }
+            | Planned::Revive { friend, .. },
             ErrorCode::NotFriends,
         ) => contradiction(format!("#{friend} befriended this bot in setup")),
         (Planned::Collect { ball, known }, ErrorCode::NotFound | ErrorCode::NotYours) => {
@@ -652,6 +687,13 @@ fn judge_error(
                 "this bot watered #{friend} only {} times today",
                 know.watered_today.get(&friend).copied().unwrap_or(0)
             ))
+        }
+        (Planned::Buy { .. } | Planned::GiftProp { .. } | Planned::Revive { .. }, _)
+            if today.is_some() =>
+        {
+            if let Some(why) = props::contradiction(&know.props, planned, code) {
+                contradiction(why);
+            }
         }
         _ => {}
     }

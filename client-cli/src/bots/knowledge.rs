@@ -3,6 +3,7 @@
 //! order the server sent them; the checks compare each new reply with it.
 
 use crate::bots::plan::Planned;
+use crate::bots::props::PropsKnowledge;
 use crate::bots::wire::Pushed;
 use crate::connection::ReplyOutcome;
 use canopy_shared::model::{BallView, WatchTarget};
@@ -244,6 +245,8 @@ pub struct Knowledge {
     /// Set when a request went unanswered (it may or may not have happened): the checks
     /// that rely on complete knowledge stop for this bot.
     pub uncertain: bool,
+    /// Its vitality, props, the shop and the day's gifts and revivals.
+    pub props: PropsKnowledge,
 }
 
 impl Knowledge {
@@ -266,6 +269,7 @@ impl Knowledge {
             stolen_today: 0,
             watered_today: HashMap::new(),
             uncertain: false,
+            props: PropsKnowledge::default(),
         }
     }
 
@@ -282,6 +286,7 @@ impl Knowledge {
             if self.day.is_some() {
                 self.stolen_today = 0;
                 self.watered_today.clear();
+                self.props.roll_day();
             }
             self.day = Some(day);
         }
@@ -316,8 +321,14 @@ impl Knowledge {
                 self.friend_stealable.insert(*friend_id, *grams);
             }
             Event::ForestChanged {
-                owner_id, balls, ..
-            } if self.is_friend(*owner_id) => self.see_friend_balls(*owner_id, balls),
+                owner_id,
+                balls,
+                revivable,
+                ..
+            } if self.is_friend(*owner_id) => {
+                self.see_friend_balls(*owner_id, balls);
+                self.props.see_revivable(*owner_id, revivable);
+            }
             _ => {}
         }
     }
@@ -358,6 +369,7 @@ impl Knowledge {
 
     /// Learns from the reply to a request it planned (after the checks judged it).
     pub fn apply_reply(&mut self, planned: &Planned, outcome: &ReplyOutcome, clock: &GameClock) {
+        self.props.apply_reply(planned, outcome);
         let fields = match outcome {
             Ok(fields) => fields,
             Err(error) => {
@@ -398,6 +410,7 @@ impl Knowledge {
                 self.last_look.clear();
                 if let Some(result) = typed::<BallsResult>(fields) {
                     self.see_friend_balls(*friend, &result.balls);
+                    self.props.see_revivable(*friend, &result.revivable);
                 }
             }
             Planned::Water { friend, .. } => {
@@ -409,13 +422,21 @@ impl Knowledge {
             Planned::Me => {
                 if let Some(result) = typed::<MeResult>(fields) {
                     self.energy = Some(result.player.energy);
+                    self.props
+                        .see_profile(result.player.vitality, &result.player.props);
                     self.balls.clear();
                     for ball in &result.balls {
                         self.see_own_ball(ball);
                     }
                 }
             }
-            Planned::Friends | Planned::Leaderboard | Planned::Feed => {}
+            Planned::Friends
+            | Planned::Leaderboard
+            | Planned::Feed
+            | Planned::Shop
+            | Planned::Buy { .. }
+            | Planned::GiftProp { .. }
+            | Planned::Revive { .. } => {}
         }
     }
 

@@ -1,5 +1,6 @@
 //! The action mix: `collect=40,steal=30,water=10,read=20` — relative weights of what a
-//! bot does next.
+//! bot does next; `revive`, `shop` and `gift` (the props loop, weight 0 unless asked
+//! for) join it by name.
 
 use rand::RngExt;
 use std::fmt;
@@ -16,11 +17,25 @@ pub enum Action {
     Water,
     /// One of `me`, `friends`, `leaderboard`, `feed`.
     Read,
+    /// `revive` a friend's expired ball, after `friend_balls` when none is known.
+    Revive,
+    /// `buy` from the shop with vitality, after `shop` when the catalog is not known.
+    Shop,
+    /// `gift_prop` a prop it holds to a friend.
+    Gift,
 }
 
 impl Action {
     /// Every action, in the order the mix lists them.
-    pub const ALL: [Action; 4] = [Action::Collect, Action::Steal, Action::Water, Action::Read];
+    pub const ALL: [Action; 7] = [
+        Action::Collect,
+        Action::Steal,
+        Action::Water,
+        Action::Read,
+        Action::Revive,
+        Action::Shop,
+        Action::Gift,
+    ];
 
     /// The action's name in `--mix`.
     pub fn name(self) -> &'static str {
@@ -29,7 +44,16 @@ impl Action {
             Self::Steal => "steal",
             Self::Water => "water",
             Self::Read => "read",
+            Self::Revive => "revive",
+            Self::Shop => "shop",
+            Self::Gift => "gift",
         }
+    }
+
+    /// Whether a mix written out names this action at `weight`: the four first ones
+    /// always, the props actions only when asked for.
+    pub fn shown_at(self, weight: u32) -> bool {
+        matches!(self, Self::Collect | Self::Steal | Self::Water | Self::Read) || weight > 0
     }
 }
 
@@ -37,14 +61,14 @@ impl Action {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Mix {
     /// Weights in [`Action::ALL`] order.
-    weights: [u32; 4],
+    weights: [u32; 7],
 }
 
 impl Default for Mix {
     /// `collect=40,steal=30,water=10,read=20`.
     fn default() -> Self {
         Self {
-            weights: [40, 30, 10, 20],
+            weights: [40, 30, 10, 20, 0, 0, 0],
         }
     }
 }
@@ -74,6 +98,7 @@ impl fmt::Display for Mix {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let parts: Vec<String> = Action::ALL
             .iter()
+            .filter(|action| action.shown_at(self.weight(**action)))
             .map(|action| format!("{}={}", action.name(), self.weight(*action)))
             .collect();
         f.write_str(&parts.join(","))
@@ -83,7 +108,7 @@ impl fmt::Display for Mix {
 /// Parses `collect=40,steal=30,water=10,read=20`. Actions left out weigh 0; at least one
 /// weight must be above 0. Weights are relative: they need not add up to 100.
 pub fn parse_mix(text: &str) -> Result<Mix, String> {
-    let mut weights: [Option<u32>; 4] = [None; 4];
+    let mut weights: [Option<u32>; 7] = [None; 7];
     for part in text
         .split(',')
         .map(str::trim)
@@ -97,7 +122,10 @@ pub fn parse_mix(text: &str) -> Result<Mix, String> {
             .into_iter()
             .find(|action| action.name() == name)
             .ok_or_else(|| {
-                format!("`{name}` is not an action: use collect, steal, water or read")
+                format!(
+                    "`{name}` is not an action: use collect, steal, water, read, revive, shop \
+                     or gift"
+                )
             })?;
         let weight: u32 = weight
             .trim()
@@ -147,6 +175,18 @@ mod tests {
     }
 
     #[test]
+    fn the_props_actions_join_by_name_and_show_only_when_asked_for() -> Result<(), String> {
+        let mix = parse_mix("collect=10,revive=2,gift=1")?;
+        assert_eq!(mix.weight(Action::Revive), 2);
+        assert_eq!(mix.weight(Action::Shop), 0);
+        assert_eq!(
+            mix.to_string(),
+            "collect=10,steal=0,water=0,read=0,revive=2,gift=1"
+        );
+        Ok(())
+    }
+
+    #[test]
     fn bad_mixes_are_refused_with_a_reason() {
         for (bad, says) in [
             ("", "at least one"),
@@ -169,7 +209,7 @@ mod tests {
     fn picks_follow_the_weights() -> Result<(), String> {
         let mix = parse_mix("collect=1,steal=3,water=0")?;
         let mut rng = SmallRng::seed_from_u64(7);
-        let mut counts = [0u32; 4];
+        let mut counts = [0u32; 7];
         for _ in 0..4_000 {
             counts[mix.pick(&mut rng) as usize] += 1;
         }

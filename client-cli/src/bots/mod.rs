@@ -18,6 +18,7 @@ mod mix;
 mod pace;
 mod plan;
 mod progress;
+mod props;
 mod rain;
 mod report;
 mod runner;
@@ -123,6 +124,7 @@ pub fn run(args: &BotsArgs, global: &GlobalArgs) -> Result<u8, CliError> {
         } else {
             0
         },
+        revivable: args.mix.weight(mix::Action::Revive) > 0,
         trust: settings.trust.clone(),
     };
     let run_options = runner::RunOptions {

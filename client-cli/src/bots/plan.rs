@@ -4,7 +4,8 @@
 
 use crate::bots::knowledge::{GameClock, Knowledge, OwnBall, SeenBall};
 use crate::bots::mix::Action;
-use canopy_shared::model::BoardPeriod;
+use crate::bots::props;
+use canopy_shared::model::{BoardPeriod, PropKind};
 use canopy_shared::{BallId, PlayerId, Request};
 use rand::RngExt;
 use rand::seq::IndexedRandom;
@@ -56,6 +57,35 @@ pub enum Planned {
     Leaderboard,
     /// `feed` (20 entries).
     Feed,
+    /// `shop`, to learn the catalog, the prices and today's limits.
+    Shop,
+    /// `buy` one shop item.
+    Buy {
+        /// The item's id.
+        item: &'static str,
+        /// The prop it gives.
+        prop: PropKind,
+        /// How many of it.
+        count: u32,
+        /// Its price in vitality, as the shop listed it.
+        price: u64,
+    },
+    /// `gift_prop`.
+    GiftProp {
+        /// The friend.
+        friend: PlayerId,
+        /// The prop given.
+        prop: PropKind,
+    },
+    /// `revive` of a friend's expired ball.
+    Revive {
+        /// The ball's owner.
+        friend: PlayerId,
+        /// The expired ball.
+        ball: BallId,
+        /// Its grams, as `friend_balls` listed it.
+        grams: u64,
+    },
 }
 
 impl Planned {
@@ -83,6 +113,18 @@ impl Planned {
                 limit: Some(20),
                 before: None,
             },
+            Self::Shop => Request::Shop {},
+            Self::Buy { item, .. } => Request::Buy {
+                item: item.to_owned(),
+            },
+            Self::GiftProp { friend, prop } => Request::GiftProp {
+                friend_id: friend,
+                prop,
+            },
+            Self::Revive { friend, ball, .. } => Request::Revive {
+                friend_id: friend,
+                ball_id: ball,
+            },
         }
     }
 
@@ -98,11 +140,16 @@ impl Planned {
             Self::Friends => "friends",
             Self::Leaderboard => "leaderboard",
             Self::Feed => "feed",
+            Self::Shop => "shop",
+            Self::Buy { .. } => "buy",
+            Self::GiftProp { .. } => "gift_prop",
+            Self::Revive { .. } => "revive",
         }
     }
 }
 
-/// Every op a bot sends in the run, in the report's order.
+/// Every op of the default mix, in the report's order (always listed); the props ops
+/// follow when the mix asks for them.
 pub const OPS: [&str; 9] = [
     "collect",
     "collect_all",
@@ -160,6 +207,9 @@ pub fn plan(
         ]
         .choose(rng)
         .unwrap_or(&Planned::Me),
+        Action::Revive => props::plan_revive(&know.props, &know.friends, rng),
+        Action::Shop => props::plan_shop(&know.props, rng),
+        Action::Gift => props::plan_gift(&know.props, &know.friends, rng),
     }
 }
 
@@ -247,23 +297,32 @@ fn plan_water(know: &Knowledge, style: Style, rng: &mut impl rand::Rng) -> Optio
 /// The request that finishes a steal action: after `friend_balls`, a steal of a ball of
 /// that friend with something to take if the reply showed one, else of any ball it
 /// showed (a refusal the rules call for: `NOTHING_LEFT`, `ALREADY_STOLEN`, `NOT_RIPE`).
+/// After `shop`, a purchase it can afford; after a look that showed only an expired
+/// ball, its revival.
 pub fn follow_up(planned: &Planned, know: &Knowledge, rng: &mut impl rand::Rng) -> Option<Planned> {
-    let Planned::FriendBalls { friend } = planned else {
-        return None;
+    let friend = match planned {
+        Planned::FriendBalls { friend } => friend,
+        Planned::Shop => return props::after_shop(&know.props, rng),
+        _ => return None,
     };
-    let seen = know
+    let candidate = know
         .candidates
         .iter()
         .rev()
-        .find(|seen| seen.friend == *friend)
-        .or_else(|| {
-            let shown: Vec<_> = know
-                .last_look
-                .iter()
-                .filter(|seen| seen.friend == *friend)
-                .collect();
-            shown.choose(rng).copied()
-        })?;
+        .find(|seen| seen.friend == *friend);
+    if candidate.is_none()
+        && let Some(revival) = props::revive_after_look(&know.props, *friend)
+    {
+        return Some(revival);
+    }
+    let seen = candidate.or_else(|| {
+        let shown: Vec<_> = know
+            .last_look
+            .iter()
+            .filter(|seen| seen.friend == *friend)
+            .collect();
+        shown.choose(rng).copied()
+    })?;
     Some(Planned::Steal {
         friend: seen.friend,
         ball: seen.ball_id,

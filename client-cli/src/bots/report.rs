@@ -519,7 +519,9 @@ pub fn mix_map(mix: &Mix) -> BTreeMap<String, u32> {
 fn mix_text(mix: &BTreeMap<String, u32>) -> String {
     Action::ALL
         .iter()
-        .map(|action| format!("{}={}", action.name(), mix.get(action.name()).unwrap_or(&0)))
+        .map(|action| (action, mix.get(action.name()).copied().unwrap_or(0)))
+        .filter(|(action, weight)| action.shown_at(*weight))
+        .map(|(action, weight)| format!("{}={weight}", action.name()))
         .collect::<Vec<_>>()
         .join(",")
 }

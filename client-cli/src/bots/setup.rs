@@ -43,6 +43,10 @@ const WALK_STEPS: u64 = 10_000;
 /// How far a manual clock moves so that every ball made now is ripe: from any time of
 /// day, the next 07:00 is at most 31 h away.
 pub const RIPEN_ADVANCE_MS: u64 = 31 * 3_600_000;
+/// How far a manual clock moves after a second day's actions so that the first day's
+/// balls, ripe since at most 24 h before those actions, have expired (72 h after
+/// ripening) and are revivable for a day, while the second day's are ripe and live.
+pub const EXPIRE_ADVANCE_MS: u64 = 72 * 3_600_000 + 10_000;
 /// The server's built-in admin token, used when none is given (local play only).
 pub const DEFAULT_ADMIN_TOKEN: &str = "canopy-admin";
 /// A game day in ms.
@@ -69,6 +73,10 @@ pub struct SetupOptions {
     /// How far to move a manual clock after the friendships are made, so the accounts
     /// are this old when they play (0: not at all).
     pub age_ms: u64,
+    /// On a manual clock, leave every player a day's balls expired and revivable by
+    /// friends (for `revive` in the mix): a day of actions, ripened, then the usual
+    /// day's, then [`EXPIRE_ADVANCE_MS`].
+    pub revivable: bool,
     /// The certificates trusted over `wss://`.
     pub trust: Arc<Trust>,
 }
@@ -165,11 +173,20 @@ pub async fn build(
 
     let mut partner_actions = 0;
     let mut grams = 0;
+    let revivable = options.revivable && matches!(access, OpsAccess::Manual);
+    if revivable {
+        let players: Vec<PlayerId> = seats.iter().map(|seat| seat.player).collect();
+        let (count, credited) =
+            grant_actions(&players, "bots-expired", &shards, progress, &mut notes).await;
+        partner_actions += count;
+        grams += credited;
+        advance_every_clock(&shards, RIPEN_ADVANCE_MS).await?;
+    }
     if !matches!(access, OpsAccess::Unusable(_)) {
         let players: Vec<PlayerId> = seats.iter().map(|seat| seat.player).collect();
         let (count, credited) =
             grant_actions(&players, "bots", &shards, progress, &mut notes).await;
-        partner_actions = count;
+        partner_actions += count;
         grams += credited;
     }
     let mut walks = 0;
@@ -182,18 +199,26 @@ pub async fn build(
 
     let (clock, clock_advanced_ms) = match access {
         OpsAccess::Manual => {
-            let advanced = advance_every_clock(&shards, RIPEN_ADVANCE_MS).await?;
-            // Let the game loop ripen the balls before the bots look (a few ticks).
+            let advance = if revivable {
+                EXPIRE_ADVANCE_MS
+            } else {
+                RIPEN_ADVANCE_MS
+            };
+            let advanced = advance_every_clock(&shards, advance).await?;
+            // Let the game loop ripen (and expire) the balls before the bots look.
             let tick = Duration::from_millis(1_000 / u64::from(hello.tick_rate_hz.max(1)));
             tokio::time::sleep(tick * 3).await;
             progress.say(&format!(
-                "setup: manual clock moved {} h so every ball is ripe",
-                RIPEN_ADVANCE_MS / 3_600_000
+                "setup: manual clock moved {} h so every ball is ripe{}",
+                advance / 3_600_000,
+                if revivable {
+                    " and the first day's have expired, revivable by friends"
+                } else {
+                    ""
+                }
             ));
-            (
-                GameClock::manual(advanced, options.utc_offset),
-                Some(RIPEN_ADVANCE_MS),
-            )
+            let moved = advance + if revivable { RIPEN_ADVANCE_MS } else { 0 };
+            (GameClock::manual(advanced, options.utc_offset), Some(moved))
         }
         OpsAccess::Wall => {
             notes.push(
