@@ -23,6 +23,9 @@ async fn health_and_metrics_need_no_token() -> Result<()> {
         "canopy_store_flush_seconds",
         "canopy_store_batch_records",
         "canopy_ledger_grams",
+        "canopy_ledger_grams{flow=\"revived\"} 0",
+        "canopy_vitality_points{flow=\"earned\"} 0",
+        "canopy_vitality_points{flow=\"spent\"} 0",
         "canopy_outbox_drops_total",
     ] {
         assert!(text.contains(name), "metrics lack {name}:\n{text}");

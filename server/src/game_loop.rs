@@ -333,8 +333,12 @@ impl GameLoop {
             .store_failed
             .set(i64::from(self.game.store_failure().is_some()));
         self.metrics.game_time_ms.set(self.game.now() as i64);
-        self.metrics
-            .set_ledger(&self.game.totals(), self.game.rain_totals().grams);
+        self.metrics.set_ledger(
+            &self.game.totals(),
+            self.game.rain_totals().grams,
+            self.game.revival_totals().revived,
+            &self.game.vitality_totals(),
+        );
         if self.game.partner_revision() != self.partners_published {
             let (revision, credentials) = self.game.partner_credentials();
             self.partners.send_replace(Arc::new(credentials));

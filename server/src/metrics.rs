@@ -58,6 +58,8 @@ pub struct Metrics {
     pub flush_seconds: Histogram,
     /// Ledger totals by flow, in grams.
     pub ledger_grams: Family<FlowLabels, Gauge>,
+    /// Vitality points ever earned and spent.
+    pub vitality_points: Family<FlowLabels, Gauge>,
     /// Requests refused by the rate limit.
     pub rate_limited: Counter,
     /// Requests refused because the command queue was full.
@@ -97,6 +99,7 @@ impl Metrics {
             batch_records: Histogram::new(exponential_buckets(1.0, 4.0, 10)),
             flush_seconds: Histogram::new(exponential_buckets(0.000_05, 2.0, 16)),
             ledger_grams: Family::default(),
+            vitality_points: Family::default(),
             rate_limited: Counter::default(),
             overloaded: Counter::default(),
             registrations_refused: Family::default(),
@@ -142,6 +145,11 @@ impl Metrics {
             "ledger_grams",
             "Ledger totals by flow",
             metrics.ledger_grams.clone(),
+        );
+        registry.register(
+            "vitality_points",
+            "Vitality points ever earned and spent",
+            metrics.vitality_points.clone(),
         );
         registry.register(
             "rate_limited",
@@ -240,10 +248,25 @@ impl Metrics {
         self.risk_forfeited_grams.set(forfeited as i64);
     }
 
-    /// Sets the ledger gauges from the totals and the grams the energy rain credited.
-    pub fn set_ledger(&self, totals: &crate::store::LedgerTotals, rained: u64) {
+    /// Sets the ledger gauges from the totals, the grams the energy rain credited and
+    /// the grams friends revived, and the vitality gauges.
+    pub fn set_ledger(
+        &self,
+        totals: &crate::store::LedgerTotals,
+        rained: u64,
+        revived: u64,
+        vitality: &crate::store::VitalityTotals,
+    ) {
+        for (flow, points) in [("earned", vitality.earned), ("spent", vitality.spent)] {
+            self.vitality_points
+                .get_or_create(&FlowLabels {
+                    flow: flow.to_owned(),
+                })
+                .set(points as i64);
+        }
         for (flow, grams) in [
             ("rained", rained),
+            ("revived", revived),
             ("created", totals.created),
             ("collected", totals.collected),
             ("stolen", totals.stolen),
