@@ -285,17 +285,32 @@ enum Side {
     Receiver(PlayerId),
 }
 
-/// `dense_block`: FRAUDAR's greedy peeling of the giver → receiver graph. Start from
-/// the whole graph; repeatedly remove the node with the least weight left on it; the
-/// densest state seen (weight inside over nodes) is the block. Equally dense farms peel
-/// as one block, so the block is split into its connected parts and each part is judged
-/// on its own: at least `min_block_givers` givers feeding at most `max_block_receivers`
-/// receivers, and at least `new_share` of those givers new or empty accounts (an honest
-/// player who stole from ten friends, or a popular one watered by ten, has the shape
-/// but old givers). Then the block's edges are removed and the peel runs again, up to
-/// `max_blocks` times.
+/// `dense_block`: FRAUDAR's greedy peeling of what new or empty accounts gave. Start
+/// from the graph of their flows; repeatedly remove the node with the least weight left
+/// on it; the densest state seen (weight inside over nodes) is the block. Equally dense
+/// farms peel as one block, so the block is split into its connected parts and each
+/// part is judged on its own: at least `min_block_givers` givers feeding at most
+/// `max_block_receivers` receivers. Then the block's edges are removed and the peel
+/// runs again, up to `max_blocks` times. Old accounts' flows are left out (an honest
+/// player who stole from ten friends, or a popular one watered by ten, has a farm's
+/// shape), and so are receivers with fewer new givers than a block needs on one of its
+/// receivers at least (`min_block_givers` over `max_block_receivers`): a single heavy
+/// pair is denser than any farm (a farm's density is about one of its edges), and
+/// among many players there are enough of them for the peel to spend its runs on.
 fn dense_blocks(flows: &Flows, settings: &GraphSettings) -> Vec<GraphFinding> {
-    let mut edges: FxHashMap<(PlayerId, PlayerId), u64> = flows.pairs.clone();
+    let mut edges: FxHashMap<(PlayerId, PlayerId), u64> = flows
+        .pairs
+        .iter()
+        .filter(|((from, _), _)| flows.new_accounts.contains(from))
+        .map(|(&pair, &grams)| (pair, grams))
+        .collect();
+    let least = (settings.min_block_givers.max(1) as u64)
+        .div_ceil(settings.max_block_receivers.max(1) as u64) as usize;
+    let mut givers_of: FxHashMap<PlayerId, usize> = FxHashMap::default();
+    for &(_, to) in edges.keys() {
+        *givers_of.entry(to).or_default() += 1;
+    }
+    edges.retain(|(_, to), _| givers_of[to] >= least);
     let mut found = Vec::new();
     for _ in 0..settings.max_blocks {
         let Some(block) = densest_block(&edges) else {
@@ -314,7 +329,7 @@ fn dense_blocks(flows: &Flows, settings: &GraphSettings) -> Vec<GraphFinding> {
         found.extend(
             connected_parts(block_edges)
                 .iter()
-                .filter_map(|part| judge_block(part, flows, settings)),
+                .filter_map(|part| judge_block(part, settings)),
         );
     }
     found.sort_by_key(|finding| Reverse(finding.players.len()));
@@ -342,9 +357,8 @@ fn connected_parts(edges: Vec<Edge>) -> Vec<Vec<Edge>> {
     parts.into_values().collect()
 }
 
-/// A part of a dense block, reported if it is shaped like a farm and fed by mostly new
-/// or empty accounts.
-fn judge_block(edges: &[Edge], flows: &Flows, settings: &GraphSettings) -> Option<GraphFinding> {
+/// A part of a dense block, reported if it is shaped like a farm.
+fn judge_block(edges: &[Edge], settings: &GraphSettings) -> Option<GraphFinding> {
     let mut givers: Vec<PlayerId> = edges.iter().map(|((from, _), _)| *from).collect();
     let mut receivers: Vec<PlayerId> = edges.iter().map(|((_, to), _)| *to).collect();
     for side in [&mut givers, &mut receivers] {
@@ -354,10 +368,6 @@ fn judge_block(edges: &[Edge], flows: &Flows, settings: &GraphSettings) -> Optio
     if givers.len() < settings.min_block_givers as usize
         || receivers.len() > settings.max_block_receivers as usize
     {
-        return None;
-    }
-    let share = new_share(&givers, flows);
-    if share < settings.new_share {
         return None;
     }
     let grams: u64 = edges.iter().map(|(_, grams)| grams).sum();
@@ -372,10 +382,8 @@ fn judge_block(edges: &[Edge], flows: &Flows, settings: &GraphSettings) -> Optio
         grams,
         score: density,
         reason: format!(
-            "{} accounts, {:.0} % of them new or empty, feed {grams} g into {} player{} as \
-             one dense block",
+            "{} new or empty accounts feed {grams} g into {} player{} as one dense block",
             givers.len(),
-            share * 100.0,
             receivers.len(),
             if receivers.len() == 1 { "" } else { "s" }
         ),
