@@ -294,6 +294,8 @@ pub async fn play(
             .jump_to(ripening - DAY_MS + COVER_AFTER_RIPENING_MS)
             .await?;
         let raised = covers::raise(&stage.ops, honest, &mut notes).await;
+        // The snipers' connections have been silent since 00:05 (wall time too).
+        send_all(&mut snipers, Request::Ping {}).await;
         stage.progress.say(&format!(
             "risk: {raised} honest players raise a protection cover"
         ));
