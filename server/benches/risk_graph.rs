@@ -5,17 +5,26 @@
 //! planted cheat was found. The target is 60 s at 1M players / 10M friendships
 //! on one core.
 //!
+//! With `--ticks N` it then measures whether a run lengthens ticks: a world of 100,000
+//! players loaded from sled (1,000 of them online) ticks N times, each tick applying
+//! 1,000 walk reports and committing, first alone, then while the same analysis runs
+//! on another thread over the same flows (read from the game's own flow window, as
+//! the server's analysis task does); it prints the tick durations of both.
+//!
 //! Run: `cargo bench -p canopy-server --bench risk_graph -- --players 1000000`
-//! (defaults: 100,000 players; `--flows-per-player 8`).
+//! (defaults: 100,000 players; `--flows-per-player 8`; `--ticks 0`).
 
 use canopy_server::config::Config;
+use canopy_server::config::risk::GraphSettings;
 use canopy_server::game::risk::flows::{FlowEdge, FlowKind};
+use canopy_server::game::{ClockMode, Command, Game, Op, Origin, SessionId};
 use canopy_server::risk_graph::analyze;
-use canopy_server::worldgen;
-use canopy_shared::PlayerId;
+use canopy_server::store::SledStore;
+use canopy_server::worldgen::{self, WorldShape};
+use canopy_shared::{PlayerId, Request};
 use rand::{RngExt, SeedableRng};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Flows happen over one day from here.
 const DAY_START: u64 = 1_795_536_000_000;
@@ -162,9 +171,12 @@ fn main() {
                 .any(|found| found.players.contains(&PlayerId(receiver)))
         })
         .count();
+    let ticks = arg("--ticks", 0);
+    let ticks = (ticks > 0).then(|| tick_lengths(&chunks, &settings, ticks as usize));
     println!(
         "{}",
         serde_json::json!({
+            "ticks": ticks,
             "players": players,
             "friendships": friendships.len(),
             "flows": flow_count,
@@ -180,4 +192,99 @@ fn main() {
             },
         })
     );
+}
+
+/// Players of the world that ticks, and how many of them send a walk report each tick.
+const TICK_PLAYERS: u64 = 100_000;
+const ONLINE: u64 = 1_000;
+
+/// Ticks `count` times alone, then as often as it can while an analysis of `chunks`
+/// runs on another thread (at least `count` times, the analysis started again if it
+/// ends first); answers both sets of tick durations, and the analyses' time.
+fn tick_lengths(
+    chunks: &[Arc<[FlowEdge]>],
+    settings: &GraphSettings,
+    count: usize,
+) -> serde_json::Value {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SledStore::open(dir.path(), 512).expect("open store");
+    let shape = WorldShape {
+        players: TICK_PLAYERS,
+        balls_per_player: 3,
+        grams_per_ball: 50,
+        now: DAY_START,
+        friendships: Vec::new(),
+        wave_at: None,
+    };
+    worldgen::generate(&store, &shape).expect("generate world");
+    let mut game = Game::load(
+        Arc::new(Config::default_embedded()),
+        Arc::new(store),
+        ClockMode::Manual,
+        Some(DAY_START),
+        Some(7),
+    )
+    .expect("load world");
+    worldgen::log_in(&mut game, 1..=ONLINE);
+    let sink = game.flow_sink();
+    for edge in chunks.iter().flat_map(|chunk| chunk.iter()) {
+        sink.push(*edge);
+    }
+    let mut round = 0u64;
+    let mut tick = |game: &mut Game| {
+        round += 1;
+        for id in 1..=ONLINE {
+            game.submit(Command {
+                origin: Origin::Session(SessionId(id)),
+                request_id: round,
+                op: Op::Client(Request::RecordAction {
+                    kind: "walk".into(),
+                    quantity: Some(round * 10),
+                    reference: format!("bench-{round}"),
+                }),
+            });
+        }
+        let started = Instant::now();
+        game.tick();
+        started.elapsed()
+    };
+    let alone: Vec<Duration> = (0..count).map(|_| tick(&mut game)).collect();
+    let window_ms = settings.window_secs as u64 * 1000;
+    let mut during = Vec::new();
+    let mut analyses = Vec::new();
+    while during.len() < count {
+        let (sink, settings) = (sink.clone(), settings.clone());
+        let analysis = std::thread::spawn(move || {
+            let (chunks, since) = sink.snapshot(window_ms);
+            analyze(&chunks, since, &settings).took_ms
+        });
+        while !analysis.is_finished() {
+            during.push(tick(&mut game));
+        }
+        analyses.push(analysis.join().expect("the analysis ran"));
+    }
+    serde_json::json!({
+        "world_players": TICK_PLAYERS,
+        "walk_reports_per_tick": ONLINE,
+        "alone": summary(alone),
+        "during_analysis": summary(during),
+        "analyses_ms": analyses,
+    })
+}
+
+fn summary(mut ticks: Vec<Duration>) -> serde_json::Value {
+    ticks.sort_unstable();
+    let at = |share: f64| {
+        let index = ((ticks.len() as f64 * share) as usize).min(ticks.len() - 1);
+        ticks[index].as_secs_f64() * 1000.0
+    };
+    let mean = ticks.iter().map(Duration::as_secs_f64).sum::<f64>() / ticks.len() as f64;
+    serde_json::json!({
+        "ticks": ticks.len(),
+        "mean_ms": mean * 1000.0,
+        "p50_ms": at(0.5),
+        "p90_ms": at(0.9),
+        "p99_ms": at(0.99),
+        "max_ms": at(1.0),
+    })
 }
