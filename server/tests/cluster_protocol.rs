@@ -5,6 +5,7 @@
 //! balances with the grams and props in flight.
 
 use canopy_server::config::Config;
+use canopy_server::config::risk::RiskConfig;
 use canopy_server::game::remote::{Delivery, Dispatch};
 use canopy_server::game::remote_views::{ViewAnswer, ViewQuery};
 use canopy_server::game::{AdminOp, ClockMode, Command, Game, Op, Origin, Reply, SessionId};
@@ -13,6 +14,7 @@ use canopy_server::store::outbox::{Envelope, Leg, Message, MessageKey};
 use canopy_shared::admin::{AuditReport, GrantProps, PartnerAction};
 use canopy_shared::frame::{ServerFrame, decode_server_frame};
 use canopy_shared::model::PropKind;
+use canopy_shared::risk::{FlagList, FlagQuery, FlagStatus, RiskFlag};
 use canopy_shared::{BallId, ErrorBody, ErrorCode, Event, PlayerId, Request};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -48,16 +50,28 @@ impl Shard {
         Self::of(index, 2)
     }
 
-    /// Shard `index` of `shards`.
+    /// Shard `index` of `shards`, with the risk engine off.
     fn of(index: u64, shards: u64) -> Self {
         Self::with_config(index, shards, Config::default_embedded())
     }
 
+    /// Shard `index` of `shards` with `config`, the risk engine off.
     fn with_config(index: u64, shards: u64, mut config: Config) -> Self {
+        config.risk.enabled = false;
+        Self::loaded(index, shards, config)
+    }
+
+    /// Shard `index` of `shards`, with its `[risk]` section as `tune` leaves it.
+    fn with_risk(index: u64, shards: u64, tune: impl FnOnce(&mut RiskConfig)) -> Self {
+        let mut config = Config::default_embedded();
+        tune(&mut config.risk);
+        Self::loaded(index, shards, config)
+    }
+
+    fn loaded(index: u64, shards: u64, mut config: Config) -> Self {
         config.cluster.enabled = true;
         config.cluster.shards = shards;
         config.cluster.shard = index;
-        config.risk.enabled = false;
         let mut game = Game::load(
             Arc::new(config),
             Arc::new(MemoryStore::new()),
@@ -188,6 +202,31 @@ impl Shard {
         )
     }
 
+    /// A balance of 52 g for the session's player: a metro ball, ripened, collected.
+    fn fund(&mut self, player: PlayerId, reference: &str) {
+        let ball = self.partner_metro(player, reference);
+        self.admin(AdminOp::AdvanceClock(31 * HOUR))
+            .expect("the clock moves");
+        let id = self.submit(Request::Collect {
+            ball_id: canopy_shared::BallId(ball),
+        });
+        self.run()
+            .replies
+            .remove(&id)
+            .expect("answered")
+            .expect("collected");
+    }
+
+    /// The risk flags of this shard.
+    fn flags(&mut self) -> Vec<RiskFlag> {
+        let list = self
+            .admin(AdminOp::RiskFlags(FlagQuery::default()))
+            .expect("listed");
+        serde_json::from_value::<FlagList>(list)
+            .expect("a flag list")
+            .flags
+    }
+
     fn partner_metro(&mut self, player: PlayerId, reference: &str) -> u64 {
         let answer = self
             .admin(AdminOp::PartnerAction(PartnerAction {
@@ -259,6 +298,130 @@ fn round_trip(
 
 fn code(answer: Result<Value, ErrorBody>) -> ErrorCode {
     answer.expect_err("refused").code
+}
+
+#[test]
+fn a_funnel_from_another_shard_is_judged_and_held_on_the_receivers_shard() {
+    let tune = |risk: &mut RiskConfig| risk.water_funnel.max_givers = 1;
+    let (mut zero, mut one) = (Shard::with_risk(0, 2, tune), Shard::with_risk(1, 2, tune));
+    let bob = one.register("bob");
+    let mut answers = Vec::new();
+    for name in ["farm-1", "farm-2"] {
+        let farm = zero.register(name);
+        befriend(&mut zero, farm, &mut one, bob);
+        zero.fund(farm, name);
+        let (watered, events) = round_trip(
+            &mut zero,
+            &mut one,
+            Request::Water {
+                friend_id: bob,
+                grams: 10,
+            },
+        );
+        answers.push((watered.expect("the giver's watering goes through"), events));
+    }
+    let (second, events) = &answers[1];
+    assert_eq!(second["energy"], 42, "the giver pays as on one node");
+    assert!(
+        events
+            .iter()
+            .any(|event| matches!(event, Event::RiskHold { grams: 10, .. })),
+        "bob hears of the hold on his shard: {events:?}"
+    );
+    let flags = one.flags();
+    assert_eq!(flags.len(), 1, "{flags:?}");
+    let flag = &flags[0];
+    assert_eq!(
+        (flag.rule.as_str(), flag.player_id, flag.held),
+        ("water_funnel", bob, 10)
+    );
+    assert_eq!(
+        (flag.id.0 - 1) % 2,
+        1,
+        "flag ids are numbered like players: this one names shard 1"
+    );
+    assert!(zero.flags().is_empty(), "the givers' shard judged nothing");
+    let held = one.audit();
+    assert_eq!((held.held, held.in_balls), (10, 10), "one ball, one hold");
+
+    let (chunks, _) = one.game.flow_sink().snapshot(u64::MAX);
+    let waterings: Vec<_> = chunks
+        .iter()
+        .flat_map(|chunk| chunk.iter())
+        .filter(|flow| flow.to == bob)
+        .collect();
+    assert_eq!(waterings.len(), 2, "the receiver's shard records them");
+    assert!(
+        waterings
+            .iter()
+            .all(|flow| flow.from_new && flow.grams == 10)
+    );
+    let (zero_flows, _) = zero.game.flow_sink().snapshot(u64::MAX);
+    assert!(
+        zero_flows.iter().all(|chunk| chunk.is_empty()),
+        "and only it: each flow once in the cluster"
+    );
+
+    let released = one
+        .admin(AdminOp::RiskReview(flag.id, FlagStatus::Released))
+        .expect("released");
+    assert_eq!(released["status"], "released");
+    let after = one.audit();
+    assert_eq!((after.held, after.balances), (0, 10));
+}
+
+#[test]
+fn a_quick_steal_from_another_shard_is_judged_and_held_on_the_thiefs_shard() {
+    let tune = |risk: &mut RiskConfig| {
+        risk.steal_reaction.last_steals = 1;
+        risk.steal_reaction.decision = "hold".into();
+        risk.steal_reaction.median_below_ms = 40 * HOUR as i64;
+    };
+    let (mut zero, mut one) = (Shard::with_risk(0, 2, tune), Shard::with_risk(1, 2, tune));
+    let ann = zero.register("ann");
+    let bob = one.register("bob");
+    befriend(&mut zero, ann, &mut one, bob);
+    let ball = one.partner_metro(bob, "m1");
+    one.admin(AdminOp::AdvanceClock(31 * HOUR))
+        .expect("the clock moves");
+    let (stolen, _) = round_trip(
+        &mut zero,
+        &mut one,
+        Request::Steal {
+            friend_id: bob,
+            ball_id: canopy_shared::BallId(ball),
+        },
+    );
+    let stolen = stolen.expect("a held steal is answered as one");
+    let grams = stolen["grams"].as_u64().expect("grams");
+    assert_eq!(stolen["energy"], 0, "held, not credited");
+    let flags = zero.flags();
+    assert_eq!(flags.len(), 1, "{flags:?}");
+    assert_eq!(
+        (flags[0].rule.as_str(), flags[0].player_id, flags[0].held),
+        ("steal_reaction", ann, grams)
+    );
+    assert!(
+        flags[0].evidence.numbers["median_ms"] < 40.0 * HOUR as f64,
+        "the owner's shard measured the delay: {:?}",
+        flags[0].evidence
+    );
+    assert!(one.flags().is_empty(), "the owner's shard judged nothing");
+    let (zero_audit, one_audit) = (zero.audit(), one.audit());
+    assert_eq!(
+        (
+            zero_audit.arrived_from_shards,
+            zero_audit.held,
+            zero_audit.balances
+        ),
+        (grams, grams, 0)
+    );
+    assert_eq!(one_audit.in_balls, 52 - grams);
+    let confirmed = zero
+        .admin(AdminOp::RiskReview(flags[0].id, FlagStatus::Confirmed))
+        .expect("confirmed");
+    assert_eq!(confirmed["status"], "confirmed");
+    assert_eq!(zero.audit().forfeited, grams);
 }
 
 #[test]

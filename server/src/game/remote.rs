@@ -8,28 +8,31 @@
 //! and come in as [`Delivery`]s.
 
 use super::components::{SocialLog, Wallet};
+use super::energy::ripe_ball_of;
 use super::friends::{self, VisitorFacts};
 use super::rain;
 use super::remote_gifts as gifts;
 use super::remote_views::{self, ViewAnswer, ViewQuery};
 use super::remote_watch;
 use super::resources::{Counters, Outbox, Reply, SessionId, Sessions, StoreHandle};
+use super::risk::{self, StealSeen};
 use super::rules;
 use super::state::{config, credit_balance, fail, now, player_entity, record_flow};
 use super::stealable::hits_allowed;
 use super::transfers::{self, Thief};
 use crate::cluster::Partition;
 use crate::store::outbox::{
-    Envelope, Leg, Message, MessageKey, OutboxRecord, Reservation, SocialOp, TransferId,
+    Envelope, Leg, Message, MessageKey, OutboxRecord, Reservation, SocialOp, Stolen, TransferId,
 };
 use crate::store::{Account, Flow};
 use bevy_ecs::resource::Resource;
 use bevy_ecs::world::World;
 use canopy_shared::admin::OpenTransfer;
 use canopy_shared::reply::{Empty, GramsEnergyResult, HelpCollectResult, WaterResult};
+use canopy_shared::risk::Decision;
 use canopy_shared::{ErrorBody, ErrorCode, PlayerId, Request};
 use serde::Serialize;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// What the cluster part hands the game.
 #[derive(Clone, Debug)]
@@ -267,6 +270,7 @@ pub fn begin(
                     helper: player,
                     owner: other,
                     ball: ball_id,
+                    helper_new: risk::is_new_or_empty_player(world, player),
                 };
                 (message, 0, None)
             }),
@@ -378,6 +382,7 @@ fn begin_water(
     grams: u64,
 ) -> Result<Begun, ErrorBody> {
     let (entity, _verdict) = transfers::check_water(world, giver, friend, grams, false)?;
+    let giver_new = risk::is_new_or_empty_player(world, giver);
     transfers::debit_water(world, entity, friend, grams)?;
     record_flow(
         world,
@@ -391,6 +396,7 @@ fn begin_water(
             giver,
             friend,
             grams,
+            giver_new,
         },
         grams,
         None,
@@ -508,15 +514,10 @@ fn decide(world: &mut World, request: Envelope) {
                 hits_allowed,
                 visible,
             };
-            let taken = transfers::require_friends(world, thief.id, owner).and_then(|()| {
-                transfers::take_share(world, &thief, owner, ball, Account::Transfer(transfer))
-            });
-            match taken {
-                // A held steal keeps its grams here under the flag: none travel.
-                Ok((grams, held)) => {
-                    let travelling = if held.is_some() { 0 } else { grams };
-                    (Message::StealDecided(Ok(grams)), travelling)
-                }
+            let stolen = transfers::require_friends(world, thief.id, owner)
+                .and_then(|()| steal_for_remote_thief(world, transfer, &thief, owner, ball));
+            match stolen {
+                Ok(stolen) => (Message::StealDecided(Ok(stolen)), stolen.grams),
                 Err(error) => (Message::StealDecided(Err(error)), 0),
             }
         }
@@ -524,9 +525,11 @@ fn decide(world: &mut World, request: Envelope) {
             helper,
             owner,
             ball,
+            helper_new,
         } => {
-            let collected = transfers::require_friends(world, helper, owner)
-                .and_then(|()| transfers::collect_for_owner(world, helper, owner, ball));
+            let collected = transfers::require_friends(world, helper, owner).and_then(|()| {
+                transfers::collect_for_owner(world, (helper, helper_new), owner, ball)
+            });
             (
                 Message::HelpDecided(collected.map(|result| result.grams)),
                 0,
@@ -536,7 +539,8 @@ fn decide(world: &mut World, request: Envelope) {
             giver,
             friend,
             grams,
-        } => match receive_water(world, transfer, giver, friend, grams) {
+            giver_new,
+        } => match receive_water(world, transfer, (giver, giver_new), friend, grams) {
             Ok(ball) => (Message::WaterDecided(Ok(ball)), 0),
             Err(error) => (Message::WaterDecided(Err(error)), grams),
         },
@@ -584,25 +588,52 @@ fn decide(world: &mut World, request: Envelope) {
     );
 }
 
-/// The friend's side of a watering from another shard: the ball, paid from the transfer.
+/// The owner's side of a steal by a thief of another shard: the steal as on one node,
+/// into the transfer, with what the thief's shard judges it by. The rules do not run
+/// here (`take_share` finds no thief on this shard and allows): the thief's windows
+/// and flags live on the thief's shard, which judges when the outcome arrives.
+fn steal_for_remote_thief(
+    world: &mut World,
+    transfer: TransferId,
+    thief: &Thief,
+    owner: PlayerId,
+    ball: canopy_shared::BallId,
+) -> Result<Stolen, ErrorBody> {
+    let reaction_ms = ripe_ball_of(world, owner, ball, ErrorCode::NotFound)
+        .map(|ball| risk::reaction_delay(world, &ball))
+        .unwrap_or_default();
+    let (grams, _) = transfers::take_share(world, thief, owner, ball, Account::Transfer(transfer))?;
+    let taken = BTreeSet::from([ball]);
+    let ripe_left = risk::ripe_balls_left(world, thief.id, thief.hits_allowed, owner, &taken);
+    Ok(Stolen {
+        grams,
+        reaction_ms,
+        ripe_left: u32::try_from(ripe_left).unwrap_or(u32::MAX),
+    })
+}
+
+/// The friend's side of a watering from another shard: `water_funnel` judges it here,
+/// with whether the giver's account is new or empty as the giver's shard said; the
+/// ball (or the hold) is paid from the transfer. A `deny` sends the grams back.
 fn receive_water(
     world: &mut World,
     transfer: TransferId,
-    giver: PlayerId,
+    giver: (PlayerId, bool),
     friend: PlayerId,
     grams: u64,
 ) -> Result<canopy_shared::BallId, ErrorBody> {
-    transfers::require_friends(world, giver, friend)?;
-    let friend_entity = player_entity(world, friend)?;
-    let ball = transfers::spawn_water_ball(
+    transfers::require_friends(world, giver.0, friend)?;
+    player_entity(world, friend)?;
+    let verdict = risk::judge_water(world, giver, friend);
+    verdict.refuse_if_denied()?;
+    transfers::land_water(
         world,
         giver,
-        (friend, friend_entity),
+        friend,
         grams,
         (Flow::Arrived, Account::Transfer(transfer)),
-    );
-    transfers::announce_water(world, giver, friend, &ball);
-    Ok(ball.id)
+        &verdict,
+    )
 }
 
 /// On the acting player's shard: applies the outcome and answers the waiting client.
@@ -613,10 +644,12 @@ fn conclude(world: &mut World, transfer: TransferId, asked: &Message, outcome: E
             friends::apply_decided(world, &writes);
             encode(&Empty {})
         }),
-        Message::StealDecided(taken) => match asked {
-            Message::Steal { thief, .. } => {
-                taken.and_then(|grams| credit_thief(world, transfer, *thief, grams, carried))
-            }
+        Message::StealDecided(taken) => match *asked {
+            Message::Steal {
+                thief, owner, ball, ..
+            } => taken.and_then(|stolen| {
+                credit_thief(world, transfer, (thief, owner, ball), stolen, carried)
+            }),
             _ => fail(ErrorCode::Internal, "a steal's outcome for another op"),
         },
         Message::HelpDecided(collected) => {
@@ -627,6 +660,7 @@ fn conclude(world: &mut World, transfer: TransferId, asked: &Message, outcome: E
                 giver,
                 friend,
                 grams,
+                ..
             } => conclude_water(world, transfer, (giver, friend, grams), made),
             _ => fail(ErrorCode::Internal, "a watering's outcome for another op"),
         },
@@ -660,36 +694,63 @@ fn conclude(world: &mut World, transfer: TransferId, asked: &Message, outcome: E
     answer_parked(world, transfer, answer);
 }
 
-/// Credits a steal decided on the owner's shard: the `carried` grams (none when the
-/// owner's shard holds them under a risk flag). A late outcome (after the reservation
-/// was released) is credited all the same: the owner's shard already debited it.
+/// Credits a steal decided on the owner's shard, once `steal_reaction` and
+/// `steal_coverage` judged it here: the `carried` grams go to the thief's balance, or
+/// into the flag's hold on `hold`. A `deny` comes too late to leave the ball untouched
+/// (the owner's shard took the grams), so the grams are held under its flag and the
+/// thief hears `RISK_DENIED`. A late outcome (after the reservation was released) is
+/// credited all the same.
 fn credit_thief(
     world: &mut World,
     transfer: TransferId,
-    thief: PlayerId,
-    grams: u64,
+    (thief, owner, ball): (PlayerId, PlayerId, canopy_shared::BallId),
+    stolen: Stolen,
     carried: u64,
 ) -> Result<String, ErrorBody> {
+    let grams = stolen.grams;
     let entity = transfers::roll_limits(world, thief)?;
     world
         .get_mut::<SocialLog>(entity)
         .expect("player has SocialLog")
         .limits
         .stolen += grams;
-    let energy = if carried > 0 {
-        record_flow(
-            world,
-            Flow::Arrived,
-            carried,
-            Account::Transfer(transfer),
-            Account::Balance(thief),
-        );
-        credit_balance(world, entity, carried, true)
-    } else {
-        world
-            .get::<Wallet>(entity)
-            .expect("player has Wallet")
-            .energy
+    let seen = StealSeen {
+        ball,
+        owner,
+        reaction_ms: stolen.reaction_ms,
+        remote_ripe: Some(stolen.ripe_left as usize),
+        allowance_left: transfers::steal_allowance(world, entity),
+    };
+    let verdict = risk::judge_steal(world, thief, &seen);
+    let held = match verdict.decision {
+        Decision::Hold | Decision::Deny => verdict.flag,
+        Decision::Allow | Decision::Review => None,
+    };
+    let energy = match held {
+        Some(flag) => {
+            risk::flags::hold(
+                world,
+                flag,
+                carried,
+                Flow::Arrived,
+                Account::Transfer(transfer),
+            )?;
+            verdict.refuse_if_denied()?;
+            world
+                .get::<Wallet>(entity)
+                .expect("player has Wallet")
+                .energy
+        }
+        None => {
+            record_flow(
+                world,
+                Flow::Arrived,
+                carried,
+                Account::Transfer(transfer),
+                Account::Balance(thief),
+            );
+            credit_balance(world, entity, carried, true)
+        }
     };
     Ok(encode(&GramsEnergyResult { grams, energy }))
 }

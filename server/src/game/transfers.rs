@@ -204,13 +204,15 @@ pub fn help_collect(
 ) -> Result<HelpCollectResult, ErrorBody> {
     player_entity(world, helper)?;
     require_friends(world, helper, owner)?;
-    collect_for_owner(world, helper, owner, ball_id)
+    let helper_new = risk::is_new_or_empty_player(world, helper);
+    collect_for_owner(world, (helper, helper_new), owner, ball_id)
 }
 
-/// The owner's side of `help_collect` (the helper may live on another shard).
+/// The owner's side of `help_collect` (the helper may live on another shard; whether
+/// the helper's account is new or empty goes into the flow window).
 pub fn collect_for_owner(
     world: &mut World,
-    helper: PlayerId,
+    (helper, helper_new): (PlayerId, bool),
     owner: PlayerId,
     ball_id: BallId,
 ) -> Result<HelpCollectResult, ErrorBody> {
@@ -225,7 +227,13 @@ pub fn collect_for_owner(
     );
     state::end_ball(world, &ball);
     credit_balance(world, owner_entity, ball.left, true);
-    risk::record_transfer(world, helper, owner, FlowKind::Help, ball.left);
+    risk::record_flow_edge(
+        world,
+        (helper, helper_new),
+        owner,
+        FlowKind::Help,
+        ball.left,
+    );
     notify(
         world,
         owner,
@@ -254,33 +262,46 @@ pub fn water(
     grams: u64,
 ) -> Result<WaterResult, ErrorBody> {
     let (giver_entity, verdict) = check_water(world, giver, friend, grams, true)?;
+    let giver_new = risk::is_new_or_empty_player(world, giver);
     let energy = debit_water(world, giver_entity, friend, grams)?;
-    let friend_entity = player_entity(world, friend)?;
-    let ball = spawn_water_ball(
+    let ball_id = land_water(
         world,
-        giver,
-        (friend, friend_entity),
+        (giver, giver_new),
+        friend,
         grams,
         (Flow::Watered, Account::Balance(giver)),
-    );
-    risk::record_transfer(world, giver, friend, FlowKind::Water, grams);
+        &verdict,
+    )?;
+    Ok(WaterResult { energy, ball_id })
+}
+
+/// The friend's side of `water`, once the rules judged it: a ripe water ball of
+/// `grams`, paid `from` an account by a flow (the giver's balance here, or a transfer
+/// from the giver's shard), recorded in the flow window; under a `hold` its grams move
+/// at once into the hold and the ball is gone. Returns the ball's id.
+pub fn land_water(
+    world: &mut World,
+    giver: (PlayerId, bool),
+    friend: PlayerId,
+    grams: u64,
+    paid: (Flow, Account),
+    verdict: &risk::Verdict,
+) -> Result<BallId, ErrorBody> {
+    let friend_entity = player_entity(world, friend)?;
+    let ball = spawn_water_ball(world, giver.0, (friend, friend_entity), grams, paid);
+    risk::record_flow_edge(world, giver, friend, FlowKind::Water, grams);
     if let Some(flag) = verdict.hold() {
         risk::flags::hold(world, flag, grams, Flow::Held, Account::Ball(ball.id))?;
         state::end_ball(world, &ball);
-        return Ok(WaterResult {
-            energy,
-            ball_id: ball.id,
-        });
+    } else {
+        announce_water(world, giver.0, friend, &ball);
     }
-    announce_water(world, giver, friend, &ball);
-    Ok(WaterResult {
-        energy,
-        ball_id: ball.id,
-    })
+    Ok(ball.id)
 }
 
 /// The giver's checks of `water`, in the order of PROTOCOL.md; `friend_is_here` says
-/// whether the friend lives on this shard (elsewhere, the friendship vouches for them).
+/// whether the friend lives on this shard (elsewhere, the friendship vouches for them,
+/// and the friend's shard runs `water_funnel` when the watering arrives).
 pub fn check_water(
     world: &mut World,
     giver: PlayerId,
@@ -327,7 +348,11 @@ pub fn check_water(
             ),
         );
     }
-    let verdict = risk::check_water(world, giver, friend);
+    let verdict = if friend_is_here {
+        risk::check_water(world, giver, friend)
+    } else {
+        risk::Verdict::allow()
+    };
     verdict.refuse_if_denied()?;
     Ok((giver_entity, verdict))
 }

@@ -127,8 +127,9 @@ pub enum Message {
         /// Whether the owner may see who stole (no stealth card).
         visible: bool,
     },
-    /// The decision on a `Steal`: grams debited from the ball into the transfer, or why not.
-    StealDecided(Result<u64, ErrorBody>),
+    /// The decision on a `Steal`: grams debited from the ball into the transfer and what
+    /// the thief's shard needs to judge the steal, or why not.
+    StealDecided(Result<Stolen, ErrorBody>),
     /// `help_collect` by a helper of the sending shard.
     HelpCollect {
         /// The helper.
@@ -137,6 +138,8 @@ pub enum Message {
         owner: PlayerId,
         /// The ball.
         ball: BallId,
+        /// Whether the helper's account is new or empty, for the flow window.
+        helper_new: bool,
     },
     /// The decision on a `HelpCollect`: grams collected for the owner, or why not.
     HelpDecided(Result<u64, ErrorBody>),
@@ -148,6 +151,9 @@ pub enum Message {
         friend: PlayerId,
         /// Grams carried.
         grams: u64,
+        /// Whether the giver's account is new or empty, for `water_funnel` and the flow
+        /// window on the friend's shard.
+        giver_new: bool,
     },
     /// The decision on a `Water`: the new water ball, or why not (the grams come back).
     WaterDecided(Result<BallId, ErrorBody>),
@@ -197,6 +203,19 @@ impl Message {
             _ => 0,
         }
     }
+}
+
+/// A steal the owner's shard made for a thief of another shard: the grams, and what
+/// the thief's shard judges it by (`steal_reaction`, `steal_coverage`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stolen {
+    /// Grams taken, carried by the outcome.
+    pub grams: u64,
+    /// Milliseconds between the ball becoming stealable (ripe, or the owner's cover
+    /// ended) and the steal.
+    pub reaction_ms: u64,
+    /// The owner's ripe balls the thief could still take after this steal.
+    pub ripe_left: u32,
 }
 
 /// A message on its way: the outbox's record and what JetStream carries.

@@ -1022,7 +1022,11 @@ mod tests {
                 from_shard: 1,
                 to_shard: 0,
                 grams: 12,
-                message: Message::StealDecided(Ok(12)),
+                message: Message::StealDecided(Ok(crate::store::outbox::Stolen {
+                    grams: 12,
+                    reaction_ms: 90_000,
+                    ripe_left: 2,
+                })),
             },
             reservation: None,
         };

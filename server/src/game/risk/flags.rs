@@ -2,8 +2,9 @@
 //! release or confirm. Held grams sit in the ledger account `Held(flag)`; a release
 //! moves them to the player's balance, a confirm to `Forfeited`.
 
-use super::super::state::{credit_balance, fail, notify, now, player_entity, record_flow};
+use super::super::state::{config, credit_balance, fail, notify, now, player_entity, record_flow};
 use super::checks::Trip;
+use crate::cluster::Partition;
 use crate::store::{Account, Flow};
 use bevy_ecs::resource::Resource;
 use bevy_ecs::world::World;
@@ -96,7 +97,13 @@ impl RiskFlags {
     }
 
     /// Raises a flag for `trip`, or adds to the player's open flag of the same rule.
-    fn raise(&mut self, player: PlayerId, trip: Trip, now: canopy_shared::Millis) -> FlagId {
+    fn raise(
+        &mut self,
+        player: PlayerId,
+        trip: Trip,
+        now: canopy_shared::Millis,
+        partition: Partition,
+    ) -> FlagId {
         self.trips.push((trip.rule, trip.decision));
         let key = (player, trip.rule.to_owned());
         let id = match self.open.get(&key) {
@@ -110,7 +117,9 @@ impl RiskFlags {
                 id
             }
             None => {
-                self.next += 1;
+                // Flags are numbered like players: each shard gives out only the ids it
+                // owns, so an id names its shard across the cluster.
+                self.next = partition.next_player_id(self.next);
                 let id = FlagId(self.next);
                 self.open.insert(key, id);
                 self.by_id.insert(
@@ -150,6 +159,15 @@ pub struct Verdict {
 }
 
 impl Verdict {
+    /// Nothing tripped.
+    pub fn allow() -> Self {
+        Self {
+            decision: Decision::Allow,
+            flag: None,
+            reason: String::new(),
+        }
+    }
+
     /// Refuses the action with `RISK_DENIED` when the verdict is `deny`.
     pub fn refuse_if_denied(&self) -> Result<(), ErrorBody> {
         if self.decision == Decision::Deny {
@@ -175,18 +193,15 @@ impl Verdict {
 /// Raises a flag for every trip that is not `allow` and returns the strictest verdict.
 pub fn decide(world: &mut World, player: PlayerId, trips: Vec<Trip>) -> Verdict {
     let now = now(world);
-    let mut verdict = Verdict {
-        decision: Decision::Allow,
-        flag: None,
-        reason: String::new(),
-    };
+    let partition = Partition::from_config(&config(world).cluster);
+    let mut verdict = Verdict::allow();
     let mut flags = world.resource_mut::<RiskFlags>();
     for trip in trips {
         if trip.decision == Decision::Allow {
             continue;
         }
         let (decision, reason) = (trip.decision, trip.reason.clone());
-        let id = flags.raise(player, trip, now);
+        let id = flags.raise(player, trip, now, partition);
         if decision > verdict.decision {
             verdict = Verdict {
                 decision,

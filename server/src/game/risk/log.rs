@@ -4,7 +4,7 @@
 
 use bevy_ecs::component::Component;
 use canopy_shared::{BallId, Millis, PlayerId};
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
 /// The longest reaction history kept, whatever `risk.steal_reaction.last_steals` says.
 pub const MAX_REACTIONS: usize = 256;
@@ -19,6 +19,9 @@ pub struct RiskLog {
     pub reactions: VecDeque<(u64, BallId)>,
     /// Steals in the coverage window: (when, ball, owner), oldest first.
     pub steals: VecDeque<(Millis, BallId, PlayerId)>,
+    /// Friends of other shards stolen from in the coverage window: when, and how many
+    /// ripe balls the thief could still take from them then (their shard counted).
+    pub remote_ripe: BTreeMap<PlayerId, (Millis, usize)>,
     /// Waterings received in the funnel window: (when, giver, whether the giver's
     /// account was new or had never collected), oldest first.
     pub waterings: VecDeque<(Millis, PlayerId, bool)>,

@@ -21,18 +21,10 @@ use crate::store::Ball;
 use bevy_ecs::entity::Entity;
 use bevy_ecs::world::World;
 use canopy_shared::model::PropKind;
-use canopy_shared::risk::{Decision, Evidence, GraphFinding};
+use canopy_shared::risk::{Evidence, GraphFinding};
 use canopy_shared::{BallId, PlayerId};
 use checks::Trip;
 use std::collections::{BTreeMap, BTreeSet};
-
-fn allow() -> Verdict {
-    Verdict {
-        decision: Decision::Allow,
-        flag: None,
-        reason: String::new(),
-    }
-}
 
 fn risk_log(world: &mut World, entity: Entity) -> bevy_ecs::world::Mut<'_, RiskLog> {
     world
@@ -55,10 +47,10 @@ pub fn check_action(
 ) -> Verdict {
     let config = config(world);
     if !config.risk.enabled {
-        return allow();
+        return Verdict::allow();
     }
     let Ok(entity) = player_entity(world, player) else {
-        return allow();
+        return Verdict::allow();
     };
     let mut trips: Vec<Trip> = Vec::new();
     if partner && !rule.counts_steps() {
@@ -106,21 +98,48 @@ pub fn check_action(
     flags::decide(world, player, trips)
 }
 
-/// A steal of `ball` by `thief` about to happen, after which the thief may still steal
-/// `allowance_left` grams today: `steal_reaction` and `steal_coverage`.
+/// A steal of `ball` by `thief` about to happen, both on this shard, after which the
+/// thief may still steal `allowance_left` grams today: `steal_reaction` and
+/// `steal_coverage`.
 pub fn check_steal(
     world: &mut World,
     thief: PlayerId,
     ball: &Ball,
     allowance_left: u64,
 ) -> Verdict {
-    let config = config(world);
-    if !config.risk.enabled {
-        return allow();
-    }
-    let Ok(entity) = player_entity(world, thief) else {
-        return allow();
+    let seen = StealSeen {
+        ball: ball.id,
+        owner: ball.owner,
+        reaction_ms: reaction_delay(world, ball),
+        remote_ripe: None,
+        allowance_left,
     };
+    judge_steal(world, thief, &seen)
+}
+
+/// What the rules need to know of one steal. For a steal from a player of another
+/// shard, the owner's shard measures it and the outcome carries it to the thief's.
+#[derive(Clone, Copy, Debug)]
+pub struct StealSeen {
+    /// The ball taken from.
+    pub ball: BallId,
+    /// Its owner.
+    pub owner: PlayerId,
+    /// Milliseconds between the ball ripening (or the owner's cover ending, if later)
+    /// and the steal.
+    pub reaction_ms: u64,
+    /// For an owner of another shard: the owner's ripe balls the thief could still
+    /// take after this steal (`steal_coverage`'s denominator; this shard cannot see
+    /// them). `None` for an owner of this shard, whose balls are counted here.
+    pub remote_ripe: Option<usize>,
+    /// Grams the thief may still steal today after this steal: none left, no ball is
+    /// one the thief chose to leave.
+    pub allowance_left: u64,
+}
+
+/// How long after `ball` could first be stolen (it ripened, or its owner's protection
+/// cover ended later) a steal now comes: `steal_reaction`'s measure.
+pub fn reaction_delay(world: &World, ball: &Ball) -> u64 {
     let now = now(world);
     let cover_end = player_entity(world, ball.owner)
         .ok()
@@ -133,20 +152,39 @@ pub fn check_steal(
                 .copied()
         })
         .filter(|&end| end > ball.ripe_at && end <= now);
-    let delay = now.saturating_sub(cover_end.unwrap_or(ball.ripe_at));
+    now.saturating_sub(cover_end.unwrap_or(ball.ripe_at))
+}
+
+/// `steal_reaction` and `steal_coverage` on a steal by `thief`, a player of this
+/// shard, from an owner of this shard or (measured there) of another.
+pub fn judge_steal(world: &mut World, thief: PlayerId, seen: &StealSeen) -> Verdict {
+    let config = config(world);
+    if !config.risk.enabled {
+        return Verdict::allow();
+    }
+    let Ok(entity) = player_entity(world, thief) else {
+        return Verdict::allow();
+    };
+    let now = now(world);
     let window_ms = config.risk.steal_coverage.window_secs as u64 * 1000;
-    let (reactions, balls, taken, owners) = {
+    let (reactions, balls, taken, owners, remote_ripe) = {
         let mut log = risk_log(world, entity);
         if log.reactions.len() == log::MAX_REACTIONS {
             log.reactions.pop_front();
         }
-        log.reactions.push_back((delay, ball.id));
-        log.steals.push_back((now, ball.id, ball.owner));
+        log.reactions.push_back((seen.reaction_ms, seen.ball));
+        log.steals.push_back((now, seen.ball, seen.owner));
         log::prune(&mut log.steals, now, window_ms, |steal| steal.0);
+        if let Some(ripe) = seen.remote_ripe {
+            log.remote_ripe.insert(seen.owner, (now, ripe));
+        }
+        log.remote_ripe
+            .retain(|_, (at, _)| at.saturating_add(window_ms) >= now);
         let (reactions, balls): (Vec<u64>, Vec<BallId>) = log.reactions.iter().copied().unzip();
         let taken: BTreeSet<BallId> = log.steals.iter().map(|steal| steal.1).collect();
         let owners: BTreeSet<PlayerId> = log.steals.iter().map(|steal| steal.2).collect();
-        (reactions, balls, taken, owners)
+        let remote_ripe: usize = log.remote_ripe.values().map(|&(_, ripe)| ripe).sum();
+        (reactions, balls, taken, owners, remote_ripe)
     };
     let wanted = (config.risk.steal_reaction.last_steals as usize).min(balls.len());
     let mut trips: Vec<Trip> = checks::steal_reaction(
@@ -158,7 +196,11 @@ pub fn check_steal(
     .collect();
     let coverage = &config.risk.steal_coverage;
     if taken.len() as f64 > coverage.max_share * coverage.min_balls as f64 {
-        let untaken = untaken_ripe_balls(world, thief, &taken, allowance_left);
+        let untaken = if seen.allowance_left == 0 {
+            0
+        } else {
+            untaken_ripe_balls(world, thief, &taken) + remote_ripe
+        };
         let taken: Vec<BallId> = taken.into_iter().collect();
         let owners: Vec<PlayerId> = owners.into_iter().collect();
         trips.extend(checks::steal_coverage(coverage, &taken, untaken, &owners));
@@ -166,28 +208,39 @@ pub fn check_steal(
     flags::decide(world, thief, trips)
 }
 
-/// Ripe balls of `thief`'s friends the thief could still take from and has not:
-/// the rest of `steal_coverage`'s denominator (none once the steal uses up the thief's
+/// Ripe balls of `thief`'s friends on this shard the thief could still take from and
+/// has not: the rest of `steal_coverage`'s denominator (friends of other shards are
+/// counted from the steals' outcomes; none at all once the steal uses up the thief's
 /// daily allowance: balls a thief may not take are not balls they chose to leave). Run
 /// only when the thief has taken enough balls in the window for the rule to possibly
 /// trip.
-fn untaken_ripe_balls(
-    world: &World,
-    thief: PlayerId,
-    taken: &BTreeSet<BallId>,
-    allowance_left: u64,
-) -> usize {
-    if allowance_left == 0 {
-        return 0;
-    }
-    let (now, config) = (now(world), config(world));
-    let allowed = hits_allowed(world, thief, now);
+fn untaken_ripe_balls(world: &World, thief: PlayerId, taken: &BTreeSet<BallId>) -> usize {
+    let allowed = hits_allowed(world, thief, now(world));
     let friends: Vec<PlayerId> = world.resource::<Social>().graph.friends(thief).collect();
     friends
         .into_iter()
-        .filter(|&friend| !is_protected(world, friend, now))
-        .filter_map(|friend| player_entity(world, friend).ok())
-        .flat_map(|owner| owned_balls(world, owner))
+        .map(|friend| ripe_balls_left(world, thief, allowed, friend, taken))
+        .sum()
+}
+
+/// Ripe balls of `owner` (a player of this shard) that `thief`, allowed `allowed` hits
+/// per ball, could still take from, leaving out `taken`; none under a protection cover.
+pub fn ripe_balls_left(
+    world: &World,
+    thief: PlayerId,
+    allowed: u8,
+    owner: PlayerId,
+    taken: &BTreeSet<BallId>,
+) -> usize {
+    let (now, config) = (now(world), config(world));
+    if is_protected(world, owner, now) {
+        return 0;
+    }
+    let Ok(entity) = player_entity(world, owner) else {
+        return 0;
+    };
+    owned_balls(world, entity)
+        .into_iter()
         .filter(|ball| !taken.contains(&ball.id))
         .filter(|ball| ball_stealable_for(ball, thief, allowed, now, &config) > 0)
         .count()
@@ -205,6 +258,13 @@ fn is_new_or_empty(world: &World, entity: Entity) -> bool {
         .get::<Wallet>(entity)
         .is_some_and(|wallet| wallet.total_collected == 0);
     young || empty
+}
+
+/// Whether `player` (of this shard) has a new or empty account: what a flow from them
+/// records, and what `water_funnel` counts; a shard judging a watering from another
+/// shard's player gets it in the request.
+pub fn is_new_or_empty_player(world: &World, player: PlayerId) -> bool {
+    player_entity(world, player).is_ok_and(|entity| is_new_or_empty(world, entity))
 }
 
 /// An energy rain round of `player` was settled: `rain_precision` over their recent
@@ -229,10 +289,25 @@ pub fn check_rain(world: &mut World, player: PlayerId) {
     flags::decide(world, player, trips);
 }
 
-/// Adds a transfer to the flow window of the graph analysis (when it runs).
+/// Adds a transfer between two players of this shard to the flow window of the graph
+/// analysis (when it runs).
 pub fn record_transfer(
     world: &World,
     from: PlayerId,
+    to: PlayerId,
+    kind: flows::FlowKind,
+    grams: u64,
+) {
+    let from_new = is_new_or_empty_player(world, from);
+    record_flow_edge(world, (from, from_new), to, kind, grams);
+}
+
+/// Adds a transfer to the flow window, with whether the giver's account was new or
+/// empty (their shard says so when the giver lives on another). In a cluster the shard
+/// that decides a transfer records it, so each flow is in one shard's window only.
+pub fn record_flow_edge(
+    world: &World,
+    (from, from_new): (PlayerId, bool),
     to: PlayerId,
     kind: flows::FlowKind,
     grams: u64,
@@ -241,7 +316,6 @@ pub fn record_transfer(
     if !(config.risk.enabled && config.risk.graph.enabled) {
         return;
     }
-    let from_new = player_entity(world, from).is_ok_and(|entity| is_new_or_empty(world, entity));
     world.resource::<flows::FlowSink>().push(flows::FlowEdge {
         at: now(world),
         from,
@@ -292,21 +366,29 @@ pub fn raise_graph_flags(world: &mut World, findings: Vec<GraphFinding>) -> usiz
     flagged
 }
 
-/// A watering of `receiver` by `giver` about to happen: `water_funnel`, on the
-/// receiver.
+/// A watering of `receiver` by `giver`, both of this shard, about to happen:
+/// `water_funnel`, on the receiver.
 pub fn check_water(world: &mut World, giver: PlayerId, receiver: PlayerId) -> Verdict {
+    let giver_new = is_new_or_empty_player(world, giver);
+    judge_water(world, (giver, giver_new), receiver)
+}
+
+/// `water_funnel` on a watering of `receiver` (of this shard) about to happen, by a
+/// giver of this shard or of another, with whether the giver's account is new or empty.
+pub fn judge_water(
+    world: &mut World,
+    (giver, suspicious): (PlayerId, bool),
+    receiver: PlayerId,
+) -> Verdict {
     let config = config(world);
     if !config.risk.enabled {
-        return allow();
+        return Verdict::allow();
     }
-    let (Ok(giver_entity), Ok(receiver_entity)) =
-        (player_entity(world, giver), player_entity(world, receiver))
-    else {
-        return allow();
+    let Ok(receiver_entity) = player_entity(world, receiver) else {
+        return Verdict::allow();
     };
     let now = now(world);
     let rule = &config.risk.water_funnel;
-    let suspicious = is_new_or_empty(world, giver_entity);
     let givers: BTreeMap<PlayerId, bool> = {
         let mut log = risk_log(world, receiver_entity);
         log.waterings.push_back((now, giver, suspicious));
