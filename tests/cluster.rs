@@ -492,6 +492,160 @@ fn admin(addr: &str, method: &str, path: &str, body: Option<Value>) -> Result<(u
     support::http(addr, method, path, Some(support::ADMIN_TOKEN), body)
 }
 
+/// Registers `name` on `shard` with 52 g of collected energy to water with.
+async fn funded(cluster: &LocalCluster, shard: u16, name: &str) -> Result<(Client, u64, u64)> {
+    let (client, id) = player(&cluster.game_url(shard), name).await?;
+    let ball = cluster.metro(shard, id, name)?;
+    Ok((client, id, ball))
+}
+
+/// Two distinct elements of a slice, both mutable.
+fn pair_mut<T>(items: &mut [T], i: usize, j: usize) -> (&mut T, &mut T) {
+    let (low, high) = items.split_at_mut(i.max(j));
+    if i < j {
+        (&mut low[i], &mut high[0])
+    } else {
+        (&mut high[0], &mut low[j])
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_risk_engine_holds_funnels_finds_rings_and_reviews_across_shards() -> Result<()> {
+    let cluster = LocalCluster::start_with_env(
+        3,
+        6,
+        &[
+            ("CANOPY_ACCOUNTS__REGISTER_LIMITS", "false"),
+            ("CANOPY_RISK__WATER_FUNNEL__MAX_GIVERS", "2"),
+        ],
+    )?;
+    // A main account on shard 0 fed by a farm of new accounts on shards 1 and 2, and a
+    // watering ring of new accounts, one on each shard.
+    let (mut main, main_id) = player(&cluster.game_url(0), "main").await?;
+    let mut farm = Vec::new();
+    for (n, shard) in [1, 2, 1].into_iter().enumerate() {
+        farm.push(funded(&cluster, shard, &format!("farm-{n}")).await?);
+    }
+    let mut ring = Vec::new();
+    for shard in 0..3 {
+        ring.push(funded(&cluster, shard, &format!("ring-{shard}")).await?);
+    }
+    for shard in 0..3 {
+        cluster.advance(shard, 31 * HOUR)?;
+    }
+    for (client, _, ball) in farm.iter_mut().chain(ring.iter_mut()) {
+        client.ok("collect", json!({ "ball_id": ball })).await?;
+    }
+    for (client, id, _) in &mut farm {
+        befriend(client, *id, &mut main, main_id).await?;
+        client
+            .ok("water", json!({"friend_id": main_id, "grams": 10}))
+            .await?;
+    }
+    for k in 0..3 {
+        let (giver, next) = pair_mut(&mut ring, k, (k + 1) % 3);
+        befriend(&mut giver.0, giver.1, &mut next.0, next.1).await?;
+        giver
+            .0
+            .ok("water", json!({"friend_id": next.1, "grams": 10}))
+            .await?;
+    }
+
+    // The third farm account's watering is held on the main account's shard, as on
+    // one node.
+    main.wait_event(|e| matches!(e, Event::RiskHold { grams: 10, .. }))
+        .await?;
+    assert_eq!(main.ok("me", json!({})).await?["player"]["held"], 10);
+
+    // A graph analysis started on shard 1 gathers every shard's flows, finds the ring
+    // spanning the three, and every shard keeps its report.
+    let mut ring_ids: Vec<u64> = ring.iter().map(|(_, id, _)| *id).collect();
+    ring_ids.sort_unstable();
+    let (status, _) = admin(&cluster.ops_addr(1), "POST", "/admin/risk/graph/run", None)?;
+    assert_eq!(status, 202);
+    let started = Instant::now();
+    let report = loop {
+        let report = cluster.admin(2, "GET", "/admin/risk/graph", None)?;
+        if report["rings"]
+            .as_array()
+            .is_some_and(|rings| !rings.is_empty())
+        {
+            break report;
+        }
+        anyhow::ensure!(started.elapsed() < PATIENCE, "no ring found: {report}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(report["rings"][0]["players"], json!(ring_ids), "{report}");
+
+    // One review queue: shard 2 lists every shard's flags; each lives on its player's
+    // shard, whose number its id carries.
+    let started = Instant::now();
+    let flags = loop {
+        let list = cluster.admin(2, "GET", "/admin/risk/flags?cluster=true", None)?;
+        let flags = list["flags"].as_array().cloned().unwrap_or_default();
+        if flags.len() == 4 {
+            break flags;
+        }
+        anyhow::ensure!(started.elapsed() < PATIENCE, "not 4 flags: {list}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut flagged: Vec<(String, u64)> = Vec::new();
+    for flag in &flags {
+        let (id, player) = (flag["id"].as_u64(), flag["player_id"].as_u64());
+        let (id, player) = (id.context("id")?, player.context("player")?);
+        assert_eq!((id - 1) % 3, (player - 1) % 3, "{flag}");
+        flagged.push((flag["rule"].as_str().unwrap_or_default().to_owned(), player));
+    }
+    flagged.sort();
+    let mut expected: Vec<(String, u64)> =
+        ring_ids.iter().map(|&id| ("ring".to_owned(), id)).collect();
+    expected.push(("water_funnel".to_owned(), main_id));
+    assert_eq!(flagged, expected);
+
+    // The funnel's flag is on shard 0; shard 1 releases it, forwarding to shard 0.
+    let funnel = flags
+        .iter()
+        .find(|flag| flag["rule"] == "water_funnel")
+        .context("the funnel's flag")?;
+    let path = format!("/admin/risk/flags/{}/release", funnel["id"]);
+    let released = cluster.admin(1, "POST", &path, None)?;
+    assert_eq!(
+        (&released["status"], &released["held"]),
+        (&json!("released"), &json!(10))
+    );
+    let (status, again) = admin(
+        &cluster.ops_addr(2),
+        "POST",
+        &path.replace("release", "confirm"),
+        None,
+    )?;
+    assert_eq!(
+        (status, &again["error"]["code"]),
+        (409, &json!("CONFLICT")),
+        "{again}"
+    );
+    let (status, missing) = admin(
+        &cluster.ops_addr(1),
+        "POST",
+        "/admin/risk/flags/3001/release",
+        None,
+    )?;
+    assert_eq!(
+        (status, &missing["error"]["code"]),
+        (404, &json!("NOT_FOUND")),
+        "{missing}"
+    );
+    let me = main.ok("me", json!({})).await?;
+    assert_eq!(
+        (&me["player"]["held"], &me["player"]["energy"]),
+        (&json!(0), &json!(10))
+    );
+
+    let audit = cluster.settled_audit(1, |_| true)?;
+    assert_eq!(audit["in_flight"], json!(0), "{audit}");
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn players_of_two_shards_befriend_steal_water_and_help_by_the_same_rules() -> Result<()> {
     let cluster = LocalCluster::start(2, 7)?;

@@ -733,18 +733,22 @@ pub enum RiskCommand {
         /// Only this player's flags
         #[arg(long, value_parser = parse_player_id)]
         player: Option<PlayerId>,
+        /// Every shard's flags, not only those of the shard asked (cluster mode)
+        #[arg(long)]
+        cluster: bool,
     },
-    /// One flag with its evidence
+    /// One flag with its evidence (of any shard, in cluster mode)
     Show {
         /// The flag's id
         id: u64,
     },
-    /// Release a flag: its held energy goes to the player's balance
+    /// Release a flag (of any shard, in cluster mode): its held energy goes to the
+    /// player's balance
     Release {
         /// The flag's id
         id: u64,
     },
-    /// Confirm a flag: its held energy is forfeited
+    /// Confirm a flag (of any shard, in cluster mode): its held energy is forfeited
     Confirm {
         /// The flag's id
         id: u64,

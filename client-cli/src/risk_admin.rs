@@ -17,13 +17,20 @@ pub fn execute(
     view: &View<'_>,
 ) -> Result<String, CliError> {
     match command {
-        RiskCommand::List { status, player } => {
+        RiskCommand::List {
+            status,
+            player,
+            cluster,
+        } => {
             let mut query = Vec::new();
             if status != "all" {
                 query.push(format!("status={status}"));
             }
             if let Some(player) = player {
                 query.push(format!("player_id={player}"));
+            }
+            if *cluster {
+                query.push("cluster=true".to_owned());
             }
             let (list, raw): (FlagList, _) =
                 client.get_admin(&format!("/admin/risk/flags?{}", query.join("&")))?;
@@ -40,7 +47,9 @@ pub fn execute(
             })
         }
         RiskCommand::Show { id } => {
-            let (list, _): (FlagList, Value) = client.get_admin("/admin/risk/flags")?;
+            // Any shard's flag: a server alone answers its own.
+            let (list, _): (FlagList, Value) =
+                client.get_admin("/admin/risk/flags?cluster=true")?;
             let flag = list
                 .flags
                 .into_iter()

@@ -27,6 +27,7 @@ use canopy_shared::risk::{GraphFinding, GraphReport};
 use petgraph::algo::{kosaraju_scc, tarjan_scc};
 use petgraph::graph::{DiGraph, NodeIndex};
 use rustc_hash::{FxHashMap, FxHashSet};
+use serde::{Deserialize, Serialize};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -56,36 +57,65 @@ impl GraphHandle {
     }
 }
 
+/// Where an analysis reads its flows: this server's window, or in cluster mode every
+/// shard's (docs/SCALE-OUT.md, "The risk engine across shards").
+#[derive(Clone)]
+pub enum FlowSource {
+    /// This server alone.
+    Local(FlowSink),
+    /// Every shard of the cluster; the report goes to every shard.
+    Cluster(crate::cluster::ClusterRisk),
+}
+
 /// Runs the analysis every `risk.graph.interval_secs` and when asked, each run on a
 /// blocking thread over a snapshot of the flows, until `stop`. Findings go to the game
 /// thread as one admin command, which raises their flags durably; the report is
-/// published once they are raised, stamped with the game time they were.
+/// kept once they are raised, stamped with the game time they were. In cluster mode
+/// the report goes to every shard, each raising its own players' flags, and only
+/// shard 0 runs on the schedule.
 pub async fn run(
     handle: GraphHandle,
-    flows: FlowSink,
+    source: FlowSource,
     mut config: watch::Receiver<Arc<Config>>,
     game: GameHandle,
     metrics: Arc<Metrics>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let mut runs = 0;
     loop {
         let interval = config.borrow_and_update().risk.graph.interval_secs;
-        tokio::select! {
-            () = tokio::time::sleep(Duration::from_secs(interval.max(1) as u64)) => {}
-            () = handle.run_now.notified() => {}
+        let scheduled = tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(interval.max(1) as u64)) => true,
+            () = handle.run_now.notified() => false,
             _ = stop.wait_for(|&stop| stop) => return,
-        }
+        };
         let risk = config.borrow().risk.clone();
-        if !(risk.enabled && risk.graph.enabled) {
+        let on_schedule = match &source {
+            FlowSource::Local(_) => true,
+            FlowSource::Cluster(cluster) => cluster.analyses_on_schedule(),
+        };
+        if !(risk.enabled && risk.graph.enabled) || (scheduled && !on_schedule) {
             continue;
         }
-        let flows = flows.clone();
-        let analysis = tokio::task::spawn_blocking(move || {
-            let (chunks, since) = flows.snapshot(risk.graph.window_secs as u64 * 1000);
-            analyze(&chunks, since, &risk.graph)
-        });
-        let Ok(mut report) = analysis.await else {
+        let window_ms = risk.graph.window_secs as u64 * 1000;
+        let analysis = match &source {
+            FlowSource::Local(flows) => {
+                let flows = flows.clone();
+                tokio::task::spawn_blocking(move || {
+                    let (chunks, since) = flows.snapshot(window_ms);
+                    analyze(&chunks, since, &risk.graph)
+                })
+            }
+            FlowSource::Cluster(cluster) => match cluster.flows(window_ms).await {
+                Ok((count, pairs)) => {
+                    tokio::task::spawn_blocking(move || analyze_pairs(count, pairs, &risk.graph))
+                }
+                Err(err) => {
+                    tracing::error!("the cluster's flows could not be gathered: {err:#}");
+                    continue;
+                }
+            },
+        };
+        let Ok(report) = analysis.await else {
             tracing::error!("the risk graph analysis panicked");
             continue;
         };
@@ -100,40 +130,115 @@ pub async fn run(
             stars = report.stars.len(),
             "risk graph analysis"
         );
-        let findings: Vec<GraphFinding> = report
-            .rings
-            .iter()
-            .chain(&report.dense_blocks)
-            .chain(&report.stars)
-            .cloned()
-            .collect();
-        let (answer, answered) = oneshot::channel();
-        if game
-            .control(Control::Admin(AdminOp::RiskGraphFindings(findings), answer))
-            .is_err()
-        {
-            return;
+        match &source {
+            FlowSource::Local(_) => {
+                if !adopt(&handle, &game, report).await {
+                    return;
+                }
+            }
+            FlowSource::Cluster(cluster) => {
+                if let Err(err) = cluster.publish(&report).await {
+                    tracing::error!("{err:#}");
+                }
+            }
         }
-        let raised = match answered.await {
-            Ok(Ok(answer)) => serde_json::from_str::<Raised>(&answer).ok(),
-            _ => None,
-        };
-        let Some(raised) = raised else {
-            tracing::error!("the game thread did not take the risk graph findings");
-            continue;
-        };
-        runs += 1;
-        report.run = runs;
-        report.ran_at = raised.at;
-        *handle.latest.lock().unwrap_or_else(PoisonError::into_inner) = report;
     }
+}
+
+/// Has the game raise the flags of `report`'s findings (on this server's players),
+/// then keeps the report as the latest, stamped with the game time they were raised
+/// (`ran_at`) and numbered after the previous one (`run`); false when the game has
+/// stopped.
+pub async fn adopt(handle: &GraphHandle, game: &GameHandle, mut report: GraphReport) -> bool {
+    let findings: Vec<GraphFinding> = report
+        .rings
+        .iter()
+        .chain(&report.dense_blocks)
+        .chain(&report.stars)
+        .cloned()
+        .collect();
+    let (answer, answered) = oneshot::channel();
+    if game
+        .control(Control::Admin(AdminOp::RiskGraphFindings(findings), answer))
+        .is_err()
+    {
+        return false;
+    }
+    let raised = match answered.await {
+        Ok(Ok(answer)) => serde_json::from_str::<Raised>(&answer).ok(),
+        _ => None,
+    };
+    let Some(raised) = raised else {
+        tracing::error!("the game thread did not take the risk graph findings");
+        return true;
+    };
+    let mut latest = handle.latest.lock().unwrap_or_else(PoisonError::into_inner);
+    report.run = latest.run + 1;
+    report.ran_at = raised.at;
+    *latest = report;
+    true
 }
 
 /// The part of the game thread's answer to a run's findings the report needs: the game
 /// time the flags were raised at, the report's `ran_at`.
-#[derive(serde::Deserialize)]
+#[derive(Deserialize)]
 struct Raised {
     at: canopy_shared::Millis,
+}
+
+/// One giver → receiver pair of a flow window, summed: what a shard sends the shard
+/// that analyses the cluster's flows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PairFlow {
+    /// The giver.
+    pub from: PlayerId,
+    /// The receiver.
+    pub to: PlayerId,
+    /// Grams of every kind (at least 1 a flow).
+    pub grams: u64,
+    /// Grams watered (0: no watering between them).
+    pub water: u64,
+    /// Whether the giver's account was new or empty when they gave.
+    pub from_new: bool,
+}
+
+/// A snapshot's flows summed per pair, and how many flows they sum.
+pub fn window_pairs(chunks: &[Arc<[FlowEdge]>], since: u64) -> (u64, Vec<PairFlow>) {
+    let flows = aggregate(chunks, since);
+    let pairs = flows
+        .pairs
+        .iter()
+        .map(|(&(from, to), &grams)| PairFlow {
+            from,
+            to,
+            grams,
+            water: flows.water.get(&(from, to)).copied().unwrap_or(0),
+            from_new: flows.new_accounts.contains(&from),
+        })
+        .collect();
+    (flows.count, pairs)
+}
+
+/// Runs every signal over pairs gathered from several windows (a pair may come from
+/// more than one: their grams add up); `count` is the flows they sum.
+pub fn analyze_pairs(count: u64, pairs: Vec<PairFlow>, settings: &GraphSettings) -> GraphReport {
+    let started = Instant::now();
+    let mut flows = Flows {
+        pairs: FxHashMap::default(),
+        water: FxHashMap::default(),
+        new_accounts: FxHashSet::default(),
+        count,
+    };
+    for pair in pairs {
+        *flows.pairs.entry((pair.from, pair.to)).or_default() += pair.grams;
+        if pair.water > 0 {
+            *flows.water.entry((pair.from, pair.to)).or_default() += pair.water;
+        }
+        if pair.from_new {
+            flows.new_accounts.insert(pair.from);
+        }
+    }
+    signals(&flows, started, settings)
 }
 
 /// The flows of a snapshot, aggregated per (giver, receiver).
@@ -176,10 +281,15 @@ fn aggregate(chunks: &[Arc<[FlowEdge]>], since: u64) -> Flows {
 pub fn analyze(chunks: &[Arc<[FlowEdge]>], since: u64, settings: &GraphSettings) -> GraphReport {
     let started = Instant::now();
     let flows = aggregate(chunks, since);
+    signals(&flows, started, settings)
+}
+
+/// Every signal over aggregated flows, as a report.
+fn signals(flows: &Flows, started: Instant, settings: &GraphSettings) -> GraphReport {
     let players: FxHashSet<PlayerId> = flows.pairs.keys().flat_map(|&(a, b)| [a, b]).collect();
-    let rings = rings(&flows, settings);
-    let dense_blocks = dense_blocks(&flows, settings);
-    let stars = stars(&flows, settings);
+    let rings = rings(flows, settings);
+    let dense_blocks = dense_blocks(flows, settings);
+    let stars = stars(flows, settings);
     GraphReport {
         took_ms: started.elapsed().as_millis() as u64,
         flows: flows.count,

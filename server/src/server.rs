@@ -9,7 +9,7 @@ use crate::game_loop::GameLoop;
 use crate::metrics::Metrics;
 use crate::net::{self, NetContext};
 use crate::ops::{self, OpsState};
-use crate::risk_graph::{self, GraphHandle};
+use crate::risk_graph::{self, FlowSource, GraphHandle};
 use crate::store::{SledStore, Store};
 use crate::tls::{OpsListener, Tls};
 use anyhow::Context;
@@ -117,9 +117,16 @@ pub async fn serve(
     let (config_tx, config_rx) = watch::channel(config);
     let (stop_tx, stop_rx) = watch::channel(false);
     let risk_graph = GraphHandle::default();
+    let flow_source = match &mut cluster {
+        Some(cluster) => {
+            cluster.serve_risk(handle.clone(), flows, risk_graph.clone());
+            FlowSource::Cluster(cluster.risk())
+        }
+        None => FlowSource::Local(flows),
+    };
     let graph_task = tokio::spawn(risk_graph::run(
         risk_graph.clone(),
-        flows,
+        flow_source,
         config_rx.clone(),
         handle.clone(),
         metrics.clone(),
@@ -138,6 +145,7 @@ pub async fn serve(
         cluster: cluster.as_ref().map(|cluster| cluster.router.clone()),
         cluster_audit: cluster.as_ref().map(Cluster::auditor),
         cluster_services: cluster.as_ref().and_then(Cluster::services),
+        cluster_risk: cluster.as_ref().map(Cluster::risk),
     };
     let handshake_deadline = Duration::from_secs(config_rx.borrow().server.handshake_timeout_secs);
     let mut context = NetContext::new(handle.clone(), config_rx, metrics, tls.clone());

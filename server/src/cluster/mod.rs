@@ -1,7 +1,7 @@
 //! Cluster mode: the only part of the server that talks to NATS. It joins the shard map
 //! in JetStream KV, follows its changes, routes logins that belong to another shard,
 //! relays the game's messages to and from other shards, and answers and gathers the
-//! cluster-wide audit. The game never sees any of it: ids and tokens come from the pure
+//! cluster-wide audit and the cluster's risk review queue and graph analysis. The game never sees any of it: ids and tokens come from the pure
 //! [`Partition`], messages are records of its batches and deliveries into it.
 //! Off by default (`[cluster] enabled = false`); see docs/SCALE-OUT.md.
 
@@ -11,6 +11,7 @@ pub mod partition;
 pub mod partners;
 pub mod registrations;
 pub mod relay;
+pub mod risk;
 pub mod routing;
 pub mod shard_map;
 pub mod views;
@@ -20,6 +21,7 @@ pub use budgets::Budgets;
 pub use partition::Partition;
 pub use partners::PartnerRegistry;
 pub use registrations::SharedRegistrations;
+pub use risk::ClusterRisk;
 pub use routing::Router;
 pub use shard_map::{JoinRefused, ShardMap};
 
@@ -151,6 +153,33 @@ impl Cluster {
     /// Task budgets and partner calls across the shards, once [`Cluster::serve`] ran.
     pub fn services(&self) -> Option<Services> {
         self.services.clone()
+    }
+
+    /// Answers the other shards' questions to this shard's risk engine: its flags, a
+    /// review of one of them, its flow window, a cluster analysis's report.
+    pub fn serve_risk(
+        &mut self,
+        game: crate::game_loop::GameHandle,
+        flows: crate::game::risk::flows::FlowSink,
+        graph: crate::risk_graph::GraphHandle,
+    ) {
+        let answerer = risk::Answerer {
+            client: self.client.clone(),
+            shard: self.config.shard,
+            game,
+            flows,
+            graph,
+        };
+        self.tasks.push(tokio::spawn(async move {
+            if let Err(err) = answerer.run().await {
+                tracing::error!("risk queries are not answered: {err:#}");
+            }
+        }));
+    }
+
+    /// The cluster's review queue and graph analysis, from this shard.
+    pub fn risk(&self) -> ClusterRisk {
+        ClusterRisk::new(self.client.clone(), Partition::from_config(&self.config))
     }
 
     /// The cluster-wide audit, from this shard.

@@ -58,6 +58,9 @@ pub struct OpsState {
     pub cluster_audit: Option<crate::cluster::ClusterAuditor>,
     /// Cluster mode: task budgets and the partner registry across the shards.
     pub cluster_services: Option<crate::cluster::Services>,
+    /// Cluster mode: the review queue of every shard (`?cluster=true`, reviews of
+    /// other shards' flags forwarded to them).
+    pub cluster_risk: Option<crate::cluster::ClusterRisk>,
 }
 
 /// The ops router: open routes, then each role's routes behind its gate.
