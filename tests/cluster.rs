@@ -517,6 +517,9 @@ async fn the_risk_engine_holds_funnels_finds_rings_and_reviews_across_shards() -
         &[
             ("CANOPY_ACCOUNTS__REGISTER_LIMITS", "false"),
             ("CANOPY_RISK__WATER_FUNNEL__MAX_GIVERS", "2"),
+            // Not a test of timeouts: a cross-shard op on a loaded machine may take
+            // longer than the default 5 s to be decided.
+            ("CANOPY_CLUSTER__REMOTE_TIMEOUT_MS", "60000"),
         ],
     )?;
     // A main account on shard 0 fed by a farm of new accounts on shards 1 and 2, and a

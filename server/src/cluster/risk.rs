@@ -151,14 +151,14 @@ impl ClusterRisk {
     }
 
     async fn ask(&self, shard: u64, query: &Query) -> anyhow::Result<Vec<u8>> {
-        let payload = serde_json::to_vec(query)?;
-        let answer = tokio::time::timeout(
-            ANSWER_TIMEOUT,
-            self.client.request(subject(shard), payload.into()),
-        )
-        .await
-        .with_context(|| format!("shard {shard} did not answer in time"))?
-        .with_context(|| format!("shard {shard} cannot be asked (is it running?)"))?;
+        let request = async_nats::Request::new()
+            .payload(serde_json::to_vec(query)?.into())
+            .timeout(Some(ANSWER_TIMEOUT));
+        let answer = self
+            .client
+            .send_request(subject(shard), request)
+            .await
+            .with_context(|| format!("shard {shard} did not answer in {ANSWER_TIMEOUT:?}"))?;
         Ok(answer.payload.to_vec())
     }
 
