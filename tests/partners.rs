@@ -928,6 +928,27 @@ async fn a_prop_reward_lands_in_the_inventory_within_its_budget_of_props() -> Re
     );
     let twice = complete(&server, &shop, task_id, players[0].1, "done-again")?;
     assert_eq!(code(&twice), "BUDGET_EXHAUSTED", "the task closed itself");
+    let audit_path = format!("/admin/partners/{}/audit", shop.id);
+    let (_, log) = http(
+        &server.ops_addr,
+        "GET",
+        &audit_path,
+        Some(ADMIN_TOKEN),
+        None,
+    )?;
+    let rewarded: Vec<(&Value, &Value)> = log["entries"]
+        .as_array()
+        .context("entries")?
+        .iter()
+        .filter(|entry| entry["result"] == "ok" && entry["call"] != "POST /partner/v1/tasks")
+        .map(|entry| (&entry["grams"], &entry["prop"]))
+        .collect();
+    let given = json!({"prop": "protection_cover", "count": 2});
+    assert_eq!(
+        rewarded,
+        [(&json!(0), &given), (&json!(0), &given)],
+        "the audit log names the props each completion gave: {log}"
+    );
 
     let audit = server.audit()?;
     assert_eq!(

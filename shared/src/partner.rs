@@ -178,8 +178,12 @@ pub struct PartnerAuditEntry {
     pub player_id: Option<PlayerId>,
     /// `ok` or the error code.
     pub result: String,
-    /// Grams credited (0 when refused or when nothing was due).
+    /// Grams credited (0 when refused or when nothing was due, and for a prop reward).
     pub grams: u64,
+    /// The props given by a task completion with a prop reward (an addition; `null`
+    /// for every other call).
+    #[serde(default)]
+    pub prop: Option<crate::task::PropReward>,
 }
 
 /// The answer of `GET /admin/partners/{id}/audit`.

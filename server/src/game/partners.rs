@@ -18,7 +18,7 @@ use canopy_shared::admin::PartnerAction;
 use canopy_shared::partner::{
     NewPartner, PartnerAuditEntry, PartnerList, PartnerStatus, PartnerView,
 };
-use canopy_shared::task::{CompleteTask, NewTask, TaskStatusChange};
+use canopy_shared::task::{CompleteTask, NewTask, PropReward, TaskStatusChange};
 use canopy_shared::{ErrorBody, ErrorCode, PartnerId, PlayerId, TaskId};
 use std::collections::{BTreeMap, HashMap};
 
@@ -312,22 +312,28 @@ pub fn apply_call(world: &mut World, call: &PartnerCall) -> Result<String, Error
         PartnerRequest::Action(action) => report_action(world, &record, action),
         PartnerRequest::CreateTask(new) => task_publisher(&record)
             .and_then(|publisher| tasks::create(world, publisher, new))
-            .map(|view| (json(&view), 0)),
+            .map(|view| (json(&view), Given::Nothing)),
         PartnerRequest::SetTaskStatus(task, change) => task_publisher(&record)
             .and_then(|publisher| tasks::set_status(world, publisher, *task, change.status))
-            .map(|view| (json(&view), 0)),
+            .map(|view| (json(&view), Given::Nothing)),
         PartnerRequest::CompleteTask(task, completion) => task_publisher(&record)
             .and_then(|publisher| tasks::complete(world, publisher, *task, completion.player_id))
-            .map(|reward| (json(&reward), reward.grams)),
+            .map(|reward| {
+                let given = match reward.prop {
+                    Some(prop) => Given::Props(prop),
+                    None => Given::Grams(reward.grams),
+                };
+                (json(&reward), given)
+            }),
     };
     if let Err(error) = &outcome
         && tasks::is_allotment_needed(error)
     {
         return Err(error.clone());
     }
-    let grams = outcome.as_ref().map_or(0, |(_, grams)| *grams);
+    let given = outcome.as_ref().map_or(Given::Nothing, |(_, given)| *given);
     let answer = outcome.map(|(text, _)| text);
-    audit(world, call, &answer, grams);
+    audit(world, call, &answer, given);
     world.resource_mut::<Partners>().receipts.insert(
         (call.partner, reference.to_owned()),
         PartnerReceipt {
@@ -356,11 +362,19 @@ fn authorized(world: &World, call: &PartnerCall) -> Result<PartnerRecord, ErrorB
     Ok(record.clone())
 }
 
+/// What a call gave the player, for its audit entry.
+#[derive(Clone, Copy)]
+enum Given {
+    Nothing,
+    Grams(u64),
+    Props(PropReward),
+}
+
 fn report_action(
     world: &mut World,
     record: &PartnerRecord,
     action: &PartnerAction,
-) -> Result<(String, u64), ErrorBody> {
+) -> Result<(String, Given), ErrorBody> {
     if !record.kinds.contains(&action.kind) {
         return fail(
             ErrorCode::Forbidden,
@@ -380,7 +394,7 @@ fn report_action(
         reporter: Reporter::Partner,
     };
     let result = energy::record_action(world, &report)?;
-    Ok((json(&result), result.grams))
+    Ok((json(&result), Given::Grams(result.grams)))
 }
 
 /// The partner as a task publisher, if it may publish tasks.
@@ -416,7 +430,7 @@ fn receipt(
         .map_err(|err: StoreError| ErrorBody::new(ErrorCode::Internal, err.to_string()))
 }
 
-fn audit(world: &mut World, call: &PartnerCall, answer: &Result<String, ErrorBody>, grams: u64) {
+fn audit(world: &mut World, call: &PartnerCall, answer: &Result<String, ErrorBody>, given: Given) {
     let time = now(world);
     let mut partners = world.resource_mut::<Partners>();
     let Some(record) = partners.by_id.get_mut(&call.partner) else {
@@ -435,7 +449,14 @@ fn audit(world: &mut World, call: &PartnerCall, answer: &Result<String, ErrorBod
             .as_ref()
             .map_or_else(|error| error.code.as_str(), |_| "ok")
             .to_owned(),
-        grams,
+        grams: match given {
+            Given::Grams(grams) => grams,
+            Given::Nothing | Given::Props(_) => 0,
+        },
+        prop: match given {
+            Given::Props(prop) => Some(prop),
+            Given::Nothing | Given::Grams(_) => None,
+        },
     };
     partners.audit.push(entry);
     if !partners.dirty.contains(&call.partner) {

@@ -17,10 +17,10 @@ mod tap;
 pub use memory::MemoryStore;
 pub use records::{
     Account, AreaCertificate, AreaRecord, Ball, CampaignRecord, CampaignRecordV1, DailyLimits,
-    Flow, HostBinding, LedgerEntry, LedgerTotals, Meta, PartnerReceipt, PartnerRecord,
-    PlayerRecord, PropsState, RainRecord, RainRound, RainRoundTaps, RainTap, RainTotals, Revivable,
-    RevivalRecord, RevivalTotals, SessionToken, SocialWrite, TaskBook, TaskProgress, TaskRecord,
-    TaskRecordV1, Team, TreeCertificate, VitalityRecord, VitalityTotals,
+    Flow, HostBinding, LedgerEntry, LedgerTotals, Meta, PartnerAuditEntryV1, PartnerReceipt,
+    PartnerRecord, PlayerRecord, PropsState, RainRecord, RainRound, RainRoundTaps, RainTap,
+    RainTotals, Revivable, RevivalRecord, RevivalTotals, SessionToken, SocialWrite, TaskBook,
+    TaskProgress, TaskRecord, TaskRecordV1, Team, TreeCertificate, VitalityRecord, VitalityTotals,
 };
 
 /// The SHA-256 of a session token: the key it is stored under.

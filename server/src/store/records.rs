@@ -816,3 +816,33 @@ mod tests {
         assert_eq!(read, ErrorBody::new(ErrorCode::WrongShard, "on shard 1"));
     }
 }
+
+/// A partner audit entry as stores wrote it before prop rewards were logged: the same
+/// fields without `prop`. Only read, as a fallback, by the sled store.
+#[derive(Deserialize)]
+pub struct PartnerAuditEntryV1 {
+    seq: u64,
+    partner_id: PartnerId,
+    time: Millis,
+    call: String,
+    reference: String,
+    player_id: Option<PlayerId>,
+    result: String,
+    grams: u64,
+}
+
+impl From<PartnerAuditEntryV1> for canopy_shared::partner::PartnerAuditEntry {
+    fn from(old: PartnerAuditEntryV1) -> Self {
+        Self {
+            seq: old.seq,
+            partner_id: old.partner_id,
+            time: old.time,
+            call: old.call,
+            reference: old.reference,
+            player_id: old.player_id,
+            result: old.result,
+            grams: old.grams,
+            prop: None,
+        }
+    }
+}

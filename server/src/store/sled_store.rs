@@ -28,8 +28,8 @@ use super::friend_lists::FriendList;
 use super::outbox::{Leg, MessageKey};
 use super::tap::BackupTap;
 use super::{
-    Ball, CampaignRecord, CampaignRecordV1, LedgerEntry, Loaded, Meta, PartnerReceipt, SocialWrite,
-    Store, StoreError, TaskRecordV1, TickBatch,
+    Ball, CampaignRecord, CampaignRecordV1, LedgerEntry, Loaded, Meta, PartnerAuditEntryV1,
+    PartnerReceipt, SocialWrite, Store, StoreError, TaskRecordV1, TickBatch,
 };
 use canopy_shared::admin::{BackupReport, OpsCall};
 use canopy_shared::model::FeedEntry;
@@ -763,7 +763,7 @@ impl Store for SledStore {
         let mut entries = Vec::with_capacity(limit);
         for item in self.db.range(start..end).rev().take(limit) {
             let (key, value) = item.map_err(StoreError::from)?;
-            entries.push(decode(&key, &value)?);
+            entries.push(decode_evolved::<_, PartnerAuditEntryV1>(&key, &value)?);
         }
         Ok(entries)
     }
@@ -882,6 +882,48 @@ mod tests {
         let read: TaskRecord = decode_evolved::<_, TaskRecordV1>(b"j", &encode(&prop_task))
             .expect("the new layout loads");
         assert_eq!((read.reward_units(), read), (3, prop_task));
+    }
+
+    #[test]
+    fn a_partner_audit_entry_written_before_prop_rewards_loads_without_a_prop() {
+        use canopy_shared::PartnerId;
+        use canopy_shared::partner::PartnerAuditEntry;
+        let entry = PartnerAuditEntry {
+            seq: 3,
+            partner_id: PartnerId(2),
+            time: 10,
+            call: "POST /partner/v1/actions".to_owned(),
+            reference: "ride-1".to_owned(),
+            player_id: Some(PlayerId(7)),
+            result: "ok".to_owned(),
+            grams: 52,
+            prop: None,
+        };
+        let old_layout = encode(&(
+            3u64,
+            PartnerId(2),
+            10u64,
+            "POST /partner/v1/actions",
+            "ride-1",
+            Some(PlayerId(7)),
+            "ok",
+            52u64,
+        ));
+        let read: PartnerAuditEntry = decode_evolved::<_, PartnerAuditEntryV1>(b"a", &old_layout)
+            .expect("the old layout loads");
+        assert_eq!(read, entry);
+        let with_prop = PartnerAuditEntry {
+            grams: 0,
+            prop: Some(canopy_shared::task::PropReward {
+                prop: canopy_shared::model::PropKind::Stealth,
+                count: 3,
+            }),
+            ..entry
+        };
+        let read: PartnerAuditEntry =
+            decode_evolved::<_, PartnerAuditEntryV1>(b"a", &encode(&with_prop))
+                .expect("the new layout loads");
+        assert_eq!(read, with_prop);
     }
 
     fn ball(id: u64) -> Ball {
