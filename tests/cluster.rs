@@ -261,12 +261,23 @@ async fn player(url: &str, name: &str) -> Result<(Client, u64)> {
 
 /// Makes two players of different shards friends, each told on their own shard.
 async fn befriend(a: &mut Client, a_id: u64, b: &mut Client, b_id: u64) -> Result<()> {
-    a.ok("friend_request", json!({"player_id": b_id})).await?;
+    ok_or_late(a, "friend_request", json!({"player_id": b_id})).await?;
     b.wait_event(|e| matches!(e, Event::FriendRequest { from, .. } if from.0 == a_id))
         .await?;
-    b.ok("friend_accept", json!({"player_id": a_id})).await?;
+    ok_or_late(b, "friend_accept", json!({"player_id": a_id})).await?;
     a.wait_event(|e| matches!(e, Event::FriendAdded { player_id } if player_id.0 == b_id))
         .await?;
+    Ok(())
+}
+
+/// Sends a cross-shard op that must succeed; `SHARD_TIMEOUT` is accepted too, since a
+/// loaded machine may answer later than the cluster's timeout and the op still applies
+/// (PROTOCOL.md): the caller then waits for the event that says it did.
+async fn ok_or_late(client: &mut Client, op: &str, fields: Value) -> Result<()> {
+    let reply = client.call(op, fields).await?;
+    if reply["ok"] != json!(true) && reply["error"]["code"] != json!("SHARD_TIMEOUT") {
+        bail!("{op} failed: {reply}");
+    }
     Ok(())
 }
 
@@ -845,7 +856,7 @@ async fn answer_until(
 async fn steals_and_gifts_whose_other_shard_was_killed_apply_once_after_its_restart() -> Result<()>
 {
     let mut cluster =
-        LocalCluster::start_with_env(2, 8, &[("CANOPY_CLUSTER__REMOTE_TIMEOUT_MS", "1500")])?;
+        LocalCluster::start_with_env(2, 8, &[("CANOPY_CLUSTER__REMOTE_TIMEOUT_MS", "3000")])?;
     let (shard0, shard1) = (cluster.game_url(0), cluster.game_url(1));
     let (ann_id, ann_token) = register(&shard0, "ann").await?;
     let (bob_id, bob_token) = register(&shard1, "bob").await?;
@@ -1133,9 +1144,18 @@ async fn steal_latency_and_cpu() -> Result<()> {
 /// audit balances. The long version is in docs/SCALE-OUT.md.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bots_storm_across_shards_with_their_rule_checks_and_the_audit_clean() -> Result<()> {
-    // A load test: no per-address registration limit (docs/LOAD-TESTING.md).
-    let cluster =
-        LocalCluster::start_with_env(3, 3, &[("CANOPY_ACCOUNTS__REGISTER_LIMITS", "false")])?;
+    // A load test: no per-address registration limit (docs/LOAD-TESTING.md); and a
+    // correctness test, not a fault test: on a loaded machine a shard may take longer
+    // than the 5 s default to answer, which must not turn into SHARD_TIMEOUT refusals
+    // (friendships left out in setup, unexpected errors in the run).
+    let cluster = LocalCluster::start_with_env(
+        3,
+        3,
+        &[
+            ("CANOPY_ACCOUNTS__REGISTER_LIMITS", "false"),
+            ("CANOPY_CLUSTER__REMOTE_TIMEOUT_MS", "60000"),
+        ],
+    )?;
     let (status, view) = support::http(&cluster.ops_addr(1), "GET", "/cluster", None, None)?;
     assert_eq!(status, 200, "{view}");
     assert_eq!(
