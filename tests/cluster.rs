@@ -39,8 +39,11 @@ impl LocalCluster {
     fn start_with_env(shards: u16, slot: u16, env: &[(&str, &str)]) -> Result<Self> {
         let temp = tempfile::tempdir()?;
         let dir = temp.path().join("cluster");
-        // Below the ephemeral range, where other tests bind port 0.
-        let base = 21_000 + (std::process::id() % 16) as u16 * 720 + slot * 120;
+        // Twelve slots of 120 ports for each of eight process buckets, all below the
+        // ephemeral range (32768), where other tests bind port 0. Each test has a slot
+        // of its own: tests of one binary run side by side.
+        assert!(slot < 12, "slot {slot}: there are twelve");
+        let base = 21_000 + (std::process::id() % 8) as u16 * 1_440 + slot * 120;
         let script = Command::new("bash")
             .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/cluster/run.sh"))
             .args(["--dir", path_str(&dir)?, "--shards", &shards.to_string()])
@@ -1400,7 +1403,7 @@ async fn task_budgets_and_partners_hold_across_shards() -> Result<()> {
     const REWARDS: u64 = 10;
     const TRIES_PER_PLAYER: u64 = 12;
     let cluster =
-        LocalCluster::start_with_env(3, 6, &[("CANOPY_ACCOUNTS__REGISTER_LIMITS", "false")])?;
+        LocalCluster::start_with_env(3, 10, &[("CANOPY_ACCOUNTS__REGISTER_LIMITS", "false")])?;
     let (partner, key) = cluster_partner(&cluster, 0)?;
     let post = |shard: u16, key: &str, path: &str, body: &Value| {
         support::partner_post(&cluster.ops_addr(shard), partner, key, path, body)
