@@ -18,7 +18,7 @@ use canopy_server::config::Config;
 use canopy_server::config::risk::GraphSettings;
 use canopy_server::game::risk::flows::{FlowEdge, FlowKind};
 use canopy_server::game::{ClockMode, Command, Game, Op, Origin, SessionId};
-use canopy_server::risk_graph::analyze;
+use canopy_server::risk_graph::{analyze, spawn_analysis};
 use canopy_server::store::SledStore;
 use canopy_server::worldgen::{self, WorldShape};
 use canopy_shared::{PlayerId, Request};
@@ -254,10 +254,11 @@ fn tick_lengths(
     let mut analyses = Vec::new();
     while during.len() < count {
         let (sink, settings) = (sink.clone(), settings.clone());
-        let analysis = std::thread::spawn(move || {
+        let analysis = spawn_analysis(true, move || {
             let (chunks, since) = sink.snapshot(window_ms);
             analyze(&chunks, since, &settings).took_ms
-        });
+        })
+        .expect("a thread for the analysis");
         while !analysis.is_finished() {
             during.push(tick(&mut game));
         }

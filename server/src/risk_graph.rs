@@ -97,24 +97,29 @@ pub async fn run(
             continue;
         }
         let window_ms = risk.graph.window_secs as u64 * 1000;
-        let analysis = match &source {
+        let (done, analysis) = tokio::sync::oneshot::channel();
+        let started = match &source {
             FlowSource::Local(flows) => {
                 let flows = flows.clone();
-                tokio::task::spawn_blocking(move || {
+                spawn_analysis(scheduled, move || {
                     let (chunks, since) = flows.snapshot(window_ms);
-                    analyze(&chunks, since, &risk.graph)
+                    let _ = done.send(analyze(&chunks, since, &risk.graph));
                 })
             }
             FlowSource::Cluster(cluster) => match cluster.flows(window_ms).await {
-                Ok((count, pairs)) => {
-                    tokio::task::spawn_blocking(move || analyze_pairs(count, pairs, &risk.graph))
-                }
+                Ok((count, pairs)) => spawn_analysis(scheduled, move || {
+                    let _ = done.send(analyze_pairs(count, pairs, &risk.graph));
+                }),
                 Err(err) => {
                     tracing::error!("the cluster's flows could not be gathered: {err:#}");
                     continue;
                 }
             },
         };
+        if let Err(err) = started {
+            tracing::error!(%err, "no thread for the risk graph analysis");
+            continue;
+        }
         let Ok(report) = analysis.await else {
             tracing::error!("the risk graph analysis panicked");
             continue;
@@ -354,6 +359,42 @@ fn rings(flows: &Flows, settings: &GraphSettings) -> Vec<GraphFinding> {
         .collect();
     found.sort_by_key(|finding| Reverse(finding.players.len()));
     found
+}
+
+/// Starts `work` on a thread of its own. A scheduled run (`background`) asks for the
+/// kernel's idle scheduling class (`SCHED_IDLE`; threads it starts inherit it): it runs
+/// only on CPU the game loop and the sockets leave over, so it never lengthens a tick
+/// however busy the cores are, at the price of waiting on a machine saturated for
+/// minutes. A run an operator asked for keeps normal priority: someone waits for it.
+pub fn spawn_analysis<T: Send + 'static>(
+    background: bool,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> std::io::Result<std::thread::JoinHandle<T>> {
+    std::thread::Builder::new()
+        .name("risk-graph".into())
+        .spawn(move || {
+            if background {
+                lower_to_idle_priority();
+            }
+            work()
+        })
+}
+
+/// Moves the calling thread to `SCHED_IDLE` (Linux); elsewhere it keeps its priority.
+fn lower_to_idle_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        use thread_priority::{
+            NormalThreadSchedulePolicy, ThreadPriority, ThreadSchedulePolicy,
+            set_thread_priority_and_policy, thread_native_id,
+        };
+        let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
+        if let Err(err) =
+            set_thread_priority_and_policy(thread_native_id(), ThreadPriority::Min, idle)
+        {
+            tracing::warn!(?err, "the risk graph analysis runs at normal priority");
+        }
+    }
 }
 
 /// Stack for petgraph's `tarjan_scc`, which recurses once per node along a path: a base,
