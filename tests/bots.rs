@@ -48,6 +48,18 @@ fn bots(server: &Server, report: &std::path::Path, args: &[&str]) -> Result<(i32
     Ok((code, report, format!("{stdout}\n{stderr}")))
 }
 
+/// Requires a clean run: exit status 0, no violations, no unexpected error codes.
+fn assert_clean(code: i32, report: &Value, output: &str) {
+    let pretty = serde_json::to_string_pretty(report).unwrap_or_default();
+    assert_eq!(code, 0, "a clean run exits 0:\n{output}\n{pretty}");
+    assert_eq!(report["violation_count"], 0, "{pretty}");
+    assert_eq!(
+        report["unexpected_errors"],
+        Value::Object(Default::default()),
+        "{pretty}"
+    );
+}
+
 fn count(report: &Value, op: &str) -> u64 {
     report["per_op"][op]["count"].as_u64().unwrap_or(0)
 }
@@ -78,7 +90,7 @@ fn a_short_bot_run_does_work_and_finds_nothing_wrong() -> Result<()> {
         ],
     )?;
     let pretty = serde_json::to_string_pretty(&report)?;
-    assert_eq!(code, 0, "a clean run exits 0:\n{output}\n{pretty}");
+    assert_clean(code, &report, &output);
 
     // Setup built the world through the protocol and the ops HTTP.
     assert_eq!(report["config"]["players"], 20);
@@ -118,14 +130,8 @@ fn a_short_bot_run_does_work_and_finds_nothing_wrong() -> Result<()> {
         "{pretty}"
     );
 
-    // And found nothing wrong.
-    assert_eq!(report["violation_count"], 0, "{pretty}");
+    // And found nothing wrong (besides assert_clean's checks).
     assert_eq!(report["violations"], Value::Array(Vec::new()), "{pretty}");
-    assert_eq!(
-        report["unexpected_errors"],
-        Value::Object(Default::default()),
-        "{pretty}"
-    );
     assert_eq!(report["transport_errors"], 0, "{pretty}");
     let events = report["events"].as_object().context("events")?;
     assert!(events.contains_key("energy_stolen"), "{pretty}");
@@ -246,7 +252,7 @@ fn bots_play_a_generated_world_and_most_writes_succeed() -> Result<()> {
         ],
     )?;
     let pretty = serde_json::to_string_pretty(&report)?;
-    assert_eq!(code, 0, "a clean run exits 0:\n{output}\n{pretty}");
+    assert_clean(code, &report, &output);
     assert_eq!(report["config"]["generated_world"], 200, "{pretty}");
     assert_eq!(report["setup"]["players"], 50, "{pretty}");
     assert_eq!(report["setup"]["clock"], "manual", "{pretty}");
@@ -261,12 +267,6 @@ fn bots_play_a_generated_world_and_most_writes_succeed() -> Result<()> {
 
     // Nothing broken, and the world kept giving: most writes moved energy. The bound
     // is wide so it holds on a loaded machine; a drained world is far below it.
-    assert_eq!(report["violation_count"], 0, "{pretty}");
-    assert_eq!(
-        report["unexpected_errors"],
-        Value::Object(Default::default()),
-        "{pretty}"
-    );
     let writes = &report["writes"];
     let attempted = writes["attempted"].as_u64().context("writes.attempted")?;
     let succeeded = writes["succeeded"].as_u64().context("writes.succeeded")?;
@@ -381,14 +381,8 @@ fn rain_bots_play_rounds_the_server_judges_and_credits_exactly() -> Result<()> {
         ],
     )?;
     let pretty = serde_json::to_string_pretty(&report)?;
-    assert_eq!(code, 0, "a clean run exits 0:\n{output}\n{pretty}");
+    assert_clean(code, &report, &output);
     assert_eq!(report["config"]["rain"], 4, "{pretty}");
-    assert_eq!(report["violation_count"], 0, "{pretty}");
-    assert_eq!(
-        report["unexpected_errors"],
-        Value::Object(Default::default()),
-        "{pretty}"
-    );
     let rain = &report["rain"];
     assert!(
         rain["rounds"].as_u64() > Some(4),
@@ -445,12 +439,11 @@ fn the_props_loop_plays_in_the_mix_and_adds_up() -> Result<()> {
         ],
     )?;
     let pretty = serde_json::to_string_pretty(&report)?;
-    assert_eq!(code, 0, "a clean run exits 0:\n{output}\n{pretty}");
+    assert_clean(code, &report, &output);
     assert_eq!(
         report["setup"]["partner_actions"], 200,
         "two days of 5: {pretty}"
     );
-    assert_eq!(report["violation_count"], 0, "{pretty}");
     for op in ["revive", "buy", "gift_prop"] {
         assert!(ok_count(&report, op) >= 1, "an {op} succeeded: {pretty}");
     }

@@ -156,20 +156,10 @@ fn item_name(item: &str) -> &'static str {
 /// bot can afford and may still make; sometimes any item, to test the refusals), or a
 /// read of the shop first.
 pub fn plan_shop(props: &PropsKnowledge, rng: &mut impl rand::Rng) -> Planned {
-    let affordable: Vec<&ShopItemView> = props
-        .catalog
-        .iter()
-        .filter(|listed| listed.left_today != Some(0))
-        .filter(|listed| {
-            props
-                .vitality
-                .is_some_and(|vitality| vitality >= listed.price)
-        })
-        .collect();
     let pick = if rng.random_ratio(1, 10) {
         props.catalog.choose(rng)
     } else {
-        affordable.choose(rng).copied()
+        affordable(props).choose(rng).copied()
     };
     match pick {
         Some(listed) => buy(listed),
@@ -179,7 +169,12 @@ pub fn plan_shop(props: &PropsKnowledge, rng: &mut impl rand::Rng) -> Planned {
 
 /// The purchase that follows a read of the shop, when one is affordable and allowed.
 pub fn after_shop(props: &PropsKnowledge, rng: &mut impl rand::Rng) -> Option<Planned> {
-    let affordable: Vec<&ShopItemView> = props
+    affordable(props).choose(rng).map(|listed| buy(listed))
+}
+
+/// The items of today's catalog the bot may still buy and surely can pay for.
+fn affordable(props: &PropsKnowledge) -> Vec<&ShopItemView> {
+    props
         .catalog
         .iter()
         .filter(|listed| listed.left_today != Some(0))
@@ -188,8 +183,7 @@ pub fn after_shop(props: &PropsKnowledge, rng: &mut impl rand::Rng) -> Option<Pl
                 .vitality
                 .is_some_and(|vitality| vitality >= listed.price)
         })
-        .collect();
-    affordable.choose(rng).map(|listed| buy(listed))
+        .collect()
 }
 
 fn buy(listed: &ShopItemView) -> Planned {
