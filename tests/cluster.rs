@@ -4,7 +4,8 @@
 //! shard map refuses a shard that partitions differently, the cluster keeps serving
 //! after one NATS node and one shard are SIGKILLed, registration limits, host users and
 //! revoked tokens hold across shards, players of different shards befriend, steal,
-//! water and help each other with the same rules and codes as on one node, give props,
+//! water and help each other with the same rules and codes as on one node, plant a
+//! team tree together (each certified on their own shard), give props,
 //! revive expired energy and give rain chances to each other, and a steal, a prop gift,
 //! a revival and a rain chance sent while the other shard is SIGKILLed are each applied
 //! exactly once after the restart, with the cluster-wide audit balanced.
@@ -666,7 +667,11 @@ async fn the_risk_engine_holds_funnels_finds_rings_and_reviews_across_shards() -
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn players_of_two_shards_befriend_steal_water_and_help_by_the_same_rules() -> Result<()> {
-    let cluster = LocalCluster::start(2, 7)?;
+    let catalog_dir = tempfile::tempdir()?;
+    let catalog = catalog_dir.path().join("catalog.toml");
+    std::fs::write(&catalog, SHRUB_CATALOG)?;
+    let env = [("CANOPY_SPECIES__CATALOG", path_str(&catalog)?)];
+    let cluster = LocalCluster::start_with_env(2, 7, &env)?;
     let (shard0, shard1) = (cluster.game_url(0), cluster.game_url(1));
     let (mut ann, ann_id) = player(&shard0, "ann").await?;
     let (mut bob, bob_id) = player(&shard1, "bob").await?;
@@ -792,6 +797,16 @@ async fn players_of_two_shards_befriend_steal_water_and_help_by_the_same_rules()
     assert_eq!(audit["shards"][0]["arrived_from_shards"], json!(grams));
     assert_eq!(audit["shards"][0]["sent_to_shards"], json!(10));
 
+    plant_a_team_tree_across_shards((&mut ann, ann_id), (&mut bob, bob_id)).await?;
+    let audit = cluster.settled_audit(1, |_| true)?;
+    assert_eq!(audit["in_flight"], json!(0), "{audit}");
+    assert_eq!(audit["shards"][0]["planted"], json!(30), "{audit}");
+    assert_eq!(
+        audit["shards"][1]["planted"],
+        json!(0),
+        "planted once: {audit}"
+    );
+
     ann.ok("unfriend", json!({"player_id": bob_id})).await?;
     bob.wait_event(|e| matches!(e, Event::FriendRemoved { player_id } if player_id.0 == ann_id))
         .await?;
@@ -807,6 +822,56 @@ async fn players_of_two_shards_befriend_steal_water_and_help_by_the_same_rules()
         "NOT_FRIENDS"
     );
     assert_eq!(ann.ok("friends", json!({})).await?["friends"], json!([]));
+    Ok(())
+}
+
+/// A catalog whose one species takes 30 g, so that a team tree is planted in seconds.
+const SHRUB_CATALOG: &str = r#"
+[[species]]
+id = "shrub"
+name = "Shrub"
+name_zh = "灌木"
+grams = 30
+region = "Alxa"
+"#;
+
+/// Ann of shard 0 founds a team, invites bob of shard 1, who joins and lists it from
+/// his shard; ann waters 20 g, bob's 10 g complete the tree on ann's shard, and each
+/// hears of their certificate on their own shard.
+async fn plant_a_team_tree_across_shards(
+    (ann, ann_id): (&mut Client, u64),
+    (bob, bob_id): (&mut Client, u64),
+) -> Result<()> {
+    let created = ann
+        .ok("team_create", json!({"name": "grove", "species": "shrub"}))
+        .await?;
+    let team = created["team_id"].clone();
+    ann.ok("team_invite", json!({"team_id": team, "player_id": bob_id}))
+        .await?;
+    ok_or_late(bob, "team_join", json!({"team_id": team})).await?;
+    let listed = answer_until(bob, "teams", |teams| {
+        teams["teams"][0]["members"] == json!([ann_id, bob_id])
+    })
+    .await?;
+    assert_eq!(listed["teams"][0]["team_id"], team, "{listed}");
+    let poured = ann
+        .ok("team_water", json!({"team_id": team, "grams": 20}))
+        .await?;
+    assert_eq!(poured["team"]["progress"], 20, "{poured}");
+    ok_or_late(bob, "team_water", json!({"team_id": team, "grams": 10})).await?;
+    for member in [ann, bob] {
+        member
+            .wait_event(|e| {
+                matches!(e, Event::Certificate { certificate } if certificate.team.as_deref() == Some("grove"))
+            })
+            .await?;
+        let me = member.ok("me", json!({})).await?;
+        assert_eq!(
+            me["player"]["certificates"].as_array().map(Vec::len),
+            Some(1),
+            "certified once: {me}"
+        );
+    }
     Ok(())
 }
 

@@ -1,7 +1,7 @@
 //! The cross-shard protocol in process: two Games as shards 0 and 1 of a cluster, with
 //! the test carrying their messages as the relay would, and delivering some of them
 //! twice, as JetStream may after a restart. Each op (friendship, steal, water, prop gift,
-//! revival, rain chance) is decided once, answered once, and each shard's audit
+//! revival, rain chance, team ops) is decided once, answered once, and each shard's audit
 //! balances with the grams and props in flight.
 
 use canopy_server::config::Config;
@@ -15,7 +15,7 @@ use canopy_shared::admin::{AuditReport, GrantProps, PartnerAction};
 use canopy_shared::frame::{ServerFrame, decode_server_frame};
 use canopy_shared::model::PropKind;
 use canopy_shared::risk::{FlagList, FlagQuery, FlagStatus, RiskFlag};
-use canopy_shared::{BallId, ErrorBody, ErrorCode, Event, PlayerId, Request};
+use canopy_shared::{BallId, ErrorBody, ErrorCode, Event, PlayerId, Request, TeamId};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -990,4 +990,266 @@ fn a_session_watching_a_friends_forest_on_another_shard_hears_its_changes() {
         forests: vec![],
     });
     assert!(quiet.asked.is_empty(), "nobody here watches bob any more");
+}
+
+/// Shards 0 and 1 where the cheapest species' tree takes 80 g, and its id.
+fn team_shards(tune: impl Fn(&mut Config)) -> (Shard, Shard, String) {
+    let mut config = Config::default_embedded();
+    config.catalog[0].grams = 80;
+    tune(&mut config);
+    let species = config.catalog[0].id.clone();
+    (
+        Shard::with_config(0, 2, config.clone()),
+        Shard::with_config(1, 2, config),
+        species,
+    )
+}
+
+fn create_team(shard: &mut Shard, species: &str) -> TeamId {
+    let created = shard
+        .call(Request::TeamCreate {
+            name: "grove".into(),
+            species: species.into(),
+        })
+        .expect("created");
+    TeamId(created["team_id"].as_u64().expect("an id"))
+}
+
+fn certificates(shard: &mut Shard) -> Vec<Value> {
+    shard.me()["certificates"]
+        .as_array()
+        .expect("certificates")
+        .clone()
+}
+
+/// Grams sent and not arrived over both shards, which must be the grams in messages not
+/// yet applied.
+fn grams_sent_not_arrived(zero: &mut Shard, one: &mut Shard) -> i64 {
+    [zero.audit(), one.audit()]
+        .iter()
+        .map(|audit| audit.sent_to_shards as i64 - audit.arrived_from_shards as i64)
+        .sum()
+}
+
+#[test]
+fn a_team_tree_watered_from_two_shards_is_planted_once_and_certifies_each_member_once() {
+    let (mut zero, mut one, species) = team_shards(|_| {});
+    let (ann, bob) = friends_across(&mut zero, &mut one);
+    zero.fund(ann, "m-ann");
+    one.fund(bob, "m-bob");
+    let team = create_team(&mut zero, &species);
+    assert_eq!(team.0 % 2, 1, "a team of shard 0 has an id of shard 0");
+
+    let join = Request::TeamJoin { team_id: team };
+    let refused = round_trip(&mut one, &mut zero, join.clone()).0;
+    assert_eq!(code(refused), ErrorCode::NotFound, "no invitation yet");
+    let water = |grams| Request::TeamWater {
+        team_id: team,
+        grams,
+    };
+    let (refused, _) = round_trip(&mut one, &mut zero, water(20));
+    assert_eq!(code(refused), ErrorCode::Forbidden, "not a member yet");
+    assert_eq!(one.me()["energy"], 52, "the refused grams came back once");
+    assert_eq!(grams_sent_not_arrived(&mut zero, &mut one), 0);
+
+    zero.call(Request::TeamInvite {
+        team_id: team,
+        player_id: bob,
+    })
+    .expect("ann invites bob of the other shard on her own shard");
+    round_trip(&mut one, &mut zero, join)
+        .0
+        .expect("bob joins ann's team");
+    let stranger = round_trip(
+        &mut one,
+        &mut zero,
+        Request::TeamInvite {
+            team_id: team,
+            player_id: PlayerId(41),
+        },
+    )
+    .0;
+    assert_eq!(code(stranger), ErrorCode::NotFriends, "as on one node");
+
+    let id = one.submit(Request::Teams {});
+    let asked = one.run().asked;
+    let [(query, 0, view)] = asked.as_slice() else {
+        panic!("the team's shard is asked: {asked:?}")
+    };
+    let answer = zero.answer_view(view.clone());
+    let mut listed = one.deliver(Delivery::Answered {
+        query: *query,
+        answer,
+    });
+    let teams = listed
+        .replies
+        .remove(&id)
+        .expect("answered")
+        .expect("teams");
+    assert_eq!(teams["teams"][0]["team_id"], team.0, "{teams}");
+    assert_eq!(
+        teams["teams"][0]["members"],
+        serde_json::json!([ann.0, bob.0])
+    );
+
+    let watered = zero.call(water(40)).expect("ann waters at home");
+    assert_eq!(watered["team"]["progress"], 40);
+    let id = one.submit(water(52));
+    let asked = only(one.run().published);
+    assert_eq!((asked.grams, one.me()["energy"].clone()), (52, 0.into()));
+    assert_eq!(grams_sent_not_arrived(&mut zero, &mut one), 52, "in flight");
+    let mut decided = zero.deliver(Delivery::Message(asked.clone()));
+    assert!(
+        zero.deliver(Delivery::Message(asked)).published.is_empty(),
+        "decided once"
+    );
+    decided.published.sort_by_key(|envelope| envelope.key.leg);
+    let [certify, outcome] = decided.published.as_slice() else {
+        panic!("the outcome and bob's certificate: {:?}", decided.published)
+    };
+    assert!(matches!(certify.message, Message::TeamCertify { .. }));
+    assert_eq!(outcome.grams, 12, "the tree took the 40 g it needed");
+    let mut sent_back = Vec::new();
+    for _ in 0..2 {
+        let certified = one.deliver(Delivery::Message(certify.clone()));
+        assert!(certified.replies.is_empty(), "no client waits for it");
+        sent_back.extend(certified.published);
+        let mut answered = one.deliver(Delivery::Message(outcome.clone()));
+        if let Some(reply) = answered.replies.remove(&id) {
+            let reply = reply.expect("watered");
+            assert_eq!(
+                (reply["energy"].clone(), reply["team"]["progress"].clone()),
+                (12.into(), 0.into())
+            );
+        }
+    }
+    let certified = only(sent_back);
+    assert_eq!(certified.key.leg, Leg::Outcome, "applied once");
+    zero.deliver(Delivery::Message(certified.clone()));
+    assert!(
+        zero.deliver(Delivery::Message(certified))
+            .replies
+            .is_empty()
+    );
+    for (shard, name) in [(&mut zero, "ann"), (&mut one, "bob")] {
+        let held = certificates(shard);
+        assert_eq!(held.len(), 1, "{name} is certified once: {held:?}");
+        assert_eq!(held[0]["team"], "grove");
+    }
+    let (zero_audit, one_audit) = (zero.audit(), one.audit());
+    assert_eq!((zero_audit.planted, zero_audit.in_team_trees), (80, 0));
+    assert_eq!(one_audit.planted, 0, "planted once, on the team's shard");
+    assert_eq!(grams_sent_not_arrived(&mut zero, &mut one), 0);
+    assert_eq!(
+        zero_audit.created + one_audit.created,
+        zero_audit.balances + one_audit.balances + 80,
+        "nothing lost, nothing doubled"
+    );
+}
+
+#[test]
+fn team_refusals_and_timeouts_across_shards_release_what_they_reserved() {
+    let (mut zero, mut one, species) = team_shards(|config| config.teams.max_per_player = 2);
+    let (ann, bob) = friends_across(&mut zero, &mut one);
+    let team = create_team(&mut zero, &species);
+    zero.call(Request::TeamInvite {
+        team_id: team,
+        player_id: bob,
+    })
+    .expect("invited");
+    create_team(&mut one, &species);
+    let id = one.submit(Request::TeamJoin { team_id: team });
+    let asked = only(one.run().published);
+    let third = Request::TeamCreate {
+        name: "third".into(),
+        species: species.clone(),
+    };
+    assert_eq!(
+        code(one.call(third.clone())),
+        ErrorCode::LimitReached,
+        "two teams: the one founded and the join reserved"
+    );
+    let mut timed_out = one.deliver(Delivery::TimedOut(asked.key.transfer));
+    assert_eq!(
+        code(timed_out.replies.remove(&id).expect("answered")),
+        ErrorCode::ShardTimeout
+    );
+    let outcome = only(zero.deliver(Delivery::Message(asked)).published);
+    let late = one.deliver(Delivery::Message(outcome));
+    assert!(late.replies.is_empty(), "the client was answered already");
+    let invite_ann = Request::TeamInvite {
+        team_id: team,
+        player_id: ann,
+    };
+    let member = round_trip(&mut one, &mut zero, invite_ann).0;
+    assert_eq!(
+        code(member),
+        ErrorCode::Conflict,
+        "bob is a member now, and ann is one already"
+    );
+    let id = one.submit(Request::Teams {});
+    let asked = one.run().asked;
+    let [(query, 0, _)] = asked.as_slice() else {
+        panic!("the team's shard is asked: {asked:?}")
+    };
+    let mut timed_out = one.deliver(Delivery::Answered {
+        query: *query,
+        answer: Err(ErrorBody::new(ErrorCode::ShardTimeout, "no answer")),
+    });
+    assert_eq!(
+        code(timed_out.replies.remove(&id).expect("answered")),
+        ErrorCode::ShardTimeout
+    );
+
+    let other = create_team(&mut zero, &species);
+    zero.call(Request::TeamInvite {
+        team_id: other,
+        player_id: bob,
+    })
+    .expect("invited again");
+    let over = round_trip(&mut one, &mut zero, Request::TeamJoin { team_id: other }).0;
+    assert_eq!(
+        code(over),
+        ErrorCode::LimitReached,
+        "the late join counts: bob is in two teams"
+    );
+    round_trip(&mut one, &mut zero, Request::TeamLeave { team_id: team })
+        .0
+        .expect("bob leaves ann's team");
+    let again = round_trip(&mut one, &mut zero, Request::TeamLeave { team_id: team }).0;
+    assert_eq!(code(again), ErrorCode::NotFound, "no longer a member");
+    round_trip(&mut one, &mut zero, Request::TeamJoin { team_id: other })
+        .0
+        .expect("room again after leaving");
+    let little = one.call(Request::TeamWater {
+        team_id: other,
+        grams: 5,
+    });
+    assert_eq!(code(little), ErrorCode::BadRequest, "refused at home");
+    let broke = one.call(Request::TeamWater {
+        team_id: other,
+        grams: 20,
+    });
+    assert_eq!(
+        code(broke),
+        ErrorCode::InsufficientEnergy,
+        "refused at home"
+    );
+    let nowhere = round_trip(
+        &mut one,
+        &mut zero,
+        Request::TeamLeave {
+            team_id: TeamId(99),
+        },
+    )
+    .0;
+    assert_eq!(code(nowhere), ErrorCode::NotFound, "no team 99 on shard 0");
+    let listed = zero
+        .call(Request::Teams {})
+        .expect("ann's teams, all at home");
+    assert_eq!(listed["teams"][0]["members"], serde_json::json!([ann.0]));
+    assert_eq!(
+        listed["teams"][1]["members"],
+        serde_json::json!([ann.0, bob.0])
+    );
 }

@@ -18,6 +18,7 @@ pub mod props;
 pub mod rain;
 pub mod remote;
 mod remote_gifts;
+mod remote_teams;
 pub mod remote_views;
 pub mod remote_watch;
 pub mod resources;

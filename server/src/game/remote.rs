@@ -12,14 +12,15 @@ use super::energy::ripe_ball_of;
 use super::friends::{self, VisitorFacts};
 use super::rain;
 use super::remote_gifts as gifts;
+use super::remote_teams;
 use super::remote_views::{self, ViewAnswer, ViewQuery};
 use super::remote_watch;
 use super::resources::{Counters, Outbox, Reply, SessionId, Sessions, StoreHandle};
 use super::risk::{self, StealSeen};
-use super::rules;
 use super::state::{config, credit_balance, fail, now, player_entity, record_flow};
 use super::stealable::hits_allowed;
 use super::transfers::{self, Thief};
+use super::{rules, teams};
 use crate::cluster::Partition;
 use crate::store::outbox::{
     Envelope, Leg, Message, MessageKey, OutboxRecord, Reservation, SocialOp, Stolen, TransferId,
@@ -239,9 +240,24 @@ fn other_player(request: &Request) -> Option<PlayerId> {
     }
 }
 
-/// Begins `request` when it involves a player of another shard: `None` when it does not
-/// (it runs as on one node), `Some(Ok)` when it waits for the other shard's decision
-/// (answered then), `Some(Err)` when this shard refuses it at once.
+/// Whose shard decides an op that may involve another shard.
+#[derive(Clone, Copy)]
+enum Decider {
+    /// The other player's.
+    Player(PlayerId),
+    /// The team's.
+    Team(canopy_shared::TeamId),
+}
+
+fn decider(request: &Request) -> Option<Decider> {
+    remote_teams::team_of(request)
+        .map(Decider::Team)
+        .or_else(|| other_player(request).map(Decider::Player))
+}
+
+/// Begins `request` when it involves a player or a team of another shard: `None` when
+/// it does not (it runs as on one node), `Some(Ok)` when it waits for the other shard's
+/// decision (answered then), `Some(Err)` when this shard refuses it at once.
 pub fn begin(
     world: &mut World,
     session: SessionId,
@@ -253,16 +269,49 @@ pub fn begin(
         return None;
     }
     let player = world.resource::<Sessions>().player(session)?;
-    let other = other_player(request)?;
-    if partition.owns(other) {
+    let decider = decider(request)?;
+    let to_shard = match decider {
+        Decider::Player(other) => partition.owner(other),
+        Decider::Team(team) => remote_teams::home(partition, team),
+    };
+    if to_shard == partition.shard {
         return None;
     }
-    let to_shard = partition.owner(other);
-    let transfer = TransferId {
-        shard: partition.shard,
-        seq: Counters::take(&mut world.resource_mut::<Counters>().next_ledger),
+    let transfer = take_transfer_id(world);
+    let begun = match decider {
+        Decider::Player(other) => begin_with(world, transfer, player, other, request),
+        Decider::Team(team) => remote_teams::begin(world, transfer, player, team, request),
     };
-    let begun = match *request {
+    Some(begun.map(|begun| {
+        send_request(world, transfer, to_shard, begun);
+        world.resource_mut::<RemoteOps>().parked.insert(
+            transfer,
+            Parked {
+                session,
+                request_id,
+                op: request.op_name(),
+            },
+        );
+    }))
+}
+
+/// Numbers a new cross-shard operation of this shard.
+pub(super) fn take_transfer_id(world: &mut World) -> TransferId {
+    TransferId {
+        shard: partition(world).shard,
+        seq: Counters::take(&mut world.resource_mut::<Counters>().next_ledger),
+    }
+}
+
+/// The acting player's side of an op on `other`, a player of another shard.
+fn begin_with(
+    world: &mut World,
+    transfer: TransferId,
+    player: PlayerId,
+    other: PlayerId,
+    request: &Request,
+) -> Result<Begun, ErrorBody> {
+    match *request {
         Request::Steal { ball_id, .. } => begin_steal(world, player, other, ball_id),
         Request::HelpCollect { ball_id, .. } => transfers::require_friends(world, player, other)
             .map(|()| {
@@ -288,31 +337,31 @@ pub fn begin(
             };
             (message, 0, None)
         }),
-    };
-    Some(begun.map(|(message, grams, reservation)| {
-        send(
-            world,
-            Envelope {
-                key: MessageKey {
-                    transfer,
-                    leg: Leg::Request,
-                },
-                from_shard: partition.shard,
-                to_shard,
-                grams,
-                message,
+    }
+}
+
+/// Sends the request of operation `transfer` to `to_shard`, in this batch's outbox.
+pub(super) fn send_request(
+    world: &mut World,
+    transfer: TransferId,
+    to_shard: u64,
+    (message, grams, reservation): Begun,
+) {
+    let from_shard = partition(world).shard;
+    send(
+        world,
+        Envelope {
+            key: MessageKey {
+                transfer,
+                leg: Leg::Request,
             },
-            reservation,
-        );
-        world.resource_mut::<RemoteOps>().parked.insert(
-            transfer,
-            Parked {
-                session,
-                request_id,
-                op: request.op_name(),
-            },
-        );
-    }))
+            from_shard,
+            to_shard,
+            grams,
+            message,
+        },
+        reservation,
+    );
 }
 
 fn friend_count(world: &World, player: PlayerId) -> u32 {
@@ -567,6 +616,18 @@ fn decide(world: &mut World, request: Envelope) {
             Message::RainGiftDecided(rain::receive_chance(world, giver, friend)),
             0,
         ),
+        Message::Team { team, player, op } => {
+            remote_teams::decide(world, transfer, team, player, op)
+        }
+        Message::TeamCertify {
+            name,
+            species,
+            members,
+            ..
+        } => {
+            teams::certify(world, &name, &species, &members);
+            (Message::TeamCertified, 0)
+        }
         other => {
             tracing::error!(?other, "an outcome sent as a request; ignored");
             return;
@@ -686,6 +747,11 @@ fn conclude(world: &mut World, transfer: TransferId, asked: &Message, outcome: E
                 "a rain chance's outcome for another op",
             ),
         },
+        Message::TeamDecided(decided) => {
+            remote_teams::conclude(world, transfer, asked, decided, carried)
+        }
+        // Asked by this shard itself: no client waits.
+        Message::TeamCertified => return,
         other => {
             tracing::error!(?other, "a request sent as an outcome; ignored");
             return;
@@ -809,7 +875,8 @@ fn time_out(world: &mut World, transfer: TransferId) {
     );
 }
 
-fn encode<T: Serialize>(value: &T) -> String {
+/// A protocol result as the JSON object of a reply.
+pub(super) fn encode<T: Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("protocol results serialize to JSON")
 }
 

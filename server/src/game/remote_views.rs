@@ -10,6 +10,7 @@
 
 use super::friends;
 use super::remote::{self, Dispatch, Parked, RemoteOps};
+use super::remote_teams;
 use super::remote_watch::{self, Push};
 use super::resources::{SessionId, Sessions};
 use super::state::{fail, now};
@@ -18,9 +19,9 @@ use super::transfers::require_friends;
 use crate::social::Social;
 use bevy_ecs::resource::Resource;
 use bevy_ecs::world::World;
-use canopy_shared::model::FriendView;
-use canopy_shared::reply::{BallsResult, FriendsResult};
-use canopy_shared::{ErrorBody, ErrorCode, PlayerId, Request};
+use canopy_shared::model::{FriendView, TeamView};
+use canopy_shared::reply::{BallsResult, FriendsResult, TeamsResult};
+use canopy_shared::{ErrorBody, ErrorCode, PlayerId, Request, TeamId};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -46,6 +47,13 @@ pub enum ViewQuery {
         /// A player of the answering shard.
         owner: PlayerId,
     },
+    /// The `teams` rows of `teams` (of the answering shard) that `viewer` belongs to.
+    Teams {
+        /// The asking player.
+        viewer: PlayerId,
+        /// Teams of the answering shard.
+        teams: Vec<TeamId>,
+    },
 }
 
 /// The owner's shard's answer to a [`ViewQuery`].
@@ -55,6 +63,8 @@ pub enum ViewAnswer {
     Friends(Vec<FriendView>),
     /// The owner's balls.
     Balls(BallsResult),
+    /// The teams' rows.
+    Teams(Vec<TeamView>),
 }
 
 /// What a parked view gathers until every shard asked has answered.
@@ -67,6 +77,8 @@ enum Gathering {
     },
     /// `friend_balls` (one shard answers it whole).
     Balls(Option<BallsResult>),
+    /// `teams`: this shard's teams, then the other shards' rows.
+    Teams(TeamsResult),
 }
 
 /// A client's view waiting for other shards.
@@ -184,6 +196,10 @@ pub fn begin(
                 vec![(partition.owner(friend_id), view)],
             )
         }
+        Request::Teams {} => {
+            let (result, queries) = remote_teams::begin_list(world, viewer)?;
+            (Gathering::Teams(result), queries)
+        }
         _ => return None,
     };
     let mut views = world.resource_mut::<RemoteViews>();
@@ -232,6 +248,9 @@ pub fn answer(world: &World, query: &ViewQuery) -> Result<ViewAnswer, ErrorBody>
             require_friends(world, viewer, owner)?;
             friends::balls_seen_by(world, viewer, hits_allowed, owner).map(ViewAnswer::Balls)
         }
+        ViewQuery::Teams { viewer, ref teams } => Ok(ViewAnswer::Teams(remote_teams::answer_list(
+            world, viewer, teams,
+        ))),
     }
 }
 
@@ -295,6 +314,9 @@ impl Waiting {
                 result.friends.sort_by_key(|row| row.player_id);
             }
             (Gathering::Balls(balls), ViewAnswer::Balls(answer)) => *balls = Some(answer),
+            (Gathering::Teams(result), ViewAnswer::Teams(rows)) => {
+                remote_teams::gather_list(result, rows);
+            }
             (_, answer) => tracing::error!(?answer, "an answer for another view; ignored"),
         }
     }
@@ -306,6 +328,7 @@ impl Gathering {
         let encoded = match self {
             Self::Friends { result, .. } => serde_json::to_string(&result),
             Self::Balls(Some(balls)) => serde_json::to_string(&balls),
+            Self::Teams(teams) => serde_json::to_string(&teams),
             Self::Balls(None) => {
                 return fail(ErrorCode::Internal, "the friend's shard sent no balls");
             }

@@ -121,7 +121,13 @@ impl Ledger {
                     totals.in_team_trees -= grams;
                 }
             }
-            Flow::TeamWatered => totals.in_team_trees += grams,
+            // A watering on its way to a team tree of another shard is in a transfer
+            // until it arrives there.
+            Flow::TeamWatered => {
+                if matches!(to, Account::Team(_)) {
+                    totals.in_team_trees += grams;
+                }
+            }
             // Held and forfeited grams are counted from the flags (see `audit`).
             Flow::Held | Flow::Released | Flow::Forfeited => {}
             Flow::VitalityEarned | Flow::ReviveRewarded => self.vitality.earned += grams,

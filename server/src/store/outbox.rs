@@ -4,8 +4,8 @@
 //! every message applied, written in the same commit as its effect).
 
 use super::records::SocialWrite;
-use canopy_shared::model::PropKind;
-use canopy_shared::{BallId, ErrorBody, PlayerId};
+use canopy_shared::model::{PropKind, TeamView};
+use canopy_shared::{BallId, ErrorBody, PlayerId, TeamId};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -90,6 +90,33 @@ pub enum SocialOp {
     Block,
     /// `unblock`.
     Unblock,
+}
+
+/// A team op by a player of the sending shard on a team of the receiving one (the team
+/// lives on its founder's shard), with what only the player's shard can check.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TeamOp {
+    /// `team_invite` of `invitee`.
+    Invite {
+        /// The player invited.
+        invitee: PlayerId,
+        /// Whether the inviter and the invitee are friends, as the inviter's shard
+        /// found (its refusal is given in the one-node order).
+        friendship: Result<(), ErrorBody>,
+    },
+    /// `team_join`; one of the player's teams (`teams.max_per_player`) is reserved on
+    /// the player's shard.
+    Join {
+        /// Whether the player may be in one more team, as the player's shard found.
+        room: Result<(), ErrorBody>,
+    },
+    /// `team_leave`.
+    Leave,
+    /// `team_water`: `grams` already debited from the member into the transfer.
+    Water {
+        /// Grams carried.
+        grams: u64,
+    },
 }
 
 /// What travels between shards.
@@ -192,6 +219,32 @@ pub enum Message {
     /// The decision on a `RainGift`: received (the giver's extra round is unlocked on
     /// the giver's shard), or why not.
     RainGiftDecided(Result<(), ErrorBody>),
+    /// A team op by a player of the sending shard on a team of the receiving one.
+    Team {
+        /// The team.
+        team: TeamId,
+        /// The acting player.
+        player: PlayerId,
+        /// Which op.
+        op: TeamOp,
+    },
+    /// The decision on a `Team` op: the team as it is now, or why not (the grams of a
+    /// watering that did not go into the tree come back with it).
+    TeamDecided(Result<TeamView, ErrorBody>),
+    /// The team tree of `team` was planted: its `members` of the receiving shard each
+    /// get a certificate there.
+    TeamCertify {
+        /// The team.
+        team: TeamId,
+        /// Its name, on the certificates.
+        name: String,
+        /// The species planted.
+        species: String,
+        /// The members of the receiving shard.
+        members: Vec<PlayerId>,
+    },
+    /// The certificates of a `TeamCertify` were issued.
+    TeamCertified,
 }
 
 impl Message {
