@@ -1164,10 +1164,12 @@ fn team_refusals_and_timeouts_across_shards_release_what_they_reserved() {
         name: "third".into(),
         species: species.clone(),
     };
+    one.admin(AdminOp::AdvanceClock(25 * HOUR))
+        .expect("the clock moves");
     assert_eq!(
         code(one.call(third.clone())),
         ErrorCode::LimitReached,
-        "two teams: the one founded and the join reserved"
+        "two teams, a day later too: the one founded and the join reserved"
     );
     let mut timed_out = one.deliver(Delivery::TimedOut(asked.key.transfer));
     assert_eq!(

@@ -198,13 +198,24 @@ impl RemoteOps {
     /// How much of `player`'s allowance for `day` is held by the ops of a `kind` still
     /// being decided elsewhere (grams of the steal cap, revivals, rain chances).
     pub(super) fn reserved(&self, player: PlayerId, day: i64, kind: fn(&Message) -> bool) -> u64 {
-        self.open
-            .values()
-            .filter(|record| kind(&record.envelope.message))
-            .filter_map(|record| record.reservation)
-            .filter(|held| held.player == player && held.day == day && !held.released)
+        self.holding(player, kind)
+            .filter(|held| held.day == day)
             .map(|held| held.amount)
             .sum()
+    }
+
+    /// The unreleased reservations of `player`'s ops of a `kind`, of any day (a team
+    /// join holds one of the player's teams, which no new day gives back).
+    pub(super) fn holding(
+        &self,
+        player: PlayerId,
+        kind: fn(&Message) -> bool,
+    ) -> impl Iterator<Item = Reservation> + '_ {
+        self.open
+            .values()
+            .filter(move |record| kind(&record.envelope.message))
+            .filter_map(|record| record.reservation)
+            .filter(move |held| held.player == player && !held.released)
     }
 
     fn write(&mut self, key: MessageKey, record: Option<OutboxRecord>) {

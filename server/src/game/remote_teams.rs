@@ -49,18 +49,16 @@ fn today(world: &World) -> i64 {
 /// How many of `player`'s joins of teams of other shards wait for a decision, each
 /// holding one of the player's teams.
 pub(super) fn pending_joins(world: &World, player: PlayerId) -> usize {
-    let pending = world
-        .resource::<RemoteOps>()
-        .reserved(player, today(world), |message| {
-            matches!(
-                message,
-                Message::Team {
-                    op: TeamOp::Join { .. },
-                    ..
-                }
-            )
-        });
-    usize::try_from(pending).unwrap_or(usize::MAX)
+    let joins = |message: &Message| {
+        matches!(
+            message,
+            Message::Team {
+                op: TeamOp::Join { .. },
+                ..
+            }
+        )
+    };
+    world.resource::<RemoteOps>().holding(player, joins).count()
 }
 
 /// The acting player's side of a team op on a team of another shard.
