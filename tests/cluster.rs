@@ -775,6 +775,57 @@ async fn players_of_two_shards_befriend_steal_water_and_help_by_the_same_rules()
         10,
         "help goes to the owner"
     );
+    let board = ann.ok("leaderboard", json!({"period": "total"})).await?;
+    let ranked: Vec<(Value, Value, Value)> = board["entries"]
+        .as_array()
+        .context("entries")?
+        .iter()
+        .map(|row| {
+            (
+                row["rank"].clone(),
+                row["player_id"].clone(),
+                row["grams"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        ranked,
+        [
+            (json!(1), json!(ann_id), json!(grams + 52)),
+            (json!(2), json!(bob_id), json!(10))
+        ],
+        "bob ranked from his shard, as on one node: {board}"
+    );
+    assert_eq!(board["entries"][1]["name"], "bob", "{board}");
+    assert!(board.get("unavailable").is_none(), "{board}");
+    let feed = bob.ok("feed", json!({})).await?;
+    let entries: Vec<(Value, Value, Value, Value)> = feed["entries"]
+        .as_array()
+        .context("entries")?
+        .iter()
+        .map(|e| {
+            (
+                e["kind"].clone(),
+                e["actor"].clone(),
+                e["target"].clone(),
+                e["grams"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        entries,
+        [
+            (json!("helped"), json!(ann_id), json!(bob_id), json!(10)),
+            (json!("watered"), json!(ann_id), json!(bob_id), json!(10)),
+            (json!("stolen"), json!(ann_id), json!(bob_id), json!(grams)),
+        ],
+        "one entry each on bob's shard: {feed}"
+    );
+    assert_eq!(
+        ann.ok("feed", json!({})).await?["entries"],
+        json!([]),
+        "the actor's feed records nothing, as on one node"
+    );
     cluster.admin(
         1,
         "POST",
@@ -1014,16 +1065,31 @@ async fn steals_and_gifts_whose_other_shard_was_killed_apply_once_after_its_rest
     drop((bob, cat));
 
     cluster.kill("shard-1")?;
-    for (view, fields) in [
-        ("friends", json!({})),
-        ("friend_balls", json!({ "friend_id": bob_id })),
-    ] {
-        assert_eq!(
-            ann.error_code(view, fields).await?,
-            "SHARD_TIMEOUT",
-            "{view}: bob's shard is down"
-        );
-    }
+    assert_eq!(
+        ann.error_code("friend_balls", json!({ "friend_id": bob_id }))
+            .await?,
+        "SHARD_TIMEOUT",
+        "bob's shard is down"
+    );
+    let mut down = [bob_id, cat_id];
+    down.sort();
+    let listed = ann.ok("friends", json!({})).await?;
+    assert_eq!(
+        (&listed["friends"], &listed["unavailable"]),
+        (&json!([]), &json!(down)),
+        "the list goes on without the friends of the shard that is down: {listed}"
+    );
+    let board = ann.ok("leaderboard", json!({"period": "week"})).await?;
+    assert_eq!(
+        (&board["entries"][0]["player_id"], &board["unavailable"]),
+        (&json!(ann_id), &json!(down)),
+        "{board}"
+    );
+    assert_eq!(
+        board["entries"].as_array().map(Vec::len),
+        Some(1),
+        "{board}"
+    );
     for (op, fields) in [
         ("steal", json!({"friend_id": bob_id, "ball_id": ball})),
         ("gift_prop", stealth.clone()),

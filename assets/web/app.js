@@ -32,6 +32,7 @@ const state = {
   friends: [],
   incoming: [],
   outgoing: [],
+  friendsUnavailable: [], // friends whose shard did not answer the last `friends`
   suggestions: [],
   names: new Map(), // player id -> name, from every list and event seen
   visit: { friendId: null, balls: [], revivable: [], loaded: false },
@@ -40,7 +41,7 @@ const state = {
   tasks: { list: [], loaded: false }, // the task center's tasks open to the player
   unseenFeed: 0,
   live: [],
-  board: { period: 'total', entries: [] },
+  board: { period: 'total', entries: [], unavailable: [] },
   connection: { state: 'connecting' },
   loggedIn: false,
   everLoggedIn: false,
@@ -142,6 +143,7 @@ const refreshers = {
     state.friends = r.friends;
     state.incoming = r.incoming;
     state.outgoing = r.outgoing;
+    state.friendsUnavailable = r.unavailable ?? [];
     learnNames([...r.friends, ...r.incoming, ...r.outgoing]);
   },
   async suggestions() {
@@ -176,6 +178,7 @@ const refreshers = {
   async board() {
     const r = await net.request('leaderboard', { period: state.board.period, limit: 50 });
     state.board.entries = r.entries;
+    state.board.unavailable = r.unavailable ?? [];
     learnNames(r.entries);
   },
 };

@@ -158,6 +158,17 @@ export function rewardText(gramsReward, prop) {
 }
 
 /**
+ * The note under a list (friends, leaderboard) that could not read some players because
+ * their server did not answer (cluster mode's `unavailable`); '' when every player was
+ * read. `name(id)` gives a display name.
+ */
+export function unavailableNote(players, name) {
+  if (!players || players.length === 0) return '';
+  const who = players.map((id) => name(id)).join(', ');
+  return `Not shown: ${who} — their server did not answer. Try again in a moment.`;
+}
+
+/**
  * One line of the feed, from the point of view of `me`. `name(id)` gives a display name
  * (`null` ids are players hidden by stealth).
  */

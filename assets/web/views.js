@@ -3,7 +3,7 @@
 
 import { ballSvg, treeSvg } from './art.js';
 import { $, fill, h, icon } from './dom.js';
-import { PROPS, STAGES, ago, countdown, date, dateTime, feedLine, grams, rewardText, sourceLabel } from './text.js';
+import { PROPS, STAGES, ago, countdown, date, dateTime, feedLine, grams, rewardText, sourceLabel, unavailableNote } from './text.js';
 
 /** Where balls float around the tree, in % of the scene (x, y). */
 const SLOTS = [
@@ -271,6 +271,7 @@ export function renderFriends(state, act) {
           );
         }),
   );
+  showUnavailable($('friends-unavailable'), state.friendsUnavailable, act.name);
   $('suggestions-card').hidden = state.suggestions.length === 0;
   fill(
     $('suggestions'),
@@ -528,8 +529,14 @@ export function renderFeed(state, act) {
   );
 }
 
+/** Shows (or hides) the note naming the players a list could not read. */
+function showUnavailable(note, players, name) {
+  note.textContent = unavailableNote(players, name);
+  note.hidden = note.textContent === '';
+}
+
 /** The leaderboard. */
-export function renderBoards(state) {
+export function renderBoards(state, act) {
   for (const button of $('board-period').querySelectorAll('button')) {
     button.setAttribute('aria-pressed', String(button.dataset.period === state.board.period));
   }
@@ -548,4 +555,5 @@ export function renderBoards(state) {
           ),
         ),
   );
+  showUnavailable($('board-unavailable'), state.board.unavailable, act.name);
 }

@@ -13,6 +13,7 @@ use canopy_server::store::MemoryStore;
 use canopy_server::store::outbox::{Envelope, Leg, Message, MessageKey};
 use canopy_shared::admin::{AuditReport, GrantProps, PartnerAction};
 use canopy_shared::frame::{ServerFrame, decode_server_frame};
+use canopy_shared::model::FeedKind::{Helped, Stolen, Watered};
 use canopy_shared::model::PropKind;
 use canopy_shared::risk::{FlagList, FlagQuery, FlagStatus, RiskFlag};
 use canopy_shared::{BallId, ErrorBody, ErrorCode, Event, PlayerId, Request, TeamId};
@@ -625,10 +626,13 @@ fn a_view_over_friends_of_two_other_shards_waits_for_both_or_times_out() {
     let mut sent = zero.run();
     assert!(sent.replies.is_empty(), "the reply waits for both shards");
     sent.asked.sort_by_key(|(_, shard, _)| *shard);
-    let [(query, 1, to_one), (same, 2, to_two)] = sent.asked.as_slice() else {
+    let [(query, 1, to_one), (other, 2, to_two)] = sent.asked.as_slice() else {
         panic!("one view per shard: {:?}", sent.asked)
     };
-    assert_eq!(query, same, "one client view");
+    assert_ne!(
+        query, other,
+        "one ask per shard, told apart if one does not answer"
+    );
     let from_one = one.answer_view(to_one.clone());
     let first = zero.deliver(Delivery::Answered {
         query: *query,
@@ -637,7 +641,7 @@ fn a_view_over_friends_of_two_other_shards_waits_for_both_or_times_out() {
     assert!(first.replies.is_empty(), "shard 2 has not answered yet");
     let from_two = two.answer_view(to_two.clone());
     let mut done = zero.deliver(Delivery::Answered {
-        query: *query,
+        query: *other,
         answer: from_two,
     });
     let listed = done
@@ -689,6 +693,331 @@ fn a_view_over_friends_of_two_other_shards_waits_for_both_or_times_out() {
         code(refused.replies.remove(&unknown).expect("answered")),
         ErrorCode::NotFriends,
         "as on one node"
+    );
+}
+
+/// Runs a list view (`friends`, `leaderboard`) of shard 0's player over friends of
+/// shards 1 and 2: one ask per shard, answered by `answer` (or `None`: that shard never
+/// answers and the cluster part hands over `SHARD_TIMEOUT`), each answer delivered
+/// twice. Returns the reply and the asks.
+fn list_view(
+    shards: &mut [Shard],
+    request: Request,
+    answering: &[u64],
+) -> (Value, Vec<(u64, u64, ViewQuery)>) {
+    let [zero, others @ ..] = shards else {
+        unreachable!("three shards")
+    };
+    let id = zero.submit(request);
+    let mut asked = zero.run().asked;
+    asked.sort_by_key(|(_, shard, _)| *shard);
+    let mut reply = None;
+    for (query, shard, view) in &asked {
+        let answer = if answering.contains(shard) {
+            others[*shard as usize - 1].answer_view(view.clone())
+        } else {
+            Err(ErrorBody::new(ErrorCode::ShardTimeout, "no answer in time"))
+        };
+        for _ in 0..2 {
+            let mut batch = zero.deliver(Delivery::Answered {
+                query: *query,
+                answer: answer.clone(),
+            });
+            if let Some(answered) = batch.replies.remove(&id) {
+                assert!(reply.is_none(), "answered once");
+                reply = Some(answered.expect("a list is answered"));
+            }
+        }
+    }
+    (reply.expect("answered once every shard answered"), asked)
+}
+
+/// A player of `shard` with `grams` collected in all (52 g per funding).
+fn funded(shard: &mut Shard, name: &str, fundings: u32) -> PlayerId {
+    let player = shard.register(name);
+    for n in 0..fundings {
+        shard.fund(player, &format!("{name}-{n}"));
+    }
+    player
+}
+
+#[test]
+fn a_board_over_friends_of_three_shards_ranks_them_as_one_node_does() {
+    let mut shards: Vec<Shard> = (0..3).map(|index| Shard::of(index, 3)).collect();
+    let [zero, one, two] = shards.as_mut_slice() else {
+        unreachable!("three shards")
+    };
+    let ann = funded(zero, "ann", 1);
+    let bob = funded(one, "bob", 2);
+    befriend(zero, ann, one, bob);
+    let cy = funded(two, "cy", 1);
+    befriend(zero, ann, two, cy);
+    let eve = funded(one, "eve", 1);
+    befriend(zero, ann, one, eve);
+    let ranked = |board: &Value| -> Vec<(u64, u64, u64)> {
+        board["entries"]
+            .as_array()
+            .expect("entries")
+            .iter()
+            .map(|row| {
+                let field = |key: &str| row[key].as_u64().expect("a number");
+                (field("rank"), field("player_id"), field("grams"))
+            })
+            .collect()
+    };
+    let mut tied = [ann, cy, eve];
+    tied.sort();
+    let (early, late) = if bob < eve { (bob, eve) } else { (eve, bob) };
+
+    let (board, asked) = list_view(
+        &mut shards,
+        Request::Leaderboard {
+            period: canopy_shared::model::BoardPeriod::Total,
+            limit: None,
+        },
+        &[1, 2],
+    );
+    let players: Vec<(u64, Vec<PlayerId>)> = asked
+        .iter()
+        .map(|(_, shard, view)| match view {
+            ViewQuery::Board { players, limit, .. } => {
+                assert_eq!(*limit, 50, "the default limit travels");
+                (*shard, players.clone())
+            }
+            other => panic!("a board part: {other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        players,
+        [(1, vec![early, late]), (2, vec![cy])],
+        "one ask per shard, carrying all its friends' ids"
+    );
+    assert_eq!(
+        ranked(&board),
+        [
+            (1, bob.0, 104),
+            (2, tied[0].0, 52),
+            (3, tied[1].0, 52),
+            (4, tied[2].0, 52)
+        ],
+        "most grams first, ties by id: {board}"
+    );
+    let names: Vec<&str> = board["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter_map(|row| row["name"].as_str())
+        .collect();
+    assert_eq!(names.len(), 4, "every row is named: {board}");
+    assert!(names.contains(&"cy") && names.contains(&"bob"), "{board}");
+    assert!(
+        board.get("unavailable").is_none(),
+        "everyone was read: {board}"
+    );
+
+    let (top, _) = list_view(
+        &mut shards,
+        Request::Leaderboard {
+            period: canopy_shared::model::BoardPeriod::Total,
+            limit: Some(2),
+        },
+        &[1, 2],
+    );
+    assert_eq!(
+        ranked(&top),
+        [(1, bob.0, 104), (2, tied[0].0, 52)],
+        "the limit applies to the merged board: {top}"
+    );
+
+    // Shard 1 funded three times (93 h on its clock), the others once (31 h). With
+    // every clock at 93 h (Saturday 21:00 game-local), eve collects once more on shard
+    // 1's Monday and the other clocks follow: only that collection is this week's.
+    for shard in [0, 2] {
+        shards[shard]
+            .admin(AdminOp::AdvanceClock(62 * HOUR))
+            .expect("the clock moves");
+    }
+    shards[1].fund(eve, "eve-monday");
+    for shard in [0, 2] {
+        shards[shard]
+            .admin(AdminOp::AdvanceClock(31 * HOUR))
+            .expect("the clock moves");
+    }
+    let (week, _) = list_view(
+        &mut shards,
+        Request::Leaderboard {
+            period: canopy_shared::model::BoardPeriod::Week,
+            limit: None,
+        },
+        &[1, 2],
+    );
+    let mut nobody = [ann, bob, cy];
+    nobody.sort();
+    assert_eq!(
+        ranked(&week),
+        [
+            (1, eve.0, 52),
+            (2, nobody[0].0, 0),
+            (3, nobody[1].0, 0),
+            (4, nobody[2].0, 0)
+        ],
+        "{week}"
+    );
+
+    let [zero, ..] = shards.as_mut_slice() else {
+        unreachable!("three shards")
+    };
+    let refused = zero.submit(Request::Leaderboard {
+        period: canopy_shared::model::BoardPeriod::Total,
+        limit: Some(201),
+    });
+    let mut batch = zero.run();
+    assert!(batch.asked.is_empty(), "refused before any shard is asked");
+    assert_eq!(
+        code(batch.replies.remove(&refused).expect("answered")),
+        ErrorCode::BadRequest,
+        "as on one node"
+    );
+}
+
+#[test]
+fn a_list_over_friends_goes_on_without_a_shard_that_never_answers() {
+    let mut shards: Vec<Shard> = (0..3).map(|index| Shard::of(index, 3)).collect();
+    let [zero, one, two] = shards.as_mut_slice() else {
+        unreachable!("three shards")
+    };
+    let ann = funded(zero, "ann", 1);
+    let bob = funded(one, "bob", 2);
+    befriend(zero, ann, one, bob);
+    let cy = funded(two, "cy", 1);
+    befriend(zero, ann, two, cy);
+    let dan = two.register("dan");
+    round_trip(two, zero, Request::FriendRequest { player_id: ann })
+        .0
+        .expect("dan asks ann");
+
+    let (listed, _) = list_view(&mut shards, Request::Friends {}, &[1]);
+    let friends: Vec<u64> = listed["friends"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .filter_map(|row| row["player_id"].as_u64())
+        .collect();
+    assert_eq!(friends, [bob.0], "the friend who could be read: {listed}");
+    assert_eq!(listed["friends"][0]["name"], "bob");
+    assert_eq!(
+        listed["incoming"][0]["player_id"], dan.0,
+        "dan's request is listed, without his name: {listed}"
+    );
+    let mut missing = vec![cy.0, dan.0];
+    missing.sort();
+    assert_eq!(
+        listed["unavailable"],
+        serde_json::json!(missing),
+        "{listed}"
+    );
+
+    let (board, _) = list_view(
+        &mut shards,
+        Request::Leaderboard {
+            period: canopy_shared::model::BoardPeriod::Total,
+            limit: None,
+        },
+        &[1],
+    );
+    let rows: Vec<(u64, u64)> = board["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|row| {
+            let field = |key: &str| row[key].as_u64().expect("a number");
+            (field("rank"), field("player_id"))
+        })
+        .collect();
+    assert_eq!(rows, [(1, bob.0), (2, ann.0)], "ranked without cy: {board}");
+    assert_eq!(board["unavailable"], serde_json::json!([cy.0]), "{board}");
+
+    let (nobody, _) = list_view(&mut shards, Request::Friends {}, &[]);
+    assert_eq!(nobody["friends"], serde_json::json!([]), "{nobody}");
+    let mut everyone = vec![bob.0, cy.0, dan.0];
+    everyone.sort();
+    assert_eq!(nobody["unavailable"], serde_json::json!(everyone));
+
+    let (whole, _) = list_view(&mut shards, Request::Friends {}, &[1, 2]);
+    assert!(whole.get("unavailable").is_none(), "{whole}");
+    assert_eq!(whole["friends"].as_array().map(Vec::len), Some(2));
+    assert_eq!(whole["incoming"][0]["name"], "dan");
+}
+
+#[test]
+fn the_feed_of_a_steal_help_and_watering_between_shards_is_written_once_as_on_one_node() {
+    let (mut zero, mut one) = (Shard::new(0), Shard::new(1));
+    let ann = funded(&mut zero, "ann", 1);
+    let bob = one.register("bob");
+    befriend(&mut zero, ann, &mut one, bob);
+    let ball = canopy_shared::BallId(one.partner_metro(bob, "m1"));
+    one.admin(AdminOp::AdvanceClock(31 * HOUR))
+        .expect("the clock moves");
+
+    let (stolen, _) = round_trip(
+        &mut zero,
+        &mut one,
+        Request::Steal {
+            friend_id: bob,
+            ball_id: ball,
+        },
+    );
+    let stolen = stolen.expect("stolen")["grams"].as_u64().expect("grams");
+    let (helped, _) = round_trip(
+        &mut zero,
+        &mut one,
+        Request::HelpCollect {
+            friend_id: bob,
+            ball_id: ball,
+        },
+    );
+    let helped = helped.expect("helped")["grams"].as_u64().expect("grams");
+    let (watered, _) = round_trip(
+        &mut zero,
+        &mut one,
+        Request::Water {
+            friend_id: bob,
+            grams: 10,
+        },
+    );
+    watered.expect("watered");
+
+    let feed = one
+        .call(Request::Feed {
+            limit: None,
+            before: None,
+        })
+        .expect("bob's feed");
+    let entries: Vec<canopy_shared::model::FeedEntry> =
+        serde_json::from_value(feed["entries"].clone()).expect("feed entries");
+    let kinds: Vec<_> = entries
+        .iter()
+        .map(|entry| (entry.kind, entry.actor, entry.target, entry.grams))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            (Watered, Some(ann), Some(bob), 10),
+            (Helped, Some(ann), Some(bob), helped),
+            (Stolen, Some(ann), Some(bob), stolen),
+        ],
+        "one entry per op on the owner's shard, though every message came twice"
+    );
+    let ann_feed = zero
+        .call(Request::Feed {
+            limit: None,
+            before: None,
+        })
+        .expect("ann's feed");
+    assert_eq!(
+        ann_feed["entries"],
+        serde_json::json!([]),
+        "as on one node, the actor's own feed records nothing of what they did to a friend"
     );
 }
 

@@ -480,6 +480,7 @@ fn bench_replies(c: &mut Criterion) {
                 name: name(91_000),
                 sent_at: 1_795_536_000_000,
             }],
+            unavailable: Vec::new(),
         },
     );
     reply(
@@ -517,6 +518,7 @@ fn bench_replies(c: &mut Criterion) {
                     protected_m2: 10,
                 })
                 .collect(),
+            unavailable: Vec::new(),
         },
     );
     let kinds = [

@@ -256,6 +256,11 @@ pub struct FriendsResult {
     pub incoming: Vec<PendingRequestView>,
     /// Requests the caller sent.
     pub outgoing: Vec<PendingRequestView>,
+    /// Cluster mode: the players of this list (friends or requesters) whose shard did
+    /// not answer in time, so their rows are missing (friends) or nameless (requests);
+    /// absent when every player was read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unavailable: Vec<PlayerId>,
 }
 
 /// `friend_balls`.
@@ -291,6 +296,10 @@ pub struct SuggestionsResult {
 pub struct LeaderboardResult {
     /// Ranked rows.
     pub entries: Vec<BoardEntry>,
+    /// Cluster mode: friends whose shard did not answer in time, left out of the
+    /// ranking; absent when every friend was read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unavailable: Vec<PlayerId>,
 }
 
 /// `feed`.

@@ -1111,6 +1111,7 @@ fn friend_results() {
                 name: "yu".into(),
                 sent_at: 12,
             }],
+            unavailable: Vec::new(),
         },
         json!({
             "friends": [{
@@ -1154,8 +1155,23 @@ fn friend_results() {
                 trees: 2,
                 protected_m2: 10,
             }],
+            unavailable: Vec::new(),
         },
         json!({"entries": [{"rank": 1, "player_id": 7, "name": "mei", "grams": 36_000, "trees": 2, "protected_m2": 10}]}),
+    );
+    assert_result(
+        &LeaderboardResult {
+            entries: Vec::new(),
+            unavailable: vec![PlayerId(12), PlayerId(13)],
+        },
+        json!({"entries": [], "unavailable": [12, 13]}),
+    );
+    let complete: FriendsResult =
+        serde_json::from_value(json!({"friends": [], "incoming": [], "outgoing": []}))
+            .expect("decodes");
+    assert!(
+        complete.unavailable.is_empty(),
+        "a reply with every friend read has no `unavailable`"
     );
     assert_result(
         &FeedResult {

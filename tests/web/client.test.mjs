@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const WEB = join(ROOT, 'assets', 'web');
-const { ERROR_MESSAGES, errorText, countdown, feedLine, grams } = await import(join(WEB, 'text.js'));
+const { ERROR_MESSAGES, errorText, countdown, feedLine, grams, unavailableNote } = await import(join(WEB, 'text.js'));
 const { GameClock, GameSocket, ProtocolError, backoffMs, gameSocketUrl, shardRedirect } = await import(join(WEB, 'net.js'));
 
 const snake = (name) => name.replace(/([a-z0-9])([A-Z])/g, '$1_$2');
@@ -144,4 +144,11 @@ test('a WRONG_SHARD with a redirect moves the socket to the player\'s shard', ()
   } finally {
     globalThis.WebSocket = saved;
   }
+});
+
+test('a list names the friends whose server did not answer, and says nothing otherwise', () => {
+  const name = (id) => ({ 2: 'bob' })[id] ?? `player #${id}`;
+  assert.equal(unavailableNote([2, 3], name), 'Not shown: bob, player #3 — their server did not answer. Try again in a moment.');
+  assert.equal(unavailableNote([], name), '');
+  assert.equal(unavailableNote(undefined, name), '', 'a server without `unavailable` read everyone');
 });

@@ -414,13 +414,26 @@ fn judge_ok(
             let Some(result) = found.typed::<FriendsResult>(op, fields) else {
                 return;
             };
-            let mut listed: Vec<PlayerId> = result.friends.iter().map(|f| f.player_id).collect();
+            // Cluster mode: a friend whose shard did not answer is named in `unavailable`
+            // instead of listed; that is an answer, not a lost friend.
+            let mut listed: Vec<PlayerId> = result
+                .friends
+                .iter()
+                .map(|f| f.player_id)
+                .chain(
+                    result
+                        .unavailable
+                        .iter()
+                        .copied()
+                        .filter(|player| know.is_friend(*player)),
+                )
+                .collect();
             listed.sort_unstable();
             if !know.uncertain && listed != know.friends {
                 found.add(
                     Check::ViewInconsistent,
                     format!(
-                        "friends lists {} players, not the {} this bot befriended",
+                        "friends lists {} players (with those marked unavailable), not the {} this bot befriended",
                         listed.len(),
                         know.friends.len()
                     ),
@@ -1073,6 +1086,15 @@ mod tests {
         assert_eq!(
             checks(&bot(), Planned::Friends, friends(&[2])),
             vec![Check::ViewInconsistent]
+        );
+        let mut partial = friends(&[2]);
+        if let Ok(fields) = &mut partial {
+            fields.insert("unavailable".into(), json!([3, 9]));
+        }
+        assert_eq!(
+            checks(&bot(), Planned::Friends, partial),
+            vec![],
+            "a friend whose shard did not answer is marked, not lost"
         );
         let feed = ok(json!({"entries": [
             {"time": 5, "kind": "stolen", "actor": 2, "target": 1, "grams": 3},

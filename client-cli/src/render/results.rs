@@ -3,7 +3,6 @@
 use super::{View, plural};
 use crate::connection::typed;
 use crate::error::CliError;
-use canopy_shared::Request;
 use canopy_shared::model::{FeedEntry, FeedKind, TeamView, WatchTarget};
 use canopy_shared::rain::{RainGiftResult, RainStartResult, RainStatusResult, RainTapResult};
 use canopy_shared::reply::{
@@ -14,6 +13,7 @@ use canopy_shared::reply::{
     TaskAcceptResult, TasksResult, TeamCreateResult, TeamWaterResult, TeamsResult, WaterResult,
 };
 use canopy_shared::task::PlayerTask;
+use canopy_shared::{PlayerId, Request};
 use serde_json::{Map, Value};
 
 /// The human text for `request`'s successful result `fields`.
@@ -352,26 +352,26 @@ pub fn result(
         }
         Request::Leaderboard { .. } => {
             let board: LeaderboardResult = typed(fields)?;
-            if board.entries.is_empty() {
-                "The board is empty.".to_owned()
-            } else {
-                board
-                    .entries
-                    .iter()
-                    .map(|entry| {
-                        format!(
-                            "{:>4}. {:<32} {:>8} g  {} tree{}, {} m² protected",
-                            entry.rank,
-                            view.who(entry.player_id),
-                            entry.grams,
-                            entry.trees,
-                            if entry.trees == 1 { "" } else { "s" },
-                            entry.protected_m2
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("\n")
+            let mut lines: Vec<String> = board
+                .entries
+                .iter()
+                .map(|entry| {
+                    format!(
+                        "{:>4}. {:<32} {:>8} g  {} tree{}, {} m² protected",
+                        entry.rank,
+                        view.who(entry.player_id),
+                        entry.grams,
+                        entry.trees,
+                        if entry.trees == 1 { "" } else { "s" },
+                        entry.protected_m2
+                    )
+                })
+                .collect();
+            if lines.is_empty() {
+                lines.push("The board is empty.".to_owned());
             }
+            lines.extend(unavailable_line(&board.unavailable, view));
+            lines.join("\n")
         }
         Request::Feed { .. } => {
             let feed: FeedResult = typed(fields)?;
@@ -606,7 +606,19 @@ fn friends(result: &FriendsResult, view: &View<'_>) -> String {
             }));
         }
     }
+    lines.extend(unavailable_line(&result.unavailable, view));
     lines.join("\n")
+}
+
+/// Cluster mode: the players a list could not read because their shard did not answer.
+fn unavailable_line(players: &[PlayerId], view: &View<'_>) -> Option<String> {
+    (!players.is_empty()).then(|| {
+        let names: Vec<String> = players.iter().map(|player| view.who(*player)).collect();
+        format!(
+            "not shown, their server did not answer (try again): {}",
+            names.join(", ")
+        )
+    })
 }
 
 fn feed_entry(entry: &FeedEntry, view: &View<'_>) -> String {
@@ -645,7 +657,7 @@ fn team_line(team: &TeamView, view: &View<'_>) -> String {
 mod tests {
     use super::*;
     use crate::names::Names;
-    use canopy_shared::{BallId, PlayerId};
+    use canopy_shared::BallId;
     use serde_json::json;
 
     fn fields(value: Value) -> Map<String, Value> {
@@ -716,6 +728,53 @@ mod tests {
             &view,
         )?;
         assert_eq!(text, "Stole 12 g from bob (#2)'s ball #5. Energy: 312 g.");
+        Ok(())
+    }
+
+    #[test]
+    fn lists_name_the_friends_whose_server_did_not_answer() -> Result<(), CliError> {
+        let mut names = Names::default();
+        names.learn(PlayerId(2), "bob");
+        let view = View {
+            names: &names,
+            me: Some(PlayerId(1)),
+            now: None,
+            utc_offset: 480,
+        };
+        let board = result(
+            &Request::Leaderboard {
+                period: canopy_shared::model::BoardPeriod::Total,
+                limit: None,
+            },
+            fields(
+                json!({"entries": [{"rank": 1, "player_id": 1, "name": "ann", "grams": 40,
+                                       "trees": 0, "protected_m2": 0}],
+                          "unavailable": [2, 3]}),
+            ),
+            &view,
+        )?;
+        assert!(board.contains("   1. you"), "{board}");
+        assert!(
+            board.ends_with(
+                "not shown, their server did not answer (try again): bob (#2), player #3"
+            ),
+            "{board}"
+        );
+        let friends = result(
+            &Request::Friends {},
+            fields(json!({"friends": [], "incoming": [], "outgoing": [], "unavailable": [2]})),
+            &view,
+        )?;
+        assert!(
+            friends.ends_with("not shown, their server did not answer (try again): bob (#2)"),
+            "{friends}"
+        );
+        let complete = result(
+            &Request::Friends {},
+            fields(json!({"friends": [], "incoming": [], "outgoing": []})),
+            &view,
+        )?;
+        assert!(!complete.contains("not shown"), "{complete}");
         Ok(())
     }
 

@@ -301,6 +301,7 @@ pub fn list(world: &World, me: PlayerId) -> Result<FriendsResult, ErrorBody> {
         friends,
         incoming: pending_views(world, social.incoming(me, now, ttl)),
         outgoing: pending_views(world, social.outgoing(me, now, ttl)),
+        unavailable: Vec::new(),
     })
 }
 
@@ -453,15 +454,37 @@ pub fn leaderboard(
     period: BoardPeriod,
     limit: Option<u32>,
 ) -> Result<LeaderboardResult, ErrorBody> {
-    let limit = page_limit(limit, BOARD_DEFAULT, BOARD_MAX)?;
+    let limit = board_limit(limit)?;
     player_entity(world, me)?;
+    let players: Vec<PlayerId> = std::iter::once(me)
+        .chain(world.resource::<Social>().graph.friends(me))
+        .collect();
+    Ok(LeaderboardResult {
+        entries: rank_board(board_rows(world, &players, period, limit), limit),
+        unavailable: Vec::new(),
+    })
+}
+
+/// The number of board rows a `leaderboard` asks for, checked (1–200, default 50).
+pub fn board_limit(limit: Option<u32>) -> Result<usize, ErrorBody> {
+    page_limit(limit, BOARD_DEFAULT, BOARD_MAX)
+}
+
+/// The best `limit` board rows of those `players` this shard holds, unranked (`rank`
+/// 0): a shard's part of a board, which [`rank_board`] merges with the other parts.
+pub fn board_rows(
+    world: &World,
+    players: &[PlayerId],
+    period: BoardPeriod,
+    limit: usize,
+) -> Vec<BoardEntry> {
     let week = rules::week_key(rules::game_day(
         now(world),
         config(world).day.utc_offset_minutes,
     ));
-    let mut rows: Vec<(u64, PlayerId)> = std::iter::once(me)
-        .chain(world.resource::<Social>().graph.friends(me))
-        .filter_map(|player| {
+    let mut rows: Vec<(u64, PlayerId)> = players
+        .iter()
+        .filter_map(|&player| {
             let wallet = world.get::<Wallet>(player_entity(world, player).ok()?)?;
             let grams = match period {
                 BoardPeriod::Total => wallet.total_collected,
@@ -473,23 +496,30 @@ pub fn leaderboard(
         .collect();
     rows.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
     rows.truncate(limit);
-    Ok(LeaderboardResult {
-        entries: rows
-            .into_iter()
-            .enumerate()
-            .map(|(index, (grams, player_id))| {
-                let holdings = player_entity(world, player_id)
-                    .map(|entity| super::areas::holdings_of(world, entity))
-                    .unwrap_or_default();
-                BoardEntry {
-                    rank: index as u32 + 1,
-                    player_id,
-                    name: name_of(world, player_id),
-                    grams,
-                    trees: holdings.trees,
-                    protected_m2: holdings.protected_m2,
-                }
-            })
-            .collect(),
-    })
+    rows.into_iter()
+        .map(|(grams, player_id)| {
+            let holdings = player_entity(world, player_id)
+                .map(|entity| super::areas::holdings_of(world, entity))
+                .unwrap_or_default();
+            BoardEntry {
+                rank: 0,
+                player_id,
+                name: name_of(world, player_id),
+                grams,
+                trees: holdings.trees,
+                protected_m2: holdings.protected_m2,
+            }
+        })
+        .collect()
+}
+
+/// Ranks board rows: most grams first, ties by player id, the first `limit` kept,
+/// ranks from 1.
+pub fn rank_board(mut rows: Vec<BoardEntry>, limit: usize) -> Vec<BoardEntry> {
+    rows.sort_by(|a, b| b.grams.cmp(&a.grams).then(a.player_id.cmp(&b.player_id)));
+    rows.truncate(limit);
+    for (index, row) in rows.iter_mut().enumerate() {
+        row.rank = index as u32 + 1;
+    }
+    rows
 }

@@ -1,26 +1,30 @@
-//! Cluster mode: the views over friends of other shards (`friends`, `friend_balls`). A
-//! read changes nothing, so it needs no outbox: the asking shard checks its side (the
-//! friendship, which each shard stores for its own players), parks the client's reply
-//! and hands the cluster part one query per shard that owns some of the players
-//! ([`Dispatch::Ask`]). Each owner's shard answers from its own World, as a command of
-//! its game loop ([`answer`]), by the same code as on one node. The answers come back
-//! as deliveries ([`answered`]); the client hears once every shard answered, or
-//! `SHARD_TIMEOUT` when one did not in `cluster.remote_timeout_ms`. Nothing here waits:
-//! a tick never blocks on another shard.
+//! Cluster mode: the views over friends and teams of other shards (`friends`,
+//! `friend_balls`, `leaderboard`, `teams`). A read changes nothing, so it needs no outbox: the asking shard
+//! checks its side (the friendship, which each shard stores for its own players), parks
+//! the client's reply and hands the cluster part one query per shard that owns some of
+//! the players, carrying all their ids ([`Dispatch::Ask`]). Each owner's shard answers
+//! from its own World, as a command of its game loop ([`answer`]), by the same code as
+//! on one node. The answers come back as deliveries ([`answered`]); the client hears
+//! once every shard answered. A shard that did not answer in
+//! `cluster.remote_timeout_ms` makes `friend_balls` and `teams` `SHARD_TIMEOUT`; the lists
+//! (`friends`, `leaderboard`) are answered with the players that could be read and name
+//! the others in `unavailable`. Nothing here waits: a tick never blocks on another
+//! shard.
 
 use super::friends;
 use super::remote::{self, Dispatch, Parked, RemoteOps};
 use super::remote_teams;
 use super::remote_watch::{self, Push};
 use super::resources::{SessionId, Sessions};
-use super::state::{fail, now};
+use super::state::{fail, now, player_entity};
 use super::stealable::hits_allowed;
 use super::transfers::require_friends;
+use crate::cluster::Partition;
 use crate::social::Social;
 use bevy_ecs::resource::Resource;
 use bevy_ecs::world::World;
-use canopy_shared::model::{FriendView, TeamView};
-use canopy_shared::reply::{BallsResult, FriendsResult, TeamsResult};
+use canopy_shared::model::{BoardEntry, BoardPeriod, FriendView, TeamView};
+use canopy_shared::reply::{BallsResult, FriendsResult, LeaderboardResult, TeamsResult};
 use canopy_shared::{ErrorBody, ErrorCode, PlayerId, Request, TeamId};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -54,6 +58,16 @@ pub enum ViewQuery {
         /// Teams of the answering shard.
         teams: Vec<TeamId>,
     },
+    /// The board rows of `players` for `period`, the best `limit` of them: the
+    /// answering shard's part of a `leaderboard`.
+    Board {
+        /// The board's period.
+        period: BoardPeriod,
+        /// The rows the asking player's board holds at most.
+        limit: u32,
+        /// Players of the answering shard.
+        players: Vec<PlayerId>,
+    },
 }
 
 /// The owner's shard's answer to a [`ViewQuery`].
@@ -65,6 +79,8 @@ pub enum ViewAnswer {
     Balls(BallsResult),
     /// The teams' rows.
     Teams(Vec<TeamView>),
+    /// The best rows of the players it holds, unranked.
+    Board(Vec<BoardEntry>),
 }
 
 /// What a parked view gathers until every shard asked has answered.
@@ -75,6 +91,11 @@ enum Gathering {
         result: FriendsResult,
         remote_friends: HashSet<PlayerId>,
     },
+    /// `leaderboard`: every part's rows, unranked until the last answer.
+    Board {
+        board: LeaderboardResult,
+        limit: usize,
+    },
     /// `friend_balls` (one shard answers it whole).
     Balls(Option<BallsResult>),
     /// `teams`: this shard's teams, then the other shards' rows.
@@ -84,17 +105,21 @@ enum Gathering {
 /// A client's view waiting for other shards.
 struct Waiting {
     reply: Parked,
-    shards_left: usize,
+    /// The asks not answered yet, by number, with the players each asked for.
+    asks: HashMap<u64, Vec<PlayerId>>,
     gathering: Gathering,
 }
 
 /// The views this shard waits for, numbered in memory (a read asked before a restart
-/// has no client left to answer): clients' views, and the reads behind pushes to
-/// sessions watching players of other shards (`remote_watch`).
+/// has no client left to answer): clients' views, each asking one or more shards, and
+/// the reads behind pushes to sessions watching players of other shards
+/// (`remote_watch`).
 #[derive(Resource, Default)]
 pub struct RemoteViews {
     next: u64,
     waiting: HashMap<u64, Waiting>,
+    /// The client view each ask belongs to.
+    asks: HashMap<u64, u64>,
     pushes: HashMap<u64, Push>,
 }
 
@@ -145,26 +170,12 @@ pub fn begin(
                 .filter(|&friend| !partition.owns(friend))
                 .collect();
             let requesters = result.incoming.iter().chain(&result.outgoing);
-            let mut by_shard: BTreeMap<u64, Vec<PlayerId>> = BTreeMap::new();
-            for player in remote_friends
+            let players = remote_friends
                 .iter()
                 .copied()
-                .chain(requesters.map(|pending| pending.player_id))
-                .filter(|&player| !partition.owns(player))
-            {
-                by_shard
-                    .entry(partition.owner(player))
-                    .or_default()
-                    .push(player);
-            }
-            if by_shard.is_empty() {
-                return None;
-            }
-            let queries = by_shard
-                .into_iter()
-                .map(|(shard, mut players)| {
-                    players.sort();
-                    players.dedup();
+                .chain(requesters.map(|pending| pending.player_id));
+            let queries: Vec<_> = by_shard(partition, players)
+                .map(|(shard, players)| {
                     let view = ViewQuery::Friends {
                         viewer,
                         hits_allowed,
@@ -173,11 +184,44 @@ pub fn begin(
                     (shard, view)
                 })
                 .collect();
+            if queries.is_empty() {
+                return None;
+            }
             let gathering = Gathering::Friends {
                 result,
                 remote_friends,
             };
             (gathering, queries)
+        }
+        Request::Leaderboard { period, limit } => {
+            let limit = match friends::board_limit(limit).and_then(|limit| {
+                player_entity(world, viewer)?;
+                Ok(limit)
+            }) {
+                Ok(limit) => limit,
+                Err(refusal) => return Some(Err(refusal)),
+            };
+            let (local, remote): (Vec<PlayerId>, Vec<PlayerId>) = std::iter::once(viewer)
+                .chain(world.resource::<Social>().graph.friends(viewer))
+                .partition(|&player| partition.owns(player));
+            let queries: Vec<_> = by_shard(partition, remote)
+                .map(|(shard, players)| {
+                    let view = ViewQuery::Board {
+                        period,
+                        limit: limit as u32,
+                        players,
+                    };
+                    (shard, view)
+                })
+                .collect();
+            if queries.is_empty() {
+                return None;
+            }
+            let board = LeaderboardResult {
+                entries: friends::board_rows(world, &local, period, limit),
+                unavailable: Vec::new(),
+            };
+            (Gathering::Board { board, limit }, queries)
         }
         Request::FriendBalls { friend_id } => {
             if partition.owns(friend_id) {
@@ -203,28 +247,69 @@ pub fn begin(
         _ => return None,
     };
     let mut views = world.resource_mut::<RemoteViews>();
-    let query = views.number();
+    let client_view = views.number();
+    let mut asks = HashMap::new();
+    let mut dispatches = Vec::new();
+    for (to_shard, view) in queries {
+        let query = views.number();
+        views.asks.insert(query, client_view);
+        asks.insert(query, view.players());
+        dispatches.push(Dispatch::Ask {
+            query,
+            to_shard,
+            view,
+        });
+    }
     views.waiting.insert(
-        query,
+        client_view,
         Waiting {
             reply: Parked {
                 session,
                 request_id,
                 op: request.op_name(),
             },
-            shards_left: queries.len(),
+            asks,
             gathering,
         },
     );
     let mut remote = world.resource_mut::<RemoteOps>();
-    for (to_shard, view) in queries {
-        remote.dispatch(Dispatch::Ask {
-            query,
-            to_shard,
-            view,
-        });
+    for dispatch in dispatches {
+        remote.dispatch(dispatch);
     }
     Some(Ok(()))
+}
+
+/// Players of other shards grouped by the shard that owns them, each group sorted and
+/// without repeats: one query per shard.
+fn by_shard(
+    partition: Partition,
+    players: impl IntoIterator<Item = PlayerId>,
+) -> impl Iterator<Item = (u64, Vec<PlayerId>)> {
+    let mut groups: BTreeMap<u64, Vec<PlayerId>> = BTreeMap::new();
+    for player in players {
+        if !partition.owns(player) {
+            groups
+                .entry(partition.owner(player))
+                .or_default()
+                .push(player);
+        }
+    }
+    groups.into_iter().map(|(shard, mut players)| {
+        players.sort();
+        players.dedup();
+        (shard, players)
+    })
+}
+
+impl ViewQuery {
+    /// The players of the answering shard this query reads.
+    fn players(&self) -> Vec<PlayerId> {
+        match self {
+            Self::Friends { players, .. } | Self::Board { players, .. } => players.clone(),
+            Self::Balls { owner, .. } => vec![*owner],
+            Self::Teams { .. } => Vec::new(),
+        }
+    }
 }
 
 /// On the owner's shard: reads the players a view asks for, by the one-node code.
@@ -251,11 +336,23 @@ pub fn answer(world: &World, query: &ViewQuery) -> Result<ViewAnswer, ErrorBody>
         ViewQuery::Teams { viewer, ref teams } => Ok(ViewAnswer::Teams(remote_teams::answer_list(
             world, viewer, teams,
         ))),
+        ViewQuery::Board {
+            period,
+            limit,
+            ref players,
+        } => Ok(ViewAnswer::Board(friends::board_rows(
+            world,
+            players,
+            period,
+            limit as usize,
+        ))),
     }
 }
 
 /// On the asking shard: adds one shard's answer to the view waiting for it, and answers
-/// the client when it was the last (or at once with a refusal or a timeout).
+/// the client when it was the last (or at once when `friend_balls` or `teams` is
+/// refused or timed out; a list over friends marks the players of a shard that did not
+/// answer as unavailable).
 pub fn answered(world: &mut World, query: u64, answer: Result<ViewAnswer, ErrorBody>) {
     let mut views = world.resource_mut::<RemoteViews>();
     if let Some(push) = views.pushes.remove(&query) {
@@ -266,23 +363,30 @@ pub fn answered(world: &mut World, query: u64, answer: Result<ViewAnswer, ErrorB
         }
         return;
     }
-    // Gone when another shard's refusal or timeout answered the client already.
-    let Some(waiting) = views.waiting.get_mut(&query) else {
+    // Unknown when the client was answered already (a refusal, or a duplicate).
+    let Some(client_view) = views.asks.remove(&query) else {
         return;
     };
+    let Some(waiting) = views.waiting.get_mut(&client_view) else {
+        return;
+    };
+    let players = waiting.asks.remove(&query).unwrap_or_default();
     let refusal = match answer {
         Ok(answer) => {
             waiting.gather(answer);
-            if waiting.shards_left > 0 {
-                return;
-            }
             None
         }
-        Err(refusal) => Some(refusal),
+        Err(refusal) => waiting.gathering.miss(players, refusal),
     };
-    let Some(waiting) = views.waiting.remove(&query) else {
+    if refusal.is_none() && !waiting.asks.is_empty() {
+        return;
+    }
+    let Some(waiting) = views.waiting.remove(&client_view) else {
         return;
     };
+    for ask in waiting.asks.keys() {
+        views.asks.remove(ask);
+    }
     let reply = match refusal {
         Some(refusal) => Err(refusal),
         None => waiting.gathering.finish(),
@@ -292,7 +396,6 @@ pub fn answered(world: &mut World, query: u64, answer: Result<ViewAnswer, ErrorB
 
 impl Waiting {
     fn gather(&mut self, answer: ViewAnswer) {
-        self.shards_left = self.shards_left.saturating_sub(1);
         match (&mut self.gathering, answer) {
             (
                 Gathering::Friends {
@@ -313,6 +416,9 @@ impl Waiting {
                 }
                 result.friends.sort_by_key(|row| row.player_id);
             }
+            (Gathering::Board { board, .. }, ViewAnswer::Board(rows)) => {
+                board.entries.extend(rows);
+            }
             (Gathering::Balls(balls), ViewAnswer::Balls(answer)) => *balls = Some(answer),
             (Gathering::Teams(result), ViewAnswer::Teams(rows)) => {
                 remote_teams::gather_list(result, rows);
@@ -323,10 +429,29 @@ impl Waiting {
 }
 
 impl Gathering {
-    /// The client's result, every shard having answered.
+    /// A shard could not be read for `players`: a list over friends goes on without
+    /// them (named in `unavailable`); `friend_balls` and `teams` are refused with the
+    /// shard's refusal.
+    fn miss(&mut self, players: Vec<PlayerId>, refusal: ErrorBody) -> Option<ErrorBody> {
+        let unavailable = match self {
+            Self::Friends { result, .. } => &mut result.unavailable,
+            Self::Board { board, .. } => &mut board.unavailable,
+            Self::Balls(_) | Self::Teams(_) => return Some(refusal),
+        };
+        tracing::debug!(?players, %refusal.message, "a list goes on without these players");
+        unavailable.extend(players);
+        unavailable.sort();
+        None
+    }
+
+    /// The client's result, every shard having answered or been given up on.
     fn finish(self) -> Result<String, ErrorBody> {
         let encoded = match self {
             Self::Friends { result, .. } => serde_json::to_string(&result),
+            Self::Board { mut board, limit } => {
+                board.entries = friends::rank_board(board.entries, limit);
+                serde_json::to_string(&board)
+            }
             Self::Balls(Some(balls)) => serde_json::to_string(&balls),
             Self::Teams(teams) => serde_json::to_string(&teams),
             Self::Balls(None) => {
