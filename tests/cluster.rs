@@ -15,6 +15,7 @@ mod support;
 use anyhow::{Context, Result, bail};
 use canopy_shared::Event;
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -1525,8 +1526,29 @@ async fn task_budgets_and_partners_hold_across_shards() -> Result<()> {
     // The budget covers REWARDS rewards; each shard's player alone tries more than that.
     const REWARDS: u64 = 10;
     const TRIES_PER_PLAYER: u64 = 12;
-    let cluster =
-        LocalCluster::start_with_env(3, 10, &[("CANOPY_ACCOUNTS__REGISTER_LIMITS", "false")])?;
+    // Every shard reads one config file defining a campaign (`campaigns_hold_across_shards`).
+    let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as u64;
+    let config_dir = tempfile::tempdir()?;
+    let config = config_dir.path().join("canopy.toml");
+    let defaults =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/canopy.toml"))?;
+    let ends_at = now + 30 * 24 * HOUR;
+    std::fs::write(
+        &config,
+        format!(
+            "{defaults}\n[campaigns.metro_rides]\nname = \"+20 g a ride\"\nkind = \"metro\"\n\
+             bonus = {{ add = 20 }}\nstarts_at = 0\nends_at = {ends_at}\nbudget_grams = 100\n"
+        ),
+    )?;
+    let shard_args = format!("--clock manual --config {}", path_str(&config)?);
+    let cluster = LocalCluster::start_with_env(
+        3,
+        10,
+        &[
+            ("CANOPY_ACCOUNTS__REGISTER_LIMITS", "false"),
+            ("CANOPY_SHARD_ARGS", &shard_args),
+        ],
+    )?;
     let (partner, key) = cluster_partner(&cluster, 0)?;
     let post = |shard: u16, key: &str, path: &str, body: &Value| {
         support::partner_post(&cluster.ops_addr(shard), partner, key, path, body)
@@ -1534,7 +1556,6 @@ async fn task_budgets_and_partners_hold_across_shards() -> Result<()> {
 
     // Registered on shard 0, the partner publishes a task at shard 1 once shard 1 knows
     // it, and every shard's player can take the task on.
-    let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as u64;
     let task = json!({"title": "Ride", "description": "", "reward_grams": 30,
         "audience": "all", "starts_at": 0, "ends_at": now + 30 * 24 * HOUR,
         "per_player_limit": 100, "budget_grams": 30 * REWARDS, "ref": "publish-1"});
@@ -1676,5 +1697,183 @@ async fn task_budgets_and_partners_hold_across_shards() -> Result<()> {
     wait_for_status("shard 0 refuses the suspended partner", 403, || {
         post(0, &new_key, "/partner/v1/actions", &ride)
     })?;
+    campaigns_hold_across_shards(&cluster, ends_at).await
+}
+
+/// Every shard's campaigns, by id.
+fn campaigns_on(cluster: &LocalCluster, shard: u16) -> Result<BTreeMap<u64, Value>> {
+    let list = cluster.admin(shard, "GET", "/admin/campaigns", None)?;
+    let campaigns = list["campaigns"].as_array().context("campaigns")?;
+    campaigns
+        .iter()
+        .map(|campaign| {
+            Ok((
+                campaign["campaign_id"].as_u64().context("id")?,
+                campaign.clone(),
+            ))
+        })
+        .collect()
+}
+
+/// Waits until every shard lists `campaign` and `holds` it.
+fn wait_for_campaign(
+    cluster: &LocalCluster,
+    campaign: u64,
+    holds: impl Fn(&Value) -> bool,
+) -> Result<()> {
+    let started = Instant::now();
+    loop {
+        let mut held = Vec::new();
+        for shard in 0..3 {
+            held.push(campaigns_on(cluster, shard)?.remove(&campaign));
+        }
+        if held
+            .iter()
+            .all(|campaign| campaign.as_ref().is_some_and(&holds))
+        {
+            return Ok(());
+        }
+        if started.elapsed() > PATIENCE {
+            bail!("campaign {campaign} as the shards hold it: {held:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Part of `task_budgets_and_partners_hold_across_shards`, on its cluster: the config
+/// file's campaign (+20 g a metro ride, 100 g) is published once and held with one id by
+/// every shard; one defined at shard 2 (×2 a ride, 130 g) is adopted by all. Bursts of
+/// rides on every shard at once never pay more than a budget; rides go on, each at a
+/// shard holding some budget, until both are spent exactly, in as many bonuses as on
+/// one server (5 of 20 g; 52 + 52 + 26 g), and the cluster audit balances with nothing
+/// stranded. A campaign closed at shard 0 is closed on every shard.
+async fn campaigns_hold_across_shards(cluster: &LocalCluster, ends_at: u64) -> Result<()> {
+    let started = Instant::now();
+    let configured = loop {
+        let found = campaigns_on(cluster, 0)?
+            .into_values()
+            .find(|campaign| campaign["config_key"] == json!("metro_rides"));
+        if let Some(campaign) = found {
+            break campaign["campaign_id"].as_u64().context("id")?;
+        }
+        anyhow::ensure!(started.elapsed() < PATIENCE, "shard 0 never defined it");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    wait_for_campaign(cluster, configured, |held| {
+        held["config_key"] == json!("metro_rides") && held["status"] == json!("active")
+    })?;
+    let campaign = |name: &str, bonus: Value, budget: u64| {
+        json!({"name": name, "kind": "metro", "bonus": bonus, "audience": "all",
+               "starts_at": 0, "ends_at": ends_at, "budget_grams": budget})
+    };
+    let defined = cluster.admin(
+        2,
+        "POST",
+        "/admin/campaigns",
+        Some(campaign("Metro x2", json!({"multiply": 2}), 130)),
+    )?;
+    assert_eq!(defined["budget_grams"], json!(130), "{defined}");
+    let doubled = defined["campaign_id"].as_u64().context("id")?;
+    wait_for_campaign(cluster, doubled, |held| held["status"] == json!("active"))?;
+
+    // Riders on every shard (a metro ride counts five times a day per player).
+    let mut riders: Vec<(u16, u64, u32)> = Vec::new();
+    for shard in 0..3u16 {
+        for n in 0..4 {
+            let (_, id) = player(&cluster.game_url(shard), &format!("rider{shard}-{n}")).await?;
+            riders.push((shard, id, 0));
+        }
+    }
+    let ride = |shard: u16, rider: u64, n: u32| {
+        let body = json!({"player_id": rider, "kind": "metro", "ref": format!("ride-{rider}-{n}")});
+        let answer = cluster.admin(shard, "POST", "/admin/actions", Some(body))?;
+        anyhow::ensure!(answer["grams"] == json!(52), "a ride is credited: {answer}");
+        Ok(())
+    };
+    let paid = |campaign: u64| -> Result<(u64, u64)> {
+        let mut totals = (0, 0);
+        for shard in 0..3 {
+            let held = &campaigns_on(cluster, shard)?[&campaign];
+            totals.0 += held["disbursed_grams"].as_u64().context("disbursed")?;
+            totals.1 += held["bonuses"].as_u64().context("bonuses")?;
+        }
+        Ok(totals)
+    };
+    std::thread::scope(|scope| {
+        let bursts: Vec<_> = (0..3u16)
+            .map(|shard| {
+                let (riders, ride) = (&riders, &ride);
+                scope.spawn(move || {
+                    for &(home, rider, _) in riders.iter().filter(|(home, ..)| *home == shard) {
+                        ride(home, rider, 0)?;
+                        ride(home, rider, 1)?;
+                    }
+                    anyhow::Ok(())
+                })
+            })
+            .collect();
+        bursts
+            .into_iter()
+            .try_for_each(|burst| burst.join().unwrap_or_else(|_| bail!("a burst panicked")))
+    })?;
+    for rider in &mut riders {
+        rider.2 = 2;
+    }
+    for (campaign, budget) in [(configured, 100), (doubled, 130)] {
+        let (disbursed, _) = paid(campaign)?;
+        assert!(
+            disbursed <= budget,
+            "campaign {campaign} paid {disbursed} g of {budget} g"
+        );
+    }
+
+    // More rides, each at a shard that holds some of a budget not yet spent.
+    let started = Instant::now();
+    while paid(configured)?.0 < 100 || paid(doubled)?.0 < 130 {
+        anyhow::ensure!(started.elapsed() < PATIENCE, "budgets left unspent");
+        let holding = |shard: u16| -> Result<bool> {
+            let held = campaigns_on(cluster, shard)?;
+            Ok([configured, doubled]
+                .iter()
+                .any(|campaign| held[campaign]["remaining_grams"] != json!(0)))
+        };
+        let mut rode = false;
+        for rider in &mut riders {
+            if rider.2 < 5 && holding(rider.0)? {
+                ride(rider.0, rider.1, rider.2)?;
+                rider.2 += 1;
+                rode = true;
+                break;
+            }
+        }
+        if !rode {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    assert_eq!(paid(configured)?, (100, 5), "five bonuses of 20 g");
+    assert_eq!(paid(doubled)?, (130, 3), "52 + 52 + the 26 g left");
+
+    // Closed at shard 0, closed everywhere.
+    let closing = cluster.admin(
+        1,
+        "POST",
+        "/admin/campaigns",
+        Some(campaign("Closing", json!({"add": 5}), 10)),
+    )?;
+    let closing = closing["campaign_id"].as_u64().context("id")?;
+    wait_for_campaign(cluster, closing, |held| held["status"] == json!("active"))?;
+    cluster.admin(
+        0,
+        "POST",
+        &format!("/admin/campaigns/{closing}/close"),
+        None,
+    )?;
+    wait_for_campaign(cluster, closing, |held| held["status"] == json!("closed"))?;
+
+    let audit =
+        cluster.settled_audit(1, |audit| audit["campaign_grams"]["stranded"] == json!(0))?;
+    let split = &audit["campaign_grams"];
+    assert_eq!(split["budget"], json!(100 + 130 + 10), "{audit}");
+    assert_eq!(split["on_shards"], split["allotted"], "{audit}");
     Ok(())
 }

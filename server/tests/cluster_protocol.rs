@@ -1584,3 +1584,121 @@ fn team_refusals_and_timeouts_across_shards_release_what_they_reserved() {
         serde_json::json!([ann.0, bob.0])
     );
 }
+
+/// A campaign's budget in cluster mode (`cluster::campaigns` hands out the allotments):
+/// the shard that defines it holds none of it, pays bonuses only from what it was
+/// allotted (a bonus larger than that is cut to it), stays active with nothing held
+/// until told the ledger is dry, and another shard adopts the definition holding
+/// nothing and follows its closing. Each shard's audit balances throughout.
+#[test]
+fn a_campaign_pays_only_what_its_shard_was_allotted() {
+    use canopy_shared::CampaignId;
+    use canopy_shared::campaign::{Bonus, CampaignList, CampaignStatus, CampaignView, NewCampaign};
+    use canopy_shared::task::Audience;
+
+    fn held(shard: &mut Shard, id: CampaignId) -> CampaignView {
+        let list = shard.admin(AdminOp::CampaignList).expect("listed");
+        let list: CampaignList = serde_json::from_value(list).expect("a campaign list");
+        list.campaigns
+            .into_iter()
+            .find(|campaign| campaign.campaign_id == id)
+            .expect("the campaign is held here")
+    }
+    let allot = |campaign, total, dry| AdminOp::CampaignAllot {
+        campaign,
+        total,
+        dry,
+    };
+
+    let mut one = Shard::of(1, 3);
+    let ann = one.register("ann");
+    let new = NewCampaign {
+        name: "Metro +20".into(),
+        kind: "metro".into(),
+        bonus: Bonus::Add(20),
+        first_of_day: false,
+        audience: Audience::All,
+        starts_at: START,
+        ends_at: START + HOUR,
+        budget_grams: 100,
+    };
+    let defined = one
+        .admin(AdminOp::CampaignCreate(Box::new(new)))
+        .expect("defined");
+    let defined: CampaignView = serde_json::from_value(defined).expect("a campaign");
+    assert_eq!(
+        defined.definition.budget_grams, 100,
+        "published with its whole budget"
+    );
+    let id = defined.campaign_id;
+    assert_eq!(id.0 % 3, 2, "shard 1 of 3 numbers 2, 5, 8, …: {id}");
+    let local = held(&mut one, id);
+    assert_eq!(
+        (local.definition.budget_grams, local.remaining_grams),
+        (0, 0)
+    );
+
+    one.partner_metro(ann, "m1");
+    assert_eq!(
+        held(&mut one, id).disbursed_grams,
+        0,
+        "nothing allotted yet"
+    );
+    assert_eq!(one.admin(allot(id, 30, false)), Ok(Value::from(30)));
+    one.partner_metro(ann, "m2");
+    one.partner_metro(ann, "m3");
+    let local = held(&mut one, id);
+    assert_eq!(
+        (local.disbursed_grams, local.bonuses, local.remaining_grams),
+        (30, 2, 0),
+        "20 g, then the 10 g held"
+    );
+    assert_eq!(
+        local.status,
+        CampaignStatus::Active,
+        "the ledger may hold more"
+    );
+    one.partner_metro(ann, "m4");
+    assert_eq!(
+        held(&mut one, id).disbursed_grams,
+        30,
+        "nothing held, nothing paid"
+    );
+    assert_eq!(
+        one.admin(allot(id, 20, false)),
+        Ok(Value::from(0)),
+        "a stale total"
+    );
+    assert_eq!(one.admin(allot(id, 30, true)), Ok(Value::from(0)));
+    let local = held(&mut one, id);
+    assert_eq!(
+        local.status,
+        CampaignStatus::Exhausted,
+        "held nothing, ledger dry"
+    );
+    let audit = one.audit();
+    assert_eq!(
+        (audit.campaign_budgets, audit.campaign_disbursed),
+        (30, 30),
+        "the shard's budget is what it was allotted"
+    );
+
+    let mut two = Shard::of(2, 3);
+    let bob = two.register("bob");
+    let adopted = two
+        .admin(AdminOp::CampaignAdopt(Box::new(defined.clone())))
+        .expect("adopted");
+    assert_eq!(adopted["remaining_grams"], 0, "{adopted}");
+    assert_eq!(two.admin(allot(id, 40, false)), Ok(Value::from(40)));
+    let closed = CampaignView {
+        status: CampaignStatus::Closed,
+        ..defined
+    };
+    two.admin(AdminOp::CampaignAdopt(Box::new(closed)))
+        .expect("adopted");
+    two.partner_metro(bob, "m1");
+    let local = held(&mut two, id);
+    assert_eq!(local.status, CampaignStatus::Closed);
+    assert_eq!(local.disbursed_grams, 0, "a closed campaign pays nothing");
+    two.audit();
+}

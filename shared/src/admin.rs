@@ -264,22 +264,25 @@ pub struct ClusterAuditReport {
     /// Budgets of prop-reward tasks across the shards, in props (an addition).
     #[serde(default)]
     pub task_props: BudgetSplit,
+    /// Budgets of campaigns across the shards, in grams (an addition).
+    #[serde(default)]
+    pub campaign_grams: BudgetSplit,
 }
 
-/// Where the cluster's task budgets are (an addition to the cluster audit): each task's
-/// allotment ledger keeps `budget = unallotted + allotted`, and the shards hold
+/// Where the cluster's task or campaign budgets are (an addition to the cluster audit):
+/// each allotment ledger keeps `budget = unallotted + allotted`, and the shards hold
 /// (disbursed + remaining) at most what was allotted to them; the difference is budget
 /// stranded by a crash between an allotment and its record, given back at the next
 /// refill.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BudgetSplit {
-    /// The tasks' budgets, summed over their ledgers.
+    /// The budgets, summed over their ledgers.
     pub budget: u64,
     /// Not yet allotted to any shard.
     pub unallotted: u64,
     /// Allotted to the shards, as the ledgers count it.
     pub allotted: u64,
-    /// What the shards hold of it: their tasks' disbursed + remaining.
+    /// What the shards hold of it: their tasks' (or campaigns') disbursed + remaining.
     pub on_shards: u64,
     /// Allotted, not yet recorded by its shard: `allotted − on_shards`.
     pub stranded: u64,

@@ -4,14 +4,13 @@
 //! must be exactly the grams of the messages still in flight (sent, not yet applied by
 //! their receiver), and every gram ever created must be held somewhere or in flight.
 
-use super::budgets::{self, Ledger};
+use super::budgets::{self, Budgeted, Ledger};
 use crate::game::AdminOp;
 use crate::game_loop::{Control, GameHandle};
 use crate::store::Store;
 use crate::store::outbox::MessageKey;
 use anyhow::Context;
 use async_nats::jetstream::kv;
-use canopy_shared::TaskId;
 use canopy_shared::admin::{AuditReport, BudgetSplit, ClusterAuditReport, OpenTransfer};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -199,7 +198,7 @@ struct Read {
     in_flight: u64,
     props_in_flight: u64,
     messages: u64,
-    ledgers: BTreeMap<TaskId, Ledger>,
+    ledgers: BTreeMap<Budgeted, Ledger>,
 }
 
 impl Read {
@@ -256,23 +255,36 @@ impl Read {
                     .map(move |problem| format!("shard {index}: {problem}"))
             })
             .collect();
-        for (task, ledger) in &self.ledgers {
+        for (budgeted, ledger) in &self.ledgers {
             if !ledger.balanced() {
                 problems.push(format!(
-                    "task {task}'s ledger: budget {} ≠ unallotted {} + allotted {}",
+                    "{budgeted}'s ledger: budget {} ≠ unallotted {} + allotted {}",
                     ledger.budget,
                     ledger.unallotted,
                     ledger.allotted.values().sum::<u64>()
                 ));
             }
         }
-        let task_grams = self.split(false, |shard| shard.task_budgets);
-        let task_props = self.split(true, |shard| shard.task_prop_budgets);
-        for (split, unit) in [(&task_grams, "g"), (&task_props, "props")] {
+        let task_grams = self.split(
+            |budgeted, ledger| matches!(budgeted, Budgeted::Task(_)) && !ledger.props,
+            |shard| shard.task_budgets,
+        );
+        let task_props = self.split(
+            |budgeted, ledger| matches!(budgeted, Budgeted::Task(_)) && ledger.props,
+            |shard| shard.task_prop_budgets,
+        );
+        let campaign_grams = self.split(
+            |budgeted, _| matches!(budgeted, Budgeted::Campaign(_)),
+            |shard| shard.campaign_budgets,
+        );
+        for (split, what) in [
+            (&task_grams, "g of task budgets"),
+            (&task_props, "props of task budgets"),
+            (&campaign_grams, "g of campaign budgets"),
+        ] {
             if split.on_shards > split.allotted {
                 problems.push(format!(
-                    "the shards hold {} {unit} of task budgets, more than the {} {unit} \
-                     allotted to them",
+                    "the shards hold {} {what}, more than the {} allotted to them",
                     split.on_shards, split.allotted
                 ));
             }
@@ -295,12 +307,21 @@ impl Read {
             shards: self.shards,
             task_grams,
             task_props,
+            campaign_grams,
         }
     }
 
-    /// The ledgers of one unit against what the shards hold of them.
-    fn split(&self, props: bool, held: impl Fn(&AuditReport) -> u64) -> BudgetSplit {
-        let ledgers = self.ledgers.values().filter(|ledger| ledger.props == props);
+    /// The ledgers of one kind and unit against what the shards hold of them.
+    fn split(
+        &self,
+        of_kind: impl Fn(&Budgeted, &Ledger) -> bool,
+        held: impl Fn(&AuditReport) -> u64,
+    ) -> BudgetSplit {
+        let ledgers = self
+            .ledgers
+            .iter()
+            .filter(|(budgeted, ledger)| of_kind(budgeted, ledger))
+            .map(|(_, ledger)| ledger);
         let (mut budget, mut unallotted, mut allotted) = (0, 0, 0);
         for ledger in ledgers {
             budget += ledger.budget;

@@ -1,9 +1,11 @@
-//! Task budgets across shards: a task's budget is the cluster's, while its players are
-//! spread over the shards. Definitions live in a replicated JetStream KV bucket
-//! (`task.<id>`, the task as its publisher sees it) that every shard adopts into its game;
-//! each task's allotment ledger (`ledger.task.<id>`) hands the budget out to the shards in
+//! Task and campaign budgets across shards: a task's or a campaign's budget is the
+//! cluster's, while its players are spread over the shards. Definitions live in a
+//! replicated JetStream KV bucket (`task.<id>`, `campaign.<id>`: as their publisher sees
+//! them) that every shard adopts into its game; each one's allotment ledger
+//! (`ledger.task.<id>`, `ledger.campaign.<id>`) hands the budget out to the shards in
 //! chunks, by compare-and-set, so that in every revision
 //! `budget = unallotted + Σ allotted[shard]` and no shard ever spends more than it took.
+//! One ledger code serves both; only when a shard asks differs (`cluster::campaigns`).
 //!
 //! A completion is rewarded from the player's shard's allotment in one commit, as on one
 //! server. When the allotment cannot cover it the game answers "allotment needed"
@@ -19,11 +21,14 @@ use crate::game::tasks;
 use crate::game_loop::GameHandle;
 use anyhow::Context;
 use async_nats::jetstream::{self, kv};
+use canopy_shared::campaign::{CampaignStatus, CampaignView};
 use canopy_shared::task::{TaskStatus, TaskView};
-use canopy_shared::{ErrorBody, ErrorCode, TaskId};
+use canopy_shared::{CampaignId, ErrorBody, ErrorCode, TaskId};
 use futures_util::StreamExt;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
+use std::fmt;
 use std::sync::{Arc, Mutex};
 
 /// The bucket's name.
@@ -44,6 +49,11 @@ pub struct Ledger {
     /// Whether the budget counts props (a prop reward) rather than grams.
     #[serde(default)]
     pub props: bool,
+    /// Whether the last allotment is what is left when that is less than a unit (a
+    /// campaign, whose last bonus is cut to its budget) rather than never given (a task,
+    /// whose rewards are whole).
+    #[serde(default)]
+    pub cut_last: bool,
     /// Not yet handed to any shard.
     pub unallotted: u64,
     /// Handed to each shard, in all, by shard.
@@ -57,6 +67,7 @@ impl Ledger {
             budget,
             unit,
             props,
+            cut_last: false,
             unallotted: budget,
             allotted: BTreeMap::new(),
         }
@@ -64,11 +75,16 @@ impl Ledger {
 
     /// The next chunk for one of `shards` shards: half of an even share of what is left
     /// (so a busy shard comes back while idle shards still find budget), never less than
-    /// one reward, always whole rewards; 0 when what is left cannot cover a reward.
+    /// one reward, always whole rewards; 0 when what is left cannot cover a reward (or,
+    /// with `cut_last`, the rest when less than a reward is left).
     pub fn chunk(&self, shards: u64) -> u64 {
         let unit = self.unit.max(1);
         let share = self.unallotted / (2 * shards.max(1)) / unit * unit;
-        let whole = self.unallotted / unit * unit;
+        let whole = if self.cut_last {
+            self.unallotted
+        } else {
+            self.unallotted / unit * unit
+        };
         share.max(unit).min(whole)
     }
 
@@ -81,9 +97,9 @@ impl Ledger {
         *total
     }
 
-    /// Whether the ledger cannot cover one more reward.
+    /// Whether the ledger has nothing more to give.
     pub fn dry(&self) -> bool {
-        self.unallotted < self.unit.max(1)
+        self.chunk(1) == 0
     }
 
     /// `budget = unallotted + Σ allotted`.
@@ -94,12 +110,60 @@ impl Ledger {
     }
 }
 
-fn definition_key(task: TaskId) -> String {
-    format!("task.{}", task.0)
+/// What a ledger splits: a task's budget or a campaign's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Budgeted {
+    /// A task's budget (grams, or props for a prop reward).
+    Task(TaskId),
+    /// A campaign's budget of bonus grams.
+    Campaign(CampaignId),
 }
 
-fn ledger_key(task: TaskId) -> String {
-    format!("ledger.task.{}", task.0)
+impl fmt::Display for Budgeted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Task(task) => write!(f, "task {task}"),
+            Self::Campaign(campaign) => write!(f, "campaign {campaign}"),
+        }
+    }
+}
+
+impl Budgeted {
+    /// Where its definition is published.
+    fn definition_key(self) -> String {
+        match self {
+            Self::Task(task) => format!("task.{}", task.0),
+            Self::Campaign(campaign) => format!("campaign.{}", campaign.0),
+        }
+    }
+
+    /// Where its allotment ledger is.
+    fn ledger_key(self) -> String {
+        format!("ledger.{}", self.definition_key())
+    }
+
+    /// What a ledger key names, if it names a ledger.
+    fn of_ledger_key(key: &str) -> Option<Self> {
+        let (kind, id) = key.strip_prefix("ledger.")?.split_once('.')?;
+        let id = id.parse().ok()?;
+        match kind {
+            "task" => Some(Self::Task(TaskId(id))),
+            "campaign" => Some(Self::Campaign(CampaignId(id))),
+            _ => None,
+        }
+    }
+
+    /// The game op that records this shard's new total allotment.
+    pub fn allot_op(self, total: u64, dry: bool) -> AdminOp {
+        match self {
+            Self::Task(task) => AdminOp::TaskAllot { task, total, dry },
+            Self::Campaign(campaign) => AdminOp::CampaignAllot {
+                campaign,
+                total,
+                dry,
+            },
+        }
+    }
 }
 
 /// Opens the bucket, created by the first shard.
@@ -162,13 +226,12 @@ impl Budgets {
             if !matches!(&answer, Err(error) if tasks::is_allotment_needed(error)) {
                 return answer;
             }
+            let budgeted = Budgeted::Task(task);
             let (total, dry) = self
-                .refill(task)
+                .refill(budgeted)
                 .await
                 .map_err(|err| unreachable_ledger(&err))?;
-            self.game
-                .ask(AdminOp::TaskAllot { task, total, dry })
-                .await?;
+            self.game.ask(budgeted.allot_op(total, dry)).await?;
         }
         Err(ErrorBody::new(
             ErrorCode::ShardTimeout,
@@ -184,35 +247,34 @@ impl Budgets {
         locks.entry(task).or_default().clone()
     }
 
-    /// Takes the next chunk of the task's budget for this shard by compare-and-set;
-    /// returns this shard's new total and whether the ledger is dry after it.
-    async fn refill(&self, task: TaskId) -> anyhow::Result<(u64, bool)> {
+    /// Takes the next chunk of a budget for this shard by compare-and-set; returns this
+    /// shard's new total and whether the ledger is dry after it.
+    pub async fn refill(&self, budgeted: Budgeted) -> anyhow::Result<(u64, bool)> {
         for _ in 0..ATTEMPTS {
             let (mut ledger, revision) = self
-                .ledger(task)
+                .ledger(budgeted)
                 .await?
-                .with_context(|| format!("task {task} has no allotment ledger"))?;
+                .with_context(|| format!("{budgeted} has no allotment ledger"))?;
             if ledger.chunk(self.shards) == 0 {
                 let total = ledger.allotted.get(&self.shard).copied().unwrap_or(0);
                 return Ok((total, true));
             }
             let total = ledger.allot(self.shard, self.shards);
             let value = serde_json::to_vec(&ledger)?;
-            match super::write_if_unchanged(&self.bucket, &ledger_key(task), Some(revision), value)
-                .await
-            {
+            let key = budgeted.ledger_key();
+            match super::write_if_unchanged(&self.bucket, &key, Some(revision), value).await {
                 Ok(()) => return Ok((total, ledger.dry())),
                 Err(err) => tracing::debug!(%err, "another shard took from the ledger; again"),
             }
         }
-        anyhow::bail!("lost task {task}'s ledger to other shards {ATTEMPTS} times")
+        anyhow::bail!("lost {budgeted}'s ledger to other shards {ATTEMPTS} times")
     }
 
-    /// The task's ledger and its revision, if it has one.
-    async fn ledger(&self, task: TaskId) -> anyhow::Result<Option<(Ledger, u64)>> {
+    /// The ledger and its revision, if there is one.
+    pub async fn ledger(&self, budgeted: Budgeted) -> anyhow::Result<Option<(Ledger, u64)>> {
         let entry = self
             .bucket
-            .entry(ledger_key(task))
+            .entry(budgeted.ledger_key())
             .await
             .context("reading an allotment ledger")?
             .filter(|entry| entry.operation == kv::Operation::Put);
@@ -235,57 +297,109 @@ impl Budgets {
                 None => Ledger::new(task.budget_grams, task.reward_grams, false),
                 Some(prop) => Ledger::new(task.budget_props, u64::from(prop.count), true),
             };
-            let ledger = serde_json::to_vec(&ledger)?;
-            create_if_absent(&self.bucket, &ledger_key(task.task_id), ledger).await?;
-            let definition = serde_json::to_vec(&task)?;
-            create_if_absent(&self.bucket, &definition_key(task.task_id), definition).await
+            self.publish_definition(Budgeted::Task(task.task_id), &task, &ledger)
+                .await
         };
         published.await.map_err(|err| unreachable_ledger(&err))
+    }
+
+    /// Publishes a campaign as its definer sees it (whole budget): its definition and
+    /// its ledger, each only if absent. Its allotments are `unit`s
+    /// (`campaigns::bonus_unit`) but for the last, which is what is left: the last bonus
+    /// is cut to it, as on one server.
+    pub async fn publish_campaign(
+        &self,
+        campaign: &CampaignView,
+        unit: u64,
+    ) -> Result<(), ErrorBody> {
+        let ledger = Ledger {
+            cut_last: true,
+            ..Ledger::new(campaign.definition.budget_grams, unit, false)
+        };
+        let budgeted = Budgeted::Campaign(campaign.campaign_id);
+        self.publish_definition(budgeted, campaign, &ledger)
+            .await
+            .map_err(|err| unreachable_ledger(&err))
+    }
+
+    /// The ledger first, then the definition (whose adoption reads the ledger), each
+    /// only if absent.
+    async fn publish_definition(
+        &self,
+        budgeted: Budgeted,
+        definition: &impl Serialize,
+        ledger: &Ledger,
+    ) -> anyhow::Result<()> {
+        let ledger = serde_json::to_vec(ledger)?;
+        create_if_absent(&self.bucket, &budgeted.ledger_key(), ledger).await?;
+        let definition = serde_json::to_vec(definition)?;
+        create_if_absent(&self.bucket, &budgeted.definition_key(), definition).await
     }
 
     /// Publishes a task's new status (paused, open, closed) for every shard to adopt.
     pub async fn publish_status(&self, task: TaskId, status: TaskStatus) -> Result<(), ErrorBody> {
-        let published = async {
-            for _ in 0..ATTEMPTS {
-                let entry = self
-                    .bucket
-                    .entry(definition_key(task))
-                    .await?
-                    .with_context(|| format!("task {task} is not published"))?;
-                let mut definition: TaskView = serde_json::from_slice(&entry.value)?;
-                if definition.status == status {
-                    return Ok(());
-                }
-                definition.status = status;
-                let value = serde_json::to_vec(&definition)?;
-                let key = definition_key(task);
-                if super::write_if_unchanged(&self.bucket, &key, Some(entry.revision), value)
-                    .await
-                    .is_ok()
-                {
-                    return Ok(());
-                }
+        self.change_definition(Budgeted::Task(task), |definition: &mut TaskView| {
+            std::mem::replace(&mut definition.status, status) != status
+        })
+        .await
+        .map_err(|err| unreachable_ledger(&err))
+    }
+
+    /// Publishes a campaign's new status (closed) for every shard to adopt.
+    pub async fn publish_campaign_status(
+        &self,
+        campaign: CampaignId,
+        status: CampaignStatus,
+    ) -> Result<(), ErrorBody> {
+        let budgeted = Budgeted::Campaign(campaign);
+        self.change_definition(budgeted, |definition: &mut CampaignView| {
+            std::mem::replace(&mut definition.status, status) != status
+        })
+        .await
+        .map_err(|err| unreachable_ledger(&err))
+    }
+
+    /// Changes a published definition by compare-and-set; `change` says whether it
+    /// changed anything (nothing is written if not).
+    async fn change_definition<T: Serialize + DeserializeOwned>(
+        &self,
+        budgeted: Budgeted,
+        change: impl Fn(&mut T) -> bool,
+    ) -> anyhow::Result<()> {
+        let key = budgeted.definition_key();
+        for _ in 0..ATTEMPTS {
+            let entry = self
+                .bucket
+                .entry(&key)
+                .await?
+                .with_context(|| format!("{budgeted} is not published"))?;
+            let mut definition: T = serde_json::from_slice(&entry.value)?;
+            if !change(&mut definition) {
+                return Ok(());
             }
-            anyhow::bail!("lost task {task}'s definition to other shards {ATTEMPTS} times")
-        };
-        published.await.map_err(|err| unreachable_ledger(&err))
+            let value = serde_json::to_vec(&definition)?;
+            if super::write_if_unchanged(&self.bucket, &key, Some(entry.revision), value)
+                .await
+                .is_ok()
+            {
+                return Ok(());
+            }
+        }
+        anyhow::bail!("lost {budgeted}'s definition to other shards {ATTEMPTS} times")
     }
 }
 
-/// Every task's ledger, for the cluster audit.
-pub async fn ledgers(bucket: &kv::Store) -> anyhow::Result<BTreeMap<TaskId, Ledger>> {
+/// Every task's and campaign's ledger, for the cluster audit.
+pub async fn ledgers(bucket: &kv::Store) -> anyhow::Result<BTreeMap<Budgeted, Ledger>> {
     let mut keys = bucket.keys().await.context("listing the budget ledgers")?;
     let mut ledgers = BTreeMap::new();
     while let Some(key) = keys.next().await {
         let key = key.context("listing the budget ledgers")?;
-        let Some(id) = key
-            .strip_prefix("ledger.task.")
-            .and_then(|id| id.parse().ok())
-        else {
+        let Some(budgeted) = Budgeted::of_ledger_key(&key) else {
             continue;
         };
         if let Some(value) = bucket.get(&key).await? {
-            ledgers.insert(TaskId(id), serde_json::from_slice(&value)?);
+            ledgers.insert(budgeted, serde_json::from_slice(&value)?);
         }
     }
     Ok(ledgers)
@@ -299,41 +413,52 @@ async fn create_if_absent(bucket: &kv::Store, key: &str, value: Vec<u8>) -> anyh
     }
 }
 
-/// Adopts every task definition into the game as it appears or changes (first all of
-/// them, at start), and hands the game what the ledger counts as allotted to this shard,
-/// so a chunk stranded by a crash comes back.
+/// Adopts every task and campaign definition into the game as it appears or changes
+/// (first all of them, at start), and hands the game what the ledger counts as allotted
+/// to this shard, so a chunk stranded by a crash comes back.
 pub async fn follow(bucket: kv::Store, shard: u64, game: GameHandle) {
-    super::follow_puts(bucket.clone(), "task.*", |value| {
+    let tasks = super::follow_puts(bucket.clone(), "task.*", |value| {
         let (bucket, game) = (bucket.clone(), game.clone());
-        async move { adopt(&bucket, shard, &game, &value).await }
-    })
-    .await;
+        async move {
+            let definition: TaskView =
+                serde_json::from_slice(&value).context("not a task definition")?;
+            let budgeted = Budgeted::Task(definition.task_id);
+            let op = AdminOp::TaskAdopt(Box::new(definition));
+            adopt(&bucket, shard, &game, op, budgeted).await
+        }
+    });
+    let campaigns = super::follow_puts(bucket.clone(), "campaign.*", |value| {
+        let (bucket, game) = (bucket.clone(), game.clone());
+        async move {
+            let definition: CampaignView =
+                serde_json::from_slice(&value).context("not a campaign definition")?;
+            let budgeted = Budgeted::Campaign(definition.campaign_id);
+            let op = AdminOp::CampaignAdopt(Box::new(definition));
+            adopt(&bucket, shard, &game, op, budgeted).await
+        }
+    });
+    tokio::join!(tasks, campaigns);
 }
 
 async fn adopt(
     bucket: &kv::Store,
     shard: u64,
     game: &GameHandle,
-    value: &[u8],
+    adoption: AdminOp,
+    budgeted: Budgeted,
 ) -> anyhow::Result<()> {
-    let definition: TaskView = serde_json::from_slice(value).context("not a task definition")?;
-    let task = definition.task_id;
-    game.ask(AdminOp::TaskAdopt(Box::new(definition)))
+    game.ask(adoption)
         .await
         .map_err(|error| anyhow::anyhow!("{error}"))?;
-    let Some(value) = bucket.get(ledger_key(task)).await? else {
+    let Some(value) = bucket.get(budgeted.ledger_key()).await? else {
         return Ok(());
     };
     let ledger: Ledger = serde_json::from_slice(&value)?;
     let total = ledger.allotted.get(&shard).copied().unwrap_or(0);
     if total > 0 {
-        game.ask(AdminOp::TaskAllot {
-            task,
-            total,
-            dry: false,
-        })
-        .await
-        .map_err(|error| anyhow::anyhow!("{error}"))?;
+        game.ask(budgeted.allot_op(total, false))
+            .await
+            .map_err(|error| anyhow::anyhow!("{error}"))?;
     }
     Ok(())
 }
@@ -359,6 +484,20 @@ mod tests {
         assert_eq!(taken, 990, "33 rewards of 30 g");
         assert_eq!(ledger.unallotted, 10);
         assert!(ledger.dry());
+    }
+
+    #[test]
+    fn a_campaign_ledger_gives_its_rest_as_the_last_chunk() {
+        let mut ledger = Ledger {
+            cut_last: true,
+            ..Ledger::new(130, 52, false)
+        };
+        assert_eq!(ledger.allot(0, 3), 52, "at least one bonus");
+        assert_eq!(ledger.allot(1, 3), 52);
+        assert!(!ledger.dry(), "26 g left: less than a bonus, still paid");
+        assert_eq!(ledger.allot(1, 3), 78, "the rest, 26 g, to shard 1");
+        assert!(ledger.dry() && ledger.balanced());
+        assert_eq!(ledger.unallotted, 0);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod budgets;
+pub mod campaigns;
 pub mod partition;
 pub mod partners;
 pub mod registrations;
@@ -65,7 +66,7 @@ pub struct Cluster {
 /// What the ops side uses of the cluster once the game runs.
 #[derive(Clone)]
 pub struct Services {
-    /// Task budgets across the shards.
+    /// Task and campaign budgets across the shards.
     pub budgets: Arc<Budgets>,
     /// The partner registry and the routing of partner calls.
     pub partners: Arc<PartnerRegistry>,
@@ -139,6 +140,11 @@ impl Cluster {
             self.budget_bucket.clone(),
             shard,
             game.clone(),
+        )));
+        self.tasks.push(tokio::spawn(campaigns::keep_topped_up(
+            budgets.clone(),
+            game.clone(),
+            shard == 0,
         )));
         let forwarded =
             partners::serve_forwarded(self.client.clone(), shard, game, budgets.clone());

@@ -5,16 +5,23 @@
 //! Matching costs the campaigns indexed under the action's kind, never a scan of all
 //! campaigns: [`Campaigns::by_kind`] holds only campaigns that can still pay, and a
 //! campaign leaves it when it ends, closes or spends its budget.
+//!
+//! In cluster mode a campaign's budget is the cluster's (`cluster::campaigns`): a shard
+//! holds as its `budget_grams` only what it was allotted, pays bonuses from that, and
+//! stays active at nothing held until the cluster's ledger is dry.
 
 use super::state::{NewBall, config, fail, notify, now, record_flow, spawn_ball};
 use super::tasks::{in_audience, validate_audience};
 use super::views;
+use crate::cluster::Partition;
+use crate::config::Config;
 use crate::store::{Account, CampaignRecord, Flow};
 use bevy_ecs::entity::Entity;
 use bevy_ecs::resource::Resource;
 use bevy_ecs::world::World;
 use canopy_shared::campaign::{Bonus, CampaignList, CampaignStatus, CampaignView, NewCampaign};
 use canopy_shared::{CampaignId, ErrorBody, ErrorCode, Event, Millis, PlayerId};
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// The longest campaign name.
@@ -42,11 +49,18 @@ impl Campaigns {
         self.insert(campaign);
     }
 
-    /// Adds a new campaign with the next id; `config_key` names its config table.
-    fn define(&mut self, definition: NewCampaign, config_key: Option<String>) -> &CampaignRecord {
-        self.next_id += 1;
+    /// Adds a new campaign with the next id of this shard's series; `config_key` names
+    /// its config table. Returns it as defined, whole budget included; in cluster mode
+    /// the shard itself holds none of the budget until it is allotted some.
+    fn define(
+        &mut self,
+        definition: NewCampaign,
+        config_key: Option<String>,
+        partition: Partition,
+    ) -> CampaignView {
+        self.next_id = partition.next_player_id(self.next_id);
         let id = CampaignId(self.next_id);
-        self.insert(CampaignRecord {
+        let mut record = CampaignRecord {
             id,
             remaining_grams: definition.budget_grams,
             definition,
@@ -54,9 +68,15 @@ impl Campaigns {
             bonuses: 0,
             status: CampaignStatus::Active,
             config_key,
-        });
+        };
+        let defined = view(&record);
+        if partition.shards > 1 {
+            record.definition.budget_grams = 0;
+            record.remaining_grams = 0;
+        }
+        self.insert(record);
         self.dirty.insert(id);
-        &self.by_id[&id]
+        defined
     }
 
     fn insert(&mut self, campaign: CampaignRecord) {
@@ -137,9 +157,9 @@ pub fn create(world: &mut World, new: &NewCampaign) -> Result<CampaignView, Erro
     if new.ends_at <= now(world) {
         return fail(ErrorCode::BadRequest, "`ends_at` must be in the future");
     }
+    let partition = Partition::from_config(&config.cluster);
     let mut campaigns = world.resource_mut::<Campaigns>();
-    let answer = view(campaigns.define(new.clone(), None));
-    Ok(answer)
+    Ok(campaigns.define(new.clone(), None, partition))
 }
 
 /// Brings the campaigns of the config file in line with the config in force, at load
@@ -149,8 +169,17 @@ pub fn create(world: &mut World, new: &NewCampaign) -> Result<CampaignView, Erro
 /// what was paid stops at what was paid (the campaign is then exhausted); a budget
 /// raised reopens an exhausted campaign; a table removed from the file closes its
 /// campaign, and putting it back opens it again.
+///
+/// In cluster mode only shard 0's file defines campaigns, once: a new table is defined
+/// (holding no budget) for `cluster::campaigns` to publish, a removed one closes its
+/// campaign for good, and later edits of a table are not followed (the published
+/// definition is the campaign on every shard). Other shards' files define nothing.
 pub fn apply_config(world: &mut World) {
     let config = config(world);
+    let partition = Partition::from_config(&config.cluster);
+    if partition.shards > 1 && partition.shard != 0 {
+        return;
+    }
     let mut campaigns = world.resource_mut::<Campaigns>();
     let mut configured: BTreeMap<&str, NewCampaign> = config
         .campaigns
@@ -165,11 +194,18 @@ pub fn apply_config(world: &mut World) {
     for (id, key) in existing {
         let record = campaigns.by_id.get(&id).cloned().expect("listed above");
         let next = match configured.remove(key.as_str()) {
+            Some(_) if partition.shards > 1 => continue,
             Some(definition) => follow_definition(record, definition),
-            None if record.status == CampaignStatus::Active => CampaignRecord {
-                status: CampaignStatus::Closed,
-                ..record
-            },
+            // In cluster mode an exhausted one closes too: the closing is published
+            // to shards where it may still pay.
+            None if record.status == CampaignStatus::Active
+                || (partition.shards > 1 && record.status == CampaignStatus::Exhausted) =>
+            {
+                CampaignRecord {
+                    status: CampaignStatus::Closed,
+                    ..record
+                }
+            }
             None => continue,
         };
         if next != *campaigns.by_id.get(&id).expect("listed above") {
@@ -179,8 +215,62 @@ pub fn apply_config(world: &mut World) {
         }
     }
     for (key, definition) in configured {
-        campaigns.define(definition, Some(key.to_owned()));
+        campaigns.define(definition, Some(key.to_owned()), partition);
     }
+}
+
+/// A campaign as the cluster publishes it, with the smallest allotment of its budget.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Publication {
+    /// The definition, whole budget included.
+    pub campaign: CampaignView,
+    /// See [`bonus_unit`].
+    pub unit: u64,
+}
+
+/// The smallest allotment of a campaign's budget in cluster mode: one bonus of a flat
+/// bonus, or of a multiplier on a kind that credits fixed grams; one gram of a
+/// multiplier on steps, whose bonuses vary.
+pub fn bonus_unit(config: &Config, definition: &NewCampaign) -> u64 {
+    match definition.bonus {
+        Bonus::Add(grams) => grams,
+        Bonus::Multiply(times) => config
+            .action(&definition.kind)
+            .and_then(|rule| rule.grams)
+            .map_or(1, |grams| grams * u64::from(times - 1))
+            .max(1),
+    }
+}
+
+/// Cluster mode, shard 0: every campaign of the config file as the cluster should
+/// publish it, whole budget included (as the file in force defines it; a removed table's
+/// campaign as it was defined, closed).
+pub fn configured(world: &World) -> Vec<Publication> {
+    let config = config(world);
+    world
+        .resource::<Campaigns>()
+        .by_id
+        .values()
+        .filter_map(|campaign| {
+            let key = campaign.config_key.as_ref()?;
+            let mut published = view(campaign);
+            published.disbursed_grams = 0;
+            published.bonuses = 0;
+            match config.campaigns.get(key) {
+                Some(table) if campaign.status != CampaignStatus::Closed => {
+                    published.definition = table.definition();
+                    published.status = CampaignStatus::Active;
+                }
+                _ => published.status = CampaignStatus::Closed,
+            }
+            published.remaining_grams = published.definition.budget_grams;
+            let unit = bonus_unit(&config, &published.definition);
+            Some(Publication {
+                campaign: published,
+                unit,
+            })
+        })
+        .collect()
 }
 
 /// A configured campaign after its table changed (or stayed): the new definition, the
@@ -231,6 +321,63 @@ pub fn close(world: &mut World, id: CampaignId) -> Result<CampaignView, ErrorBod
     campaigns.unindex(id);
     campaigns.dirty.insert(id);
     Ok(answer)
+}
+
+/// Cluster mode: adopts a campaign as the cluster's bucket defines it. A new one starts
+/// with nothing allotted here; a known one follows the definition's closing (closed
+/// and exhausted stay final). Returns the campaign as this shard holds it.
+pub fn adopt(world: &mut World, definition: &CampaignView) -> CampaignView {
+    let mut campaigns = world.resource_mut::<Campaigns>();
+    let id = definition.campaign_id;
+    campaigns.next_id = campaigns.next_id.max(id.0);
+    match campaigns.by_id.get(&id).map(|campaign| campaign.status) {
+        None => {
+            let mut held = definition.definition.clone();
+            held.budget_grams = 0;
+            campaigns.insert(CampaignRecord {
+                id,
+                definition: held,
+                disbursed_grams: 0,
+                remaining_grams: 0,
+                bonuses: 0,
+                status: definition.status,
+                config_key: definition.config_key.clone(),
+            });
+            campaigns.dirty.insert(id);
+        }
+        Some(CampaignStatus::Active) if definition.status == CampaignStatus::Closed => {
+            campaigns.unindex(id);
+            if let Some(campaign) = campaigns.by_id.get_mut(&id) {
+                campaign.status = CampaignStatus::Closed;
+            }
+            campaigns.dirty.insert(id);
+        }
+        Some(_) => {}
+    }
+    view(&campaigns.by_id[&id])
+}
+
+/// Cluster mode: this shard has now been allotted `total` of the campaign's budget in
+/// all (the ledger's `allotted[shard]`); what it has not recorded yet is added to its
+/// budget and what it holds. With `dry` the ledger has no more to give: once nothing is
+/// held here the campaign is exhausted on this shard. Returns what is held here.
+pub fn allot(world: &mut World, id: CampaignId, total: u64, dry: bool) -> Result<u64, ErrorBody> {
+    let mut campaigns = world.resource_mut::<Campaigns>();
+    let Some(campaign) = campaigns.by_id.get_mut(&id) else {
+        return fail(ErrorCode::NotFound, format!("no campaign {id}"));
+    };
+    if total > campaign.definition.budget_grams {
+        campaign.remaining_grams += total - campaign.definition.budget_grams;
+        campaign.definition.budget_grams = total;
+    }
+    let held = campaign.remaining_grams;
+    let spent = dry && held == 0 && campaign.status == CampaignStatus::Active;
+    if spent {
+        campaign.status = CampaignStatus::Exhausted;
+        campaigns.unindex(id);
+    }
+    campaigns.dirty.insert(id);
+    Ok(held)
 }
 
 /// Every campaign.
@@ -289,9 +436,10 @@ pub fn reward_matching(world: &mut World, credited: &Credited<'_>) {
     }
 }
 
-/// Pays one bonus, never more than the budget left; the campaign leaves the index
-/// once its budget is spent.
+/// Pays one bonus, never more than the budget left (in cluster mode: held by this
+/// shard); the campaign leaves the index once its budget is spent.
 fn pay(world: &mut World, campaign: &CampaignRecord, credited: &Credited<'_>) {
+    let shared = Partition::from_config(&config(world).cluster).shards > 1;
     let bonus = match campaign.definition.bonus {
         Bonus::Multiply(times) => credited.grams * u64::from(times - 1),
         Bonus::Add(grams) => grams,
@@ -326,7 +474,9 @@ fn pay(world: &mut World, campaign: &CampaignRecord, credited: &Credited<'_>) {
     record.disbursed_grams += bonus;
     record.remaining_grams -= bonus;
     record.bonuses += 1;
-    let spent = record.remaining_grams == 0;
+    // In cluster mode the cluster's ledger may hold more: only an allotment that finds
+    // it dry exhausts the campaign here (`allot`).
+    let spent = record.remaining_grams == 0 && !shared;
     if spent {
         record.status = CampaignStatus::Exhausted;
         campaigns.unindex(campaign.id);

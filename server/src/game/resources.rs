@@ -298,6 +298,20 @@ pub enum AdminOp {
         /// Whether the ledger's unallotted budget cannot cover one more reward.
         dry: bool,
     },
+    /// Cluster mode: adopt a campaign as the cluster's bucket defines it.
+    CampaignAdopt(Box<canopy_shared::campaign::CampaignView>),
+    /// Cluster mode: this shard's allotment of a campaign's budget is now this total
+    /// (and with `dry`, the ledger has no more to give).
+    CampaignAllot {
+        /// The campaign.
+        campaign: canopy_shared::CampaignId,
+        /// What the allotment ledger counts as allotted to this shard.
+        total: u64,
+        /// Whether the ledger's unallotted budget cannot cover one more bonus unit.
+        dry: bool,
+    },
+    /// Cluster mode, shard 0: the config file's campaigns as the cluster publishes them.
+    CampaignConfigured,
     /// Cluster mode: adopt a partner as the cluster's registry holds it.
     PartnerAdopt(Box<crate::store::PartnerRecord>),
     /// A partner's whole record, key digest included, for the cluster's registry.
