@@ -777,48 +777,23 @@ async fn players_of_two_shards_befriend_steal_water_and_help_by_the_same_rules()
         "help goes to the owner"
     );
     let board = ann.ok("leaderboard", json!({"period": "total"})).await?;
-    let ranked: Vec<(Value, Value, Value)> = board["entries"]
-        .as_array()
-        .context("entries")?
-        .iter()
-        .map(|row| {
-            (
-                row["rank"].clone(),
-                row["player_id"].clone(),
-                row["grams"].clone(),
-            )
-        })
-        .collect();
     assert_eq!(
-        ranked,
+        columns(&board["entries"], &["rank", "player_id", "grams"]),
         [
-            (json!(1), json!(ann_id), json!(grams + 52)),
-            (json!(2), json!(bob_id), json!(10))
+            [json!(1), json!(ann_id), json!(grams + 52)],
+            [json!(2), json!(bob_id), json!(10)]
         ],
         "bob ranked from his shard, as on one node: {board}"
     );
     assert_eq!(board["entries"][1]["name"], "bob", "{board}");
     assert!(board.get("unavailable").is_none(), "{board}");
     let feed = bob.ok("feed", json!({})).await?;
-    let entries: Vec<(Value, Value, Value, Value)> = feed["entries"]
-        .as_array()
-        .context("entries")?
-        .iter()
-        .map(|e| {
-            (
-                e["kind"].clone(),
-                e["actor"].clone(),
-                e["target"].clone(),
-                e["grams"].clone(),
-            )
-        })
-        .collect();
     assert_eq!(
-        entries,
+        columns(&feed["entries"], &["kind", "actor", "target", "grams"]),
         [
-            (json!("helped"), json!(ann_id), json!(bob_id), json!(10)),
-            (json!("watered"), json!(ann_id), json!(bob_id), json!(10)),
-            (json!("stolen"), json!(ann_id), json!(bob_id), json!(grams)),
+            [json!("helped"), json!(ann_id), json!(bob_id), json!(10)],
+            [json!("watered"), json!(ann_id), json!(bob_id), json!(10)],
+            [json!("stolen"), json!(ann_id), json!(bob_id), json!(grams)],
         ],
         "one entry each on bob's shard: {feed}"
     );
@@ -925,6 +900,15 @@ async fn plant_a_team_tree_across_shards(
         );
     }
     Ok(())
+}
+
+/// The fields `keys` of each object of `list`, in order: what a test compares of a
+/// board or a feed.
+fn columns(list: &Value, keys: &[&str]) -> Vec<Vec<Value>> {
+    let rows = list.as_array().map(Vec::as_slice).unwrap_or_default();
+    rows.iter()
+        .map(|row| keys.iter().map(|key| row[*key].clone()).collect())
+        .collect()
 }
 
 /// A friend of another shard as `viewer` sees them: their `friends` row (the only

@@ -741,8 +741,9 @@ fn funded(shard: &mut Shard, name: &str, fundings: u32) -> PlayerId {
     player
 }
 
-#[test]
-fn a_board_over_friends_of_three_shards_ranks_them_as_one_node_does() {
+/// Three shards: ann of shard 0 (52 g collected), her friends bob of shard 1 (104 g)
+/// and cy of shard 2 (52 g).
+fn ann_bob_and_cy() -> (Vec<Shard>, [PlayerId; 3]) {
     let mut shards: Vec<Shard> = (0..3).map(|index| Shard::of(index, 3)).collect();
     let [zero, one, two] = shards.as_mut_slice() else {
         unreachable!("three shards")
@@ -752,6 +753,15 @@ fn a_board_over_friends_of_three_shards_ranks_them_as_one_node_does() {
     befriend(zero, ann, one, bob);
     let cy = funded(two, "cy", 1);
     befriend(zero, ann, two, cy);
+    (shards, [ann, bob, cy])
+}
+
+#[test]
+fn a_board_over_friends_of_three_shards_ranks_them_as_one_node_does() {
+    let (mut shards, [ann, bob, cy]) = ann_bob_and_cy();
+    let [zero, one, ..] = shards.as_mut_slice() else {
+        unreachable!("three shards")
+    };
     let eve = funded(one, "eve", 1);
     befriend(zero, ann, one, eve);
     let ranked = |board: &Value| -> Vec<(u64, u64, u64)> {
@@ -882,15 +892,10 @@ fn a_board_over_friends_of_three_shards_ranks_them_as_one_node_does() {
 
 #[test]
 fn a_list_over_friends_goes_on_without_a_shard_that_never_answers() {
-    let mut shards: Vec<Shard> = (0..3).map(|index| Shard::of(index, 3)).collect();
-    let [zero, one, two] = shards.as_mut_slice() else {
+    let (mut shards, [ann, bob, cy]) = ann_bob_and_cy();
+    let [zero, _, two] = shards.as_mut_slice() else {
         unreachable!("three shards")
     };
-    let ann = funded(zero, "ann", 1);
-    let bob = funded(one, "bob", 2);
-    befriend(zero, ann, one, bob);
-    let cy = funded(two, "cy", 1);
-    befriend(zero, ann, two, cy);
     let dan = two.register("dan");
     round_trip(two, zero, Request::FriendRequest { player_id: ann })
         .0
@@ -959,33 +964,25 @@ fn the_feed_of_a_steal_help_and_watering_between_shards_is_written_once_as_on_on
     one.admin(AdminOp::AdvanceClock(31 * HOUR))
         .expect("the clock moves");
 
-    let (stolen, _) = round_trip(
-        &mut zero,
-        &mut one,
+    let [stolen, helped, _] = [
         Request::Steal {
             friend_id: bob,
             ball_id: ball,
         },
-    );
-    let stolen = stolen.expect("stolen")["grams"].as_u64().expect("grams");
-    let (helped, _) = round_trip(
-        &mut zero,
-        &mut one,
         Request::HelpCollect {
             friend_id: bob,
             ball_id: ball,
         },
-    );
-    let helped = helped.expect("helped")["grams"].as_u64().expect("grams");
-    let (watered, _) = round_trip(
-        &mut zero,
-        &mut one,
         Request::Water {
             friend_id: bob,
             grams: 10,
         },
-    );
-    watered.expect("watered");
+    ]
+    .map(|request| {
+        let (answer, _) = round_trip(&mut zero, &mut one, request);
+        answer.expect("done")["grams"].as_u64()
+    });
+    let (stolen, helped) = (stolen.expect("grams stolen"), helped.expect("grams helped"));
 
     let feed = one
         .call(Request::Feed {

@@ -170,20 +170,14 @@ fn subject(view: &View<'_>, id: Option<PlayerId>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::names::Names;
+    use crate::render::{bob_named, view_of_player_one};
     use canopy_shared::BallId;
     use canopy_shared::event::RipeBall;
 
     #[test]
     fn events_read_as_sentences() {
-        let mut names = Names::default();
-        names.learn(PlayerId(2), "bob");
-        let view = View {
-            names: &names,
-            me: Some(PlayerId(1)),
-            now: None,
-            utc_offset: 480,
-        };
+        let names = bob_named();
+        let view = view_of_player_one(&names);
         let stolen = Pushed::Event(Event::EnergyStolen {
             by: Some(PlayerId(2)),
             ball_id: BallId(5),

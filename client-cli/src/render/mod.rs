@@ -28,6 +28,25 @@ pub struct View<'a> {
     pub utc_offset: i32,
 }
 
+/// The names of the render tests: player 2 is "bob".
+#[cfg(test)]
+fn bob_named() -> Names {
+    let mut names = Names::default();
+    names.learn(PlayerId(2), "bob");
+    names
+}
+
+/// The view of the render tests: player 1, with no clock, at UTC+8.
+#[cfg(test)]
+fn view_of_player_one(names: &Names) -> View<'_> {
+    View {
+        names,
+        me: Some(PlayerId(1)),
+        now: None,
+        utc_offset: 480,
+    }
+}
+
 impl View<'_> {
     /// "you", "bob (#2)" or "player #2".
     pub fn who(&self, id: PlayerId) -> String {

@@ -657,6 +657,7 @@ fn team_line(team: &TeamView, view: &View<'_>) -> String {
 mod tests {
     use super::*;
     use crate::names::Names;
+    use crate::render::{bob_named, view_of_player_one};
     use canopy_shared::BallId;
     use serde_json::json;
 
@@ -711,14 +712,8 @@ mod tests {
 
     #[test]
     fn steal_names_the_friend() -> Result<(), CliError> {
-        let mut names = Names::default();
-        names.learn(PlayerId(2), "bob");
-        let view = View {
-            names: &names,
-            me: Some(PlayerId(1)),
-            now: None,
-            utc_offset: 480,
-        };
+        let names = bob_named();
+        let view = view_of_player_one(&names);
         let text = result(
             &Request::Steal {
                 friend_id: PlayerId(2),
@@ -733,14 +728,8 @@ mod tests {
 
     #[test]
     fn lists_name_the_friends_whose_server_did_not_answer() -> Result<(), CliError> {
-        let mut names = Names::default();
-        names.learn(PlayerId(2), "bob");
-        let view = View {
-            names: &names,
-            me: Some(PlayerId(1)),
-            now: None,
-            utc_offset: 480,
-        };
+        let names = bob_named();
+        let view = view_of_player_one(&names);
         let board = result(
             &Request::Leaderboard {
                 period: canopy_shared::model::BoardPeriod::Total,
