@@ -1699,3 +1699,117 @@ fn a_campaign_pays_only_what_its_shard_was_allotted() {
     assert_eq!(local.disbursed_grams, 0, "a closed campaign pays nothing");
     two.audit();
 }
+
+#[test]
+fn a_team_over_three_shards_fills_up_and_plants_with_no_member_left_at_home() {
+    let mut config = Config::default_embedded();
+    config.teams.max_members = 2;
+    config.catalog[0].grams = 80;
+    let mut shards: Vec<Shard> = (0..3)
+        .map(|index| Shard::with_config(index, 3, config.clone()))
+        .collect();
+    let [zero, one, two] = shards.as_mut_slice() else {
+        unreachable!("three shards")
+    };
+    let ann = zero.register("ann");
+    let bob = one.register("bob");
+    let cy = two.register("cy");
+    befriend(zero, ann, one, bob);
+    befriend(one, bob, two, cy);
+    let species = config.catalog[0].id.clone();
+    let team = create_team(zero, &species);
+    zero.call(Request::TeamInvite {
+        team_id: team,
+        player_id: bob,
+    })
+    .expect("invited");
+    round_trip(one, zero, Request::TeamJoin { team_id: team })
+        .0
+        .expect("bob joins");
+    let invite_cy = Request::TeamInvite {
+        team_id: team,
+        player_id: cy,
+    };
+    let full = round_trip(one, zero, invite_cy).0;
+    assert_eq!(code(full), ErrorCode::LimitReached, "two members: full");
+    round_trip(one, zero, Request::TeamLeave { team_id: team })
+        .0
+        .expect("bob leaves");
+    let invite_cy = Request::TeamInvite {
+        team_id: team,
+        player_id: cy,
+    };
+    let refused = round_trip(one, zero, invite_cy.clone()).0;
+    assert_eq!(code(refused), ErrorCode::Forbidden, "bob is no member now");
+    round_trip(one, zero, Request::TeamJoin { team_id: team })
+        .0
+        .expect_err("bob's invitation was used");
+    zero.call(Request::TeamInvite {
+        team_id: team,
+        player_id: bob,
+    })
+    .expect("invited again");
+    round_trip(one, zero, Request::TeamJoin { team_id: team })
+        .0
+        .expect("bob is back");
+    zero.call(Request::TeamLeave { team_id: team })
+        .expect("ann leaves to make room");
+    round_trip(one, zero, invite_cy)
+        .0
+        .expect("bob invites cy of shard 2 on ann's shard");
+    round_trip(two, zero, Request::TeamJoin { team_id: team })
+        .0
+        .expect("cy joins on bob's invitation");
+    let id = two.submit(Request::Teams {});
+    let asked = two.run().asked;
+    let [(query, 0, view)] = asked.as_slice() else {
+        panic!("the team's shard is asked: {asked:?}")
+    };
+    let answer = zero.answer_view(view.clone());
+    let mut listed = two.deliver(Delivery::Answered {
+        query: *query,
+        answer,
+    });
+    let teams = listed
+        .replies
+        .remove(&id)
+        .expect("answered")
+        .expect("teams");
+    assert_eq!(
+        teams["teams"][0]["members"],
+        serde_json::json!([bob.0, cy.0]),
+        "a team of shard 0 with no member there: {teams}"
+    );
+
+    one.fund(bob, "m-bob");
+    two.fund(cy, "m-cy");
+    let water = |grams| Request::TeamWater {
+        team_id: team,
+        grams,
+    };
+    round_trip(one, zero, water(40)).0.expect("bob waters");
+    let id = two.submit(water(52));
+    let asked = only(two.run().published);
+    let mut decided = zero.deliver(Delivery::Message(asked)).published;
+    decided.sort_by_key(|envelope| (envelope.to_shard, envelope.key.leg));
+    let [to_bob, to_cy, outcome] = decided.as_slice() else {
+        panic!("a certificate for each shard and cy's outcome: {decided:?}")
+    };
+    one.deliver(Delivery::Message(to_bob.clone()));
+    two.deliver(Delivery::Message(to_cy.clone()));
+    let mut answered = two.deliver(Delivery::Message(outcome.clone()));
+    let watered = answered.replies.remove(&id).expect("answered");
+    assert_eq!(watered.expect("watered")["energy"], 12);
+    for shard in [&mut *one, &mut *two] {
+        assert_eq!(certificates(shard).len(), 1, "certified on their own shard");
+    }
+    assert!(
+        certificates(zero).is_empty(),
+        "ann left before it was planted"
+    );
+    assert_eq!(
+        zero.audit().planted,
+        80,
+        "planted once, on the team's shard"
+    );
+}
