@@ -1813,3 +1813,104 @@ fn a_team_over_three_shards_fills_up_and_plants_with_no_member_left_at_home() {
         "planted once, on the team's shard"
     );
 }
+
+/// Shows shard 0's player the balls of `owner`, a friend of shard 1, through a
+/// cross-shard `friend_balls` as a client asking for them sees them; returns the ones
+/// the player could steal.
+fn shown_balls(zero: &mut Shard, one: &mut Shard, owner: PlayerId) -> Vec<BallId> {
+    let id = zero.submit(Request::FriendBalls { friend_id: owner });
+    let asked = zero.run().asked;
+    let [(query, 1, view)] = asked.as_slice() else {
+        panic!("the owner's shard is asked: {asked:?}")
+    };
+    let answer = one.answer_view(view.clone());
+    let mut shown = zero.deliver(Delivery::Answered {
+        query: *query,
+        answer,
+    });
+    let balls = shown
+        .replies
+        .remove(&id)
+        .expect("answered")
+        .expect("the friend's balls");
+    balls["balls"]
+        .as_array()
+        .expect("balls")
+        .iter()
+        .filter(|ball| ball["stealable"].as_u64() > Some(0))
+        .map(|ball| BallId(ball["ball_id"].as_u64().expect("an id")))
+        .collect()
+}
+
+fn steal_across(zero: &mut Shard, one: &mut Shard, owner: PlayerId, ball: BallId) {
+    let (stolen, _) = round_trip(
+        zero,
+        one,
+        Request::Steal {
+            friend_id: owner,
+            ball_id: ball,
+        },
+    );
+    stolen.expect("stolen");
+}
+
+#[test]
+fn a_sweeper_of_another_shards_friends_is_judged_over_every_ripe_ball_it_was_shown() {
+    let tune = |risk: &mut RiskConfig| risk.steal_coverage.min_balls = 5;
+    let (mut zero, mut one) = (Shard::with_risk(0, 2, tune), Shard::with_risk(1, 2, tune));
+    let ann = zero.register("ann");
+    let bob = one.register("bob");
+    befriend(&mut zero, ann, &mut one, bob);
+    let cy = one.register("cy");
+    befriend(&mut zero, ann, &mut one, cy);
+    for (at, kind) in ["metro", "bus"].iter().cycle().take(8).enumerate() {
+        one.admin(AdminOp::PartnerAction(PartnerAction {
+            player_id: bob,
+            kind: (*kind).into(),
+            quantity: None,
+            reference: format!("bob-{at}"),
+        }))
+        .expect("credited");
+    }
+    one.partner_metro(cy, "cy-1");
+    one.partner_metro(cy, "cy-2");
+    for shard in [&mut zero, &mut one] {
+        shard
+            .admin(AdminOp::AdvanceClock(31 * HOUR))
+            .expect("the clock moves");
+    }
+    let bobs = shown_balls(&mut zero, &mut one, bob);
+    let cys = shown_balls(&mut zero, &mut one, cy);
+    assert_eq!((bobs.len(), cys.len()), (8, 2), "all ripe");
+
+    for &ball in &bobs {
+        steal_across(&mut zero, &mut one, bob, ball);
+    }
+    assert!(
+        zero.flags().is_empty(),
+        "8 of the 10 ripe balls ann was shown is exactly 80 %, though she took every \
+         ball of every friend she stole from: {:?}",
+        zero.flags()
+    );
+
+    steal_across(&mut zero, &mut one, cy, cys[0]);
+    let flags = zero.flags();
+    assert_eq!(flags.len(), 1, "{flags:?}");
+    let flag = &flags[0];
+    assert_eq!(
+        (flag.rule.as_str(), flag.player_id),
+        ("steal_coverage", ann)
+    );
+    assert_eq!(
+        (
+            flag.evidence.numbers["taken"],
+            flag.evidence.numbers["ripe_balls"]
+        ),
+        (9.0, 10.0),
+        "over 80 %: {:?}",
+        flag.evidence
+    );
+    assert!(one.flags().is_empty(), "the owners' shard judged nothing");
+    zero.audit();
+    one.audit();
+}

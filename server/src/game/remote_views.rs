@@ -16,6 +16,7 @@ use super::remote::{self, Dispatch, Parked, RemoteOps};
 use super::remote_teams;
 use super::remote_watch::{self, Push};
 use super::resources::{SessionId, Sessions};
+use super::risk;
 use super::state::{fail, now, player_entity};
 use super::stealable::hits_allowed;
 use super::transfers::require_friends;
@@ -96,8 +97,12 @@ enum Gathering {
         board: LeaderboardResult,
         limit: usize,
     },
-    /// `friend_balls` (one shard answers it whole).
-    Balls(Option<BallsResult>),
+    /// `viewer`'s `friend_balls` of `owner` (one shard answers it whole).
+    Balls {
+        viewer: PlayerId,
+        owner: PlayerId,
+        result: Option<BallsResult>,
+    },
     /// `teams`: this shard's teams, then the other shards' rows.
     Teams(TeamsResult),
 }
@@ -235,10 +240,12 @@ pub fn begin(
                 hits_allowed,
                 owner: friend_id,
             };
-            (
-                Gathering::Balls(None),
-                vec![(partition.owner(friend_id), view)],
-            )
+            let gathering = Gathering::Balls {
+                viewer,
+                owner: friend_id,
+                result: None,
+            };
+            (gathering, vec![(partition.owner(friend_id), view)])
         }
         Request::Teams {} => {
             let (result, queries) = remote_teams::begin_list(world, viewer)?;
@@ -387,6 +394,14 @@ pub fn answered(world: &mut World, query: u64, answer: Result<ViewAnswer, ErrorB
     for ask in waiting.asks.keys() {
         views.asks.remove(ask);
     }
+    if let Gathering::Balls {
+        viewer,
+        owner,
+        result: Some(ref shown),
+    } = waiting.gathering
+    {
+        risk::remote_balls_shown(world, viewer, owner, &shown.balls);
+    }
     let reply = match refusal {
         Some(refusal) => Err(refusal),
         None => waiting.gathering.finish(),
@@ -419,7 +434,7 @@ impl Waiting {
             (Gathering::Board { board, .. }, ViewAnswer::Board(rows)) => {
                 board.entries.extend(rows);
             }
-            (Gathering::Balls(balls), ViewAnswer::Balls(answer)) => *balls = Some(answer),
+            (Gathering::Balls { result, .. }, ViewAnswer::Balls(answer)) => *result = Some(answer),
             (Gathering::Teams(result), ViewAnswer::Teams(rows)) => {
                 remote_teams::gather_list(result, rows);
             }
@@ -436,7 +451,7 @@ impl Gathering {
         let unavailable = match self {
             Self::Friends { result, .. } => &mut result.unavailable,
             Self::Board { board, .. } => &mut board.unavailable,
-            Self::Balls(_) | Self::Teams(_) => return Some(refusal),
+            Self::Balls { .. } | Self::Teams(_) => return Some(refusal),
         };
         tracing::debug!(?players, %refusal.message, "a list goes on without these players");
         unavailable.extend(players);
@@ -452,9 +467,12 @@ impl Gathering {
                 board.entries = friends::rank_board(board.entries, limit);
                 serde_json::to_string(&board)
             }
-            Self::Balls(Some(balls)) => serde_json::to_string(&balls),
+            Self::Balls {
+                result: Some(balls),
+                ..
+            } => serde_json::to_string(&balls),
             Self::Teams(teams) => serde_json::to_string(&teams),
-            Self::Balls(None) => {
+            Self::Balls { result: None, .. } => {
                 return fail(ErrorCode::Internal, "the friend's shard sent no balls");
             }
         };

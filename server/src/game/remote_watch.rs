@@ -11,6 +11,7 @@
 use super::remote::{self, Dispatch, RemoteOps};
 use super::remote_views::{self, ViewAnswer, ViewQuery};
 use super::resources::{Outbox, Recipient, SessionId, Sessions};
+use super::risk;
 use super::state::now;
 use super::stealable::hits_allowed;
 use crate::social::Social;
@@ -22,6 +23,8 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 pub struct Push {
     /// The owner whose change it is about.
     owner: PlayerId,
+    /// The watching player (the viewer of the read).
+    viewer: PlayerId,
     /// The watching player's sessions to push to.
     sessions: Vec<SessionId>,
     kind: PushKind,
@@ -146,6 +149,7 @@ pub fn changed(world: &mut World, stealable: &[PlayerId], forests: &[PlayerId]) 
         };
         let push = Push {
             owner,
+            viewer,
             sessions,
             kind,
         };
@@ -157,6 +161,7 @@ pub fn changed(world: &mut World, stealable: &[PlayerId], forests: &[PlayerId]) 
 pub fn push(world: &mut World, push: Push, answer: ViewAnswer) {
     let Push {
         owner,
+        viewer,
         sessions: to,
         kind,
     } = push;
@@ -183,6 +188,9 @@ pub fn push(world: &mut World, push: Push, answer: ViewAnswer) {
             }
         }
         (PushKind::Forest { stealable }, ViewAnswer::Balls(view)) => {
+            if !to.is_empty() {
+                risk::remote_balls_shown(world, viewer, owner, &view.balls);
+            }
             let grams: u64 = view.balls.iter().map(|ball| ball.stealable).sum();
             for &session in &to {
                 if stealable {

@@ -4,7 +4,7 @@
 
 use bevy_ecs::component::Component;
 use canopy_shared::{BallId, Millis, PlayerId};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// The longest reaction history kept, whatever `risk.steal_reaction.last_steals` says.
 pub const MAX_REACTIONS: usize = 256;
@@ -19,12 +19,34 @@ pub struct RiskLog {
     pub reactions: VecDeque<(u64, BallId)>,
     /// Steals in the coverage window: (when, ball, owner), oldest first.
     pub steals: VecDeque<(Millis, BallId, PlayerId)>,
-    /// Friends of other shards stolen from in the coverage window: when, and how many
-    /// ripe balls the thief could still take from them then (their shard counted).
-    pub remote_ripe: BTreeMap<PlayerId, (Millis, usize)>,
+    /// Friends of other shards, what the player last learnt of their ripe balls within
+    /// the coverage window, and when: `steal_coverage`'s denominator for them.
+    pub remote_ripe: BTreeMap<PlayerId, (Millis, RemoteRipe)>,
     /// Waterings received in the funnel window: (when, giver, whether the giver's
     /// account was new or had never collected), oldest first.
     pub waterings: VecDeque<(Millis, PlayerId, bool)>,
+}
+
+/// What a player's shard knows of the ripe balls of a friend of another shard that the
+/// player could take: their shard sees them, this one only hears of them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RemoteRipe {
+    /// After a steal from the friend: how many the player could still take (the
+    /// friend's shard counted, and the steal's outcome carried it).
+    Counted(usize),
+    /// The ones the player was shown (a `friend_balls` answer or a forest push): a
+    /// friend whose balls a thief saw and left counts before any steal from them.
+    Shown(BTreeSet<BallId>),
+}
+
+impl RemoteRipe {
+    /// How many of these balls the player could still take, leaving out `taken`.
+    pub fn untaken(&self, taken: &BTreeSet<BallId>) -> usize {
+        match self {
+            Self::Counted(count) => *count,
+            Self::Shown(balls) => balls.difference(taken).count(),
+        }
+    }
 }
 
 /// Drops entries older than `window_ms` before `now` from the front of a window.

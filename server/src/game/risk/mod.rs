@@ -9,6 +9,7 @@ pub mod flows;
 pub mod log;
 
 pub use flags::{RiskFlags, Verdict};
+use log::RemoteRipe;
 pub use log::RiskLog;
 
 use super::components::{Profile, Props, Wallet};
@@ -20,7 +21,7 @@ use crate::social::Social;
 use crate::store::Ball;
 use bevy_ecs::entity::Entity;
 use bevy_ecs::world::World;
-use canopy_shared::model::PropKind;
+use canopy_shared::model::{BallView, PropKind};
 use canopy_shared::risk::{Evidence, GraphFinding};
 use canopy_shared::{BallId, PlayerId};
 use checks::Trip;
@@ -176,14 +177,19 @@ pub fn judge_steal(world: &mut World, thief: PlayerId, seen: &StealSeen) -> Verd
         log.steals.push_back((now, seen.ball, seen.owner));
         log::prune(&mut log.steals, now, window_ms, |steal| steal.0);
         if let Some(ripe) = seen.remote_ripe {
-            log.remote_ripe.insert(seen.owner, (now, ripe));
+            log.remote_ripe
+                .insert(seen.owner, (now, RemoteRipe::Counted(ripe)));
         }
         log.remote_ripe
             .retain(|_, (at, _)| at.saturating_add(window_ms) >= now);
         let (reactions, balls): (Vec<u64>, Vec<BallId>) = log.reactions.iter().copied().unzip();
         let taken: BTreeSet<BallId> = log.steals.iter().map(|steal| steal.1).collect();
         let owners: BTreeSet<PlayerId> = log.steals.iter().map(|steal| steal.2).collect();
-        let remote_ripe: usize = log.remote_ripe.values().map(|&(_, ripe)| ripe).sum();
+        let remote_ripe: usize = log
+            .remote_ripe
+            .values()
+            .map(|(_, ripe)| ripe.untaken(&taken))
+            .sum();
         (reactions, balls, taken, owners, remote_ripe)
     };
     let wanted = (config.risk.steal_reaction.last_steals as usize).min(balls.len());
@@ -208,9 +214,43 @@ pub fn judge_steal(world: &mut World, thief: PlayerId, seen: &StealSeen) -> Verd
     flags::decide(world, thief, trips)
 }
 
+/// `viewer`, a player of this shard, was shown `balls` of `owner`, a friend of another
+/// shard (a `friend_balls` answer, or a push to a session watching the forest): the
+/// ones the viewer could take (their shard measured `stealable` for the viewer) join
+/// `steal_coverage`'s denominator, as a friend's ripe balls on this shard do, so a
+/// thief sweeping friends of other shards is judged over every ripe ball it saw and
+/// not only over the friends it stole from.
+pub fn remote_balls_shown(
+    world: &mut World,
+    viewer: PlayerId,
+    owner: PlayerId,
+    balls: &[BallView],
+) {
+    let config = config(world);
+    if !config.risk.enabled || !config.risk.steal_coverage.enabled {
+        return;
+    }
+    let Ok(entity) = player_entity(world, viewer) else {
+        return;
+    };
+    let now = now(world);
+    let window_ms = config.risk.steal_coverage.window_secs as u64 * 1000;
+    let ripe = balls
+        .iter()
+        .filter(|ball| ball.stealable > 0)
+        .map(|ball| ball.ball_id)
+        .collect();
+    let mut log = risk_log(world, entity);
+    log.remote_ripe
+        .retain(|_, (at, _)| at.saturating_add(window_ms) >= now);
+    log.remote_ripe
+        .insert(owner, (now, RemoteRipe::Shown(ripe)));
+}
+
 /// Ripe balls of `thief`'s friends on this shard the thief could still take from and
 /// has not: the rest of `steal_coverage`'s denominator (friends of other shards are
-/// counted from the steals' outcomes; none at all once the steal uses up the thief's
+/// counted from what the thief was shown of them and from the steals' outcomes,
+/// [`RemoteRipe`]; none at all once the steal uses up the thief's
 /// daily allowance: balls a thief may not take are not balls they chose to leave). Run
 /// only when the thief has taken enough balls in the window for the rule to possibly
 /// trip.
