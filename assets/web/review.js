@@ -1,7 +1,11 @@
 // The operators' risk review page (/review): the review queue over the ops HTTP of the
 // server that serves it, with a reviewer or admin token kept for this tab only
 // (sessionStorage). It lists flags with their evidence, releases or confirms them, and
-// shows or starts the graph analysis. See docs/RISK.md.
+// shows or starts the graph analysis. In a cluster it lists every shard's flags
+// ("every shard", on by default: `cluster=true`, which a server alone answers with its
+// own; off, this shard's only, say while another shard is down) and reviews any of them
+// from here, since the serving shard forwards a review to the flag's shard. See
+// docs/RISK.md.
 
 const TOKEN_KEY = 'canopy.review.token';
 const $ = (id) => document.getElementById(id);
@@ -66,7 +70,7 @@ function row(flag) {
       ' ',
       h('button', { type: 'button', data: { action: 'confirm' }, on: { click: () => review(flag, 'confirm') } }, 'Confirm'))
     : h('td', {});
-  return h('tr', { class: 'flag', data: { flagId: String(flag.id), status: flag.status, rule: flag.rule } },
+  return h('tr', { class: 'flag', data: { flagId: String(flag.id), status: flag.status, rule: flag.rule, player: String(flag.player_id) } },
     h('td', {}, `#${flag.id}`),
     h('td', { class: 'status' }, flag.status),
     h('td', {}, `#${flag.player_id}`),
@@ -83,6 +87,7 @@ async function loadFlags() {
   if ($('status').value !== 'all') query.set('status', $('status').value);
   const player = $('player').value.trim();
   if (player) query.set('player_id', player);
+  if ($('cluster').checked) query.set('cluster', 'true');
   try {
     const list = await call('GET', `/admin/risk/flags?${query}`);
     $('flags').replaceChildren(...list.flags.map(row));
