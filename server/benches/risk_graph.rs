@@ -9,7 +9,9 @@
 //! players loaded from sled (1,000 of them online) ticks N times, each tick applying
 //! 1,000 walk reports and committing, first alone, then while the same analysis runs
 //! on another thread over the same flows (read from the game's own flow window, as
-//! the server's analysis task does); it prints the tick durations of both.
+//! the server's scheduled analysis does: in the idle scheduling class), then alone
+//! again; it prints the tick durations of the three, so that a change in the machine's
+//! load during the run shows as a difference between the two runs alone.
 //!
 //! Run: `cargo bench -p canopy-server --bench risk_graph -- --players 1000000`
 //! (defaults: 100,000 players; `--flows-per-player 8`; `--ticks 0`).
@@ -63,8 +65,12 @@ fn main() {
         friends[b.0 as usize].push(a.0);
     }
     let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+    // One account in a hundred is new (younger than a week, or yet to collect).
+    let new_account: Vec<bool> = (0..=players)
+        .map(|_| rng.random_range(0..100) == 0)
+        .collect();
     let mut flows: Vec<FlowEdge> = Vec::with_capacity((players * per_player) as usize);
-    // Honest play: old accounts water, steal from and help random friends.
+    // Honest play: players water, steal from and help random friends.
     for player in 1..=players {
         let list = &friends[player as usize];
         if list.is_empty() {
@@ -83,14 +89,7 @@ fn main() {
                 3..=8 => (friend, player, FlowKind::Steal, rng.random_range(1..60)),
                 _ => (player, friend, FlowKind::Help, rng.random_range(5..300)),
             };
-            flows.push(edge(
-                at,
-                from,
-                to,
-                kind,
-                grams,
-                rng.random_range(0..100) == 0,
-            ));
+            flows.push(edge(at, from, to, kind, grams, new_account[from as usize]));
         }
     }
     // Planted cheats, on ids above the honest players: rings of 5 new accounts watering
@@ -200,7 +199,8 @@ const ONLINE: u64 = 1_000;
 
 /// Ticks `count` times alone, then as often as it can while an analysis of `chunks`
 /// runs on another thread (at least `count` times, the analysis started again if it
-/// ends first); answers both sets of tick durations, and the analyses' time.
+/// ends first), then `count` times alone again; answers the three sets of tick
+/// durations, and the analyses' time.
 fn tick_lengths(
     chunks: &[Arc<[FlowEdge]>],
     settings: &GraphSettings,
@@ -264,11 +264,13 @@ fn tick_lengths(
         }
         analyses.push(analysis.join().expect("the analysis ran"));
     }
+    let alone_after: Vec<Duration> = (0..count).map(|_| tick(&mut game)).collect();
     serde_json::json!({
         "world_players": TICK_PLAYERS,
         "walk_reports_per_tick": ONLINE,
         "alone": summary(alone),
         "during_analysis": summary(during),
+        "alone_after": summary(alone_after),
         "analyses_ms": analyses,
     })
 }
