@@ -1,7 +1,8 @@
 //! Cluster mode end to end: `bench/cluster/run.sh` starts a real 3-node NATS JetStream
 //! cluster and canopy-server shards on loopback; players register on any shard with ids
 //! that shard owns, logins on the wrong shard are redirected (and the CLI follows), the
-//! shard map refuses a shard that partitions differently, the cluster keeps serving
+//! shard map refuses a shard that partitions differently (and the cluster one with a
+//! partner secret of its own), the cluster keeps serving
 //! after one NATS node and one shard are SIGKILLed, registration limits, host users and
 //! revoked tokens hold across shards, players of different shards befriend, steal,
 //! water and help each other with the same rules and codes as on one node, plant a
@@ -104,6 +105,27 @@ impl LocalCluster {
             "{method} {path} on shard {shard}: {status} {answer}"
         );
         Ok(answer)
+    }
+
+    /// Runs one more server on `data_dir` as shard `shard` of `shards`, advertising the
+    /// game URL that shard has here, until it exits: (whether it succeeded, its stderr).
+    /// For shards the cluster must refuse.
+    fn stray_shard(&self, shard: u16, shards: u16, data_dir: &Path) -> Result<(bool, String)> {
+        let stray = Command::new(bin_dir().join("canopy-server"))
+            .args(["--listen", "127.0.0.1:0", "--ops-listen", "127.0.0.1:0"])
+            .arg("--data-dir")
+            .arg(data_dir)
+            .env("CANOPY_CLUSTER__ENABLED", "true")
+            .env("CANOPY_CLUSTER__SHARD", shard.to_string())
+            .env("CANOPY_CLUSTER__SHARDS", shards.to_string())
+            .env("CANOPY_CLUSTER__ADVERTISE_URL", self.game_url(shard))
+            .env(
+                "CANOPY_CLUSTER__NATS_URLS",
+                format!("[\"nats://127.0.0.1:{}\"]", self.base),
+            )
+            .output()?;
+        let stderr = String::from_utf8_lossy(&stray.stderr).into_owned();
+        Ok((stray.status.success(), stderr))
     }
 
     /// Moves shard `shard`'s manual clock forward.
@@ -337,24 +359,17 @@ async fn players_live_on_their_shard_and_logins_elsewhere_are_redirected() -> Re
 
     // A shard that counts the shards differently is refused by the shard map.
     let stray_dir = tempfile::tempdir()?;
-    let stray = Command::new(bin_dir().join("canopy-server"))
-        .args(["--listen", "127.0.0.1:0", "--ops-listen", "127.0.0.1:0"])
-        .arg("--data-dir")
-        .arg(stray_dir.path())
-        .env("CANOPY_CLUSTER__ENABLED", "true")
-        .env("CANOPY_CLUSTER__SHARD", "2")
-        .env("CANOPY_CLUSTER__SHARDS", "3")
-        .env(
-            "CANOPY_CLUSTER__NATS_URLS",
-            format!("[\"nats://127.0.0.1:{}\"]", cluster.base),
-        )
-        .output()?;
-    let stderr = String::from_utf8_lossy(&stray.stderr);
-    assert!(
-        !stray.status.success(),
-        "a 3-shard server joined a 2-shard map"
-    );
+    let (joined, stderr) = cluster.stray_shard(2, 3, stray_dir.path())?;
+    assert!(!joined, "a 3-shard server joined a 2-shard map");
     assert!(stderr.contains("cluster.shards is 3"), "{stderr}");
+
+    // A shard given a partner secret other than the cluster's is refused at start.
+    let (joined, stderr) = cluster.stray_shard(1, 2, &stray_dir.path().join("own-secret"))?;
+    assert!(!joined, "a shard with its own partner secret joined");
+    assert!(
+        stderr.contains("partner secret is not the cluster's"),
+        "{stderr}"
+    );
     Ok(())
 }
 

@@ -1,6 +1,7 @@
 //! The partner API over real sockets: signed calls and every refusal (tampered body,
 //! wrong key, stale timestamp, replay, scope, suspension, rate), idempotency by `ref`
-//! across a restart, key rotation, a partner key on admin endpoints, and the audit log.
+//! across a restart, key rotation, a partner key on admin endpoints, the audit log, and
+//! keys sealed at rest under the partner secret (a wrong secret refuses the start).
 
 mod support;
 
@@ -285,6 +286,44 @@ async fn rotation_suspension_and_the_rate_limit() -> Result<()> {
     )?;
     assert_eq!(invalid.0, 400, "{}", invalid.1);
     Ok(())
+}
+
+#[tokio::test]
+async fn keys_are_sealed_under_a_secret_beside_the_store_and_a_wrong_one_is_refused() -> Result<()>
+{
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir()?;
+    let server = Server::start_manual(dir.path())?;
+    let (_client, player_id, _) = player(&server, "rider").await?;
+    let metro = Partner::register(&server, &["metro"], 600)?;
+    let secret_file = dir.path().join("partner-secret");
+    let meta = std::fs::metadata(&secret_file).context("the secret made at first start")?;
+    assert_eq!((meta.len(), meta.permissions().mode() & 0o777), (32, 0o600));
+    server.stop()?;
+
+    let secret = std::fs::read(&secret_file)?;
+    let other: Vec<u8> = secret.iter().map(|byte| byte ^ 0x5a).collect();
+    std::fs::write(&secret_file, &other)?;
+    let refused = Server::start_manual(dir.path())
+        .err()
+        .context("a start with another secret must be refused")?;
+    assert!(
+        refused
+            .to_string()
+            .contains("does not open partner 1's sealed key"),
+        "{refused:#}"
+    );
+
+    std::fs::write(&secret_file, &secret)?;
+    let server = Server::start_manual(dir.path())?;
+    let ride = json!({"player_id": player_id, "kind": "metro", "ref": "ride-1"});
+    let answer = metro.call(&server, ACTIONS, &ride)?;
+    assert_eq!(
+        answer.status, 200,
+        "its own secret opens it: {}",
+        answer.body
+    );
+    server.audit().map(drop)
 }
 
 /// A task published by `partner`, open from the manual clock's start for two days.

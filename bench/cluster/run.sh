@@ -7,7 +7,8 @@
 #   bench/cluster/run.sh [--dir DIR] [--shards N] [--base-port P] [--server BIN]
 #
 # DIR (default ./canopy-cluster) gets nats-K/ (node K's JetStream store), shard-I/ (shard
-# I's sled store), NAME.log, NAME.pid and NAME.cmd for each process (NAME.cmd restarts it
+# I's sled store), partner-secret (the partner secret every shard is given, made once),
+# NAME.log, NAME.pid and NAME.cmd for each process (NAME.cmd restarts it
 # exactly as started: `bash DIR/shard-1.cmd &` after a SIGKILL), and `ready` once every
 # shard serves. Ports: NATS clients P..P+2, NATS routes P+10..P+12, shard I's game
 # socket P+100+2I and its ops HTTP P+101+2I. BIN defaults to the release canopy-server,
@@ -96,6 +97,11 @@ CONF
   launch "nats-$node" "$nats" --config "$dir/nats-$node.conf"
 done
 
+# Every shard must seal partner keys under the same secret (docs/SCALE-OUT.md, "The
+# partner secret"): 32 random bytes, made once, mode 0600, given to each shard by path.
+secret="$dir/partner-secret"
+[ -e "$secret" ] || (umask 077 && head -c 32 /dev/urandom > "$secret")
+
 nats_urls="[\"nats://127.0.0.1:$base\",\"nats://127.0.0.1:$((base + 1))\",\"nats://127.0.0.1:$((base + 2))\"]"
 for ((shard = 0; shard < shards; shard++)); do
   game=$((base + 100 + 2 * shard))
@@ -107,6 +113,7 @@ for ((shard = 0; shard < shards; shard++)); do
     CANOPY_CLUSTER__SHARDS="$shards" \
     CANOPY_CLUSTER__NATS_URLS="$nats_urls" \
     CANOPY_CLUSTER__ADVERTISE_URL="ws://127.0.0.1:$game/ws" \
+    CANOPY_STORE__PARTNER_SECRET_FILE="$secret" \
     "$server" --listen "127.0.0.1:$game" --ops-listen "127.0.0.1:$ops" \
     --data-dir "$dir/shard-$shard" ${CANOPY_SHARD_ARGS:-}
 done

@@ -146,6 +146,11 @@ fn default_max_unread_bytes() -> u64 {
 #[allow(missing_docs)]
 pub struct StoreConfig {
     pub cache_capacity_mb: u64,
+    /// The partner secret file (docs/SECURITY.md, "Partner keys at rest"); default
+    /// `partner-secret` in the data dir, created at first start. In cluster mode every
+    /// shard must be given the same file.
+    #[serde(default)]
+    pub partner_secret_file: Option<PathBuf>,
 }
 
 /// `[day]`.

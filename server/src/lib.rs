@@ -9,6 +9,7 @@ pub mod game_loop;
 pub mod metrics;
 pub mod net;
 pub mod ops;
+pub mod partner_secret;
 pub mod risk_graph;
 pub mod server;
 pub mod social;

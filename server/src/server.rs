@@ -9,6 +9,7 @@ use crate::game_loop::GameLoop;
 use crate::metrics::Metrics;
 use crate::net::{self, NetContext};
 use crate::ops::{self, OpsState};
+use crate::partner_secret::{PARTNER_SECRET_FILE, PartnerSecret};
 use crate::risk_graph::{self, FlowSource, GraphHandle};
 use crate::store::{SledStore, Store};
 use crate::tls::{OpsListener, Tls};
@@ -52,14 +53,35 @@ pub async fn run(
     crate::net::open_files::allow_connections(options.config.server.max_connections);
     let store = SledStore::open(&options.data_dir, options.config.store.cache_capacity_mb)
         .with_context(|| format!("opening the store at {}", options.data_dir.display()))?;
+    let secret = partner_secret(&options)?;
     serve(
         options,
         Arc::new(store),
+        secret,
         game_listener,
         ops_listener,
         shutdown,
     )
     .await
+}
+
+/// The partner secret: `store.partner_secret_file`, or `partner-secret` in the data
+/// dir, created at first start.
+fn partner_secret(options: &ServerOptions) -> anyhow::Result<PartnerSecret> {
+    let path = options
+        .config
+        .store
+        .partner_secret_file
+        .clone()
+        .unwrap_or_else(|| options.data_dir.join(PARTNER_SECRET_FILE));
+    let (secret, created) = PartnerSecret::load_or_create(&path)?;
+    if created {
+        tracing::info!(
+            path = %path.display(),
+            "created the partner secret; back it up apart from the store's backups"
+        );
+    }
+    Ok(secret)
 }
 
 /// The game and ops addresses as bound (a host name is resolved by then).
@@ -76,12 +98,14 @@ fn listening(
     Ok([game_addr, ops_addr])
 }
 
-/// Runs a server on any store until `shutdown` completes, then stops cleanly: stop
-/// accepting, finish and flush the current tick, tell every client, close. Refuses, as
-/// [`run`] does, the default admin token on a non-loopback address.
+/// Runs a server on any store, its partner keys sealed under `secret`, until `shutdown`
+/// completes, then stops cleanly: stop accepting, finish and flush the current tick,
+/// tell every client, close. Refuses, as [`run`] does, the default admin token on a
+/// non-loopback address, and a secret that does not open the partner keys.
 pub async fn serve(
     options: ServerOptions,
     store: Arc<dyn Store>,
+    secret: PartnerSecret,
     game_listener: TcpListener,
     ops_listener: TcpListener,
     shutdown: impl Future<Output = ()>,
@@ -91,7 +115,7 @@ pub async fn serve(
     ops::auth::refuse_default_token_beyond_loopback(&options.config, &listening)?;
     let tls = Arc::new(Tls::from_config(&options.config).map_err(anyhow::Error::msg)?);
     let config = Arc::new(options.config);
-    let game = Game::load(
+    let mut game = Game::load(
         config.clone(),
         store.clone(),
         options.clock,
@@ -99,7 +123,15 @@ pub async fn serve(
         None,
     )
     .with_context(|| format!("loading the world from {}", options.data_dir.display()))?;
-    let mut cluster = join_cluster(&config, &game).await?;
+    game.open_partner_keys(secret.clone()).with_context(|| {
+        format!(
+            "opening the partner keys of {}: start with the partner secret this store was \
+             sealed with (store.partner_secret_file; a restored or copied store needs the \
+             partner-secret file that was beside it)",
+            options.data_dir.display()
+        )
+    })?;
+    let mut cluster = join_cluster(&config, &game, &secret).await?;
     let metrics = Arc::new(Metrics::new());
     let flows = game.flow_sink();
     let unconfirmed = game.unconfirmed_messages();
@@ -184,14 +216,19 @@ pub async fn serve(
     Ok(())
 }
 
-/// In cluster mode: checks that the store is this shard's, then joins the shard map.
-async fn join_cluster(config: &Config, game: &Game) -> anyhow::Result<Option<Cluster>> {
+/// In cluster mode: checks that the store is this shard's, then joins the shard map
+/// (refused if `secret` is not the cluster's partner secret).
+async fn join_cluster(
+    config: &Config,
+    game: &Game,
+    secret: &PartnerSecret,
+) -> anyhow::Result<Option<Cluster>> {
     if !config.cluster.enabled {
         return Ok(None);
     }
     let last_player = game.world().resource::<Counters>().next_player;
     Partition::from_config(&config.cluster).check_store(last_player)?;
-    let cluster = cluster::join(&config.cluster)
+    let cluster = cluster::join(&config.cluster, secret)
         .await
         .context("joining the cluster")?;
     Ok(Some(cluster))

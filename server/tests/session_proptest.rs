@@ -4,6 +4,7 @@
 
 use canopy_server::config::Config;
 use canopy_server::game::ClockMode;
+use canopy_server::partner_secret::PartnerSecret;
 use canopy_server::server::{ServerOptions, serve};
 use canopy_server::store::MemoryStore;
 use futures_util::{SinkExt, StreamExt};
@@ -148,6 +149,7 @@ fn random_request_shaped_frames_never_hurt_the_session() {
         tokio::spawn(serve(
             options,
             Arc::new(MemoryStore::new()),
+            PartnerSecret::random(),
             game,
             ops,
             std::future::pending(),

@@ -3,6 +3,7 @@
 
 use canopy_server::config::Config;
 use canopy_server::game::ClockMode;
+use canopy_server::partner_secret::PartnerSecret;
 use canopy_server::server::{ServerOptions, serve};
 use canopy_server::store::MemoryStore;
 use futures_util::{SinkExt, StreamExt};
@@ -70,9 +71,16 @@ async fn a_failing_store_stops_acks_and_shows_in_health_and_metrics() {
         clock_start: Some(1_795_536_000_000),
     };
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(serve(options, Arc::new(store.clone()), game, ops, async {
-        let _ = stop_rx.await;
-    }));
+    let server = tokio::spawn(serve(
+        options,
+        Arc::new(store.clone()),
+        PartnerSecret::random(),
+        game,
+        ops,
+        async {
+            let _ = stop_rx.await;
+        },
+    ));
 
     let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{game_addr}/ws"))
         .await

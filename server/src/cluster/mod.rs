@@ -27,6 +27,7 @@ pub use routing::Router;
 pub use shard_map::{JoinRefused, ShardMap};
 
 use crate::config::ClusterConfig;
+use crate::partner_secret::PartnerSecret;
 use anyhow::Context;
 use async_nats::jetstream::{self, kv};
 use futures_util::StreamExt;
@@ -58,6 +59,8 @@ pub struct Cluster {
     budget_bucket: kv::Store,
     /// The partner registry (`cluster::partners`).
     partner_bucket: kv::Store,
+    /// What seals the registry's keys, the same on every shard.
+    partner_secret: PartnerSecret,
     /// Set by [`Cluster::serve`].
     services: Option<Services>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -129,6 +132,7 @@ impl Cluster {
             self.partner_bucket.clone(),
             self.client.clone(),
             &self.config,
+            self.partner_secret.clone(),
             game.clone(),
             budgets.clone(),
         ));
@@ -199,8 +203,12 @@ impl Cluster {
 }
 
 /// Connects to NATS, writes this shard's game socket into the shard map (refused if the
-/// map partitions players differently), and follows the map from then on.
-pub async fn join(config: &ClusterConfig) -> anyhow::Result<Cluster> {
+/// map partitions players differently, or if `partner_secret` is not the cluster's), and
+/// follows the map from then on.
+pub async fn join(
+    config: &ClusterConfig,
+    partner_secret: &PartnerSecret,
+) -> anyhow::Result<Cluster> {
     let partition = Partition::from_config(config);
     let client = async_nats::ConnectOptions::new()
         .name(format!("canopy-shard-{}", partition.shard))
@@ -216,6 +224,7 @@ pub async fn join(config: &ClusterConfig) -> anyhow::Result<Cluster> {
     let registrations = SharedRegistrations::open(&js, config).await?;
     let budget_bucket = budgets::open_bucket(&js, config).await?;
     let partner_bucket = partners::open_bucket(&js, config).await?;
+    partners::check_secret(&partner_bucket, partner_secret).await?;
     tracing::info!(
         shard = partition.shard,
         shards = partition.shards,
@@ -231,6 +240,7 @@ pub async fn join(config: &ClusterConfig) -> anyhow::Result<Cluster> {
         config: config.clone(),
         budget_bucket,
         partner_bucket,
+        partner_secret: partner_secret.clone(),
         services: None,
         tasks: vec![follower],
     })

@@ -1,8 +1,10 @@
 //! Partners in cluster mode. The registry is the cluster's: each partner's record (key
-//! digest, version, status, scopes) lives in a replicated JetStream KV bucket, written
-//! by compare-and-set by whichever shard's ops API registers, rotates, suspends or
-//! reactivates it, and adopted by every shard's game, so every shard authenticates the
-//! partner's calls alike and a rotation or suspension holds everywhere.
+//! digest sealed under the partner secret every shard shares, version, status, scopes)
+//! lives in a replicated JetStream KV bucket, written by compare-and-set by whichever
+//! shard's ops API registers, rotates, suspends or reactivates it, and adopted by every
+//! shard's game, so every shard authenticates the partner's calls alike and a rotation
+//! or suspension holds everywhere. A shard whose secret is not the cluster's is refused
+//! at start ([`check_secret`]).
 //!
 //! A partner call may reach any shard. The receiving shard checks its signature, window,
 //! nonce and rate; a call about a player (an action, a task completion) is then applied
@@ -17,6 +19,7 @@ use crate::config::ClusterConfig;
 use crate::game::AdminOp;
 use crate::game::partners::{PartnerCall, PartnerRequest};
 use crate::game_loop::GameHandle;
+use crate::partner_secret::PartnerSecret;
 use crate::store::PartnerRecord;
 use anyhow::Context;
 use async_nats::jetstream::{self, kv};
@@ -35,6 +38,16 @@ const ATTEMPTS: usize = 16;
 /// allotment included, before the partner is told to retry it (with the same `ref`,
 /// so a call applied late is answered from its receipt, never applied twice).
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The key of the cluster's partner secret fingerprint: the first shard's, which every
+/// shard after it must match.
+const SECRET_FINGERPRINT_KEY: &str = "partner-secret-fingerprint";
+
+/// Why a shard with another partner secret is refused.
+const NOT_THE_CLUSTERS_SECRET: &str = "this shard's partner secret is not the cluster's: \
+     every shard must start with the same partner secret file (store.partner_secret_file \
+     or CANOPY_STORE__PARTNER_SECRET_FILE); copy the one the other shards use \
+     (docs/SCALE-OUT.md, \"The partner secret\")";
 
 fn key(partner: PartnerId) -> String {
     format!("partner.{}", partner.0)
@@ -59,6 +72,88 @@ pub async fn open_bucket(
     super::open_shared_bucket(js, config, BUCKET, "Canopy's partner registry").await
 }
 
+/// Refuses a shard whose partner secret is not the cluster's, then seals the keys an
+/// older version stored plain. The first shard to start publishes its secret's
+/// fingerprint; every shard must match it and open every sealed key in the bucket, else
+/// every partner call it took would fail. A plain key is sealed by compare-and-set, so
+/// shards starting together seal it once.
+pub async fn check_secret(bucket: &kv::Store, secret: &PartnerSecret) -> anyhow::Result<()> {
+    let mine = secret.fingerprint();
+    let deadline = tokio::time::Instant::now() + super::JETSTREAM_PATIENCE;
+    let cluster = loop {
+        match cluster_fingerprint(bucket, &mine).await {
+            Ok(cluster) => break cluster,
+            // A bucket just created elects its leader first.
+            Err(err) if tokio::time::Instant::now() < deadline => {
+                tracing::info!("waiting for the partner registry: {err:#}");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(err) => return Err(err),
+        }
+    };
+    anyhow::ensure!(cluster == mine, NOT_THE_CLUSTERS_SECRET);
+    let mut keys = bucket
+        .keys()
+        .await
+        .context("listing the partner registry")?;
+    while let Some(key) = keys.next().await {
+        let key = key.context("listing the partner registry")?;
+        if key.starts_with("partner.") {
+            seal_stored(bucket, &key, secret).await?;
+        }
+    }
+    Ok(())
+}
+
+/// The cluster's partner secret fingerprint: `mine` if this shard is the first.
+async fn cluster_fingerprint(bucket: &kv::Store, mine: &str) -> anyhow::Result<String> {
+    match bucket
+        .create(SECRET_FINGERPRINT_KEY, mine.to_owned().into())
+        .await
+    {
+        Ok(_) => Ok(mine.to_owned()),
+        Err(err) if err.kind() == kv::CreateErrorKind::AlreadyExists => {
+            let stored = bucket
+                .get(SECRET_FINGERPRINT_KEY)
+                .await
+                .context("reading the partner secret's fingerprint")?
+                .unwrap_or_default();
+            Ok(String::from_utf8_lossy(&stored).into_owned())
+        }
+        Err(err) => Err(err).context("publishing the partner secret's fingerprint"),
+    }
+}
+
+/// Seals the record under `key` if it is plain; refuses one `secret` does not open.
+async fn seal_stored(bucket: &kv::Store, key: &str, secret: &PartnerSecret) -> anyhow::Result<()> {
+    for _ in 0..ATTEMPTS {
+        let Some(entry) = bucket
+            .entry(key)
+            .await
+            .with_context(|| format!("reading {key}"))?
+            .filter(|entry| entry.operation == kv::Operation::Put)
+        else {
+            return Ok(());
+        };
+        let mut record: PartnerRecord = serde_json::from_slice(&entry.value)
+            .with_context(|| format!("{key} is not a partner record"))?;
+        match secret.seal_if_plain(&mut record) {
+            Ok(false) => return Ok(()),
+            Ok(true) => {}
+            Err(wrong) => anyhow::bail!("{wrong}: {NOT_THE_CLUSTERS_SECRET}"),
+        }
+        let value = serde_json::to_vec(&record)?;
+        if super::write_if_unchanged(bucket, key, Some(entry.revision), value)
+            .await
+            .is_ok()
+        {
+            tracing::info!(key, "sealed a partner key an older version stored plain");
+            return Ok(());
+        }
+    }
+    anyhow::bail!("{key} kept changing on other shards while it was being sealed")
+}
+
 /// A change the ops API makes to a partner.
 pub enum Change {
     /// A new key, by its digest: the version goes up by one.
@@ -70,6 +165,7 @@ pub enum Change {
 /// One shard's side of the partner registry and of partner calls.
 pub struct PartnerRegistry {
     bucket: kv::Store,
+    secret: PartnerSecret,
     client: async_nats::Client,
     partition: Partition,
     game: GameHandle,
@@ -90,11 +186,13 @@ impl PartnerRegistry {
         bucket: kv::Store,
         client: async_nats::Client,
         config: &ClusterConfig,
+        secret: PartnerSecret,
         game: GameHandle,
         budgets: Arc<Budgets>,
     ) -> Self {
         Self {
             bucket,
+            secret,
             client,
             partition: Partition::from_config(config),
             game,
@@ -149,8 +247,8 @@ impl PartnerRegistry {
             };
             match change {
                 Change::Rotate(digest) => {
-                    record.key_digest = digest;
                     record.key_version += 1;
+                    self.secret.seal(&mut record, digest);
                 }
                 Change::Status(status) => record.status = status,
             }

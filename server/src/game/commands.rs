@@ -308,7 +308,7 @@ fn apply_admin(world: &mut World, op: AdminOp) -> Outcome {
             dry,
         } => encode(campaigns::allot(world, campaign, total, dry)),
         AdminOp::CampaignConfigured => encode(Ok(campaigns::configured(world))),
-        AdminOp::PartnerAdopt(record) => encode(Ok(partners::adopt(world, &record))),
+        AdminOp::PartnerAdopt(record) => encode(partners::adopt(world, *record)),
         AdminOp::PartnerRecord(partner) => encode(partners::record(world, partner)),
         AdminOp::Audit => encode(audit::audit(world)),
         AdminOp::RevokeTokens(player) => encode(

@@ -85,6 +85,17 @@ pub struct TickOutcome {
     pub dispatch: Vec<remote::Dispatch>,
 }
 
+/// Why the partner keys could not be opened at start.
+#[derive(Debug, thiserror::Error)]
+pub enum PartnerKeysRefused {
+    /// The secret is not the one the store was sealed with.
+    #[error(transparent)]
+    WrongSecret(#[from] crate::partner_secret::WrongSecret),
+    /// Sealing an older store's keys could not be committed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// The simulation and its schedules.
 pub struct Game {
     world: World,
@@ -195,6 +206,22 @@ impl Game {
             game.persist_now()?;
         }
         Ok(game)
+    }
+
+    /// Opens the partner keys at rest with the server's partner secret and keeps it
+    /// for the keys to come; a store written before keys were sealed is sealed and
+    /// committed now. Refused, before anything is served, when the secret does not
+    /// open a sealed key.
+    pub fn open_partner_keys(
+        &mut self,
+        secret: crate::partner_secret::PartnerSecret,
+    ) -> Result<(), PartnerKeysRefused> {
+        let sealed = partners::open_keys(&mut self.world, secret)?;
+        if sealed > 0 {
+            self.persist_now()?;
+            tracing::info!(sealed, "sealed the partner keys of an older store");
+        }
+        Ok(())
     }
 
     /// Commits what loading changed at once: a new world's first meta record (so a

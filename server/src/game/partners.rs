@@ -11,6 +11,7 @@ use super::energy::{self, ActionReport};
 use super::state::{config, fail, now};
 use super::tasks::{self, Publisher};
 use crate::config::Reporter;
+use crate::partner_secret::{PartnerSecret, WrongSecret};
 use crate::store::{PartnerReceipt, PartnerRecord, StoreError};
 use bevy_ecs::resource::Resource;
 use bevy_ecs::world::World;
@@ -45,6 +46,8 @@ pub struct Partners {
     pub audit: Vec<PartnerAuditEntry>,
     /// Bumped on every change to a partner, so the ops side knows to refresh its copy.
     pub revision: u64,
+    /// What seals the keys at rest; set at start by [`open_keys`].
+    secret: Option<PartnerSecret>,
 }
 
 impl Partners {
@@ -61,18 +64,52 @@ impl Partners {
         self.revision += 1;
     }
 
-    /// What the ops side needs to authenticate and rate-limit calls.
+    /// What the ops side needs to authenticate and rate-limit calls: every partner
+    /// whose key the secret opens (after [`open_keys`], all of them).
     pub fn credentials(&self) -> PartnerCredentials {
+        let Some(secret) = &self.secret else {
+            return PartnerCredentials::default();
+        };
         PartnerCredentials(
             self.by_id
                 .values()
-                .map(|record| (record.id, Credential::of(record)))
+                .filter_map(|record| Some((record.id, Credential::of(record, secret)?)))
                 .collect(),
         )
     }
+
+    /// The secret, or the refusal of a change that needs it.
+    fn secret(&self) -> Result<PartnerSecret, ErrorBody> {
+        self.secret.clone().ok_or_else(|| {
+            ErrorBody::new(
+                ErrorCode::Internal,
+                "partner keys cannot be sealed: no partner secret was loaded",
+            )
+        })
+    }
 }
 
-/// One partner's credential as the ops side checks it.
+/// Opens every partner's key with `secret` at start, and keeps it for the keys to
+/// come. A key stored before keys were sealed is sealed now, written with the next
+/// commit; a sealed one that `secret` does not open refuses the start: the store was
+/// sealed under another secret, and every call of that partner would fail.
+pub fn open_keys(world: &mut World, secret: PartnerSecret) -> Result<usize, WrongSecret> {
+    let mut partners = world.resource_mut::<Partners>();
+    let mut sealed = Vec::new();
+    for record in partners.by_id.values_mut() {
+        if secret.seal_if_plain(record)? {
+            sealed.push(record.id);
+        }
+    }
+    for &id in &sealed {
+        partners.changed(id);
+    }
+    partners.secret = Some(secret);
+    Ok(sealed.len())
+}
+
+/// One partner's credential as the ops side checks it (in memory only: the store holds
+/// the key sealed).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Credential {
     /// SHA-256 of the current key: the HMAC key.
@@ -86,13 +123,13 @@ pub struct Credential {
 }
 
 impl Credential {
-    fn of(record: &PartnerRecord) -> Self {
-        Self {
-            key_digest: record.key_digest,
+    fn of(record: &PartnerRecord, secret: &PartnerSecret) -> Option<Self> {
+        Some(Self {
+            key_digest: secret.open(record)?,
             key_version: record.key_version,
             status: record.status,
             rate_per_minute: record.rate_per_minute,
-        }
+        })
     }
 }
 
@@ -165,7 +202,7 @@ pub fn view(record: &PartnerRecord) -> PartnerView {
 }
 
 /// Registers a partner whose key hashes to `key_digest` (the key was made, and is
-/// shown, by the ops side; it never reaches the game).
+/// shown, by the ops side; it never reaches the game), stored sealed.
 pub fn add(
     world: &mut World,
     new: &NewPartner,
@@ -191,19 +228,22 @@ pub fn add(
     let created_at = now(world);
     let partition = crate::cluster::Partition::from_config(&config.cluster);
     let mut partners = world.resource_mut::<Partners>();
+    let secret = partners.secret()?;
     partners.next_id = partition.next_player_id(partners.next_id);
-    let record = PartnerRecord {
+    let mut record = PartnerRecord {
         id: PartnerId(partners.next_id),
         name: name.to_owned(),
         kinds,
         may_publish_tasks: new.may_publish_tasks,
         rate_per_minute: new.rate_per_minute,
         status: PartnerStatus::Active,
-        key_digest,
+        sealed_key: [0; 32],
         key_version: 1,
         created_at,
         audit_next: 1,
+        key_check: None,
     };
+    secret.seal(&mut record, key_digest);
     let answer = view(&record);
     partners.changed(record.id);
     partners.by_id.insert(record.id, record);
@@ -212,9 +252,15 @@ pub fn add(
 
 /// Cluster mode: adopts a partner as the cluster's registry holds it (registered,
 /// rotated, suspended or reactivated on any shard). This shard keeps its own count of
-/// audit entries: the partner's calls about this shard's players are audited here.
-pub fn adopt(world: &mut World, shared: &PartnerRecord) -> PartnerView {
+/// audit entries: the partner's calls about this shard's players are audited here. A
+/// key this shard's secret does not open is refused (every shard shares the secret,
+/// and the start checked it); one written before keys were sealed is sealed here.
+pub fn adopt(world: &mut World, mut shared: PartnerRecord) -> Result<PartnerView, ErrorBody> {
     let mut partners = world.resource_mut::<Partners>();
+    partners
+        .secret()?
+        .seal_if_plain(&mut shared)
+        .map_err(|wrong| ErrorBody::new(ErrorCode::Internal, wrong.to_string()))?;
     partners.next_id = partners.next_id.max(shared.id.0);
     let audit_next = partners
         .by_id
@@ -222,14 +268,15 @@ pub fn adopt(world: &mut World, shared: &PartnerRecord) -> PartnerView {
         .map_or(1, |record| record.audit_next);
     let record = PartnerRecord {
         audit_next,
-        ..shared.clone()
+        ..shared
     };
     let answer = view(&record);
-    if partners.by_id.get(&shared.id) != Some(&record) {
-        partners.by_id.insert(record.id, record);
-        partners.changed(shared.id);
+    if partners.by_id.get(&record.id) != Some(&record) {
+        let id = record.id;
+        partners.by_id.insert(id, record);
+        partners.changed(id);
     }
-    answer
+    Ok(answer)
 }
 
 /// A partner's record as it stands here (the cluster's registry copies it).
@@ -253,15 +300,16 @@ pub fn list(world: &World) -> PartnerList {
 }
 
 /// Replaces a partner's key: from this batch on, calls signed with the old one are
-/// refused.
+/// refused. The new key is sealed with the new version's pad.
 pub fn rotate_key(
     world: &mut World,
     partner: PartnerId,
     key_digest: [u8; 32],
 ) -> Result<PartnerView, ErrorBody> {
+    let secret = world.resource::<Partners>().secret()?;
     update(world, partner, |record| {
-        record.key_digest = key_digest;
         record.key_version += 1;
+        secret.seal(record, key_digest);
     })
 }
 
@@ -478,4 +526,108 @@ pub fn gather(world: &mut World, batch: &mut crate::store::TickBatch) {
         .map(|((partner, reference), receipt)| (partner, reference, receipt))
         .collect();
     batch.partner_audit = std::mem::take(&mut partners.audit);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::game::{ClockMode, Game};
+    use crate::store::{MemoryStore, Store};
+    use canopy_shared::partner::{Signing, key_digest, signature, verify};
+    use std::sync::Arc;
+
+    const KEY: &str = "cpk_metro";
+
+    fn game_on(store: Arc<MemoryStore>, secret: PartnerSecret) -> Game {
+        let config = Arc::new(crate::config::Config::default_embedded());
+        let mut game = Game::load(
+            config,
+            store,
+            ClockMode::Manual,
+            Some(1_795_536_000_000),
+            None,
+        )
+        .expect("a memory store loads");
+        game.open_partner_keys(secret)
+            .expect("an empty store opens");
+        game
+    }
+
+    /// Registers a partner that reports metro rides, with [`KEY`].
+    fn register(game: &mut Game) -> PartnerId {
+        let new = NewPartner {
+            name: "Metro Co".to_owned(),
+            kinds: vec!["metro".to_owned()],
+            may_publish_tasks: false,
+            rate_per_minute: 60,
+        };
+        let partner = add(game.world_mut(), &new, key_digest(KEY)).expect("registered");
+        game.tick();
+        partner.partner_id
+    }
+
+    fn stored(store: &MemoryStore) -> PartnerRecord {
+        let partners = store.load().expect("loads").partners;
+        assert_eq!(partners.len(), 1, "one partner");
+        partners[0].clone()
+    }
+
+    /// Whether `hmac_key` verifies a request signed with the partner's real key.
+    fn verifies(hmac_key: &[u8; 32]) -> bool {
+        let signing = Signing {
+            method: "POST",
+            path: "/partner/v1/actions",
+            timestamp: 1_795_536_042,
+            nonce: "nonce-0001",
+        };
+        let body = br#"{"player_id":7,"kind":"metro","ref":"ride-1"}"#;
+        let signed = signature(&key_digest(KEY), &signing, body);
+        verify(hmac_key, &signing, body, &signed)
+    }
+
+    #[test]
+    fn the_store_alone_does_not_verify_a_signature_and_a_rotation_seals_anew() {
+        let store = Arc::new(MemoryStore::new());
+        let mut game = game_on(store.clone(), PartnerSecret::random());
+        let partner = register(&mut game);
+        let first = stored(&store);
+        let (_, credentials) = game.partner_credentials();
+        assert!(
+            verifies(&credentials.0[&partner].key_digest),
+            "the server verifies"
+        );
+        assert!(!verifies(&first.sealed_key), "the stored value does not");
+
+        rotate_key(game.world_mut(), partner, key_digest(KEY)).expect("rotated");
+        game.tick();
+        let rotated = stored(&store);
+        assert_eq!(rotated.key_version, 2);
+        assert_ne!(
+            rotated.sealed_key, first.sealed_key,
+            "the same digest under a new version has a new pad"
+        );
+        let (_, credentials) = game.partner_credentials();
+        assert!(verifies(&credentials.0[&partner].key_digest));
+        assert!(!verifies(&rotated.sealed_key));
+    }
+
+    #[test]
+    fn a_store_sealed_under_another_secret_is_refused() {
+        let store = Arc::new(MemoryStore::new());
+        let mut game = game_on(store.clone(), PartnerSecret::random());
+        register(&mut game);
+        drop(game);
+        let config = Arc::new(crate::config::Config::default_embedded());
+        let mut restarted =
+            Game::load(config, store, ClockMode::Manual, None, None).expect("the store loads");
+        let refused = restarted.open_partner_keys(PartnerSecret::random());
+        assert!(
+            matches!(
+                refused,
+                Err(crate::game::PartnerKeysRefused::WrongSecret(_))
+            ),
+            "{refused:?}"
+        );
+        assert!(restarted.partner_credentials().1.0.is_empty());
+    }
 }

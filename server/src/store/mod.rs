@@ -18,9 +18,10 @@ pub use memory::MemoryStore;
 pub use records::{
     Account, AreaCertificate, AreaRecord, Ball, CampaignRecord, CampaignRecordV1, DailyLimits,
     Flow, HostBinding, LedgerEntry, LedgerTotals, Meta, PartnerAuditEntryV1, PartnerReceipt,
-    PartnerRecord, PlayerRecord, PropsState, RainRecord, RainRound, RainRoundTaps, RainTap,
-    RainTotals, Revivable, RevivalRecord, RevivalTotals, SessionToken, SocialWrite, TaskBook,
-    TaskProgress, TaskRecord, TaskRecordV1, Team, TreeCertificate, VitalityRecord, VitalityTotals,
+    PartnerRecord, PartnerRecordV1, PlayerRecord, PropsState, RainRecord, RainRound, RainRoundTaps,
+    RainTap, RainTotals, Revivable, RevivalRecord, RevivalTotals, SessionToken, SocialWrite,
+    TaskBook, TaskProgress, TaskRecord, TaskRecordV1, Team, TreeCertificate, VitalityRecord,
+    VitalityTotals,
 };
 
 /// The SHA-256 of a session token: the key it is stored under.

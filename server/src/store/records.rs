@@ -448,7 +448,8 @@ pub struct Meta {
     pub totals: LedgerTotals,
 }
 
-/// A partner of the partner API, whole. Its key is held only as a SHA-256 digest.
+/// A partner of the partner API, whole. Its key is held only as its SHA-256 digest,
+/// sealed under the server's partner secret (`crate::partner_secret`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartnerRecord {
     /// The partner's id.
@@ -463,14 +464,55 @@ pub struct PartnerRecord {
     pub rate_per_minute: u32,
     /// Active or suspended.
     pub status: PartnerStatus,
-    /// SHA-256 of its current API key: the HMAC key its requests are signed with.
-    pub key_digest: [u8; 32],
+    /// SHA-256 of its current API key (the HMAC key its requests are signed with),
+    /// sealed: XOR the pad of its id and key version. Plain in a record written before
+    /// keys were sealed (`key_check` is `None`), until the start seals it.
+    #[serde(alias = "key_digest")]
+    pub sealed_key: [u8; 32],
     /// 1 at creation, +1 per rotation.
     pub key_version: u32,
     /// Registration time (game clock).
     pub created_at: Millis,
     /// The sequence number its next audit entry gets.
     pub audit_next: u64,
+    /// Proves `sealed_key` sealed under this server's secret, so a start with another
+    /// secret is refused; `None` in a record written before keys were sealed.
+    #[serde(default)]
+    pub key_check: Option<[u8; crate::partner_secret::CHECK_LEN]>,
+}
+
+/// A partner as stores wrote it before keys were sealed: the same fields without
+/// `key_check`, its key the plain digest. Only read, as a fallback, by the sled store.
+#[derive(Deserialize)]
+pub struct PartnerRecordV1 {
+    id: PartnerId,
+    name: String,
+    kinds: Vec<String>,
+    may_publish_tasks: bool,
+    rate_per_minute: u32,
+    status: PartnerStatus,
+    key_digest: [u8; 32],
+    key_version: u32,
+    created_at: Millis,
+    audit_next: u64,
+}
+
+impl From<PartnerRecordV1> for PartnerRecord {
+    fn from(old: PartnerRecordV1) -> Self {
+        Self {
+            id: old.id,
+            name: old.name,
+            kinds: old.kinds,
+            may_publish_tasks: old.may_publish_tasks,
+            rate_per_minute: old.rate_per_minute,
+            status: old.status,
+            sealed_key: old.key_digest,
+            key_version: old.key_version,
+            created_at: old.created_at,
+            audit_next: old.audit_next,
+            key_check: None,
+        }
+    }
 }
 
 /// The first answer to a partner's `ref`, replayed to a retry with the same body.
@@ -805,6 +847,31 @@ pub struct RainTotals {
 #[cfg(test)]
 mod tests {
     use canopy_shared::{ErrorBody, ErrorCode};
+
+    #[test]
+    fn a_partner_published_before_keys_were_sealed_reads_as_plain() {
+        let record = super::PartnerRecord {
+            id: canopy_shared::PartnerId(3),
+            name: "Metro Co".to_owned(),
+            kinds: vec!["metro".to_owned()],
+            may_publish_tasks: false,
+            rate_per_minute: 60,
+            status: canopy_shared::partner::PartnerStatus::Active,
+            sealed_key: [7; 32],
+            key_version: 2,
+            created_at: 5,
+            audit_next: 1,
+            key_check: None,
+        };
+        let mut json = serde_json::to_value(&record).expect("a record is JSON");
+        let fields = json.as_object_mut().expect("an object");
+        let digest = fields.remove("sealed_key").expect("the key");
+        fields.insert("key_digest".to_owned(), digest);
+        fields.remove("key_check");
+        let read: super::PartnerRecord =
+            serde_json::from_value(json).expect("the older shape reads");
+        assert_eq!(read, record, "its digest, not sealed yet");
+    }
 
     #[test]
     fn a_stored_error_is_code_and_message_as_before_redirects_existed() {

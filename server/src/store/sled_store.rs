@@ -29,7 +29,7 @@ use super::outbox::{Leg, MessageKey};
 use super::tap::BackupTap;
 use super::{
     Ball, CampaignRecord, CampaignRecordV1, LedgerEntry, Loaded, Meta, PartnerAuditEntryV1,
-    PartnerReceipt, SocialWrite, Store, StoreError, TaskRecordV1, TickBatch,
+    PartnerReceipt, PartnerRecordV1, SocialWrite, Store, StoreError, TaskRecordV1, TickBatch,
 };
 use canopy_shared::admin::{BackupReport, OpsCall};
 use canopy_shared::model::FeedEntry;
@@ -623,10 +623,12 @@ impl Store for SledStore {
             visit(Loaded::HostBinding(digest_of(key)?, binding));
             Ok(())
         })?;
-        self.scan(PARTNER, |_, partner| {
-            visit(Loaded::Partner(partner));
-            Ok(())
-        })?;
+        for item in self.db.scan_prefix([PARTNER]) {
+            let (key, value) = item.map_err(StoreError::from)?;
+            visit(Loaded::Partner(decode_evolved::<_, PartnerRecordV1>(
+                &key, &value,
+            )?));
+        }
         self.scan(RISK_FLAG, |_, flag| {
             visit(Loaded::RiskFlag(flag));
             Ok(())
@@ -924,6 +926,86 @@ mod tests {
             decode_evolved::<_, PartnerAuditEntryV1>(b"a", &encode(&with_prop))
                 .expect("the new layout loads");
         assert_eq!(read, with_prop);
+    }
+
+    #[test]
+    fn a_partner_stored_before_keys_were_sealed_is_sealed_at_start() {
+        use crate::game::{ClockMode, Game, PartnerKeysRefused};
+        use crate::partner_secret::PartnerSecret;
+        use canopy_shared::PartnerId;
+        use canopy_shared::partner::{PartnerStatus, key_digest};
+        use std::sync::Arc;
+        let dir = tempfile::tempdir().expect("dir");
+        let digest = key_digest("cpk_old");
+        let old_layout = encode(&(
+            PartnerId(1),
+            "Metro Co",
+            vec!["metro"],
+            false,
+            60u32,
+            PartnerStatus::Active,
+            digest,
+            1u32,
+            5u64,
+            1u64,
+        ));
+        let store = SledStore::open(dir.path(), 8).expect("open");
+        store
+            .db
+            .insert(key(PARTNER, 1), old_layout)
+            .expect("an old-layout record");
+        let store: Arc<dyn Store> = Arc::new(store);
+        let loaded = store.load().expect("the old layout loads").partners;
+        assert_eq!(
+            (
+                loaded[0].sealed_key,
+                loaded[0].key_check,
+                loaded[0].key_version
+            ),
+            (digest, None, 1),
+            "read as a plain digest"
+        );
+
+        let config = Arc::new(crate::config::Config::default_embedded());
+        let load = || Game::load(config.clone(), store.clone(), ClockMode::Manual, None, None);
+        let secret = PartnerSecret::random();
+        let mut game = load().expect("loads");
+        game.open_partner_keys(secret.clone()).expect("seals");
+        let (_, credentials) = game.partner_credentials();
+        assert_eq!(
+            credentials.0[&PartnerId(1)].key_digest,
+            digest,
+            "the partner signs as before"
+        );
+        drop(game);
+        let sealed = store.load().expect("loads").partners.remove(0);
+        assert_ne!(
+            sealed.sealed_key, digest,
+            "the store no longer holds the digest"
+        );
+        assert_eq!(secret.open(&sealed), Some(digest));
+        assert_eq!(
+            (sealed.name.as_str(), sealed.created_at),
+            ("Metro Co", 5),
+            "the rest of the record is kept"
+        );
+
+        let mut again = load().expect("loads");
+        again
+            .open_partner_keys(secret.clone())
+            .expect("the same secret opens");
+        assert_eq!(
+            store.load().expect("loads").partners[0],
+            sealed,
+            "sealed once"
+        );
+        let refused = load()
+            .expect("loads")
+            .open_partner_keys(PartnerSecret::random());
+        assert!(
+            matches!(refused, Err(PartnerKeysRefused::WrongSecret(_))),
+            "{refused:?}"
+        );
     }
 
     fn ball(id: u64) -> Ball {
