@@ -1,11 +1,12 @@
-//! Reads of other shards' players (the `friends` and `friend_balls` views over remote
-//! friends, and the reads behind `watch` pushes) as NATS request/reply on
-//! `canopy.views.<shard>`, and the news that players changed, for the watching sessions
-//! of other shards, on `canopy.changes.<shard>`. Neither changes anything, so neither
-//! is a JetStream message: no outbox, no inbox, no retry. The owner's shard answers
-//! from its game (a command of its game loop, answered after that batch); the asking
-//! shard hands the answer, or `SHARD_TIMEOUT` when none came within
-//! `cluster.remote_timeout_ms`, to its own game.
+//! Reads of other shards' players and teams (the `friends`, `friend_balls`,
+//! `leaderboard` and `teams` views over remote friends and teams, and the reads behind
+//! `watch` pushes) as NATS request/reply on `canopy.views.<shard>`, and the news that
+//! players changed, for the watching sessions of other shards, on
+//! `canopy.changes.<shard>`. Neither changes anything, so neither is a JetStream
+//! message: no outbox, no inbox, no retry. The owner's shard answers from its game (a
+//! command of its game loop, answered after that batch); the asking shard hands the
+//! answer, or `SHARD_TIMEOUT` when none came within `cluster.remote_timeout_ms`, to its
+//! own game, which decides what a missing answer means for the client's view.
 
 use crate::game::remote::Delivery;
 use crate::game::remote_views::{ViewAnswer, ViewQuery};
