@@ -1346,6 +1346,255 @@ async fn bots_storm_across_shards_with_their_rule_checks_and_the_audit_clean() -
     Ok(())
 }
 
+/// `canopy bots` running in the background against a local cluster; SIGKILLed if the
+/// test ends before it does.
+struct Storm {
+    child: Child,
+    /// Its stderr lines, read as they come.
+    lines: std::sync::mpsc::Receiver<String>,
+    /// The lines read so far, for failure messages.
+    said: Vec<String>,
+}
+
+impl Storm {
+    /// Starts `canopy bots` with `args`; returns once its setup is done and the bots play.
+    fn start(args: &[&str], home: &Path) -> Result<Self> {
+        let mut child = Command::new(bin_dir().join("canopy"))
+            .arg("bots")
+            .args(args)
+            .env("XDG_CONFIG_HOME", home)
+            .env_remove("CANOPY_SERVER")
+            .env_remove("CANOPY_PROFILE")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("starting canopy bots")?;
+        let stderr = child.stderr.take().context("the bots' stderr")?;
+        let (send, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if send.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut storm = Self {
+            child,
+            lines,
+            said: Vec::new(),
+        };
+        storm.wait_for_line("run:")?;
+        Ok(storm)
+    }
+
+    fn wait_for_line(&mut self, start: &str) -> Result<()> {
+        let started = Instant::now();
+        while started.elapsed() < PATIENCE * 2 {
+            match self.lines.recv_timeout(Duration::from_millis(200)) {
+                Ok(line) => {
+                    let found = line.starts_with(start);
+                    self.said.push(line);
+                    if found {
+                        return Ok(());
+                    }
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        bail!("canopy bots never said `{start}`: {:?}", self.said)
+    }
+
+    /// Ends the run with Ctrl-C (SIGINT) and waits for the bots' check after it.
+    fn stop(mut self) -> Result<std::process::ExitStatus> {
+        signal("-INT", &self.child.id().to_string())?;
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(status);
+            }
+            // The check after the run waits up to 180 s for transfers and shards.
+            if started.elapsed() > Duration::from_secs(600) {
+                bail!("canopy bots did not end: {:?}", self.said);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Storm {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Open WebSocket sessions on shard `shard` (its `canopy_sessions` gauge).
+fn sessions(cluster: &LocalCluster, shard: u16) -> Result<u64> {
+    let (_, metrics) = support::http(&cluster.ops_addr(shard), "GET", "/metrics", None, None)?;
+    let text = metrics.as_str().unwrap_or_default();
+    Ok(text
+        .lines()
+        .find_map(|line| line.strip_prefix("canopy_sessions "))
+        .and_then(|count| count.trim().parse().ok())
+        .unwrap_or(0))
+}
+
+/// `SHARD_TIMEOUT` answers the shards `of` gave so far (`canopy_commands_total`).
+fn shard_timeouts(cluster: &LocalCluster, of: &[u16]) -> Result<u64> {
+    let mut total = 0;
+    for shard in of {
+        let (_, metrics) = support::http(&cluster.ops_addr(*shard), "GET", "/metrics", None, None)?;
+        total += metrics
+            .as_str()
+            .unwrap_or_default()
+            .lines()
+            .filter(|line| {
+                line.starts_with("canopy_commands_total") && line.contains("SHARD_TIMEOUT")
+            })
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum::<u64>();
+    }
+    Ok(total)
+}
+
+/// Keeps a fault on past `at_least` and until the shards `of` answered a cross-shard
+/// op of the storm `SHARD_TIMEOUT` (more than `before`).
+fn hold_until_timeouts(
+    cluster: &mut LocalCluster,
+    of: &[u16],
+    before: u64,
+    at_least: Duration,
+) -> Result<()> {
+    std::thread::sleep(at_least);
+    cluster.wait_until("a cross-shard op answered SHARD_TIMEOUT", |cluster| {
+        Ok(shard_timeouts(cluster, of)? > before)
+    })
+}
+
+/// Restarts a NATS node and waits until it takes clients again.
+fn restart_nats(cluster: &mut LocalCluster, node: u16) -> Result<()> {
+    cluster.restart(&format!("nats-{node}"))?;
+    let addr = format!("127.0.0.1:{}", cluster.base + node - 1);
+    cluster.wait_until(&format!("nats-{node} takes clients"), |_| {
+        Ok(std::net::TcpStream::connect(&addr).is_ok())
+    })
+}
+
+/// The faults of issue 15 during one cross-shard storm, in turn: one NATS node
+/// SIGKILLed and restarted (quorum holds), two (no quorum: cross-shard ops answer
+/// `SHARD_TIMEOUT` and stay queued), a shard SIGSTOPped past the remote timeout and
+/// resumed, a shard SIGKILLed and restarted (its bots log in again). Afterwards the bots
+/// check that every acknowledged change of every bot is there and none twice (a late
+/// outcome of an op in doubt counted exactly), every transfer arrived, and the cluster
+/// audit balances. The long version is `bench/cluster/faults.sh` (docs/SCALE-OUT.md).
+#[test]
+fn bots_storm_through_nats_and_shard_faults_losing_nothing_acknowledged() -> Result<()> {
+    const REMOTE_TIMEOUT_MS: u64 = 2_000;
+    let timeout = REMOTE_TIMEOUT_MS.to_string();
+    let mut cluster = LocalCluster::start_with_env(
+        3,
+        11,
+        &[
+            ("CANOPY_ACCOUNTS__REGISTER_LIMITS", "false"),
+            ("CANOPY_CLUSTER__REMOTE_TIMEOUT_MS", &timeout),
+        ],
+    )?;
+    let past_timeout = Duration::from_millis(2 * REMOTE_TIMEOUT_MS);
+    let scratch = tempfile::tempdir()?;
+    let report_path = scratch.path().join("report.json");
+    let ops = |shard: u16| format!("http://{}", cluster.ops_addr(shard));
+    let (server, ops0, ops1, ops2) = (cluster.game_url(0), ops(0), ops(1), ops(2));
+    let report_arg = report_path.to_str().context("a UTF-8 path")?;
+    let storm = Storm::start(
+        &[
+            "--players",
+            "12",
+            "--friends-per-player",
+            "4",
+            "--duration",
+            "10m",
+            "--seed",
+            "11",
+            "--reconnect",
+            "--server",
+            &server,
+            "--ops",
+            &ops0,
+            "--shard-ops",
+            &ops1,
+            "--shard-ops",
+            &ops2,
+            "--admin-token",
+            ADMIN_TOKEN,
+            "--report",
+            report_arg,
+        ],
+        scratch.path(),
+    )?;
+
+    cluster.kill("nats-2")?;
+    std::thread::sleep(past_timeout);
+    restart_nats(&mut cluster, 2)?;
+
+    // No quorum: same-shard play goes on, cross-shard ops answer SHARD_TIMEOUT.
+    let before = shard_timeouts(&cluster, &[0, 1, 2])?;
+    cluster.kill("nats-2")?;
+    cluster.kill("nats-3")?;
+    hold_until_timeouts(&mut cluster, &[0, 1, 2], before, past_timeout)?;
+    restart_nats(&mut cluster, 2)?;
+    restart_nats(&mut cluster, 3)?;
+
+    // Ops of the other shards on players of the paused one time out.
+    let before = shard_timeouts(&cluster, &[0, 2])?;
+    cluster.signal("shard-1", "-STOP")?;
+    let paused = hold_until_timeouts(&mut cluster, &[0, 2], before, past_timeout);
+    cluster.signal("shard-1", "-CONT")?;
+    paused?;
+
+    cluster.kill("shard-2")?;
+    cluster.restart("shard-2")?;
+    cluster.wait_healthy(2)?;
+    // Bot i lives on shard i % 3: the four of shard 2 log in there again.
+    cluster.wait_until("the bots of shard 2 are back", |cluster| {
+        Ok(sessions(cluster, 2)? >= 4)
+    })?;
+
+    let status = storm.stop()?;
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&report_path)?)
+        .with_context(|| format!("no report ({status}); logs: {}", cluster.logs()))?;
+    assert!(status.success(), "canopy bots: {status}\n{report}");
+    assert_eq!(report["violation_count"], json!(0), "{report}");
+    assert_eq!(report["unexpected_errors"], json!({}), "{report}");
+    assert_eq!(report["transport_errors"], json!(0), "{report}");
+    assert!(
+        report["faults"]["reconnects"].as_u64() >= Some(4),
+        "the bots of the killed shard logged in again: {report}"
+    );
+    assert!(
+        report["faults"]["shard_timeouts"].as_u64() >= Some(2),
+        "the bots saw SHARD_TIMEOUT without a quorum and with a shard paused: {report}"
+    );
+    let settled = &report["settled"];
+    assert_eq!(settled["drained"], json!(true), "{report}");
+    assert_eq!(settled["audit_balanced"], json!(true), "{report}");
+    assert_eq!(
+        (
+            settled["balances_checked"].as_u64(),
+            settled["unchecked"].as_u64()
+        ),
+        (Some(12), Some(0)),
+        "every bot's acknowledged changes were checked: {report}"
+    );
+    let audit = cluster.settled_audit(0, |_| true)?;
+    assert_eq!(audit["in_flight"], json!(0), "{audit}");
+    Ok(())
+}
+
 /// A walk of `steps` for the player logged in on `client`: the grams of its ball.
 async fn walk(client: &mut Client, steps: u64, reference: &str) -> Result<u64> {
     let reply = client

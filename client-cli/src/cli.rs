@@ -271,6 +271,12 @@ pub struct BotsArgs {
     /// No progress bar and no setup lines on stderr
     #[arg(long)]
     pub quiet: bool,
+    /// Play through faults (a shard killed or paused, NATS without a quorum): a bot
+    /// whose connection ends logs in again when its shard serves, a request a fault left
+    /// unanswered is kept in doubt instead of counted as an error, and after the run
+    /// every bot's acknowledged changes are checked once no transfer is in flight
+    #[arg(long, conflicts_with = "rain")]
+    pub reconnect: bool,
     /// Play a world written by `canopy-server generate --players N` instead of setting
     /// one up: the bots log in as --players of its players (a seeded sample; player I
     /// with the token gen-I), learn their friends and balls through the protocol, and

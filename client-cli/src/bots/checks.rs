@@ -84,11 +84,25 @@ pub fn listed_codes(op: &str) -> &'static [ErrorCode] {
     }
 }
 
+/// Ops that may involve a player of another shard: in cluster mode they may answer
+/// `SHARD_TIMEOUT` when that shard did not decide in time (docs/PROTOCOL.md).
+const CROSS_SHARD_OPS: [&str; 6] = [
+    "steal",
+    "water",
+    "friend_balls",
+    "friends",
+    "gift_prop",
+    "revive",
+];
+
 /// How an error reply is counted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ErrorClass {
     /// A refusal the rules call for in normal play.
     Expected,
+    /// `SHARD_TIMEOUT`: another shard did not decide in time (down, paused, or NATS
+    /// without a quorum). Expected while a fault lasts; the op may still take effect.
+    Fault,
     /// Anything else: a code the op may send but bots should not see (`OVERLOADED`,
     /// `NOT_FRIENDS`, ...) or one it may not send at all (a violation too).
     Unexpected,
@@ -96,13 +110,17 @@ pub enum ErrorClass {
 
 /// Whether `op` may answer `code` at all.
 pub fn code_allowed(op: &str, code: ErrorCode) -> bool {
-    listed_codes(op).contains(&code) || ANY_OP.contains(&code)
+    listed_codes(op).contains(&code)
+        || ANY_OP.contains(&code)
+        || (code == ErrorCode::ShardTimeout && CROSS_SHARD_OPS.contains(&op))
 }
 
 /// How an error reply to `op` is counted.
 pub fn classify(op: &str, code: ErrorCode) -> ErrorClass {
     if listed_codes(op).contains(&code) && RULE_REFUSALS.contains(&code) {
         ErrorClass::Expected
+    } else if code == ErrorCode::ShardTimeout && code_allowed(op, code) {
+        ErrorClass::Fault
     } else {
         ErrorClass::Unexpected
     }
@@ -261,18 +279,26 @@ impl Found {
         result
     }
 
-    /// Compares a reply's balance with the last known balance moved by `delta` grams.
+    /// Compares a reply's balance with the last known balance moved by `delta` grams,
+    /// plus at most what the bot's ops in doubt may still have credited since.
     fn energy(&mut self, know: &Knowledge, op: &str, delta: i128, reported: u64) {
         let Some(before) = know.energy else {
             return;
         };
         let expected = i128::from(before) + delta;
-        if expected != i128::from(reported) {
+        let late = i128::from(know.doubt.credit);
+        let reported = i128::from(reported);
+        if reported < expected || reported > expected + late {
+            let doubt = if late > 0 {
+                format!(", plus up to {late} g from its ops in doubt")
+            } else {
+                String::new()
+            };
             self.add(
                 Check::EnergyMismatch,
                 format!(
                     "{op} reported a balance of {reported} g; the bot had {before} g and the op \
-                     moved {delta:+} g, so {expected} g was due"
+                     moved {delta:+} g, so {expected} g was due{doubt}"
                 ),
             );
         }
@@ -664,15 +690,20 @@ fn judge_error(
                 seen: Some(_),
             },
             ErrorCode::AlreadyStolen,
-        ) if know.hit.is_complete() && !know.hit.contains(&(friend, ball)) => {
+        ) if know.hit.is_complete()
+            && !know.hit.contains(&(friend, ball))
+            && !know.doubt.may_have_hit(friend, ball) =>
+        {
             contradiction(format!("this bot never stole from ball #{ball}"))
         }
         (Planned::Steal { .. }, ErrorCode::LimitReached)
-            if today.is_some() && know.stolen_today < STEAL_DAILY_CAP_GRAMS =>
+            if today.is_some()
+                && know.stolen_today + know.doubt.steal_grams < STEAL_DAILY_CAP_GRAMS =>
         {
             contradiction(format!(
-                "this bot stole only {} g today (cap {STEAL_DAILY_CAP_GRAMS} g)",
-                know.stolen_today
+                "this bot stole only {} g today, and at most {} g more in doubt (cap \
+                 {STEAL_DAILY_CAP_GRAMS} g)",
+                know.stolen_today, know.doubt.steal_grams
             ))
         }
         (Planned::Water { grams, .. }, ErrorCode::InsufficientEnergy)
@@ -684,7 +715,9 @@ fn judge_error(
             ))
         }
         (Planned::Water { grams, .. }, ErrorCode::LimitReached)
-            if know.energy.is_some_and(|energy| energy < grams) =>
+            if know
+                .energy
+                .is_some_and(|energy| energy + know.doubt.credit < grams) =>
         {
             contradiction(format!(
                 "the balance of {} g is short, and INSUFFICIENT_ENERGY comes first",
@@ -694,11 +727,13 @@ fn judge_error(
         (Planned::Water { friend, .. }, ErrorCode::LimitReached)
             if today.is_some()
                 && know.watered_today.get(&friend).copied().unwrap_or(0)
+                    + know.doubt.waterings_of(friend)
                     < WATER_PER_FRIEND_PER_DAY =>
         {
             contradiction(format!(
-                "this bot watered #{friend} only {} times today",
-                know.watered_today.get(&friend).copied().unwrap_or(0)
+                "this bot watered #{friend} only {} times today, {} more in doubt",
+                know.watered_today.get(&friend).copied().unwrap_or(0),
+                know.doubt.waterings_of(friend)
             ))
         }
         (Planned::Buy { .. } | Planned::GiftProp { .. } | Planned::Revive { .. }, _)
@@ -1131,6 +1166,145 @@ mod tests {
             checks(&know, water, err(ErrorCode::Internal)),
             vec![Check::UnexpectedCode],
             "INTERNAL is reported whatever the bot knows"
+        );
+    }
+
+    #[test]
+    fn shard_timeout_is_a_fault_of_cross_shard_ops_only() {
+        let water = Planned::Water {
+            friend: FRIEND,
+            grams: 10,
+        };
+        let judged = judge(&bot(), &clock(), &water, &err(ErrorCode::ShardTimeout));
+        assert_eq!(
+            judged.error,
+            Some((ErrorCode::ShardTimeout, ErrorClass::Fault))
+        );
+        assert!(judged.violations.is_empty());
+        let friends = judge(
+            &bot(),
+            &clock(),
+            &Planned::Friends,
+            &err(ErrorCode::ShardTimeout),
+        );
+        assert!(
+            friends.violations.is_empty(),
+            "a view of friends of other shards"
+        );
+        assert_eq!(
+            checks(&bot(), Planned::CollectAll, err(ErrorCode::ShardTimeout)),
+            vec![Check::UnexpectedCode],
+            "a collect never waits for another shard"
+        );
+    }
+
+    #[test]
+    fn a_balance_may_exceed_the_acknowledged_by_what_ops_in_doubt_may_credit_and_no_more() {
+        let mut know = bot();
+        let steal = steal(seen(100, 40));
+        know.apply_reply(&steal, &err(ErrorCode::ShardTimeout), &clock());
+        assert_eq!(know.energy, Some(100), "nothing credited yet");
+        assert_eq!(know.doubt.credit, 30, "at most the largest hit of the ball");
+        let me = |energy| ok(json!({"player": player_view(energy), "balls": []}));
+        assert_eq!(checks(&know, Planned::Me, me(100)), vec![]);
+        assert_eq!(checks(&know, Planned::Me, me(130)), vec![], "credited late");
+        assert_eq!(
+            checks(&know, Planned::Me, me(131)),
+            vec![Check::EnergyMismatch],
+            "more than the steal could take"
+        );
+        assert_eq!(
+            checks(&know, Planned::Me, me(99)),
+            vec![Check::EnergyMismatch],
+            "an acknowledged gram lost"
+        );
+        know.apply_reply(&Planned::Me, &me(120), &clock());
+        assert_eq!(know.doubt.credit, 10, "20 g of it arrived");
+        assert_eq!(checks(&know, Planned::Me, me(130)), vec![]);
+        assert_eq!(
+            checks(&know, Planned::Me, me(131)),
+            vec![Check::EnergyMismatch],
+            "all in all, still no more than the steal could take"
+        );
+    }
+
+    #[test]
+    fn refusals_an_op_in_doubt_may_explain_are_not_contradictions() {
+        let mut know = bot();
+        let seen = seen(100, 40);
+        know.apply_reply(&steal(seen), &err(ErrorCode::ShardTimeout), &clock());
+        assert_eq!(
+            checks(&know, steal(seen), err(ErrorCode::AlreadyStolen)),
+            vec![],
+            "the steal in doubt may have used the one hit"
+        );
+        let other = SeenBall {
+            ball_id: BallId(51),
+            ..seen
+        };
+        assert_eq!(
+            checks(&know, steal(other), err(ErrorCode::AlreadyStolen)),
+            vec![Check::CodeContradictsKnowledge],
+            "another ball was never hit"
+        );
+        know.stolen_today = STEAL_DAILY_CAP_GRAMS - 20;
+        assert_eq!(
+            checks(&know, steal(other), err(ErrorCode::LimitReached)),
+            vec![],
+            "the 30 g in doubt may fill the cap"
+        );
+        know.stolen_today = STEAL_DAILY_CAP_GRAMS - 40;
+        assert_eq!(
+            checks(&know, steal(other), err(ErrorCode::LimitReached)),
+            vec![Check::CodeContradictsKnowledge]
+        );
+
+        let water = Planned::Water {
+            friend: FRIEND,
+            grams: 10,
+        };
+        know.watered_today.insert(FRIEND, 2);
+        assert_eq!(
+            checks(&know, water, err(ErrorCode::LimitReached)),
+            vec![Check::CodeContradictsKnowledge]
+        );
+        let before = know.energy;
+        know.apply_reply(&water, &err(ErrorCode::ShardTimeout), &clock());
+        assert_eq!(
+            know.energy,
+            before.map(|energy| energy - 10),
+            "a queued watering has left the balance"
+        );
+        assert_eq!(
+            checks(&know, water, err(ErrorCode::LimitReached)),
+            vec![],
+            "the watering in doubt may count as the third"
+        );
+        let watered = ok(json!({"energy": 80, "ball_id": 9}));
+        assert_eq!(
+            checks(&know, water, watered),
+            vec![],
+            "or it may have been refused and not count"
+        );
+    }
+
+    #[test]
+    fn a_request_left_unanswered_forgets_the_balance_until_read_again() {
+        let mut know = bot();
+        know.in_doubt(&steal(seen(100, 40)), false);
+        assert_eq!(know.energy, None);
+        assert!(!know.uncertain, "the other checks stay strict");
+        assert_eq!(know.doubt.credit, 30);
+        know.in_doubt(
+            &Planned::GiftProp {
+                friend: FRIEND,
+                prop: canopy_shared::model::PropKind::Stealth,
+            },
+            false,
+        );
+        assert!(
+            know.uncertain,
+            "a props op in doubt leaves the props unknown"
         );
     }
 }

@@ -2,6 +2,7 @@
 //! seen, what it stole and watered today. Built only from replies and events, in the
 //! order the server sent them; the checks compare each new reply with it.
 
+use crate::bots::doubt::InDoubt;
 use crate::bots::plan::Planned;
 use crate::bots::props::PropsKnowledge;
 use crate::bots::wire::Pushed;
@@ -247,6 +248,8 @@ pub struct Knowledge {
     pub uncertain: bool,
     /// Its vitality, props, the shop and the day's gifts and revivals.
     pub props: PropsKnowledge,
+    /// What its ops in doubt (`SHARD_TIMEOUT`, or no reply) may still do.
+    pub doubt: InDoubt,
 }
 
 impl Knowledge {
@@ -270,6 +273,7 @@ impl Knowledge {
             watered_today: HashMap::new(),
             uncertain: false,
             props: PropsKnowledge::default(),
+            doubt: InDoubt::default(),
         }
     }
 
@@ -380,14 +384,14 @@ impl Knowledge {
         match planned {
             Planned::Collect { ball, .. } => {
                 if let Some(result) = typed::<GramsEnergyResult>(fields) {
-                    self.energy = Some(result.energy);
+                    self.learn_energy(i128::from(result.grams), result.energy);
                 }
                 self.balls.remove(ball);
                 self.ended.insert(*ball);
             }
             Planned::CollectAll => {
                 if let Some(result) = typed::<CollectAllResult>(fields) {
-                    self.energy = Some(result.energy);
+                    self.learn_energy(i128::from(result.grams), result.energy);
                 }
                 let picked: Vec<BallId> = self.ripe_balls(clock).map(|(id, _)| id).collect();
                 for id in picked {
@@ -397,7 +401,7 @@ impl Knowledge {
             }
             Planned::Steal { friend, ball, .. } => {
                 if let Some(result) = typed::<GramsEnergyResult>(fields) {
-                    self.energy = Some(result.energy);
+                    self.learn_energy(i128::from(result.grams), result.energy);
                     self.stolen_today += result.grams;
                     if let Some(left) = self.friend_stealable.get_mut(friend) {
                         *left = left.saturating_sub(result.grams);
@@ -413,15 +417,15 @@ impl Knowledge {
                     self.props.see_revivable(*friend, &result.revivable);
                 }
             }
-            Planned::Water { friend, .. } => {
+            Planned::Water { friend, grams } => {
                 if let Some(result) = typed::<WaterResult>(fields) {
-                    self.energy = Some(result.energy);
+                    self.learn_energy(-i128::from(*grams), result.energy);
                 }
                 *self.watered_today.entry(*friend).or_insert(0) += 1;
             }
             Planned::Me => {
                 if let Some(result) = typed::<MeResult>(fields) {
-                    self.energy = Some(result.player.energy);
+                    self.learn_energy(0, result.player.energy);
                     self.props
                         .see_profile(result.player.vitality, &result.player.props);
                     self.balls.clear();
@@ -487,8 +491,54 @@ impl Knowledge {
         })
     }
 
+    /// Learns the balance a reply showed after an op that moved `delta` grams itself:
+    /// anything above that came from late outcomes of ops in doubt (the checks made sure
+    /// it fits within what they may still credit).
+    fn learn_energy(&mut self, delta: i128, reported: u64) {
+        if let Some(before) = self.energy {
+            let surplus = i128::from(reported) - (i128::from(before) + delta);
+            self.doubt.credited(u64::try_from(surplus).unwrap_or(0));
+        }
+        self.energy = Some(reported);
+    }
+
+    /// Learns that `planned` is in doubt: answered `SHARD_TIMEOUT` (`queued`: this
+    /// shard did its part, such as debiting a watering, and the other shard's decision
+    /// is still to come), or unanswered (it may or may not have been applied, so the
+    /// balance is unknown until read again). Props ops in doubt leave the bot unsure
+    /// of its props and daily counts, as before.
+    pub fn in_doubt(&mut self, planned: &Planned, queued: bool) {
+        if !queued {
+            self.energy = None;
+        }
+        match *planned {
+            Planned::Steal { friend, ball, seen } => {
+                self.doubt.steal(friend, ball, seen);
+                self.candidates.retain(|known| known.ball_id != ball);
+            }
+            Planned::Water { friend, grams } => {
+                if queued {
+                    self.energy = self.energy.and_then(|energy| energy.checked_sub(grams));
+                }
+                self.doubt.water(friend, grams);
+            }
+            Planned::Buy { .. } | Planned::GiftProp { .. } | Planned::Revive { .. } => {
+                self.uncertain = true;
+                self.doubt.other();
+            }
+            _ => self.doubt.other(),
+        }
+    }
+
     fn apply_error(&mut self, planned: &Planned, code: ErrorCode) {
         match (planned, code) {
+            (
+                Planned::Steal { .. }
+                | Planned::Water { .. }
+                | Planned::GiftProp { .. }
+                | Planned::Revive { .. },
+                ErrorCode::ShardTimeout,
+            ) => self.in_doubt(planned, true),
             (Planned::Collect { ball, .. }, ErrorCode::Gone) => {
                 self.balls.remove(ball);
                 self.ended.insert(*ball);

@@ -11,6 +11,7 @@
 
 mod cheaters;
 mod checks;
+mod doubt;
 mod graph;
 mod idle;
 mod knowledge;
@@ -22,6 +23,7 @@ mod props;
 mod rain;
 mod report;
 mod runner;
+mod settle;
 mod setup;
 mod shards;
 mod stats;
@@ -138,6 +140,7 @@ pub fn run(args: &BotsArgs, global: &GlobalArgs) -> Result<u8, CliError> {
             plan::Style::Mixed
         },
         rain: args.rain,
+        reconnect: args.reconnect,
     };
     let progress = Progress::new(args.quiet);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -177,14 +180,15 @@ pub fn run(args: &BotsArgs, global: &GlobalArgs) -> Result<u8, CliError> {
                 None => "closed loop".to_owned(),
             }
         ));
-        let (elapsed, tally) = runner::run(seats, &clock, run_options, &progress).await;
+        let ran = runner::run(seats, &clock, run_options, &shards, &progress).await;
         let mut report = Report::new(
             config,
             world.report,
-            elapsed.as_secs_f64(),
-            &tally,
+            ran.elapsed.as_secs_f64(),
+            &ran.tally,
             world.notes,
         );
+        report.settled = ran.settled;
         if let Some(roles) = roles {
             progress.say("risk: a last graph analysis, then the flags");
             report.risk = Some(cheaters::judge(&ops, &roles, &honest).await?);

@@ -4,7 +4,8 @@
 
 use crate::bots::mix::{Action, Mix};
 use crate::bots::plan::OPS;
-use crate::bots::stats::{OpTally, RainTally, Tally};
+use crate::bots::settle::Settled;
+use crate::bots::stats::{FaultTally, OpTally, RainTally, Tally};
 use crate::bots::writes::{WRITE_OPS, WriteCount, WriteTally};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -291,6 +292,13 @@ pub struct Report {
     /// With `--rain`: the energy rain rounds the rain bots saw settled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rain: Option<RainTally>,
+    /// What faults did: `SHARD_TIMEOUT` replies, requests left unanswered and
+    /// reconnections (with `--reconnect`).
+    #[serde(default)]
+    pub faults: FaultTally,
+    /// With `--reconnect`: every bot's acknowledged changes checked after the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settled: Option<Settled>,
 }
 
 impl Report {
@@ -343,13 +351,18 @@ impl Report {
             notes,
             risk: None,
             rain,
+            faults: tally.faults,
+            settled: None,
         }
     }
 
     /// Whether the run found nothing wrong: no violations, no unexpected errors, every
-    /// request answered.
+    /// request answered (or, through faults, every acknowledged change there after it).
     pub fn is_clean(&self) -> bool {
-        self.violation_count == 0 && self.unexpected_errors.is_empty() && self.transport_errors == 0
+        self.violation_count == 0
+            && self.unexpected_errors.is_empty()
+            && self.transport_errors == 0
+            && self.settled.as_ref().is_none_or(Settled::is_clean)
     }
 
     /// The report as pretty JSON.
@@ -462,6 +475,38 @@ impl Report {
                 out,
                 "unanswered requests: {}; bots disconnected: {}",
                 self.transport_errors, self.disconnected_bots
+            );
+        }
+        let f = &self.faults;
+        if f.shard_timeouts + f.unanswered + f.reconnects > 0 || self.settled.is_some() {
+            let _ = writeln!(
+                out,
+                "faults: {} SHARD_TIMEOUT replies, {} requests unanswered (in doubt), {} \
+                 reconnections",
+                f.shard_timeouts, f.unanswered, f.reconnects
+            );
+        }
+        if let Some(settled) = &self.settled {
+            let audit = match settled.audit_balanced {
+                Some(true) => "the cluster audit balanced",
+                Some(false) => "the cluster audit NOT balanced",
+                None => "one server",
+            };
+            let _ = writeln!(
+                out,
+                "settled: {} after {:.1} s, {audit}; {} balances checked ({} exact at the \
+                 end), {} unchecked; {} ops in doubt credited {} g late",
+                if settled.drained {
+                    "no transfer in flight"
+                } else {
+                    "transfers STILL in flight"
+                },
+                settled.waited_ms as f64 / 1_000.0,
+                settled.balances_checked,
+                settled.balances_exact,
+                settled.unchecked,
+                settled.ops_in_doubt,
+                settled.late_grams
             );
         }
         let _ = writeln!(out, "events: {}", counts_text(&self.events));

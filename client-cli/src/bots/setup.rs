@@ -89,6 +89,8 @@ pub struct Seat {
     pub wire: Wire,
     /// Whether its login was redirected to another shard.
     pub redirected: bool,
+    /// Its session token, to log in again after a fault ends its connection.
+    pub token: String,
     /// Keeps it under the server's per-connection rate limit.
     pub limiter: TokenBucket,
     /// What it knows.
@@ -97,11 +99,18 @@ pub struct Seat {
 
 impl Seat {
     /// A seat for `player` that knows nothing yet.
-    fn new(player: PlayerId, wire: Wire, redirected: bool, limiter: TokenBucket) -> Self {
+    fn new(
+        player: PlayerId,
+        wire: Wire,
+        redirected: bool,
+        token: String,
+        limiter: TokenBucket,
+    ) -> Self {
         Self {
             player,
             wire,
             redirected,
+            token,
             limiter,
             know: Knowledge::new(player, Vec::new()),
         }
@@ -443,10 +452,11 @@ fn generated_token(player: PlayerId) -> String {
 async fn login_one(options: &SetupOptions, player: PlayerId) -> Result<Seat, String> {
     let mut limiter = bot_limiter(options);
     limiter.take().await;
-    let (wire, redirected) = log_in_at(options, &generated_token(player), player)
+    let token = generated_token(player);
+    let (wire, redirected) = log_in_at(options, &token, player)
         .await
         .map_err(|why| format!("{why}: is this the generated world?"))?;
-    Ok(Seat::new(player, wire, redirected, limiter))
+    Ok(Seat::new(player, wire, redirected, token, limiter))
 }
 
 /// A bot's pace, from the options.
@@ -636,7 +646,13 @@ pub(super) async fn register_named(
         limiter.take().await;
         (wire, redirected) = log_in_at(options, &registered.token, player).await?;
     }
-    Ok(Seat::new(player, wire, redirected, limiter))
+    Ok(Seat::new(
+        player,
+        wire,
+        redirected,
+        registered.token,
+        limiter,
+    ))
 }
 
 async fn hello(seat: &mut Seat) -> Result<HelloResult, CliError> {

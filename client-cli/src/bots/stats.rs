@@ -94,6 +94,22 @@ pub struct Tally {
     pub writes: WriteTally,
     /// Energy rain rounds the rain bots saw settled.
     pub rain: RainTally,
+    /// What faults did to the run.
+    pub faults: FaultTally,
+}
+
+/// What faults did to the run: answers and losses a fault explains, counted apart from
+/// errors, and the bots' reconnections.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FaultTally {
+    /// `SHARD_TIMEOUT` replies: another shard did not decide in time (the op may still
+    /// take effect; the bot keeps it in doubt).
+    pub shard_timeouts: u64,
+    /// With `--reconnect`: requests whose connection ended (their shard killed) or that
+    /// got no reply (their shard paused); in doubt, not transport errors.
+    pub unanswered: u64,
+    /// With `--reconnect`: times a bot connected and logged in again.
+    pub reconnects: u64,
 }
 
 /// What the rain bots' settled rounds held and caught.
@@ -133,6 +149,7 @@ impl Tally {
             disconnected: 0,
             writes: WriteTally::default(),
             rain: RainTally::default(),
+            faults: FaultTally::default(),
         }
     }
 }
@@ -176,6 +193,7 @@ impl Recorder {
             *tally.errors.entry(code.as_str()).or_default() += 1;
             match class {
                 ErrorClass::Expected => tally.expected += 1,
+                ErrorClass::Fault => tally.faults.shard_timeouts += 1,
                 ErrorClass::Unexpected => *tally.unexpected.entry(code.as_str()).or_default() += 1,
             }
         }
@@ -213,6 +231,17 @@ impl Recorder {
                 .transport_samples
                 .push(format!("player #{player}, {op}: {why}"));
         }
+    }
+
+    /// Records a request a fault left unanswered (with `--reconnect`): in doubt, not an
+    /// error.
+    pub fn unanswered(&self) {
+        self.lock().faults.unanswered += 1;
+    }
+
+    /// Records a bot that connected and logged in again after its connection ended.
+    pub fn reconnected(&self) {
+        self.lock().faults.reconnects += 1;
     }
 
     /// Counts one request of `op` as a write, a probe or a read.

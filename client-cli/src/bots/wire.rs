@@ -71,6 +71,11 @@ impl Wire {
         }
     }
 
+    /// A new connection to the same game socket, for a bot whose connection ended.
+    pub async fn reopen(&self) -> Result<Self, String> {
+        Self::connect(&self.url, &self.trust).await
+    }
+
     /// The game socket this wire is connected to.
     pub fn url(&self) -> &str {
         &self.url
