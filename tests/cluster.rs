@@ -1471,8 +1471,9 @@ fn hold_until_timeouts(
     at_least: Duration,
 ) -> Result<()> {
     std::thread::sleep(at_least);
+    // A shard slow to answer its metrics under load is asked again.
     cluster.wait_until("a cross-shard op answered SHARD_TIMEOUT", |cluster| {
-        Ok(shard_timeouts(cluster, of)? > before)
+        Ok(shard_timeouts(cluster, of).is_ok_and(|now| now > before))
     })
 }
 
@@ -1561,7 +1562,7 @@ fn bots_storm_through_nats_and_shard_faults_losing_nothing_acknowledged() -> Res
     cluster.wait_healthy(2)?;
     // Bot i lives on shard i % 3: the four of shard 2 log in there again.
     cluster.wait_until("the bots of shard 2 are back", |cluster| {
-        Ok(sessions(cluster, 2)? >= 4)
+        Ok(sessions(cluster, 2).is_ok_and(|open| open >= 4))
     })?;
 
     let status = storm.stop()?;

@@ -698,7 +698,9 @@ fn judge_error(
         }
         (Planned::Steal { .. }, ErrorCode::LimitReached)
             if today.is_some()
-                && know.stolen_today + know.doubt.steal_grams < STEAL_DAILY_CAP_GRAMS =>
+                && !know
+                    .doubt
+                    .may_fill_cap(know.stolen_today, STEAL_DAILY_CAP_GRAMS) =>
         {
             contradiction(format!(
                 "this bot stole only {} g today, and at most {} g more in doubt (cap \
@@ -1295,6 +1297,11 @@ mod tests {
         assert_eq!(know.energy, None);
         assert!(!know.uncertain, "the other checks stay strict");
         assert_eq!(know.doubt.credit, 30);
+        assert_eq!(
+            checks(&know, steal(seen(100, 40)), err(ErrorCode::LimitReached)),
+            vec![],
+            "the cut steal may hold the day's allowance reserved"
+        );
         know.in_doubt(
             &Planned::GiftProp {
                 friend: FRIEND,

@@ -20,6 +20,11 @@ pub struct InDoubt {
     pub credit: u64,
     /// Grams steals in doubt may count against the daily cap.
     pub steal_grams: u64,
+    /// A cross-shard steal cut with its connection may still hold the thief's whole
+    /// remaining daily allowance reserved on its shard (the reservation is the
+    /// allowance, not the hit) until its outcome arrives, which the bot cannot see:
+    /// from then on a `LIMIT_REACHED` to a steal is no contradiction that day.
+    pub allowance_held: bool,
     /// Balls a steal in doubt may have hit: (owner, ball).
     steals: HashSet<(PlayerId, BallId)>,
     /// Waterings in doubt of each friend: each may or may not count today.
@@ -36,8 +41,11 @@ impl InDoubt {
     /// the ball: the steal may credit at most its largest hit and what was stealable
     /// then; a probe (a ball already hit, or shown with nothing to take) must credit
     /// nothing, so it adds no credit and a late credit from it shows as a mismatch.
-    pub fn steal(&mut self, friend: PlayerId, ball: BallId, seen: Option<SeenBall>) {
+    /// `queued`: answered `SHARD_TIMEOUT`, which released its reservation; otherwise
+    /// unanswered, and its reservation may still hold.
+    pub fn steal(&mut self, friend: PlayerId, ball: BallId, seen: Option<SeenBall>, queued: bool) {
         let most = seen.map_or(0, |seen| max_hit(seen.full).min(seen.stealable));
+        self.allowance_held |= !queued;
         self.credit += most;
         self.steal_grams += most;
         self.steals.insert((friend, ball));
@@ -60,6 +68,17 @@ impl InDoubt {
     /// Whether a steal in doubt may have used the one hit on `ball` of `friend`.
     pub fn may_have_hit(&self, friend: PlayerId, ball: BallId) -> bool {
         self.steals.contains(&(friend, ball))
+    }
+
+    /// Whether steals in doubt may explain a `LIMIT_REACHED` after `stolen` grams today
+    /// (`cap` a day).
+    pub fn may_fill_cap(&self, stolen: u64, cap: u64) -> bool {
+        self.allowance_held || stolen + self.steal_grams >= cap
+    }
+
+    /// A new game day: reservations of the last one no longer count.
+    pub fn roll_day(&mut self) {
+        self.allowance_held = false;
     }
 
     /// Waterings of `friend` in doubt.
@@ -93,24 +112,38 @@ mod tests {
     #[test]
     fn a_steal_in_doubt_may_credit_its_largest_hit_and_no_more() {
         let mut doubt = InDoubt::default();
-        doubt.steal(FRIEND, BallId(7), seen(100, 50));
+        doubt.steal(FRIEND, BallId(7), seen(100, 50), true);
         assert_eq!(
             doubt.credit, 30,
             "30 % of the ball, under the 50 g stealable"
         );
-        doubt.steal(FRIEND, BallId(8), seen(100, 12));
+        doubt.steal(FRIEND, BallId(8), seen(100, 12), true);
         assert_eq!(doubt.credit, 42, "what was stealable bounds it");
         assert_eq!(doubt.steal_grams, 42);
         assert!(doubt.may_have_hit(FRIEND, BallId(7)));
         assert!(!doubt.may_have_hit(FRIEND, BallId(9)));
-        doubt.steal(FRIEND, BallId(9), None);
+        doubt.steal(FRIEND, BallId(9), None, true);
         assert_eq!(doubt.credit, 42, "a probe must take nothing, late or not");
+        assert!(doubt.may_fill_cap(1_458, 1_500));
+        assert!(!doubt.may_fill_cap(1_457, 1_500));
         doubt.credited(40);
         assert_eq!(doubt.credit, 2);
         doubt.credited(2);
         assert_eq!(doubt.credit, 0);
         assert_eq!(doubt.arrived, 42);
         assert_eq!(doubt.ops, 3);
+    }
+
+    #[test]
+    fn a_steal_cut_with_its_connection_may_hold_the_whole_allowance_until_the_next_day() {
+        let mut doubt = InDoubt::default();
+        doubt.steal(FRIEND, BallId(7), seen(100, 50), false);
+        assert!(
+            doubt.may_fill_cap(0, 1_500),
+            "its reservation may still hold"
+        );
+        doubt.roll_day();
+        assert!(!doubt.may_fill_cap(0, 1_500));
     }
 
     #[test]

@@ -291,6 +291,7 @@ impl Knowledge {
                 self.stolen_today = 0;
                 self.watered_today.clear();
                 self.props.roll_day();
+                self.doubt.roll_day();
             }
             self.day = Some(day);
         }
@@ -513,7 +514,7 @@ impl Knowledge {
         }
         match *planned {
             Planned::Steal { friend, ball, seen } => {
-                self.doubt.steal(friend, ball, seen);
+                self.doubt.steal(friend, ball, seen, queued);
                 self.candidates.retain(|known| known.ball_id != ball);
             }
             Planned::Water { friend, grams } => {
