@@ -86,14 +86,8 @@ pub fn listed_codes(op: &str) -> &'static [ErrorCode] {
 
 /// Ops that may involve a player of another shard: in cluster mode they may answer
 /// `SHARD_TIMEOUT` when that shard did not decide in time (docs/PROTOCOL.md).
-const CROSS_SHARD_OPS: [&str; 6] = [
-    "steal",
-    "water",
-    "friend_balls",
-    "friends",
-    "gift_prop",
-    "revive",
-];
+/// (`friends` and `leaderboard` answer without the silent shard's players instead.)
+const CROSS_SHARD_OPS: [&str; 5] = ["steal", "water", "friend_balls", "gift_prop", "revive"];
 
 /// How an error reply is counted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -1183,15 +1177,16 @@ mod tests {
             Some((ErrorCode::ShardTimeout, ErrorClass::Fault))
         );
         assert!(judged.violations.is_empty());
-        let friends = judge(
-            &bot(),
-            &clock(),
-            &Planned::Friends,
-            &err(ErrorCode::ShardTimeout),
-        );
+        let balls = Planned::FriendBalls { friend: FRIEND };
+        let judged = judge(&bot(), &clock(), &balls, &err(ErrorCode::ShardTimeout));
         assert!(
-            friends.violations.is_empty(),
-            "a view of friends of other shards"
+            judged.violations.is_empty(),
+            "a view of a friend of another shard"
+        );
+        assert_eq!(
+            checks(&bot(), Planned::Friends, err(ErrorCode::ShardTimeout)),
+            vec![Check::UnexpectedCode],
+            "a list answers without a silent shard's players"
         );
         assert_eq!(
             checks(&bot(), Planned::CollectAll, err(ErrorCode::ShardTimeout)),

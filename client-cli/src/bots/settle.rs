@@ -148,7 +148,7 @@ async fn judge_balance(
 /// Waits until the cluster audit shows no grams or props in flight; answers whether it
 /// did before `deadline`, and whether the last audit read balanced. One server has
 /// nothing in flight between shards.
-async fn drain(shards: &Shards, deadline: Instant) -> (bool, Option<bool>) {
+pub async fn drain(shards: &Shards, deadline: Instant) -> (bool, Option<bool>) {
     if !shards.is_cluster() {
         return (true, None);
     }

@@ -170,7 +170,17 @@ pub async fn build(
 
     let mut rng = SmallRng::seed_from_u64(options.seed);
     let edges = friend_graph(options.players, options.friends_per_player, &mut rng);
-    let friendships = befriend(&mut seats, &edges, progress, &mut notes).await;
+    let mut friendships = befriend(&mut seats, &edges, progress, &mut notes).await;
+    if friendships.timed_out > 0 {
+        friendships.made = learn_friends_once_settled(&mut seats, &shards, progress).await?;
+        notes.push(format!(
+            "setup: {} friend requests or accepts answered SHARD_TIMEOUT (they take effect \
+             later); the bots learned their friends from the server once no transfer was in \
+             flight",
+            friendships.timed_out
+        ));
+    }
+    let friendships = friendships.made;
 
     if options.age_ms > 0 && matches!(access, OpsAccess::Manual) {
         advance_every_clock(&shards, options.age_ms).await?;
@@ -489,18 +499,53 @@ async fn log_in_at(
     Ok((wire, logged.moved_to.is_some()))
 }
 
+/// A cross-shard friend request or accept answered `SHARD_TIMEOUT` still takes effect
+/// when the other shard decides: waits until no transfer is in flight, then every bot
+/// learns its friends from the server. Returns the friendships.
+async fn learn_friends_once_settled(
+    seats: &mut [Seat],
+    shards: &Shards,
+    progress: &Progress,
+) -> Result<usize, CliError> {
+    let deadline = tokio::time::Instant::now() + FRIENDS_PATIENCE;
+    if !crate::bots::settle::drain(shards, deadline).await.0 {
+        return Err(CliError::Connection(format!(
+            "setup: friend requests were still in flight between shards after {} s",
+            FRIENDS_PATIENCE.as_secs()
+        )));
+    }
+    learn_friends(seats, progress).await
+}
+
+/// How long setup waits for friend requests in flight between shards, and for every
+/// shard to answer a `friends` list whole.
+const FRIENDS_PATIENCE: Duration = Duration::from_secs(180);
+
 /// Every bot asks `friends` and starts knowing them. Returns the friendships the bots
-/// are part of (a pair of bots counted once).
+/// are part of (a pair of bots counted once). A list with friends whose shard did not
+/// answer (`unavailable`) is asked again.
 async fn learn_friends(seats: &mut [Seat], progress: &Progress) -> Result<usize, CliError> {
     let bar = progress.phase("friends", seats.len() as u64);
+    let deadline = tokio::time::Instant::now() + FRIENDS_PATIENCE;
     let learned: Vec<Result<(), CliError>> = stream::iter(seats.iter_mut())
         .map(|seat| {
             let bar = bar.clone();
             async move {
-                let result: Result<FriendsResult, CliError> =
-                    setup_call(seat, &Request::Friends {}).await;
+                let listed = loop {
+                    let result: FriendsResult = setup_call(seat, &Request::Friends {}).await?;
+                    if result.unavailable.is_empty() {
+                        break result;
+                    }
+                    if tokio::time::Instant::now() >= deadline {
+                        return Err(CliError::Connection(format!(
+                            "setup: the friends of player {} on shards that did not answer",
+                            seat.player
+                        )));
+                    }
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                };
                 bar.inc(1);
-                let friends: Vec<PlayerId> = result?
+                let friends: Vec<PlayerId> = listed
                     .friends
                     .iter()
                     .map(|friend| friend.player_id)
@@ -683,14 +728,22 @@ pub(super) async fn setup_call<T: serde::de::DeserializeOwned>(
     })
 }
 
+/// What befriending came to.
+pub(super) struct Befriended {
+    /// Friendships made (the accept answered `ok`).
+    pub made: usize,
+    /// Requests and accepts answered `SHARD_TIMEOUT`: they take effect later.
+    pub timed_out: usize,
+}
+
 /// Makes the friendships: every `from` sends `friend_request`, then every `to` accepts.
-/// Returns how many friendships exist; each seat learns its friends.
+/// Returns how many friendships were made; each seat learns its friends.
 pub(super) async fn befriend(
     seats: &mut [Seat],
     edges: &[Edge],
     progress: &Progress,
     notes: &mut Vec<String>,
-) -> usize {
+) -> Befriended {
     let started = Instant::now();
     let bar = progress.phase("befriend", 2 * edges.len() as u64);
     let players: Vec<PlayerId> = seats.iter().map(|seat| seat.player).collect();
@@ -738,6 +791,9 @@ pub(super) async fn befriend(
         let friends = std::mem::take(&mut seat.know.friends);
         seat.know = Knowledge::new(seat.player, friends);
     }
+    let timed_out = failures
+        .remove(ErrorCode::ShardTimeout.as_str())
+        .unwrap_or(0);
     if !failures.is_empty() {
         let list: Vec<String> = failures
             .iter()
@@ -755,7 +811,7 @@ pub(super) async fn befriend(
             started.elapsed().as_secs_f64()
         ),
     );
-    made
+    Befriended { made, timed_out }
 }
 
 /// Every seat sends one request per edge in its list, in order, all seats at once.
