@@ -92,17 +92,37 @@ pub async fn check_secret(bucket: &kv::Store, secret: &PartnerSecret) -> anyhow:
         }
     };
     anyhow::ensure!(cluster == mine, NOT_THE_CLUSTERS_SECRET);
+    let keys = loop {
+        match partner_keys(bucket).await {
+            Ok(keys) => break keys,
+            // After NATS nodes come back, JetStream answers 503 until it has its leaders.
+            Err(err) if tokio::time::Instant::now() < deadline => {
+                tracing::info!("waiting for the partner registry: {err:#}");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(err) => return Err(err),
+        }
+    };
+    for key in keys {
+        seal_stored(bucket, &key, secret).await?;
+    }
+    Ok(())
+}
+
+/// The partners' keys in the registry.
+async fn partner_keys(bucket: &kv::Store) -> anyhow::Result<Vec<String>> {
     let mut keys = bucket
         .keys()
         .await
         .context("listing the partner registry")?;
+    let mut partners = Vec::new();
     while let Some(key) = keys.next().await {
         let key = key.context("listing the partner registry")?;
         if key.starts_with("partner.") {
-            seal_stored(bucket, &key, secret).await?;
+            partners.push(key);
         }
     }
-    Ok(())
+    Ok(partners)
 }
 
 /// The cluster's partner secret fingerprint: `mine` if this shard is the first.
