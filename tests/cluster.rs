@@ -1813,7 +1813,7 @@ async fn task_budgets_and_partners_hold_across_shards() -> Result<()> {
     })?;
     let published = post(1, &key, "/partner/v1/tasks", &task)?;
     let task_id = published.body["task_id"].as_u64().context("task_id")?;
-    let mut players = Vec::new();
+    let (mut players, mut clients) = (Vec::new(), Vec::new());
     for shard in 0..3 {
         let (mut client, id) = player(&cluster.game_url(shard), &format!("p{shard}")).await?;
         let started = Instant::now();
@@ -1829,6 +1829,7 @@ async fn task_budgets_and_partners_hold_across_shards() -> Result<()> {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         players.push(id);
+        clients.push(client);
     }
 
     // Completions for all three players at once, each sent to a shard in turn (so most
@@ -1845,7 +1846,7 @@ async fn task_budgets_and_partners_hold_across_shards() -> Result<()> {
         })
         .collect();
     let path = format!("/partner/v1/tasks/{task_id}/complete");
-    let answers: Vec<Result<support::HttpAnswer>> = std::thread::scope(|scope| {
+    let answers: Vec<(String, Result<support::HttpAnswer>)> = std::thread::scope(|scope| {
         let workers: Vec<_> = completions
             .chunks(6)
             .map(|chunk| {
@@ -1868,7 +1869,7 @@ async fn task_budgets_and_partners_hold_across_shards() -> Result<()> {
                                 }
                                 answer = post(*shard, key, path, &body);
                             }
-                            answer
+                            (reference.clone(), answer)
                         })
                         .collect::<Vec<_>>()
                 })
@@ -1880,8 +1881,10 @@ async fn task_budgets_and_partners_hold_across_shards() -> Result<()> {
             .collect()
     });
     let mut outcomes = std::collections::BTreeMap::new();
-    for answer in answers {
+    let mut first_answers = Vec::new();
+    for (reference, answer) in answers {
         let answer = answer?;
+        first_answers.push((reference, answer.status, answer.body.clone()));
         let outcome = match answer.status {
             200 => "rewarded".to_owned(),
             _ => answer.body["error"]["code"]
@@ -1901,6 +1904,29 @@ async fn task_budgets_and_partners_hold_across_shards() -> Result<()> {
         .into_iter()
         .collect(),
     );
+    // A `ref` is once cluster-wide: replayed at every shard, whichever first took it,
+    // it gets its first answer (kept by the player's shard, where every call about the
+    // player is applied), rewarded or refused, and changes nothing.
+    for (reference, status, body) in first_answers.iter().step_by(5) {
+        let player = completions
+            .iter()
+            .find(|(.., other)| other == reference)
+            .map(|(_, player, _)| *player)
+            .context("the ref's player")?;
+        for shard in 0..3 {
+            let again = post(
+                shard,
+                &key,
+                &path,
+                &json!({"player_id": player, "ref": reference}),
+            )?;
+            assert_eq!(
+                (again.status, &again.body),
+                (*status, body),
+                "{reference} replayed at shard {shard}"
+            );
+        }
+    }
     let audit = cluster.settled_audit(2, |_| true)?;
     let split = &audit["task_grams"];
     assert_eq!(split["budget"], json!(30 * REWARDS), "{audit}");
@@ -1915,6 +1941,43 @@ async fn task_budgets_and_partners_hold_across_shards() -> Result<()> {
         })
         .sum::<Result<u64>>()?;
     assert_eq!(disbursed, 30 * REWARDS, "{audit}");
+
+    // Ops confirm a completion at shard 0 for the player of shard 1: forwarded there,
+    // rewarded from shard 1's allotment; again at shard 2, past the limit.
+    let ops_task = cluster.admin(
+        0,
+        "POST",
+        "/admin/tasks",
+        Some(
+            json!({"title": "Ops ride", "description": "", "reward_grams": 10,
+            "audience": "all", "starts_at": 0, "ends_at": now + 30 * 24 * HOUR,
+            "per_player_limit": 1, "budget_grams": 100}),
+        ),
+    )?;
+    let ops_task = ops_task["task_id"].as_u64().context("task_id")?;
+    let started = Instant::now();
+    while clients[1]
+        .call("task_accept", json!({"task_id": ops_task}))
+        .await?["ok"]
+        != json!(true)
+    {
+        anyhow::ensure!(started.elapsed() < PATIENCE, "shard 1 never adopted it");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let confirm = |shard: u16| {
+        let path = format!("/admin/tasks/{ops_task}/complete");
+        let body = json!({"player_id": players[1]});
+        admin(&cluster.ops_addr(shard), "POST", &path, Some(body))
+    };
+    let (status, done) = confirm(0)?;
+    assert_eq!((status, &done["grams"]), (200, &json!(10)), "{done}");
+    assert!(done["ball"]["ball_id"].is_u64(), "{done}");
+    let (status, again) = confirm(2)?;
+    assert_eq!(
+        (status, &again["error"]["code"]),
+        (422, &json!("LIMIT_REACHED")),
+        "{again}"
+    );
 
     // A key rotated at shard 2 is refused at shard 0 (a call outside the partner's scope
     // shows which key shard 0 takes without crediting anything), the new one served.
@@ -1995,7 +2058,8 @@ fn wait_for_campaign(
 /// rides on every shard at once never pay more than a budget; rides go on, each at a
 /// shard holding some budget, until both are spent exactly, in as many bonuses as on
 /// one server (5 of 20 g; 52 + 52 + 26 g), and the cluster audit balances with nothing
-/// stranded. A campaign closed at shard 0 is closed on every shard.
+/// stranded. A campaign closed at shard 0 is closed on every shard, and what the shards
+/// held of it goes back to its ledger.
 async fn campaigns_hold_across_shards(cluster: &LocalCluster, ends_at: u64) -> Result<()> {
     let started = Instant::now();
     let configured = loop {
@@ -2119,10 +2183,15 @@ async fn campaigns_hold_across_shards(cluster: &LocalCluster, ends_at: u64) -> R
     )?;
     wait_for_campaign(cluster, closing, |held| held["status"] == json!("closed"))?;
 
-    let audit =
-        cluster.settled_audit(1, |audit| audit["campaign_grams"]["stranded"] == json!(0))?;
+    // What the shards held of it goes back to its ledger: the rest of every budget is
+    // exactly what is unallotted.
+    let audit = cluster.settled_audit(1, |audit| {
+        let split = &audit["campaign_grams"];
+        split["stranded"] == json!(0) && split["unallotted"] == json!(10)
+    })?;
     let split = &audit["campaign_grams"];
     assert_eq!(split["budget"], json!(100 + 130 + 10), "{audit}");
-    assert_eq!(split["on_shards"], split["allotted"], "{audit}");
+    assert_eq!(split["allotted"], json!(100 + 130), "{audit}");
+    assert_eq!(split["on_shards"], json!(100 + 130), "{audit}");
     Ok(())
 }

@@ -1586,7 +1586,8 @@ fn team_refusals_and_timeouts_across_shards_release_what_they_reserved() {
 /// the shard that defines it holds none of it, pays bonuses only from what it was
 /// allotted (a bonus larger than that is cut to it), stays active with nothing held
 /// until told the ledger is dry, and another shard adopts the definition holding
-/// nothing and follows its closing. Each shard's audit balances throughout.
+/// nothing, follows its closing and gives back what it held. Each shard's audit
+/// balances throughout.
 #[test]
 fn a_campaign_pays_only_what_its_shard_was_allotted() {
     use canopy_shared::CampaignId;
@@ -1697,6 +1698,27 @@ fn a_campaign_pays_only_what_its_shard_was_allotted() {
     let local = held(&mut two, id);
     assert_eq!(local.status, CampaignStatus::Closed);
     assert_eq!(local.disbursed_grams, 0, "a closed campaign pays nothing");
+    assert_eq!(
+        two.admin(AdminOp::CampaignGiveBack(id)),
+        Ok(Value::from(0)),
+        "closed, it keeps what it paid: nothing"
+    );
+    assert_eq!(
+        two.admin(allot(id, 60, false)),
+        Ok(Value::from(0)),
+        "closed holds no more"
+    );
+    let local = held(&mut two, id);
+    assert_eq!(
+        (local.definition.budget_grams, local.remaining_grams),
+        (0, 0),
+        "its 40 g went back"
+    );
+    assert_eq!(
+        one.admin(AdminOp::CampaignGiveBack(id)),
+        Ok(Value::Null),
+        "exhausted, not closed: nothing to give back"
+    );
     two.audit();
 }
 

@@ -97,6 +97,21 @@ impl Ledger {
         *total
     }
 
+    /// `shard`, closed, keeps only `kept` (what it disbursed): the rest of its allotment
+    /// goes back to `unallotted`. Absolute, so doing it again changes nothing; returns
+    /// whether it changed the ledger.
+    pub fn give_back(&mut self, shard: u64, kept: u64) -> bool {
+        let Some(allotted) = self.allotted.get_mut(&shard) else {
+            return false;
+        };
+        if *allotted <= kept {
+            return false;
+        }
+        self.unallotted += *allotted - kept;
+        *allotted = kept;
+        true
+    }
+
     /// Whether the ledger has nothing more to give.
     pub fn dry(&self) -> bool {
         self.chunk(1) == 0
@@ -153,8 +168,16 @@ impl Budgeted {
         }
     }
 
+    /// The game op that gives back what this shard holds once it is closed.
+    fn give_back_op(self) -> AdminOp {
+        match self {
+            Self::Task(task) => AdminOp::TaskGiveBack(task),
+            Self::Campaign(campaign) => AdminOp::CampaignGiveBack(campaign),
+        }
+    }
+
     /// The game op that records this shard's new total allotment.
-    pub fn allot_op(self, total: u64, dry: bool) -> AdminOp {
+    fn allot_op(self, total: u64, dry: bool) -> AdminOp {
         match self {
             Self::Task(task) => AdminOp::TaskAllot { task, total, dry },
             Self::Campaign(campaign) => AdminOp::CampaignAllot {
@@ -180,7 +203,7 @@ pub async fn open_bucket(
     .await
 }
 
-/// One shard's side of the cluster's task budgets.
+/// One shard's side of the cluster's task and campaign budgets.
 pub struct Budgets {
     bucket: kv::Store,
     shard: u64,
@@ -227,11 +250,11 @@ impl Budgets {
                 return answer;
             }
             let budgeted = Budgeted::Task(task);
-            let (total, dry) = self
-                .refill(budgeted)
-                .await
-                .map_err(|err| unreachable_ledger(&err))?;
-            self.game.ask(budgeted.allot_op(total, dry)).await?;
+            let refilled = async {
+                let (total, dry) = self.refill(budgeted).await?;
+                self.record_allotment(budgeted, total, dry).await
+            };
+            refilled.await.map_err(|err| unreachable_ledger(&err))?;
         }
         Err(ErrorBody::new(
             ErrorCode::ShardTimeout,
@@ -285,6 +308,72 @@ impl Budgets {
                 Ok((ledger, entry.revision))
             })
             .transpose()
+    }
+
+    /// Adopts one definition (`adoption`), then hands the game what the ledger counts
+    /// as allotted here, then gives back what it holds if it is closed.
+    async fn adopt(&self, adoption: AdminOp, budgeted: Budgeted) -> anyhow::Result<()> {
+        self.game
+            .ask(adoption)
+            .await
+            .map_err(|error| anyhow::anyhow!("{error}"))?;
+        let Some((ledger, _)) = self.ledger(budgeted).await? else {
+            return Ok(());
+        };
+        let total = ledger.allotted.get(&self.shard).copied().unwrap_or(0);
+        if total > 0 {
+            self.record_allotment(budgeted, total, false).await?;
+        }
+        Ok(())
+    }
+
+    /// Hands the game this shard's new total allotment of a budget; if the task or
+    /// campaign closed meanwhile (the game then keeps nothing more), the allotment goes
+    /// straight back to the ledger. Returns what the shard holds.
+    pub async fn record_allotment(
+        &self,
+        budgeted: Budgeted,
+        total: u64,
+        dry: bool,
+    ) -> anyhow::Result<u64> {
+        let held = self
+            .game
+            .ask(budgeted.allot_op(total, dry))
+            .await
+            .map_err(|error| anyhow::anyhow!("{error}"))?;
+        self.give_back(budgeted).await?;
+        Ok(serde_json::from_str(&held)?)
+    }
+
+    /// A closed task or campaign gives back what this shard holds of its budget: the
+    /// game first (its budget here becomes what it disbursed), then the ledger by
+    /// compare-and-set (`allotted[me]` down to that, `unallotted` up by the rest). A
+    /// crash in between leaves the rest counted as allotted but not held (`stranded`),
+    /// given back at the next adoption: both steps are absolute.
+    async fn give_back(&self, budgeted: Budgeted) -> anyhow::Result<()> {
+        let answer = self
+            .game
+            .ask(budgeted.give_back_op())
+            .await
+            .map_err(|error| anyhow::anyhow!("{error}"))?;
+        let Some(kept) = serde_json::from_str::<Option<u64>>(&answer)? else {
+            return Ok(());
+        };
+        for _ in 0..ATTEMPTS {
+            let Some((mut ledger, revision)) = self.ledger(budgeted).await? else {
+                return Ok(());
+            };
+            if !ledger.give_back(self.shard, kept) {
+                return Ok(());
+            }
+            let value = serde_json::to_vec(&ledger)?;
+            let key = budgeted.ledger_key();
+            match super::write_if_unchanged(&self.bucket, &key, Some(revision), value).await {
+                Ok(()) => return Ok(()),
+                Err(err) => tracing::debug!(%err, "another shard changed the ledger; again"),
+            }
+        }
+        anyhow::bail!("lost {budgeted}'s ledger to other shards {ATTEMPTS} times")
     }
 
     /// Publishes a task this shard created (the game's answer to its creation, with the
@@ -414,53 +503,31 @@ async fn create_if_absent(bucket: &kv::Store, key: &str, value: Vec<u8>) -> anyh
 }
 
 /// Adopts every task and campaign definition into the game as it appears or changes
-/// (first all of them, at start), and hands the game what the ledger counts as allotted
-/// to this shard, so a chunk stranded by a crash comes back.
-pub async fn follow(bucket: kv::Store, shard: u64, game: GameHandle) {
-    let tasks = super::follow_puts(bucket.clone(), "task.*", |value| {
-        let (bucket, game) = (bucket.clone(), game.clone());
+/// (first all of them, at start), hands the game what the ledger counts as allotted to
+/// this shard, so a chunk stranded by a crash comes back, and gives back what a closed
+/// one holds here.
+pub async fn follow(budgets: Arc<Budgets>) {
+    let tasks = super::follow_puts(budgets.bucket.clone(), "task.*", |value| {
+        let budgets = budgets.clone();
         async move {
             let definition: TaskView =
                 serde_json::from_slice(&value).context("not a task definition")?;
             let budgeted = Budgeted::Task(definition.task_id);
             let op = AdminOp::TaskAdopt(Box::new(definition));
-            adopt(&bucket, shard, &game, op, budgeted).await
+            budgets.adopt(op, budgeted).await
         }
     });
-    let campaigns = super::follow_puts(bucket.clone(), "campaign.*", |value| {
-        let (bucket, game) = (bucket.clone(), game.clone());
+    let campaigns = super::follow_puts(budgets.bucket.clone(), "campaign.*", |value| {
+        let budgets = budgets.clone();
         async move {
             let definition: CampaignView =
                 serde_json::from_slice(&value).context("not a campaign definition")?;
             let budgeted = Budgeted::Campaign(definition.campaign_id);
             let op = AdminOp::CampaignAdopt(Box::new(definition));
-            adopt(&bucket, shard, &game, op, budgeted).await
+            budgets.adopt(op, budgeted).await
         }
     });
     tokio::join!(tasks, campaigns);
-}
-
-async fn adopt(
-    bucket: &kv::Store,
-    shard: u64,
-    game: &GameHandle,
-    adoption: AdminOp,
-    budgeted: Budgeted,
-) -> anyhow::Result<()> {
-    game.ask(adoption)
-        .await
-        .map_err(|error| anyhow::anyhow!("{error}"))?;
-    let Some(value) = bucket.get(budgeted.ledger_key()).await? else {
-        return Ok(());
-    };
-    let ledger: Ledger = serde_json::from_slice(&value)?;
-    let total = ledger.allotted.get(&shard).copied().unwrap_or(0);
-    if total > 0 {
-        game.ask(budgeted.allot_op(total, false))
-            .await
-            .map_err(|error| anyhow::anyhow!("{error}"))?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -498,6 +565,22 @@ mod tests {
         assert_eq!(ledger.allot(1, 3), 78, "the rest, 26 g, to shard 1");
         assert!(ledger.dry() && ledger.balanced());
         assert_eq!(ledger.unallotted, 0);
+    }
+
+    #[test]
+    fn a_closed_shard_gives_back_all_but_what_it_disbursed_once() {
+        let mut ledger = Ledger::new(600, 30, false);
+        assert_eq!(ledger.allot(0, 3), 90);
+        assert_eq!(ledger.allot(1, 3), 60);
+        assert!(
+            ledger.give_back(1, 30),
+            "shard 1 paid one reward of its 60 g"
+        );
+        assert_eq!(ledger.allotted[&1], 30);
+        assert!(!ledger.give_back(1, 30), "again: nothing changes");
+        assert!(!ledger.give_back(2, 0), "shard 2 took nothing");
+        assert!(ledger.balanced());
+        assert_eq!(ledger.unallotted, 600 - 90 - 30);
     }
 
     #[test]

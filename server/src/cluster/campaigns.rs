@@ -62,7 +62,7 @@ impl Holdings {
         }
         for campaign in held.campaigns {
             if campaign.status == CampaignStatus::Active {
-                self.top_up(budgets, game, &campaign).await?;
+                self.top_up(budgets, &campaign).await?;
             }
         }
         Ok(())
@@ -103,18 +103,13 @@ impl Holdings {
 
     /// Takes the next chunk of the campaign for this shard once half of the last one (or
     /// all it holds) is spent; exhausts it here once nothing is held and the ledger is dry.
-    async fn top_up(
-        &mut self,
-        budgets: &Budgets,
-        game: &GameHandle,
-        campaign: &CampaignView,
-    ) -> anyhow::Result<()> {
+    async fn top_up(&mut self, budgets: &Budgets, campaign: &CampaignView) -> anyhow::Result<()> {
         let id = campaign.campaign_id;
         let (allotted, held) = (campaign.definition.budget_grams, campaign.remaining_grams);
+        let budgeted = Budgeted::Campaign(id);
         if self.dry.contains(&id) {
             if held == 0 {
-                let op = Budgeted::Campaign(id).allot_op(allotted, true);
-                ask::<u64>(game, op).await?;
+                budgets.record_allotment(budgeted, allotted, true).await?;
             }
             return Ok(());
         }
@@ -122,7 +117,7 @@ impl Holdings {
         if held > 0 && held >= last_chunk / 2 {
             return Ok(());
         }
-        let (total, dry) = match budgets.refill(Budgeted::Campaign(id)).await {
+        let (total, dry) = match budgets.refill(budgeted).await {
             Ok(refilled) => refilled,
             Err(err) => {
                 if self.failing.insert(id) {
@@ -138,7 +133,7 @@ impl Holdings {
         if dry {
             self.dry.insert(id);
         }
-        ask::<u64>(game, Budgeted::Campaign(id).allot_op(total, dry)).await?;
+        budgets.record_allotment(budgeted, total, dry).await?;
         Ok(())
     }
 }

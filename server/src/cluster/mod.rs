@@ -8,6 +8,8 @@
 pub mod audit;
 pub mod budgets;
 pub mod campaigns;
+pub mod forwarding;
+pub mod ops_completions;
 pub mod partition;
 pub mod partners;
 pub mod registrations;
@@ -19,6 +21,7 @@ pub mod views;
 
 pub use audit::ClusterAuditor;
 pub use budgets::Budgets;
+pub use ops_completions::OpsCompletions;
 pub use partition::Partition;
 pub use partners::PartnerRegistry;
 pub use registrations::SharedRegistrations;
@@ -73,6 +76,8 @@ pub struct Services {
     pub budgets: Arc<Budgets>,
     /// The partner registry and the routing of partner calls.
     pub partners: Arc<PartnerRegistry>,
+    /// Ops confirmations of task completions, applied on the player's shard.
+    pub completions: Arc<OpsCompletions>,
 }
 
 impl Drop for Cluster {
@@ -140,11 +145,8 @@ impl Cluster {
             self.partner_bucket.clone(),
             game.clone(),
         )));
-        self.tasks.push(tokio::spawn(budgets::follow(
-            self.budget_bucket.clone(),
-            shard,
-            game.clone(),
-        )));
+        self.tasks
+            .push(tokio::spawn(budgets::follow(budgets.clone())));
         self.tasks.push(tokio::spawn(campaigns::keep_topped_up(
             budgets.clone(),
             game.clone(),
@@ -157,7 +159,22 @@ impl Cluster {
                 tracing::error!("forwarded partner calls are not served: {err:#}");
             }
         }));
-        self.services = Some(Services { budgets, partners });
+        let forwarded = ops_completions::serve(self.client.clone(), shard, budgets.clone());
+        self.tasks.push(tokio::spawn(async move {
+            if let Err(err) = forwarded.await {
+                tracing::error!("forwarded ops task completions are not served: {err:#}");
+            }
+        }));
+        let completions = Arc::new(OpsCompletions::new(
+            self.client.clone(),
+            &self.config,
+            budgets.clone(),
+        ));
+        self.services = Some(Services {
+            budgets,
+            partners,
+            completions,
+        });
     }
 
     /// Task budgets and partner calls across the shards, once [`Cluster::serve`] ran.

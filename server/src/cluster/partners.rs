@@ -15,6 +15,7 @@
 
 use super::Partition;
 use super::budgets::Budgets;
+use super::forwarding;
 use crate::config::ClusterConfig;
 use crate::game::AdminOp;
 use crate::game::partners::{PartnerCall, PartnerRequest};
@@ -26,7 +27,6 @@ use async_nats::jetstream::{self, kv};
 use canopy_shared::partner::PartnerView;
 use canopy_shared::{ErrorBody, ErrorCode, PartnerId};
 use futures_util::StreamExt;
-use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,10 +34,6 @@ use std::time::Duration;
 const BUCKET: &str = "canopy-partners";
 /// How many compare-and-set rounds one change may lose to another shard's.
 const ATTEMPTS: usize = 16;
-/// How long a forwarded call may take on the player's shard, refills of its task's
-/// allotment included, before the partner is told to retry it (with the same `ref`,
-/// so a call applied late is answered from its receipt, never applied twice).
-const FORWARD_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// The key of the cluster's partner secret fingerprint: the first shard's, which every
 /// shard after it must match.
@@ -55,13 +51,6 @@ fn key(partner: PartnerId) -> String {
 
 fn calls_subject(shard: u64) -> String {
     format!("canopy.partner-calls.{shard}")
-}
-
-/// A forwarded call's answer, as the player's shard sends it back.
-#[derive(Serialize, Deserialize)]
-enum Answer {
-    Ok(String),
-    Refused(canopy_shared::ErrorCode, String),
 }
 
 /// Opens the bucket, created by the first shard.
@@ -190,6 +179,7 @@ pub struct PartnerRegistry {
     partition: Partition,
     game: GameHandle,
     budgets: Arc<Budgets>,
+    forward_timeout: Duration,
 }
 
 fn unreachable_registry(err: &anyhow::Error) -> ErrorBody {
@@ -217,6 +207,7 @@ impl PartnerRegistry {
             partition: Partition::from_config(config),
             game,
             budgets,
+            forward_timeout: forwarding::timeout(config),
         }
     }
 
@@ -304,32 +295,12 @@ impl PartnerRegistry {
     }
 
     async fn forward(&self, shard: u64, call: &PartnerCall) -> Result<String, ErrorBody> {
-        let payload = serde_json::to_vec(call)
-            .map_err(|err| ErrorBody::new(ErrorCode::Internal, err.to_string()))?;
-        let timed_out = || {
-            ErrorBody::new(
-                ErrorCode::ShardTimeout,
-                format!("shard {shard}, the player's, did not answer; retry with the same ref"),
-            )
+        let to = forwarding::Destination {
+            shard,
+            subject: calls_subject(shard),
+            timeout: self.forward_timeout,
         };
-        let reply = tokio::time::timeout(
-            FORWARD_TIMEOUT,
-            self.client.request(calls_subject(shard), payload.into()),
-        )
-        .await
-        .map_err(|_| timed_out())?
-        .map_err(|err| {
-            tracing::warn!(%err, shard, "a partner call could not be forwarded");
-            timed_out()
-        })?;
-        match serde_json::from_slice::<Answer>(&reply.payload) {
-            Ok(Answer::Ok(text)) => Ok(text),
-            Ok(Answer::Refused(code, message)) => Err(ErrorBody::new(code, message)),
-            Err(err) => Err(ErrorBody::new(
-                ErrorCode::Internal,
-                format!("shard {shard} answered something else: {err}"),
-            )),
-        }
+        forwarding::forward(&self.client, to, call, "retry with the same ref").await
     }
 }
 
@@ -369,34 +340,11 @@ pub async fn serve_forwarded(
     game: GameHandle,
     budgets: Arc<Budgets>,
 ) -> anyhow::Result<()> {
-    let mut calls = client
-        .subscribe(calls_subject(shard))
-        .await
-        .context("subscribing to forwarded partner calls")?;
-    while let Some(message) = calls.next().await {
-        let Some(reply) = message.reply else { continue };
-        let (client, game, budgets) = (client.clone(), game.clone(), budgets.clone());
-        tokio::spawn(async move {
-            let answer = match serde_json::from_slice::<PartnerCall>(&message.payload) {
-                Ok(call) => apply(&game, &budgets, call).await,
-                Err(err) => Err(ErrorBody::new(
-                    ErrorCode::BadRequest,
-                    format!("not a partner call: {err}"),
-                )),
-            };
-            let answer = match answer {
-                Ok(text) => Answer::Ok(text),
-                Err(error) => Answer::Refused(error.code, error.message),
-            };
-            let Ok(body) = serde_json::to_vec(&answer) else {
-                return;
-            };
-            if let Err(err) = client.publish(reply, body.into()).await {
-                tracing::warn!(%err, "a forwarded partner call's answer could not be sent");
-            }
-        });
-    }
-    Ok(())
+    forwarding::serve(client, calls_subject(shard), move |call: PartnerCall| {
+        let (game, budgets) = (game.clone(), budgets.clone());
+        async move { apply(&game, &budgets, call).await }
+    })
+    .await
 }
 
 /// Adopts every partner of the registry into the game as it appears or changes (first

@@ -366,7 +366,9 @@ pub fn allot(world: &mut World, id: CampaignId, total: u64, dry: bool) -> Result
     let Some(campaign) = campaigns.by_id.get_mut(&id) else {
         return fail(ErrorCode::NotFound, format!("no campaign {id}"));
     };
-    if total > campaign.definition.budget_grams {
+    // A closed campaign holds no more: what the ledger allotted meanwhile goes back to
+    // it (`give_back`).
+    if total > campaign.definition.budget_grams && campaign.status != CampaignStatus::Closed {
         campaign.remaining_grams += total - campaign.definition.budget_grams;
         campaign.definition.budget_grams = total;
     }
@@ -378,6 +380,27 @@ pub fn allot(world: &mut World, id: CampaignId, total: u64, dry: bool) -> Result
     }
     campaigns.dirty.insert(id);
     Ok(held)
+}
+
+/// Cluster mode: a closed campaign gives back what this shard holds of its budget: its
+/// budget here becomes what it paid, with nothing left. Returns that total (what the
+/// allotment ledger should count as allotted to this shard), or `None` while the
+/// campaign is not closed.
+pub fn give_back(world: &mut World, id: CampaignId) -> Result<Option<u64>, ErrorBody> {
+    let mut campaigns = world.resource_mut::<Campaigns>();
+    let Some(campaign) = campaigns.by_id.get_mut(&id) else {
+        return fail(ErrorCode::NotFound, format!("no campaign {id}"));
+    };
+    if campaign.status != CampaignStatus::Closed {
+        return Ok(None);
+    }
+    let kept = campaign.disbursed_grams;
+    if campaign.remaining_grams > 0 {
+        campaign.definition.budget_grams = kept;
+        campaign.remaining_grams = 0;
+        campaigns.dirty.insert(id);
+    }
+    Ok(Some(kept))
 }
 
 /// Every campaign.

@@ -310,6 +310,10 @@ pub enum AdminOp {
         /// Whether the ledger's unallotted budget cannot cover one more bonus unit.
         dry: bool,
     },
+    /// Cluster mode: a closed task gives back what this shard holds of its budget.
+    TaskGiveBack(canopy_shared::TaskId),
+    /// Cluster mode: a closed campaign gives back what this shard holds of its budget.
+    CampaignGiveBack(canopy_shared::CampaignId),
     /// Cluster mode, shard 0: the config file's campaigns as the cluster publishes them.
     CampaignConfigured,
     /// Cluster mode: adopt a partner as the cluster's registry holds it.

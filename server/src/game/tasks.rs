@@ -647,7 +647,9 @@ pub fn allot(world: &mut World, id: TaskId, total: u64, dry: bool) -> Result<u64
     let Some(task) = center.by_id.get_mut(&id) else {
         return fail(ErrorCode::NotFound, format!("no task {id}"));
     };
-    if total > task.budget {
+    // A closed task holds no more: what the ledger allotted meanwhile goes back to it
+    // (`give_back`).
+    if total > task.budget && task.status != TaskStatus::Closed {
         task.remaining += total - task.budget;
         task.budget = total;
     }
@@ -657,6 +659,27 @@ pub fn allot(world: &mut World, id: TaskId, total: u64, dry: bool) -> Result<u64
     let remaining = task.remaining;
     center.dirty_tasks.insert(id);
     Ok(remaining)
+}
+
+/// Cluster mode: a closed task gives back what this shard holds of its budget: its
+/// budget here becomes what it disbursed, with nothing left. Returns that total (what
+/// the allotment ledger should count as allotted to this shard), or `None` while the
+/// task is not closed.
+pub fn give_back(world: &mut World, id: TaskId) -> Result<Option<u64>, ErrorBody> {
+    let mut center = world.resource_mut::<TaskCenter>();
+    let Some(task) = center.by_id.get_mut(&id) else {
+        return fail(ErrorCode::NotFound, format!("no task {id}"));
+    };
+    if task.status != TaskStatus::Closed {
+        return Ok(None);
+    }
+    let kept = task.disbursed;
+    if task.remaining > 0 {
+        task.budget = kept;
+        task.remaining = 0;
+        center.dirty_tasks.insert(id);
+    }
+    Ok(Some(kept))
 }
 
 fn exhaust(world: &mut World, id: TaskId) {

@@ -1,7 +1,7 @@
 //! Ops calls of the task center (behind the role gates of `ops/mod.rs`): publish a
 //! task, change its status, confirm a completion of an ops task, list every task. In
 //! cluster mode tasks and status changes are published to every shard, and completions
-//! take their budget from this shard's allotments (`cluster::budgets`).
+//! are applied by the player's shard, from its allotments (`cluster::ops_completions`).
 
 use super::OpsState;
 use super::admin::{answered, ask_game, body, call_game, error};
@@ -10,8 +10,8 @@ use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::response::Response;
+use canopy_shared::TaskId;
 use canopy_shared::task::{CompleteTask, NewTask, TaskStatusChange};
-use canopy_shared::{ErrorCode, TaskId};
 
 /// `POST /admin/tasks`.
 pub async fn create(
@@ -67,25 +67,8 @@ pub async fn complete(
         Err(body) => return error(body.code, body.message),
     };
     let (task, player) = (TaskId(id), completion.player_id);
-    let Some(cluster) = &state.cluster_services else {
-        return call_game(&state, AdminOp::TaskComplete(task, player)).await;
-    };
-    let partition = state.cluster.as_ref().map(|router| router.view().0);
-    if let Some(partition) = partition
-        && !partition.owns(player)
-    {
-        let shard = partition.owner(player);
-        return error(
-            ErrorCode::WrongShard,
-            format!(
-                "player {player} lives on shard {shard}: confirm the completion at its ops port"
-            ),
-        );
+    match &state.cluster_services {
+        Some(cluster) => answered(cluster.completions.complete(task, player).await),
+        None => call_game(&state, AdminOp::TaskComplete(task, player)).await,
     }
-    answered(
-        cluster
-            .budgets
-            .run(AdminOp::TaskComplete(task, player), task)
-            .await,
-    )
 }
