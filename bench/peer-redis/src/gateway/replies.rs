@@ -97,6 +97,10 @@ fn encode(request: &Request, player: u64, id: u64, value: &Value) -> Result<Stri
                 protected_until: (cover > 0).then_some(cover),
                 held: 0,
                 holds: Vec::new(),
+                // The peer keeps no vitality, trees or areas.
+                vitality: 0,
+                trees: 0,
+                protected_m2: 0,
             };
             let balls = items.balls(player, 6)?;
             encode_ok(
@@ -127,6 +131,7 @@ fn encode(request: &Request, player: u64, id: u64, value: &Value) -> Result<Stri
                     friends,
                     incoming: Vec::new(),
                     outgoing: Vec::new(),
+                    unavailable: Vec::new(),
                 },
             )
         }
@@ -134,6 +139,7 @@ fn encode(request: &Request, player: u64, id: u64, value: &Value) -> Result<Stri
             id,
             &BallsResult {
                 balls: items.balls(friend_id.0, 1)?,
+                revivable: Vec::new(),
             },
         ),
         _ => return Err(ErrorBody::new(ErrorCode::Internal, "no script for this op")),

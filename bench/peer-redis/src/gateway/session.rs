@@ -100,6 +100,8 @@ async fn handle(
                     &LoginResult {
                         player_id: PlayerId(player),
                         name,
+                        // The peer's tokens do not expire.
+                        expires_at: u64::MAX,
                     },
                 )
             }
