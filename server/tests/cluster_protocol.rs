@@ -9,8 +9,8 @@ use canopy_server::config::risk::RiskConfig;
 use canopy_server::game::remote::{Delivery, Dispatch};
 use canopy_server::game::remote_views::{ViewAnswer, ViewQuery};
 use canopy_server::game::{AdminOp, ClockMode, Command, Game, Op, Origin, Reply, SessionId};
-use canopy_server::store::MemoryStore;
 use canopy_server::store::outbox::{Envelope, Leg, Message, MessageKey};
+use canopy_server::store::{MemoryStore, Store};
 use canopy_shared::admin::{AuditReport, GrantProps, PartnerAction};
 use canopy_shared::frame::{ServerFrame, decode_server_frame};
 use canopy_shared::model::FeedKind::{Helped, Stolen, Watered};
@@ -43,6 +43,8 @@ struct Batch {
 
 struct Shard {
     game: Game,
+    /// What the game committed.
+    store: MemoryStore,
     next_id: u64,
 }
 
@@ -73,16 +75,21 @@ impl Shard {
         config.cluster.enabled = true;
         config.cluster.shards = shards;
         config.cluster.shard = index;
+        let store = MemoryStore::new();
         let mut game = Game::load(
             Arc::new(config),
-            Arc::new(MemoryStore::new()),
+            Arc::new(store.clone()),
             ClockMode::Manual,
             Some(START),
             Some(7 + index),
         )
         .expect("a memory store loads");
         game.connect(SESSION);
-        Self { game, next_id: 0 }
+        Self {
+            game,
+            store,
+            next_id: 0,
+        }
     }
 
     fn run(&mut self) -> Batch {
@@ -1524,10 +1531,17 @@ fn team_refusals_and_timeouts_across_shards_release_what_they_reserved() {
         query: *query,
         answer: Err(ErrorBody::new(ErrorCode::ShardTimeout, "no answer")),
     });
+    let listed = timed_out
+        .replies
+        .remove(&id)
+        .expect("answered")
+        .expect("the teams that could be read");
     assert_eq!(
-        code(timed_out.replies.remove(&id).expect("answered")),
-        ErrorCode::ShardTimeout
+        listed["teams"].as_array().map(Vec::len),
+        Some(1),
+        "{listed}"
     );
+    assert_eq!(listed["unavailable"], serde_json::json!([team.0]));
 
     let other = create_team(&mut zero, &species);
     zero.call(Request::TeamInvite {
@@ -1580,6 +1594,103 @@ fn team_refusals_and_timeouts_across_shards_release_what_they_reserved() {
         listed["teams"][1]["members"],
         serde_json::json!([ann.0, bob.0])
     );
+}
+
+/// `teams` goes on without a shard that never answers, as the lists over friends do:
+/// the teams that could be read, in `team_id` order, and the others named in
+/// `unavailable`.
+#[test]
+fn the_teams_list_goes_on_without_a_shard_that_never_answers() {
+    let (mut shards, [ann, ..]) = ann_bob_and_cy();
+    let species = Config::default_embedded().catalog[0].id.clone();
+    let [zero, one, two] = shards.as_mut_slice() else {
+        unreachable!("three shards")
+    };
+    let home = create_team(zero, &species);
+    let [bobs, cys] = [one, two].map(|far| {
+        let team = create_team(far, &species);
+        far.call(Request::TeamInvite {
+            team_id: team,
+            player_id: ann,
+        })
+        .expect("ann is invited");
+        round_trip(zero, far, Request::TeamJoin { team_id: team })
+            .0
+            .expect("ann joins");
+        team.0
+    });
+    let ids = |listed: &Value| -> Vec<u64> {
+        listed["teams"]
+            .as_array()
+            .expect("teams")
+            .iter()
+            .filter_map(|team| team["team_id"].as_u64())
+            .collect()
+    };
+
+    let (listed, asked) = list_view(&mut shards, Request::Teams {}, &[1]);
+    assert_eq!(asked.len(), 2, "one ask per shard holding ann's teams");
+    assert_eq!(ids(&listed), [home.0, bobs], "{listed}");
+    assert_eq!(listed["unavailable"], serde_json::json!([cys]), "{listed}");
+
+    let (alone, _) = list_view(&mut shards, Request::Teams {}, &[]);
+    assert_eq!(ids(&alone), [home.0], "{alone}");
+    assert_eq!(alone["unavailable"], serde_json::json!([bobs, cys]));
+
+    let (whole, _) = list_view(&mut shards, Request::Teams {}, &[1, 2]);
+    assert_eq!(ids(&whole), [home.0, bobs, cys], "{whole}");
+    assert!(whole.get("unavailable").is_none(), "{whole}");
+}
+
+/// A member of another shard who leaves takes their membership record on their own
+/// shard with them: joining and leaving twice leaves no team record there (in the store
+/// either), and the member's team count is back to none.
+#[test]
+fn leaving_a_team_of_another_shard_leaves_no_record_behind() {
+    let (mut zero, mut one, species) = team_shards(|config| config.teams.max_per_player = 1);
+    let (ann, bob) = friends_across(&mut zero, &mut one);
+    let team = create_team(&mut zero, &species);
+    let stored_teams = |shard: &Shard| shard.store.load().expect("the store loads").teams;
+    for _ in 0..2 {
+        zero.call(Request::TeamInvite {
+            team_id: team,
+            player_id: bob,
+        })
+        .expect("bob is invited");
+        round_trip(&mut one, &mut zero, Request::TeamJoin { team_id: team })
+            .0
+            .expect("bob joins");
+        assert_eq!(
+            stored_teams(&one).len(),
+            1,
+            "bob's shard keeps his membership"
+        );
+        assert_eq!(
+            code(one.call(Request::TeamCreate {
+                name: "own".into(),
+                species: species.clone(),
+            })),
+            ErrorCode::LimitReached,
+            "bob is in one team"
+        );
+        round_trip(&mut one, &mut zero, Request::TeamLeave { team_id: team })
+            .0
+            .expect("bob leaves");
+        assert!(
+            stored_teams(&one).is_empty(),
+            "no record left on bob's shard"
+        );
+    }
+    let listed = one.call(Request::Teams {}).expect("bob's teams");
+    assert_eq!(listed["teams"], serde_json::json!([]), "{listed}");
+    one.call(Request::TeamCreate {
+        name: "own".into(),
+        species,
+    })
+    .expect("bob is in no team: room for one");
+    let home = stored_teams(&zero);
+    assert_eq!(home.len(), 1, "the team itself stays on its shard");
+    assert_eq!(home[0].members, [ann]);
 }
 
 /// A campaign's budget in cluster mode (`cluster::campaigns` hands out the allotments):

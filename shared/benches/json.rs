@@ -564,6 +564,7 @@ fn bench_replies(c: &mut Criterion) {
         "teams",
         &TeamsResult {
             teams: (0..3).map(team).collect(),
+            unavailable: Vec::new(),
         },
     );
     // Error replies: the body is moved into the encoder, so each iteration gets a copy.

@@ -332,6 +332,10 @@ pub struct TeamWaterResult {
 pub struct TeamsResult {
     /// The caller's teams.
     pub teams: Vec<TeamView>,
+    /// Cluster mode: the caller's teams whose shard did not answer in time, so their
+    /// rows are missing; absent when every team was read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unavailable: Vec<TeamId>,
 }
 
 #[cfg(test)]

@@ -1251,8 +1251,16 @@ fn team_results() {
     assert_result(
         &TeamsResult {
             teams: vec![team()],
+            unavailable: Vec::new(),
         },
         json!({"teams": [team_json()]}),
+    );
+    assert_result(
+        &TeamsResult {
+            teams: vec![team()],
+            unavailable: vec![TeamId(4), TeamId(6)],
+        },
+        json!({"teams": [team_json()], "unavailable": [4, 6]}),
     );
 }
 

@@ -370,7 +370,7 @@ pub fn result(
             if lines.is_empty() {
                 lines.push("The board is empty.".to_owned());
             }
-            lines.extend(unavailable_line(&board.unavailable, view));
+            lines.extend(unavailable_line(&players_named(&board.unavailable, view)));
             lines.join("\n")
         }
         Request::Feed { .. } => {
@@ -418,13 +418,15 @@ pub fn result(
         },
         Request::Teams {} => {
             let teams: TeamsResult = typed(fields)?;
-            if teams.teams.is_empty() {
+            if teams.teams.is_empty() && teams.unavailable.is_empty() {
                 "You are in no team: `team-create NAME SPECIES`.".to_owned()
             } else {
+                let unread = teams.unavailable.iter().map(|id| format!("team #{id}"));
                 teams
                     .teams
                     .iter()
                     .map(|team| team_line(team, view))
+                    .chain(unavailable_line(&unread.collect::<Vec<_>>()))
                     .collect::<Vec<_>>()
                     .join("\n")
             }
@@ -606,19 +608,23 @@ fn friends(result: &FriendsResult, view: &View<'_>) -> String {
             }));
         }
     }
-    lines.extend(unavailable_line(&result.unavailable, view));
+    lines.extend(unavailable_line(&players_named(&result.unavailable, view)));
     lines.join("\n")
 }
 
-/// Cluster mode: the players a list could not read because their shard did not answer.
-fn unavailable_line(players: &[PlayerId], view: &View<'_>) -> Option<String> {
-    (!players.is_empty()).then(|| {
-        let names: Vec<String> = players.iter().map(|player| view.who(*player)).collect();
+/// Cluster mode: the players or teams (by name) a list could not read because their
+/// shard did not answer.
+fn unavailable_line(names: &[String]) -> Option<String> {
+    (!names.is_empty()).then(|| {
         format!(
             "not shown, their server did not answer (try again): {}",
             names.join(", ")
         )
     })
+}
+
+fn players_named(players: &[PlayerId], view: &View<'_>) -> Vec<String> {
+    players.iter().map(|player| view.who(*player)).collect()
 }
 
 fn feed_entry(entry: &FeedEntry, view: &View<'_>) -> String {
@@ -727,7 +733,7 @@ mod tests {
     }
 
     #[test]
-    fn lists_name_the_friends_whose_server_did_not_answer() -> Result<(), CliError> {
+    fn lists_name_the_friends_and_teams_whose_server_did_not_answer() -> Result<(), CliError> {
         let names = bob_named();
         let view = view_of_player_one(&names);
         let board = result(
@@ -764,6 +770,27 @@ mod tests {
             &view,
         )?;
         assert!(!complete.contains("not shown"), "{complete}");
+        let teams = result(
+            &Request::Teams {},
+            fields(
+                json!({"teams": [{"team_id": 3, "name": "grove", "species": "sacsaoul",
+                                     "progress": 40, "grams": 80, "members": [1, 2]}],
+                          "unavailable": [4, 6]}),
+            ),
+            &view,
+        )?;
+        assert!(teams.starts_with("#3 grove"), "{teams}");
+        assert!(
+            teams.ends_with("not shown, their server did not answer (try again): team #4, team #6"),
+            "{teams}"
+        );
+        let none_read = result(
+            &Request::Teams {},
+            fields(json!({"teams": [], "unavailable": [4]})),
+            &view,
+        )?;
+        assert!(!none_read.contains("in no team"), "{none_read}");
+        assert!(none_read.ends_with("team #4"), "{none_read}");
         Ok(())
     }
 

@@ -795,11 +795,12 @@ fn gather_batch(world: &mut World) -> TickBatch {
         batch.rain_totals = Some(world.resource::<Ledger>().rain.clone());
     }
     let teams = world.resource::<Teams>();
-    batch.teams = dirty
-        .teams
-        .iter()
-        .filter_map(|id| teams.by_id.get(id).cloned())
-        .collect();
+    for &id in &dirty.teams {
+        match teams.by_id.get(&id) {
+            Some(team) => batch.teams.push(team.clone()),
+            None => batch.removed_teams.push(id),
+        }
+    }
     (batch.outbox, batch.inbox) = world.resource_mut::<remote::RemoteOps>().take_writes();
     partners::gather(world, &mut batch);
     tasks::gather(world, &mut batch);

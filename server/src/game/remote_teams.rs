@@ -220,7 +220,11 @@ pub(super) fn begin_list(
         .into_iter()
         .map(|(shard, teams)| (shard, ViewQuery::Teams { viewer, teams }))
         .collect();
-    Some((TeamsResult { teams: here }, queries))
+    let result = TeamsResult {
+        teams: here,
+        unavailable: Vec::new(),
+    };
+    Some((result, queries))
 }
 
 /// On the teams' shard: the views of `ids` that `viewer` belongs to.

@@ -6,10 +6,10 @@
 //! from its own World, as a command of its game loop ([`answer`]), by the same code as
 //! on one node. The answers come back as deliveries ([`answered`]); the client hears
 //! once every shard answered. A shard that did not answer in
-//! `cluster.remote_timeout_ms` makes `friend_balls` and `teams` `SHARD_TIMEOUT`; the lists
-//! (`friends`, `leaderboard`) are answered with the players that could be read and name
-//! the others in `unavailable`. Nothing here waits: a tick never blocks on another
-//! shard.
+//! `cluster.remote_timeout_ms` makes `friend_balls` `SHARD_TIMEOUT`; the lists
+//! (`friends`, `leaderboard`, `teams`) are answered with the players or teams that
+//! could be read and name the others in `unavailable`. Nothing here waits: a tick never
+//! blocks on another shard.
 
 use super::friends;
 use super::remote::{self, Dispatch, Parked, RemoteOps};
@@ -110,8 +110,8 @@ enum Gathering {
 /// A client's view waiting for other shards.
 struct Waiting {
     reply: Parked,
-    /// The asks not answered yet, by number, with the players each asked for.
-    asks: HashMap<u64, Vec<PlayerId>>,
+    /// The asks not answered yet, by number, with what each asked for.
+    asks: HashMap<u64, ViewQuery>,
     gathering: Gathering,
 }
 
@@ -260,7 +260,7 @@ pub fn begin(
     for (to_shard, view) in queries {
         let query = views.number();
         views.asks.insert(query, client_view);
-        asks.insert(query, view.players());
+        asks.insert(query, view.clone());
         dispatches.push(Dispatch::Ask {
             query,
             to_shard,
@@ -308,17 +308,6 @@ fn by_shard(
     })
 }
 
-impl ViewQuery {
-    /// The players of the answering shard this query reads.
-    fn players(&self) -> Vec<PlayerId> {
-        match self {
-            Self::Friends { players, .. } | Self::Board { players, .. } => players.clone(),
-            Self::Balls { owner, .. } => vec![*owner],
-            Self::Teams { .. } => Vec::new(),
-        }
-    }
-}
-
 /// On the owner's shard: reads the players a view asks for, by the one-node code.
 pub fn answer(world: &World, query: &ViewQuery) -> Result<ViewAnswer, ErrorBody> {
     match *query {
@@ -357,9 +346,9 @@ pub fn answer(world: &World, query: &ViewQuery) -> Result<ViewAnswer, ErrorBody>
 }
 
 /// On the asking shard: adds one shard's answer to the view waiting for it, and answers
-/// the client when it was the last (or at once when `friend_balls` or `teams` is
-/// refused or timed out; a list over friends marks the players of a shard that did not
-/// answer as unavailable).
+/// the client when it was the last (or at once when `friend_balls` is refused or timed
+/// out; a list marks the players or teams of a shard that did not answer as
+/// unavailable).
 pub fn answered(world: &mut World, query: u64, answer: Result<ViewAnswer, ErrorBody>) {
     let mut views = world.resource_mut::<RemoteViews>();
     if let Some(push) = views.pushes.remove(&query) {
@@ -377,13 +366,14 @@ pub fn answered(world: &mut World, query: u64, answer: Result<ViewAnswer, ErrorB
     let Some(waiting) = views.waiting.get_mut(&client_view) else {
         return;
     };
-    let players = waiting.asks.remove(&query).unwrap_or_default();
-    let refusal = match answer {
-        Ok(answer) => {
+    let asked = waiting.asks.remove(&query);
+    let refusal = match (answer, asked) {
+        (Ok(answer), _) => {
             waiting.gather(answer);
             None
         }
-        Err(refusal) => waiting.gathering.miss(players, refusal),
+        (Err(refusal), Some(asked)) => waiting.gathering.miss(asked, refusal),
+        (Err(refusal), None) => Some(refusal),
     };
     if refusal.is_none() && !waiting.asks.is_empty() {
         return;
@@ -443,19 +433,30 @@ impl Waiting {
     }
 }
 
+/// Names `missed` in a list's `unavailable`, kept sorted.
+fn mark_unavailable<Id: Ord>(unavailable: &mut Vec<Id>, missed: Vec<Id>) {
+    unavailable.extend(missed);
+    unavailable.sort();
+}
+
 impl Gathering {
-    /// A shard could not be read for `players`: a list over friends goes on without
-    /// them (named in `unavailable`); `friend_balls` and `teams` are refused with the
+    /// A shard could not be read for what `asked` reads: a list goes on without those
+    /// players or teams (named in `unavailable`); `friend_balls` is refused with the
     /// shard's refusal.
-    fn miss(&mut self, players: Vec<PlayerId>, refusal: ErrorBody) -> Option<ErrorBody> {
-        let unavailable = match self {
-            Self::Friends { result, .. } => &mut result.unavailable,
-            Self::Board { board, .. } => &mut board.unavailable,
-            Self::Balls { .. } | Self::Teams(_) => return Some(refusal),
-        };
-        tracing::debug!(?players, %refusal.message, "a list goes on without these players");
-        unavailable.extend(players);
-        unavailable.sort();
+    fn miss(&mut self, asked: ViewQuery, refusal: ErrorBody) -> Option<ErrorBody> {
+        match (self, asked) {
+            (Self::Friends { result, .. }, ViewQuery::Friends { players, .. }) => {
+                mark_unavailable(&mut result.unavailable, players);
+            }
+            (Self::Board { board, .. }, ViewQuery::Board { players, .. }) => {
+                mark_unavailable(&mut board.unavailable, players);
+            }
+            (Self::Teams(result), ViewQuery::Teams { teams, .. }) => {
+                mark_unavailable(&mut result.unavailable, teams);
+            }
+            _ => return Some(refusal),
+        }
+        tracing::debug!(%refusal.message, "a list goes on without a shard that did not answer");
         None
     }
 

@@ -424,14 +424,20 @@ pub(super) fn remember_membership(world: &mut World, player: PlayerId, team: &Te
     save(world, record);
 }
 
-/// Forgets that `player` belongs to a team of another shard.
+/// Forgets that `player` belongs to a team of another shard; the record goes with its
+/// last member of this shard (the commit deletes it).
 pub(super) fn forget_membership(world: &mut World, player: PlayerId, id: TeamId) {
     let Ok(mut record) = team(world, id) else {
         return;
     };
     record.members.retain(|&member| member != player);
     world.resource_mut::<Teams>().remove_member(id, player);
-    save(world, record);
+    if record.members.is_empty() {
+        world.resource_mut::<Dirty>().teams.insert(id);
+        world.resource_mut::<Teams>().by_id.remove(&id);
+    } else {
+        save(world, record);
+    }
 }
 
 /// `teams`: the caller's teams.
@@ -443,5 +449,6 @@ pub fn list(world: &World, me: PlayerId) -> Result<TeamsResult, ErrorBody> {
             .filter_map(|id| teams.by_id.get(&id))
             .map(|team| view(world, team))
             .collect(),
+        unavailable: Vec::new(),
     })
 }

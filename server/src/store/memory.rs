@@ -213,6 +213,9 @@ impl Store for MemoryStore {
         for team in &batch.teams {
             contents.teams.insert(team.id, team.clone());
         }
+        for id in &batch.removed_teams {
+            contents.teams.remove(id);
+        }
         for (player, seq, entry) in &batch.feed {
             contents.feed.insert((*player, *seq), entry.clone());
         }

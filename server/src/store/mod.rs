@@ -34,7 +34,7 @@ use canopy_shared::model::FeedEntry;
 use canopy_shared::partner::PartnerAuditEntry;
 use canopy_shared::reply::RecordActionResult;
 use canopy_shared::risk::RiskFlag;
-use canopy_shared::{Millis, PartnerId, PlayerId};
+use canopy_shared::{Millis, PartnerId, PlayerId, TeamId};
 use std::path::Path;
 use thiserror::Error;
 
@@ -71,6 +71,9 @@ pub struct TickBatch {
     pub social: Vec<SocialWrite>,
     /// Teams created or changed, whole.
     pub teams: Vec<Team>,
+    /// Teams whose record is gone (cluster mode: a shard's last member of a team of
+    /// another shard left it).
+    pub removed_teams: Vec<TeamId>,
     /// New feed entries: (player, sequence number, entry).
     pub feed: Vec<(PlayerId, u64, FeedEntry)>,
     /// Feed entries that fell out of the kept window: (player, sequence number).
@@ -125,6 +128,7 @@ impl TickBatch {
             + self.ledger.len()
             + self.social.len()
             + self.teams.len()
+            + self.removed_teams.len()
             + self.feed.len()
             + self.feed_trimmed.len()
             + self.tokens.len()

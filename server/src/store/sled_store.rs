@@ -257,6 +257,9 @@ impl SledStore {
         for team in &batch.teams {
             write(&key(TEAM, team.id.0), Some(encode(team)));
         }
+        for id in &batch.removed_teams {
+            write(&key(TEAM, id.0), None);
+        }
         let mut feed_pages: BTreeMap<[u8; 17], FeedPage> = BTreeMap::new();
         for (player, seq, entry) in &batch.feed {
             let page = self.cached(&mut feed_pages, feed_page_key(*player, *seq), decode)?;
@@ -804,7 +807,7 @@ impl Store for SledStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Account, Flow, TaskRecord};
+    use crate::store::{Account, Flow, TaskRecord, Team};
     use canopy_shared::BallId;
 
     #[test]
@@ -1275,6 +1278,35 @@ mod tests {
             store.receipt(PlayerId(2), "step-1").expect("other player"),
             None
         );
+    }
+
+    #[test]
+    fn a_removed_team_is_gone_after_reopening() {
+        use canopy_shared::TeamId;
+        let team = |id| Team {
+            id: TeamId(id),
+            name: "grove".into(),
+            species: "sacsaoul".into(),
+            members: vec![PlayerId(2)],
+            invited: Vec::new(),
+            progress: 0,
+        };
+        let dir = tempfile::tempdir().expect("temp dir");
+        {
+            let store = SledStore::open(dir.path(), 8).expect("open");
+            let written = TickBatch {
+                teams: vec![team(1), team(3)],
+                ..TickBatch::default()
+            };
+            store.commit(&written).expect("commit");
+            let removal = TickBatch {
+                removed_teams: vec![TeamId(3)],
+                ..TickBatch::default()
+            };
+            store.commit(&removal).expect("commit");
+        }
+        let store = SledStore::open(dir.path(), 8).expect("reopen");
+        assert_eq!(store.load().expect("load").teams, vec![team(1)]);
     }
 
     #[test]
