@@ -17,10 +17,32 @@ use anyhow::{Context, Result, bail};
 use canopy_shared::Event;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use support::{ADMIN_TOKEN, Client, HOUR, PATIENCE, bin_dir};
+
+/// This process's bucket of cluster ports: the first of eight that no other process on
+/// the machine holds, locked until this process exits, so two test runs at once (two
+/// checkouts, or CI beside a developer) never start clusters on each other's ports.
+fn port_bucket() -> Result<u16> {
+    static HELD: Mutex<Option<(u16, File)>> = Mutex::new(None);
+    let mut held = HELD.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some((bucket, _)) = held.as_ref() {
+        return Ok(*bucket);
+    }
+    for bucket in 0..8 {
+        let path = std::env::temp_dir().join(format!("canopy-cluster-ports-{bucket}.lock"));
+        let file = File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+        if file.try_lock().is_ok() {
+            *held = Some((bucket, file));
+            return Ok(bucket);
+        }
+    }
+    bail!("eight other processes hold every bucket of cluster test ports")
+}
 
 /// A local cluster started by `bench/cluster/run.sh`, stopped with SIGTERM on drop.
 struct LocalCluster {
@@ -46,7 +68,7 @@ impl LocalCluster {
         // ephemeral range (32768), where other tests bind port 0. Each test has a slot
         // of its own: tests of one binary run side by side.
         assert!(slot < 12, "slot {slot}: there are twelve");
-        let base = 21_000 + (std::process::id() % 8) as u16 * 1_440 + slot * 120;
+        let base = 21_000 + port_bucket()? * 1_440 + slot * 120;
         let script = Command::new("bash")
             .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/cluster/run.sh"))
             .args(["--dir", path_str(&dir)?, "--shards", &shards.to_string()])
