@@ -105,8 +105,10 @@ fn parse_trace(text: &str) -> Vec<Call> {
 }
 
 fn parse_call(whole: &str, began: usize, ended: usize) -> Option<Call> {
-    let (name, args) = whole.split_once('(')?;
-    let (args, result) = args.rsplit_once(") = ")?;
+    let (name, rest) = whole.split_once('(')?;
+    // A resumed call's result is padded: `<... fdatasync resumed>)          = 0`.
+    let (args, result) = rest.rsplit_once(" = ")?;
+    let args = args.trim_end().strip_suffix(')')?;
     let result = result.split_whitespace().next()?.parse().ok()?;
     let fd = args
         .split(|c: char| !c.is_ascii_digit())
