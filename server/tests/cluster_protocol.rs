@@ -1364,6 +1364,30 @@ fn grams_sent_not_arrived(zero: &mut Shard, one: &mut Shard) -> i64 {
         .sum()
 }
 
+/// `teams` of `viewer`'s player, whose one team lives on shard 0: `team_shard` answers
+/// the ask, or, when `None`, the cluster part hands over `SHARD_TIMEOUT`. Returns the
+/// reply.
+fn teams_over_shard_zero(viewer: &mut Shard, team_shard: Option<&mut Shard>) -> Value {
+    let id = viewer.submit(Request::Teams {});
+    let asked = viewer.run().asked;
+    let [(query, 0, view)] = asked.as_slice() else {
+        panic!("the team's shard is asked: {asked:?}")
+    };
+    let answer = match team_shard {
+        Some(shard) => shard.answer_view(view.clone()),
+        None => Err(ErrorBody::new(ErrorCode::ShardTimeout, "no answer")),
+    };
+    viewer
+        .deliver(Delivery::Answered {
+            query: *query,
+            answer,
+        })
+        .replies
+        .remove(&id)
+        .expect("answered")
+        .expect("the teams that could be read")
+}
+
 #[test]
 fn a_team_tree_watered_from_two_shards_is_planted_once_and_certifies_each_member_once() {
     let (mut zero, mut one, species) = team_shards(|_| {});
@@ -1404,21 +1428,7 @@ fn a_team_tree_watered_from_two_shards_is_planted_once_and_certifies_each_member
     .0;
     assert_eq!(code(stranger), ErrorCode::NotFriends, "as on one node");
 
-    let id = one.submit(Request::Teams {});
-    let asked = one.run().asked;
-    let [(query, 0, view)] = asked.as_slice() else {
-        panic!("the team's shard is asked: {asked:?}")
-    };
-    let answer = zero.answer_view(view.clone());
-    let mut listed = one.deliver(Delivery::Answered {
-        query: *query,
-        answer,
-    });
-    let teams = listed
-        .replies
-        .remove(&id)
-        .expect("answered")
-        .expect("teams");
+    let teams = teams_over_shard_zero(&mut one, Some(&mut zero));
     assert_eq!(teams["teams"][0]["team_id"], team.0, "{teams}");
     assert_eq!(
         teams["teams"][0]["members"],
@@ -1522,20 +1532,7 @@ fn team_refusals_and_timeouts_across_shards_release_what_they_reserved() {
         ErrorCode::Conflict,
         "bob is a member now, and ann is one already"
     );
-    let id = one.submit(Request::Teams {});
-    let asked = one.run().asked;
-    let [(query, 0, _)] = asked.as_slice() else {
-        panic!("the team's shard is asked: {asked:?}")
-    };
-    let mut timed_out = one.deliver(Delivery::Answered {
-        query: *query,
-        answer: Err(ErrorBody::new(ErrorCode::ShardTimeout, "no answer")),
-    });
-    let listed = timed_out
-        .replies
-        .remove(&id)
-        .expect("answered")
-        .expect("the teams that could be read");
+    let listed = teams_over_shard_zero(&mut one, None);
     assert_eq!(
         listed["teams"].as_array().map(Vec::len),
         Some(1),
@@ -1893,21 +1890,7 @@ fn a_team_over_three_shards_fills_up_and_plants_with_no_member_left_at_home() {
     round_trip(two, zero, Request::TeamJoin { team_id: team })
         .0
         .expect("cy joins on bob's invitation");
-    let id = two.submit(Request::Teams {});
-    let asked = two.run().asked;
-    let [(query, 0, view)] = asked.as_slice() else {
-        panic!("the team's shard is asked: {asked:?}")
-    };
-    let answer = zero.answer_view(view.clone());
-    let mut listed = two.deliver(Delivery::Answered {
-        query: *query,
-        answer,
-    });
-    let teams = listed
-        .replies
-        .remove(&id)
-        .expect("answered")
-        .expect("teams");
+    let teams = teams_over_shard_zero(two, Some(zero));
     assert_eq!(
         teams["teams"][0]["members"],
         serde_json::json!([bob.0, cy.0]),
