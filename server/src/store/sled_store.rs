@@ -43,6 +43,33 @@ use std::collections::btree_map::Entry;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// How long an open waits for sled's lock on its log. Dropping a store does not release
+/// it at once: sled's background threads hold the log until their last write ends, so
+/// a store reopened right after it was closed (a restart in one process, every reopen
+/// test) can find it still held for a moment. Another process holding it for good
+/// still fails, after this wait.
+const LOCK_WAIT: Duration = Duration::from_secs(10);
+
+/// Opens sled in `dir`, waiting up to [`LOCK_WAIT`] while its lock is still held.
+fn open_sled(dir: &Path, cache_mb: u64) -> sled::Result<sled::Db> {
+    let config = sled::Config::new()
+        .path(dir)
+        .cache_capacity(cache_mb * 1024 * 1024);
+    let deadline = Instant::now() + LOCK_WAIT;
+    loop {
+        match config.open() {
+            Err(sled::Error::Io(err))
+                if err.to_string().starts_with("could not acquire lock")
+                    && Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            opened => return opened,
+        }
+    }
+}
 
 const META: &[u8] = b"m";
 const PLAYER: u8 = b'p';
@@ -127,17 +154,13 @@ impl SledStore {
                 dir.display()
             )));
         }
-        let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(cache_mb * 1024 * 1024)
-            .open()
-            .map_err(|err| {
-                StoreError::Backend(format!(
-                    "cannot open the store at {}: {err}. Check the path and its permissions; \
-                     if another canopy-server uses it, stop that one first",
-                    dir.display()
-                ))
-            })?;
+        let db = open_sled(dir, cache_mb).map_err(|err| {
+            StoreError::Backend(format!(
+                "cannot open the store at {}: {err}. Check the path and its permissions; \
+                 if another canopy-server uses it, stop that one first",
+                dir.display()
+            ))
+        })?;
         let durable = DurableFiles::open(dir).map_err(|err| {
             StoreError::Backend(format!(
                 "cannot open the store's files at {} for syncing: {err}",
